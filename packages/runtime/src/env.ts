@@ -1,0 +1,113 @@
+/** A bad configuration value: the process prints one line naming the variable and exits 2. */
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads typed values from an environment, throwing ConfigError on the first bad one. */
+export class EnvReader {
+  constructor(private readonly env: Env = process.env) {}
+
+  /** A string, or `fallback` when unset or empty. */
+  string(name: string, fallback: string): string;
+  string(name: string): string | undefined;
+  string(name: string, fallback?: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v === "" ? fallback : v;
+  }
+
+  /** An integer within [min, max], or `fallback` when unset. */
+  int(name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `must be a whole number, got ${JSON.stringify(raw)}`);
+    const n = Number(raw.trim());
+    if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  }
+
+  /** A TCP port (1-65535; 0 allowed when `allowZero`). */
+  port(name: string, fallback: number, allowZero = true): number {
+    return this.int(name, fallback, allowZero ? 0 : 1, 65535);
+  }
+
+  /** A port, or undefined when unset. */
+  optionalPort(name: string): number | undefined {
+    return this.string(name) === undefined ? undefined : this.port(name, 0);
+  }
+
+  /** A boolean flag: 1/true/yes/on or 0/false/no/off. */
+  flag(name: string, fallback = false): boolean {
+    const raw = this.string(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (["1", "true", "yes", "on"].includes(raw)) return true;
+    if (["0", "false", "no", "off"].includes(raw)) return false;
+    throw new ConfigError(name, `must be 1 or 0, got ${JSON.stringify(raw)}`);
+  }
+
+  /** A comma-separated list with blanks dropped, or undefined when unset. */
+  list(name: string): string[] | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    return raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  }
+
+  /** One of `choices`. */
+  oneOf<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    if (!(choices as readonly string[]).includes(raw)) throw new ConfigError(name, `must be one of ${choices.join(", ")}, got ${JSON.stringify(raw)}`);
+    return raw as T;
+  }
+
+  /** A comma list of nats:// (or tls://) server URLs. */
+  natsUrl(name = "NATS_URL", fallback = "nats://127.0.0.1:4222"): string[] {
+    const raw = this.string(name, fallback);
+    const urls = raw.split(",").map((s) => s.trim()).filter(Boolean);
+    if (urls.length === 0) throw new ConfigError(name, "must name at least one server");
+    for (const u of urls) {
+      let parsed: URL;
+      try {
+        parsed = new URL(u);
+      } catch {
+        throw new ConfigError(name, `not a URL: ${JSON.stringify(u)}`);
+      }
+      if (!["nats:", "tls:", "ws:", "wss:"].includes(parsed.protocol) || parsed.hostname === "") {
+        throw new ConfigError(name, `must look like nats://host:port, got ${JSON.stringify(u)}`);
+      }
+    }
+    return urls;
+  }
+
+  /** A duration in milliseconds: a plain number of ms, or with a unit (500ms, 30s, 15m, 1h, 7d). */
+  duration(name: string, fallbackMs: number, minMs = 0): number {
+    const raw = this.string(name);
+    if (raw === undefined) return fallbackMs;
+    const m = /^(\d+)(ms|s|m|h|d)?$/.exec(raw.trim());
+    if (!m) throw new ConfigError(name, `must be a duration like 500ms, 30s, 1h or 7d, got ${JSON.stringify(raw)}`);
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms"];
+    const ms = Number(m[1]) * unit;
+    if (ms < minMs) throw new ConfigError(name, `must be at least ${minMs} ms`);
+    return ms;
+  }
+}
+
+/** Runs `load` and, on a ConfigError, prints one line naming the variable and exits 2. */
+export function loadConfigOrExit<T>(service: string, load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${service}: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];

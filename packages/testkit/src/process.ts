@@ -1,0 +1,94 @@
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { freePort, waitFor } from "./ports.ts";
+
+/** The repository root. */
+export const ROOT = resolve(import.meta.dir, "../../..");
+
+/** A service started as a child process with `bun run src/main.ts` in its folder. */
+export class ServiceProcess implements AsyncDisposable {
+  private output = "";
+  private constructor(readonly name: string, readonly proc: Subprocess<"ignore", "pipe", "pipe">, readonly port: number | undefined) {
+    void this.collect(proc.stdout);
+    void this.collect(proc.stderr);
+  }
+
+  /** Starts services/<name> with `env`; when `port` is given, waits for its /readyz unless `waitReady` is false. */
+  static async start(name: "gateway" | "notifier" | "metrics", env: Record<string, string>, opts: { waitReady?: boolean; withPort?: boolean } = {}): Promise<ServiceProcess> {
+    const withPort = opts.withPort ?? name !== "metrics";
+    const port = env.PORT ? Number(env.PORT) : withPort ? await freePort() : undefined;
+    const fullEnv: Record<string, string> = { ...(process.env as Record<string, string>), LOG_LEVEL: "info", ...env };
+    if (port !== undefined) fullEnv.PORT = String(port);
+    const proc = Bun.spawn(["bun", "run", "src/main.ts"], {
+      cwd: join(ROOT, "services", name),
+      env: fullEnv,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const svc = new ServiceProcess(name, proc, port);
+    if (port !== undefined && opts.waitReady !== false) {
+      try {
+        await waitFor(`${name} /readyz`, async () => {
+          if (proc.exitCode !== null) throw new Error(`${name} exited ${proc.exitCode}: ${svc.output}`);
+          const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+          return r.status === 200;
+        }, 15_000, 50);
+      } catch (err) {
+        proc.kill("SIGKILL");
+        throw new Error(`${name} did not become ready: ${String(err)}\n${svc.output}`);
+      }
+    }
+    return svc;
+  }
+
+  /** http://127.0.0.1:port */
+  get http(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** ws://127.0.0.1:port */
+  get ws(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  /** Everything the process has printed so far. */
+  get logs(): string {
+    return this.output;
+  }
+
+  /** Sends `signal` and waits for the exit code. */
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
+    return await this.proc.exited;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill("SIGKILL");
+      await this.proc.exited;
+    }
+  }
+
+  private async collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const dec = new TextDecoder();
+    for await (const chunk of stream) {
+      this.output += dec.decode(chunk, { stream: true });
+      if (this.output.length > 1_000_000) this.output = this.output.slice(-500_000);
+    }
+  }
+}
+
+/** Runs a service's main.ts to completion (for config checks) and returns exit code and output. */
+export async function runToExit(name: string, env: Record<string, string>, timeoutMs = 10_000): Promise<{ code: number; output: string }> {
+  const proc = Bun.spawn(["bun", "run", "src/main.ts"], {
+    cwd: join(ROOT, "services", name),
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const [code, out, err] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  clearTimeout(timer);
+  return { code, output: out + err };
+}
