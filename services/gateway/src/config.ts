@@ -1,0 +1,70 @@
+import { ConfigError, EnvReader, LOG_LEVELS, type LogLevel } from "@rt/runtime";
+
+/** Everything the gateway reads from its environment, parsed once at start-up. */
+export interface GatewayConfig {
+  port: number;
+  host: string;
+  natsServers: string[];
+  jwt: { secret?: Uint8Array; jwksUrl?: string; issuer?: string; audience?: string };
+  allowInsecureUserId: boolean;
+  allowedOrigins?: Set<string>;
+  logLevel: LogLevel;
+  maxMessageBytes: number;
+  rateLimitPerSec: number;
+  rateLimitBurst: number;
+  backpressureLimitBytes: number;
+  maxConnections: number;
+  idleTimeoutSec: number;
+  /** How often slow sockets and expired tokens are looked for. */
+  sweepIntervalMs: number;
+}
+
+export const DEFAULTS = {
+  port: 8080,
+  host: "0.0.0.0",
+  maxMessageBytes: 64 * 1024,
+  rateLimitPerSec: 50,
+  rateLimitBurst: 100,
+  backpressureLimitBytes: 1024 * 1024,
+  maxConnections: 100_000,
+  idleTimeoutSec: 40,
+  sweepIntervalMs: 100,
+} as const;
+
+/** Parses the gateway's configuration; throws ConfigError naming the first bad variable. */
+export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
+  const r = new EnvReader(env);
+  const secretText = r.string("JWT_SECRET");
+  if (secretText !== undefined && Buffer.byteLength(secretText) < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 bytes");
+  const jwksUrl = r.string("JWT_JWKS_URL");
+  if (jwksUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(jwksUrl)) throw new ConfigError("JWT_JWKS_URL", "must be an http(s) URL");
+  const allowInsecureUserId = r.flag("ALLOW_INSECURE_USER_ID");
+  if (secretText === undefined && jwksUrl === undefined && !allowInsecureUserId) {
+    throw new ConfigError("JWT_SECRET", "set JWT_SECRET (32+ bytes) or JWT_JWKS_URL, or ALLOW_INSECURE_USER_ID=1 for development");
+  }
+  const origins = r.list("ALLOWED_ORIGINS");
+  const jwt: GatewayConfig["jwt"] = {};
+  if (secretText !== undefined) jwt.secret = new TextEncoder().encode(secretText);
+  if (jwksUrl !== undefined) jwt.jwksUrl = jwksUrl;
+  const issuer = r.string("JWT_ISSUER");
+  if (issuer !== undefined) jwt.issuer = issuer;
+  const audience = r.string("JWT_AUDIENCE");
+  if (audience !== undefined) jwt.audience = audience;
+  const config: GatewayConfig = {
+    port: r.port("PORT", DEFAULTS.port),
+    host: r.string("HOST", DEFAULTS.host),
+    natsServers: r.natsUrl(),
+    jwt,
+    allowInsecureUserId,
+    logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+    maxMessageBytes: r.int("MAX_MESSAGE_BYTES", DEFAULTS.maxMessageBytes, 16, 16 * 1024 * 1024),
+    rateLimitPerSec: r.int("RATE_LIMIT_PER_SEC", DEFAULTS.rateLimitPerSec, 0, 1_000_000),
+    rateLimitBurst: r.int("RATE_LIMIT_BURST", DEFAULTS.rateLimitBurst, 0, 1_000_000),
+    backpressureLimitBytes: r.int("BACKPRESSURE_LIMIT_BYTES", DEFAULTS.backpressureLimitBytes, 1024, 1024 * 1024 * 1024),
+    maxConnections: r.int("MAX_CONNECTIONS", DEFAULTS.maxConnections, 1, 10_000_000),
+    idleTimeoutSec: r.int("IDLE_TIMEOUT_SEC", DEFAULTS.idleTimeoutSec, 0, 960),
+    sweepIntervalMs: r.int("SWEEP_INTERVAL_MS", DEFAULTS.sweepIntervalMs, 10, 10_000),
+  };
+  if (origins !== undefined) config.allowedOrigins = new Set(origins);
+  return config;
+}

@@ -1,0 +1,173 @@
+import type { Server } from "bun";
+import { CloseCode } from "@rt/protocol";
+import { json, type Logger } from "@rt/runtime";
+import type { Registry } from "prom-client";
+import type { Authenticator } from "./auth.ts";
+import type { GatewayConfig } from "./config.ts";
+import { BINARY_REPLY, echoReply } from "./echo.ts";
+import type { MonitorRelay } from "./monitor.ts";
+import type { Notifications } from "./notifications.ts";
+import { newBucket } from "./rate-limit.ts";
+import type { Rejections } from "./rejections.ts";
+import { Rooms } from "./rooms.ts";
+import { route } from "./routes.ts";
+import type { GatewaySocket, NotificationsData, RoomData, SocketData } from "./socket-data.ts";
+import type { Sweeper } from "./sweeper.ts";
+
+/** What the HTTP/WebSocket server needs from the rest of the gateway. */
+export interface ServerDeps {
+  config: GatewayConfig;
+  auth: Authenticator;
+  rooms: Rooms;
+  monitor: MonitorRelay;
+  notifications: Notifications;
+  sweeper: Sweeper;
+  rejections: Rejections;
+  registry: Registry;
+  ready: () => boolean;
+  /** False once shutdown began: new upgrades are refused with 503. */
+  accepting: () => boolean;
+  log: Logger;
+}
+
+const SINCE = /^\d{1,16}$/;
+
+/** Starts Bun.serve with the four endpoints, health, readiness and metrics. */
+export function startServer(d: ServerDeps): Server<SocketData> {
+  const { config, log } = d;
+  const reject = (status: number, reason: string, message: string): Response => {
+    d.rejections.count(reason, log);
+    return json(status, { error: message });
+  };
+
+  /** Upgrade checks in SPEC's order: 404, 403, 400 room, 401, 503, 400 no upgrade. */
+  async function fetch(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
+    const url = new URL(req.url);
+    const r = route(url.pathname);
+    switch (r.kind) {
+      case "healthz":
+        return json(200, { status: "ok" });
+      case "readyz":
+        return d.ready() ? json(200, { status: "ready" }) : json(503, { status: "not ready", reason: "nats disconnected" });
+      case "metrics":
+        return new Response(await d.registry.metrics(), { headers: { "content-type": d.registry.contentType } });
+      case "notFound":
+        return json(404, { error: "not found" });
+    }
+    const origin = req.headers.get("origin");
+    if (origin !== null && config.allowedOrigins && !config.allowedOrigins.has(origin)) return reject(403, "origin", "origin not allowed");
+    if (r.kind === "badRoom") return reject(400, "room_id", "room id must be 1 to 64 characters of A-Z a-z 0-9 _ -");
+
+    let data: SocketData;
+    const bucket = newBucket(config.rateLimitPerSec, config.rateLimitBurst);
+    if (r.kind === "notifications") {
+      const sinceText = url.searchParams.get("since");
+      if (sinceText !== null && !SINCE.test(sinceText)) return reject(400, "since", "since must be a whole number");
+      const principal = await d.auth.authenticate(req, url);
+      if (!principal) return reject(401, "token", "missing, invalid or expired token");
+      data = {
+        kind: "notifications",
+        bucket,
+        userId: principal.userId,
+        expiresAt: principal.expiresAt,
+        since: sinceText === null ? undefined : Number(sinceText),
+        cursor: { lastSeq: undefined, catchingUp: false, pending: [], overflowed: false, closed: false },
+      };
+    } else if (r.kind === "room") {
+      data = { kind: "room", bucket, room: r.room, topic: Rooms.topic(r.room) };
+    } else if (r.kind === "monitor") {
+      data = { kind: "monitor", bucket, stalled: false };
+    } else {
+      data = { kind: "echo", bucket };
+    }
+    if (!d.accepting() || d.sweeper.size >= config.maxConnections) return reject(503, "capacity", "gateway is full or shutting down");
+    if (server.upgrade(req, { data })) return undefined;
+    return reject(400, "no_upgrade", "expected a WebSocket upgrade");
+  }
+
+  return Bun.serve<SocketData>({
+    port: config.port,
+    hostname: config.host,
+    reusePort: true,
+    fetch(req, server) {
+      return fetch(req, server).catch((err: unknown) => {
+        log.error({ err }, "request failed");
+        return json(500, { error: "internal error" });
+      });
+    },
+    error(err) {
+      log.error({ err }, "server error");
+      return json(500, { error: "internal error" });
+    },
+    websocket: {
+      data: {} as SocketData,
+      maxPayloadLength: config.maxMessageBytes,
+      // Bun's own limit is a backstop above ours: the sweeper closes with 1013 first; past this Bun cuts the socket rather than drop silently.
+      backpressureLimit: config.backpressureLimitBytes + Math.max(4 * config.maxMessageBytes, 1024 * 1024),
+      closeOnBackpressureLimit: true,
+      idleTimeout: config.idleTimeoutSec,
+      sendPings: true,
+      perMessageDeflate: false,
+      publishToSelf: false,
+      open(ws) {
+        d.sweeper.add(ws);
+        try {
+          switch (ws.data.kind) {
+            case "room":
+              d.rooms.join(ws as GatewaySocket & { data: RoomData });
+              break;
+            case "monitor":
+              d.monitor.open(ws);
+              break;
+            case "notifications":
+              d.notifications.open(ws as GatewaySocket & { data: NotificationsData });
+              break;
+          }
+        } catch (err) {
+          log.error({ err }, "open failed");
+          ws.close(CloseCode.InternalError, "internal error");
+        }
+      },
+      message(ws, message) {
+        const data = ws.data;
+        if (data.bucket && !data.bucket.take()) {
+          d.rejections.count("rate_limit", log);
+          ws.close(CloseCode.PolicyViolation, "rate limit");
+          return;
+        }
+        try {
+          switch (data.kind) {
+            case "echo":
+              ws.send(typeof message === "string" ? echoReply(message) : BINARY_REPLY);
+              break;
+            case "room":
+              if (typeof message !== "string") {
+                d.rejections.count("binary_frame", log);
+                ws.close(CloseCode.UnsupportedData, "text frames only");
+                return;
+              }
+              d.rooms.say(data, message);
+              break;
+            default:
+              // Monitor and notification sockets only listen; what they send is ignored.
+              break;
+          }
+        } catch (err) {
+          log.error({ err }, "message failed");
+          ws.close(CloseCode.InternalError, "internal error");
+        }
+      },
+      close(ws) {
+        d.sweeper.delete(ws);
+        switch (ws.data.kind) {
+          case "room":
+            d.rooms.leave(ws.data);
+            break;
+          case "notifications":
+            d.notifications.close(ws as GatewaySocket & { data: NotificationsData });
+            break;
+        }
+      },
+    },
+  });
+}
