@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { metricsSubject } from "@rt/protocol";
+import { TestSocket, TestSystem, signToken, upgradeStatus, TEST_JWT_SECRET } from "@rt/testkit";
+
+let sys: TestSystem;
+let nc: NatsConnection;
+beforeAll(async () => {
+  sys = await TestSystem.start({ gateways: 2 });
+  nc = await connect({ servers: sys.nats.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await sys?.[Symbol.asyncDispose]();
+});
+
+const settle = () => Bun.sleep(300);
+
+describe("/ws-chat validated echo", () => {
+  test("echoes content and type, defaulting type to text, ignoring unknown properties", async () => {
+    await using ws = await TestSocket.open(`${sys.gw(0).ws}/ws-chat`);
+    ws.send({ content: "hello", extra: "dropped" });
+    expect(await ws.nextJson()).toEqual({ status: "received", data: { content: "hello", type: "text" } });
+    ws.send({ content: "x", type: "emoji" });
+    expect(await ws.nextJson()).toEqual({ status: "received", data: { content: "x", type: "emoji" } });
+  });
+
+  test.each([
+    ["not JSON", "{nope", ""],
+    ["wrong content type", JSON.stringify({ content: 5 }), "/content"],
+    ["missing content", JSON.stringify({ type: "text" }), ""],
+    ["wrong type type", JSON.stringify({ content: "a", type: 1 }), "/type"],
+    ["an array", "[1]", ""],
+  ])("%s gets an error frame and the socket stays open", async (_name, frame, path) => {
+    await using ws = await TestSocket.open(`${sys.gw(0).ws}/ws-chat`);
+    ws.send(frame);
+    const err = await ws.nextJson<{ status: string; errors: Array<{ path: string; message: string }> }>();
+    expect(err.status).toBe("error");
+    expect(err.errors.length).toBeGreaterThan(0);
+    expect(err.errors.map((e) => e.path)).toContain(path);
+    for (const e of err.errors) expect(typeof e.message).toBe("string");
+    ws.send({ content: "still open" });
+    expect(await ws.nextJson()).toEqual({ status: "received", data: { content: "still open", type: "text" } });
+  });
+
+  test("a binary frame gets an error frame", async () => {
+    await using ws = await TestSocket.open(`${sys.gw(1).ws}/ws-chat`);
+    ws.send(new Uint8Array([1, 2, 3]));
+    const err = await ws.nextJson<{ status: string }>();
+    expect(err.status).toBe("error");
+    expect(ws.closeCode).toBeUndefined();
+  });
+});
+
+describe("/chat/{room_id} across two gateways", () => {
+  test("every member on every gateway gets each message exactly once, in order; other rooms get nothing", async () => {
+    await using a = await TestSocket.open(`${sys.gw(0).ws}/chat/lobby`);
+    await using b = await TestSocket.open(`${sys.gw(0).ws}/chat/lobby`);
+    await using c = await TestSocket.open(`${sys.gw(1).ws}/chat/lobby`);
+    await using other = await TestSocket.open(`${sys.gw(1).ws}/chat/elsewhere`);
+    await using other0 = await TestSocket.open(`${sys.gw(0).ws}/chat/elsewhere`);
+    await settle(); // the remote gateway's NATS interest is registered
+    const fromA = Array.from({ length: 30 }, (_, i) => `a-${i}`);
+    const fromC = Array.from({ length: 30 }, (_, i) => `c-${i}`);
+    for (let i = 0; i < 30; i++) {
+      a.send(fromA[i]!);
+      c.send(fromC[i]!);
+    }
+    for (const s of [a, b, c]) await s.waitForMessages(60);
+    await settle();
+    for (const s of [a, b, c]) {
+      expect(s.messages).toHaveLength(60);
+      expect(s.messages.filter((m) => m.startsWith("Room lobby: a-"))).toEqual(fromA.map((m) => `Room lobby: ${m}`));
+      expect(s.messages.filter((m) => m.startsWith("Room lobby: c-"))).toEqual(fromC.map((m) => `Room lobby: ${m}`));
+    }
+    expect(other.messages).toEqual([]);
+    expect(other0.messages).toEqual([]);
+  });
+
+  test("the room id appears as given and unicode text passes through", async () => {
+    await using a = await TestSocket.open(`${sys.gw(0).ws}/chat/Room_1-x`);
+    await using c = await TestSocket.open(`${sys.gw(1).ws}/chat/Room_1-x`);
+    await settle();
+    a.send("héllo 用户 😀");
+    expect(await c.waitForMessages(1)).toEqual(["Room Room_1-x: héllo 用户 😀"]);
+    expect(await a.waitForMessages(1)).toEqual(["Room Room_1-x: héllo 用户 😀"]);
+  });
+
+  test("a binary frame in a room closes with 1003 and reaches nobody", async () => {
+    await using a = await TestSocket.open(`${sys.gw(0).ws}/chat/bin`);
+    await using b = await TestSocket.open(`${sys.gw(1).ws}/chat/bin`);
+    await settle();
+    a.send(new Uint8Array([0xff, 0x00]));
+    expect(await a.closed()).toBe(1003);
+    await settle();
+    expect(b.messages).toEqual([]);
+  });
+
+  test("garbage on a room subject (invalid UTF-8) is dropped, valid text is relayed", async () => {
+    await using a = await TestSocket.open(`${sys.gw(0).ws}/chat/nats-input`);
+    await settle();
+    nc.publish("chat.room.nats-input", new Uint8Array([0xc3, 0x28]));
+    nc.publish("chat.room.nats-input", "from another service");
+    expect(await a.waitForMessages(1)).toEqual(["Room nats-input: from another service"]);
+    await settle();
+    expect(a.messages).toHaveLength(1);
+  });
+});
+
+describe("/system-monitor", () => {
+  const sample = (host: string, cpu: number) => ({ timestamp: new Date().toISOString(), cpu_load: cpu, memory_usage: 42.5, host });
+
+  test("the latest sample of each host comes at once on connect, then every new one", async () => {
+    nc.publish(metricsSubject("host-a"), JSON.stringify(sample("host-a", 0.1)));
+    nc.publish(metricsSubject("host-a"), JSON.stringify(sample("host-a", 0.2)));
+    nc.publish(metricsSubject("host.b*"), JSON.stringify(sample("host.b*", 0.3)));
+    await nc.flush();
+    await settle();
+    await using ws = await TestSocket.open(`${sys.gw(1).ws}/system-monitor`);
+    const first = (await ws.waitForMessages(2, 1000)).map((m) => JSON.parse(m) as { host: string; cpu_load: number });
+    expect(first.map((s) => [s.host, s.cpu_load]).sort()).toEqual([["host-a", 0.2], ["host.b*", 0.3]]);
+    nc.publish(metricsSubject("host-a"), JSON.stringify(sample("host-a", 0.9)));
+    const next = await ws.nextJson<{ host: string; cpu_load: number; memory_usage: number; timestamp: string }>();
+    expect(next).toMatchObject({ host: "host-a", cpu_load: 0.9, memory_usage: 42.5 });
+    expect(Number.isNaN(Date.parse(next.timestamp))).toBe(false);
+  });
+
+  test("invalid samples are never forwarded", async () => {
+    await using ws = await TestSocket.open(`${sys.gw(0).ws}/system-monitor`);
+    await settle();
+    const before = ws.messages.length;
+    nc.publish(metricsSubject("bad"), "not json");
+    nc.publish(metricsSubject("bad"), JSON.stringify({ ...sample("bad", 1), memory_usage: 500 }));
+    nc.publish(metricsSubject("bad"), JSON.stringify(sample("someone-else", 1)));
+    nc.publish("metrics.host.a.b", JSON.stringify(sample("x", 1)));
+    nc.publish(metricsSubject("good"), JSON.stringify(sample("good", 1)));
+    const last = await ws.nextJson<{ host: string }>();
+    expect(last.host).toBe("good");
+    await settle();
+    expect(ws.messages.length).toBe(before + 1);
+  });
+});
+
+describe("checks before the upgrade", () => {
+  test.each([
+    ["/nope", 404],
+    ["/chat/a/b", 404],
+    ["/chat/", 400],
+    ["/chat/a.b", 400],
+    ["/chat/a%20b", 400],
+    [`/chat/${"x".repeat(65)}`, 400],
+    ["/notifications", 401],
+    ["/notifications?token=garbage", 401],
+  ])("%s answers %i with a JSON body", async (path, status) => {
+    const r = await upgradeStatus(`${sys.gw(0).ws}${path}`);
+    expect(r.status).toBe(status);
+    expect(JSON.parse(r.body)).toHaveProperty("error");
+  });
+
+  test("a plain HTTP request to an endpoint gets 400", async () => {
+    const r = await fetch(`${sys.gw(0).http}/ws-chat`);
+    expect(r.status).toBe(400);
+  });
+
+  test("tokens: wrong secret, expired, no sub, a bad Authorization header get 401", async () => {
+    const wrong = await signToken("alice", { secret: "another-secret-0123456789-abcdefghijkl" });
+    const expired = await signToken("alice", { expiresIn: Math.floor(Date.now() / 1000) - 60 });
+    for (const path of [`/notifications?token=${wrong}`, `/notifications?token=${expired}`]) {
+      expect((await upgradeStatus(`${sys.gw(0).ws}${path}`)).status).toBe(401);
+    }
+    expect((await upgradeStatus(`${sys.gw(0).ws}/notifications`, { authorization: "Basic abc" })).status).toBe(401);
+    expect((await upgradeStatus(`${sys.gw(0).ws}/notifications?user_id=alice`)).status).toBe(401);
+  });
+
+  test("a good token in the query or the Authorization header opens the socket", async () => {
+    const token = await signToken("alice");
+    await using q = await TestSocket.open(`${sys.gw(0).ws}/notifications?token=${token}`);
+    await using h = await TestSocket.open(`${sys.gw(1).ws}/notifications`, { headers: { authorization: `Bearer ${token}` } });
+    expect(q.ws.readyState).toBe(WebSocket.OPEN);
+    expect(h.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  test("since must be a whole number", async () => {
+    const token = await signToken("alice");
+    expect((await upgradeStatus(`${sys.gw(0).ws}/notifications?token=${token}&since=-1`)).status).toBe(400);
+    expect((await upgradeStatus(`${sys.gw(0).ws}/notifications?token=${token}&since=abc`)).status).toBe(400);
+  });
+
+  test("health and readiness", async () => {
+    expect((await fetch(`${sys.gw(0).http}/healthz`)).status).toBe(200);
+    expect((await fetch(`${sys.gw(1).http}/readyz`)).status).toBe(200);
+  });
+
+  test("the shared secret fixture is what the gateways were given", () => {
+    expect(TEST_JWT_SECRET.length).toBeGreaterThanOrEqual(32);
+  });
+});
