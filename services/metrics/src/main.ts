@@ -1,0 +1,39 @@
+import { metricsSubject } from "@rt/protocol";
+import { connectNats, createLogger, healthRoute, json, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
+import { loadConfig } from "./config.ts";
+import { NatsPublisher, type Publisher } from "./publisher.ts";
+import { Sampler } from "./sampler.ts";
+import { startTicker, type Ticker } from "./ticker.ts";
+import { Throttle } from "./throttle.ts";
+
+const config = loadConfigOrExit("metrics", () => loadConfig());
+const log = createLogger("metrics", config.logLevel);
+log.info({ host: config.hostId, subject: metricsSubject(config.hostId), intervalMs: config.intervalMs }, "starting");
+
+let nats: ServiceNats | undefined;
+let publisher: Publisher | undefined;
+let ticker: Ticker | undefined;
+
+// Up before NATS so /healthz answers (and /readyz says 503) while the first connect is pending.
+const server = config.port === undefined ? undefined : Bun.serve({
+  port: config.port,
+  fetch: (req) => healthRoute(new URL(req.url).pathname, () => nats?.connected() ?? false) ?? json(404, { error: "not found" }),
+});
+if (server) log.info({ port: server.port }, "health endpoints listening");
+
+onShutdown(log, async () => {
+  await ticker?.stop();
+  await server?.stop(true);
+  await publisher?.close();
+});
+
+nats = await connectNats({ servers: config.natsUrl, name: "metrics", logger: log.child({ module: "nats" }) });
+log.info("nats connected");
+const sampler = new Sampler({ hostId: config.hostId });
+const pub = new NatsPublisher(nats, config.hostId, log.child({ module: "publisher" }));
+publisher = pub;
+const tickErrors = new Throttle(30_000);
+ticker = startTicker(config.intervalMs, async () => void pub.publish(await sampler.sample()), (err) => {
+  const skipped = tickErrors.take();
+  if (skipped !== undefined) log.error({ err, skipped }, "sample failed");
+});

@@ -1,0 +1,74 @@
+import { expect, test } from "bun:test";
+import { metricsSubject, type MetricsSample } from "@rt/protocol";
+import { connectNats, createLogger } from "@rt/runtime";
+import { TestNats, waitFor } from "@rt/testkit";
+import { NatsPublisher } from "../src/publisher.ts";
+import { Subscriber } from "./nats-samples.ts";
+
+const HOST = "host.with*odd>chars";
+const log = createLogger("metrics-test", "silent");
+const sample = (n: number): MetricsSample => ({ timestamp: new Date().toISOString(), cpu_load: n, memory_usage: 50, host: HOST });
+
+test("publishes valid samples on the host's encoded subject and refuses invalid ones", async () => {
+  await using nats = await TestNats.start();
+  await using sub = await Subscriber.start(nats.url, "metrics.>");
+  const conn = await connectNats({ servers: [nats.url], name: "metrics-test", logger: log });
+  const publisher = new NatsPublisher(conn, HOST, log);
+  try {
+    expect(publisher.publish(sample(1))).toBe("published");
+    expect(publisher.publish({ ...sample(2), memory_usage: 150 })).toBe("invalid");
+    expect(publisher.publish({ ...sample(3), host: "" })).toBe("invalid");
+    expect(publisher.publish({ ...sample(4), cpu_percent: 12.5 })).toBe("published");
+    await conn.nc.flush();
+    await sub.waitForCount(2);
+    await Bun.sleep(50);
+    expect(sub.received.map((r) => r.subject)).toEqual([metricsSubject(HOST), metricsSubject(HOST)]);
+    expect(sub.received.map((r) => (r.data as MetricsSample).cpu_load)).toEqual([1, 4]);
+    expect((sub.received[1]!.data as MetricsSample).cpu_percent).toBe(12.5);
+  } finally {
+    await publisher.close();
+  }
+  expect(conn.nc.isClosed()).toBe(true);
+});
+
+test("while NATS is down samples are dropped, not queued for a burst on reconnect", async () => {
+  await using nats = await TestNats.start();
+  await using sub = await Subscriber.start(nats.url, metricsSubject(HOST));
+  const conn = await connectNats({ servers: [nats.url], name: "metrics-test", logger: log });
+  const publisher = new NatsPublisher(conn, HOST, log);
+  try {
+    expect(publisher.publish(sample(1))).toBe("published");
+    await sub.waitForCount(1);
+
+    await nats.stop(true);
+    await waitFor("publisher to see the outage", () => !conn.connected(), 5000, 10);
+    for (let i = 0; i < 5; i++) expect(publisher.publish(sample(100 + i))).toBe("disconnected");
+
+    await nats.restart();
+    await waitFor("publisher to reconnect", () => conn.connected(), 5000, 10);
+    await waitFor("subscriber to reconnect", async () => {
+      await sub.nc.flush();
+      return true;
+    }, 5000, 50);
+    expect(publisher.publish(sample(2))).toBe("published");
+    await sub.waitForCount(2);
+    await conn.nc.flush();
+    await Bun.sleep(50);
+    expect(sub.received.map((r) => (r.data as MetricsSample).cpu_load)).toEqual([1, 2]);
+  } finally {
+    await publisher.close();
+  }
+});
+
+test("close() returns promptly while NATS is down", async () => {
+  await using nats = await TestNats.start();
+  const conn = await connectNats({ servers: [nats.url], name: "metrics-test", logger: log });
+  const publisher = new NatsPublisher(conn, HOST, log);
+  await nats.stop(true);
+  await waitFor("publisher to see the outage", () => !conn.connected(), 5000, 10);
+  const t0 = performance.now();
+  await publisher.close();
+  expect(performance.now() - t0).toBeLessThan(500);
+  expect(conn.nc.isClosed()).toBe(true);
+  expect(publisher.publish(sample(1))).toBe("disconnected");
+});

@@ -1,0 +1,105 @@
+import { describe, expect, test } from "bun:test";
+import { hostFromSubject, metricsSample, metricsSubject, type MetricsSample } from "@rt/protocol";
+import { freePort, runToExit, ServiceProcess, TestNats, waitFor } from "@rt/testkit";
+import { Subscriber } from "./nats-samples.ts";
+
+const HOST = "host.with*odd>chars";
+
+async function status(url: string): Promise<number> {
+  try {
+    return (await fetch(url)).status;
+  } catch {
+    return 0;
+  }
+}
+
+describe("metrics process", () => {
+  test("publishes valid samples every INTERVAL_MS on metricsSubject(HOST_ID)", async () => {
+    await using nats = await TestNats.start();
+    await using sub = await Subscriber.start(nats.url, "metrics.>");
+    await using svc = await ServiceProcess.start("metrics", { NATS_URL: nats.url, INTERVAL_MS: "100", HOST_ID: HOST });
+    const got = await sub.waitForCount(7, 5000);
+    expect(svc.logs).not.toContain("\"level\":50");
+
+    for (const [i, r] of got.entries()) {
+      expect(r.subject).toBe(metricsSubject(HOST));
+      expect(hostFromSubject(r.subject)).toBe(HOST);
+      expect(metricsSample.validate(r.data)).toEqual({ ok: true, value: r.data as MetricsSample });
+      expect((r.data as MetricsSample).host).toBe(HOST);
+      if (i === 0) expect((r.data as MetricsSample).cpu_percent).toBeUndefined();
+      else expect((r.data as MetricsSample).cpu_percent).toBeNumber();
+    }
+    // Six intervals between the first and the seventh sample; each timestamp near its 100 ms slot.
+    const span = got[6]!.at - got[0]!.at;
+    expect(span).toBeGreaterThan(450);
+    expect(span).toBeLessThan(800);
+    const stamps = got.map((r) => Date.parse((r.data as MetricsSample).timestamp));
+    stamps.forEach((t, i) => expect(Math.abs(t - stamps[0]! - i * 100)).toBeLessThan(80));
+  });
+
+  test("with PORT: /healthz and /readyz follow NATS through a kill and restart; publishing resumes", async () => {
+    await using nats = await TestNats.start();
+    await using sub = await Subscriber.start(nats.url, metricsSubject(HOST));
+    await using svc = await ServiceProcess.start("metrics", { NATS_URL: nats.url, INTERVAL_MS: "100", HOST_ID: HOST }, { withPort: true });
+    expect(await status(`${svc.http}/healthz`)).toBe(200);
+    expect(await status(`${svc.http}/readyz`)).toBe(200);
+    expect(await status(`${svc.http}/nope`)).toBe(404);
+    await sub.waitForCount(2);
+
+    await nats.stop(true);
+    await waitFor("/readyz 503", async () => (await status(`${svc.http}/readyz`)) === 503, 5000, 20);
+    expect(await status(`${svc.http}/healthz`)).toBe(200);
+    await Bun.sleep(300); // a few ticks with nowhere to publish
+
+    await nats.restart();
+    await waitFor("/readyz 200", async () => (await status(`${svc.http}/readyz`)) === 200, 5000, 20);
+    const before = sub.received.length;
+    const after = await sub.waitForCount(before + 3, 5000);
+    for (const r of after.slice(before)) expect(metricsSample.check(r.data)).toBe(true);
+    expect(svc.proc.exitCode).toBeNull();
+    expect(svc.logs).toContain("nats disconnected");
+    expect(svc.logs).toContain("nats reconnected");
+    expect(svc.logs).toContain("dropping samples");
+    expect(svc.logs).toContain("publishing again");
+  });
+
+  test("SIGTERM and SIGINT exit 0 promptly, with NATS up, down, or never reached", async () => {
+    await using nats = await TestNats.start();
+    const env = { NATS_URL: nats.url, INTERVAL_MS: "100", HOST_ID: HOST };
+
+    await using up = await ServiceProcess.start("metrics", env, { withPort: true });
+    let t0 = performance.now();
+    expect(await up.stop("SIGTERM")).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(up.logs).toContain("shutting down");
+
+    await using down = await ServiceProcess.start("metrics", env, { withPort: true });
+    await nats.stop(true);
+    await waitFor("/readyz 503", async () => (await status(`${down.http}/readyz`)) === 503, 5000, 20);
+    t0 = performance.now();
+    expect(await down.stop("SIGTERM")).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(1500);
+
+    const nowhere = `nats://127.0.0.1:${await freePort()}`;
+    await using never = await ServiceProcess.start("metrics", { ...env, NATS_URL: nowhere }, { withPort: true, waitReady: false });
+    await waitFor("/healthz", async () => (await status(`${never.http}/healthz`)) === 200, 5000, 20);
+    expect(await status(`${never.http}/readyz`)).toBe(503);
+    t0 = performance.now();
+    expect(await never.stop("SIGINT")).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(1500);
+  });
+
+  test.each([
+    ["INTERVAL_MS", "10", "10"],
+    ["INTERVAL_MS", "soon", "soon"],
+    ["PORT", "99999", "99999"],
+    ["PORT", "eighty", "eighty"],
+    ["HOST_ID", "a control character", "bad\u0001host"],
+    ["LOG_LEVEL", "chatty", "chatty"],
+  ])("%s=%s exits 2 with one line naming the variable", async (name, _label, value) => {
+    const { code, output } = await runToExit("metrics", { NATS_URL: "nats://127.0.0.1:1", [name]: value });
+    expect(code).toBe(2);
+    expect(output.trim().split("\n")).toHaveLength(1);
+    expect(output).toContain(name);
+  });
+});
