@@ -1,5 +1,5 @@
 export { ConfigError, EnvReader, loadConfigOrExit, LOG_LEVELS, type LogLevel } from "./env.ts";
 export { createLogger, REDACT_PATHS, type Logger } from "./logger.ts";
-export { connectNats, type ServiceNats, type ServiceNatsOptions } from "./nats.ts";
+export { connectNats, drainOrClose, type ServiceNats, type ServiceNatsOptions } from "./nats.ts";
 export { onShutdown } from "./shutdown.ts";
 export { json, healthRoute } from "./http.ts";

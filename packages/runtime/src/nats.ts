@@ -60,3 +60,11 @@ export async function connectNats(opts: ServiceNatsOptions): Promise<ServiceNats
     onReconnect: (fn) => void listeners.push(fn),
   };
 }
+
+/** Drains the connection (flushing what is pending), or closes it when that takes longer than `timeoutMs` (as during an outage). */
+export async function drainOrClose(nc: NatsConnection, timeoutMs = 2000): Promise<void> {
+  if (nc.isClosed()) return;
+  const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), timeoutMs));
+  const r = await Promise.race([nc.drain().then(() => "drained" as const, () => "failed" as const), timer]);
+  if (r !== "drained" && !nc.isClosed()) await nc.close().catch(() => undefined);
+}

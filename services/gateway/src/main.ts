@@ -1,5 +1,5 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connectNats, createLogger, loadConfigOrExit, onShutdown } from "@rt/runtime";
+import { connectNats, createLogger, drainOrClose, loadConfigOrExit, onShutdown } from "@rt/runtime";
 import { Registry, Gauge, collectDefaultMetrics } from "prom-client";
 import { JwtAuthenticator } from "./auth.ts";
 import { loadGatewayConfig } from "./config.ts";
@@ -47,5 +47,5 @@ onShutdown(log, async () => {
   accepting = false;
   sweeper.stop();
   await server?.stop(true); // closes every socket with 1001
-  await nats.nc.drain();
+  await drainOrClose(nats.nc);
 });
