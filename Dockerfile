@@ -24,9 +24,10 @@ FROM oven/bun:${BUN_VERSION} AS deps
 WORKDIR /app
 COPY package.json bun.lock bunfig.toml ./
 COPY --from=manifests /app ./
-# testkit and the other devDependencies are left out. bun's isolated linker
-# puts a node_modules in the root (the .bun store) and one per workspace
-# (relative symlinks into the store); the runtime stage copies all of them.
+# devDependencies (typescript, bun-types, the services' link to @rt/testkit)
+# are left out. bun's isolated linker puts a node_modules in the root (the
+# .bun store) and one per workspace (relative symlinks into the store); the
+# runtime stage copies all of them.
 RUN bun install --frozen-lockfile --production --ignore-scripts
 
 # ---- runtime ----
