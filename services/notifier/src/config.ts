@@ -1,0 +1,50 @@
+import { ConfigError, EnvReader, LOG_LEVELS, type LogLevel } from "@rt/runtime";
+
+export const DEFAULT_PORT = 8081;
+/** How long a repeated `idempotency_key` is recognised (the stream's duplicate_window). */
+export const DEFAULT_DEDUP_WINDOW_MS = 3_600_000;
+/** How long a notification stays in the stream. */
+export const DEFAULT_MAX_AGE_MS = 7 * 86_400_000;
+/** How many notifications the stream keeps per user (older ones are discarded). */
+export const DEFAULT_MAX_PER_USER = 1000;
+/** Smallest duplicate window JetStream accepts is 100 ms; below a second is never useful here. */
+const MIN_WINDOW_MS = 1000;
+
+/** The notifier's settings, read once from the environment at start. */
+export interface NotifierConfig {
+  port: number;
+  host: string;
+  natsUrl: string[];
+  /** Bearer tokens allowed to publish over HTTP; undefined: open (logged as a warning). */
+  tokens: string[] | undefined;
+  dedupWindowMs: number;
+  maxAgeMs: number;
+  maxPerUser: number;
+  logLevel: LogLevel;
+}
+
+/** Reads the configuration, throwing ConfigError (naming the variable) on the first bad value. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): NotifierConfig {
+  const reader = new EnvReader(env);
+  const config: NotifierConfig = {
+    port: reader.port("PORT", DEFAULT_PORT),
+    host: reader.string("HOST", "0.0.0.0"),
+    natsUrl: reader.natsUrl(),
+    tokens: readTokens(reader),
+    dedupWindowMs: reader.duration("NOTIFIER_DEDUP_WINDOW", DEFAULT_DEDUP_WINDOW_MS, MIN_WINDOW_MS),
+    maxAgeMs: reader.duration("NOTIFICATIONS_MAX_AGE", DEFAULT_MAX_AGE_MS, MIN_WINDOW_MS),
+    maxPerUser: reader.int("NOTIFICATIONS_MAX_PER_USER", DEFAULT_MAX_PER_USER, 1),
+    logLevel: reader.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+  };
+  // JetStream refuses a duplicate window longer than the stream's max age.
+  if (config.dedupWindowMs > config.maxAgeMs) {
+    throw new ConfigError("NOTIFIER_DEDUP_WINDOW", `must not exceed NOTIFICATIONS_MAX_AGE (${config.maxAgeMs} ms), got ${config.dedupWindowMs} ms`);
+  }
+  return config;
+}
+
+function readTokens(reader: EnvReader): string[] | undefined {
+  const tokens = reader.list("NOTIFIER_TOKENS");
+  if (tokens !== undefined && tokens.length === 0) throw new ConfigError("NOTIFIER_TOKENS", "is set but names no token");
+  return tokens;
+}

@@ -1,0 +1,94 @@
+import type { Server } from "bun";
+import { MAX_REQUEST_BYTES, type NotifyRequest } from "@rt/protocol";
+import { healthRoute, json, type Logger } from "@rt/runtime";
+import type { Authorizer } from "./auth.ts";
+import { failed, RETRY_AFTER_SECONDS, type Outcome } from "./outcome.ts";
+import { parseRequest, tooLarge } from "./request.ts";
+
+/** What the HTTP front needs from the rest of the service. */
+export interface HttpDeps {
+  host: string;
+  port: number;
+  log: Logger;
+  auth: Authorizer;
+  /** True while NATS is connected and the stream exists (`/readyz`). */
+  ready: () => boolean;
+  /** Stores and announces a validated request. */
+  send: (req: NotifyRequest) => Promise<Outcome>;
+}
+
+/** Bun's own cap sits a little above ours, so our 413 (with a JSON body) is what a client sees. */
+const SERVER_BODY_LIMIT = MAX_REQUEST_BYTES + 64 * 1024;
+
+/** Starts `POST /notifications`, `GET /healthz`, `GET /readyz`. */
+export function startHttp(deps: HttpDeps): Server<undefined> {
+  return Bun.serve({
+    hostname: deps.host,
+    port: deps.port,
+    maxRequestBodySize: SERVER_BODY_LIMIT,
+    fetch: (req) => route(req, deps),
+    error(err) {
+      deps.log.error({ err }, "http handler failed");
+      return respond(failed(500, "internal error"));
+    },
+  });
+}
+
+async function route(req: Request, deps: HttpDeps): Promise<Response> {
+  const path = new URL(req.url).pathname;
+  if (path === "/healthz" || path === "/readyz") {
+    if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed("GET");
+    return healthRoute(path, deps.ready)!;
+  }
+  if (path !== "/notifications") return respond(failed(404, "not found"));
+  if (req.method !== "POST") return methodNotAllowed("POST");
+  return respond(await postNotification(req, deps));
+}
+
+async function postNotification(req: Request, deps: HttpDeps): Promise<Outcome> {
+  if (!deps.auth.allows(req.headers.get("authorization"))) return failed(401, "a valid bearer token is required");
+  if (!isJson(req.headers.get("content-type"))) return failed(415, "content-type must be application/json");
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > MAX_REQUEST_BYTES) return tooLarge();
+  const bytes = await readAtMost(req, MAX_REQUEST_BYTES);
+  if (bytes === undefined) return tooLarge();
+  const parsed = parseRequest(bytes);
+  if (!parsed.ok) return parsed.outcome;
+  return deps.send(parsed.request);
+}
+
+/** application/json, with or without parameters (charset). */
+function isJson(contentType: string | null): boolean {
+  return contentType?.split(";")[0]?.trim().toLowerCase() === "application/json";
+}
+
+/** The request body, or undefined as soon as it grows past `limit` bytes (whatever content-length said). */
+async function readAtMost(req: Request, limit: number): Promise<Uint8Array | undefined> {
+  if (req.body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** The HTTP form of an outcome; a 503 says when to retry. */
+function respond(o: Outcome): Response {
+  const extra: Record<string, string> = {};
+  if (o.status === 503) extra["retry-after"] = String(RETRY_AFTER_SECONDS);
+  if (o.status === 401) extra["www-authenticate"] = "Bearer";
+  return json(o.status, o.body, extra);
+}
+
+function methodNotAllowed(allow: string): Response {
+  return json(405, { errors: [{ path: "", message: "method not allowed" }] }, { allow });
+}

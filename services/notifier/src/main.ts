@@ -1,0 +1,46 @@
+import { connectNats, createLogger, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
+import { bearerAuthorizer } from "./auth.ts";
+import { loadConfig } from "./config.ts";
+import { startHttp } from "./http.ts";
+import { NatsApi } from "./nats-api.ts";
+import { unavailable } from "./outcome.ts";
+import { Publisher } from "./publish.ts";
+import { NotificationStore } from "./store.ts";
+
+const config = loadConfigOrExit("notifier", () => loadConfig());
+const log = createLogger("notifier", config.logLevel);
+const auth = bearerAuthorizer(config.tokens);
+if (!auth.enforced) log.warn("NOTIFIER_TOKENS is not set: anyone who can reach the HTTP port may send notifications");
+
+// HTTP first, so /healthz answers (and /readyz says 503) while NATS is still out of reach.
+let publisher: Publisher | undefined;
+const server = startHttp({
+  host: config.host,
+  port: config.port,
+  log: log.child({ module: "http" }),
+  auth,
+  ready: () => publisher?.ready() ?? false,
+  send: (req) => publisher?.send(req) ?? Promise.resolve(unavailable("not connected to NATS yet; retry shortly")),
+});
+log.info({ url: server.url.href }, "http listening");
+
+let nats: ServiceNats | undefined;
+let store: NotificationStore | undefined;
+let api: NatsApi | undefined;
+onShutdown(log, async () => {
+  await Promise.race([server.stop(), Bun.sleep(3000)]);
+  void server.stop(true);
+  store?.close();
+  await api?.stop();
+  if (nats?.connected()) await nats.nc.drain();
+  else await nats?.nc.close();
+});
+
+nats = await connectNats({ servers: config.natsUrl, name: "notifier", logger: log.child({ module: "nats" }) });
+store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: config.maxPerUser, dedupWindowMs: config.dedupWindowMs }, log.child({ module: "store" }));
+const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }) });
+nats.onReconnect(() => void store?.ensureStream());
+api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }));
+await store.ensureStream();
+publisher = pub;
+api.start();

@@ -1,0 +1,56 @@
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { NOTIFIER_SEND, type NotifyRequest } from "@rt/protocol";
+import type { Logger } from "@rt/runtime";
+import { failed, type Outcome } from "./outcome.ts";
+import { parseRequest } from "./request.ts";
+
+/** Queue group shared by every notifier process: each request is handled by one of them. */
+export const NOTIFIER_QUEUE = "notifier";
+
+/** The `notifier.send` responder: same checks and answers as HTTP; errors carry their HTTP status. */
+export class NatsApi {
+  private sub: Subscription | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly nc: NatsConnection, private readonly send: (req: NotifyRequest) => Promise<Outcome>, private readonly log: Logger) {}
+
+  /** Starts answering requests on NOTIFIER_SEND. */
+  start(): void {
+    this.sub = this.nc.subscribe(NOTIFIER_SEND, {
+      queue: NOTIFIER_QUEUE,
+      callback: (err, msg) => {
+        if (err) {
+          this.log.error({ err: String(err) }, "notifier.send subscription failed");
+          return;
+        }
+        const p = this.handle(msg).finally(() => this.inFlight.delete(p));
+        this.inFlight.add(p);
+      },
+    });
+    this.log.info({ subject: NOTIFIER_SEND, queue: NOTIFIER_QUEUE }, "listening for NATS requests");
+  }
+
+  /** Stops taking requests and waits for the ones being handled. */
+  async stop(): Promise<void> {
+    await this.sub?.drain().catch(() => undefined);
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async handle(msg: Msg): Promise<void> {
+    let outcome: Outcome;
+    try {
+      const parsed = parseRequest(msg.data);
+      outcome = parsed.ok ? await this.send(parsed.request) : parsed.outcome;
+    } catch (err) {
+      this.log.error({ err }, "notifier.send handler failed");
+      outcome = failed(500, "internal error");
+    }
+    if (!msg.reply) return;
+    const body = outcome.status === 200 || outcome.status === 202 ? outcome.body : { ...outcome.body, status: outcome.status };
+    try {
+      msg.respond(JSON.stringify(body));
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "could not answer a notifier.send request");
+    }
+  }
+}

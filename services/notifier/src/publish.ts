@@ -1,0 +1,180 @@
+import { createHash, randomBytes } from "node:crypto";
+import { JetStreamApiCodes, JetStreamApiError, JetStreamError, type PubAck } from "@nats-io/jetstream";
+import { errors, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import {
+  deliveredSubject, userLiveSubject, userStoreSubject,
+  type LiveNotification, type NotifyRequest, type StoredNotification,
+} from "@rt/protocol";
+import type { Logger } from "@rt/runtime";
+import { LruMap } from "./lru.ts";
+import { failed, unavailable, type Outcome } from "./outcome.ts";
+import { KeyedSerializer } from "./serial.ts";
+import { STORE_TIMEOUT_MS, WrongLastSequenceError, type NotificationStore } from "./store.ts";
+
+/** Users whose last seq is remembered; a miss costs one read from the stream. */
+export const LAST_SEQ_CACHE_SIZE = 100_000;
+/** Attempts when another writer keeps moving a user's last seq. */
+export const MAX_SEQ_ATTEMPTS = 8;
+
+/** What the publish flow needs from the NATS connection. */
+export interface PublishDeps {
+  nc: NatsConnection;
+  connected: () => boolean;
+  store: NotificationStore;
+  log: Logger;
+  lastSeqCacheSize?: number;
+}
+
+/** A stored (or found) notification as the live event carries it, and how to answer. */
+interface Announced {
+  outcome: Outcome;
+  /** Subscribed to the notification's delivery receipts when the request waits for one. */
+  receipt?: Subscription;
+}
+
+/**
+ * The publish flow: store the notification in the user's subject with prev_seq enforced by JetStream
+ * (Nats-Expected-Last-Subject-Sequence), then publish the live event; optionally wait for a receipt.
+ * One user's sends run one at a time in this process; other processes are kept honest by JetStream.
+ */
+export class Publisher {
+  private readonly lastSeq: LruMap<string, number>;
+  private readonly perUser = new KeyedSerializer<string>();
+
+  constructor(private readonly deps: PublishDeps) {
+    this.lastSeq = new LruMap(deps.lastSeqCacheSize ?? LAST_SEQ_CACHE_SIZE);
+  }
+
+  /** True while connected to NATS and the stream is in place. */
+  ready(): boolean {
+    return this.deps.connected() && this.deps.store.ready;
+  }
+
+  /** Stores and announces one validated request; never throws. */
+  async send(req: NotifyRequest): Promise<Outcome> {
+    if (!this.deps.connected()) return unavailable("not connected to NATS; retry shortly");
+    const queued = performance.now();
+    let done: Announced;
+    try {
+      done = await this.perUser.run(req.user_id, () => this.inTurn(req, queued));
+    } catch (err) {
+      return this.failure(req.user_id, err);
+    }
+    const { outcome, receipt } = done;
+    if (receipt && (outcome.status === 200 || outcome.status === 202)) {
+      outcome.body = { ...outcome.body, delivered: await waitForReceipt(receipt, req.wait_for_delivery_ms ?? 0) };
+    }
+    return outcome;
+  }
+
+  /** Runs when no other send for this user is in flight in this process. */
+  private async inTurn(req: NotifyRequest, queued: number): Promise<Announced> {
+    // NATS may have gone while this request waited, or earlier sends may have used up their
+    // timeouts: fail fast then, rather than queue for minutes behind a stalled server.
+    if (!this.deps.connected()) return { outcome: unavailable("not connected to NATS; retry shortly") };
+    if (performance.now() - queued > STORE_TIMEOUT_MS) return { outcome: unavailable("notification store is slow; retry shortly") };
+
+    const { store, log } = this.deps;
+    const subject = userStoreSubject(req.user_id);
+    const id = randomBytes(16).toString("base64url");
+    const msgID = req.idempotency_key === undefined ? id : idempotencyMsgId(req.user_id, req.idempotency_key);
+    const created_at = new Date().toISOString();
+    for (let attempt = 1; ; attempt++) {
+      const prev_seq = this.lastSeq.get(req.user_id) ?? (await store.lastSeq(subject));
+      const n: StoredNotification = { id, user_id: req.user_id, body: req.body, created_at, prev_seq };
+      if (req.title !== undefined) n.title = req.title;
+      if (req.data !== undefined) n.data = req.data;
+      let ack: PubAck;
+      try {
+        ack = await store.append(subject, n, msgID);
+      } catch (err) {
+        this.lastSeq.delete(req.user_id);
+        if (!(err instanceof WrongLastSequenceError) || attempt >= MAX_SEQ_ATTEMPTS) throw err;
+        log.debug({ attempt, prev_seq }, "the user's last seq moved (another writer); re-reading");
+        await Bun.sleep(Math.random() * 5 * attempt);
+        continue;
+      }
+      if (!ack.duplicate) {
+        this.lastSeq.set(req.user_id, ack.seq);
+        return this.announce(req, { ...n, seq: ack.seq }, 202);
+      }
+      // A repeated msgID: nothing new was stored; the ack carries the first message's seq.
+      const first = await store.read(ack.seq);
+      if (first === null) {
+        log.warn({ seq: ack.seq }, "idempotent repeat of a notification no longer in the stream");
+        return { outcome: { status: 200, body: { id: "", seq: ack.seq } } };
+      }
+      return this.announce(req, { ...first, seq: ack.seq }, first.id === id ? 202 : 200);
+    }
+  }
+
+  /** Publishes the live event (after subscribing to receipts when asked) and builds the answer. */
+  private announce(req: NotifyRequest, live: LiveNotification, status: 200 | 202): Announced {
+    const { nc, log } = this.deps;
+    const outcome: Outcome = { status, body: { id: live.id, seq: live.seq } };
+    // Subscribe before the live event goes out, so a fast gateway's receipt is not missed.
+    const receipt = req.wait_for_delivery_ms === undefined ? undefined : nc.subscribe(deliveredSubject(live.id), { max: 1 });
+    nc.publish(userLiveSubject(live.user_id), JSON.stringify(live));
+    log.debug({ id: live.id, seq: live.seq, status }, "notification stored and announced");
+    return receipt ? { outcome, receipt } : { outcome };
+  }
+
+  private failure(userId: string, err: unknown): Outcome {
+    this.lastSeq.delete(userId);
+    const { log, store } = this.deps;
+    if (err instanceof WrongLastSequenceError) {
+      log.warn({ err: err.message }, "gave up after repeated concurrent writes for one user");
+      return unavailable("too many concurrent writes for this user; retry shortly");
+    }
+    if (isNoStream(err) || (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) {
+      store.streamLost(String(err));
+      return unavailable("notification store unavailable; retry shortly");
+    }
+    if (isNatsFailure(err)) {
+      log.warn({ err: String(err) }, "notification not stored");
+      return unavailable("notification store did not answer; retry shortly");
+    }
+    log.error({ err }, "unexpected error while publishing");
+    return failed(500, "internal error");
+  }
+}
+
+/** The dedup id for a keyed request: scoped to the user, so two users' keys never collide. */
+export function idempotencyMsgId(userId: string, key: string): string {
+  return createHash("sha256").update(`${userId}\u0000${key}`, "utf8").digest("hex");
+}
+
+/** No stream answered the publish (JetStream down, or the stream deleted): `JetStreamNotEnabled`, not exported by name. */
+function isNoStream(err: unknown): err is Error {
+  return err instanceof Error && err.name === "JetStreamNotEnabled";
+}
+
+/** Errors meaning NATS or JetStream could not take the write now (not a bug): answered with 503. */
+function isNatsFailure(err: unknown): boolean {
+  return (
+    err instanceof JetStreamError ||
+    err instanceof JetStreamApiError ||
+    err instanceof errors.TimeoutError ||
+    err instanceof errors.RequestError ||
+    err instanceof errors.ClosedConnectionError ||
+    err instanceof errors.DrainingConnectionError ||
+    err instanceof errors.ConnectionError ||
+    err instanceof errors.NoRespondersError
+  );
+}
+
+/** Resolves true when a receipt arrives within `ms`, false otherwise; always unsubscribes. */
+async function waitForReceipt(sub: Subscription, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const first = (async () => {
+    for await (const _ of sub) return true;
+    return false;
+  })();
+  try {
+    return await Promise.race([first, timeout]);
+  } finally {
+    clearTimeout(timer);
+    sub.unsubscribe();
+  }
+}
