@@ -1,0 +1,182 @@
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Child, describeExit } from "./children.ts";
+import type { DevConfig } from "./config.ts";
+import { LocalNats } from "./nats.ts";
+import type { Output } from "./output.ts";
+import { portInUse, whatIsNotUp } from "./ready.ts";
+import { randomSecret, signDemoToken } from "./token.ts";
+import { Aborted, sleepUnlessAborted, untilAborted } from "./wait.ts";
+
+/** How long a service gets between SIGTERM and SIGKILL (the services give themselves 9 s). */
+const SERVICE_GRACE_MS = 10_000;
+const NATS_GRACE_MS = 5_000;
+/** A child that exits this soon after a stop was asked for (a terminal's Ctrl-C reaches the whole group) is not a failure. */
+const EXIT_RACE_MS = 50;
+const DEMO_USER = "demo";
+const DEMO_TOKEN_TTL_S = 24 * 3600;
+/** Variables meant for the launcher only, not passed on to the services. */
+const LAUNCHER_VARS = ["GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "PORT", "JWT_SECRET"];
+
+type ServiceDir = "gateway" | "notifier" | "metrics";
+
+/** Starts nats-server (unless NATS_URL is given) and the services, waits for them, and stops them all. */
+export class Launcher {
+  private readonly services: Child[] = [];
+  private nats: Child | undefined;
+  private storeDir: string | undefined;
+  private readonly ctl = new AbortController();
+  private outcome: { code: number } | undefined;
+  private shuttingDown = false;
+
+  /** `natsBin`: the nats-server to start; undefined when cfg.natsUrl is set. */
+  constructor(private readonly cfg: DevConfig, private readonly natsBin: string | undefined, private readonly root: string, private readonly out: Output) {}
+
+  /** Runs until a signal or a failure; resolves with the exit code once everything is stopped. */
+  async run(): Promise<number> {
+    try {
+      await this.start();
+      await untilAborted(this.ctl.signal);
+    } catch (err) {
+      if (!(err instanceof Aborted)) this.finish(1, err instanceof Error ? err.message : String(err));
+    }
+    await this.shutdown();
+    return this.outcome?.code ?? 1;
+  }
+
+  /** SIGINT / SIGTERM / SIGHUP: stop everything, exit 0. A second one while stopping kills at once. */
+  onSignal(signal: NodeJS.Signals): void {
+    if (this.shuttingDown) {
+      this.out.line("dev", `${signal} again: killing every child now`);
+      for (const c of this.children()) c.signal("SIGKILL");
+      return;
+    }
+    this.finish(0, `${signal}: stopping`);
+  }
+
+  /** Last resort when the launcher itself dies (process "exit"): no child may outlive it. Synchronous. */
+  killAllNow(): void {
+    for (const c of this.services) c.signal("SIGTERM");
+    this.nats?.signal("SIGKILL");
+    if (this.storeDir !== undefined) rmSync(this.storeDir, { recursive: true, force: true });
+  }
+
+  /** Ends the run; the first call decides the exit code. */
+  private finish(code: number, message: string): void {
+    if (this.outcome !== undefined) return;
+    this.outcome = { code };
+    this.out.line("dev", message, code === 0 ? "out" : "err");
+    this.ctl.abort();
+  }
+
+  private async start(): Promise<void> {
+    const { cfg, out } = this;
+    const signal = this.ctl.signal;
+    const deadline = Date.now() + cfg.readyTimeoutMs;
+    for (const [variable, port] of [["GATEWAY_PORT", cfg.gatewayPort], ["NOTIFIER_PORT", cfg.notifierPort]] as const) {
+      // Checked first: with reusePort a gateway would silently join another process already on that port.
+      if (await portInUse(port)) throw new Error(`port ${port} (${variable}) is already in use: stop what listens there or set ${variable}`);
+    }
+    for (const dir of ["gateway", "notifier", "metrics"] as const) {
+      if (!existsSync(this.entrypoint(dir))) throw new Error(`services/${dir}/src/main.ts does not exist`);
+    }
+
+    let natsUrl = cfg.natsUrl;
+    if (natsUrl === undefined) {
+      if (this.natsBin === undefined) throw new Error("no nats-server binary"); // dev.ts checked already
+      const nats = await LocalNats.start(this.natsBin, out, {
+        verbose: cfg.logLevel === "debug" || cfg.logLevel === "trace",
+        timeoutMs: Math.max(1000, deadline - Date.now()),
+        signal,
+        onSpawn: (child, storeDir) => {
+          this.nats = child;
+          this.storeDir = storeDir;
+          this.watch(child);
+        },
+      });
+      natsUrl = nats.url;
+      out.line("dev", `nats started (pid ${nats.child.pid}) on ${natsUrl}, JetStream store ${nats.storeDir}`);
+    } else {
+      out.line("dev", `using NATS_URL ${redactUrl(natsUrl)}`);
+    }
+
+    const secret = cfg.jwtSecret ?? randomSecret();
+    const gateways: Child[] = [];
+    for (let i = 1; i <= cfg.gateways; i++) {
+      gateways.push(this.spawnService(`gateway-${i}`, "gateway", natsUrl, { PORT: String(cfg.gatewayPort), JWT_SECRET: secret }));
+    }
+    this.spawnService("notifier", "notifier", natsUrl, { PORT: String(cfg.notifierPort) });
+    this.spawnService("metrics", "metrics", natsUrl, {});
+
+    const targets = { gatewayPort: cfg.gatewayPort, notifierPort: cfg.notifierPort, gateways: gateways.map((g) => ({ name: g.name, pid: g.pid })) };
+    for (;;) {
+      const missing = await whatIsNotUp(targets);
+      if (signal.aborted) throw new Aborted();
+      if (missing === undefined) break;
+      if (Date.now() > deadline) throw new Error(`timed out after ${cfg.readyTimeoutMs / 1000} s; still waiting for ${missing}`);
+      await sleepUnlessAborted(100, signal);
+    }
+
+    if (cfg.jwtSecret === undefined) this.printDemoToken(secret);
+    const n = cfg.gateways;
+    out.plain(`ready: gateway ws://localhost:${cfg.gatewayPort} (${n} process${n === 1 ? "" : "es"}), notifier http://localhost:${cfg.notifierPort}, nats ${redactUrl(natsUrl)}`);
+  }
+
+  private printDemoToken(secret: string): void {
+    const { cfg, out } = this;
+    const token = signDemoToken(secret, DEMO_USER, DEMO_TOKEN_TTL_S);
+    const auth = process.env.NOTIFIER_TOKENS ? ` -H 'authorization: Bearer <one of NOTIFIER_TOKENS>'` : "";
+    out.line("dev", "JWT_SECRET is not set: the gateways use a random secret made up for this run (set JWT_SECRET to keep tokens across runs)");
+    out.line("dev", `demo token (user "${DEMO_USER}", valid 24 h): ${token}`);
+    out.line("dev", `  connect: ws://localhost:${cfg.gatewayPort}/notifications?token=${token}`);
+    out.line("dev", `  send:    curl -i -X POST http://localhost:${cfg.notifierPort}/notifications -H 'content-type: application/json'${auth} -d '{"user_id":"${DEMO_USER}","body":"hello"}'`);
+  }
+
+  private entrypoint(dir: ServiceDir): string {
+    return join(this.root, "services", dir, "src", "main.ts");
+  }
+
+  private spawnService(name: string, dir: ServiceDir, natsUrl: string, vars: Record<string, string>): Child {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !LAUNCHER_VARS.includes(k)) env[k] = v;
+    Object.assign(env, { NATS_URL: natsUrl, LOG_LEVEL: this.cfg.logLevel }, vars);
+    const child = Child.spawn({ name, cmd: [process.execPath, "run", "src/main.ts"], cwd: join(this.root, "services", dir), env }, this.out);
+    this.services.push(child);
+    this.watch(child);
+    this.out.line("dev", `${name} started (pid ${child.pid})`);
+    return child;
+  }
+
+  /** A child that exits before the launcher stops it ends the run with exit code 1. */
+  private watch(child: Child): void {
+    void child.done.then((info) => {
+      if (this.outcome !== undefined) return;
+      setTimeout(() => this.finish(1, `${child.name} (pid ${child.pid}) exited unexpectedly with ${describeExit(info)}; stopping everything`), EXIT_RACE_MS);
+    });
+  }
+
+  private children(): Child[] {
+    return this.nats === undefined ? [...this.services] : [...this.services, this.nats];
+  }
+
+  /** SIGTERM to every service, SIGKILL after 10 s; then nats-server; then its store. */
+  private async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    const { out } = this;
+    const running = this.services.filter((c) => c.alive);
+    if (running.length > 0) out.line("dev", `stopping ${running.map((c) => c.name).join(", ")}`);
+    await Promise.all(this.services.map(async (c) => {
+      const wasAlive = c.alive;
+      const info = await c.stop(SERVICE_GRACE_MS);
+      if (wasAlive && info.signal === "SIGKILL") out.line("dev", `${c.name} did not stop within ${SERVICE_GRACE_MS / 1000} s: killed`, "err");
+    }));
+    if (this.nats !== undefined) await this.nats.stop(NATS_GRACE_MS);
+    if (this.storeDir !== undefined) rmSync(this.storeDir, { recursive: true, force: true });
+    out.line("dev", "stopped");
+  }
+}
+
+/** A NATS URL with any password hidden. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/,]+):[^@/,]+@/g, "//$1:***@");
+}

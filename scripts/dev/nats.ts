@@ -1,0 +1,86 @@
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Child, describeExit } from "./children.ts";
+import type { Output } from "./output.ts";
+import { sleepUnlessAborted } from "./wait.ts";
+
+const DEBIAN_PATH = "/usr/sbin/nats-server";
+
+/** The one line printed when no nats-server can be found and NATS_URL is unset. */
+export const NATS_NOT_FOUND =
+  "nats-server not found: install it (apt-get install nats-server, or https://github.com/nats-io/nats-server/releases) or set NATS_URL to a running server";
+
+/**
+ * The nats-server binary: NATS_SERVER_BIN when set (and nothing else, so a test can simulate
+ * a machine without one), else nats-server on PATH, else Debian's /usr/sbin/nats-server.
+ */
+export function findNatsServer(override: string | undefined): string | undefined {
+  if (override !== undefined) return isExecutable(override) ? override : undefined;
+  return Bun.which("nats-server") ?? (isExecutable(DEBIAN_PATH) ? DEBIAN_PATH : undefined);
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return existsSync(path);
+  } catch {
+    return false;
+  }
+}
+
+/** A nats-server with JetStream on a kernel-chosen port of 127.0.0.1 and a temporary store. */
+export class LocalNats {
+  private constructor(readonly child: Child, readonly storeDir: string, readonly url: string) {}
+
+  /**
+   * Starts nats-server and resolves with its URL once it listens. `-p -1` lets the server take a
+   * free port itself (no race with another process), and `--ports_file_dir` tells us which:
+   * the file appears once the server is ready, JetStream included.
+   * `onSpawn` gets the child at once, so the launcher can stop it even if startup fails.
+   */
+  static async start(bin: string, out: Output, opts: { verbose: boolean; timeoutMs: number; signal: AbortSignal; onSpawn: (child: Child, storeDir: string) => void }): Promise<LocalNats> {
+    const storeDir = mkdtempSync(join(tmpdir(), "rt-dev-nats-"));
+    let child: Child;
+    try {
+      child = Child.spawn({
+        name: "nats",
+        cmd: [bin, "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", storeDir, "--ports_file_dir", storeDir, "-n", "rt-dev"],
+        env: { PATH: process.env.PATH ?? "" },
+        detached: true,
+        // The JetStream banner is noise; warnings and errors are not.
+        show: (line) => opts.verbose || /\[(WRN|ERR|FTL)\]/.test(line),
+      }, out);
+    } catch (err) {
+      rmSync(storeDir, { recursive: true, force: true });
+      throw new Error(`could not start ${bin}: ${String(err)}`);
+    }
+    opts.onSpawn(child, storeDir);
+    const deadline = Date.now() + opts.timeoutMs;
+    for (;;) {
+      const url = readPortsFile(storeDir);
+      if (url !== undefined) return new LocalNats(child, storeDir, url);
+      if (!child.alive) throw new Error(`nats-server exited at start with ${describeExit(await child.done)} (run with LOG_LEVEL=debug to see its output)`);
+      if (Date.now() > deadline) throw new Error(`nats-server did not start listening within ${opts.timeoutMs} ms`);
+      await sleepUnlessAborted(25, opts.signal);
+    }
+  }
+
+  /** Stops the server (SIGKILL after `graceMs`); removing the store is the caller's job. */
+  async stop(graceMs: number): Promise<void> {
+    await this.child.stop(graceMs);
+  }
+}
+
+/** The client URL from `<dir>/nats-server_<pid>.ports` ({"nats":["nats://127.0.0.1:PORT"]}), if written yet. */
+function readPortsFile(dir: string): string | undefined {
+  const file = readdirSync(dir).find((f) => f.endsWith(".ports"));
+  if (file === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(readFileSync(join(dir, file), "utf8")) as { nats?: unknown };
+    const first = Array.isArray(parsed.nats) ? parsed.nats[0] : undefined;
+    return typeof first === "string" ? first : undefined;
+  } catch {
+    return undefined; // written but not complete yet
+  }
+}

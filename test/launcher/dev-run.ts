@@ -1,0 +1,146 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { Subprocess } from "bun";
+
+/** The repository root. */
+export const ROOT = resolve(import.meta.dir, "../..");
+
+/** Variables of the caller's environment that would change what the launcher does. */
+const LAUNCHER_INPUTS = ["NATS_URL", "JWT_SECRET", "GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "LOG_LEVEL", "LOG_PRETTY", "NOTIFIER_TOKENS"];
+
+/** `bun run dev` from the repository root, with everything it prints collected. */
+export class DevRun implements AsyncDisposable {
+  output = "";
+  private waiters: Array<() => void> = [];
+
+  private constructor(readonly proc: Subprocess<"ignore", "pipe", "pipe">) {
+    void this.collect(proc.stdout);
+    void this.collect(proc.stderr);
+  }
+
+  /** Starts the launcher with the caller's environment minus its inputs, plus `env`. */
+  static start(env: Record<string, string>): DevRun {
+    const base: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !LAUNCHER_INPUTS.includes(k)) base[k] = v;
+    const proc = Bun.spawn([process.execPath, "run", "dev"], {
+      cwd: ROOT,
+      env: { ...base, ...env },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    return new DevRun(proc);
+  }
+
+  /** Every line printed so far. */
+  get lines(): string[] {
+    return this.output.split("\n").filter((l) => l.length > 0);
+  }
+
+  /** Lines the launcher itself printed, without what `bun run` adds ("$ bun run …", "error: script … exited"). */
+  get ownLines(): string[] {
+    return this.lines.filter((l) => !l.startsWith("$ bun run ") && !/^error: script "dev" exited with code \d+$/.test(l));
+  }
+
+  /** Waits for a line matching `re`; rejects if the launcher exits first or after `timeoutMs`. */
+  async waitForLine(re: RegExp, timeoutMs = 40_000): Promise<RegExpExecArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const line of this.lines) {
+        const m = re.exec(line);
+        if (m) return m;
+      }
+      if (this.proc.exitCode !== null) throw new Error(`launcher exited ${this.proc.exitCode} before printing ${re}:\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`no line matching ${re} within ${timeoutMs} ms:\n${this.output}`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 100);
+      });
+    }
+  }
+
+  /** The children the launcher reported: name → pid ("gateway-1 started (pid 123)", "nats started (pid 45) …"). */
+  get childPids(): Map<string, number> {
+    const pids = new Map<string, number>();
+    for (const m of this.output.matchAll(/^dev\s+\| (\S+) started \(pid (\d+)\)/gm)) pids.set(m[1]!, Number(m[2]));
+    return pids;
+  }
+
+  /** The temporary JetStream store the launcher reported, if it started a nats-server. */
+  get storeDir(): string | undefined {
+    return /JetStream store (\S+)/.exec(this.output)?.[1];
+  }
+
+  /** Sends `signal` and resolves with the exit code, or rejects after `timeoutMs`. */
+  async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 15_000): Promise<number> {
+    if (this.proc.exitCode === null) this.proc.kill(signal);
+    return await this.exited(timeoutMs);
+  }
+
+  /** The exit code, or rejects after `timeoutMs`. */
+  async exited(timeoutMs = 15_000): Promise<number> {
+    let timer: Timer | undefined;
+    try {
+      return await Promise.race([
+        this.proc.exited,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`launcher still running after ${timeoutMs} ms:\n${this.output}`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** After a failed test: stop the launcher, then kill whatever it reported and left. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.proc.exitCode === null) {
+      this.proc.kill("SIGTERM");
+      await Promise.race([this.proc.exited, Bun.sleep(15_000)]);
+      if (this.proc.exitCode === null) this.proc.kill("SIGKILL");
+    }
+    for (const pid of this.childPids.values()) {
+      try {
+        if (isRunning(pid)) process.kill(pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+  }
+
+  private async collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const dec = new TextDecoder();
+    for await (const chunk of stream) {
+      this.output += dec.decode(chunk, { stream: true });
+      const w = this.waiters;
+      this.waiters = [];
+      for (const fn of w) fn();
+    }
+  }
+}
+
+/** True while `pid` exists and is not a zombie. */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // pid (comm) state ...: comm may contain spaces and parentheses, so read after the last ')'.
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of the live processes whose command line contains `needle`. */
+export function processesMentioning(needle: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ");
+      if (cmdline.includes(needle) && isRunning(Number(entry))) found.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}

@@ -1,0 +1,203 @@
+// `bun run dev` (scripts/dev.ts) against the real services and a real nats-server: SPEC.md, Processes, "the local launcher".
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { freePort, portOpen, signToken, TestNats, TestSocket } from "@rt/testkit";
+import { pidsListeningOn } from "../../scripts/dev/ready.ts";
+import { DevRun, isRunning, processesMentioning } from "./dev-run.ts";
+
+const READY_LINE = /^ready: gateway ws:\/\/localhost:(\d+) \((\d+) process(?:es)?\), notifier http:\/\/localhost:(\d+), nats (\S+)$/;
+const DEMO_TOKEN = /^dev\s+\| demo token \(user "demo", valid 24 h\): (\S+)$/;
+const CHILD_LINE = /^(gateway-\d+|notifier|metrics|nats)\s+\| /;
+const SECRET = "launcher-test-secret-0123456789-abcdefghijkl";
+
+/** Two different free ports for the gateway and the notifier. */
+async function twoPorts(): Promise<{ GATEWAY_PORT: string; NOTIFIER_PORT: string }> {
+  const a = await freePort();
+  let b = await freePort();
+  while (b === a) b = await freePort();
+  return { GATEWAY_PORT: String(a), NOTIFIER_PORT: String(b) };
+}
+
+async function status(url: string): Promise<number | "refused"> {
+  try {
+    const r = await fetch(url, { headers: { connection: "close" } });
+    await r.arrayBuffer();
+    return r.status;
+  } catch {
+    return "refused";
+  }
+}
+
+/** Pids whose parent is `pid` (the launcher under `bun run dev`). */
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) found.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+/** Asserts that the launcher left nothing behind: no reported child, no process using its store, no store. */
+function expectNothingLeft(dev: DevRun, launcherPids: number[]): void {
+  const pids = [...dev.childPids.values(), ...launcherPids];
+  expect(pids.filter(isRunning)).toEqual([]);
+  const store = dev.storeDir;
+  if (store !== undefined) {
+    expect(processesMentioning(store)).toEqual([]);
+    expect(existsSync(store)).toBe(false);
+  }
+}
+
+describe("bun run dev", () => {
+  test("starts nats, gateway, notifier and metrics; one ready line; the demo token works end to end; SIGTERM stops everything with exit 0", async () => {
+    const ports = await twoPorts();
+    await using dev = DevRun.start(ports);
+    const ready = await dev.waitForLine(READY_LINE);
+    expect(ready[1]).toBe(ports.GATEWAY_PORT);
+    expect(ready[2]).toBe("1");
+    expect(ready[3]).toBe(ports.NOTIFIER_PORT);
+    expect(ready[4]).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
+    // Exactly one line of the launcher's own (not a child's) mentions "ready".
+    expect(dev.ownLines.filter((l) => !CHILD_LINE.test(l) && /ready/.test(l))).toEqual([ready[0]]);
+
+    const pids = dev.childPids;
+    expect([...pids.keys()].sort()).toEqual(["gateway-1", "metrics", "nats", "notifier"]);
+    for (const pid of pids.values()) expect(isRunning(pid)).toBe(true);
+    const launcherPids = childrenOf(dev.proc.pid);
+    expect(launcherPids.length).toBe(1);
+    const store = dev.storeDir;
+    expect(store).toBeDefined();
+    expect(existsSync(store!)).toBe(true);
+    // Each child's output is streamed with its name in front.
+    expect(dev.lines.some((l) => l.startsWith("gateway-1 | "))).toBe(true);
+    expect(dev.lines.some((l) => l.startsWith("notifier  | "))).toBe(true);
+
+    const gw = `127.0.0.1:${ports.GATEWAY_PORT}`;
+    const notifier = `http://127.0.0.1:${ports.NOTIFIER_PORT}`;
+    expect(await status(`http://${gw}/readyz`)).toBe(200);
+    expect(await status(`${notifier}/readyz`)).toBe(200);
+
+    const token = (await dev.waitForLine(DEMO_TOKEN))[1]!;
+    expect(dev.output).toContain(`ws://localhost:${ports.GATEWAY_PORT}/notifications?token=${token}`);
+    expect(dev.output).toContain(`curl -i -X POST http://localhost:${ports.NOTIFIER_PORT}/notifications`);
+    {
+      await using ws = await TestSocket.open(`ws://${gw}/notifications?token=${token}`);
+      const res = await fetch(`${notifier}/notifications`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ user_id: "demo", body: "hello from the launcher test" }),
+      });
+      expect(res.status).toBe(202);
+      const sent = (await res.json()) as { id: string; seq: number };
+      // The frame may arrive before the 202 does: look through everything received.
+      const mine = () => ws.messages.map((m) => JSON.parse(m) as Record<string, unknown>).find((f) => f.id === sent.id);
+      for (let n = 1; mine() === undefined; n++) await ws.waitForMessages(n, 10_000);
+      const frame = mine()!;
+      expect(frame).toMatchObject({ id: sent.id, seq: sent.seq, user_id: "demo", body: "hello from the launcher test" });
+      expect(typeof frame.created_at).toBe("string");
+    }
+
+    const started = Date.now();
+    expect(await dev.stop("SIGTERM", 15_000)).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expectNothingLeft(dev, launcherPids);
+    expect(await status(`http://${gw}/readyz`)).toBe("refused");
+    expect(await status(`${notifier}/readyz`)).toBe("refused");
+  });
+
+  test("GATEWAYS=2 starts two gateway processes on the one port; JWT_SECRET is passed through and no demo token is made", async () => {
+    const ports = await twoPorts();
+    await using dev = DevRun.start({ ...ports, GATEWAYS: "2", JWT_SECRET: SECRET });
+    const ready = await dev.waitForLine(READY_LINE);
+    expect(ready[2]).toBe("2");
+    const pids = dev.childPids;
+    expect([...pids.keys()].sort()).toEqual(["gateway-1", "gateway-2", "metrics", "nats", "notifier"]);
+    const gateways = [pids.get("gateway-1")!, pids.get("gateway-2")!];
+    expect(new Set(gateways).size).toBe(2);
+    for (const pid of gateways) expect(isRunning(pid)).toBe(true);
+    expect([...(pidsListeningOn(gateways, Number(ports.GATEWAY_PORT)) ?? [])].sort()).toEqual([...gateways].sort());
+    expect(dev.output).not.toContain("demo token");
+
+    // Tokens signed with the caller's secret are accepted, whichever gateway takes the connection.
+    const token = await signToken("someone", { secret: SECRET });
+    for (let i = 0; i < 4; i++) {
+      await using ws = await TestSocket.open(`ws://127.0.0.1:${ports.GATEWAY_PORT}/notifications?token=${token}`);
+      expect(ws.ws.readyState).toBe(WebSocket.OPEN);
+    }
+
+    const launcherPids = childrenOf(dev.proc.pid);
+    expect(await dev.stop("SIGTERM", 15_000)).toBe(0);
+    expectNothingLeft(dev, launcherPids);
+  });
+
+  test("SIGINT stops everything too, with exit 0", async () => {
+    const ports = await twoPorts();
+    await using dev = DevRun.start(ports);
+    await dev.waitForLine(READY_LINE);
+    const launcherPids = childrenOf(dev.proc.pid);
+    expect(await dev.stop("SIGINT", 15_000)).toBe(0);
+    expectNothingLeft(dev, launcherPids);
+  });
+
+  test("with NATS_URL set it starts no nats-server and leaves that server running", async () => {
+    await using nats = await TestNats.start();
+    const ports = await twoPorts();
+    // NATS_SERVER_BIN pointing nowhere proves that no nats-server is needed.
+    await using dev = DevRun.start({ ...ports, NATS_URL: nats.url, NATS_SERVER_BIN: "/nonexistent/nats-server" });
+    const ready = await dev.waitForLine(READY_LINE);
+    expect(ready[4]).toBe(nats.url);
+    expect(dev.childPids.has("nats")).toBe(false);
+    expect(dev.storeDir).toBeUndefined();
+    expect(await dev.stop("SIGTERM", 15_000)).toBe(0);
+    expectNothingLeft(dev, []);
+    expect(await portOpen(nats.port)).toBe(true);
+  });
+
+  test("without a nats-server and without NATS_URL: one line saying how to get one, exit 1", async () => {
+    // NATS_SERVER_BIN is honoured before PATH and /usr/sbin, so a missing binary can be simulated.
+    await using dev = DevRun.start({ ...(await twoPorts()), NATS_SERVER_BIN: "/nonexistent/nats-server" });
+    expect(await dev.exited(10_000)).toBe(1);
+    expect(dev.ownLines.length).toBe(1);
+    expect(dev.ownLines[0]).toMatch(/^nats-server not found: install it \(apt-get install nats-server.*\) or set NATS_URL/);
+  });
+
+  test("a bad variable: one line naming it, exit 2", async () => {
+    await using dev = DevRun.start({ ...(await twoPorts()), GATEWAYS: "two" });
+    expect(await dev.exited(10_000)).toBe(2);
+    expect(dev.ownLines).toEqual([`GATEWAYS: must be a whole number, got "two"`]);
+  });
+
+  test("a child that exits early (a gateway refusing a short JWT_SECRET, exit 2) stops everything with exit 1 and a line naming it", async () => {
+    await using dev = DevRun.start({ ...(await twoPorts()), JWT_SECRET: "too-short" });
+    expect(await dev.exited(20_000)).toBe(1);
+    expect(dev.output).toMatch(/^dev\s+\| gateway-1 \(pid \d+\) exited unexpectedly with code 2; stopping everything$/m);
+    expect(dev.output).not.toMatch(/^ready/m);
+    expect(dev.childPids.has("nats")).toBe(true);
+    expectNothingLeft(dev, []);
+  });
+
+  test("a gateway port already taken: a clear error before anything starts, exit 1", async () => {
+    using taken = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("someone else") });
+    const ports = await twoPorts();
+    await using dev = DevRun.start({ ...ports, GATEWAY_PORT: String(taken.port) });
+    expect(await dev.exited(10_000)).toBe(1);
+    expect(dev.output).toContain(`port ${taken.port} (GATEWAY_PORT) is already in use`);
+    expect(dev.childPids.size).toBe(0);
+  });
+
+  test("nothing answers within DEV_READY_TIMEOUT_MS (NATS unreachable): a clear error, everything stopped, exit 1", async () => {
+    const deadPort = await freePort();
+    await using dev = DevRun.start({ ...(await twoPorts()), NATS_URL: `nats://127.0.0.1:${deadPort}`, DEV_READY_TIMEOUT_MS: "3000" });
+    expect(await dev.exited(20_000)).toBe(1);
+    expect(dev.output).toMatch(/^dev\s+\| (timed out after 3 s; still waiting for .+|\S+ \(pid \d+\) exited unexpectedly with .+)$/m);
+    expect(dev.output).not.toMatch(/^ready/m);
+    expectNothingLeft(dev, []);
+  });
+});
