@@ -17,24 +17,15 @@
  * within the timeout, no nats-server); 2 for a bad variable.
  */
 import { resolve } from "node:path";
-import { DevConfigError, readDevConfig, type DevConfig } from "./dev/config.ts";
+import { loadConfigOrExit } from "@rt/runtime";
+import { readDevConfig } from "./dev/config.ts";
 import { Launcher } from "./dev/launcher.ts";
 import { findNatsServer, NATS_NOT_FOUND } from "./dev/nats.ts";
 import { Output } from "./dev/output.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
-function configOrExit(): DevConfig {
-  try {
-    return readDevConfig(process.env);
-  } catch (err) {
-    if (!(err instanceof DevConfigError)) throw err;
-    console.error(err.message);
-    process.exit(2);
-  }
-}
-
-const cfg = configOrExit();
+const cfg = loadConfigOrExit("dev", () => readDevConfig(process.env));
 const natsBin = cfg.natsUrl === undefined ? findNatsServer(cfg.natsServerBin) : undefined;
 if (cfg.natsUrl === undefined && natsBin === undefined) {
   console.error(cfg.natsServerBin === undefined ? NATS_NOT_FOUND : `${NATS_NOT_FOUND} (NATS_SERVER_BIN=${cfg.natsServerBin} is not an executable file)`);

@@ -4,7 +4,8 @@ import { Child, describeExit } from "./children.ts";
 import type { DevConfig } from "./config.ts";
 import { LocalNats } from "./nats.ts";
 import type { Output } from "./output.ts";
-import { portInUse, whatIsNotUp } from "./ready.ts";
+import { portOpen } from "@rt/testkit";
+import { whatIsNotUp } from "./ready.ts";
 import { randomSecret, signDemoToken } from "./token.ts";
 import { Aborted, sleepUnlessAborted, untilAborted } from "./wait.ts";
 
@@ -75,7 +76,7 @@ export class Launcher {
     const deadline = Date.now() + cfg.readyTimeoutMs;
     for (const [variable, port] of [["GATEWAY_PORT", cfg.gatewayPort], ["NOTIFIER_PORT", cfg.notifierPort]] as const) {
       // Checked first: with reusePort a gateway would silently join another process already on that port.
-      if (await portInUse(port)) throw new Error(`port ${port} (${variable}) is already in use: stop what listens there or set ${variable}`);
+      if (await portOpen(port)) throw new Error(`port ${port} (${variable}) is already in use: stop what listens there or set ${variable}`);
     }
     for (const dir of ["gateway", "notifier", "metrics"] as const) {
       if (!existsSync(this.entrypoint(dir))) throw new Error(`services/${dir}/src/main.ts does not exist`);

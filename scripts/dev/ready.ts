@@ -77,17 +77,6 @@ function listeningInodes(port: number): Set<string> {
   return inodes;
 }
 
-/** True when something already accepts connections on 127.0.0.1:`port`. */
-export async function portInUse(port: number): Promise<boolean> {
-  try {
-    const sock = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-    sock.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** What the launcher waits for before it prints its "ready" line. */
 export interface UpTargets {
   gatewayPort: number;

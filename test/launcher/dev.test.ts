@@ -171,7 +171,7 @@ describe("bun run dev", () => {
   test("a bad variable: one line naming it, exit 2", async () => {
     await using dev = DevRun.start({ ...(await twoPorts()), GATEWAYS: "two" });
     expect(await dev.exited(10_000)).toBe(2);
-    expect(dev.ownLines).toEqual([`GATEWAYS: must be a whole number, got "two"`]);
+    expect(dev.ownLines).toEqual([`dev: invalid configuration: GATEWAYS: must be a whole number, got "two"`]);
   });
 
   test("a child that exits early (a gateway refusing a short JWT_SECRET, exit 2) stops everything with exit 1 and a line naming it", async () => {
