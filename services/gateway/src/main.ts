@@ -30,7 +30,7 @@ const getServer = () => server!;
 const store = new JetStreamNotificationStore(jsm, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
 const rooms = new Rooms(getServer, nats.nc, interest, config.maxMessageBytes, rejections, log.child({ module: "rooms" }));
 const monitor = new MonitorRelay(getServer, rejections, log.child({ module: "monitor" }));
-const notifications = new Notifications(nats.nc, interest, store, nats.connected, rejections, log.child({ module: "notifications" }));
+const notifications = new Notifications(nats.nc, interest, store, nats.connected, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes / 2);
 const sweeper = new Sweeper(config.backpressureLimitBytes, monitor);
 let accepting = true;
 

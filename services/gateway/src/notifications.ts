@@ -8,9 +8,11 @@ import type { GatewaySocket, NotificationsData } from "./socket-data.ts";
 
 type NotifSocket = GatewaySocket & { data: NotificationsData };
 
-/** Live events held per socket while it reads from the store; past this, it reads again instead. */
-const MAX_PENDING = 256;
-const MAX_LIVE_BYTES = 512 * 1024;
+/** Live events held per socket while it reads from the store (count and payload bytes); past either, it reads the store again instead. */
+const MAX_PENDING = 64;
+const MAX_PENDING_BYTES = 256 * 1024;
+/** Largest live event accepted from NATS (the notifier's request limit plus the envelope). */
+const MAX_LIVE_BYTES = 320 * 1024;
 
 /**
  * Per-user notification delivery with resume.
@@ -34,7 +36,16 @@ export class Notifications {
     private readonly isConnected: () => boolean,
     private readonly rejections: Rejections,
     private readonly log: Logger,
+    /** A replay pauses while this much output is waiting for the client (half the backpressure limit). */
+    private readonly replayHighWaterBytes: number,
   ) {}
+
+  /** Bun's drain event: the socket's output shrank, so a paused replay may go on. */
+  drain(ws: NotifSocket): void {
+    const wake = ws.data.cursor.onDrain;
+    ws.data.cursor.onDrain = undefined;
+    wake?.();
+  }
 
   /** A socket opened: subscribe to the user's live events first, then position the cursor. */
   open(ws: NotifSocket): void {
@@ -58,6 +69,7 @@ export class Notifications {
   /** A socket closed. */
   close(ws: NotifSocket): void {
     ws.data.cursor.closed = true;
+    this.drain(ws);
     const sockets = this.users.get(ws.data.userId);
     if (!sockets) return;
     sockets.delete(ws);
@@ -92,7 +104,7 @@ export class Notifications {
       const last = await this.store.lastSeq(ws.data.userId);
       // Live events that arrived while asking were received live: start just before the first of them.
       const first = c.pending[0];
-      c.lastSeq = first ? Math.min(last, first.prev_seq) : last;
+      c.lastSeq = first ? Math.min(last, first.event.prev_seq) : last;
     } catch (err) {
       this.log.warn({ err: String(err) }, "notifications: reading the last seq failed; retrying after reconnect");
       return;
@@ -116,6 +128,8 @@ export class Notifications {
           if (!entry || c.closed) break;
           if (!this.write(ws, notificationFrame(entry.notification, entry.seq))) return;
           c.lastSeq = entry.seq;
+          // Flow control: a long replay goes at the client's pace instead of piling up in memory.
+          if (ws.getBufferedAmount() > this.replayHighWaterBytes) await new Promise<void>((resolve) => (c.onDrain = resolve));
         }
       } while (c.overflowed && !c.closed);
     } catch (err) {
@@ -131,14 +145,16 @@ export class Notifications {
     const c = ws.data.cursor;
     const pending = c.pending;
     c.pending = [];
-    for (const e of pending) {
+    c.pendingBytes = 0;
+    for (const p of pending) {
       if (c.closed || c.catchingUp) return;
-      this.offer(ws, e, undefined);
+      this.offer(ws, p.event, p.bytes, undefined);
     }
   }
 
   private onLive(userId: string, msg: Msg): void {
     const event = this.parseLive(msg);
+    const bytes = msg.data.byteLength;
     if (!event || event.user_id !== userId) {
       this.rejections.count("nats_notification_payload", this.log, { subject: msg.subject });
       return;
@@ -147,22 +163,21 @@ export class Notifications {
     if (!sockets) return;
     const frame = { text: undefined as string | undefined };
     let delivered = false;
-    for (const ws of sockets) delivered = this.offer(ws, event, frame) || delivered;
+    for (const ws of sockets) delivered = this.offer(ws, event, bytes, frame) || delivered;
     if (delivered) this.nc.publish(deliveredSubject(event.id));
   }
 
   /** Applies the cursor rule to one live event; true when it was written to the socket. */
-  private offer(ws: NotifSocket, e: LiveNotification, frame: { text: string | undefined } | undefined): boolean {
+  private offer(ws: NotifSocket, e: LiveNotification, bytes: number, frame: { text: string | undefined } | undefined): boolean {
     const c = ws.data.cursor;
     if (c.closed) return false;
     if (c.catchingUp || c.lastSeq === undefined) {
-      if (c.pending.length >= MAX_PENDING) c.overflowed = true;
-      else c.pending.push(e);
+      this.hold(ws, e, bytes);
       return false;
     }
     if (e.seq <= c.lastSeq) return false; // already written
     if (e.prev_seq > c.lastSeq) {
-      c.pending.push(e);
+      this.hold(ws, e, bytes);
       void this.catchUp(ws); // a gap: read it from the store
       return false;
     }
@@ -170,6 +185,17 @@ export class Notifications {
     if (!this.write(ws, text)) return false;
     c.lastSeq = e.seq;
     return true;
+  }
+
+  /** Queues a live event for after the current read; when the queue is full, notes that the read must go on instead. */
+  private hold(ws: NotifSocket, event: LiveNotification, bytes: number): void {
+    const c = ws.data.cursor;
+    if (c.pending.length >= MAX_PENDING || c.pendingBytes + bytes > MAX_PENDING_BYTES) {
+      c.overflowed = true;
+      return;
+    }
+    c.pending.push({ event, bytes });
+    c.pendingBytes += bytes;
   }
 
   /** Writes a frame; a socket that cannot take it is closed with 1013 (it resumes with `since`), never skipped. */

@@ -71,7 +71,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         userId: principal.userId,
         expiresAt: principal.expiresAt,
         since: sinceText === null ? undefined : Number(sinceText),
-        cursor: { lastSeq: undefined, catchingUp: false, pending: [], overflowed: false, closed: false },
+        cursor: { lastSeq: undefined, catchingUp: false, pending: [], pendingBytes: 0, overflowed: false, closed: false },
       };
     } else if (r.kind === "room") {
       data = { kind: "room", bucket, room: r.room, topic: Rooms.topic(r.room) };
@@ -156,6 +156,9 @@ export function startServer(d: ServerDeps): Server<SocketData> {
           log.error({ err }, "message failed");
           ws.close(CloseCode.InternalError, "internal error");
         }
+      },
+      drain(ws) {
+        if (ws.data.kind === "notifications") d.notifications.drain(ws as GatewaySocket & { data: NotificationsData });
       },
       close(ws) {
         d.sweeper.delete(ws);

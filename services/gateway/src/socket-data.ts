@@ -43,8 +43,12 @@ export interface NotificationsData extends Common {
 export interface NotificationCursor {
   lastSeq: number | undefined;
   catchingUp: boolean;
-  /** Set when live events arrived during a catch-up that must be looked at afterwards. */
-  pending: import("@rt/protocol").LiveNotification[];
+  /** Live events that arrived during a read from the store, judged afterwards (bounded). */
+  pending: Array<{ event: import("@rt/protocol").LiveNotification; bytes: number }>;
+  /** Payload bytes held in `pending`. */
+  pendingBytes: number;
+  /** Wakes a replay paused for backpressure (set while paused). */
+  onDrain?: (() => void) | undefined;
   /** The pending queue overflowed: another catch-up is owed. */
   overflowed: boolean;
   closed: boolean;

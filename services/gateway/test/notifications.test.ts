@@ -85,6 +85,16 @@ describe("/notifications", () => {
     expect(frames(s).map((f) => f.seq)).toEqual([stored[2]!.seq, stored[3]!.seq]);
   });
 
+  test("a replay larger than the backpressure limit goes at the client's pace: all of it arrives, no 1013", async () => {
+    const big = "x".repeat(60 * 1024);
+    const stored = [];
+    for (let i = 0; i < 60; i++) stored.push((await notify("ivy", `${i}:${big}`)).seq); // 3.6 MB, over the 1 MiB limit
+    await using s = await inbox(0, "ivy", "&since=0");
+    await s.waitForMessages(60, 20_000);
+    expect(frames(s).map((f) => f.seq)).toEqual(stored);
+    expect(s.closeCode).toBeUndefined();
+  });
+
   test("without since, only live notifications arrive", async () => {
     await notify("erin", "before");
     await using s = await inbox(0, "erin");
