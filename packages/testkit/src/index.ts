@@ -5,3 +5,7 @@ export { TestSocket, upgradeStatus } from "./ws-client.ts";
 export { signToken, TEST_JWT_SECRET } from "./tokens.ts";
 export { TestSystem, type SystemOptions } from "./system.ts";
 export { ResumingClient, auditSeqs } from "./resuming-client.ts";
+export { RawSocket, Opcode, encodeFrame, closePayload, UpgradeRefused, type RawFrame, type RawMessage, type FrameOptions, type RawOpenOptions } from "./raw-ws.ts";
+export { JwksServer, b64url, unsignedToken, type JwksAlg, type JwksKey, type JwksSignOptions } from "./jwks.ts";
+export { rssBytes, RssSampler, tcpQueues, type TcpQueues } from "./proc-stats.ts";
+export { Prng } from "./prng.ts";
