@@ -39,7 +39,11 @@ export class Rooms {
   /** A member sent a text frame. */
   say(data: RoomData, text: string): void {
     this.server().publish(data.topic, roomFrame(data.room, text));
-    this.nc.publish(roomSubject(data.room), text);
+    try {
+      this.nc.publish(roomSubject(data.room), text); // buffered by the client while reconnecting
+    } catch (err) {
+      this.rejections.count("nats_publish_failed", this.log, { room: data.room, err: String(err) });
+    }
   }
 
   /** A member left. */
