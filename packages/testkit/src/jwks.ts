@@ -1,7 +1,7 @@
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters } from "jose";
 
-/** Asymmetric algorithms a JWKS key may use here. */
-export type JwksAlg = "RS256" | "ES256";
+/** Asymmetric algorithms a JWKS key may use here (the gateway takes RS256 and ES256; the others are for refusals). */
+export type JwksAlg = "RS256" | "ES256" | "PS256" | "ES384" | "RS512";
 
 /** One signing key: the private half stays in the test, the public half is served. */
 export interface JwksKey {
@@ -24,15 +24,18 @@ export interface JwksSignOptions {
 
 let counter = 0;
 
+/** How the JWKS endpoint answers: the key set, 500, a body that is not JSON, or never. */
+export type JwksMode = "ok" | "error" | "garbage" | "hang";
+
 /**
  * A local JWKS endpoint (`http://127.0.0.1:port/jwks.json`) with RS256 / ES256 keys made by jose.
- * `serve()` swaps the published key set (rotation), `fetches` counts GETs, `failing` answers 500.
+ * `serve()` swaps the published key set (rotation), `fetches` counts GETs, `mode` breaks it on purpose.
  */
 export class JwksServer implements AsyncDisposable {
   /** GETs of the key set so far. */
   fetches = 0;
-  /** When true the endpoint answers 500. */
-  failing = false;
+  /** How the endpoint answers now. */
+  mode: JwksMode = "ok";
   private served: JwksKey[] = [];
   private constructor(private readonly server: ReturnType<typeof Bun.serve>) {}
 
@@ -45,7 +48,9 @@ export class JwksServer implements AsyncDisposable {
         const path = new URL(req.url).pathname;
         if (path !== "/jwks.json" || !self) return new Response("not found", { status: 404 });
         self.fetches++;
-        if (self.failing) return new Response("unavailable", { status: 500 });
+        if (self.mode === "error") return new Response("unavailable", { status: 500 });
+        if (self.mode === "garbage") return new Response("{not json", { headers: { "content-type": "application/json" } });
+        if (self.mode === "hang") return new Promise<Response>(() => undefined);
         return Response.json({ keys: self.served.map((k) => ({ ...k.publicJwk, kid: k.kid, alg: k.alg, use: "sig" })) });
       },
     });

@@ -353,3 +353,15 @@ export class RawSocket implements AsyncDisposable {
     this.fragments = [];
   }
 }
+
+/** The answer to one upgrade request sent verbatim: 101 (the socket is closed again) or the refusal's status, headers and body. */
+export async function rawUpgrade(port: number, path: string, headers: Record<string, string | undefined> = {}, timeoutMs = 10_000): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  try {
+    const s = await RawSocket.openPath(port, path, { headers, timeoutMs });
+    s.destroy();
+    return { status: 101, headers: {}, body: "" };
+  } catch (err) {
+    if (err instanceof UpgradeRefused) return { status: err.status, headers: err.headers, body: err.body };
+    throw err;
+  }
+}
