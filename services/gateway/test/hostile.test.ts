@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect } from "@nats-io/transport-node";
+import { userLiveSubject, type NotificationFrame } from "@rt/protocol";
 import {
   Opcode, RawSocket, ServiceProcess, TestNats, TestSocket, TEST_JWT_SECRET, closePayload, encodeFrame, rawUpgrade, signToken,
 } from "@rt/testkit";
@@ -358,5 +360,45 @@ describe("megabytes of nesting for the JSON parser (MAX_MESSAGE_BYTES=4 MiB)", (
     await s.waitForMessages(2);
     expect(s.texts[1]).toBe('{"status":"received","data":{"content":"after","type":"text"}}');
     expect((await fetch(`${big.http}/healthz`)).status).toBe(200);
+  }, 30_000);
+});
+
+describe("hostile messages on NATS", () => {
+  let notifier: ServiceProcess;
+  beforeAll(async () => {
+    notifier = await ServiceProcess.start("notifier", { NATS_URL: nats.url, LOG_LEVEL: "warn" });
+  });
+  afterAll(async () => {
+    await notifier?.[Symbol.asyncDispose]();
+  });
+
+  async function notify(user_id: string, body: string): Promise<number> {
+    const r = await fetch(`${notifier.http}/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user_id, body }) });
+    expect(r.status).toBe(202);
+    return ((await r.json()) as { seq: number }).seq;
+  }
+
+  test("a live event nested 100k deep is dropped, and every notification and room message after it is still delivered", async () => {
+    const nc = await connect({ servers: nats.url });
+    try {
+      await using victim = await TestSocket.open(`${gw.ws}/notifications?token=${await signToken("deep-victim")}`);
+      await using bystanderUser = await TestSocket.open(`${gw.ws}/notifications?token=${await signToken("deep-bystander")}`);
+      await using roomHere = await TestSocket.open(`${gw.ws}/chat/after-poison`);
+      await using roomThere = await TestSocket.open(`${big.ws}/chat/after-poison`);
+      await Bun.sleep(300);
+      const poison = `{"id":"poison","seq":999999,"prev_seq":0,"user_id":"deep-victim","body":"x","created_at":"2020-01-01T00:00:00Z","data":{"a":${"[".repeat(100_000)}${"]".repeat(100_000)}}}`;
+      nc.publish(userLiveSubject("deep-victim"), poison);
+      await nc.flush();
+      await Bun.sleep(300);
+      const seqVictim = await notify("deep-victim", "after the poison");
+      const seqBystander = await notify("deep-bystander", "unrelated");
+      roomThere.send("still relayed");
+      await Promise.all([victim, bystanderUser, roomHere].map((s) => s.waitForMessages(1, 5000).catch(() => undefined)));
+      const seqs = (t: TestSocket) => t.messages.map((m) => (JSON.parse(m) as NotificationFrame).seq);
+      expect({ victim: seqs(victim), bystander: seqs(bystanderUser), room: roomHere.messages, readyz: (await fetch(`${gw.http}/readyz`)).status })
+        .toEqual({ victim: [seqVictim], bystander: [seqBystander], room: ["Room after-poison: still relayed"], readyz: 200 });
+    } finally {
+      await nc.close();
+    }
   }, 30_000);
 });
