@@ -6,3 +6,4 @@ export * from "./frames.ts";
 export * from "./metrics.ts";
 export * from "./notification.ts";
 export { CloseCode } from "./close-codes.ts";
+export { MAX_JSON_DEPTH, depthWithin } from "./json-depth.ts";

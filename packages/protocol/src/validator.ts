@@ -40,7 +40,7 @@ export function validator<S extends TSchema>(schema: S): Validator<Static<S>> {
   };
 }
 
-/** Parses JSON text and validates it; a parse failure is reported as an error at the root. */
+/** Parses JSON text and validates it; a parse failure (hostile nesting included) is reported as an error at the root. */
 export function parseJson<T>(v: Validator<T>, text: string): Checked<T> {
   let value: unknown;
   try {

@@ -22,7 +22,7 @@ export class JwtAuthenticator implements Authenticator {
   private readonly jwks: JWTVerifyGetKey | undefined;
   private readonly options: JWTVerifyOptions;
   constructor(private readonly config: GatewayConfig["jwt"], private readonly allowInsecureUserId: boolean) {
-    this.jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000 }) : undefined;
+    this.jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 1_000, cacheMaxAge: 600_000 }) : undefined;
     this.options = { requiredClaims: ["exp", "sub"], clockTolerance: 5 };
     if (config.issuer) this.options.issuer = config.issuer;
     if (config.audience) this.options.audience = config.audience;
@@ -38,6 +38,7 @@ export class JwtAuthenticator implements Authenticator {
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined;
     const payload = await this.verify(token);
     if (!payload || typeof payload.sub !== "string" || !isUserId(payload.sub) || typeof payload.exp !== "number") return undefined;
+    if (payload.exp * 1000 <= Date.now()) return undefined; // the clock tolerance is for iat/nbf skew, not for expiry
     return { userId: payload.sub, expiresAt: payload.exp * 1000 };
   }
 

@@ -7,7 +7,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
  */
 export class Interest {
   private readonly subs = new Map<string, { count: number; sub: Subscription }>();
-  constructor(private readonly nc: NatsConnection) {}
+  constructor(private readonly nc: NatsConnection, private readonly onError: (subject: string, err: unknown) => void) {}
 
   /** Adds one holder of `subject`, subscribing with `onMsg` if it is the first. */
   acquire(subject: string, onMsg: (msg: Msg) => void): void {
@@ -18,7 +18,13 @@ export class Interest {
     }
     const sub = this.nc.subscribe(subject, {
       callback: (err, msg) => {
-        if (!err) onMsg(msg);
+        if (err) return;
+        // A handler that throws must never stop the connection's dispatch for everyone else.
+        try {
+          onMsg(msg);
+        } catch (e) {
+          this.onError(subject, e);
+        }
       },
     });
     this.subs.set(subject, { count: 1, sub });

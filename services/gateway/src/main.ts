@@ -24,13 +24,14 @@ const jsm = await jetstreamManager(nats.nc, { timeout: 5000 });
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 const rejections = new Rejections(registry);
-const interest = new Interest(nats.nc);
+const interest = new Interest(nats.nc, (subject, err) => log.error({ subject, err }, "NATS message handler failed"));
 let server: ReturnType<typeof startServer> | undefined;
 const getServer = () => server!;
 const store = new JetStreamNotificationStore(jsm, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
-const rooms = new Rooms(getServer, nats.nc, interest, config.maxMessageBytes, rejections, log.child({ module: "rooms" }));
-const monitor = new MonitorRelay(getServer, rejections, log.child({ module: "monitor" }));
-const notifications = new Notifications(nats.nc, interest, store, nats.connected, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes / 2);
+const published = (bytes: number) => sweeper.published(bytes);
+const rooms = new Rooms(getServer, nats.nc, interest, config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published);
+const monitor = new MonitorRelay(getServer, rejections, log.child({ module: "monitor" }), published);
+const notifications = new Notifications(nats.nc, interest, store, nats.connected, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes);
 const sweeper = new Sweeper(config.backpressureLimitBytes, monitor);
 let accepting = true;
 

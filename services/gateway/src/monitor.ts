@@ -23,13 +23,20 @@ export class MonitorRelay {
     private readonly server: () => Server<unknown>,
     private readonly rejections: Rejections,
     private readonly log: Logger,
+    /** Told the size of every topic publish (the sweeper's trigger). */
+    private readonly published: (bytes: number) => void,
   ) {}
 
   /** Subscribes to every host's samples (one subscription per gateway, kept for the latest-sample cache). */
   start(nc: NatsConnection): void {
     nc.subscribe(METRICS_WILDCARD, {
       callback: (err, msg) => {
-        if (!err) this.onSample(msg);
+        if (err) return;
+        try {
+          this.onSample(msg);
+        } catch (e) {
+          this.log.error({ err: e, subject: msg.subject }, "metrics sample handler failed");
+        }
       },
     });
   }
@@ -91,5 +98,6 @@ export class MonitorRelay {
     }
     this.latest.set(host, { text, at: Date.now() });
     this.server().publish(MONITOR_TOPIC, text);
+    this.published(text.length);
   }
 }

@@ -1,5 +1,5 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { NOTIFICATIONS_STREAM, storedNotification, userStoreSubject, type StoredNotification } from "@rt/protocol";
+import { NOTIFICATIONS_STREAM, depthWithin, storedNotification, userStoreSubject, type StoredNotification } from "@rt/protocol";
 
 /** One stored notification and the seq the stream gave it. */
 export interface StoredEntry {
@@ -37,7 +37,7 @@ export class JetStreamNotificationStore implements NotificationStore {
       } catch {
         value = undefined;
       }
-      if (storedNotification.check(value) && value.user_id === userId) return { seq: m.seq, notification: value };
+      if (storedNotification.check(value) && value.user_id === userId && depthWithin(value.data)) return { seq: m.seq, notification: value };
       this.onInvalid(m.seq);
       seq = m.seq + 1;
     }

@@ -1,5 +1,5 @@
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
-import { CloseCode, deliveredSubject, liveNotification, notificationFrame, userLiveSubject, type LiveNotification } from "@rt/protocol";
+import { CloseCode, deliveredSubject, depthWithin, liveNotification, notificationFrame, userLiveSubject, type LiveNotification } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Interest } from "./interest.ts";
 import type { NotificationStore } from "./notification-store.ts";
@@ -36,8 +36,8 @@ export class Notifications {
     private readonly isConnected: () => boolean,
     private readonly rejections: Rejections,
     private readonly log: Logger,
-    /** A replay pauses while this much output is waiting for the client (half the backpressure limit). */
-    private readonly replayHighWaterBytes: number,
+    /** Unsent output a socket may hold (BACKPRESSURE_LIMIT_BYTES); a replay pauses at half of it. */
+    private readonly limitBytes: number,
   ) {}
 
   /** Bun's drain event: the socket's output shrank, so a paused replay may go on. */
@@ -129,7 +129,7 @@ export class Notifications {
           if (!this.write(ws, notificationFrame(entry.notification, entry.seq))) return;
           c.lastSeq = entry.seq;
           // Flow control: a long replay goes at the client's pace instead of piling up in memory.
-          if (ws.getBufferedAmount() > this.replayHighWaterBytes) await new Promise<void>((resolve) => (c.onDrain = resolve));
+          if (ws.getBufferedAmount() > this.limitBytes / 2) await new Promise<void>((resolve) => (c.onDrain = resolve));
         }
       } while (c.overflowed && !c.closed);
     } catch (err) {
@@ -200,7 +200,7 @@ export class Notifications {
 
   /** Writes a frame; a socket that cannot take it is closed with 1013 (it resumes with `since`), never skipped. */
   private write(ws: NotifSocket, text: string): boolean {
-    const sent = ws.send(text);
+    const sent = ws.getBufferedAmount() + text.length > this.limitBytes ? 0 : ws.send(text);
     if (sent === 0) {
       ws.data.cursor.closed = true;
       ws.close(CloseCode.TryAgainLater, "slow consumer");
@@ -213,7 +213,7 @@ export class Notifications {
     if (msg.data.byteLength > MAX_LIVE_BYTES) return undefined;
     try {
       const value: unknown = JSON.parse(this.decoder.decode(msg.data));
-      return liveNotification.check(value) ? value : undefined;
+      return liveNotification.check(value) && depthWithin(value.data) ? value : undefined;
     } catch {
       return undefined;
     }

@@ -22,6 +22,8 @@ export class Rooms {
     private readonly maxMessageBytes: number,
     private readonly rejections: Rejections,
     private readonly log: Logger,
+    /** Told the size of every topic publish (the sweeper's trigger). */
+    private readonly published: (bytes: number) => void,
   ) {}
 
   /** Bun topic for a room. */
@@ -38,7 +40,7 @@ export class Rooms {
 
   /** A member sent a text frame. */
   say(data: RoomData, text: string): void {
-    this.server().publish(data.topic, roomFrame(data.room, text));
+    this.publish(data.topic, roomFrame(data.room, text));
     try {
       this.nc.publish(roomSubject(data.room), text); // buffered by the client while reconnecting
     } catch (err) {
@@ -60,6 +62,11 @@ export class Rooms {
       this.rejections.count("nats_room_payload", this.log, { room });
       return;
     }
-    this.server().publish(Rooms.topic(room), roomFrame(room, text));
+    this.publish(Rooms.topic(room), roomFrame(room, text));
+  }
+
+  private publish(topic: string, frame: string): void {
+    this.server().publish(topic, frame);
+    this.published(frame.length);
   }
 }

@@ -5,6 +5,7 @@ import type { Registry } from "prom-client";
 import type { Authenticator } from "./auth.ts";
 import type { GatewayConfig } from "./config.ts";
 import { BINARY_REPLY, echoReply } from "./echo.ts";
+import { isWebSocketHandshake } from "./handshake.ts";
 import type { MonitorRelay } from "./monitor.ts";
 import type { Notifications } from "./notifications.ts";
 import { newBucket } from "./rate-limit.ts";
@@ -81,7 +82,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
       data = { kind: "echo", bucket };
     }
     if (!d.accepting() || d.sweeper.size >= config.maxConnections) return reject(503, "capacity", "gateway is full or shutting down");
-    if (server.upgrade(req, { data })) return undefined;
+    if (isWebSocketHandshake(req) && server.upgrade(req, { data })) return undefined;
     return reject(400, "no_upgrade", "expected a WebSocket upgrade");
   }
 
@@ -102,8 +103,8 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     websocket: {
       data: {} as SocketData,
       maxPayloadLength: config.maxMessageBytes,
-      // Bun's own limit is a backstop above ours: the sweeper closes with 1013 first; past this Bun cuts the socket rather than drop silently.
-      backpressureLimit: config.backpressureLimitBytes + Math.max(4 * config.maxMessageBytes, 1024 * 1024),
+      // Bun's own limit is a backstop above ours: the sweeper closes with 1013 first (see sweeper.ts); past this Bun cuts the socket rather than drop silently.
+      backpressureLimit: 2 * config.backpressureLimitBytes + 4 * config.maxMessageBytes,
       closeOnBackpressureLimit: true,
       idleTimeout: config.idleTimeoutSec,
       sendPings: true,
