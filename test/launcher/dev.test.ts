@@ -98,7 +98,11 @@ describe("bun run dev", () => {
       const sent = (await res.json()) as { id: string; seq: number };
       // The frame may arrive before the 202 does: look through everything received.
       const mine = () => ws.messages.map((m) => JSON.parse(m) as Record<string, unknown>).find((f) => f.id === sent.id);
-      for (let n = 1; mine() === undefined; n++) await ws.waitForMessages(n, 10_000);
+      for (let n = 1; mine() === undefined; n++) {
+        await ws.waitForMessages(n, 10_000).catch((err: unknown) => {
+          throw new Error(`${String(err)}\n--- what the launcher and its children printed ---\n${dev.output.slice(-6000)}`);
+        });
+      }
       const frame = mine()!;
       expect(frame).toMatchObject({ id: sent.id, seq: sent.seq, user_id: "demo", body: "hello from the launcher test" });
       expect(typeof frame.created_at).toBe("string");

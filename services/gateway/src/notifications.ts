@@ -11,6 +11,8 @@ type NotifSocket = GatewaySocket & { data: NotificationsData };
 /** Live events held per socket while it reads from the store (count and payload bytes); past either, it reads the store again instead. */
 const MAX_PENDING = 64;
 const MAX_PENDING_BYTES = 256 * 1024;
+/** Pause before reading the store again after a failed read. */
+const RETRY_MS = 500;
 /** Largest live event accepted from NATS (the notifier's request limit plus the envelope). */
 const MAX_LIVE_BYTES = 320 * 1024;
 
@@ -106,7 +108,8 @@ export class Notifications {
       const first = c.pending[0];
       c.lastSeq = first ? Math.min(last, first.event.prev_seq) : last;
     } catch (err) {
-      this.log.warn({ err: String(err) }, "notifications: reading the last seq failed; retrying after reconnect");
+      this.log.warn({ err: String(err) }, "notifications: reading the last seq failed; retrying");
+      this.retrySoon(ws);
       return;
     } finally {
       c.catchingUp = false;
@@ -133,12 +136,22 @@ export class Notifications {
         }
       } while (c.overflowed && !c.closed);
     } catch (err) {
-      this.log.warn({ err: String(err) }, "notifications: reading the store failed; retrying after reconnect");
+      this.log.warn({ err: String(err) }, "notifications: reading the store failed; retrying");
+      this.retrySoon(ws);
       return;
     } finally {
       c.catchingUp = false;
     }
     this.drainPending(ws);
+  }
+
+  /** After a failed read (a timeout, JetStream busy): try again shortly, or after the reconnect if NATS is gone. */
+  private retrySoon(ws: NotifSocket): void {
+    setTimeout(() => {
+      if (ws.data.cursor.closed || !this.isConnected()) return; // resumeAll() takes over after a reconnect
+      if (ws.data.cursor.lastSeq === undefined) void this.positionAtEnd(ws);
+      else void this.catchUp(ws);
+    }, RETRY_MS);
   }
 
   private drainPending(ws: NotifSocket): void {
