@@ -1,0 +1,273 @@
+import type { Socket, SocketHandler } from "bun";
+import { wallNow } from "./messages.ts";
+
+/** What a connection reports to its worker. */
+export interface ConnSink {
+  /** The upgrade finished (101) or failed. */
+  settled(c: Conn, ok: boolean, why?: string): void;
+  /** A chunk arrived carrying `frames` new data frames (0 for a chunk that only continued a payload). */
+  frames(c: Conn, frames: number, bytes: number): void;
+  /** notify mode: one complete text frame, received at wall-clock `at`. */
+  text(c: Conn, text: string, at: number): void;
+  /** The socket is gone (`expected`: we closed it). */
+  closed(c: Conn, expected: boolean, code: number | undefined): void;
+}
+
+// Any 16 bytes in base64: the server only hashes it into Sec-WebSocket-Accept, which we do not check.
+const KEY = "YmVuY2gtY2xpZW50LWtleQ==";
+const latin1 = new TextDecoder("latin1");
+const utf8 = new TextDecoder();
+
+/** A masked client frame. The mask key is 0, so the payload goes out unchanged (a legal frame; browsers must randomise, a load generator need not). */
+export function clientFrame(opcode: number, payload: Uint8Array): Uint8Array {
+  const len = payload.byteLength;
+  const ext = len < 126 ? 0 : len < 65536 ? 2 : 8;
+  const out = new Uint8Array(2 + ext + 4 + len);
+  out[0] = 0x80 | opcode;
+  if (ext === 0) out[1] = 0x80 | len;
+  else if (ext === 2) {
+    out[1] = 0x80 | 126;
+    out[2] = len >>> 8;
+    out[3] = len & 0xff;
+  } else {
+    out[1] = 0x80 | 127;
+    new DataView(out.buffer).setBigUint64(2, BigInt(len));
+  }
+  out.set(payload, 2 + ext + 4);
+  return out;
+}
+
+const CLOSE_1000 = clientFrame(0x8, new Uint8Array([0x03, 0xe8]));
+
+/**
+ * One cheap WebSocket client over a raw TCP socket: the upgrade is written by hand, and
+ * incoming frames are counted from their headers alone, payloads skipped, unless the
+ * connection decodes text (notify mode) or the frame is a control frame (ping, close).
+ */
+export class Conn {
+  socket: Socket<Conn> | undefined;
+  upgraded = false;
+  /** We started the close. */
+  closing = false;
+  done = false;
+  /** Data frames received since the upgrade. */
+  frames = 0;
+  /** Paces a pump: the worker looks at it on every chunk. */
+  pace = false;
+  /** notify mode: the last `seq` seen, to spot duplicates. */
+  lastSeq = 0;
+  closeCode: number | undefined;
+  private head = "";
+  private skip = 0;
+  private op = 0;
+  private fin = false;
+  private collect: Uint8Array[] | undefined;
+  private part: Uint8Array | undefined;
+  private partLen = 0;
+  private out: Uint8Array[] = [];
+
+  constructor(
+    readonly index: number,
+    readonly host: string,
+    readonly port: number,
+    readonly path: string,
+    readonly decodeText: boolean,
+    private readonly sink: ConnSink,
+  ) {}
+
+  onOpen(s: Socket<Conn>): void {
+    this.socket = s;
+    s.setNoDelay(true);
+    s.write(
+      `GET ${this.path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+  }
+
+  onData(buf: Uint8Array): void {
+    if (this.upgraded) {
+      this.feed(buf, 0);
+      return;
+    }
+    this.head += latin1.decode(buf);
+    const end = this.head.indexOf("\r\n\r\n");
+    if (end < 0) {
+      if (this.head.length > 16_384) this.fail("oversized upgrade response");
+      return;
+    }
+    const status = this.head.slice(0, this.head.indexOf("\r\n"));
+    if (!/^HTTP\/1\.1 101/.test(status)) {
+      this.fail(status || "bad upgrade response");
+      return;
+    }
+    const rest = this.head.length - (end + 4);
+    this.head = "";
+    this.upgraded = true;
+    this.sink.settled(this, true);
+    if (rest > 0) this.feed(buf, buf.byteLength - rest);
+  }
+
+  /** Writes a frame (or several, concatenated); what the kernel does not take now goes out on drain. */
+  send(bytes: Uint8Array): void {
+    const s = this.socket;
+    if (!s || this.done) return;
+    if (this.out.length > 0) {
+      this.out.push(bytes);
+      return;
+    }
+    const n = s.write(bytes);
+    if (n < bytes.byteLength) this.out.push(bytes.subarray(Math.max(0, n)));
+  }
+
+  onDrain(): void {
+    const s = this.socket;
+    while (s && this.out.length > 0) {
+      const b = this.out[0]!;
+      const n = s.write(b);
+      if (n >= b.byteLength) this.out.shift();
+      else {
+        this.out[0] = b.subarray(Math.max(0, n));
+        return;
+      }
+    }
+  }
+
+  /** Sends close 1000 and ends the socket. */
+  close(): void {
+    if (this.done || this.closing) return;
+    this.closing = true;
+    if (this.upgraded) this.send(CLOSE_1000);
+    this.socket?.end();
+  }
+
+  /** Drops the socket without a close handshake. */
+  terminate(): void {
+    this.closing = true;
+    this.socket?.terminate();
+  }
+
+  onClose(): void {
+    if (this.done) return;
+    this.done = true;
+    if (!this.upgraded) this.sink.settled(this, false, "closed before the upgrade");
+    this.sink.closed(this, this.closing, this.closeCode);
+  }
+
+  fail(why: string): void {
+    if (this.done) return;
+    if (this.upgraded) {
+      // An error on an open socket: it is gone, as if closed without a close frame.
+      this.socket?.terminate();
+      this.onClose();
+      return;
+    }
+    this.done = true;
+    this.closing = true;
+    this.socket?.terminate();
+    this.sink.settled(this, false, why);
+  }
+
+  /** Walks the frame headers in `buf` from `i`, skipping payloads it does not need. */
+  private feed(buf: Uint8Array, i: number): void {
+    const n = buf.byteLength;
+    let frames = 0;
+    const at = this.decodeText ? wallNow() : 0;
+    while (i < n) {
+      if (this.skip > 0) {
+        const take = Math.min(this.skip, n - i);
+        if (this.collect) this.collect.push(buf.slice(i, i + take));
+        this.skip -= take;
+        i += take;
+        if (this.skip === 0 && this.collect) this.finish(at);
+        continue;
+      }
+      // A frame header: 2 bytes, then 0, 2 or 8 bytes of length (server frames are unmasked).
+      let h = buf;
+      let p = i;
+      let avail = n - i;
+      let fromPart = 0;
+      if (this.partLen > 0) {
+        const part = this.part!;
+        fromPart = this.partLen;
+        const copy = Math.min(part.byteLength - fromPart, avail);
+        part.set(buf.subarray(i, i + copy), fromPart);
+        h = part;
+        p = 0;
+        avail = fromPart + copy;
+      }
+      const len7 = avail >= 2 ? h[p + 1]! & 127 : 0;
+      const hlen = avail < 2 ? 2 : len7 < 126 ? 2 : len7 === 126 ? 4 : 10;
+      if (avail < hlen) {
+        this.part ??= new Uint8Array(10);
+        if (fromPart === 0) this.part.set(buf.subarray(i, n), 0);
+        this.partLen = avail;
+        break;
+      }
+      const b0 = h[p]!;
+      let len = len7;
+      if (len7 === 126) len = (h[p + 2]! << 8) | h[p + 3]!;
+      else if (len7 === 127) len = h[p + 6]! * 2 ** 24 + ((h[p + 7]! << 16) | (h[p + 8]! << 8) | h[p + 9]!);
+      i += hlen - fromPart;
+      this.partLen = 0;
+      const op = b0 & 15;
+      this.fin = (b0 & 0x80) !== 0;
+      if (op < 8) {
+        if (this.fin) frames++;
+        this.op = op === 0 ? this.op : op;
+      }
+      const keep = op >= 8 || (this.decodeText && op === 1);
+      this.collect = keep ? [] : undefined;
+      if (keep) this.op = op;
+      this.skip = len;
+      if (len === 0 && keep) this.finish(at);
+    }
+    this.frames += frames;
+    this.sink.frames(this, frames, n);
+  }
+
+  private finish(at: number): void {
+    const parts = this.collect!;
+    this.collect = undefined;
+    const payload = parts.length === 1 ? parts[0]! : concat(parts);
+    switch (this.op) {
+      case 0x1:
+        if (this.fin) this.sink.text(this, utf8.decode(payload), at);
+        break;
+      case 0x8:
+        this.closeCode = payload.byteLength >= 2 ? (payload[0]! << 8) | payload[1]! : 1005;
+        if (!this.closing) {
+          this.send(clientFrame(0x8, payload.subarray(0, 2)));
+          this.socket?.end();
+        }
+        break;
+      case 0x9:
+        this.send(clientFrame(0xa, payload));
+        break;
+    }
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let len = 0;
+  for (const p of parts) len += p.byteLength;
+  const out = new Uint8Array(len);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+}
+
+/** One handler object for every connection (state lives in `socket.data`). */
+export const connHandlers: SocketHandler<Conn> = {
+  open: (s) => s.data.onOpen(s),
+  data: (s, buf) => s.data.onData(buf),
+  drain: (s) => s.data.onDrain(),
+  close: (s) => s.data.onClose(),
+  end: (s) => {
+    s.end();
+  },
+  error: (s, err) => s.data.fail(String(err)),
+  connectError: (s, err) => s.data.fail(`connect: ${String(err)}`),
+};

@@ -1,0 +1,169 @@
+/**
+ * `bun run bench [--quick] [--only=fanout,idle,latency,monitor]`
+ *
+ * Starts its own nats-server, gateways, notifier and baselines, drives them with cheap
+ * byte-counting WebSocket clients in several processes, and writes
+ * bench/results/{latest|quick}.{json,md,svg}. Exit code 1 only for lost deliveries or a
+ * crashed scenario; a missed performance target is reported as FAIL but exits 0.
+ */
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { TestNats } from "@rt/testkit";
+import { FULL, QUICK, type Ctx } from "./lib/plan.ts";
+import { WorkerPool } from "./lib/pool.ts";
+import { fdHardLimit, loadAvg } from "./lib/proc.ts";
+import { Progress } from "./lib/progress.ts";
+import { stopAll } from "./lib/targets.ts";
+import { checks, ratios } from "./report/checks.ts";
+import { markdown } from "./report/markdown.ts";
+import { svg } from "./report/svg.ts";
+import type { BenchResults } from "./report/types.ts";
+import { runFanout } from "./scenarios/fanout.ts";
+import { runIdle } from "./scenarios/idle.ts";
+import { runLatency } from "./scenarios/latency.ts";
+import { runMonitor } from "./scenarios/monitor.ts";
+
+const SCENARIOS = ["fanout", "idle", "latency", "monitor"] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+function parseArgs(argv: string[]): { quick: boolean; only: Set<Scenario> } {
+  let quick = false;
+  let only = new Set<Scenario>(SCENARIOS);
+  for (const a of argv) {
+    if (a === "--quick") quick = true;
+    else if (a.startsWith("--only=")) {
+      const names = a.slice("--only=".length).split(",");
+      const bad = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
+      if (bad.length) usage(`unknown scenario ${bad.join(", ")}`);
+      only = new Set(names as Scenario[]);
+    } else if (a === "--help" || a === "-h") usage();
+    else usage(`unknown argument ${a}`);
+  }
+  return { quick, only };
+}
+
+function usage(error?: string): never {
+  if (error) console.error(`bench: ${error}`);
+  console.error(`usage: bun run bench [--quick] [--only=${SCENARIOS.join(",")}]`);
+  process.exit(error ? 2 : 0);
+}
+
+function git(args: string[]): string {
+  const r = Bun.spawnSync(["git", ...args], { stdout: "pipe", stderr: "ignore" });
+  return r.success ? r.stdout.toString().trim() : "unknown";
+}
+
+function nodeVersion(): string {
+  const r = Bun.spawnSync(["node", "--version"], { stdout: "pipe", stderr: "ignore" });
+  return r.success ? r.stdout.toString().trim() : "missing";
+}
+
+const args = parseArgs(process.argv.slice(2));
+const plan = args.quick ? QUICK : FULL;
+const progress = new Progress();
+const t0 = performance.now();
+const pool = new WorkerPool();
+let nats: TestNats | undefined;
+
+async function cleanup(): Promise<void> {
+  await Promise.allSettled([pool[Symbol.asyncDispose](), stopAll()]);
+  await nats?.[Symbol.asyncDispose]().catch(() => undefined);
+}
+
+// Whatever happens, leave nothing behind: a signal or the watchdog stops every child first.
+const watchdogMs = args.quick ? 170_000 : 40 * 60_000;
+const watchdog = setTimeout(() => {
+  progress.log(`watchdog: still running after ${watchdogMs / 1000} s, giving up`);
+  void cleanup().finally(() => process.exit(1));
+}, watchdogMs);
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    progress.log(`${sig}: stopping`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+const results: BenchResults = {
+  meta: {
+    startedAt: new Date().toISOString(),
+    quick: args.quick,
+    durationSec: 0,
+    bun: Bun.version,
+    node: nodeVersion(),
+    cpus: cpus().length,
+    // The code measured is the working tree: say when services/ or packages/ differ from the commit.
+    commit: git(["rev-parse", "--short", "HEAD"]) + (["", "unknown"].includes(git(["status", "--porcelain", "--", "services", "packages"])) ? "" : "+dirty"),
+    note: "Clients, servers and nats-server share this machine; rates are upper bounds for it, ratios are the point.",
+    checkedFanoutSizes: plan.fanout.checked,
+    loadAvg: { start: loadAvg(), end: [] },
+  },
+  fanout: [],
+  idle: [],
+  latency: [],
+  monitor: [],
+  ratios: {},
+  checks: [],
+  lost: 0,
+  errors: [],
+};
+
+// Each server process holds its sockets alone: say so up front when the fd limit cannot fit them.
+const perServer = Math.max(...plan.fanout.members, ...plan.idle.cases.map((c) => Math.ceil(c.sockets / c.gateways)), plan.monitor.sockets);
+if (fdHardLimit() < perServer + 200) progress.log(`warning: the open-file limit (${fdHardLimit()}) is below the ${perServer} sockets one server process gets here; scenarios will fail`);
+
+try {
+  progress.status("starting nats-server");
+  nats = await TestNats.start();
+  const ctx: Ctx = { plan, quick: args.quick, nats, pool, progress };
+  const run = async <T extends { error?: string }>(name: Scenario, fn: (c: Ctx) => Promise<T[]>, into: T[]) => {
+    if (!args.only.has(name)) return;
+    try {
+      into.push(...(await fn(ctx)));
+    } catch (err) {
+      results.errors.push(`${name}: ${String(err)}`);
+      progress.log(`${name} crashed: ${String(err)}`);
+    }
+  };
+  await run("fanout", runFanout, results.fanout);
+  await run("idle", runIdle, results.idle);
+  await run("latency", runLatency, results.latency);
+  await run("monitor", runMonitor, results.monitor);
+} catch (err) {
+  results.errors.push(`setup: ${String(err)}`);
+  progress.log(`setup failed: ${String(err)}`);
+} finally {
+  progress.status("stopping");
+  await cleanup();
+  clearTimeout(watchdog);
+}
+
+for (const list of [results.fanout, results.idle, results.latency, results.monitor] as { error?: string; lost: number }[][]) {
+  for (const x of list) {
+    results.lost += x.lost;
+    if (x.error) results.errors.push(x.error);
+  }
+}
+results.meta.durationSec = Math.round((performance.now() - t0) / 100) / 10;
+results.meta.loadAvg.end = loadAvg();
+results.ratios = ratios(results);
+results.checks = checks(results, plan.fanout.checked);
+
+const dir = join(import.meta.dir, "results");
+const base = args.quick ? "quick" : "latest";
+mkdirSync(dir, { recursive: true });
+const md = markdown(results);
+/** Writes through a temporary file, so a reader never sees half a result. */
+const write = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+};
+write(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
+write(`${base}.md`, md);
+write(`${base}.svg`, svg(results));
+
+console.log(md);
+for (const c of results.checks) console.log(`${c.pass ? "PASS" : "FAIL"}  ${c.name}: ${c.value === null ? "n/a" : `${c.value} ${c.unit}`} (wanted ${c.op} ${c.threshold})`);
+console.log(`\nresults: bench/results/${base}.{json,md,svg}; ${results.meta.durationSec} s; lost deliveries: ${results.lost}; errors: ${results.errors.length}`);
+process.exit(results.lost > 0 || results.errors.length > 0 ? 1 : 0);

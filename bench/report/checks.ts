@@ -1,0 +1,58 @@
+import { round } from "../lib/stats.ts";
+import type { BenchResults, Check, FanoutResult } from "./types.ts";
+
+/** The issue's targets. */
+export const TARGETS = {
+  vsRawBun: 0.8,
+  vsNode: 10,
+  idleKbPerSocket: 4,
+  p99Ms: 10,
+  p99AtRate: 1000,
+} as const;
+
+function find(r: BenchResults, target: string, members: number, processes = 1): FanoutResult | undefined {
+  return r.fanout.find((f) => f.target === target && f.members === members && f.processes === processes && !f.error && f.rounds.length > 0);
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | null {
+  return a !== undefined && b !== undefined && b > 0 ? round(a / b, 3) : null;
+}
+
+/** gateway / raw Bun, gateway / Node, two gateways / one, and idle KB per socket, keyed by name. */
+export function ratios(r: BenchResults): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const m of [...new Set(r.fanout.map((f) => f.members))]) {
+    const gw = find(r, "gateway", m);
+    const raw = find(r, "raw-bun", m);
+    const node = find(r, "node-ws", m);
+    const two = find(r, "gateway", m, 2);
+    out[`fanout_${m}_gateway_vs_raw_bun`] = ratio(gw?.deliveriesPerSec, raw?.deliveriesPerSec);
+    out[`fanout_${m}_gateway_vs_node_ws`] = ratio(gw?.deliveriesPerSec, node?.deliveriesPerSec);
+    out[`fanout_${m}_per_cpu_gateway_vs_raw_bun`] = ratio(gw?.deliveriesPerCpuSec, raw?.deliveriesPerCpuSec);
+    out[`fanout_${m}_per_cpu_gateway_vs_node_ws`] = ratio(gw?.deliveriesPerCpuSec, node?.deliveriesPerCpuSec);
+    if (two) out[`scaleout_${m}_two_gateways_vs_one`] = ratio(two.deliveriesPerSec, gw?.deliveriesPerSec);
+  }
+  for (const i of r.idle) if (!i.error) out[`idle_${i.sockets}_${i.target}_kb_per_socket`] = i.kbPerSocket;
+  return out;
+}
+
+/** PASS/FAIL per target; fan-out at the room sizes in `checkedSizes`. */
+export function checks(r: BenchResults, checkedSizes: number[]): Check[] {
+  const out: Check[] = [];
+  for (const m of [...new Set(r.fanout.map((f) => f.members))].filter((x) => checkedSizes.includes(x))) {
+    const gw = find(r, "gateway", m);
+    const vsRaw = ratio(gw?.deliveriesPerSec, find(r, "raw-bun", m)?.deliveriesPerSec);
+    const vsNode = ratio(gw?.deliveriesPerSec, find(r, "node-ws", m)?.deliveriesPerSec);
+    out.push({ name: `room fan-out ${m} members: gateway / raw Bun deliveries/s`, value: vsRaw, unit: "x", op: ">=", threshold: TARGETS.vsRawBun, pass: vsRaw !== null && vsRaw >= TARGETS.vsRawBun });
+    out.push({ name: `room fan-out ${m} members: gateway / Node + ws deliveries/s`, value: vsNode, unit: "x", op: ">=", threshold: TARGETS.vsNode, pass: vsNode !== null && vsNode >= TARGETS.vsNode });
+  }
+  for (const i of r.idle.filter((x) => x.target === "gateway")) {
+    const v = i.error ? null : i.kbPerSocket;
+    out.push({ name: `idle memory, ${i.sockets} sockets on ${i.processes} gateway(s)`, value: v, unit: "KB/socket", op: "<=", threshold: TARGETS.idleKbPerSocket, pass: v !== null && v <= TARGETS.idleKbPerSocket });
+  }
+  const lat = r.latency.find((l) => l.ratePerSec === TARGETS.p99AtRate && !l.error && l.latencyMs.count > 0);
+  const p99 = lat ? round(lat.latencyMs.p99, 2) : null;
+  out.push({ name: `notification p99 at ${TARGETS.p99AtRate}/s`, value: p99, unit: "ms", op: "<=", threshold: TARGETS.p99Ms, pass: p99 !== null && p99 <= TARGETS.p99Ms });
+  out.push({ name: "no delivery lost (all scenarios)", value: r.lost, unit: "lost", op: "==", threshold: 0, pass: r.lost === 0 && r.errors.length === 0, ...(r.errors.length ? { note: `${r.errors.length} scenario error(s)` } : {}) });
+  return out;
+}

@@ -1,0 +1,132 @@
+import { si } from "../lib/stats.ts";
+import type { BenchResults, Check } from "./types.ts";
+
+const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : "n/a");
+
+function table(head: string[], rows: (string | number)[][]): string {
+  return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+function checkValue(c: Check): string {
+  return c.value === null ? "n/a" : `${c.value} ${c.unit}`;
+}
+
+/** The results as a markdown report. */
+export function markdown(r: BenchResults): string {
+  const out: string[] = [];
+  const m = r.meta;
+  out.push(`# Gateway benchmark${m.quick ? " (quick)" : ""}`);
+  out.push("");
+  out.push(
+    `${m.startedAt}, ${m.durationSec} s, commit ${m.commit}, bun ${m.bun}, node ${m.node}, ${m.cpus} CPUs, ` +
+      `load average ${m.loadAvg.start.join(" ")} at the start, ${m.loadAvg.end.join(" ")} at the end. ${m.note}`,
+  );
+  out.push("");
+  out.push("## Targets");
+  out.push("");
+  out.push(table(["target", "measured", "wanted", "result"], r.checks.map((c) => [c.name, checkValue(c), `${c.op} ${c.threshold}`, c.pass ? "PASS" : `**FAIL**${c.note ? ` (${c.note})` : ""}`])));
+  out.push("");
+  out.push("## Room fan-out and scale-out");
+  out.push("");
+  out.push(
+    "One room; 4 members send 32-byte messages, keeping `window` messages in flight (until the first sender on every server process has it back); every member (senders included) counts what it receives. " +
+      "Best of the interleaved rounds; deliveries per CPU-second = deliveries/s divided by the server processes' CPU share. " +
+      `Targets are checked at ${m.checkedFanoutSizes.join(" and ")} members; other sizes are for information (a small room shows the per-message cost).`,
+  );
+  out.push("");
+  out.push(
+    table(
+      ["members", "target", "server processes", "window", "deliveries/s (best)", "median", "server CPU", "deliveries per CPU-s", "rounds", "lost"],
+      r.fanout.map((x) => [
+        si(x.members),
+        x.target,
+        x.processes,
+        x.window,
+        x.error ? `error: ${x.error}` : si(x.deliveriesPerSec),
+        si(x.medianDeliveriesPerSec),
+        `${x.serverCpuPercent}%`,
+        si(x.deliveriesPerCpuSec),
+        x.rounds.map((y) => si(y.deliveriesPerSec)).join(", "),
+        x.lost,
+      ]),
+    ),
+  );
+  out.push("");
+  out.push("## Ratios");
+  out.push("");
+  out.push(table(["ratio", "value"], Object.entries(r.ratios).map(([k, v]) => [k, v === null ? "n/a" : String(v)])));
+  out.push("");
+  out.push("## Idle sockets");
+  out.push("");
+  out.push("Room sockets (rooms of 100) opened and left idle; KB per socket = server VmRSS growth / sockets (KiB). The second-half column is the growth while the second half opened, per socket of that half.");
+  out.push("");
+  out.push(
+    table(
+      ["sockets", "target", "server processes", "client processes", "RSS before", "RSS after", "KB per socket", "second half, KB per socket", "idle CPU", "dropped"],
+      r.idle.map((x) => [
+        si(x.sockets),
+        x.target,
+        x.processes,
+        x.clientWorkers,
+        x.error ? `error: ${x.error}` : `${(x.rssBeforeBytes / 2 ** 20).toFixed(1)} MiB`,
+        `${(x.rssAfterBytes / 2 ** 20).toFixed(1)} MiB`,
+        f2(x.kbPerSocket),
+        f2(x.marginalKbPerSocket),
+        `${x.idleCpuPercent}%`,
+        x.unexpectedCloses,
+      ]),
+    ),
+  );
+  out.push("");
+  out.push("## Notification latency (notifier POST to socket receive, two gateways)");
+  out.push("");
+  out.push("Open-loop POSTs at a fixed rate; the body carries the send time. The POST column is the notifier's answer time (stored in JetStream); the after-the-202 column is each delivery's receive time minus its 202's arrival (the live path; negative when the socket beat the HTTP answer).");
+  out.push("");
+  out.push(
+    table(
+      ["rate/s", "achieved", "users", "sockets", "delivered/expected", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "POST (202) p50/p99 ms", "after the 202 p50/p99 ms", "lost", "dup"],
+      r.latency.map((x) => [
+        x.ratePerSec,
+        x.achievedRatePerSec,
+        x.users,
+        x.users * x.socketsPerUser,
+        x.error && x.expected === 0 ? `error: ${x.error}` : `${x.delivered}/${x.expected}`,
+        f2(x.latencyMs.p50),
+        f2(x.latencyMs.p90),
+        f2(x.latencyMs.p99),
+        f2(x.latencyMs.p999),
+        f2(x.latencyMs.max),
+        `${f2(x.postMs.p50)} / ${f2(x.postMs.p99)}`,
+        `${f2(x.afterAckMs.p50)} / ${f2(x.afterAckMs.p99)}`,
+        x.lost,
+        x.duplicates,
+      ]),
+    ),
+  );
+  out.push("");
+  out.push("## Monitor fan-out (one sample, published on NATS, to every /system-monitor socket of one gateway)");
+  out.push("");
+  out.push(
+    table(
+      ["sockets", "samples", "first socket ms (p50)", "last socket ms p50", "last socket ms max", "all samples (ms)", "raw Bun, same fan-out, last ms p50", "lost"],
+      r.monitor.map((x) => [
+        si(x.sockets),
+        x.samples,
+        x.error ? `error: ${x.error}` : f2([...x.firstMs].sort((a, b) => a - b)[Math.floor(x.firstMs.length / 2)] ?? NaN),
+        f2(x.p50LastMs),
+        f2(x.maxLastMs),
+        x.lastMs.map(f2).join(", "),
+        f2(x.rawBunP50LastMs),
+        x.lost,
+      ]),
+    ),
+  );
+  if (r.errors.length) {
+    out.push("");
+    out.push("## Errors");
+    out.push("");
+    for (const e of r.errors) out.push(`- ${e}`);
+  }
+  out.push("");
+  return out.join("\n");
+}

@@ -1,0 +1,145 @@
+import type { TargetName } from "../lib/targets.ts";
+import type { Distribution } from "../lib/stats.ts";
+
+/** One measured pump through one target. */
+export interface FanoutRound {
+  sent: number;
+  expected: number;
+  delivered: number;
+  lost: number;
+  /** First send to last delivery. */
+  durationMs: number;
+  deliveriesPerSec: number;
+  /** Server processes' CPU over the round, percent of one core (summed over gateways). */
+  serverCpuPercent: number;
+  clientCpuPercent: number;
+  unexpectedCloses: number;
+  closeCodes: Record<string, number>;
+  stalled: boolean;
+}
+
+/** Room fan-out (and scale-out) through one target at one room size. */
+export interface FanoutResult {
+  target: TargetName;
+  members: number;
+  /** Server processes the room is spread over. */
+  processes: number;
+  senders: number;
+  window: number;
+  payloadBytes: number;
+  rounds: FanoutRound[];
+  /** The best round's rate (the least disturbed by anything else on the machine). */
+  deliveriesPerSec: number;
+  medianDeliveriesPerSec: number;
+  /** Deliveries per second of server CPU, best round. */
+  deliveriesPerCpuSec: number;
+  serverCpuPercent: number;
+  /** Lost in the warm-up round (not measured, but a loss all the same). */
+  warmupLost: number;
+  /** Lost in all rounds, warm-up included. */
+  lost: number;
+  error?: string;
+}
+
+/** Idle sockets: memory per socket. */
+export interface IdleResult {
+  target: TargetName;
+  sockets: number;
+  processes: number;
+  clientWorkers: number;
+  opened: number;
+  failed: number;
+  rssBeforeBytes: number;
+  /** RSS with the first half of the sockets open. */
+  rssMidBytes: number;
+  rssAfterBytes: number;
+  /** (RSS after - RSS before) / sockets, in KiB: the figure the target is about. */
+  kbPerSocket: number;
+  /** (RSS after - RSS mid) / sockets of the second half: the cost of one more socket, without start-up allocations. */
+  marginalKbPerSocket: number;
+  /** Server CPU while the sockets sat idle, percent of one core. */
+  idleCpuPercent: number;
+  unexpectedCloses: number;
+  lost: number;
+  error?: string;
+}
+
+/** Notification latency: notifier POST to socket receive. */
+export interface LatencyResult {
+  ratePerSec: number;
+  durationMs: number;
+  users: number;
+  gateways: number;
+  socketsPerUser: number;
+  posted: number;
+  accepted: number;
+  failedPosts: number;
+  /** POSTs the sender could not start on time (the notifier was too slow to keep the rate). */
+  achievedRatePerSec: number;
+  expected: number;
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  latencyMs: Distribution;
+  /** Time for the POST itself (202 back): the notifier's share, storing in JetStream included. */
+  postMs: Distribution;
+  /** Receive time minus the 202's arrival, per delivery: roughly the live path (NATS, gateway, socket) after the store; negative when the socket beat the HTTP answer. */
+  afterAckMs: Distribution;
+  error?: string;
+}
+
+/** Monitor fan-out: one sample to every monitor socket. */
+export interface MonitorResult {
+  sockets: number;
+  samples: number;
+  expected: number;
+  delivered: number;
+  lost: number;
+  /** Per sample: NATS publish to the last socket's receipt. */
+  lastMs: number[];
+  /** Per sample: NATS publish to the first socket's receipt. */
+  firstMs: number[];
+  p50LastMs: number;
+  maxLastMs: number;
+  /** Baseline: one message to a raw Bun room of the same size, send to the last member's receipt. */
+  rawBunLastMs: number[];
+  rawBunP50LastMs: number;
+  error?: string;
+}
+
+export interface Check {
+  name: string;
+  value: number | null;
+  unit: string;
+  op: ">=" | "<=" | "==";
+  threshold: number;
+  pass: boolean;
+  note?: string;
+}
+
+export interface BenchResults {
+  meta: {
+    startedAt: string;
+    quick: boolean;
+    durationSec: number;
+    bun: string;
+    node: string;
+    cpus: number;
+    commit: string;
+    note: string;
+    /** /proc/loadavg (1, 5, 15 minutes) at the start and the end: other work on the machine skews the figures. */
+    loadAvg: { start: number[]; end: number[] };
+    /** Room sizes the fan-out targets are checked at. */
+    checkedFanoutSizes: number[];
+  };
+  fanout: FanoutResult[];
+  idle: IdleResult[];
+  latency: LatencyResult[];
+  monitor: MonitorResult[];
+  ratios: Record<string, number | null>;
+  checks: Check[];
+  /** Deliveries lost in all scenarios (expected minus received). */
+  lost: number;
+  /** Scenarios that crashed. */
+  errors: string[];
+}

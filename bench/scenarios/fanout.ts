@@ -1,0 +1,194 @@
+import type { OpenGroup, WorkerStats } from "../client/messages.ts";
+import { windowFor, split, type Ctx } from "../lib/plan.ts";
+import type { ClientWorker } from "../lib/pool.ts";
+import { CpuMeter } from "../lib/proc.ts";
+import { si } from "../lib/stats.ts";
+import { startGateways, startNodeWs, startRawBun, type Target, type TargetName } from "../lib/targets.ts";
+import type { FanoutResult, FanoutRound } from "../report/types.ts";
+
+const HOST = "127.0.0.1";
+/** Give up waiting for the last deliveries after this long without progress. */
+const STALL_MS = 3000;
+
+/** One target at one room size, with its own client worker. */
+interface Arm {
+  name: TargetName;
+  /** Each arm its own room: every server shares one nats-server, so a shared name would leak traffic between arms. */
+  room: string;
+  processes: number;
+  start: () => Promise<Target>;
+  target?: Target;
+  worker: ClientWorker;
+  senders: number[];
+  paces: number[];
+  result: FanoutResult;
+}
+
+/**
+ * Room fan-out, and scale-out: one room of `members` sockets; a few members send as fast as
+ * a window of in-flight messages allows; every member counts what it receives. Measured
+ * against the gateway (one process, and two processes sharing the room over NATS), raw Bun
+ * and Node + ws, in interleaved rounds so a noisy neighbour hurts each target alike.
+ */
+export async function runFanout(ctx: Ctx): Promise<FanoutResult[]> {
+  const results: FanoutResult[] = [];
+  for (const members of ctx.plan.fanout.members) results.push(...(await oneSize(ctx, members)));
+  return results;
+}
+
+async function oneSize(ctx: Ctx, members: number): Promise<FanoutResult[]> {
+  const { plan, progress, nats } = ctx;
+  const f = plan.fanout;
+  const payload = "x".repeat(f.payloadBytes);
+  const gatewayEnv = { RATE_LIMIT_PER_SEC: "0" };
+  const kinds: { name: TargetName; processes: number; start: () => Promise<Target> }[] = [
+    { name: "gateway", processes: 1, start: () => startGateways(1, nats.url, gatewayEnv) },
+    { name: "raw-bun", processes: 1, start: startRawBun },
+    { name: "node-ws", processes: 1, start: () => startNodeWs(nats.url) },
+  ];
+  if (f.scaleOut.includes(members)) kinds.push({ name: "gateway", processes: 2, start: () => startGateways(2, nats.url, gatewayEnv) });
+  const workers = ctx.pool.take(kinds.length);
+  const arms: Arm[] = kinds.map((k, i) => ({
+    ...k,
+    room: `fanout-${members}-${i}`,
+    worker: workers[i]!,
+    senders: [],
+    paces: [],
+    result: {
+      target: k.name,
+      members,
+      processes: k.processes,
+      senders: f.senders,
+      window: windowFor(k.processes),
+      payloadBytes: f.payloadBytes,
+      rounds: [],
+      deliveriesPerSec: 0,
+      medianDeliveriesPerSec: 0,
+      deliveriesPerCpuSec: 0,
+      serverCpuPercent: 0,
+      warmupLost: 0,
+      lost: 0,
+    },
+  }));
+  try {
+    for (const arm of arms) {
+      try {
+        await prepare(ctx, arm, members, payload);
+      } catch (err) {
+        arm.result.error = String(err);
+        progress.log(`fan-out ${label(arm)}: ${arm.result.error}`);
+      }
+    }
+    for (let round = 1; round <= f.rounds; round++) {
+      for (const arm of arms) {
+        if (arm.result.error) continue;
+        try {
+          const r = await measure(ctx, arm, members, payload, f.durationMs, `round ${round}/${f.rounds}`);
+          arm.result.rounds.push(r);
+          progress.log(
+            `fan-out ${label(arm)} round ${round}: ${si(r.deliveriesPerSec)} deliveries/s, server CPU ${r.serverCpuPercent.toFixed(0)}%` +
+              (r.lost > 0 ? `, LOST ${r.lost}` : ""),
+          );
+        } catch (err) {
+          arm.result.error = String(err);
+          progress.log(`fan-out ${label(arm)}: ${arm.result.error}`);
+        }
+      }
+    }
+  } finally {
+    await Promise.all(arms.map((a) => a.worker.closeAll().catch(() => 0)));
+    await Promise.all(arms.map((a) => a.target?.[Symbol.asyncDispose]()));
+  }
+  for (const arm of arms) summarise(arm.result);
+  return arms.map((a) => a.result);
+}
+
+function label(arm: Arm): string {
+  return `${arm.name}${arm.processes > 1 ? `x${arm.processes}` : ""} ${si(arm.result.members)}`;
+}
+
+/** Starts the target, opens the room's members (senders first), and warms up. */
+async function prepare(ctx: Ctx, arm: Arm, members: number, payload: string): Promise<void> {
+  const { progress } = ctx;
+  progress.status(`fan-out ${label(arm)}: starting ${arm.name}`);
+  arm.target = await arm.start();
+  const ports = arm.target.ports;
+  const path = `/chat/${arm.room}`;
+  // Senders spread over the processes; the first sender on each process paces the window.
+  const sendersPer = split(ctx.plan.fanout.senders, ports.length);
+  const membersPer = split(members, ports.length);
+  const groups: OpenGroup[] = [];
+  let index = 0;
+  ports.forEach((port, p) => {
+    groups.push({ host: HOST, port, path, count: sendersPer[p]! });
+    arm.paces.push(index);
+    for (let k = 0; k < sendersPer[p]!; k++) arm.senders.push(index++);
+  });
+  ports.forEach((port, p) => groups.push({ host: HOST, port, path, count: membersPer[p]! - sendersPer[p]! }));
+  const opening = arm.worker.open(groups.filter((g) => g.count > 0));
+  const r = await progress.watch(opening, async () => `fan-out ${label(arm)}: ${(await arm.worker.stats()).open} sockets open`);
+  if (r.failed > 0) throw new Error(`${r.failed} of ${members} sockets failed to open: ${r.errors.join("; ")}`);
+  // Let cross-gateway NATS interest settle, then warm the JIT up (not counted).
+  await Bun.sleep(300);
+  const warm = await measure(ctx, arm, members, payload, ctx.plan.fanout.warmupMs, "warm-up");
+  arm.result.warmupLost = warm.lost;
+  if (warm.lost > 0) ctx.progress.log(`fan-out ${label(arm)} warm-up: LOST ${warm.lost} of ${warm.expected}`);
+}
+
+async function measure(ctx: Ctx, arm: Arm, members: number, payload: string, durationMs: number, phase: string): Promise<FanoutRound> {
+  const window = arm.result.window;
+  const w = arm.worker;
+  await w.reset();
+  const cpu = new CpuMeter(arm.target!.pids);
+  const clientCpu = new CpuMeter([w.pid]);
+  const t0 = performance.now();
+  const poll = async () => {
+    const s = await w.stats();
+    const secs = (performance.now() - t0) / 1000;
+    return `fan-out ${label(arm)} ${phase}: ${si(s.frames)} deliveries, ${si(s.frames / secs)}/s`;
+  };
+  const pump = await ctx.progress.watch(w.pump({ senders: arm.senders, paces: arm.paces, window, durationMs, payload }), poll);
+  const expected = pump.sent * members;
+  const s = await ctx.progress.watch(drain(w, expected), poll);
+  const ms = Math.max(1, s.lastAt - pump.startAt);
+  return {
+    sent: pump.sent,
+    expected,
+    delivered: s.frames,
+    lost: Math.max(0, expected - s.frames),
+    durationMs: Math.round(ms),
+    deliveriesPerSec: Math.round((s.frames * 1000) / ms),
+    serverCpuPercent: Math.round(cpu.percent(ms)),
+    clientCpuPercent: Math.round(clientCpu.percent(ms)),
+    unexpectedCloses: s.unexpectedCloses,
+    closeCodes: s.closeCodes,
+    stalled: pump.stalled,
+  };
+}
+
+/** Waits until `expected` frames arrived, or nothing arrived for STALL_MS. */
+export async function drain(w: { stats(): Promise<WorkerStats> }, expected: number): Promise<WorkerStats> {
+  let s = await w.stats();
+  let last = s.frames;
+  let since = performance.now();
+  while (s.frames < expected) {
+    await Bun.sleep(20);
+    s = await w.stats();
+    if (s.frames !== last) {
+      last = s.frames;
+      since = performance.now();
+    } else if (performance.now() - since > STALL_MS) break;
+  }
+  return s;
+}
+
+function summarise(r: FanoutResult): void {
+  r.lost = r.warmupLost + r.rounds.reduce((a, x) => a + x.lost, 0);
+  if (r.rounds.length === 0) return;
+  const best = r.rounds.reduce((a, b) => (b.deliveriesPerSec > a.deliveriesPerSec ? b : a));
+  const rates = r.rounds.map((x) => x.deliveriesPerSec).sort((a, b) => a - b);
+  r.deliveriesPerSec = best.deliveriesPerSec;
+  r.medianDeliveriesPerSec = rates[Math.floor((rates.length - 1) / 2)]!;
+  r.serverCpuPercent = best.serverCpuPercent;
+  r.deliveriesPerCpuSec = best.serverCpuPercent > 0 ? Math.round((best.deliveriesPerSec * 100) / best.serverCpuPercent) : 0;
+}

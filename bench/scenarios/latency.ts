@@ -1,0 +1,162 @@
+import type { ServiceProcess } from "@rt/testkit";
+import { signToken } from "@rt/testkit";
+import { wallNow, type OpenGroup } from "../client/messages.ts";
+import type { Ctx } from "../lib/plan.ts";
+import { distribution, si } from "../lib/stats.ts";
+import { startGateways, startNotifier, type Target } from "../lib/targets.ts";
+import type { LatencyResult } from "../report/types.ts";
+import { drain } from "./fanout.ts";
+
+const HOST = "127.0.0.1";
+const GATEWAYS = 2;
+/** Most POSTs waiting for an answer before the sender holds back. */
+const MAX_IN_FLIGHT = 2000;
+
+/**
+ * Notification latency: POST /notifications to the notifier at a fixed rate (open loop), each
+ * body carrying the wall-clock send time; every user has one socket on each of two gateways,
+ * which record receive time minus send time.
+ */
+export async function runLatency(ctx: Ctx): Promise<LatencyResult[]> {
+  const { plan, progress } = ctx;
+  const results: LatencyResult[] = [];
+  const [worker] = ctx.pool.take(1);
+  let notifier: ServiceProcess | undefined;
+  let gateways: Target | undefined;
+  try {
+    progress.status("latency: starting notifier and gateways");
+    notifier = await startNotifier(ctx.nats.url);
+    gateways = await startGateways(GATEWAYS, ctx.nats.url);
+    const users = Array.from({ length: plan.latency.users }, (_, i) => `bench-user-${i}`);
+    const tokens = await Promise.all(users.map((u) => signToken(u)));
+    const groups: OpenGroup[] = [];
+    for (const port of gateways.ports) for (const t of tokens) groups.push({ host: HOST, port, path: `/notifications?token=${t}`, count: 1 });
+    const sockets = groups.length;
+    const opened = await worker!.open(groups, "notify", 32);
+    if (opened.failed > 0) throw new Error(`${opened.failed} of ${sockets} notification sockets failed to open: ${opened.errors.join("; ")}`);
+    const url = `${notifier.http}/notifications`;
+
+    // Warm-up: one notification per user, all delivered, so every socket is positioned and the path is hot.
+    await worker!.reset();
+    const warm = await post(url, users, users.length, users.length * 20);
+    const ws = await drain(worker!, warm.accepted * GATEWAYS);
+    if (ws.frames < warm.accepted * GATEWAYS) progress.log(`latency warm-up: ${ws.frames} of ${warm.accepted * GATEWAYS} delivered`);
+
+    for (const rate of plan.latency.rates) {
+      const durationMs = plan.latency.durationMs;
+      const total = Math.round((rate * durationMs) / 1000);
+      await worker!.reset();
+      const t0 = performance.now();
+      const sending = post(url, users, total, rate);
+      const sent = await progress.watch(sending, async () => {
+        const s = await worker!.stats();
+        return `latency ${rate}/s: ${s.frames} of ${total * GATEWAYS} delivered, ${si(s.frames / ((performance.now() - t0) / 1000))}/s`;
+      });
+      const expected = sent.accepted * GATEWAYS;
+      await drain(worker!, expected);
+      const s = await worker!.stats(true);
+      const r: LatencyResult = {
+        ratePerSec: rate,
+        durationMs,
+        users: users.length,
+        gateways: GATEWAYS,
+        socketsPerUser: GATEWAYS,
+        posted: sent.posted,
+        accepted: sent.accepted,
+        failedPosts: sent.failed,
+        achievedRatePerSec: Math.round(sent.posted / (sent.sendMs / 1000)),
+        expected,
+        delivered: s.frames,
+        lost: Math.max(0, expected - s.frames) + sent.failed * GATEWAYS,
+        duplicates: s.duplicates,
+        latencyMs: distribution(s.latencies ?? []),
+        postMs: distribution(sent.postMs),
+        afterAckMs: distribution(afterAck(s.ids ?? [], s.at ?? [], sent.acks)),
+      };
+      if (sent.firstError) r.error = `notifier: ${sent.firstError}`;
+      results.push(r);
+      const d = r.latencyMs;
+      progress.log(
+        `latency ${rate}/s: p50 ${d.p50.toFixed(2)} ms, p99 ${d.p99.toFixed(2)} ms, max ${d.max.toFixed(2)} ms over ${d.count} deliveries` +
+          (r.lost > 0 ? `, LOST ${r.lost}` : "") + (r.duplicates > 0 ? `, ${r.duplicates} duplicates` : "") + (sent.failed > 0 ? `, ${sent.failed} POSTs failed (${sent.firstError})` : ""),
+      );
+    }
+  } catch (err) {
+    results.push({ ...empty(plan.latency.rates[0] ?? 0), error: String(err) });
+    progress.log(`latency: ${String(err)}`);
+  } finally {
+    await worker!.closeAll().catch(() => 0);
+    await gateways?.[Symbol.asyncDispose]();
+    await notifier?.[Symbol.asyncDispose]();
+  }
+  return results;
+}
+
+interface Sent {
+  /** Wall-clock time each accepted notification's 202 arrived, by id. */
+  acks: Map<string, number>;
+  posted: number;
+  accepted: number;
+  failed: number;
+  firstError?: string;
+  sendMs: number;
+  postMs: number[];
+}
+
+/** POSTs `total` notifications at `rate` per second, round-robin over `users`, each body the send time. */
+async function post(url: string, users: string[], total: number, rate: number): Promise<Sent> {
+  const out: Sent = { acks: new Map(), posted: 0, accepted: 0, failed: 0, sendMs: 0, postMs: [] };
+  const inFlight = new Set<Promise<void>>();
+  const t0 = performance.now();
+  const one = (i: number): Promise<void> => {
+    const sentAt = wallNow();
+    const body = JSON.stringify({ user_id: users[i % users.length], body: String(sentAt) });
+    return fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body })
+      .then(async (res) => {
+        const answer = await res.text();
+        const ackAt = wallNow();
+        out.postMs.push(ackAt - sentAt);
+        if (res.status === 202) {
+          out.accepted++;
+          out.acks.set((JSON.parse(answer) as { id: string }).id, ackAt);
+        } else {
+          out.failed++;
+          out.firstError ??= `HTTP ${res.status}`;
+        }
+      })
+      .catch((err: unknown) => {
+        out.failed++;
+        out.firstError ??= String(err);
+      });
+  };
+  while (out.posted < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+    while (out.posted < due && inFlight.size < MAX_IN_FLIGHT) {
+      const p = one(out.posted++);
+      inFlight.add(p);
+      void p.then(() => inFlight.delete(p));
+    }
+    await Bun.sleep(1);
+  }
+  out.sendMs = Math.max(1, performance.now() - t0);
+  await Promise.all(inFlight);
+  return out;
+}
+
+/** Receive time minus the time the notifier's 202 arrived, per delivery: the share of the latency after the notification was stored (negative when the socket was faster than the HTTP answer). */
+function afterAck(ids: string[], at: number[], acks: Map<string, number>): number[] {
+  const out: number[] = [];
+  ids.forEach((id, i) => {
+    const ack = acks.get(id);
+    if (ack !== undefined) out.push(at[i]! - ack);
+  });
+  return out;
+}
+
+function empty(rate: number): LatencyResult {
+  const d = distribution([]);
+  return {
+    ratePerSec: rate, durationMs: 0, users: 0, gateways: GATEWAYS, socketsPerUser: GATEWAYS, posted: 0, accepted: 0, failedPosts: 0,
+    achievedRatePerSec: 0, expected: 0, delivered: 0, lost: 0, duplicates: 0, latencyMs: d, postMs: d, afterAckMs: d,
+  };
+}
