@@ -28,7 +28,7 @@ export const DEFAULTS = {
   backpressureLimitBytes: 1024 * 1024,
   maxConnections: 100_000,
   idleTimeoutSec: 40,
-  sweepIntervalMs: 100,
+  sweepIntervalMs: 1000,
 } as const;
 
 /** Parses the gateway's configuration; throws ConfigError naming the first bad variable. */

@@ -1,5 +1,5 @@
 import type { Server } from "bun";
-import { CloseCode } from "@rt/protocol";
+import { CloseCode, roomSubject } from "@rt/protocol";
 import { json, type Logger } from "@rt/runtime";
 import type { Registry } from "prom-client";
 import type { Authenticator } from "./auth.ts";
@@ -12,7 +12,7 @@ import { newBucket } from "./rate-limit.ts";
 import type { Rejections } from "./rejections.ts";
 import { Rooms } from "./rooms.ts";
 import { route } from "./routes.ts";
-import type { GatewaySocket, NotificationsData, RoomData, SocketData } from "./socket-data.ts";
+import type { GatewaySocket, MonitorData, NotificationsData, RoomData, SocketData } from "./socket-data.ts";
 import type { Sweeper } from "./sweeper.ts";
 
 /** What the HTTP/WebSocket server needs from the rest of the gateway. */
@@ -75,7 +75,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         cursor: { lastSeq: undefined, catchingUp: false, pending: [], pendingBytes: 0, overflowed: false, closed: false },
       };
     } else if (r.kind === "room") {
-      data = { kind: "room", bucket, room: r.room, topic: Rooms.topic(r.room) };
+      data = { kind: "room", bucket, room: r.room, topic: Rooms.topic(r.room), subject: roomSubject(r.room) };
     } else if (r.kind === "monitor") {
       data = { kind: "monitor", bucket, stalled: false };
     } else {
@@ -140,6 +140,8 @@ export function startServer(d: ServerDeps): Server<SocketData> {
           switch (data.kind) {
             case "echo":
               ws.send(typeof message === "string" ? echoReply(message) : BINARY_REPLY);
+              // A client that sends but never reads is closed here, per reply, not by the sweeper.
+              if (ws.getBufferedAmount() > config.backpressureLimitBytes) ws.close(CloseCode.TryAgainLater, "slow consumer");
               break;
             case "room":
               if (typeof message !== "string") {
@@ -160,6 +162,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
       },
       drain(ws) {
         if (ws.data.kind === "notifications") d.notifications.drain(ws as GatewaySocket & { data: NotificationsData });
+        else if (ws.data.kind === "monitor") d.monitor.check(ws as GatewaySocket & { data: MonitorData }, config.backpressureLimitBytes);
       },
       close(ws) {
         d.sweeper.delete(ws);

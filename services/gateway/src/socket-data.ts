@@ -18,6 +18,8 @@ export interface RoomData extends Common {
   room: string;
   /** Bun topic of the room (`room:<id>`). */
   topic: string;
+  /** NATS subject of the room, built once at upgrade. */
+  subject: string;
 }
 
 /** `/system-monitor` */
