@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
+import { Conditions } from "./conditions.ts";
 
 /** WebSocket opcodes (RFC 6455 section 5.2). */
 export const Opcode = { Continuation: 0x0, Text: 0x1, Binary: 0x2, Close: 0x8, Ping: 0x9, Pong: 0xa } as const;
@@ -106,7 +107,7 @@ export class RawSocket implements AsyncDisposable {
   private pendingBytes = 0;
   private fragments: Buffer[] = [];
   private fragmentOpcode = 0;
-  private waiters: Array<() => void> = [];
+  private readonly conditions = new Conditions();
   private readonly keep: boolean;
   private readonly autoPong: boolean;
 
@@ -184,7 +185,7 @@ export class RawSocket implements AsyncDisposable {
       });
       socket.on("close", () => {
         raw.tcpClosed = true;
-        raw.wake();
+        raw.conditions.wake();
         fail(new Error(`connection closed during the handshake: ${path}`));
       });
       socket.on("connect", () => {
@@ -242,17 +243,8 @@ export class RawSocket implements AsyncDisposable {
 
   /** Resolves once `cond` holds (checked after every frame and on close). */
   until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (messages ${this.messageCount}, bytes ${this.bytesReceived}, close ${JSON.stringify(this.closeFrame)}, tcpClosed ${this.tcpClosed})`)), timeoutMs);
-      const check = () => {
-        if (cond()) {
-          clearTimeout(timer);
-          resolve();
-        } else this.waiters.push(check);
-      };
-      this.waiters.push(check);
-    });
+    const detail = () => ` (messages ${this.messageCount}, bytes ${this.bytesReceived}, close ${JSON.stringify(this.closeFrame)}, tcpClosed ${this.tcpClosed})`;
+    return this.conditions.until(cond, what, timeoutMs, detail);
   }
 
   /** Waits for `n` data messages in all. */
@@ -275,18 +267,12 @@ export class RawSocket implements AsyncDisposable {
     this.socket.destroy();
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const fn of w) fn();
-  }
-
   private onData(chunk: Buffer): void {
     this.bytesReceived += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     this.parse();
-    this.wake();
+    this.conditions.wake();
   }
 
   private parse(): void {

@@ -1,18 +1,20 @@
+import { Conditions } from "./conditions.ts";
+
 /** A WebSocket test client that records every frame and the close event. */
 export class TestSocket implements AsyncDisposable {
   readonly messages: string[] = [];
   closeCode: number | undefined;
   closeReason: string | undefined;
-  private waiters: Array<() => void> = [];
+  private readonly conditions = new Conditions();
   private constructor(readonly ws: WebSocket) {
     ws.addEventListener("message", (e) => {
       this.messages.push(typeof e.data === "string" ? e.data : `<binary ${String((e.data as ArrayBuffer).byteLength)}>`);
-      this.wake();
+      this.conditions.wake();
     });
     ws.addEventListener("close", (e) => {
       this.closeCode = e.code;
       this.closeReason = e.reason;
-      this.wake();
+      this.conditions.wake();
     });
   }
 
@@ -65,24 +67,8 @@ export class TestSocket implements AsyncDisposable {
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close();
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const fn of w) fn();
-  }
-
   private until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-      const check = () => {
-        if (cond()) {
-          clearTimeout(timer);
-          resolve();
-        } else this.waiters.push(check);
-      };
-      this.waiters.push(check);
-    });
+    return this.conditions.until(cond, what, timeoutMs);
   }
 }
 
