@@ -3,7 +3,7 @@
  *
  * Starts its own nats-server, gateways, notifier and baselines, drives them with cheap
  * byte-counting WebSocket clients in several processes, and writes
- * bench/results/{latest|quick}.{json,md,svg}. Exit code 1 only for lost deliveries or a
+ * bench/results/{latest|quick|partial}.{json,md,svg} (partial: a run with --only). Exit code 1 only for lost deliveries or a
  * crashed scenario; a missed performance target is reported as FAIL but exits 0.
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
@@ -150,7 +150,8 @@ results.ratios = ratios(results);
 results.checks = checks(results, plan.fanout.checked);
 
 const dir = join(import.meta.dir, "results");
-const base = args.quick ? "quick" : "latest";
+// A run of only some scenarios never replaces the full results.
+const base = args.quick ? "quick" : args.only.size < SCENARIOS.length ? "partial" : "latest";
 mkdirSync(dir, { recursive: true });
 const md = markdown(results);
 /** Writes through a temporary file, so a reader never sees half a result. */

@@ -45,7 +45,7 @@ export const FULL: Plan = {
     ],
     settleMs: 3000,
   },
-  latency: { rates: [100, 1000], durationMs: 10_000, users: 200 },
+  latency: { rates: [100, 200, 1000], durationMs: 10_000, users: 200 },
   monitor: { sockets: 10_000, samples: 10 },
 };
 
