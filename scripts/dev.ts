@@ -20,13 +20,14 @@ import { resolve } from "node:path";
 import { loadConfigOrExit } from "@rt/runtime";
 import { readDevConfig } from "./dev/config.ts";
 import { Launcher } from "./dev/launcher.ts";
-import { findNatsServer, NATS_NOT_FOUND } from "./dev/nats.ts";
+import { natsServerBinary } from "@rt/testkit";
+import { NATS_NOT_FOUND } from "./dev/nats.ts";
 import { Output } from "./dev/output.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
 const cfg = loadConfigOrExit("dev", () => readDevConfig(process.env));
-const natsBin = cfg.natsUrl === undefined ? findNatsServer(cfg.natsServerBin) : undefined;
+const natsBin = cfg.natsUrl === undefined ? natsServerBinary(cfg.natsServerBin) : undefined;
 if (cfg.natsUrl === undefined && natsBin === undefined) {
   console.error(cfg.natsServerBin === undefined ? NATS_NOT_FOUND : `${NATS_NOT_FOUND} (NATS_SERVER_BIN=${cfg.natsServerBin} is not an executable file)`);
   process.exit(1);

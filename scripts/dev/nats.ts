@@ -1,33 +1,13 @@
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Child, describeExit } from "./children.ts";
 import type { Output } from "./output.ts";
 import { sleepUnlessAborted } from "./wait.ts";
 
-const DEBIAN_PATH = "/usr/sbin/nats-server";
-
 /** The one line printed when no nats-server can be found and NATS_URL is unset. */
 export const NATS_NOT_FOUND =
   "nats-server not found: install it (apt-get install nats-server, or https://github.com/nats-io/nats-server/releases) or set NATS_URL to a running server";
-
-/**
- * The nats-server binary: NATS_SERVER_BIN when set (and nothing else, so a test can simulate
- * a machine without one), else nats-server on PATH, else Debian's /usr/sbin/nats-server.
- */
-export function findNatsServer(override: string | undefined): string | undefined {
-  if (override !== undefined) return isExecutable(override) ? override : undefined;
-  return Bun.which("nats-server") ?? (isExecutable(DEBIAN_PATH) ? DEBIAN_PATH : undefined);
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return existsSync(path);
-  } catch {
-    return false;
-  }
-}
 
 /** A nats-server with JetStream on a kernel-chosen port of 127.0.0.1 and a temporary store. */
 export class LocalNats {

@@ -1,12 +1,27 @@
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { freePort, portOpen, waitFor } from "./ports.ts";
 
-/** Finds nats-server on PATH or at Debian's path. */
-export function natsServerBinary(): string | undefined {
-  return Bun.which("nats-server") ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : undefined);
+const DEBIAN_PATH = "/usr/sbin/nats-server";
+
+/**
+ * The nats-server binary: `override` when given (and nothing else, so a test can simulate a
+ * machine without one), else nats-server on PATH, else Debian's /usr/sbin/nats-server.
+ */
+export function natsServerBinary(override?: string): string | undefined {
+  if (override !== undefined) return isExecutable(override) ? override : undefined;
+  return Bun.which("nats-server") ?? (isExecutable(DEBIAN_PATH) ? DEBIAN_PATH : undefined);
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A private nats-server with JetStream on a free port and a temporary store. */

@@ -83,12 +83,13 @@ export class Notifications {
 
   /** After a NATS reconnect: every socket reads what it may have missed. */
   resumeAll(): void {
-    for (const sockets of this.users.values()) {
-      for (const ws of sockets) {
-        if (ws.data.cursor.lastSeq === undefined) void this.positionAtEnd(ws);
-        else void this.catchUp(ws);
-      }
-    }
+    for (const sockets of this.users.values()) for (const ws of sockets) this.resume(ws);
+  }
+
+  /** Reads what a socket may have missed: from its cursor, or from the end when it has none yet. */
+  private resume(ws: NotifSocket): void {
+    if (ws.data.cursor.lastSeq === undefined) void this.positionAtEnd(ws);
+    else void this.catchUp(ws);
   }
 
   /** Users with at least one socket here. */
@@ -149,8 +150,7 @@ export class Notifications {
   private retrySoon(ws: NotifSocket): void {
     setTimeout(() => {
       if (ws.data.cursor.closed || !this.isConnected()) return; // resumeAll() takes over after a reconnect
-      if (ws.data.cursor.lastSeq === undefined) void this.positionAtEnd(ws);
-      else void this.catchUp(ws);
+      this.resume(ws);
     }, RETRY_MS);
   }
 

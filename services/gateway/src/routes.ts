@@ -7,8 +7,6 @@ export type Route =
   | { kind: "badRoom" }
   | { kind: "monitor" }
   | { kind: "notifications" }
-  | { kind: "healthz" }
-  | { kind: "readyz" }
   | { kind: "metrics" }
   | { kind: "notFound" };
 
@@ -21,10 +19,6 @@ export function route(path: string): Route {
       return { kind: "monitor" };
     case "/notifications":
       return { kind: "notifications" };
-    case "/healthz":
-      return { kind: "healthz" };
-    case "/readyz":
-      return { kind: "readyz" };
     case "/metrics":
       return { kind: "metrics" };
   }

@@ -1,6 +1,6 @@
 import type { Server } from "bun";
 import { CloseCode, roomSubject } from "@rt/protocol";
-import { json, type Logger } from "@rt/runtime";
+import { healthRoute, json, type Logger } from "@rt/runtime";
 import type { Registry } from "prom-client";
 import type { Authenticator } from "./auth.ts";
 import type { GatewayConfig } from "./config.ts";
@@ -44,12 +44,10 @@ export function startServer(d: ServerDeps): Server<SocketData> {
   /** Upgrade checks in SPEC's order: 404, 403, 400 room, 401, 503, 400 no upgrade. */
   async function fetch(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
     const url = new URL(req.url);
+    const health = healthRoute(url.pathname, d.ready);
+    if (health) return health;
     const r = route(url.pathname);
     switch (r.kind) {
-      case "healthz":
-        return json(200, { status: "ok" });
-      case "readyz":
-        return d.ready() ? json(200, { status: "ready" }) : json(503, { status: "not ready", reason: "nats disconnected" });
       case "metrics":
         return new Response(await d.registry.metrics(), { headers: { "content-type": d.registry.contentType } });
       case "notFound":
