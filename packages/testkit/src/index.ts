@@ -9,3 +9,5 @@ export { RawSocket, Opcode, encodeFrame, closePayload, rawUpgrade, UpgradeRefuse
 export { JwksServer, b64url, unsignedToken, type JwksAlg, type JwksKey, type JwksMode, type JwksSignOptions } from "./jwks.ts";
 export { rssBytes, RssSampler, tcpQueues, type TcpQueues } from "./proc-stats.ts";
 export { Prng } from "./prng.ts";
+export { FaultProxy } from "./fault-proxy.ts";
+export { TestCluster, type ClusterNode } from "./nats-cluster.ts";
