@@ -7,3 +7,4 @@ export * from "./metrics.ts";
 export * from "./notification.ts";
 export { CloseCode } from "./close-codes.ts";
 export { MAX_JSON_DEPTH, depthWithin } from "./json-depth.ts";
+export { Epoch, EPOCH_PATTERN, epochOf } from "./epoch.ts";

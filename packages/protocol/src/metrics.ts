@@ -9,6 +9,8 @@ export const MetricsSample = Type.Object({
   memory_usage: Type.Number({ minimum: 0, maximum: 100 }),
   host: HostId,
   cpu_percent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+  /** The host's sampling period: a host silent for three of them is gone. */
+  interval_ms: Type.Optional(Type.Integer({ minimum: 1 })),
 });
 export type MetricsSample = Static<typeof MetricsSample>;
 export const metricsSample = validator(MetricsSample);

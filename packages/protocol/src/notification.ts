@@ -1,4 +1,5 @@
 import Type, { type Static } from "typebox";
+import { Epoch } from "./epoch.ts";
 import { UserId } from "./ids.ts";
 import { validator } from "./validator.ts";
 
@@ -25,6 +26,8 @@ export const notifyRequest = validator(NotifyRequest);
 export const NotifyAnswer = Type.Object({
   id: Type.String(),
   seq: Type.Integer({ minimum: 1 }),
+  /** The inbox's epoch the seq belongs to (left out only when the notifier could not tell). */
+  epoch: Type.Optional(Epoch),
   delivered: Type.Optional(Type.Boolean()),
 });
 export type NotifyAnswer = Static<typeof NotifyAnswer>;
@@ -52,10 +55,11 @@ export const StoredNotification = Type.Object({
 export type StoredNotification = Static<typeof StoredNotification>;
 export const storedNotification = validator(StoredNotification);
 
-/** A live event: a stored notification with the seq the stream gave it. */
+/** A live event: a stored notification with the seq the stream gave it and the stream's epoch (absent from older notifiers). */
 export const LiveNotification = Type.Object({
   ...StoredNotification.properties,
   seq: Type.Integer({ minimum: 1 }),
+  epoch: Type.Optional(Epoch),
 });
 export type LiveNotification = Static<typeof LiveNotification>;
 export const liveNotification = validator(LiveNotification);
@@ -64,6 +68,7 @@ export const liveNotification = validator(LiveNotification);
 export const NotificationFrame = Type.Object({
   id: Type.String(),
   seq: Type.Integer({ minimum: 1 }),
+  epoch: Epoch,
   user_id: UserId,
   title: Type.Optional(Type.String()),
   body: Type.String(),
@@ -72,9 +77,9 @@ export const NotificationFrame = Type.Object({
 });
 export type NotificationFrame = Static<typeof NotificationFrame>;
 
-/** Serializes the client frame for a stored notification and its seq (once per message). */
-export function notificationFrame(n: StoredNotification, seq: number): string {
-  const frame: NotificationFrame = { id: n.id, seq, user_id: n.user_id, body: n.body, created_at: n.created_at };
+/** Serializes the client frame for a stored notification, its seq and the inbox's epoch (once per message). */
+export function notificationFrame(n: StoredNotification, seq: number, epoch: string): string {
+  const frame: NotificationFrame = { id: n.id, seq, epoch, user_id: n.user_id, body: n.body, created_at: n.created_at };
   if (n.title !== undefined) frame.title = n.title;
   if (n.data !== undefined) frame.data = n.data;
   return JSON.stringify(frame);

@@ -48,3 +48,9 @@ export function hostFromSubject(subject: string): string | undefined {
   if (!subject.startsWith("metrics.host.")) return undefined;
   return decodeToken(subject.slice("metrics.host.".length));
 }
+
+/** JetStream's advisories that a stream was created or deleted (stream names are ours, subject-safe). */
+export function streamAdvisorySubjects(stream: string): string[] {
+  if (!isSafeToken(stream)) throw new RangeError("invalid stream name");
+  return [`$JS.EVENT.ADVISORY.STREAM.CREATED.${stream}`, `$JS.EVENT.ADVISORY.STREAM.DELETED.${stream}`];
+}

@@ -44,7 +44,7 @@ describe("notifier request", () => {
 describe("notifications", () => {
   const stored = { id: "abc", user_id: "u", body: "b", created_at: new Date(0).toISOString(), prev_seq: 0 };
   test("the client frame has seq and no internal fields", () => {
-    expect(JSON.parse(notificationFrame(stored, 7))).toEqual({ id: "abc", seq: 7, user_id: "u", body: "b", created_at: stored.created_at });
+    expect(JSON.parse(notificationFrame(stored, 7, "E1"))).toEqual({ id: "abc", seq: 7, epoch: "E1", user_id: "u", body: "b", created_at: stored.created_at });
   });
   test("stored and live shapes", () => {
     expect(storedNotification.check(stored)).toBe(true);

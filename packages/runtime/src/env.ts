@@ -83,8 +83,8 @@ export class EnvReader {
     return urls;
   }
 
-  /** A duration in milliseconds: a plain number of ms, or with a unit (500ms, 30s, 15m, 1h, 7d). */
-  duration(name: string, fallbackMs: number, minMs = 0): number {
+  /** A duration in milliseconds within [minMs, maxMs]: a plain number of ms, or with a unit (500ms, 30s, 15m, 1h, 7d). */
+  duration(name: string, fallbackMs: number, minMs = 0, maxMs = MAX_DURATION_MS): number {
     const raw = this.string(name);
     if (raw === undefined) return fallbackMs;
     const m = /^(\d+)(ms|s|m|h|d)?$/.exec(raw.trim());
@@ -92,8 +92,18 @@ export class EnvReader {
     const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms"];
     const ms = Number(m[1]) * unit;
     if (ms < minMs) throw new ConfigError(name, `must be at least ${minMs} ms`);
+    if (!(ms <= maxMs)) throw new ConfigError(name, `must be at most ${formatDuration(maxMs)}, got ${JSON.stringify(raw)}`);
     return ms;
   }
+}
+
+/** The longest duration any variable takes: 10 years (JetStream keeps durations in int64 nanoseconds; 200000d would overflow). */
+export const MAX_DURATION_MS = 3650 * 86_400_000;
+
+/** `ms` in the largest whole unit (3650d, 1h, 500ms). */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
 }
 
 /** Runs `load` and, on a ConfigError, prints one line naming the variable and exits 2. */

@@ -3,9 +3,13 @@ export function json(status: number, body: unknown, headers: Record<string, stri
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 }
 
-/** Answers `/healthz` (alive) and `/readyz` (connected to NATS); undefined for any other path. */
-export function healthRoute(path: string, ready: () => boolean): Response | undefined {
+/**
+ * Answers `/healthz` (alive, from the moment the process starts) and `/readyz` (`ready()` is true;
+ * false or a string, the reason, is 503); undefined for any other path.
+ */
+export function healthRoute(path: string, ready: () => boolean | string): Response | undefined {
   if (path === "/healthz") return json(200, { status: "ok" });
-  if (path === "/readyz") return ready() ? json(200, { status: "ready" }) : json(503, { status: "not ready", reason: "nats disconnected" });
-  return undefined;
+  if (path !== "/readyz") return undefined;
+  const r = ready();
+  return r === true ? json(200, { status: "ready" }) : json(503, { status: "not ready", reason: r === false ? "nats disconnected" : r });
 }

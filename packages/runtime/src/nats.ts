@@ -17,6 +17,8 @@ export interface ServiceNats {
   connected(): boolean;
   /** Calls `fn` after each reconnect (subscriptions are already restored then). */
   onReconnect(fn: () => void): void;
+  /** Calls `fn` when the link drops (before any reconnect). */
+  onDisconnect(fn: () => void): void;
 }
 
 /**
@@ -37,16 +39,28 @@ export async function connectNats(opts: ServiceNatsOptions): Promise<ServiceNats
   });
   let up = true;
   const listeners: Array<() => void> = [];
+  const downListeners: Array<() => void> = [];
   const log = opts.logger;
+  /** A listener that throws must not end the status loop (nor hide the others). */
+  const notify = (fns: Array<() => void>) => {
+    for (const fn of fns) {
+      try {
+        fn();
+      } catch (err) {
+        log.error({ err }, "nats status listener failed");
+      }
+    }
+  };
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === "disconnect") {
         up = false;
         log.warn({ server: s.server }, "nats disconnected");
+        notify(downListeners);
       } else if (s.type === "reconnect") {
         up = true;
         log.info({ server: s.server }, "nats reconnected");
-        for (const fn of listeners) fn();
+        notify(listeners);
       } else if (s.type === "error") {
         log.error({ err: String(s.error) }, "nats error");
       } else if (s.type === "close") {
@@ -58,6 +72,7 @@ export async function connectNats(opts: ServiceNatsOptions): Promise<ServiceNats
     nc,
     connected: () => up && !nc.isClosed(),
     onReconnect: (fn) => void listeners.push(fn),
+    onDisconnect: (fn) => void downListeners.push(fn),
   };
 }
 

@@ -10,7 +10,7 @@ import { freePort } from "./ports.ts";
 export class FaultProxy implements AsyncDisposable {
   private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
   private isCut = false;
-  private delayMs = 0;
+  private delays = { toUpstream: 0, toClient: 0 };
   /** Connections accepted so far (refused ones included). */
   accepted = 0;
 
@@ -60,9 +60,10 @@ export class FaultProxy implements AsyncDisposable {
     this.isCut = false;
   }
 
-  /** Holds every chunk `ms` before passing it on, both ways (0: none); order is kept. */
-  delay(ms: number): void {
-    this.delayMs = ms;
+  /** Holds every chunk `ms` before passing it on (0: none), both ways or one; order is kept. */
+  delay(ms: number, direction: "both" | "toUpstream" | "toClient" = "both"): void {
+    if (direction !== "toClient") this.delays.toUpstream = ms;
+    if (direction !== "toUpstream") this.delays.toClient = ms;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -87,15 +88,15 @@ export class FaultProxy implements AsyncDisposable {
     };
     client.on("error", end).on("close", end);
     upstream.on("error", end).on("close", end);
-    this.forward(client, upstream);
-    this.forward(upstream, client);
+    this.forward(client, upstream, "toUpstream");
+    this.forward(upstream, client, "toClient");
   }
 
   /** Copies `from` to `to` with backpressure; while a delay is set, each chunk waits its turn. */
-  private forward(from: Socket, to: Socket): void {
+  private forward(from: Socket, to: Socket, direction: "toUpstream" | "toClient"): void {
     let chain = Promise.resolve();
     from.on("data", (chunk: Buffer) => {
-      const ms = this.delayMs;
+      const ms = this.delays[direction];
       if (ms === 0) {
         chain = chain.then(() => write(from, to, chunk));
         return;

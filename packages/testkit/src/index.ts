@@ -1,5 +1,5 @@
 export { freePort, waitFor, portOpen } from "./ports.ts";
-export { TestNats, natsServerBinary } from "./nats-server.ts";
+export { TestNats, natsServerBinary, type TestNatsOptions } from "./nats-server.ts";
 export { ServiceProcess, runToExit, ROOT } from "./process.ts";
 export { TestSocket, upgradeStatus } from "./ws-client.ts";
 export { signToken, TEST_JWT_SECRET } from "./tokens.ts";

@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -24,10 +24,18 @@ function isExecutable(path: string): boolean {
   }
 }
 
+/** How a TestNats runs. */
+export interface TestNatsOptions {
+  /** JetStream on (the default) or off. */
+  jetstream?: boolean;
+  /** The server's `max_payload` (default 1 MiB). */
+  maxPayload?: number;
+}
+
 /** A private nats-server with JetStream on a free port and a temporary store. */
 export class TestNats implements AsyncDisposable {
   private proc: Subprocess | undefined;
-  private constructor(readonly port: number, readonly storeDir: string) {}
+  private constructor(readonly port: number, readonly storeDir: string, private opts: TestNatsOptions) {}
 
   /** nats://127.0.0.1:port */
   get url(): string {
@@ -35,22 +43,28 @@ export class TestNats implements AsyncDisposable {
   }
 
   /** Starts a server; `await using nats = await TestNats.start()`. */
-  static async start(): Promise<TestNats> {
-    const n = new TestNats(await freePort(), mkdtempSync(join(tmpdir(), "rt-nats-")));
+  static async start(opts: TestNatsOptions = {}): Promise<TestNats> {
+    const n = new TestNats(await freePort(), mkdtempSync(join(tmpdir(), "rt-nats-")), opts);
     await n.restart();
     return n;
   }
 
-  /** (Re)starts the server on the same port and store. */
-  async restart(): Promise<void> {
+  /** (Re)starts the server on the same port and store; `opts` change how (JetStream on or off, ...). */
+  async restart(opts: TestNatsOptions = {}): Promise<void> {
+    this.opts = { ...this.opts, ...opts };
     const bin = natsServerBinary();
     if (!bin) throw new Error("nats-server not found: apt-get install -y nats-server");
-    this.proc = Bun.spawn([bin, "-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir], {
-      stdout: "ignore",
-      stderr: "ignore",
-    });
+    const args = [bin, "-a", "127.0.0.1", "-p", String(this.port)];
+    const js = this.opts.jetstream ?? true;
+    if (js) args.push("-js", "-sd", this.storeDir);
+    if (this.opts.maxPayload !== undefined) {
+      const conf = join(this.storeDir, "extra.conf");
+      writeFileSync(conf, `max_payload: ${this.opts.maxPayload}\n`);
+      args.push("-c", conf);
+    }
+    this.proc = Bun.spawn(args, { stdout: "ignore", stderr: "ignore" });
     await waitFor(`nats-server on ${this.port}`, () => portOpen(this.port), 10_000);
-    await waitFor(`nats-server JetStream on ${this.port}`, () => jsReady(this.port), 10_000, 50);
+    if (js) await waitFor(`nats-server JetStream on ${this.port}`, () => jsReady(this.port), 10_000, 50);
   }
 
   /** Stops the server (SIGKILL when `hard`), keeping the store for a restart. */

@@ -1,3 +1,5 @@
+import { FaultProxy } from "./fault-proxy.ts";
+import { TestCluster } from "./nats-cluster.ts";
 import { TestNats } from "./nats-server.ts";
 import { ServiceProcess } from "./process.ts";
 import { TEST_JWT_SECRET } from "./tokens.ts";
@@ -7,41 +9,76 @@ export interface SystemOptions {
   gateways?: number;
   notifier?: boolean;
   metrics?: boolean;
+  /** Give each gateway and the notifier its own FaultProxy to NATS (single server only). */
+  proxied?: boolean;
+  /** Run on a 3-node TestCluster with JETSTREAM_REPLICAS=3 instead of one nats-server. */
+  cluster?: boolean;
   /** Extra env for every gateway. */
   gatewayEnv?: Record<string, string>;
   notifierEnv?: Record<string, string>;
   metricsEnv?: Record<string, string>;
 }
 
-/** A private nats-server plus services as child processes; `await using sys = await startSystem()`. */
+/** A private nats-server (or cluster) plus services as child processes; `await using sys = await TestSystem.start()`. */
 export class TestSystem implements AsyncDisposable {
   private constructor(
-    readonly nats: TestNats,
+    /** The single server; throws on a cluster system (use `cluster`). */
+    private readonly server: TestNats | undefined,
+    readonly cluster: TestCluster | undefined,
     readonly gateways: ServiceProcess[],
     readonly notifier: ServiceProcess | undefined,
     readonly metrics: ServiceProcess | undefined,
+    private readonly proxies: Map<ServiceProcess, FaultProxy>,
   ) {}
 
   static async start(opts: SystemOptions = {}): Promise<TestSystem> {
-    const nats = await TestNats.start();
+    if (opts.proxied && opts.cluster) throw new Error("proxied and cluster cannot be combined");
+    const server = opts.cluster ? undefined : await TestNats.start();
+    const cluster = opts.cluster ? await TestCluster.start() : undefined;
+    const url = server?.url ?? cluster!.url;
+    const proxies = new Map<ServiceProcess, FaultProxy>();
     const started: ServiceProcess[] = [];
+    const opened: FaultProxy[] = [];
+    /** The NATS URL for one more service, through a new proxy when proxied. */
+    const natsFor = async (): Promise<{ url: string; proxy?: FaultProxy }> => {
+      if (!opts.proxied || !server) return { url };
+      const proxy = await FaultProxy.start(server.port);
+      opened.push(proxy);
+      return { url: proxy.url, proxy };
+    };
+    const start = async (name: "gateway" | "notifier" | "metrics", env: Record<string, string>, withPort = true) => {
+      const n = await natsFor();
+      const base = { NATS_URL: n.url, LOG_LEVEL: "warn", ...(cluster ? { JETSTREAM_REPLICAS: "3" } : {}) };
+      const svc = await ServiceProcess.start(name, { ...base, ...env }, { withPort });
+      started.push(svc);
+      if (n.proxy) proxies.set(svc, n.proxy);
+      return svc;
+    };
     try {
-      const base = { NATS_URL: nats.url, LOG_LEVEL: "warn" };
       // The notifier creates the stream, so it starts first.
-      const notifier = opts.notifier ? await ServiceProcess.start("notifier", { ...base, ...opts.notifierEnv }) : undefined;
-      if (notifier) started.push(notifier);
+      const notifier = opts.notifier ? await start("notifier", { ...opts.notifierEnv }) : undefined;
       const gateways = await Promise.all(
-        Array.from({ length: opts.gateways ?? 1 }, () => ServiceProcess.start("gateway", { ...base, JWT_SECRET: TEST_JWT_SECRET, ...opts.gatewayEnv })),
+        Array.from({ length: opts.gateways ?? 1 }, () => start("gateway", { JWT_SECRET: TEST_JWT_SECRET, ...opts.gatewayEnv })),
       );
-      started.push(...gateways);
-      const metrics = opts.metrics ? await ServiceProcess.start("metrics", { ...base, INTERVAL_MS: "200", ...opts.metricsEnv }, { withPort: false }) : undefined;
-      if (metrics) started.push(metrics);
-      return new TestSystem(nats, gateways, notifier, metrics);
+      const metrics = opts.metrics ? await start("metrics", { INTERVAL_MS: "200", ...opts.metricsEnv }, false) : undefined;
+      return new TestSystem(server, cluster, gateways, notifier, metrics, proxies);
     } catch (err) {
       await Promise.all(started.map((s) => s[Symbol.asyncDispose]()));
-      await nats[Symbol.asyncDispose]();
+      await Promise.all(opened.map((p) => p[Symbol.asyncDispose]()));
+      await (server ?? cluster)?.[Symbol.asyncDispose]();
       throw err;
     }
+  }
+
+  /** The single nats-server. */
+  get nats(): TestNats {
+    if (!this.server) throw new Error("this system runs on a cluster");
+    return this.server;
+  }
+
+  /** A URL for the test's own NATS connections (every node on a cluster). */
+  get natsUrl(): string {
+    return this.server?.url ?? this.cluster!.url;
   }
 
   /** The i-th gateway. */
@@ -51,9 +88,17 @@ export class TestSystem implements AsyncDisposable {
     return g;
   }
 
+  /** The FaultProxy between `svc` and NATS (systems started with `proxied`). */
+  proxy(svc: ServiceProcess | undefined): FaultProxy {
+    const p = svc && this.proxies.get(svc);
+    if (!p) throw new Error("that service has no proxy (start the system with proxied: true)");
+    return p;
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     const all = [...this.gateways, this.notifier, this.metrics].filter((s): s is ServiceProcess => s !== undefined);
     await Promise.all(all.map((s) => s[Symbol.asyncDispose]()));
-    await this.nats[Symbol.asyncDispose]();
+    await Promise.all([...this.proxies.values()].map((p) => p[Symbol.asyncDispose]()));
+    await (this.server ?? this.cluster)?.[Symbol.asyncDispose]();
   }
 }

@@ -1,3 +1,4 @@
+import { MAX_REQUEST_BYTES } from "@rt/protocol";
 import { ConfigError, EnvReader, LOG_LEVELS, type LogLevel } from "@rt/runtime";
 
 /** Everything the gateway reads from its environment, parsed once at start-up. */
@@ -17,7 +18,15 @@ export interface GatewayConfig {
   idleTimeoutSec: number;
   /** How often slow sockets and expired tokens are looked for. */
   sweepIntervalMs: number;
+  /** Room publishes held while NATS has not confirmed them (a cut link): bytes and age at most. */
+  outbox: { maxBytes: number; maxAgeMs: number };
 }
+
+/** Envelope and escaping a frame may add to what it carries (room prefix, notification fields). */
+const FRAME_MARGIN = 1024;
+
+/** The largest frame the gateway writes: a room message or echo of MAX_MESSAGE_BYTES, or a notification of the notifier's largest request. */
+export const largestFrame = (maxMessageBytes: number): number => Math.max(maxMessageBytes, MAX_REQUEST_BYTES) + FRAME_MARGIN;
 
 export const DEFAULTS = {
   port: 8080,
@@ -29,6 +38,8 @@ export const DEFAULTS = {
   maxConnections: 100_000,
   idleTimeoutSec: 40,
   sweepIntervalMs: 1000,
+  outboxMaxBytes: 8 * 1024 * 1024,
+  outboxMaxAgeMs: 30_000,
 } as const;
 
 /** Parses the gateway's configuration; throws ConfigError naming the first bad variable. */
@@ -64,7 +75,27 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     maxConnections: r.int("MAX_CONNECTIONS", DEFAULTS.maxConnections, 1, 10_000_000),
     idleTimeoutSec: r.int("IDLE_TIMEOUT_SEC", DEFAULTS.idleTimeoutSec, 0, 960),
     sweepIntervalMs: r.int("SWEEP_INTERVAL_MS", DEFAULTS.sweepIntervalMs, 10, 10_000),
+    outbox: {
+      maxBytes: r.int("ROOM_OUTBOX_MAX_BYTES", DEFAULTS.outboxMaxBytes, 1024, 1024 * 1024 * 1024),
+      maxAgeMs: r.duration("ROOM_OUTBOX_MAX_AGE", DEFAULTS.outboxMaxAgeMs, 100, 3_600_000),
+    },
   };
+  // A frame must fit under the limit with room to spare (a replay pauses at half of it), or a
+  // socket would be closed with 1013 for that one frame on every reconnect: a wedged inbox.
+  const minBackpressure = 2 * largestFrame(config.maxMessageBytes);
+  if (config.backpressureLimitBytes < minBackpressure) {
+    throw new ConfigError("BACKPRESSURE_LIMIT_BYTES", `must be at least ${minBackpressure} (twice the largest frame: MAX_MESSAGE_BYTES or a notification of ${MAX_REQUEST_BYTES} bytes, plus ${FRAME_MARGIN}), got ${config.backpressureLimitBytes}`);
+  }
   if (origins !== undefined) config.allowedOrigins = new Set(origins);
   return config;
+}
+
+/** Headers and subject a room message carries across NATS beyond its text. */
+const NATS_ENVELOPE = 1024;
+
+/** Throws ConfigError when MAX_MESSAGE_BYTES does not fit the NATS server's `max_payload` (0: not known yet). */
+export function checkMaxPayload(maxMessageBytes: number, maxPayload: number): void {
+  if (maxPayload > 0 && maxMessageBytes + NATS_ENVELOPE > maxPayload) {
+    throw new ConfigError("MAX_MESSAGE_BYTES", `${maxMessageBytes} (+${NATS_ENVELOPE} of envelope) does not fit the NATS server's max_payload of ${maxPayload} bytes; lower it or raise max_payload`);
+  }
 }

@@ -1,45 +1,79 @@
-import type { JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type StoredMsg } from "@nats-io/jetstream";
+import type { Broker } from "./broker/broker.ts";
 import { NOTIFICATIONS_STREAM, depthWithin, storedNotification, userStoreSubject, type StoredNotification } from "@rt/protocol";
 
-/** One stored notification and the seq the stream gave it. */
+/** One stored notification, the seq the stream gave it and when the stream stored it (ms, the server's clock). */
 export interface StoredEntry {
   seq: number;
+  at: number;
   notification: StoredNotification;
 }
 
-/** Read access to the notifications stream (written by the notifier). */
+/** The stream itself is missing (deleted, or a new NATS store): reads wait for it to come back. */
+export class StreamMissingError extends Error {
+  override readonly name = "StreamMissingError";
+}
+
+/** Read access to the notifications stream (written by the notifier). Invalid entries are skipped. */
 export interface NotificationStore {
-  /** The seq of the user's newest stored notification (0 when there is none). */
-  lastSeq(userId: string): Promise<number>;
-  /** The user's next stored notification with seq >= `fromSeq`, or undefined at the end. Invalid entries are skipped. */
+  /** The user's newest stored notification, or undefined when there is none. */
+  last(userId: string): Promise<StoredEntry | undefined>;
+  /** The user's notification stored at exactly `seq`, or undefined when it is gone. */
+  at(userId: string, seq: number): Promise<StoredEntry | undefined>;
+  /** The user's next stored notification with seq >= `fromSeq`, or undefined at the end. */
   next(userId: string, fromSeq: number): Promise<StoredEntry | undefined>;
 }
 
-/** The store on JetStream: single-message gets by subject (work on nats-server 2.9 and later, no batch get). */
+/** The store on JetStream: single-message gets by subject (nats-server 2.9 and later: no batch get). */
 export class JetStreamNotificationStore implements NotificationStore {
-  constructor(private readonly jsm: JetStreamManager, private readonly onInvalid: (seq: number) => void) {}
+  constructor(private readonly broker: Broker, private readonly onInvalid: (seq: number) => void) {}
 
-  async lastSeq(userId: string): Promise<number> {
-    const m = await this.jsm.streams.getMessage(NOTIFICATIONS_STREAM, { last_by_subj: userStoreSubject(userId) });
-    return m?.seq ?? 0;
+  async last(userId: string): Promise<StoredEntry | undefined> {
+    return this.entry(userId, await this.get({ last_by_subj: userStoreSubject(userId) }));
+  }
+
+  async at(userId: string, seq: number): Promise<StoredEntry | undefined> {
+    return this.entry(userId, await this.get({ seq }));
   }
 
   async next(userId: string, fromSeq: number): Promise<StoredEntry | undefined> {
     const subject = userStoreSubject(userId);
     for (let seq = fromSeq; ; ) {
       // MSG.GET takes {seq, next_by_subj} since 2.9; the client's type lists only the direct-get form.
-      const query = { seq, next_by_subj: subject } as unknown as { seq: number };
-      const m = await this.jsm.streams.getMessage(NOTIFICATIONS_STREAM, query);
+      const m = await this.get({ seq, next_by_subj: subject } as unknown as { seq: number });
       if (!m) return undefined;
-      let value: unknown;
-      try {
-        value = m.json();
-      } catch {
-        value = undefined;
-      }
-      if (storedNotification.check(value) && value.user_id === userId && depthWithin(value.data)) return { seq: m.seq, notification: value };
-      this.onInvalid(m.seq);
+      const e = this.entry(userId, m);
+      if (e) return e;
       seq = m.seq + 1;
     }
+  }
+
+  private async get(query: { seq: number } | { last_by_subj: string }): Promise<StoredMsg | null> {
+    const jsm = this.broker.jetstream();
+    if (!jsm) throw new Error("not connected to NATS yet");
+    try {
+      // A read in flight when the link drops fails at once (the socket reads again after the reconnect).
+      return await Promise.race([jsm.streams.getMessage(NOTIFICATIONS_STREAM, query), this.broker.linkDown()]);
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) throw new StreamMissingError(err.message);
+      throw err;
+    }
+  }
+
+  /** The entry when `m` is a valid notification of `userId`; anything else is counted and skipped. */
+  private entry(userId: string, m: StoredMsg | null): StoredEntry | undefined {
+    if (!m) return undefined;
+    let value: unknown;
+    try {
+      value = m.json();
+    } catch {
+      value = undefined;
+    }
+    if (storedNotification.check(value) && depthWithin(value.data)) {
+      // A seq of another user (`at` with a seq from a chain) is not an error, just not ours.
+      return value.user_id === userId ? { seq: m.seq, at: m.time.getTime(), notification: value } : undefined;
+    }
+    this.onInvalid(m.seq);
+    return undefined;
   }
 }

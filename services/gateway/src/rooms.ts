@@ -1,8 +1,10 @@
-import type { NatsConnection, Msg } from "@nats-io/transport-node";
+import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
 import { roomFrame } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
-import type { Interest } from "./interest.ts";
+import type { Broker } from "./broker/broker.ts";
+import { isRepeat, type ConfirmedPublishing } from "./broker/confirmed-publisher.ts";
+import type { OriginFilter } from "./broker/origin-filter.ts";
 import type { RoomData, GatewaySocket } from "./socket-data.ts";
 import type { Rejections } from "./rejections.ts";
 
@@ -12,18 +14,23 @@ import type { Rejections } from "./rejections.ts";
  * subject. Gateways connect with `noEcho`, so NATS hands the message to every other gateway
  * serving the room and never back to its origin: each member gets it exactly once, and one
  * sender's messages stay in order (one socket, one gateway connection, one subscription).
+ * Publishes go through a confirmed outbox, so what a member sends while this gateway is cut
+ * off from NATS reaches the other gateways once the link is back; repeats are dropped there.
  */
 export class Rooms {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
   constructor(
     private readonly server: () => Server<unknown>,
-    private readonly nc: NatsConnection,
-    private readonly interest: Interest,
+    private readonly broker: Broker,
+    private readonly outbox: ConfirmedPublishing,
+    private readonly repeats: OriginFilter,
     private readonly maxMessageBytes: number,
     private readonly rejections: Rejections,
     private readonly log: Logger,
     /** Told the size of every topic publish (the sweeper's trigger). */
     private readonly published: (bytes: number) => void,
+    /** Told of every repeat dropped (another gateway sent it again after a reconnect). */
+    private readonly onRepeat: () => void = () => undefined,
   ) {}
 
   /** Bun topic for a room. */
@@ -35,40 +42,25 @@ export class Rooms {
   join(ws: GatewaySocket & { data: RoomData }): void {
     ws.subscribe(ws.data.topic);
     const room = ws.data.room;
-    this.interest.acquire(ws.data.subject, (msg) => this.fromNats(room, msg));
+    this.broker.acquire(ws.data.subject, (msg) => this.fromNats(room, msg));
   }
 
-  /** A member sent a text frame: local members now, other gateways with the next outbox flush. */
+  /** A member sent a text frame: local members now, other gateways with the next outbox batch. */
   say(data: RoomData, text: string): void {
     this.publish(data.topic, roomFrame(data.room, text));
-    this.outbox.push(data.subject, text);
-    if (this.outbox.length === 2) setImmediate(this.flush);
+    this.outbox.publish(data.subject, text);
   }
 
   /** A member left. */
   leave(data: RoomData): void {
-    this.interest.release(data.subject);
+    this.broker.release(data.subject);
   }
 
-  /**
-   * NATS publishes of one event-loop turn go out together: the client then writes them to the
-   * socket once instead of once per message (about 4x less CPU per message). The outbox is
-   * first in, first out, so each sender's order holds.
-   */
-  private readonly outbox: string[] = [];
-  private readonly flush = (): void => {
-    const o = this.outbox;
-    for (let i = 0; i < o.length; i += 2) {
-      try {
-        this.nc.publish(o[i]!, o[i + 1]!); // buffered by the client while reconnecting
-      } catch (err) {
-        this.rejections.count("nats_publish_failed", this.log, { subject: o[i], err: String(err) });
-      }
-    }
-    o.length = 0;
-  };
-
   private fromNats(room: string, msg: Msg): void {
+    if (isRepeat(this.repeats, msg)) {
+      this.onRepeat();
+      return;
+    }
     let text: string;
     try {
       if (msg.data.byteLength > this.maxMessageBytes) throw new Error("oversize");

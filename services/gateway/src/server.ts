@@ -1,5 +1,5 @@
 import type { Server } from "bun";
-import { CloseCode, roomSubject } from "@rt/protocol";
+import { CloseCode, EPOCH_PATTERN, roomSubject } from "@rt/protocol";
 import { healthRoute, json, type Logger } from "@rt/runtime";
 import type { Registry } from "prom-client";
 import type { Authenticator } from "./auth.ts";
@@ -7,7 +7,8 @@ import type { GatewayConfig } from "./config.ts";
 import { BINARY_REPLY, echoReply } from "./echo.ts";
 import { isWebSocketHandshake } from "./handshake.ts";
 import type { MonitorRelay } from "./monitor.ts";
-import type { Notifications } from "./notifications.ts";
+import { StreamCursor } from "./channels/cursor.ts";
+import { HELD_LIMITS, Notifications } from "./notifications.ts";
 import { newBucket } from "./rate-limit.ts";
 import type { Rejections } from "./rejections.ts";
 import { Rooms } from "./rooms.ts";
@@ -25,7 +26,8 @@ export interface ServerDeps {
   sweeper: Sweeper;
   rejections: Rejections;
   registry: Registry;
-  ready: () => boolean;
+  /** True when ready to serve; otherwise why not (for `/readyz`). */
+  ready: () => true | string;
   /** False once shutdown began: new upgrades are refused with 503. */
   accepting: () => boolean;
   log: Logger;
@@ -62,6 +64,8 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     if (r.kind === "notifications") {
       const sinceText = url.searchParams.get("since");
       if (sinceText !== null && !SINCE.test(sinceText)) return reject(400, "since", "since must be a whole number");
+      const sinceEpoch = url.searchParams.get("epoch");
+      if (sinceEpoch !== null && !EPOCH_PATTERN.test(sinceEpoch)) return reject(400, "epoch", "epoch must be 1 to 32 characters of A-Z a-z 0-9 _ -");
       const principal = await d.auth.authenticate(req, url);
       if (!principal) return reject(401, "token", "missing, invalid or expired token");
       data = {
@@ -70,7 +74,10 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         userId: principal.userId,
         expiresAt: principal.expiresAt,
         since: sinceText === null ? undefined : Number(sinceText),
-        cursor: { lastSeq: undefined, catchingUp: false, pending: [], pendingBytes: 0, overflowed: false, closed: false },
+        sinceEpoch: sinceEpoch ?? undefined,
+        openedAt: Date.now(),
+        cursor: new StreamCursor(HELD_LIMITS),
+        sync: Notifications.syncState(),
       };
     } else if (r.kind === "room") {
       data = { kind: "room", bucket, room: r.room, topic: Rooms.topic(r.room), subject: roomSubject(r.room) };

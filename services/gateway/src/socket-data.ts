@@ -1,4 +1,7 @@
 import type { ServerWebSocket } from "bun";
+import type { Backoff } from "./backoff.ts";
+import type { StreamCursor } from "./channels/cursor.ts";
+import type { LiveEvent } from "./notifications.ts";
 import type { TokenBucket } from "./rate-limit.ts";
 
 /** State every socket carries, set at upgrade (hono style: per-connection state lives in ws.data). */
@@ -37,23 +40,22 @@ export interface NotificationsData extends Common {
   expiresAt: number | undefined;
   /** The `since` the client asked for (undefined: live only). */
   since: number | undefined;
-  /** Delivery state, owned by notifications.ts. */
-  cursor: NotificationCursor;
-}
-
-/** Where a notification socket stands: the last seq written and whether a read from the store is under way. */
-export interface NotificationCursor {
-  lastSeq: number | undefined;
-  catchingUp: boolean;
-  /** Live events that arrived during a read from the store, judged afterwards (bounded). */
-  pending: Array<{ event: import("@rt/protocol").LiveNotification; bytes: number }>;
-  /** Payload bytes held in `pending`. */
-  pendingBytes: number;
-  /** Wakes a replay paused for backpressure (set while paused). */
-  onDrain?: (() => void) | undefined;
-  /** The pending queue overflowed: another catch-up is owed. */
-  overflowed: boolean;
-  closed: boolean;
+  /** The `epoch` the client's `since` belongs to (undefined: the current one). */
+  sinceEpoch: string | undefined;
+  /** When the socket was accepted (ms, this gateway's clock): a live-only socket gets what was stored from then on. */
+  openedAt: number;
+  /** Where the socket stands in the user's inbox (owned by notifications.ts). */
+  cursor: StreamCursor<LiveEvent>;
+  /** The socket's one store-reading task. */
+  sync: {
+    running: boolean;
+    /** Asked to run again while running. */
+    again: boolean;
+    retry: ReturnType<typeof setTimeout> | undefined;
+    /** Wakes a replay paused for backpressure (set while paused). */
+    onDrain: (() => void) | undefined;
+    backoff: Backoff;
+  };
 }
 
 export type SocketData = EchoData | RoomData | MonitorData | NotificationsData;

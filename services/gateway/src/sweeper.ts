@@ -62,7 +62,7 @@ export class Sweeper {
       }
       if (ws.getBufferedAmount() > this.limitBytes) {
         this.sockets.delete(ws);
-        if (d.kind === "notifications") d.cursor.closed = true;
+        if (d.kind === "notifications") d.cursor.close();
         ws.close(CloseCode.TryAgainLater, "slow consumer");
       }
     }

@@ -24,11 +24,11 @@ let bystander: TestSocket;
 let token: string;
 
 beforeAll(async () => {
-  nats = await TestNats.start();
+  nats = await TestNats.start({ maxPayload: 8 * 1024 * 1024 }); // room frames of 4 MiB must fit through NATS
   const base = { NATS_URL: nats.url, LOG_LEVEL: "warn", JWT_SECRET: TEST_JWT_SECRET };
   [gw, big] = await Promise.all([
     ServiceProcess.start("gateway", { ...base, RATE_LIMIT_PER_SEC: "0" }),
-    ServiceProcess.start("gateway", { ...base, RATE_LIMIT_PER_SEC: "0", ALLOWED_ORIGINS: ORIGIN, MAX_MESSAGE_BYTES: String(4 * 1024 * 1024) }),
+    ServiceProcess.start("gateway", { ...base, RATE_LIMIT_PER_SEC: "0", ALLOWED_ORIGINS: ORIGIN, MAX_MESSAGE_BYTES: String(4 * 1024 * 1024), BACKPRESSURE_LIMIT_BYTES: String(10 * 1024 * 1024) }),
   ]);
   bystander = await TestSocket.open(`${gw.ws}/ws-chat`);
   token = await signToken("hostile-user");

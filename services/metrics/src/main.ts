@@ -29,7 +29,7 @@ onShutdown(log, async () => {
 
 nats = await connectNats({ servers: config.natsUrl, name: "metrics", logger: log.child({ module: "nats" }) });
 log.info("nats connected");
-const sampler = new Sampler({ hostId: config.hostId });
+const sampler = new Sampler({ hostId: config.hostId, intervalMs: config.intervalMs });
 const pub = new NatsPublisher(nats, config.hostId, log.child({ module: "publisher" }));
 publisher = pub;
 const tickErrors = new Throttle(30_000);

@@ -16,6 +16,8 @@ export interface SamplerOptions {
   procDir?: string;
   /** Clock for the sample's timestamp. */
   now?: () => Date;
+  /** The sampling period, sent with every sample so gateways can tell a host that stopped. */
+  intervalMs?: number;
 }
 
 /**
@@ -26,12 +28,14 @@ export class Sampler {
   private readonly hostId: string;
   private readonly procDir: string;
   private readonly now: () => Date;
+  private readonly intervalMs: number | undefined;
   private previousCpu: CpuTimes | undefined;
 
   constructor(opts: SamplerOptions) {
     this.hostId = opts.hostId;
     this.procDir = opts.procDir ?? "/proc";
     this.now = opts.now ?? (() => new Date());
+    this.intervalMs = opts.intervalMs;
   }
 
   /** Reads the current values; never throws for a missing /proc. */
@@ -46,6 +50,7 @@ export class Sampler {
     const percent = cpuPercent(this.previousCpu, cpu);
     this.previousCpu = cpu;
     if (percent !== undefined) sample.cpu_percent = percent;
+    if (this.intervalMs !== undefined) sample.interval_ms = this.intervalMs;
     return sample;
   }
 

@@ -20,6 +20,8 @@ export interface NotifierConfig {
   dedupWindowMs: number;
   maxAgeMs: number;
   maxPerUser: number;
+  /** JETSTREAM_REPLICAS: copies of every stream this service creates. */
+  replicas: number;
   logLevel: LogLevel;
 }
 
@@ -33,7 +35,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tokens: readTokens(reader),
     dedupWindowMs: reader.duration("NOTIFIER_DEDUP_WINDOW", DEFAULT_DEDUP_WINDOW_MS, MIN_WINDOW_MS),
     maxAgeMs: reader.duration("NOTIFICATIONS_MAX_AGE", DEFAULT_MAX_AGE_MS, MIN_WINDOW_MS),
-    maxPerUser: reader.int("NOTIFICATIONS_MAX_PER_USER", DEFAULT_MAX_PER_USER, 1),
+    maxPerUser: reader.int("NOTIFICATIONS_MAX_PER_USER", DEFAULT_MAX_PER_USER, 1, 1_000_000_000),
+    replicas: reader.int("JETSTREAM_REPLICAS", 1, 1, 5),
     logLevel: reader.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };
   // JetStream refuses a duplicate window longer than the stream's max age.

@@ -24,6 +24,11 @@ export class LruMap<K, V> {
     }
   }
 
+  /** Forgets everything. */
+  clear(): void {
+    this.map.clear();
+  }
+
   delete(key: K): void {
     this.map.delete(key);
   }

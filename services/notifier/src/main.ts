@@ -37,7 +37,7 @@ onShutdown(log, async () => {
 });
 
 nats = await connectNats({ servers: config.natsUrl, name: "notifier", logger: log.child({ module: "nats" }) });
-store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: config.maxPerUser, dedupWindowMs: config.dedupWindowMs }, log.child({ module: "store" }));
+store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: config.maxPerUser, dedupWindowMs: config.dedupWindowMs, replicas: config.replicas }, log.child({ module: "store" }));
 const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }) });
 nats.onReconnect(() => void store?.ensureStream());
 api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }));

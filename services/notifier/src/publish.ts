@@ -3,7 +3,7 @@ import { JetStreamApiCodes, JetStreamApiError, JetStreamError, type PubAck } fro
 import { errors, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import {
   deliveredSubject, userLiveSubject, userStoreSubject,
-  type LiveNotification, type NotifyRequest, type StoredNotification,
+  type LiveNotification, type NotifyAnswer, type NotifyRequest, type StoredNotification,
 } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import { LruMap } from "./lru.ts";
@@ -43,6 +43,8 @@ export class Publisher {
 
   constructor(private readonly deps: PublishDeps) {
     this.lastSeq = new LruMap(deps.lastSeqCacheSize ?? LAST_SEQ_CACHE_SIZE);
+    // Seqs start again in a new inbox: what we remember of the old one is worthless.
+    deps.store.onEpochChange(() => this.lastSeq.clear());
   }
 
   /** True while connected to NATS and the stream is in place. */
@@ -76,8 +78,10 @@ export class Publisher {
 
     const { store, log } = this.deps;
     const subject = userStoreSubject(req.user_id);
-    const id = randomBytes(16).toString("base64url");
-    const msgID = req.idempotency_key === undefined ? id : idempotencyMsgId(req.user_id, req.idempotency_key);
+    // A keyed request's id and dedup id follow from (user, key): a repeat is answered with the
+    // same id even once the first is trimmed from the inbox. Unkeyed requests take no dedup entry.
+    const keyed = req.idempotency_key === undefined ? undefined : idempotencyMsgId(req.user_id, req.idempotency_key);
+    const id = keyed === undefined ? randomBytes(16).toString("base64url") : Buffer.from(keyed, "hex").toString("base64url").slice(0, 22);
     const created_at = new Date().toISOString();
     for (let attempt = 1; ; attempt++) {
       const prev_seq = this.lastSeq.get(req.user_id) ?? (await store.lastSeq(subject));
@@ -86,7 +90,7 @@ export class Publisher {
       if (req.data !== undefined) n.data = req.data;
       let ack: PubAck;
       try {
-        ack = await store.append(subject, n, msgID);
+        ack = await store.append(subject, n, keyed);
       } catch (err) {
         this.lastSeq.delete(req.user_id);
         if (!(err instanceof WrongLastSequenceError) || attempt >= MAX_SEQ_ATTEMPTS) throw err;
@@ -98,20 +102,27 @@ export class Publisher {
         this.lastSeq.set(req.user_id, ack.seq);
         return this.announce(req, { ...n, seq: ack.seq }, 202);
       }
-      // A repeated msgID: nothing new was stored; the ack carries the first message's seq.
+      // A repeated key: nothing new was stored; the ack carries the first message's seq.
       const first = await store.read(ack.seq);
       if (first === null) {
-        log.warn({ seq: ack.seq }, "idempotent repeat of a notification no longer in the stream");
-        return { outcome: { status: 200, body: { id: "", seq: ack.seq } } };
+        log.info({ seq: ack.seq }, "idempotent repeat of a notification no longer in the inbox; answered without announcing");
+        return { outcome: { status: 200, body: this.answer(id, ack.seq) } };
       }
-      return this.announce(req, { ...first, seq: ack.seq }, first.id === id ? 202 : 200);
+      return this.announce(req, { ...first, seq: ack.seq }, 200);
     }
   }
 
+  /** The answer body: id, seq, and the inbox's epoch when known. */
+  private answer(id: string, seq: number): NotifyAnswer {
+    const epoch = this.deps.store.epoch;
+    return epoch === undefined ? { id, seq } : { id, seq, epoch };
+  }
+
   /** Publishes the live event (after subscribing to receipts when asked) and builds the answer. */
-  private announce(req: NotifyRequest, live: LiveNotification, status: 200 | 202): Announced {
-    const { nc, log } = this.deps;
-    const outcome: Outcome = { status, body: { id: live.id, seq: live.seq } };
+  private announce(req: NotifyRequest, stored: StoredNotification & { seq: number }, status: 200 | 202): Announced {
+    const { nc, log, store } = this.deps;
+    const live: LiveNotification = store.epoch === undefined ? stored : { ...stored, epoch: store.epoch };
+    const outcome: Outcome = { status, body: this.answer(live.id, live.seq) };
     // Subscribe before the live event goes out, so a fast gateway's receipt is not missed.
     const receipt = req.wait_for_delivery_ms === undefined ? undefined : nc.subscribe(deliveredSubject(live.id), { max: 1 });
     nc.publish(userLiveSubject(live.user_id), JSON.stringify(live));

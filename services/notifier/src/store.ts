@@ -1,9 +1,9 @@
 import {
   DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, StorageType,
-  type JetStreamClient, type JetStreamManager, type PubAck, type StreamConfig,
+  type JetStreamClient, type JetStreamManager, type PubAck, type StreamConfig, type StreamInfo,
 } from "@nats-io/jetstream";
 import { headers, nanos, type NatsConnection } from "@nats-io/transport-node";
-import { NOTIFICATIONS_STREAM, NOTIFY_USER_WILDCARD, storedNotification, type StoredNotification } from "@rt/protocol";
+import { NOTIFICATIONS_STREAM, NOTIFY_USER_WILDCARD, epochOf, storedNotification, streamAdvisorySubjects, type StoredNotification } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 
 /** Stream limits, from the configuration. */
@@ -11,6 +11,8 @@ export interface StoreLimits {
   maxAgeMs: number;
   maxPerUser: number;
   dedupWindowMs: number;
+  /** JETSTREAM_REPLICAS: copies of the stream (3 on a 3-node cluster). */
+  replicas: number;
 }
 
 /** How long to wait for a JetStream ack or API answer before calling the store unavailable. */
@@ -33,16 +35,32 @@ export class NotificationStore {
   private ensuring: Promise<void> | undefined;
   private closed = false;
   private readonly limits: StoreLimits;
+  private currentEpoch: string | undefined;
+  private readonly epochListeners: Array<(epoch: string) => void> = [];
 
   constructor(private readonly nc: NatsConnection, limits: StoreLimits, private readonly log: Logger) {
     // Copied field by field: callers pass the whole config, which must not end up in a log line.
-    this.limits = { maxAgeMs: limits.maxAgeMs, maxPerUser: limits.maxPerUser, dedupWindowMs: limits.dedupWindowMs };
+    this.limits = { maxAgeMs: limits.maxAgeMs, maxPerUser: limits.maxPerUser, dedupWindowMs: limits.dedupWindowMs, replicas: limits.replicas };
     this.js = jetstream(nc, { timeout: STORE_TIMEOUT_MS });
+    // Another notifier (or an operator) may create the stream anew or delete it: read its epoch again
+    // at once. Read only: re-creating here, on the spot, raced the server's own deletion (acked
+    // notifications became unreadable on nats-server 2.9.10); a write that finds the stream gone does it.
+    for (const subject of streamAdvisorySubjects(NOTIFICATIONS_STREAM)) nc.subscribe(subject, { callback: () => void this.readEpoch() });
   }
 
   /** True once the stream has been created or updated, until a write finds it missing. */
   get ready(): boolean {
     return this.streamReady;
+  }
+
+  /** The inbox's epoch (its stream's life), once known. */
+  get epoch(): string | undefined {
+    return this.currentEpoch;
+  }
+
+  /** `fn` runs when the epoch changes (the stream was created anew: seqs start again). */
+  onEpochChange(fn: (epoch: string) => void): void {
+    this.epochListeners.push(fn);
   }
 
   /** The stream configuration this service owns. */
@@ -55,6 +73,7 @@ export class NotificationStore {
       max_msgs_per_subject: this.limits.maxPerUser,
       duplicate_window: nanos(this.limits.dedupWindowMs),
       discard: DiscardPolicy.Old,
+      num_replicas: this.limits.replicas,
     };
   }
 
@@ -98,13 +117,15 @@ export class NotificationStore {
 
   /**
    * Appends `n` on `subject` only if the subject's last seq is still `n.prev_seq` (the header is set
-   * for 0 as well: "no message yet"). Throws WrongLastSequenceError when it is not.
+   * for 0 as well: "no message yet"). Throws WrongLastSequenceError when it is not. With a `msgID`,
+   * a repeat inside the dedup window stores nothing and acks with the first one's seq; without,
+   * JetStream keeps no dedup entry for it (about 170 bytes of server memory for the whole window).
    */
-  async append(subject: string, n: StoredNotification, msgID: string): Promise<PubAck> {
+  async append(subject: string, n: StoredNotification, msgID: string | undefined): Promise<PubAck> {
     const h = headers();
     h.set(HDR_EXPECTED_LAST_SUBJECT_SEQ, String(n.prev_seq));
     try {
-      return await this.js.publish(subject, JSON.stringify(n), { msgID, headers: h, timeout: STORE_TIMEOUT_MS });
+      return await this.js.publish(subject, JSON.stringify(n), { ...(msgID === undefined ? {} : { msgID }), headers: h, timeout: STORE_TIMEOUT_MS });
     } catch (err) {
       if (err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) {
         throw new WrongLastSequenceError(err.message, { cause: err });
@@ -136,16 +157,33 @@ export class NotificationStore {
   private async createOrUpdate(): Promise<void> {
     const jsm = await this.manager();
     const config = this.streamConfig();
+    let info: StreamInfo;
     try {
       await jsm.streams.info(NOTIFICATIONS_STREAM);
+      const { name: _name, storage: _storage, ...update } = config;
+      info = await jsm.streams.update(NOTIFICATIONS_STREAM, update);
     } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
-        await jsm.streams.add(config);
-        return;
-      }
-      throw err;
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+      info = await jsm.streams.add(config);
     }
-    const { name: _name, storage: _storage, ...update } = config;
-    await jsm.streams.update(NOTIFICATIONS_STREAM, update);
+    this.setEpoch(epochOf(info.created));
+  }
+
+  /** Reads the stream's epoch (after an advisory); a missing stream is left to the next write. */
+  private async readEpoch(): Promise<void> {
+    try {
+      const jsm = await this.manager();
+      this.setEpoch(epochOf((await jsm.streams.info(NOTIFICATIONS_STREAM)).created));
+    } catch (err) {
+      this.log.debug({ err: String(err) }, "could not read the stream's epoch after an advisory");
+    }
+  }
+
+  private setEpoch(epoch: string): void {
+    if (epoch === this.currentEpoch) return;
+    const before = this.currentEpoch;
+    this.currentEpoch = epoch;
+    if (before !== undefined) this.log.warn({ before, epoch }, "the notifications stream was created anew: seqs start again under a new epoch");
+    for (const fn of this.epochListeners) fn(epoch);
   }
 }

@@ -15,7 +15,7 @@ test("wait_for_delivery_ms with no gateway listening answers delivered:false aft
   const r = await f.post({ user_id: uniqueUser(), body: "x", wait_for_delivery_ms: 300 });
   const took = performance.now() - started;
   expect(r.status).toBe(202);
-  expect(r.json).toEqual({ id: expect.any(String), seq: expect.any(Number), delivered: false });
+  expect(r.json).toEqual({ id: expect.any(String), seq: expect.any(Number), epoch: expect.any(String), delivered: false });
   expect(took).toBeGreaterThanOrEqual(290);
   expect(took).toBeLessThan(2000);
 });

@@ -115,8 +115,8 @@ function checkAnswer(what: string, exp: Expected, status: number, body: unknown)
   const o = body as Record<string, unknown>;
   if (exp.status === 202) {
     const keys = Object.keys(o).sort().join(",");
-    if (keys !== (exp.receipt ? "delivered,id,seq" : "id,seq")) fail("wrong answer keys");
-    if (typeof o.id !== "string" || !Number.isInteger(o.seq) || (o.seq as number) < 1) fail("wrong answer types");
+    if (keys !== (exp.receipt ? "delivered,epoch,id,seq" : "epoch,id,seq")) fail("wrong answer keys");
+    if (typeof o.id !== "string" || typeof o.epoch !== "string" || !Number.isInteger(o.seq) || (o.seq as number) < 1) fail("wrong answer types");
     return;
   }
   const errors = o.errors as Array<{ path: unknown; message: unknown }> | undefined;

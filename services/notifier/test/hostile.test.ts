@@ -46,8 +46,8 @@ function errorPaths(r: Sent, status: number): string[] {
 
 function accepted(r: Sent): { id: string; seq: number } {
   expect(r.status).toBe(202);
-  const body = JSON.parse(r.text) as { id: string; seq: number };
-  expect(body).toEqual({ id: expect.stringMatching(/^[A-Za-z0-9_-]{1,64}$/), seq: expect.any(Number) });
+  const body = JSON.parse(r.text) as { id: string; seq: number; epoch: string };
+  expect(body).toEqual({ id: expect.stringMatching(/^[A-Za-z0-9_-]{1,64}$/), seq: expect.any(Number), epoch: expect.stringMatching(/^[A-Za-z0-9_-]{1,32}$/) });
   return body;
 }
 
@@ -323,7 +323,7 @@ describe("notifier.send over NATS: the same checks, the status in the answer", (
 
   test("a valid request answers {id, seq} and needs no bearer token", async () => {
     const a = await request(JSON.stringify(ok()));
-    expect(a).toEqual({ id: expect.any(String), seq: expect.any(Number) });
+    expect(a).toEqual({ id: expect.any(String), seq: expect.any(Number), epoch: expect.any(String) });
   });
 
   test("after all of the above the notifier is healthy and ready", async () => {

@@ -17,10 +17,10 @@ describe("POST /notifications", () => {
     for (const [i, extra] of [{}, { title: "T" }, { data: { k: [1, 2] } }].entries()) {
       const a = await f.post({ user_id: user, body: `hello ${i}`, ...extra });
       expect(a.status).toBe(202);
-      expect(Object.keys(a.json).sort()).toEqual(["id", "seq"]);
+      expect(Object.keys(a.json).sort()).toEqual(["epoch", "id", "seq"]);
       expect(a.json.id).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
       expect(a.json.seq).toBeGreaterThan(0);
-      answers.push(a.json as { id: string; seq: number });
+      answers.push({ id: a.json.id as string, seq: a.json.seq as number });
     }
     const stored = await f.stored(userStoreSubject(user));
     expect(stored.map((s) => ({ id: s.id, seq: s.seq }))).toEqual(answers);

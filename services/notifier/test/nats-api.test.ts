@@ -18,7 +18,7 @@ test("a request on notifier.send stores the notification and answers {id, seq}",
   const user = uniqueUser();
   const live = await liveEvents(f.nc, userLiveSubject(user));
   const a = await send({ user_id: user, body: "over nats", title: "hi" });
-  expect(Object.keys(a).sort()).toEqual(["id", "seq"]);
+  expect(Object.keys(a).sort()).toEqual(["epoch", "id", "seq"]);
   expect((await live.next()).id).toBe(a.id);
   const b = await f.post({ user_id: user, body: "over http" });
   const stored = await f.stored(userStoreSubject(user));

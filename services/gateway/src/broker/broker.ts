@@ -1,0 +1,32 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { Msg, MsgHdrs } from "@nats-io/transport-node";
+
+/**
+ * The gateway's one seam to NATS: interest-based subscriptions, publishing, and the link's state.
+ * Everything else in the gateway talks to NATS through it, so it can be used before the first
+ * connect (the gateway serves health and sockets from the moment it starts).
+ */
+export interface Broker {
+  /** True while connected. */
+  connected(): boolean;
+  /** Holds `subject` for one more local user; the first hold subscribes (at once, or at the first connect). */
+  acquire(subject: string, onMsg: (msg: Msg) => void): void;
+  /** Lets go of one hold on `subject`; the last one unsubscribes. */
+  release(subject: string): void;
+  /** Core publish while connected; false (nothing sent) when not. */
+  publish(subject: string, payload: string | Uint8Array, headers?: MsgHdrs): boolean;
+  /** Resolves once NATS has had everything published before it (PING/PONG); rejects if the link drops first. */
+  flush(): Promise<void>;
+  /** Rejects when the link next drops: race a request against it to fail fast instead of waiting out its timeout. */
+  linkDown(): Promise<never>;
+  /** The JetStream manager, once connected for the first time. */
+  jetstream(): JetStreamManager | undefined;
+  /** The largest message the server takes (0 before the first connect). */
+  maxPayload(): number;
+  /** `fn` runs at the first connect and after every reconnect. */
+  onUp(fn: () => void): void;
+  /** `fn` runs each time the link drops. */
+  onDown(fn: () => void): void;
+  /** Subjects held now. */
+  readonly subscriptions: number;
+}

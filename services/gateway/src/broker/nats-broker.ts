@@ -1,0 +1,134 @@
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import type { Msg, MsgHdrs, Subscription } from "@nats-io/transport-node";
+import { connectNats, drainOrClose, type Logger, type ServiceNats, type ServiceNatsOptions } from "@rt/runtime";
+import type { Broker } from "./broker.ts";
+
+interface Held {
+  count: number;
+  onMsg: (msg: Msg) => void;
+  sub: Subscription | undefined;
+}
+
+/**
+ * The Broker on a NATS connection that is made in the background and kept forever. Holds taken
+ * before the first connect are subscribed when it succeeds; after a reconnect the client restores
+ * subscriptions by itself.
+ */
+export class NatsBroker implements Broker {
+  private nats: ServiceNats | undefined;
+  private jsm: JetStreamManager | undefined;
+  private readonly held = new Map<string, Held>();
+  private readonly ups: Array<() => void> = [];
+  private readonly downs: Array<() => void> = [];
+  private down = NatsBroker.signal();
+
+  constructor(private readonly log: Logger) {}
+
+  /** A promise rejected later, with a handler so nobody waiting on it is not an error. */
+  private static signal(): PromiseWithResolvers<never> {
+    const d = Promise.withResolvers<never>();
+    d.promise.catch(() => undefined);
+    return d;
+  }
+
+  /** Connects, retrying until it succeeds; then subscribes what is held and runs the `onUp` listeners. */
+  async connect(opts: Omit<ServiceNatsOptions, "logger">): Promise<void> {
+    const nats = await connectNats({ ...opts, logger: this.log });
+    // checkAPI off: JetStream may not be ready yet; callers find out per request and retry.
+    this.jsm = await jetstreamManager(nats.nc, { timeout: 5000, checkAPI: false });
+    this.nats = nats;
+    for (const [subject, h] of this.held) h.sub = this.subscribe(subject, h.onMsg);
+    nats.onReconnect(() => this.emit(this.ups));
+    nats.onDisconnect(() => {
+      const d = this.down;
+      this.down = NatsBroker.signal();
+      d.reject(new Error("the NATS link dropped"));
+      this.emit(this.downs);
+    });
+    this.emit(this.ups);
+  }
+
+  /** Drains the connection (bounded wait). */
+  async close(): Promise<void> {
+    if (this.nats) await drainOrClose(this.nats.nc);
+  }
+
+  connected(): boolean {
+    return this.nats?.connected() ?? false;
+  }
+
+  acquire(subject: string, onMsg: (msg: Msg) => void): void {
+    const h = this.held.get(subject);
+    if (h) {
+      h.count++;
+      return;
+    }
+    this.held.set(subject, { count: 1, onMsg, sub: this.nats ? this.subscribe(subject, onMsg) : undefined });
+  }
+
+  release(subject: string): void {
+    const h = this.held.get(subject);
+    if (!h || --h.count > 0) return;
+    this.held.delete(subject);
+    h.sub?.unsubscribe();
+  }
+
+  publish(subject: string, payload: string | Uint8Array, headers?: MsgHdrs): boolean {
+    if (!this.nats?.connected()) return false;
+    this.nats.nc.publish(subject, payload, headers ? { headers } : undefined);
+    return true;
+  }
+
+  flush(): Promise<void> {
+    if (!this.nats) return Promise.reject(new Error("not connected yet"));
+    return this.nats.nc.flush();
+  }
+
+  linkDown(): Promise<never> {
+    return this.down.promise;
+  }
+
+  jetstream(): JetStreamManager | undefined {
+    return this.jsm;
+  }
+
+  maxPayload(): number {
+    return this.nats?.nc.info?.max_payload ?? 0;
+  }
+
+  onUp(fn: () => void): void {
+    this.ups.push(fn);
+  }
+
+  onDown(fn: () => void): void {
+    this.downs.push(fn);
+  }
+
+  get subscriptions(): number {
+    return this.held.size;
+  }
+
+  private subscribe(subject: string, onMsg: (msg: Msg) => void): Subscription {
+    return this.nats!.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) return;
+        // A handler that throws must never stop the connection's dispatch for everyone else.
+        try {
+          onMsg(msg);
+        } catch (e) {
+          this.log.error({ subject, err: e }, "NATS message handler failed");
+        }
+      },
+    });
+  }
+
+  private emit(fns: Array<() => void>): void {
+    for (const fn of fns) {
+      try {
+        fn();
+      } catch (err) {
+        this.log.error({ err }, "broker listener failed");
+      }
+    }
+  }
+}

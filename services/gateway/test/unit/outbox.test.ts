@@ -1,0 +1,86 @@
+import { describe, expect, test } from "bun:test";
+import { Outbox, type DropReason } from "../../src/broker/outbox.ts";
+
+function box(maxBytes = 10_000, maxAgeMs = 1000) {
+  let now = 0;
+  const drops: Array<[DropReason, number]> = [];
+  const outbox = new Outbox({ maxBytes, maxAgeMs }, (r, n) => drops.push([r, n]), () => now);
+  return { outbox, drops, tick: (ms: number) => (now += ms) };
+}
+const payloads = (es: Array<{ payload: string }>) => es.map((e) => e.payload);
+
+describe("Outbox", () => {
+  test("entries stay until acked; numbers grow across subjects", () => {
+    const { outbox } = box();
+    const a = outbox.push("s.a", "1");
+    const b = outbox.push("s.b", "2");
+    expect([a.seq, b.seq]).toEqual([1, 2]);
+    expect(payloads(outbox.takeUnsent())).toEqual(["1", "2"]);
+    expect(outbox.takeUnsent()).toEqual([]);
+    expect(outbox.lastSent).toBe(2);
+    outbox.ack(1);
+    expect(outbox.size).toBe(1);
+    outbox.ack(2);
+    expect(outbox.size).toBe(0);
+    expect(outbox.bytes).toBe(0);
+  });
+
+  test("rewind makes every unconfirmed entry due again, in order, before new ones", () => {
+    const { outbox } = box();
+    outbox.push("s", "1");
+    outbox.push("s", "2");
+    outbox.takeUnsent();
+    outbox.ack(1);
+    outbox.push("s", "3");
+    outbox.rewind();
+    expect(payloads(outbox.takeUnsent())).toEqual(["2", "3"]);
+  });
+
+  test("an ack never removes what was not sent", () => {
+    const { outbox } = box();
+    outbox.push("s", "1");
+    outbox.takeUnsent();
+    outbox.push("s", "2");
+    outbox.ack(99);
+    expect(payloads(outbox.takeUnsent())).toEqual(["2"]);
+  });
+
+  test("over the byte bound the oldest go first (sent or not, while unconfirmed) and are reported", () => {
+    const { outbox, drops } = box(3 * (10 + 1 + 64));
+    outbox.push("s", "x".repeat(10));
+    outbox.takeUnsent(); // #1 sent, not confirmed
+    for (let i = 0; i < 4; i++) outbox.push("s", "y".repeat(10));
+    expect(outbox.size).toBe(3);
+    expect(drops).toEqual([["bytes", 1], ["bytes", 1]]);
+    expect(outbox.bytes).toBeLessThanOrEqual(3 * 75);
+  });
+
+  test("one entry larger than the bound is kept alone", () => {
+    const { outbox } = box(100);
+    outbox.push("s", "z".repeat(500));
+    expect(outbox.size).toBe(1);
+  });
+
+  test("entries past the age bound are dropped when sending (also after a rewind) and reported", () => {
+    const { outbox, drops, tick } = box(10_000, 1000);
+    outbox.push("s", "old-sent");
+    outbox.takeUnsent();
+    outbox.push("s", "old");
+    tick(1500);
+    outbox.push("s", "new");
+    outbox.rewind();
+    expect(payloads(outbox.takeUnsent())).toEqual(["new"]);
+    expect(drops).toEqual([["age", 2]]);
+  });
+
+  test("a long run keeps the array compact", () => {
+    const { outbox } = box(1 << 30, 1 << 30);
+    for (let i = 0; i < 10_000; i++) {
+      outbox.push("s", String(i));
+      outbox.takeUnsent();
+      outbox.ack(outbox.lastSent);
+    }
+    expect(outbox.size).toBe(0);
+    expect((outbox as unknown as { q: unknown[] }).q.length).toBeLessThan(2100);
+  });
+});

@@ -1,0 +1,52 @@
+import { expect } from "bun:test";
+import { TestSocket, signToken, waitFor, type ServiceProcess, type TestSystem } from "@rt/testkit";
+
+/** POSTs one notification; returns the answer (throws on anything but 200/202). */
+export async function notify(sys: TestSystem, user_id: string, body: string, extra: Record<string, unknown> = {}): Promise<{ id: string; seq: number; epoch?: string; delivered?: boolean }> {
+  const r = await fetch(`${sys.notifier!.http}/notifications`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ user_id, body, ...extra }),
+  });
+  if (r.status !== 202 && r.status !== 200) throw new Error(`notifier answered ${r.status}: ${await r.text()}`);
+  return (await r.json()) as { id: string; seq: number; epoch?: string; delivered?: boolean };
+}
+
+/** Opens `/notifications` for `user` on `gw` with an optional query (`&since=3`). */
+export async function inbox(gw: ServiceProcess, user: string, query = ""): Promise<TestSocket> {
+  const token = await signToken(user);
+  return TestSocket.open(`${gw.ws}/notifications?token=${encodeURIComponent(token)}${query}`);
+}
+
+/** The parsed frames a notification socket received. */
+export const frames = (s: TestSocket) => s.messages.map((m) => JSON.parse(m) as { id: string; seq: number; epoch: string; body: string });
+
+/** Waits until `svc` answers /readyz with `status`. */
+export async function readyIs(svc: ServiceProcess, status: 200 | 503, timeoutMs = 15_000): Promise<void> {
+  await waitFor(`${svc.name} /readyz ${status}`, async () => (await fetch(`${svc.http}/readyz`)).status === status, timeoutMs, 50);
+}
+
+/** A counter's value on a service's /metrics (0 when absent). */
+export async function metric(svc: ServiceProcess, name: string, labels = ""): Promise<number> {
+  const text = await (await fetch(`${svc.http}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) if (line.includes(labels)) total += Number(line.split(" ").at(-1));
+  }
+  return total;
+}
+
+/** Sends a probe on a room socket and waits until every `others` socket has it: the room is joined everywhere. */
+export async function roomJoined(sender: TestSocket, others: TestSocket[], room: string): Promise<void> {
+  const tag = `probe-${Math.random().toString(36).slice(2)}`;
+  const has = (s: TestSocket) => s.messages.includes(`Room ${room}: ${tag}`);
+  for (let i = 0; i < 100 && !others.every(has); i++) {
+    sender.send(tag);
+    await Bun.sleep(50);
+  }
+  expect(others.every(has)).toBe(true);
+}
+
+/** The room messages a socket received, without the join probes. */
+export const roomTexts = (s: TestSocket, room: string) =>
+  s.messages.filter((m) => !m.startsWith(`Room ${room}: probe-`)).map((m) => m.slice(`Room ${room}: `.length));
