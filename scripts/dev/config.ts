@@ -1,4 +1,4 @@
-import { ConfigError, EnvReader } from "@rt/runtime";
+import { ConfigError, EnvReader, LOG_LEVELS } from "@rt/runtime";
 
 /** The launcher's settings, read once from the environment. */
 export interface DevConfig {
@@ -37,8 +37,9 @@ export function readDevConfig(env: Env): DevConfig {
     gateways: r.int("GATEWAYS", 1, 1, MAX_GATEWAYS),
     gatewayPort,
     notifierPort,
-    logLevel: r.string("LOG_LEVEL", "info"),
-    natsUrl: r.string("NATS_URL"),
+    logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+    // Checked here, as each service would, so a bad value stops the launcher at once (exit 2), not a child later.
+    natsUrl: r.string("NATS_URL") === undefined ? undefined : r.natsUrl().join(","),
     jwtSecret: r.string("JWT_SECRET"),
     natsServerBin: r.string("NATS_SERVER_BIN"),
     readyTimeoutMs: r.int("DEV_READY_TIMEOUT_MS", DEFAULT_READY_TIMEOUT_MS, 100, 600_000),

@@ -178,6 +178,17 @@ describe("bun run dev", () => {
     expect(dev.ownLines).toEqual([`dev: invalid configuration: GATEWAYS: must be a whole number, got "two"`]);
   });
 
+  test.each([
+    ["LOG_LEVEL", { LOG_LEVEL: "loud" }],
+    ["NATS_URL", { NATS_URL: "localhost:4222" }],
+  ])("%s is checked by the launcher itself: exit 2 at once, before any child starts", async (variable, env) => {
+    await using dev = DevRun.start({ ...(await twoPorts()), ...env });
+    expect(await dev.exited(10_000)).toBe(2);
+    expect(dev.ownLines).toHaveLength(1);
+    expect(dev.ownLines[0]).toStartWith(`dev: invalid configuration: ${variable}: `);
+    expect(dev.childPids.size).toBe(0);
+  });
+
   test("a child that exits early (a gateway refusing a short JWT_SECRET, exit 2) stops everything with exit 1 and a line naming it", async () => {
     await using dev = DevRun.start({ ...(await twoPorts()), JWT_SECRET: "too-short" });
     expect(await dev.exited(20_000)).toBe(1);

@@ -37,6 +37,11 @@ export class TestNats implements AsyncDisposable {
   private proc: Subprocess | undefined;
   private constructor(readonly port: number, readonly storeDir: string, private opts: TestNatsOptions) {}
 
+  /** The server's process id (undefined while stopped). */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   /** nats://127.0.0.1:port */
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;

@@ -1,13 +1,15 @@
-/** A `/notifications` client that records every frame's seq and can reconnect with `?since=<last seq>`. */
+/** A `/notifications` client that records every frame's seq and can reconnect with `?since=<last seq>&epoch=<its epoch>`. */
 export class ResumingClient {
   /** Every seq received, in arrival order, across reconnects. */
   readonly seqs: number[] = [];
+  /** The epoch of the last frame received. */
+  epoch: string | undefined;
   /** Times the socket closed (by us or by the server). */
   closes = 0;
   private ws: WebSocket | undefined;
   private closedWaiter: PromiseWithResolvers<void> | undefined;
 
-  constructor(private readonly url: (since: number | undefined) => string) {}
+  constructor(private readonly url: (since: number | undefined, epoch: string | undefined) => string) {}
 
   /** The last seq received (undefined before the first). */
   get lastSeq(): number | undefined {
@@ -16,12 +18,14 @@ export class ResumingClient {
 
   /** Opens (or reopens) the socket; resumes after the last seq when `resume` is set. */
   connect(resume = true): Promise<void> {
-    const ws = new WebSocket(this.url(resume ? (this.lastSeq ?? 0) : undefined));
+    const ws = new WebSocket(this.url(resume ? (this.lastSeq ?? 0) : undefined, resume ? this.epoch : undefined));
     this.ws = ws;
     this.closedWaiter = Promise.withResolvers<void>();
     const closed = this.closedWaiter;
     ws.addEventListener("message", (e) => {
-      this.seqs.push((JSON.parse(String(e.data)) as { seq: number }).seq);
+      const f = JSON.parse(String(e.data)) as { seq: number; epoch?: string };
+      this.seqs.push(f.seq);
+      this.epoch = f.epoch;
     });
     ws.addEventListener("close", () => {
       this.closes++;

@@ -20,6 +20,8 @@ export interface GatewayConfig {
   sweepIntervalMs: number;
   /** Room publishes held while NATS has not confirmed them (a cut link): bytes and age at most. */
   outbox: { maxBytes: number; maxAgeMs: number };
+  /** JETSTREAM_REPLICAS: copies of every stream the gateway creates (checked now; rooms' history streams use it). */
+  replicas: number;
 }
 
 /** Envelope and escaping a frame may add to what it carries (room prefix, notification fields). */
@@ -79,6 +81,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       maxBytes: r.int("ROOM_OUTBOX_MAX_BYTES", DEFAULTS.outboxMaxBytes, 1024, 1024 * 1024 * 1024),
       maxAgeMs: r.duration("ROOM_OUTBOX_MAX_AGE", DEFAULTS.outboxMaxAgeMs, 100, 3_600_000),
     },
+    replicas: r.int("JETSTREAM_REPLICAS", 1, 1, 5),
   };
   // A frame must fit under the limit with room to spare (a replay pauses at half of it), or a
   // socket would be closed with 1013 for that one frame on every reconnect: a wedged inbox.

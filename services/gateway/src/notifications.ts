@@ -305,6 +305,6 @@ export class Notifications {
 
   /** New per-socket sync state. */
   static syncState(): NotificationsData["sync"] {
-    return { running: false, again: false, retry: undefined, onDrain: undefined, backoff: new Backoff(500, 30_000) };
+    return { running: false, again: false, retry: undefined, onDrain: undefined, backoff: new Backoff(250, 5000) };
   }
 }

@@ -53,7 +53,10 @@ async function postNotification(req: Request, deps: HttpDeps): Promise<Outcome> 
   if (!deps.auth.allows(req.headers.get("authorization"))) return failed(401, "a valid bearer token is required");
   if (!isJson(req.headers.get("content-type"))) return failed(415, "content-type must be application/json");
   const declared = req.headers.get("content-length");
-  if (declared !== null && Number(declared) > MAX_REQUEST_BYTES) return tooLarge();
+  if (declared !== null && Number(declared) > MAX_REQUEST_BYTES) {
+    discardBody(req); // answer at once, and keep reading so a client still sending can read the answer
+    return tooLarge();
+  }
   const bytes = await readAtMost(req, MAX_REQUEST_BYTES);
   if (bytes === undefined) return tooLarge();
   const parsed = parseRequest(bytes);
@@ -66,7 +69,16 @@ function isJson(contentType: string | null): boolean {
   return contentType?.split(";")[0]?.trim().toLowerCase() === "application/json";
 }
 
-/** The request body, or undefined as soon as it grows past `limit` bytes (whatever content-length said). */
+/**
+ * An oversize body is still read (and thrown away) up to this many bytes around the 413, so a
+ * client that sends everything before reading (Python's urllib, curl without Expect) reads our
+ * answer instead of a broken pipe. Beyond it the connection is closed.
+ */
+export const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024;
+/** How long an oversize body is read in the background after the 413 has been answered. */
+const DISCARD_TIMEOUT_MS = 10_000;
+
+/** The request body, or undefined when it is over `limit` bytes (the rest is then read and dropped in the background). */
 async function readAtMost(req: Request, limit: number): Promise<Uint8Array | undefined> {
   if (req.body === null) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
@@ -77,12 +89,39 @@ async function readAtMost(req: Request, limit: number): Promise<Uint8Array | und
     if (done) break;
     total += value.byteLength;
     if (total > limit) {
-      await reader.cancel().catch(() => undefined);
+      void discard(reader, total);
       return undefined;
     }
     chunks.push(value);
   }
   return Buffer.concat(chunks, total);
+}
+
+/** Reads the whole body in the background and drops it (bounded by bytes and time). */
+function discardBody(req: Request): void {
+  if (req.body !== null) void discard(req.body.getReader(), 0);
+}
+
+/** The part of a body reader that discarding needs. */
+interface BodyReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array | undefined }>;
+  cancel(): Promise<void>;
+}
+
+async function discard(reader: BodyReader, seen: number): Promise<void> {
+  const timer = setTimeout(() => void reader.cancel().catch(() => undefined), DISCARD_TIMEOUT_MS);
+  try {
+    for (let total = seen; total <= DISCARD_LIMIT_BYTES; ) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      total += value?.byteLength ?? 0;
+    }
+    await reader.cancel();
+  } catch {
+    // the client went away
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The HTTP form of an outcome; a 503 says when to retry. */

@@ -15,6 +15,12 @@ import { STORE_TIMEOUT_MS, WrongLastSequenceError, type NotificationStore } from
 export const LAST_SEQ_CACHE_SIZE = 100_000;
 /** Attempts when another writer keeps moving a user's last seq. */
 export const MAX_SEQ_ATTEMPTS = 8;
+/**
+ * How long one send keeps trying while JetStream does not answer (a stream leader being elected
+ * takes 2-4 s on a cluster). Only attempts that cannot store twice are repeated: a keyed send
+ * (the dedup id makes a repeat a no-op) or a send that certainly stored nothing (no responders).
+ */
+export const SEND_BUDGET_MS = 5000;
 
 /** What the publish flow needs from the NATS connection. */
 export interface PublishDeps {
@@ -83,8 +89,16 @@ export class Publisher {
     const keyed = req.idempotency_key === undefined ? undefined : idempotencyMsgId(req.user_id, req.idempotency_key);
     const id = keyed === undefined ? randomBytes(16).toString("base64url") : Buffer.from(keyed, "hex").toString("base64url").slice(0, 22);
     const created_at = new Date().toISOString();
+    const started = performance.now();
     for (let attempt = 1; ; attempt++) {
-      const prev_seq = this.lastSeq.get(req.user_id) ?? (await store.lastSeq(subject));
+      let prev_seq: number;
+      try {
+        prev_seq = this.lastSeq.get(req.user_id) ?? (await store.lastSeq(subject));
+      } catch (err) {
+        if (!(await this.mayRetry(err, true, started))) throw err; // a read stores nothing: always safe to repeat
+        await Bun.sleep(100 + Math.random() * 150);
+        continue;
+      }
       const n: StoredNotification = { id, user_id: req.user_id, body: req.body, created_at, prev_seq };
       if (req.title !== undefined) n.title = req.title;
       if (req.data !== undefined) n.data = req.data;
@@ -93,9 +107,14 @@ export class Publisher {
         ack = await store.append(subject, n, keyed);
       } catch (err) {
         this.lastSeq.delete(req.user_id);
-        if (!(err instanceof WrongLastSequenceError) || attempt >= MAX_SEQ_ATTEMPTS) throw err;
-        log.debug({ attempt, prev_seq }, "the user's last seq moved (another writer); re-reading");
-        await Bun.sleep(Math.random() * 5 * attempt);
+        if (err instanceof WrongLastSequenceError && attempt < MAX_SEQ_ATTEMPTS) {
+          log.debug({ attempt, prev_seq }, "the user's last seq moved (another writer); re-reading");
+          await Bun.sleep(Math.random() * 5 * attempt);
+          continue;
+        }
+        if (!(await this.mayRetry(err, keyed !== undefined, started))) throw err;
+        log.debug({ attempt, err: String(err) }, "JetStream did not take the notification; trying again");
+        await Bun.sleep(100 + Math.random() * 150);
         continue;
       }
       if (!ack.duplicate) {
@@ -110,6 +129,17 @@ export class Publisher {
       }
       return this.announce(req, { ...first, seq: ack.seq }, 200);
     }
+  }
+
+  /**
+   * True when a failed attempt may be repeated: within the budget, still connected, and it cannot
+   * store twice. Nobody answering the stream's subject stored nothing: that is a leader being
+   * elected (retry) unless the stream is gone (answered 503 at once; the write path re-creates it).
+   */
+  private async mayRetry(err: unknown, repeatable: boolean, started: number): Promise<boolean> {
+    if (!this.deps.connected() || performance.now() - started > SEND_BUDGET_MS) return false;
+    if (isNoStream(err)) return (await this.deps.store.exists()) !== false;
+    return repeatable && isNatsFailure(err);
   }
 
   /** The answer body: id, seq, and the inbox's epoch when known. */

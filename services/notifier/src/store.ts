@@ -15,8 +15,10 @@ export interface StoreLimits {
   replicas: number;
 }
 
-/** How long to wait for a JetStream ack or API answer before calling the store unavailable. */
+/** How long a request may wait in line (behind the same user's) before it is answered 503. */
 export const STORE_TIMEOUT_MS = 3000;
+/** How long one JetStream ack or API answer is waited for; a send that may be retried safely tries again within SEND_BUDGET_MS. */
+export const ATTEMPT_TIMEOUT_MS = 1000;
 const HDR_EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence";
 
 /** The subject's last stored seq was not the one expected (another writer got there first). */
@@ -41,7 +43,7 @@ export class NotificationStore {
   constructor(private readonly nc: NatsConnection, limits: StoreLimits, private readonly log: Logger) {
     // Copied field by field: callers pass the whole config, which must not end up in a log line.
     this.limits = { maxAgeMs: limits.maxAgeMs, maxPerUser: limits.maxPerUser, dedupWindowMs: limits.dedupWindowMs, replicas: limits.replicas };
-    this.js = jetstream(nc, { timeout: STORE_TIMEOUT_MS });
+    this.js = jetstream(nc, { timeout: ATTEMPT_TIMEOUT_MS });
     // Another notifier (or an operator) may create the stream anew or delete it: read its epoch again
     // at once. Read only: re-creating here, on the spot, raced the server's own deletion (acked
     // notifications became unreadable on nats-server 2.9.10); a write that finds the stream gone does it.
@@ -99,6 +101,17 @@ export class NotificationStore {
     this.closed = true;
   }
 
+  /** Whether the stream exists (asked of JetStream's meta leader); undefined when JetStream does not answer. */
+  async exists(): Promise<boolean | undefined> {
+    try {
+      await (await this.manager()).streams.info(NOTIFICATIONS_STREAM);
+      return true;
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return false;
+      return undefined;
+    }
+  }
+
   /** Seq of the last message stored on `subject`, 0 when there is none. */
   async lastSeq(subject: string): Promise<number> {
     const jsm = await this.manager();
@@ -125,7 +138,7 @@ export class NotificationStore {
     const h = headers();
     h.set(HDR_EXPECTED_LAST_SUBJECT_SEQ, String(n.prev_seq));
     try {
-      return await this.js.publish(subject, JSON.stringify(n), { ...(msgID === undefined ? {} : { msgID }), headers: h, timeout: STORE_TIMEOUT_MS });
+      return await this.js.publish(subject, JSON.stringify(n), { ...(msgID === undefined ? {} : { msgID }), headers: h, timeout: ATTEMPT_TIMEOUT_MS });
     } catch (err) {
       if (err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) {
         throw new WrongLastSequenceError(err.message, { cause: err });
@@ -135,7 +148,7 @@ export class NotificationStore {
   }
 
   private async manager(): Promise<JetStreamManager> {
-    this.jsm ??= await jetstreamManager(this.nc, { timeout: STORE_TIMEOUT_MS, checkAPI: false });
+    this.jsm ??= await jetstreamManager(this.nc, { timeout: ATTEMPT_TIMEOUT_MS, checkAPI: false });
     return this.jsm;
   }
 

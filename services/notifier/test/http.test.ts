@@ -168,3 +168,26 @@ describe("other routes", () => {
     expect((await fetch(`${f.svc.http}/healthz`, { method: "POST" })).status).toBe(405);
   });
 });
+
+describe("an oversize body from a client that sends it all before reading", () => {
+  test("Python's urllib posting 2 MB reads the 413 with its JSON body, not a broken pipe", async () => {
+    const script = [
+      "import json, sys, urllib.request, urllib.error",
+      "req = urllib.request.Request(sys.argv[1], data=b'{\"user_id\":\"u\",\"body\":\"' + b'x' * (2 * 1024 * 1024) + b'\"}', headers={'content-type': 'application/json'})",
+      "try:",
+      "    r = urllib.request.urlopen(req, timeout=10)",
+      "    print(r.status, r.read().decode())",
+      "except urllib.error.HTTPError as e:",
+      "    print(e.code, e.read().decode())",
+    ].join("\n");
+    for (let i = 0; i < 3; i++) {
+      const p = Bun.spawn(["python3", "-c", script, `${f.svc.http}/notifications`], { stdout: "pipe", stderr: "pipe" });
+      const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+      expect(err).toBe("");
+      expect(code).toBe(0);
+      const [status, ...rest] = out.trim().split(" ");
+      expect(status).toBe("413");
+      expect(JSON.parse(rest.join(" "))).toEqual({ errors: [{ path: "", message: expect.stringContaining("at most") }] });
+    }
+  });
+});

@@ -60,3 +60,28 @@ test("keys are scoped so that user_id and key cannot be shifted into each other"
   const rb = await f.post({ user_id: "a", body: "x", idempotency_key: "bc" });
   expect([ra.status, rb.status]).toEqual([202, 202]);
 });
+
+test("a repeat of a notification already trimmed from the inbox answers 200 with its real id and seq (not an empty id)", async () => {
+  await using g = await Fixture.start({ NOTIFICATIONS_MAX_PER_USER: "1" });
+  const user = uniqueUser();
+  const first = await g.post({ user_id: user, body: "first", idempotency_key: "trim-me" });
+  expect(first.status).toBe(202);
+  await g.post({ user_id: user, body: "second" }); // the per-user limit of 1 trims the first
+  expect((await g.stored(userStoreSubject(user))).map((s) => s.body)).toEqual(["second"]);
+  const again = await g.post({ user_id: user, body: "first", idempotency_key: "trim-me" });
+  expect(again.status).toBe(200);
+  expect(again.json).toEqual(first.json);
+  expect(again.json.id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+});
+
+test("only keyed notifications carry a dedup id (Nats-Msg-Id): unkeyed ones take no dedup entry on the server", async () => {
+  const user = uniqueUser();
+  await f.post({ user_id: user, body: "plain" });
+  await f.post({ user_id: user, body: "keyed", idempotency_key: "one" });
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const jsm = await jetstreamManager(f.nc);
+  const stored = await f.stored(userStoreSubject(user));
+  const ids = await Promise.all(stored.map(async (s) => (await jsm.streams.getMessage("NOTIFICATIONS", { seq: s.seq }))!.header.get("Nats-Msg-Id")));
+  expect(ids[0]).toBe("");
+  expect(ids[1]).toMatch(/^[0-9a-f]{64}$/);
+});
