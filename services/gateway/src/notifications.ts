@@ -14,6 +14,8 @@ type NotifSocket = GatewaySocket & { data: NotificationsData };
 /** A live notification as the cursor judges it (parsed once per NATS message, shared by the user's sockets). */
 export interface LiveEvent extends ChainedEvent {
   n: LiveNotification;
+  /** Its size on the wire (what holding it costs). */
+  bytes: number;
   /** The frame, serialized on first use (once per message, whatever the number of sockets). */
   frame?: string;
 }
@@ -245,14 +247,14 @@ export class Notifications {
     }
     const sockets = this.users.get(userId);
     if (!sockets) return;
-    const e: LiveEvent = { seq: n.seq, prev: n.prev_seq, epoch: n.epoch, n };
+    const e: LiveEvent = { seq: n.seq, prev: n.prev_seq, epoch: n.epoch, n, bytes: msg.data.byteLength };
     let delivered = false;
-    for (const ws of sockets) delivered = this.offer(ws, e, msg.data.byteLength) || delivered;
+    for (const ws of sockets) delivered = this.offer(ws, e) || delivered;
     if (delivered) this.broker.publish(deliveredSubject(n.id), "");
   }
 
   /** Applies the cursor's verdict to one live event; true when it was written to the socket. */
-  private offer(ws: NotifSocket, e: LiveEvent, bytes = 0): boolean {
+  private offer(ws: NotifSocket, e: LiveEvent): boolean {
     const c = ws.data.cursor;
     const verdict: Verdict = c.judge(e);
     switch (verdict) {
@@ -263,10 +265,10 @@ export class Notifications {
         return true;
       }
       case "hold":
-        c.hold(e, bytes);
+        c.hold(e, e.bytes);
         return false;
       case "gap":
-        c.hold(e, bytes);
+        c.hold(e, e.bytes);
         c.replay();
         void this.sync(ws);
         return false;

@@ -1,4 +1,4 @@
-import { headers, type Msg } from "@nats-io/transport-node";
+import type { Msg, MsgHdrs } from "@nats-io/transport-node";
 import { randomBytes } from "node:crypto";
 import type { Broker } from "./broker.ts";
 import type { Outbox } from "./outbox.ts";
@@ -9,6 +9,7 @@ export const ORIGIN_HEADER = "Rt-Origin";
 export const ORIGIN_SEQ_HEADER = "Rt-Seq";
 const ORIGIN = /^[A-Za-z0-9_-]{1,32}$/;
 const SEQ = /^[1-9]\d{0,15}$/;
+const encoder = new TextEncoder();
 
 /** Publishes that must reach NATS in order even across a cut link (`publish`, then `start`). */
 export interface ConfirmedPublishing {
@@ -50,17 +51,25 @@ export class ConfirmedPublisher implements ConfirmedPublishing {
     this.scheduled = false;
     if (!this.broker.connected()) return; // sent after the reconnect
     for (const e of this.outbox.takeUnsent()) {
-      const h = headers();
-      h.set(ORIGIN_HEADER, this.origin);
-      h.set(ORIGIN_SEQ_HEADER, String(e.seq));
       try {
-        if (!this.broker.publish(e.subject, e.payload, h)) break; // the link dropped mid-batch: rewind() resends
+        if (!this.broker.publish(e.subject, e.payload, this.numbered(e.seq))) break; // the link dropped mid-batch: rewind() resends
       } catch (err) {
         this.onError(err);
       }
     }
     this.confirm();
   };
+
+  /**
+   * The origin headers of publish `seq`, encoded by hand: the client only calls `encode()` on
+   * what it is given, and building a MsgHdrs per message cost 3.3 us (ten times this).
+   */
+  private numbered(seq: number): MsgHdrs {
+    const bytes = encoder.encode(`${this.headerPrefix}${seq}\r\n\r\n`);
+    return { encode: () => bytes } as unknown as MsgHdrs;
+  }
+
+  private readonly headerPrefix = `NATS/1.0\r\n${ORIGIN_HEADER}: ${this.origin}\r\n${ORIGIN_SEQ_HEADER}: `;
 
   /** One PING at a time: its PONG confirms everything sent before it. */
   private confirm(): void {
