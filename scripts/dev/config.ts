@@ -1,4 +1,4 @@
-import { ConfigError, EnvReader, LOG_LEVELS } from "@rt/runtime";
+import { EnvReader, LOG_LEVELS } from "@rt/runtime";
 
 /** The launcher's settings, read once from the environment. */
 export interface DevConfig {
@@ -27,13 +27,15 @@ export const DEFAULT_NOTIFIER_PORT = 8081;
 export const DEFAULT_READY_TIMEOUT_MS = 30_000;
 const MAX_GATEWAYS = 64;
 
-/** Reads the launcher's variables; throws ConfigError (from @rt/runtime) on the first bad one. */
+/** Reads the launcher's variables; throws ConfigErrors (from @rt/runtime) naming every bad one. */
 export function readDevConfig(env: Env): DevConfig {
   const r = new EnvReader(env);
   const gatewayPort = r.port("GATEWAY_PORT", DEFAULT_GATEWAY_PORT, false);
   const notifierPort = r.port("NOTIFIER_PORT", DEFAULT_NOTIFIER_PORT, false);
-  if (gatewayPort === notifierPort) throw new ConfigError("NOTIFIER_PORT", `must differ from GATEWAY_PORT (both ${gatewayPort})`);
-  return {
+  if (gatewayPort === notifierPort) r.fail("NOTIFIER_PORT", `must differ from GATEWAY_PORT (both ${gatewayPort})`);
+  // Each service gets its own port: a PORT meant for "the" server would be silently ignored.
+  if (r.string("PORT") !== undefined) r.fail("PORT", "is not read by bun run dev: set GATEWAY_PORT (gateways, 8080) or NOTIFIER_PORT (notifier, 8081)");
+  return r.done({
     gateways: r.int("GATEWAYS", 1, 1, MAX_GATEWAYS),
     gatewayPort,
     notifierPort,
@@ -43,5 +45,5 @@ export function readDevConfig(env: Env): DevConfig {
     jwtSecret: r.string("JWT_SECRET"),
     natsServerBin: r.string("NATS_SERVER_BIN"),
     readyTimeoutMs: r.int("DEV_READY_TIMEOUT_MS", DEFAULT_READY_TIMEOUT_MS, 100, 600_000),
-  };
+  });
 }

@@ -33,3 +33,40 @@ describe("configuration that used to be accepted and fail later", () => {
     expect(output).toContain("JETSTREAM_REPLICAS");
   });
 });
+
+describe("every bad variable in one run", () => {
+  test("the gateway names each bad variable on its own line, exit 2", async () => {
+    const { code, output } = await runToExit("gateway", { JWT_SECRET: TEST_JWT_SECRET, PORT: "abc", LOG_LEVEL: "loud", ALLOWED_ORIGINS: "example.com", IDLE_TIMEOUT_SEC: "961" });
+    expect(code).toBe(2);
+    const lines = output.trim().split("\n");
+    expect(lines.map((l) => l.split(":")[2]!.trim())).toEqual(["ALLOWED_ORIGINS", "PORT", "LOG_LEVEL", "IDLE_TIMEOUT_SEC"]);
+    for (const l of lines) expect(l).toStartWith("gateway: invalid configuration: ");
+    expect(output).toContain("scheme://host[:port]");
+    expect(output).toContain("between 0 and 960");
+  });
+
+  test("the notifier and the metrics service too", async () => {
+    const n = await runToExit("notifier", { PORT: "x", NOTIFICATIONS_MAX_PER_USER: "0", LOG_LEVEL: "loud" });
+    expect(n.code).toBe(2);
+    expect(n.output.trim().split("\n")).toHaveLength(3);
+    const m = await runToExit("metrics", { INTERVAL_MS: "1", PORT: "http" });
+    expect(m.code).toBe(2);
+    expect(m.output.trim().split("\n")).toHaveLength(2);
+  });
+
+  test.each([
+    ["https://app.example.com", true],
+    ["http://localhost:5173", true],
+    ["https://[::1]:8443", true],
+    ["capacitor://localhost", true],
+    ["example.com", false],
+    ["https://example.com/", false],
+    ["https://Example.com", false],
+    ["https://example.com:443", false],
+    ["https://example.com/app", false],
+    ["*", false],
+  ])("ALLOWED_ORIGINS=%s accepted: %p", async (origin, ok) => {
+    const { isOrigin } = await import("../../services/gateway/src/config.ts");
+    expect(isOrigin(origin)).toBe(ok);
+  });
+});

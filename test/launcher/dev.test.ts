@@ -181,6 +181,7 @@ describe("bun run dev", () => {
   test.each([
     ["LOG_LEVEL", { LOG_LEVEL: "loud" }],
     ["NATS_URL", { NATS_URL: "localhost:4222" }],
+    ["PORT", { PORT: "abc" }],
   ])("%s is checked by the launcher itself: exit 2 at once, before any child starts", async (variable, env) => {
     await using dev = DevRun.start({ ...(await twoPorts()), ...env });
     expect(await dev.exited(10_000)).toBe(2);

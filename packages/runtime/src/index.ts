@@ -1,4 +1,4 @@
-export { ConfigError, EnvReader, loadConfigOrExit, LOG_LEVELS, type LogLevel } from "./env.ts";
+export { ConfigError, ConfigErrors, EnvReader, formatDuration, loadConfigOrExit, LOG_LEVELS, MAX_DURATION_MS, type LogLevel } from "./env.ts";
 export { createLogger, REDACT_PATHS, type Logger } from "./logger.ts";
 export { connectNats, drainOrClose, type ServiceNats, type ServiceNatsOptions } from "./nats.ts";
 export { onShutdown } from "./shutdown.ts";

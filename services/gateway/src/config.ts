@@ -44,18 +44,18 @@ export const DEFAULTS = {
   outboxMaxAgeMs: 30_000,
 } as const;
 
-/** Parses the gateway's configuration; throws ConfigError naming the first bad variable. */
+/** Parses the gateway's configuration; throws ConfigErrors naming every bad variable. */
 export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
   const r = new EnvReader(env);
   const secretText = r.string("JWT_SECRET");
-  if (secretText !== undefined && Buffer.byteLength(secretText) < 32) throw new ConfigError("JWT_SECRET", "must be at least 32 bytes");
+  if (secretText !== undefined && Buffer.byteLength(secretText) < 32) r.fail("JWT_SECRET", "must be at least 32 bytes");
   const jwksUrl = r.string("JWT_JWKS_URL");
-  if (jwksUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(jwksUrl)) throw new ConfigError("JWT_JWKS_URL", "must be an http(s) URL");
+  if (jwksUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(jwksUrl)) r.fail("JWT_JWKS_URL", "must be an http(s) URL");
   const allowInsecureUserId = r.flag("ALLOW_INSECURE_USER_ID");
   if (secretText === undefined && jwksUrl === undefined && !allowInsecureUserId) {
-    throw new ConfigError("JWT_SECRET", "set JWT_SECRET (32+ bytes) or JWT_JWKS_URL, or ALLOW_INSECURE_USER_ID=1 for development");
+    r.fail("JWT_SECRET", "set JWT_SECRET (32+ bytes) or JWT_JWKS_URL, or ALLOW_INSECURE_USER_ID=1 for development");
   }
-  const origins = r.list("ALLOWED_ORIGINS");
+  const origins = readOrigins(r);
   const jwt: GatewayConfig["jwt"] = {};
   if (secretText !== undefined) jwt.secret = new TextEncoder().encode(secretText);
   if (jwksUrl !== undefined) jwt.jwksUrl = jwksUrl;
@@ -86,11 +86,38 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   // A frame must fit under the limit with room to spare (a replay pauses at half of it), or a
   // socket would be closed with 1013 for that one frame on every reconnect: a wedged inbox.
   const minBackpressure = 2 * largestFrame(config.maxMessageBytes);
-  if (config.backpressureLimitBytes < minBackpressure) {
-    throw new ConfigError("BACKPRESSURE_LIMIT_BYTES", `must be at least ${minBackpressure} (twice the largest frame: MAX_MESSAGE_BYTES or a notification of ${MAX_REQUEST_BYTES} bytes, plus ${FRAME_MARGIN}), got ${config.backpressureLimitBytes}`);
+  if (!r.bad("BACKPRESSURE_LIMIT_BYTES") && config.backpressureLimitBytes < minBackpressure) {
+    r.fail("BACKPRESSURE_LIMIT_BYTES", `must be at least ${minBackpressure} (twice the largest frame: MAX_MESSAGE_BYTES or a notification of ${MAX_REQUEST_BYTES} bytes, plus ${FRAME_MARGIN}), got ${config.backpressureLimitBytes}`);
   }
   if (origins !== undefined) config.allowedOrigins = new Set(origins);
-  return config;
+  return r.done(config);
+}
+
+/**
+ * ALLOWED_ORIGINS: a comma list of origins exactly as browsers send them in `Origin`:
+ * `scheme://host[:port]`, lower case, no path or trailing slash (`https://app.example.com`).
+ * Anything else (`example.com`, `https://example.com/`) would refuse every browser: exit 2.
+ */
+function readOrigins(r: EnvReader): string[] | undefined {
+  const list = r.list("ALLOWED_ORIGINS");
+  if (list === undefined) return undefined;
+  const bad = list.filter((o) => !isOrigin(o));
+  if (list.length === 0) r.fail("ALLOWED_ORIGINS", "is set but names no origin (leave it unset to allow any)");
+  else if (bad.length > 0) r.fail("ALLOWED_ORIGINS", `each must be scheme://host[:port] as a browser sends it (e.g. https://app.example.com), got ${bad.map((b) => JSON.stringify(b)).join(", ")}`);
+  return list;
+}
+
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/\s?#@]+$/;
+
+/** True for an origin as a browser serializes it: for http(s), exactly what URL.origin gives. */
+export function isOrigin(o: string): boolean {
+  if (!ORIGIN.test(o)) return false;
+  if (!o.startsWith("http://") && !o.startsWith("https://")) return o === o.toLowerCase();
+  try {
+    return new URL(o).origin === o;
+  } catch {
+    return false;
+  }
 }
 
 /** Headers and subject a room message carries across NATS beyond its text. */

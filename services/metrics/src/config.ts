@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { ConfigError, EnvReader, LOG_LEVELS, type LogLevel } from "@rt/runtime";
+import { EnvReader, LOG_LEVELS, type LogLevel } from "@rt/runtime";
 
 /** Sample every second unless INTERVAL_MS says otherwise. */
 export const DEFAULT_INTERVAL_MS = 1000;
@@ -27,20 +27,20 @@ export interface MetricsConfig {
 /** Reads the configuration, throwing ConfigError (naming the variable) on the first bad value. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): MetricsConfig {
   const reader = new EnvReader(env);
-  return {
+  return reader.done({
     natsUrl: reader.natsUrl(),
     intervalMs: reader.int("INTERVAL_MS", DEFAULT_INTERVAL_MS, MIN_INTERVAL_MS, MAX_INTERVAL_MS),
     hostId: readHostId(reader),
     port: reader.optionalPort("PORT"),
     logLevel: reader.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
-  };
+  });
 }
 
 function readHostId(reader: EnvReader): string {
   const hostId = reader.string("HOST_ID", hostname());
   if (!HOST_ID_PATTERN.test(hostId)) {
     const what = reader.string("HOST_ID") === undefined ? `the hostname ${JSON.stringify(hostId)} is not usable; set HOST_ID` : `must be 1 to 253 printable characters`;
-    throw new ConfigError("HOST_ID", what);
+    reader.fail("HOST_ID", what);
   }
   return hostId;
 }

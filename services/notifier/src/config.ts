@@ -1,4 +1,4 @@
-import { ConfigError, EnvReader, LOG_LEVELS, type LogLevel } from "@rt/runtime";
+import { EnvReader, LOG_LEVELS, type LogLevel } from "@rt/runtime";
 
 export const DEFAULT_PORT = 8081;
 /** How long a repeated `idempotency_key` is recognised (the stream's duplicate_window). */
@@ -40,14 +40,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: reader.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };
   // JetStream refuses a duplicate window longer than the stream's max age.
-  if (config.dedupWindowMs > config.maxAgeMs) {
-    throw new ConfigError("NOTIFIER_DEDUP_WINDOW", `must not exceed NOTIFICATIONS_MAX_AGE (${config.maxAgeMs} ms), got ${config.dedupWindowMs} ms`);
+  if (!reader.bad("NOTIFIER_DEDUP_WINDOW") && !reader.bad("NOTIFICATIONS_MAX_AGE") && config.dedupWindowMs > config.maxAgeMs) {
+    reader.fail("NOTIFIER_DEDUP_WINDOW", `must not exceed NOTIFICATIONS_MAX_AGE (${config.maxAgeMs} ms), got ${config.dedupWindowMs} ms`);
   }
-  return config;
+  return reader.done(config);
 }
 
 function readTokens(reader: EnvReader): string[] | undefined {
   const tokens = reader.list("NOTIFIER_TOKENS");
-  if (tokens !== undefined && tokens.length === 0) throw new ConfigError("NOTIFIER_TOKENS", "is set but names no token");
+  if (tokens !== undefined && tokens.length === 0) reader.fail("NOTIFIER_TOKENS", "is set but names no token");
   return tokens;
 }
