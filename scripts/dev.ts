@@ -17,10 +17,9 @@
  * within the timeout, no nats-server); 2 for a bad variable.
  */
 import { resolve } from "node:path";
-import { loadConfigOrExit } from "@rt/runtime";
+import { loadConfigOrExit, natsServerBinary } from "@rt/runtime";
 import { readDevConfig } from "./dev/config.ts";
 import { Launcher } from "./dev/launcher.ts";
-import { natsServerBinary } from "@rt/testkit";
 import { NATS_NOT_FOUND } from "./dev/nats.ts";
 import { Output } from "./dev/output.ts";
 

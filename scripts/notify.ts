@@ -1,21 +1,47 @@
 #!/usr/bin/env bun
 /**
  * `bun run notify --user alice --body "…" [--title T] [--data JSON] [--key IDEMPOTENCY_KEY]
- *   [--wait-ms N] [--url http://127.0.0.1:8081] [--token BEARER]`
- * Sends one notification through the notifier's HTTP API and prints its answer.
+ *   [--wait-ms N] [--url http://127.0.0.1:8081] [--token BEARER] [--nats [URL]]`
+ * Sends one notification and prints the notifier's answer: over HTTP (POST /notifications), or
+ * with `--nats` as a NATS request on `notifier.send` (URL: the one given, else NATS_URL, else the
+ * nats-server a running `bun run dev` started, else nats://127.0.0.1:4222).
  * Exit 0: stored (202, or 200 for a repeated key); 2: bad input; 1: the notifier refused or could not be reached.
  */
 import { parseArgs } from "node:util";
-import { notifyRequest, type NotifyRequest } from "@rt/protocol";
+import { connect } from "@nats-io/transport-node";
+import { NOTIFIER_SEND, notifyRequest, type NotifyRequest } from "@rt/protocol";
+import { devNatsUrl } from "./lib/dev-state.ts";
+
+const USAGE =
+  "usage: bun run notify --user ID --body TEXT [--title T] [--data JSON] [--key IDEMPOTENCY_KEY] [--wait-ms N]\n" +
+  "                      [--url http://127.0.0.1:8081] [--token TOKEN] [--nats [nats://host:port]]";
 
 function fail(code: number, message: string): never {
-  process.stderr.write(`notify: ${message}\n`);
+  process.stderr.write(`notify: ${message}${code === 2 ? `\n${USAGE}` : ""}\n`);
   process.exit(code);
 }
 
+/** `--nats` takes an optional URL: split it out before parseArgs (which wants a value or none). */
+function takeNats(argv: string[]): { rest: string[]; nats: { url: string | undefined } | undefined } {
+  const rest: string[] = [];
+  let nats: { url: string | undefined } | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith("--nats=")) nats = { url: a.slice("--nats=".length) };
+    else if (a === "--nats") {
+      const next = argv[i + 1];
+      nats = { url: next !== undefined && !next.startsWith("--") ? next : undefined };
+      if (nats.url !== undefined) i++;
+    } else rest.push(a);
+  }
+  return { rest, nats };
+}
+
+const { rest, nats } = takeNats(process.argv.slice(2));
 let args: ReturnType<typeof parse>;
 function parse() {
   return parseArgs({
+    args: rest,
     options: {
       user: { type: "string" },
       body: { type: "string" },
@@ -33,12 +59,14 @@ function parse() {
 try {
   args = parse();
 } catch (err) {
-  fail(2, `${(err as Error).message} (see --help)`);
+  fail(2, (err as Error).message);
 }
 if (args.help) {
-  process.stdout.write("usage: bun run notify --user ID --body TEXT [--title T] [--data JSON] [--key IDEMPOTENCY_KEY] [--wait-ms N] [--url URL] [--token TOKEN]\n");
+  process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
+for (const flag of ["user", "body"] as const) if (args[flag] === undefined) fail(2, `--${flag} is required`);
+if (nats && (args.url !== undefined || args.token !== undefined)) fail(2, "--url and --token are for HTTP; --nats sends over NATS");
 
 const request: Record<string, unknown> = { user_id: args.user, body: args.body };
 if (args.title !== undefined) request.title = args.title;
@@ -58,6 +86,36 @@ const checked = notifyRequest.validate(request);
 const FLAG: Record<string, string> = { "/user_id": "--user", "/body": "--body", "/title": "--title", "/data": "--data", "/idempotency_key": "--key", "/wait_for_delivery_ms": "--wait-ms" };
 if (!checked.ok) fail(2, checked.errors.map((e) => `${FLAG[e.path] ?? (e.path || "request")} ${e.message}`).join("; "));
 const body: NotifyRequest = checked.value;
+const timeoutMs = 10_000 + (body.wait_for_delivery_ms ?? 0);
+
+/** Prints the answer and exits: 0 when stored, 1 when refused. */
+function finish(ok: boolean, text: string, refused: string): never {
+  if (ok) {
+    process.stdout.write(`${text}\n`);
+    process.exit(0);
+  }
+  fail(1, refused);
+}
+
+if (nats) {
+  const url = nats.url ?? process.env.NATS_URL ?? devNatsUrl() ?? "nats://127.0.0.1:4222";
+  let nc;
+  try {
+    nc = await connect({ servers: url.split(","), timeout: 5000 });
+  } catch (err) {
+    fail(1, `cannot reach NATS at ${url}: ${(err as Error).message}`);
+  }
+  let text: string;
+  try {
+    text = (await nc.request(NOTIFIER_SEND, JSON.stringify(body), { timeout: timeoutMs })).string();
+  } catch (err) {
+    await nc.close();
+    fail(1, `no answer on ${NOTIFIER_SEND} at ${url} (is the notifier running?): ${(err as Error).message}`);
+  }
+  await nc.close();
+  const answer = JSON.parse(text) as { status?: number };
+  finish(answer.status === undefined, text, `notifier answered ${answer.status}: ${text}`);
+}
 
 const base = args.url ?? process.env.NOTIFIER_URL ?? `http://127.0.0.1:${process.env.NOTIFIER_PORT ?? "8081"}`;
 const token = args.token ?? process.env.NOTIFIER_TOKEN;
@@ -67,14 +125,10 @@ try {
     method: "POST",
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000 + (body.wait_for_delivery_ms ?? 0)),
+    signal: AbortSignal.timeout(timeoutMs),
   });
 } catch (err) {
   fail(1, `cannot reach the notifier at ${base}: ${(err as Error).message}`);
 }
 const text = await res.text();
-if (res.status === 200 || res.status === 202) {
-  process.stdout.write(`${text}\n`);
-  process.exit(0);
-}
-fail(1, `notifier answered ${res.status}: ${text}`);
+finish(res.status === 200 || res.status === 202, text, `notifier answered ${res.status}: ${text}`);

@@ -4,9 +4,10 @@ import { Child, describeExit } from "./children.ts";
 import type { DevConfig } from "./config.ts";
 import { LocalNats } from "./nats.ts";
 import type { Output } from "./output.ts";
-import { portOpen } from "@rt/testkit";
+import { portOpen } from "@rt/runtime";
 import { whatIsNotUp } from "./ready.ts";
-import { randomSecret, signDemoToken } from "./token.ts";
+import { clearDevNatsUrl, devJwtSecret, writeDevNatsUrl } from "../lib/dev-state.ts";
+import { signHs256 } from "../lib/jwt.ts";
 import { Aborted, sleepUnlessAborted, untilAborted } from "./wait.ts";
 
 /** How long a service gets between SIGTERM and SIGKILL (the services give themselves 9 s). */
@@ -26,6 +27,8 @@ export class Launcher {
   private readonly services: Child[] = [];
   private nats: Child | undefined;
   private storeDir: string | undefined;
+  /** The NATS URL the services use, once known (written to .tmp/dev/nats-url for `bun run notify --nats`). */
+  private natsUrl: string | undefined;
   private readonly ctl = new AbortController();
   private outcome: { code: number } | undefined;
   private shuttingDown = false;
@@ -60,6 +63,7 @@ export class Launcher {
     for (const c of this.services) c.signal("SIGTERM");
     this.nats?.signal("SIGKILL");
     if (this.storeDir !== undefined) rmSync(this.storeDir, { recursive: true, force: true });
+    if (this.natsUrl !== undefined) clearDevNatsUrl(this.natsUrl);
   }
 
   /** Ends the run; the first call decides the exit code. */
@@ -101,7 +105,8 @@ export class Launcher {
       out.line("dev", `using NATS_URL ${redactUrl(natsUrl)}`);
     }
 
-    const secret = cfg.jwtSecret ?? randomSecret();
+    const dev = cfg.jwtSecret === undefined ? devJwtSecret() : undefined;
+    const secret = cfg.jwtSecret ?? dev!.secret;
     const gateways: Child[] = [];
     for (let i = 1; i <= cfg.gateways; i++) {
       gateways.push(this.spawnService(`gateway-${i}`, "gateway", natsUrl, { PORT: String(cfg.gatewayPort), JWT_SECRET: secret }));
@@ -118,16 +123,19 @@ export class Launcher {
       await sleepUnlessAborted(100, signal);
     }
 
-    if (cfg.jwtSecret === undefined) this.printDemoToken(secret);
+    writeDevNatsUrl(natsUrl);
+    this.natsUrl = natsUrl;
+    this.printDemoToken(secret, dev?.file);
     const n = cfg.gateways;
     out.plain(`ready: gateway ws://localhost:${cfg.gatewayPort} (${n} process${n === 1 ? "" : "es"}), notifier http://localhost:${cfg.notifierPort}, nats ${redactUrl(natsUrl)}`);
   }
 
-  private printDemoToken(secret: string): void {
+  /** A token for the demo user, signed with the gateways' secret (`devSecretFile`: where the made-up one is kept). */
+  private printDemoToken(secret: string, devSecretFile: string | undefined): void {
     const { cfg, out } = this;
-    const token = signDemoToken(secret, DEMO_USER, DEMO_TOKEN_TTL_S);
+    const token = signHs256(secret, DEMO_USER, DEMO_TOKEN_TTL_S);
     const auth = process.env.NOTIFIER_TOKENS ? ` -H 'authorization: Bearer <one of NOTIFIER_TOKENS>'` : "";
-    out.line("dev", "JWT_SECRET is not set: the gateways use a random secret made up for this run (set JWT_SECRET to keep tokens across runs)");
+    if (devSecretFile !== undefined) out.line("dev", `JWT_SECRET is not set: the gateways use the dev secret kept in ${devSecretFile} (bun run token --user <id> signs with it)`);
     out.line("dev", `demo token (user "${DEMO_USER}", valid 24 h): ${token}`);
     out.line("dev", `  connect: ws://localhost:${cfg.gatewayPort}/notifications?token=${token}`);
     out.line("dev", `  send:    curl -i -X POST http://localhost:${cfg.notifierPort}/notifications -H 'content-type: application/json'${auth} -d '{"user_id":"${DEMO_USER}","body":"hello"}'`);
@@ -171,6 +179,7 @@ export class Launcher {
       const info = await c.stop(SERVICE_GRACE_MS);
       if (wasAlive && info.signal === "SIGKILL") out.line("dev", `${c.name} did not stop within ${SERVICE_GRACE_MS / 1000} s: killed`, "err");
     }));
+    if (this.natsUrl !== undefined) clearDevNatsUrl(this.natsUrl);
     if (this.nats !== undefined) await this.nats.stop(NATS_GRACE_MS);
     if (this.storeDir !== undefined) rmSync(this.storeDir, { recursive: true, force: true });
     out.line("dev", "stopped");

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ROOT, TestSystem, freePort } from "@rt/testkit";
+import { ROOT, TEST_JWT_SECRET, TestSocket, TestSystem, freePort, upgradeStatus } from "@rt/testkit";
 
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
   const p = Bun.spawn(["bun", "run", "scripts/notify.ts", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
@@ -50,5 +50,78 @@ describe("bun run notify", () => {
     expect(r.err).toContain("401");
     const ok = await cli(["--url", sys.notifier!.http, "--user", "u", "--body", "x"], { NOTIFIER_TOKEN: "right-token" });
     expect(ok.code).toBe(0);
+  });
+});
+
+describe("bun run notify --nats", () => {
+  test("sends over NATS (notifier.send) to the URL given, or NATS_URL, and prints the same answer", async () => {
+    await using sys = await TestSystem.start({ gateways: 0, notifier: true });
+    const given = await cli(["--nats", sys.natsUrl, "--user", "nats-cli", "--body", "over nats", "--key", "n1"]);
+    expect(given.err).toBe("");
+    expect(given.code).toBe(0);
+    const answer = JSON.parse(given.out) as { id: string; seq: number; epoch: string };
+    expect(answer).toEqual({ id: expect.any(String), seq: expect.any(Number), epoch: expect.any(String) });
+    const fromEnv = await cli(["--user", "nats-cli", "--body", "over nats", "--key", "n1", "--nats"], { NATS_URL: sys.natsUrl });
+    expect(fromEnv.code).toBe(0);
+    expect(JSON.parse(fromEnv.out)).toEqual(answer); // the same key: the first answer
+    const bad = await cli(["--nats", sys.natsUrl, "--user", "u", "--body", "x".repeat(70 * 1024)]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("413");
+  });
+
+  test("no notifier listening on NATS: exit 1 saying so; --url with --nats is bad input", async () => {
+    await using sys = await TestSystem.start({ gateways: 0 });
+    const r = await cli(["--nats", sys.natsUrl, "--user", "u", "--body", "x"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("is the notifier running?");
+    expect((await cli(["--nats", "--url", "http://x", "--user", "u", "--body", "x"])).code).toBe(2);
+  });
+
+  test("with no arguments: says --user is required and shows the usage", async () => {
+    const r = await cli([]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("--user is required");
+    expect(r.err).toContain("usage: bun run notify");
+  });
+});
+
+describe("bun run token", () => {
+  async function token(args: string[], env: Record<string, string> = {}) {
+    const p = Bun.spawn(["bun", "run", "scripts/token.ts", ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, stdout: "pipe", stderr: "pipe" });
+    const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
+    return { code, out: out.trim(), err };
+  }
+
+  test("signs with JWT_SECRET: the gateway takes the token for that user; --ttl sets exp", async () => {
+    await using sys = await TestSystem.start({ gateways: 1, notifier: true });
+    const r = await token(["--user", "auth0|tok", "--ttl", "2m"], { JWT_SECRET: TEST_JWT_SECRET });
+    expect(r.code).toBe(0);
+    expect(r.err).toBe("");
+    const claims = JSON.parse(Buffer.from(r.out.split(".")[1]!, "base64url").toString()) as { sub: string; exp: number; iat: number };
+    expect(claims.sub).toBe("auth0|tok");
+    expect(claims.exp - claims.iat).toBe(120);
+    await using s = await TestSocket.open(`${sys.gw(0).ws}/notifications?token=${r.out}`);
+    await fetch(`${sys.notifier!.http}/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user_id: "auth0|tok", body: "for the token" }) });
+    expect(JSON.parse((await s.waitForMessages(1))[0]!).body).toBe("for the token");
+    expect((await upgradeStatus(`${sys.gw(0).ws}/notifications?token=${(await token(["--user", "x"], { JWT_SECRET: "another-secret-of-at-least-32-bytes!!" })).out}`)).status).toBe(401);
+  });
+
+  test.each([
+    [[], "--user is required"],
+    [["--user", ""], "--user must be"],
+    [["--user", "u", "--ttl", "forever"], "--ttl must be a duration"],
+    [["--user", "u", "--ttl", "400d"], "--ttl must be at most"],
+    [["--user", "u", "--nope"], "nope"],
+  ])("bad input %p: exit 2, %s", async (args, said) => {
+    const r = await token(args, { JWT_SECRET: TEST_JWT_SECRET });
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(said);
+    expect(r.out).toBe("");
+  });
+
+  test("a short JWT_SECRET is refused (the gateway would refuse it too)", async () => {
+    const r = await token(["--user", "u"], { JWT_SECRET: "short" });
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("at least 32 bytes");
   });
 });

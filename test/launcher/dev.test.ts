@@ -1,7 +1,8 @@
 // `bun run dev` (scripts/dev.ts) against the real services and a real nats-server: SPEC.md, Processes, "the local launcher".
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { freePort, portOpen, signToken, TestNats, TestSocket } from "@rt/testkit";
+import { join } from "node:path";
+import { freePort, portOpen, ROOT, signToken, TestNats, TestSocket } from "@rt/testkit";
 import { pidsListeningOn } from "../../scripts/dev/ready.ts";
 import { DevRun, isRunning, processesMentioning } from "./dev-run.ts";
 
@@ -86,6 +87,9 @@ describe("bun run dev", () => {
 
     const token = (await dev.waitForLine(DEMO_TOKEN))[1]!;
     expect(dev.output).toContain(`ws://localhost:${ports.GATEWAY_PORT}/notifications?token=${token}`);
+    // The made-up secret is kept for later runs and for `bun run token`; the running server's URL for `bun run notify --nats`.
+    expect(dev.output).toContain(".tmp/dev/jwt-secret");
+    expect(readFileSync(join(ROOT, ".tmp/dev/nats-url"), "utf8").trim()).toBe(ready[4]!);
     expect(dev.output).toContain(`curl -i -X POST http://localhost:${ports.NOTIFIER_PORT}/notifications`);
     {
       await using ws = await TestSocket.open(`ws://${gw}/notifications?token=${token}`);
@@ -112,11 +116,12 @@ describe("bun run dev", () => {
     expect(await dev.stop("SIGTERM", 15_000)).toBe(0);
     expect(Date.now() - started).toBeLessThan(15_000);
     expectNothingLeft(dev, launcherPids);
+    expect(existsSync(join(ROOT, ".tmp/dev/nats-url"))).toBe(false);
     expect(await status(`http://${gw}/readyz`)).toBe("refused");
     expect(await status(`${notifier}/readyz`)).toBe("refused");
   });
 
-  test("GATEWAYS=2 starts two gateway processes on the one port; JWT_SECRET is passed through and no demo token is made", async () => {
+  test("GATEWAYS=2 starts two gateway processes on the one port; JWT_SECRET is passed through and the demo token is signed with it", async () => {
     const ports = await twoPorts();
     await using dev = DevRun.start({ ...ports, GATEWAYS: "2", JWT_SECRET: SECRET });
     const ready = await dev.waitForLine(READY_LINE);
@@ -127,7 +132,12 @@ describe("bun run dev", () => {
     expect(new Set(gateways).size).toBe(2);
     for (const pid of gateways) expect(isRunning(pid)).toBe(true);
     expect([...(pidsListeningOn(gateways, Number(ports.GATEWAY_PORT)) ?? [])].sort()).toEqual([...gateways].sort());
-    expect(dev.output).not.toContain("demo token");
+    const demo = (await dev.waitForLine(DEMO_TOKEN))[1]!;
+    expect(dev.output).not.toContain("JWT_SECRET is not set");
+    {
+      await using ws = await TestSocket.open(`ws://127.0.0.1:${ports.GATEWAY_PORT}/notifications?token=${demo}`);
+      expect(ws.ws.readyState).toBe(WebSocket.OPEN);
+    }
 
     // Tokens signed with the caller's secret are accepted, whichever gateway takes the connection.
     const token = await signToken("someone", { secret: SECRET });

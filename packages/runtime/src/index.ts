@@ -3,3 +3,4 @@ export { createLogger, REDACT_PATHS, type Logger } from "./logger.ts";
 export { connectNats, drainOrClose, type ServiceNats, type ServiceNatsOptions } from "./nats.ts";
 export { onShutdown } from "./shutdown.ts";
 export { json, healthRoute } from "./http.ts";
+export { natsServerBinary, portOpen } from "./local.ts";

@@ -1,28 +1,11 @@
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { natsServerBinary } from "@rt/runtime";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { freePort, portOpen, waitFor } from "./ports.ts";
 
-const DEBIAN_PATH = "/usr/sbin/nats-server";
-
-/**
- * The nats-server binary: `override` when given (and nothing else, so a test can simulate a
- * machine without one), else nats-server on PATH, else Debian's /usr/sbin/nats-server.
- */
-export function natsServerBinary(override?: string): string | undefined {
-  if (override !== undefined) return isExecutable(override) ? override : undefined;
-  return Bun.which("nats-server") ?? (isExecutable(DEBIAN_PATH) ? DEBIAN_PATH : undefined);
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { natsServerBinary };
 
 /** How a TestNats runs. */
 export interface TestNatsOptions {

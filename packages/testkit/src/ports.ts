@@ -27,13 +27,4 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
   }
 }
 
-/** True once something accepts TCP connections on 127.0.0.1:port. */
-export async function portOpen(port: number): Promise<boolean> {
-  try {
-    const sock = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-    sock.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { portOpen } from "@rt/runtime";

@@ -1,0 +1,51 @@
+#!/usr/bin/env bun
+/**
+ * `bun run token --user <id> [--ttl 1h]`: an HS256 JWT for `<id>` signed with JWT_SECRET (the
+ * equivalent of `centrifugo gentoken`). Bun reads `.env` at the repository root, so the secret of
+ * a compose deployment works as is; without JWT_SECRET it signs with the secret `bun run dev`
+ * keeps in .tmp/dev/jwt-secret. Prints only the token on stdout: `TOKEN=$(bun run token --user demo)`.
+ * Exit 2: bad input or no secret.
+ */
+import { parseArgs } from "node:util";
+import { isUserId } from "@rt/protocol";
+import { ConfigError, EnvReader } from "@rt/runtime";
+import { existingDevJwtSecret } from "./lib/dev-state.ts";
+import { signHs256 } from "./lib/jwt.ts";
+
+const USAGE = "usage: bun run token --user ID [--ttl 1h]   (TTL: 30s, 15m, 1h, 7d; at most 365d)";
+const MAX_TTL_MS = 365 * 86_400_000;
+
+function fail(message: string): never {
+  process.stderr.write(`token: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+let values: { user?: string; ttl?: string; help?: boolean };
+try {
+  values = parseArgs({ options: { user: { type: "string" }, ttl: { type: "string" }, help: { type: "boolean" } }, strict: true }).values;
+} catch (err) {
+  fail((err as Error).message);
+}
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+if (values.user === undefined) fail("--user is required");
+if (!isUserId(values.user)) fail("--user must be 1 to 256 printable characters");
+
+let ttlMs: number;
+try {
+  const r = new EnvReader({ TTL: values.ttl });
+  ttlMs = r.done(r.duration("TTL", 3_600_000, 1000, MAX_TTL_MS));
+} catch (err) {
+  fail(`--ttl ${(err as ConfigError).message.slice("TTL: ".length)}`);
+}
+
+let secret = process.env.JWT_SECRET;
+if (secret === undefined || secret === "") {
+  secret = existingDevJwtSecret();
+  if (secret === undefined) fail("JWT_SECRET is not set (export it, or put it in .env), and no `bun run dev` secret exists in .tmp/dev/");
+  process.stderr.write("token: JWT_SECRET is not set: signed with the `bun run dev` secret (.tmp/dev/jwt-secret)\n");
+}
+if (Buffer.byteLength(secret) < 32) fail("JWT_SECRET must be at least 32 bytes (the gateway refuses shorter ones)");
+process.stdout.write(`${signHs256(secret, values.user, Math.floor(ttlMs / 1000))}\n`);
