@@ -3,8 +3,8 @@ import { validator, type FieldError } from "./validator.ts";
 
 /** `/ws-chat` client frame: `{content, type?}`; unknown properties are ignored. */
 export const ChatMessage = Type.Object({
-  content: Type.String(),
-  type: Type.Optional(Type.String()),
+  content: Type.String({ description: "The message." }),
+  type: Type.Optional(Type.String({ description: "Any label; `\"text\"` when left out." })),
 });
 export type ChatMessage = Static<typeof ChatMessage>;
 export const chatMessage = validator(ChatMessage);

@@ -8,3 +8,4 @@ export * from "./notification.ts";
 export { CloseCode } from "./close-codes.ts";
 export { MAX_JSON_DEPTH, depthWithin } from "./json-depth.ts";
 export { Epoch, EPOCH_PATTERN, epochOf } from "./epoch.ts";
+export { CATALOG, type CatalogEntry } from "./catalog.ts";

@@ -12,23 +12,23 @@ const Data = Type.Record(Type.String(), Type.Unknown());
 
 /** What a service sends to the notifier (HTTP body or `notifier.send` request). */
 export const NotifyRequest = Type.Object({
-  user_id: UserId,
-  body: Type.String(),
-  title: Type.Optional(Type.String({ maxLength: 1024 })),
-  data: Type.Optional(Data),
-  idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-  wait_for_delivery_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 30000 })),
+  user_id: Type.String({ ...UserId, description: "Who gets it: 1 to 256 printable characters (the JWT `sub` of that user's sockets)." }),
+  body: Type.String({ description: "The text; at most 64 KiB of UTF-8." }),
+  title: Type.Optional(Type.String({ maxLength: 1024, description: "A short title." })),
+  data: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "Any JSON object for the app (at most 64 levels deep)." })),
+  idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: "Scoped to `user_id`: a repeat within NOTIFIER_DEDUP_WINDOW (1 h) stores nothing and answers 200 with the first {id, seq, epoch}." })),
+  wait_for_delivery_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 30000, description: "Wait up to this long for a receipt: `delivered` says whether at least one of the user's sockets got it." })),
 });
 export type NotifyRequest = Static<typeof NotifyRequest>;
 export const notifyRequest = validator(NotifyRequest);
 
 /** The notifier's answer: the stored notification's id and seq (and a delivery receipt when asked). */
 export const NotifyAnswer = Type.Object({
-  id: Type.String(),
-  seq: Type.Integer({ minimum: 1 }),
+  id: Type.String({ description: "The notification's id (for a keyed request, derived from user_id and idempotency_key)." }),
+  seq: Type.Integer({ minimum: 1, description: "Its place in the user's inbox: grows for a user within one epoch." }),
   /** The inbox's epoch the seq belongs to (left out only when the notifier could not tell). */
   epoch: Type.Optional(Epoch),
-  delivered: Type.Optional(Type.Boolean()),
+  delivered: Type.Optional(Type.Boolean({ description: "With wait_for_delivery_ms: whether a socket of the user got it in time." })),
 });
 export type NotifyAnswer = Static<typeof NotifyAnswer>;
 
@@ -66,14 +66,14 @@ export const liveNotification = validator(LiveNotification);
 
 /** The frame a `/notifications` socket receives. */
 export const NotificationFrame = Type.Object({
-  id: Type.String(),
-  seq: Type.Integer({ minimum: 1 }),
+  id: Type.String({ description: "The notification's id." }),
+  seq: Type.Integer({ minimum: 1, description: "Grows for the user within one epoch (gaps allowed); resume with `?since=<seq>&epoch=<epoch>`." }),
   epoch: Epoch,
   user_id: UserId,
   title: Type.Optional(Type.String()),
   body: Type.String(),
   data: Type.Optional(Data),
-  created_at: Type.String(),
+  created_at: Type.String({ description: "When the notifier stored it (ISO-8601)." }),
 });
 export type NotificationFrame = Static<typeof NotificationFrame>;
 

@@ -1,0 +1,29 @@
+import type { TSchema } from "typebox";
+import { ChatError, ChatMessage, ChatReceived } from "./frames.ts";
+import { MetricsSample } from "./metrics.ts";
+import { LiveNotification, NotificationFrame, NotifyAnswer, NotifyErrorAnswer, NotifyRequest, StoredNotification } from "./notification.ts";
+
+/** One message of the public contract: its schema (the single source of truth) and where it travels. */
+export interface CatalogEntry {
+  name: string;
+  schema: TSchema;
+  /** Where it travels: an endpoint or a NATS subject. */
+  where: string;
+  /** Who sends it to whom. */
+  direction: string;
+  summary: string;
+}
+
+/** Every JSON message clients, services and gateways exchange (docs/messages.md is generated from this). */
+export const CATALOG: CatalogEntry[] = [
+  { name: "ChatMessage", schema: ChatMessage, where: "`/ws-chat`", direction: "client → gateway", summary: "A text frame; unknown properties are ignored and not echoed." },
+  { name: "ChatReceived", schema: ChatReceived, where: "`/ws-chat`", direction: "gateway → client", summary: "The answer to a valid ChatMessage; `type` defaults to `\"text\"`." },
+  { name: "ChatError", schema: ChatError, where: "`/ws-chat`", direction: "gateway → client", summary: "The answer to anything else (not JSON, wrong shape, a binary frame); the socket stays open." },
+  { name: "MetricsSample", schema: MetricsSample, where: "`/system-monitor`; NATS `metrics.host.<host>`", direction: "metrics → NATS → gateway → client (sent as published)", summary: "One sample of one host: `cpu_load` is the 1-minute load average, `memory_usage` the percent of memory in use (0-100), `cpu_percent` the CPU busy percent since the previous sample, `timestamp` ISO-8601, `interval_ms` the host's sampling period." },
+  { name: "NotificationFrame", schema: NotificationFrame, where: "`/notifications`", direction: "gateway → client", summary: "One notification. `seq` only grows for a user within one `epoch`." },
+  { name: "NotifyRequest", schema: NotifyRequest, where: "`POST /notifications` (notifier); NATS request `notifier.send`", direction: "service → notifier", summary: "`body` at most 64 KiB of UTF-8, the whole request at most 256 KiB, `data` nested at most 64 levels." },
+  { name: "NotifyAnswer", schema: NotifyAnswer, where: "`POST /notifications` 202/200; reply to `notifier.send`", direction: "notifier → service", summary: "The stored notification's id, seq and epoch; `delivered` only when `wait_for_delivery_ms` was given." },
+  { name: "NotifyErrorAnswer", schema: NotifyErrorAnswer, where: "`POST /notifications` 4xx/5xx; reply to `notifier.send` (with `status` added)", direction: "notifier → service", summary: "Every problem found, each with a JSON pointer (`path`) into the request." },
+  { name: "StoredNotification", schema: StoredNotification, where: "JetStream stream `NOTIFICATIONS`, subject `notify.user.<user>`", direction: "notifier → stream → gateway", summary: "As stored; the stream sequence is its `seq`; `prev_seq` is the user's previous one (enforced with `Nats-Expected-Last-Subject-Sequence`)." },
+  { name: "LiveNotification", schema: LiveNotification, where: "NATS `notify.live.<user>`", direction: "notifier → gateways", summary: "Published after the store acknowledged it: the stored notification plus `seq` and `epoch`." },
+];
