@@ -56,7 +56,7 @@ describe("rooms: a gateway cut off from NATS", () => {
     await waitFor("all through", () => roomTexts(b, "flow").length >= 300, 10_000);
     await Bun.sleep(300);
     expect(roomTexts(b, "flow")).toEqual(sent);
-    expect(await metric(sys.gw(1), "gateway_room_repeats_dropped_total")).toBeGreaterThan(0);
+    expect(await metric(sys.gw(0), "gateway_room_repeats_dropped_total")).toBeGreaterThan(0); // stored once: the stream recognized the repeats
   });
 
   test("what is held is bounded by bytes and by age, and what is dropped past the bound is counted", async () => {

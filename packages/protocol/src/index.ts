@@ -9,3 +9,5 @@ export { CloseCode } from "./close-codes.ts";
 export { MAX_JSON_DEPTH, depthWithin } from "./json-depth.ts";
 export { Epoch, EPOCH_PATTERN, epochOf } from "./epoch.ts";
 export { CATALOG, type CatalogEntry } from "./catalog.ts";
+export * from "./rooms.ts";
+export * as centrifugo from "./centrifugo/index.ts";

@@ -19,13 +19,36 @@ function roomToken(room: string): string {
   return room;
 }
 
-/** Subject carrying one room's messages between gateways. */
+/** JetStream stream that keeps every room's recent publications (history and recovery), one subject per room. */
+export const ROOMS_STREAM = "ROOMS";
+/** Stream subjects: a gateway publishes a room's publications here. */
+export const ROOM_STORE_WILDCARD = "chat.room.*";
+/** Where the stream republishes each stored publication (with Nats-Sequence and Nats-Last-Sequence): every gateway relays from here. */
+export const ROOM_LIVE_WILDCARD = "chat.live.*";
+
+/** Subject a gateway publishes one room's publications to (stored by the ROOMS stream). */
 export const roomSubject = (room: string): string => `chat.room.${roomToken(room)}`;
 
-/** The room id from a room subject, or undefined when the subject is not one. */
+/** Subject the ROOMS stream republishes one room's stored publications on. */
+export const roomLiveSubject = (room: string): string => `chat.live.${roomToken(room)}`;
+
+/** The room id from a room subject (stored or live), or undefined when the subject is not one. */
 export function roomFromSubject(subject: string): string | undefined {
-  const room = subject.slice("chat.room.".length);
-  return subject.startsWith("chat.room.") && ROOM_ID_PATTERN.test(room) ? room : undefined;
+  for (const prefix of ["chat.room.", "chat.live."]) {
+    if (!subject.startsWith(prefix)) continue;
+    const room = subject.slice(prefix.length);
+    return ROOM_ID_PATTERN.test(room) ? room : undefined;
+  }
+  return undefined;
+}
+
+/** RPC methods: 1 to 64 characters of A-Z a-z 0-9 _ - (so one subject token as they are). */
+export const RPC_METHOD_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Subject of an RPC request a browser makes through a gateway (a backend answers with a plain NATS subscription). */
+export function rpcSubject(method: string): string {
+  if (!RPC_METHOD_PATTERN.test(method)) throw new RangeError("invalid rpc method");
+  return `rpc.${method}`;
 }
 
 /** Stream subject storing one user's notifications. */

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
 import { isUserId } from "@rt/protocol";
 import type { GatewayConfig } from "./config.ts";
 
@@ -9,10 +9,15 @@ export interface Principal {
   expiresAt: number | undefined;
 }
 
-/** Decides who a `/notifications` request is; undefined means 401. */
+/** A token's verdict: whose it is, or why not (expired: the client should get a new one). */
+export type TokenCheck = { ok: true; principal: Principal } | { ok: false; expired: boolean };
+
+/** Decides who a request or a token is. */
 export interface Authenticator {
-  /** Authenticates the upgrade request (token in `?token=` or `Authorization: Bearer`). */
+  /** Authenticates a `/notifications` upgrade request (token in `?token=` or `Authorization: Bearer`); undefined means 401. */
   authenticate(req: Request, url: URL): Promise<Principal | undefined>;
+  /** Checks one token (the client protocol's `connect` and `refresh`). */
+  check(token: string): Promise<TokenCheck>;
 }
 
 const MAX_TOKEN_LENGTH = 8192;
@@ -35,29 +40,37 @@ export class JwtAuthenticator implements Authenticator {
       const userId = url.searchParams.get("user_id");
       return userId !== null && isUserId(userId) ? { userId, expiresAt: undefined } : undefined;
     }
-    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined;
-    const payload = await this.verify(token);
-    if (!payload || typeof payload.sub !== "string" || !isUserId(payload.sub) || typeof payload.exp !== "number") return undefined;
-    if (payload.exp * 1000 <= Date.now()) return undefined; // the clock tolerance is for iat/nbf skew, not for expiry
-    return { userId: payload.sub, expiresAt: payload.exp * 1000 };
+    const r = await this.check(token);
+    return r.ok ? r.principal : undefined;
   }
 
-  private async verify(token: string): Promise<{ sub?: string; exp?: number } | undefined> {
-    if (this.config.secret) {
+  async check(token: string): Promise<TokenCheck> {
+    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return { ok: false, expired: false };
+    const v = await this.verify(token);
+    if (v === "expired") return { ok: false, expired: true };
+    const payload = v;
+    if (!payload || typeof payload.sub !== "string" || !isUserId(payload.sub) || typeof payload.exp !== "number") return { ok: false, expired: false };
+    if (payload.exp * 1000 <= Date.now()) return { ok: false, expired: true }; // the clock tolerance is for iat/nbf skew, not for expiry
+    return { ok: true, principal: { userId: payload.sub, expiresAt: payload.exp * 1000 } };
+  }
+
+  /** The verified payload; "expired" when the signature is good but `exp` has passed; undefined otherwise. */
+  private async verify(token: string): Promise<JWTPayload | "expired" | undefined> {
+    let expired = false;
+    const attempt = async (run: () => Promise<{ payload: JWTPayload }>): Promise<JWTPayload | undefined> => {
       try {
-        return (await jwtVerify(token, this.config.secret, { ...this.options, algorithms: ["HS256"] })).payload;
-      } catch {
-        // fall through to JWKS when configured
-      }
-    }
-    if (this.jwks) {
-      try {
-        return (await jwtVerify(token, this.jwks, { ...this.options, algorithms: ["RS256", "ES256"] })).payload;
-      } catch {
+        return (await run()).payload;
+      } catch (err) {
+        if (err instanceof errors.JWTExpired) expired = true;
         return undefined;
       }
-    }
-    return undefined;
+    };
+    const secret = this.config.secret;
+    const jwks = this.jwks;
+    const payload =
+      (secret ? await attempt(() => jwtVerify(token, secret, { ...this.options, algorithms: ["HS256"] })) : undefined) ??
+      (jwks ? await attempt(() => jwtVerify(token, jwks, { ...this.options, algorithms: ["RS256", "ES256"] })) : undefined);
+    return payload ?? (expired ? "expired" : undefined);
   }
 }
 

@@ -20,8 +20,12 @@ export interface GatewayConfig {
   sweepIntervalMs: number;
   /** Room publishes held while NATS has not confirmed them (a cut link): bytes and age at most. */
   outbox: { maxBytes: number; maxAgeMs: number };
-  /** JETSTREAM_REPLICAS: copies of every stream the gateway creates (checked now; rooms' history streams use it). */
+  /** JETSTREAM_REPLICAS: copies of every stream the gateway creates (the ROOMS stream). */
   replicas: number;
+  /** ROOM_HISTORY_SIZE and ROOM_HISTORY_TTL: how much of each room the ROOMS stream keeps. */
+  roomHistory: { size: number; ttlMs: number };
+  /** The client protocol (`/connection/websocket`). */
+  protocol: { pingIntervalSec: number; allowAnonymous: boolean; maxConnectionsPerUser: number };
 }
 
 /** Envelope and escaping a frame may add to what it carries (room prefix, notification fields). */
@@ -42,6 +46,10 @@ export const DEFAULTS = {
   sweepIntervalMs: 1000,
   outboxMaxBytes: 8 * 1024 * 1024,
   outboxMaxAgeMs: 30_000,
+  roomHistorySize: 100,
+  roomHistoryTtlMs: 24 * 3_600_000,
+  pingIntervalSec: 25,
+  maxConnectionsPerUser: 1000,
 } as const;
 
 /** Parses the gateway's configuration; throws ConfigErrors naming every bad variable. */
@@ -52,8 +60,9 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   const jwksUrl = r.string("JWT_JWKS_URL");
   if (jwksUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(jwksUrl)) r.fail("JWT_JWKS_URL", "must be an http(s) URL");
   const allowInsecureUserId = r.flag("ALLOW_INSECURE_USER_ID");
-  if (secretText === undefined && jwksUrl === undefined && !allowInsecureUserId) {
-    r.fail("JWT_SECRET", "set JWT_SECRET (32+ bytes) or JWT_JWKS_URL, or ALLOW_INSECURE_USER_ID=1 for development");
+  const allowAnonymous = r.flag("ALLOW_ANONYMOUS");
+  if (secretText === undefined && jwksUrl === undefined && !allowInsecureUserId && !allowAnonymous) {
+    r.fail("JWT_SECRET", "set JWT_SECRET (32+ bytes) or JWT_JWKS_URL, or ALLOW_INSECURE_USER_ID=1 / ALLOW_ANONYMOUS=1 for development");
   }
   const origins = readOrigins(r);
   const jwt: GatewayConfig["jwt"] = {};
@@ -82,6 +91,15 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       maxAgeMs: r.duration("ROOM_OUTBOX_MAX_AGE", DEFAULTS.outboxMaxAgeMs, 100, 3_600_000),
     },
     replicas: r.int("JETSTREAM_REPLICAS", 1, 1, 5),
+    roomHistory: {
+      size: r.int("ROOM_HISTORY_SIZE", DEFAULTS.roomHistorySize, 1, 100_000),
+      ttlMs: r.duration("ROOM_HISTORY_TTL", DEFAULTS.roomHistoryTtlMs, 1000),
+    },
+    protocol: {
+      pingIntervalSec: r.int("PING_INTERVAL_SEC", DEFAULTS.pingIntervalSec, 1, 3600),
+      allowAnonymous,
+      maxConnectionsPerUser: r.int("MAX_CONNECTIONS_PER_USER", DEFAULTS.maxConnectionsPerUser, 1, 10_000_000),
+    },
   };
   // A frame must fit under the limit with room to spare (a replay pauses at half of it), or a
   // socket would be closed with 1013 for that one frame on every reconnect: a wedged inbox.

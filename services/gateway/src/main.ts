@@ -1,76 +1,116 @@
-import { NOTIFICATIONS_STREAM } from "@rt/protocol";
+import { NOTIFICATIONS_STREAM, ROOMS_STREAM } from "@rt/protocol";
 import { createLogger, loadConfigOrExit, onShutdown } from "@rt/runtime";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { JwtAuthenticator } from "./auth.ts";
-import { ConfirmedPublisher } from "./broker/confirmed-publisher.ts";
 import { NatsBroker } from "./broker/nats-broker.ts";
-import { OriginFilter } from "./broker/origin-filter.ts";
 import { Outbox } from "./broker/outbox.ts";
+import { StreamPublisher } from "./broker/stream-publisher.ts";
+import { Inbox } from "./channels/inbox.ts";
+import { JetStreamNotificationStore } from "./channels/inbox-store.ts";
+import { MonitorRelay } from "./channels/monitor.ts";
+import { RoomHub } from "./channels/room.ts";
+import { RoomStore } from "./channels/room-store.ts";
 import { StreamEpoch } from "./channels/stream-epoch.ts";
 import { checkMaxPayload, loadGatewayConfig } from "./config.ts";
-import { MonitorRelay } from "./monitor.ts";
-import { JetStreamNotificationStore } from "./notification-store.ts";
-import { Notifications } from "./notifications.ts";
+import type { Adapters } from "./protocols/adapter.ts";
+import { centrifugoAdapter } from "./protocols/centrifugo/adapter.ts";
+import { Client, type ClientDeps } from "./protocols/centrifugo/client.ts";
+import { JsonCodec } from "./protocols/centrifugo/codec-json.ts";
+import { echoAdapter } from "./protocols/echo.ts";
+import { legacyMonitorAdapter } from "./protocols/legacy-monitor.ts";
+import { legacyNotificationsAdapter } from "./protocols/legacy-notifications.ts";
+import { legacyRoomAdapter } from "./protocols/legacy-room.ts";
 import { Rejections } from "./rejections.ts";
-import { Rooms } from "./rooms.ts";
-import { startServer } from "./server.ts";
-import { Sweeper } from "./sweeper.ts";
+import { adapterOf, startServer } from "./server.ts";
+import { Sweeper } from "./sessions/sweeper.ts";
+
+const VERSION = "rt-gateway 0.3";
 
 const config = loadConfigOrExit("gateway", () => loadGatewayConfig());
 const log = createLogger("gateway", config.logLevel);
 if (config.allowInsecureUserId) log.warn("ALLOW_INSECURE_USER_ID is on: /notifications accepts ?user_id= without a token (development only)");
+if (config.protocol.allowAnonymous) log.warn("ALLOW_ANONYMOUS is on: /connection/websocket accepts a connect without a token (development only)");
 if (!config.allowedOrigins) log.warn("ALLOWED_ORIGINS is unset: browsers from any origin may connect");
 
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 const rejections = new Rejections(registry);
 const broker = new NatsBroker(log.child({ module: "nats" }));
-const epoch = new StreamEpoch(NOTIFICATIONS_STREAM, broker, log.child({ module: "epoch" }));
-const outboxDropped = new Counter({ name: "gateway_room_outbox_dropped_total", help: "Room publishes given up before NATS confirmed them", labelNames: ["reason"], registers: [registry] });
+const limits = { backpressureBytes: config.backpressureLimitBytes };
+let server: ReturnType<typeof startServer> | undefined;
+const getServer = () => server!;
+const published = (bytes: number) => sweeper.published(bytes);
+
+// The outbox of room publications, confirmed by the ROOMS stream.
+const outboxDropped = new Counter({ name: "gateway_room_outbox_dropped_total", help: "Room publishes given up before the stream confirmed them", labelNames: ["reason"], registers: [registry] });
+const repeats = new Counter({ name: "gateway_room_repeats_dropped_total", help: "Room publishes sent again (after a reconnect or a lost confirmation) that the stream had stored already", registers: [registry] });
 const outbox = new Outbox(config.outbox, (reason, n) => {
   outboxDropped.inc({ reason }, n);
   rejections.count(`room_outbox_${reason}`, log, { dropped: n });
 });
-const publisher = new ConfirmedPublisher(broker, outbox, (err) => rejections.count("nats_publish_failed", log, { err: String(err) }));
-let server: ReturnType<typeof startServer> | undefined;
-const getServer = () => server!;
-const store = new JetStreamNotificationStore(broker, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
-const published = (bytes: number) => sweeper.published(bytes);
-const repeats = new Counter({ name: "gateway_room_repeats_dropped_total", help: "Room messages another gateway sent again after a reconnect, dropped here", registers: [registry] });
-const rooms = new Rooms(getServer, broker, publisher, new OriginFilter(), config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published, () => repeats.inc());
+const publisher = new StreamPublisher(broker, outbox, { onRepeat: () => repeats.inc(), onError: (err) => rejections.count("nats_publish_failed", log, { err: String(err) }) });
+
+// Channels: rooms, inboxes, the monitor.
+const roomEpoch = new StreamEpoch(ROOMS_STREAM, broker, log.child({ module: "rooms-epoch" }));
+const roomStore = new RoomStore(broker, { size: config.roomHistory.size, ttlMs: config.roomHistory.ttlMs, replicas: config.replicas }, log.child({ module: "rooms-store" }), (seq) => rejections.count("stored_publication_invalid", log, { seq }));
+const rooms = new RoomHub(getServer, broker, roomStore, roomEpoch, publisher, config.roomHistory.size, config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published);
+const inboxEpoch = new StreamEpoch(NOTIFICATIONS_STREAM, broker, log.child({ module: "epoch" }));
+const inboxStore = new JetStreamNotificationStore(broker, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
+const inbox = new Inbox(broker, inboxStore, inboxEpoch, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes);
 const monitor = new MonitorRelay(getServer, broker, rejections, log.child({ module: "monitor" }), published);
-const notifications = new Notifications(broker, store, epoch, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes);
-const sweeper = new Sweeper(config.backpressureLimitBytes, monitor);
+
+// Protocols: the article's four endpoints and the client protocol.
+const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);
+const clientDeps: ClientDeps = {
+  auth, rooms, inbox, inboxStore, monitor, broker, codec: new JsonCodec(), rejections, log: log.child({ module: "client" }), perUser: new Map(),
+  config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, historySize: config.roomHistory.size, version: VERSION },
+};
+const adapters: Adapters = {
+  echo: echoAdapter(limits),
+  room: legacyRoomAdapter(rooms, limits, () => rejections.count("binary_frame", log)),
+  monitor: legacyMonitorAdapter(monitor, limits),
+  notifications: legacyNotificationsAdapter(inbox, limits),
+  centrifugo: centrifugoAdapter(inbox, limits),
+};
+const sweeper = new Sweeper(config.backpressureLimitBytes, (ws, now) => adapterOf(adapters, ws).sweep(ws, now));
 let accepting = true;
 
 new Gauge({ name: "gateway_sockets", help: "Open WebSockets", registers: [registry], collect() { this.set(sweeper.size); } });
 new Gauge({ name: "gateway_nats_subscriptions", help: "Interest-based NATS subscriptions", registers: [registry], collect() { this.set(broker.subscriptions); } });
-new Gauge({ name: "gateway_room_outbox_held", help: "Room publishes held until NATS confirms them", registers: [registry], collect() { this.set(outbox.size); } });
+new Gauge({ name: "gateway_room_outbox_held", help: "Room publishes held until the stream confirms them", registers: [registry], collect() { this.set(outbox.size); } });
+new Gauge({ name: "gateway_rooms", help: "Rooms with a member or subscriber here", registers: [registry], collect() { this.set(rooms.size); } });
 
-/** Ready: accepting sockets, connected to NATS, and JetStream answering. */
+/** Ready: accepting sockets, connected to NATS, JetStream answering and the rooms stream in place. */
 const ready = (): true | string => {
   if (!accepting) return "shutting down";
   if (!broker.connected()) return "nats disconnected";
-  if (!epoch.jetstreamUp) return "jetstream not ready";
+  if (!inboxEpoch.jetstreamUp) return "jetstream not ready";
+  if (!roomStore.ready) return "rooms stream not ready";
   return true;
 };
 
 // HTTP first: /healthz answers from the start and /readyz says why not while NATS is out of reach.
 monitor.start();
-epoch.start();
-server = startServer({ config, auth: new JwtAuthenticator(config.jwt, config.allowInsecureUserId), rooms, monitor, notifications, sweeper, rejections, registry, ready, accepting: () => accepting, log });
+inboxEpoch.start();
+roomEpoch.start();
+publisher.start();
+server = startServer({ config, auth, adapters, newClient: () => new Client(clientDeps), sweeper, rejections, registry, ready, accepting: () => accepting, log });
 sweeper.start(config.sweepIntervalMs);
 log.info({ port: server.port, host: config.host }, "gateway listening");
 
 onShutdown(log, async () => {
   accepting = false;
   sweeper.stop();
-  epoch.stop();
-  await server?.stop(true); // closes every socket with 1001
+  publisher.stop();
+  inboxEpoch.stop();
+  roomEpoch.stop();
+  roomStore.stop();
+  for (const ws of sweeper.all()) adapterOf(adapters, ws).shutdown(ws); // 1001, or 3001 on the client protocol
+  await server?.stop(true);
   await broker.close();
 });
 
 // A room frame crosses NATS as it is: refuse a MAX_MESSAGE_BYTES the server would not carry (exit 2, as for any bad variable).
 broker.onUp(() => loadConfigOrExit("gateway", () => checkMaxPayload(config.maxMessageBytes, broker.maxPayload())));
-// noEcho: a room message this gateway publishes is not handed back to it (see rooms.ts).
+// noEcho: nothing this gateway publishes comes back to it, but the ROOMS stream's republished copies do (the server publishes them).
 void broker.connect({ servers: config.natsServers, name: `gateway-${process.pid}`, noEcho: true });

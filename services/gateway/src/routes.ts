@@ -7,6 +7,7 @@ export type Route =
   | { kind: "badRoom" }
   | { kind: "monitor" }
   | { kind: "notifications" }
+  | { kind: "centrifugo" }
   | { kind: "metrics" }
   | { kind: "notFound" };
 
@@ -19,6 +20,8 @@ export function route(path: string): Route {
       return { kind: "monitor" };
     case "/notifications":
       return { kind: "notifications" };
+    case "/connection/websocket":
+      return { kind: "centrifugo" };
     case "/metrics":
       return { kind: "metrics" };
   }

@@ -1,28 +1,26 @@
 import type { Server } from "bun";
-import { CloseCode, EPOCH_PATTERN, roomSubject } from "@rt/protocol";
+import { EPOCH_PATTERN } from "@rt/protocol";
 import { healthRoute, json, type Logger } from "@rt/runtime";
 import type { Registry } from "prom-client";
 import type { Authenticator } from "./auth.ts";
+import type { InboxStart } from "./channels/inbox.ts";
 import type { GatewayConfig } from "./config.ts";
-import { BINARY_REPLY, echoReply } from "./echo.ts";
 import { isWebSocketHandshake } from "./handshake.ts";
-import type { MonitorRelay } from "./monitor.ts";
-import { StreamCursor } from "./channels/cursor.ts";
-import { HELD_LIMITS, Notifications } from "./notifications.ts";
-import { newBucket } from "./rate-limit.ts";
+import type { Adapters, ProtocolAdapter } from "./protocols/adapter.ts";
+import type { Client } from "./protocols/centrifugo/client.ts";
 import type { Rejections } from "./rejections.ts";
-import { Rooms } from "./rooms.ts";
 import { route } from "./routes.ts";
-import type { GatewaySocket, MonitorData, NotificationsData, RoomData, SocketData } from "./socket-data.ts";
-import type { Sweeper } from "./sweeper.ts";
+import { newBucket } from "./sessions/rate-limit.ts";
+import type { GatewaySocket, SocketData } from "./sessions/session.ts";
+import type { Sweeper } from "./sessions/sweeper.ts";
 
 /** What the HTTP/WebSocket server needs from the rest of the gateway. */
 export interface ServerDeps {
   config: GatewayConfig;
   auth: Authenticator;
-  rooms: Rooms;
-  monitor: MonitorRelay;
-  notifications: Notifications;
+  adapters: Adapters;
+  /** A new client protocol session (for `/connection/websocket`). */
+  newClient: () => Client;
   sweeper: Sweeper;
   rejections: Rejections;
   registry: Registry;
@@ -35,7 +33,12 @@ export interface ServerDeps {
 
 const SINCE = /^\d{1,16}$/;
 
-/** Starts Bun.serve with the four endpoints, health, readiness and metrics. */
+/** The adapter of a socket's protocol. */
+export function adapterOf(adapters: Adapters, ws: GatewaySocket): ProtocolAdapter<SocketData> {
+  return adapters[ws.data.protocol] as ProtocolAdapter<SocketData>;
+}
+
+/** Starts Bun.serve: the route table (WebSocket endpoints, health, readiness, metrics) and the dispatch of socket events to protocol adapters. */
 export function startServer(d: ServerDeps): Server<SocketData> {
   const { config, log } = d;
   const reject = (status: number, reason: string, message: string): Response => {
@@ -43,7 +46,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     return json(status, { error: message });
   };
 
-  /** Upgrade checks in SPEC's order: 404, 403, 400 room, 401, 503, 400 no upgrade. */
+  /** Upgrade checks in SPEC's order: 404, 403, 400 room/since/epoch, 401, 503, 400 no upgrade. */
   async function fetch(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
     const url = new URL(req.url);
     const health = healthRoute(url.pathname, d.ready);
@@ -59,38 +62,38 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     if (origin !== null && config.allowedOrigins && !config.allowedOrigins.has(origin)) return reject(403, "origin", "origin not allowed");
     if (r.kind === "badRoom") return reject(400, "room_id", "room id must be 1 to 64 characters of A-Z a-z 0-9 _ -");
 
+    const common = { bucket: newBucket(config.rateLimitPerSec, config.rateLimitBurst), expiresAt: undefined };
     let data: SocketData;
-    const bucket = newBucket(config.rateLimitPerSec, config.rateLimitBurst);
-    if (r.kind === "notifications") {
-      const sinceText = url.searchParams.get("since");
-      if (sinceText !== null && !SINCE.test(sinceText)) return reject(400, "since", "since must be a whole number");
-      const sinceEpoch = url.searchParams.get("epoch");
-      if (sinceEpoch !== null && !EPOCH_PATTERN.test(sinceEpoch)) return reject(400, "epoch", "epoch must be 1 to 32 characters of A-Z a-z 0-9 _ -");
-      const principal = await d.auth.authenticate(req, url);
-      if (!principal) return reject(401, "token", "missing, invalid or expired token");
-      data = {
-        kind: "notifications",
-        bucket,
-        userId: principal.userId,
-        expiresAt: principal.expiresAt,
-        since: sinceText === null ? undefined : Number(sinceText),
-        sinceEpoch: sinceEpoch ?? undefined,
-        openedAt: Date.now(),
-        cursor: new StreamCursor(HELD_LIMITS),
-        sync: Notifications.syncState(),
-      };
-    } else if (r.kind === "room") {
-      data = { kind: "room", bucket, room: r.room, topic: Rooms.topic(r.room), subject: roomSubject(r.room) };
-    } else if (r.kind === "monitor") {
-      data = { kind: "monitor", bucket, stalled: false };
-    } else {
-      data = { kind: "echo", bucket };
+    switch (r.kind) {
+      case "notifications": {
+        const sinceText = url.searchParams.get("since");
+        if (sinceText !== null && !SINCE.test(sinceText)) return reject(400, "since", "since must be a whole number");
+        const epoch = url.searchParams.get("epoch");
+        if (epoch !== null && !EPOCH_PATTERN.test(epoch)) return reject(400, "epoch", "epoch must be 1 to 32 characters of A-Z a-z 0-9 _ -");
+        const principal = await d.auth.authenticate(req, url);
+        if (!principal) return reject(401, "token", "missing, invalid or expired token");
+        const start: InboxStart = sinceText === null ? { kind: "live" } : { kind: "since", since: Number(sinceText), epoch: epoch ?? undefined };
+        data = { ...common, protocol: "notifications", userId: principal.userId, expiresAt: principal.expiresAt, start, inbox: undefined };
+        break;
+      }
+      case "room":
+        data = { ...common, protocol: "room", room: r.room, info: { user: "", client: crypto.randomUUID() } };
+        break;
+      case "monitor":
+        data = { ...common, protocol: "monitor", stalled: false };
+        break;
+      case "centrifugo":
+        data = { ...common, protocol: "centrifugo", client: d.newClient() };
+        break;
+      default:
+        data = { ...common, protocol: "echo" };
     }
     if (!d.accepting() || d.sweeper.size >= config.maxConnections) return reject(503, "capacity", "gateway is full or shutting down");
     if (isWebSocketHandshake(req) && server.upgrade(req, { data })) return undefined;
     return reject(400, "no_upgrade", "expected a WebSocket upgrade");
   }
 
+  const adapter = (ws: GatewaySocket) => adapterOf(d.adapters, ws);
   return Bun.serve<SocketData>({
     port: config.port,
     hostname: config.host,
@@ -108,7 +111,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     websocket: {
       data: {} as SocketData,
       maxPayloadLength: config.maxMessageBytes,
-      // Bun's own limit is a backstop above ours: the sweeper closes with 1013 first (see sweeper.ts); past this Bun cuts the socket rather than drop silently.
+      // Bun's own limit is a backstop above ours: the adapters close slow sockets first (see sweeper.ts); past this Bun cuts the socket rather than drop silently.
       backpressureLimit: 2 * config.backpressureLimitBytes + 4 * config.maxMessageBytes,
       closeOnBackpressureLimit: true,
       idleTimeout: config.idleTimeoutSec,
@@ -118,67 +121,32 @@ export function startServer(d: ServerDeps): Server<SocketData> {
       open(ws) {
         d.sweeper.add(ws);
         try {
-          switch (ws.data.kind) {
-            case "room":
-              d.rooms.join(ws as GatewaySocket & { data: RoomData });
-              break;
-            case "monitor":
-              d.monitor.open(ws);
-              break;
-            case "notifications":
-              d.notifications.open(ws as GatewaySocket & { data: NotificationsData });
-              break;
-          }
+          adapter(ws).open(ws);
         } catch (err) {
           log.error({ err }, "open failed");
-          ws.close(CloseCode.InternalError, "internal error");
+          adapter(ws).internalError(ws);
         }
       },
       message(ws, message) {
-        const data = ws.data;
-        if (data.bucket && !data.bucket.take()) {
+        const a = adapter(ws);
+        if (ws.data.bucket && !ws.data.bucket.take()) {
           d.rejections.count("rate_limit", log);
-          ws.close(CloseCode.PolicyViolation, "rate limit");
+          a.overRate(ws);
           return;
         }
         try {
-          switch (data.kind) {
-            case "echo":
-              ws.send(typeof message === "string" ? echoReply(message) : BINARY_REPLY);
-              // A client that sends but never reads is closed here, per reply, not by the sweeper.
-              if (ws.getBufferedAmount() > config.backpressureLimitBytes) ws.close(CloseCode.TryAgainLater, "slow consumer");
-              break;
-            case "room":
-              if (typeof message !== "string") {
-                d.rejections.count("binary_frame", log);
-                ws.close(CloseCode.UnsupportedData, "text frames only");
-                return;
-              }
-              d.rooms.say(data, message);
-              break;
-            default:
-              // Monitor and notification sockets only listen; what they send is ignored.
-              break;
-          }
+          a.message(ws, message);
         } catch (err) {
           log.error({ err }, "message failed");
-          ws.close(CloseCode.InternalError, "internal error");
+          a.internalError(ws);
         }
       },
       drain(ws) {
-        if (ws.data.kind === "notifications") d.notifications.drain(ws as GatewaySocket & { data: NotificationsData });
-        else if (ws.data.kind === "monitor") d.monitor.check(ws as GatewaySocket & { data: MonitorData }, config.backpressureLimitBytes);
+        adapter(ws).drain(ws);
       },
       close(ws) {
         d.sweeper.delete(ws);
-        switch (ws.data.kind) {
-          case "room":
-            d.rooms.leave(ws.data);
-            break;
-          case "notifications":
-            d.notifications.close(ws as GatewaySocket & { data: NotificationsData });
-            break;
-        }
+        adapter(ws).close(ws);
       },
     },
   });

@@ -54,7 +54,7 @@ async function postNotification(req: Request, deps: HttpDeps): Promise<Outcome> 
   if (!isJson(req.headers.get("content-type"))) return failed(415, "content-type must be application/json");
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > MAX_REQUEST_BYTES) {
-    discardBody(req); // answer at once, and keep reading so a client still sending can read the answer
+    if (req.body !== null) await discard(req.body.getReader(), 0); // let a client that is still sending finish, then answer
     return tooLarge();
   }
   const bytes = await readAtMost(req, MAX_REQUEST_BYTES);
@@ -70,15 +70,15 @@ function isJson(contentType: string | null): boolean {
 }
 
 /**
- * An oversize body is still read (and thrown away) up to this many bytes around the 413, so a
- * client that sends everything before reading (Python's urllib, curl without Expect) reads our
- * answer instead of a broken pipe. Beyond it the connection is closed.
+ * An oversize body is still read (and thrown away) before the 413, up to this many bytes and for as
+ * long as it keeps coming: a client that sends everything before reading (Python's urllib, curl
+ * without Expect) then reads our answer instead of a broken pipe, and one that sends nothing more
+ * gets it after IDLE_MS. Beyond the bound the connection is closed.
  */
 export const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024;
-/** How long an oversize body is read in the background after the 413 has been answered. */
-const DISCARD_TIMEOUT_MS = 10_000;
+const IDLE_MS = 500;
 
-/** The request body, or undefined when it is over `limit` bytes (the rest is then read and dropped in the background). */
+/** The request body, or undefined when it is over `limit` bytes (the rest read and dropped first). */
 async function readAtMost(req: Request, limit: number): Promise<Uint8Array | undefined> {
   if (req.body === null) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
@@ -89,17 +89,12 @@ async function readAtMost(req: Request, limit: number): Promise<Uint8Array | und
     if (done) break;
     total += value.byteLength;
     if (total > limit) {
-      void discard(reader, total);
+      await discard(reader, total);
       return undefined;
     }
     chunks.push(value);
   }
   return Buffer.concat(chunks, total);
-}
-
-/** Reads the whole body in the background and drops it (bounded by bytes and time). */
-function discardBody(req: Request): void {
-  if (req.body !== null) void discard(req.body.getReader(), 0);
 }
 
 /** The part of a body reader that discarding needs. */
@@ -108,13 +103,16 @@ interface BodyReader {
   cancel(): Promise<void>;
 }
 
+/** Reads the rest of a body and drops it: until it ends, goes quiet for IDLE_MS, or passes DISCARD_LIMIT_BYTES. */
 async function discard(reader: BodyReader, seen: number): Promise<void> {
-  const timer = setTimeout(() => void reader.cancel().catch(() => undefined), DISCARD_TIMEOUT_MS);
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     for (let total = seen; total <= DISCARD_LIMIT_BYTES; ) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      total += value?.byteLength ?? 0;
+      const idle = new Promise<"idle">((resolve) => (timer = setTimeout(() => resolve("idle"), IDLE_MS)));
+      const r = await Promise.race([reader.read(), idle]);
+      clearTimeout(timer);
+      if (r === "idle" || r.done) break;
+      total += r.value?.byteLength ?? 0;
     }
     await reader.cancel();
   } catch {

@@ -13,8 +13,12 @@ export interface Broker {
   acquire(subject: string, onMsg: (msg: Msg) => void): void;
   /** Lets go of one hold on `subject`; the last one unsubscribes. */
   release(subject: string): void;
-  /** Core publish while connected; false (nothing sent) when not. */
-  publish(subject: string, payload: string | Uint8Array, headers?: MsgHdrs): boolean;
+  /** Core publish while connected (with `reply`: where the answer goes); false (nothing sent) when not. */
+  publish(subject: string, payload: string | Uint8Array, headers?: MsgHdrs, reply?: string): boolean;
+  /** A request/reply; rejects on no responders, a timeout, or the link dropping. */
+  request(subject: string, payload: string, timeoutMs: number): Promise<Msg>;
+  /** A subject prefix only this connection's replies use (`<prefix>.<token>`). */
+  readonly inboxPrefix: string;
   /** Resolves once NATS has had everything published before it (PING/PONG); rejects if the link drops first. */
   flush(): Promise<void>;
   /** Rejects when the link next drops: race a request against it to fail fast instead of waiting out its timeout. */

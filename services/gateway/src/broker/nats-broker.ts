@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, MsgHdrs, Subscription } from "@nats-io/transport-node";
 import { connectNats, drainOrClose, type Logger, type ServiceNats, type ServiceNatsOptions } from "@rt/runtime";
@@ -73,11 +74,18 @@ export class NatsBroker implements Broker {
     h.sub?.unsubscribe();
   }
 
-  publish(subject: string, payload: string | Uint8Array, headers?: MsgHdrs): boolean {
+  publish(subject: string, payload: string | Uint8Array, headers?: MsgHdrs, reply?: string): boolean {
     if (!this.nats?.connected()) return false;
-    this.nats.nc.publish(subject, payload, headers ? { headers } : undefined);
+    this.nats.nc.publish(subject, payload, headers || reply ? { ...(headers ? { headers } : {}), ...(reply ? { reply } : {}) } : undefined);
     return true;
   }
+
+  request(subject: string, payload: string, timeoutMs: number): Promise<Msg> {
+    if (!this.nats?.connected()) return Promise.reject(new Error("not connected to NATS"));
+    return Promise.race([this.nats.nc.request(subject, payload, { timeout: timeoutMs }), this.linkDown()]);
+  }
+
+  readonly inboxPrefix = `_INBOX.${randomBytes(12).toString("base64url")}`;
 
   flush(): Promise<void> {
     if (!this.nats) return Promise.reject(new Error("not connected yet"));

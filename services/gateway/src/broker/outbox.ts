@@ -8,6 +8,10 @@ export interface OutboxEntry {
   bytes: number;
   /** When it was pushed (ms). */
   at: number;
+  /** When it was last sent (ms; 0: not yet). */
+  sentAt: number;
+  /** Confirmed on its own, but kept until every earlier one is too (the outbox shrinks from the front). */
+  acked: boolean;
 }
 
 /**
@@ -26,10 +30,10 @@ export interface OutboxLimits {
 const ENTRY_OVERHEAD = 64;
 
 /**
- * Publishes held until NATS confirms them, first in first out. The NATS client drops what it was
- * given while the link was down (FIELD-NOTES), so nothing leaves the outbox when it is sent: only
- * `ack` (a PONG after it) removes it, and `rewind` after a reconnect makes everything unconfirmed
- * due again. Bounded by bytes (the oldest go first) and by age (checked when sending); every entry
+ * Publishes held until the stream confirms them, first in first out. The NATS client drops what it
+ * was given while the link was down (FIELD-NOTES), so nothing leaves the outbox when it is sent:
+ * only confirmations (`ackOne`) remove it, from the front, and `rewind` (after a reconnect, a
+ * refused or a lost confirmation) makes everything unconfirmed due again. Bounded by bytes (the oldest go first) and by age (checked when sending); every entry
  * that leaves unconfirmed is reported to `dropped`.
  */
 export class Outbox {
@@ -48,7 +52,7 @@ export class Outbox {
 
   /** Adds a publish; evicts the oldest entries while over the byte bound. */
   push(subject: string, payload: string): OutboxEntry {
-    const e: OutboxEntry = { seq: ++this.seq, subject, payload, bytes: payload.length + subject.length + ENTRY_OVERHEAD, at: this.now() };
+    const e: OutboxEntry = { seq: ++this.seq, subject, payload, bytes: payload.length + subject.length + ENTRY_OVERHEAD, at: this.now(), sentAt: 0, acked: false };
     this.q.push(e);
     this.held += e.bytes;
     let dropped = 0;
@@ -62,8 +66,26 @@ export class Outbox {
   takeUnsent(): OutboxEntry[] {
     this.dropAged();
     const out = this.q.slice(this.next);
+    const now = this.now();
+    for (const e of out) e.sentAt = now;
     this.next = this.q.length;
     return out;
+  }
+
+  /** Publish `seq` alone is confirmed (confirmations may skip one that failed): the confirmed front leaves. */
+  ackOne(seq: number): void {
+    const first = this.q[this.head];
+    if (!first || seq < first.seq) return;
+    const e = this.q[this.head + (seq - first.seq)];
+    if (e?.seq !== seq || this.head + (seq - first.seq) >= this.next) return;
+    e.acked = true;
+    while (this.head < this.next && this.q[this.head]!.acked) this.shift();
+    this.compact();
+  }
+
+  /** When the oldest unconfirmed entry was sent (0: none is waiting). */
+  get oldestSentAt(): number {
+    return this.head < this.next ? this.q[this.head]!.sentAt : 0;
   }
 
   /** The newest entry's seq sent on this connection (0: none). */
@@ -71,13 +93,7 @@ export class Outbox {
     return this.next > this.head ? this.q[this.next - 1]!.seq : 0;
   }
 
-  /** NATS has everything up to `seq`: those entries are done. */
-  ack(seq: number): void {
-    while (this.head < this.next && this.q[this.head]!.seq <= seq) this.shift();
-    this.compact();
-  }
-
-  /** A new connection: everything not confirmed must be sent again. */
+  /** A new connection, a failed or lost confirmation: everything not confirmed is due again, oldest first. */
   rewind(): void {
     this.next = this.head;
   }

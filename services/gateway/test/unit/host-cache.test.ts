@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { HostCache } from "../../src/host-cache.ts";
+import { HostCache } from "../../src/channels/host-cache.ts";
 
 test("a host that missed three of its periods is gone: not sent, evicted", () => {
   const c = new HostCache();

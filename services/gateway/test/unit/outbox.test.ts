@@ -18,9 +18,9 @@ describe("Outbox", () => {
     expect(payloads(outbox.takeUnsent())).toEqual(["1", "2"]);
     expect(outbox.takeUnsent()).toEqual([]);
     expect(outbox.lastSent).toBe(2);
-    outbox.ack(1);
+    outbox.ackOne(1);
     expect(outbox.size).toBe(1);
-    outbox.ack(2);
+    outbox.ackOne(2);
     expect(outbox.size).toBe(0);
     expect(outbox.bytes).toBe(0);
   });
@@ -30,19 +30,26 @@ describe("Outbox", () => {
     outbox.push("s", "1");
     outbox.push("s", "2");
     outbox.takeUnsent();
-    outbox.ack(1);
+    outbox.ackOne(1);
     outbox.push("s", "3");
     outbox.rewind();
     expect(payloads(outbox.takeUnsent())).toEqual(["2", "3"]);
   });
 
-  test("an ack never removes what was not sent", () => {
-    const { outbox } = box();
+  test("an ack never removes what was not sent, and a confirmation out of order waits for the ones before it", () => {
+    const { outbox, tick } = box();
     outbox.push("s", "1");
-    outbox.takeUnsent();
     outbox.push("s", "2");
-    outbox.ack(99);
-    expect(payloads(outbox.takeUnsent())).toEqual(["2"]);
+    tick(5);
+    outbox.takeUnsent();
+    outbox.push("s", "3");
+    outbox.ackOne(3); // not sent yet: ignored
+    outbox.ackOne(2); // sent, but 1 is not confirmed: both stay
+    expect(outbox.size).toBe(3);
+    expect(outbox.oldestSentAt).toBe(5);
+    outbox.ackOne(1);
+    expect(outbox.size).toBe(1);
+    expect(payloads(outbox.takeUnsent())).toEqual(["3"]);
   });
 
   test("over the byte bound the oldest go first (sent or not, while unconfirmed) and are reported", () => {
@@ -78,7 +85,7 @@ describe("Outbox", () => {
     for (let i = 0; i < 10_000; i++) {
       outbox.push("s", String(i));
       outbox.takeUnsent();
-      outbox.ack(outbox.lastSent);
+      outbox.ackOne(outbox.lastSent);
     }
     expect(outbox.size).toBe(0);
     expect((outbox as unknown as { q: unknown[] }).q.length).toBeLessThan(2100);

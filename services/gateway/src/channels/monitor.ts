@@ -2,18 +2,26 @@ import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
 import { MAX_METRICS_BYTES, METRICS_WILDCARD, hostFromSubject, metricsSample } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
-import type { Broker } from "./broker/broker.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { Rejections } from "../rejections.ts";
+import type { GatewaySocket } from "../sessions/session.ts";
 import { HostCache } from "./host-cache.ts";
-import type { GatewaySocket, MonitorData } from "./socket-data.ts";
-import type { Rejections } from "./rejections.ts";
+import { protocolTopic } from "./room.ts";
 
-/** Bun topic every monitor socket subscribes to. */
+/** Bun topic every `/system-monitor` socket subscribes to. */
 export const MONITOR_TOPIC = "monitor";
+/** The client protocol's channel of every host's samples, and its Bun topic. */
+export const MONITOR_CHANNEL = "system:monitor";
+export const MONITOR_PROTOCOL_TOPIC = protocolTopic(MONITOR_CHANNEL);
+
+/** A sample as a client protocol publication push on `system:monitor` (the sample is JSON text already). */
+export const monitorPush = (sample: string): string => `{"push":{"channel":"${MONITOR_CHANNEL}","pub":{"data":${sample}}}}`;
 
 /**
- * One relay for every `/system-monitor` socket: a single NATS subscription to all hosts'
- * samples, the newest sample of each live host kept (as the validated text, serialized once)
- * for new sockets, and each sample fanned out with one topic publish.
+ * One relay for every `/system-monitor` socket and `system:monitor` subscriber: a single NATS
+ * subscription to all hosts' samples, the newest sample of each live host kept (as the validated
+ * text, serialized once) for new subscribers, and each sample fanned out with one topic publish
+ * per encoding.
  */
 export class MonitorRelay {
   private readonly latest = new HostCache();
@@ -32,23 +40,29 @@ export class MonitorRelay {
     this.broker.acquire(METRICS_WILDCARD, (msg) => this.onSample(msg));
   }
 
-  /** A monitor socket opened: send the newest sample of each host at once, then subscribe. */
+  /** A `/system-monitor` socket opened: send the newest sample of each host at once, then subscribe. */
   open(ws: GatewaySocket): void {
     this.sendLatest(ws);
     ws.subscribe(MONITOR_TOPIC);
+  }
+
+  /** A protocol subscriber of `system:monitor` (after its subscribe reply): the newest samples, then the topic. */
+  subscribeProtocol(ws: GatewaySocket): void {
+    for (const text of this.latest.live(Date.now())) ws.send(monitorPush(text));
+    ws.subscribe(MONITOR_PROTOCOL_TOPIC);
   }
 
   /**
    * Conflation for a socket that fell behind: stop feeding it while its buffer is over `limit`,
    * and once it has drained, send only the newest sample of each host and feed it again.
    */
-  check(ws: GatewaySocket & { data: MonitorData }, limit: number): void {
+  check(ws: GatewaySocket, state: { stalled: boolean }, limit: number): void {
     const buffered = ws.getBufferedAmount();
-    if (!ws.data.stalled && buffered > limit) {
-      ws.data.stalled = true;
+    if (!state.stalled && buffered > limit) {
+      state.stalled = true;
       ws.unsubscribe(MONITOR_TOPIC);
-    } else if (ws.data.stalled && buffered <= limit / 2) {
-      ws.data.stalled = false;
+    } else if (state.stalled && buffered <= limit / 2) {
+      state.stalled = false;
       this.sendLatest(ws);
       ws.subscribe(MONITOR_TOPIC);
     }
@@ -80,7 +94,11 @@ export class MonitorRelay {
       return;
     }
     this.latest.put(host, text, value.interval_ms, Date.now());
-    this.server().publish(MONITOR_TOPIC, text);
+    const server = this.server();
+    server.publish(MONITOR_TOPIC, text);
     this.published(text.length);
+    const push = monitorPush(text);
+    server.publish(MONITOR_PROTOCOL_TOPIC, push);
+    this.published(push.length);
   }
 }

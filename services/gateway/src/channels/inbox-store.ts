@@ -1,5 +1,6 @@
-import { JetStreamApiCodes, JetStreamApiError, type StoredMsg } from "@nats-io/jetstream";
-import type { Broker } from "./broker/broker.ts";
+import type { StoredMsg } from "@nats-io/jetstream";
+import type { Broker } from "../broker/broker.ts";
+import { streamGet, type MsgQuery } from "./stream-get.ts";
 import { NOTIFICATIONS_STREAM, depthWithin, storedNotification, userStoreSubject, type StoredNotification } from "@rt/protocol";
 
 /** One stored notification, the seq the stream gave it and when the stream stored it (ms, the server's clock). */
@@ -7,11 +8,6 @@ export interface StoredEntry {
   seq: number;
   at: number;
   notification: StoredNotification;
-}
-
-/** The stream itself is missing (deleted, or a new NATS store): reads wait for it to come back. */
-export class StreamMissingError extends Error {
-  override readonly name = "StreamMissingError";
 }
 
 /** Read access to the notifications stream (written by the notifier). Invalid entries are skipped. */
@@ -39,8 +35,7 @@ export class JetStreamNotificationStore implements NotificationStore {
   async next(userId: string, fromSeq: number): Promise<StoredEntry | undefined> {
     const subject = userStoreSubject(userId);
     for (let seq = fromSeq; ; ) {
-      // MSG.GET takes {seq, next_by_subj} since 2.9; the client's type lists only the direct-get form.
-      const m = await this.get({ seq, next_by_subj: subject } as unknown as { seq: number });
+      const m = await this.get({ seq, next_by_subj: subject });
       if (!m) return undefined;
       const e = this.entry(userId, m);
       if (e) return e;
@@ -48,16 +43,8 @@ export class JetStreamNotificationStore implements NotificationStore {
     }
   }
 
-  private async get(query: { seq: number } | { last_by_subj: string }): Promise<StoredMsg | null> {
-    const jsm = this.broker.jetstream();
-    if (!jsm) throw new Error("not connected to NATS yet");
-    try {
-      // A read in flight when the link drops fails at once (the socket reads again after the reconnect).
-      return await Promise.race([jsm.streams.getMessage(NOTIFICATIONS_STREAM, query), this.broker.linkDown()]);
-    } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) throw new StreamMissingError(err.message);
-      throw err;
-    }
+  private get(query: MsgQuery): Promise<StoredMsg | null> {
+    return streamGet(this.broker, NOTIFICATIONS_STREAM, query);
   }
 
   /** The entry when `m` is a valid notification of `userId`; anything else is counted and skipped. */

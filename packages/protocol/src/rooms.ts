@@ -1,0 +1,37 @@
+import Type, { type Static } from "typebox";
+import { ClientInfo } from "./centrifugo/commands.ts";
+import { depthWithin } from "./json-depth.ts";
+import { validator } from "./validator.ts";
+
+/**
+ * One publication on a room, as stored in the ROOMS stream and relayed to every gateway: the
+ * publisher's JSON `data` and who published it. A `/chat/{room}` text frame `hello` is
+ * `{"data":{"text":"hello"}}`; a publication whose data has a string `text` reaches
+ * `/chat/{room}` sockets as `Room {room}: {text}`.
+ */
+export const RoomPublication = Type.Object({
+  data: Type.Unknown(),
+  info: Type.Optional(ClientInfo),
+});
+export type RoomPublication = Static<typeof RoomPublication>;
+export const roomPublication = validator(RoomPublication);
+
+/** The text a `/chat/{room}` socket sees for a publication, or undefined when it has none. */
+export function legacyText(data: unknown): string | undefined {
+  return typeof data === "object" && data !== null && !Array.isArray(data) && typeof (data as { text?: unknown }).text === "string" ? (data as { text: string }).text : undefined;
+}
+
+/**
+ * Reads a room payload from NATS (already UTF-8 text): a RoomPublication as JSON, or, for a service
+ * that publishes plain text on `chat.room.<room>`, that text as `{"data":{"text": text}}`.
+ * Undefined for JSON that is not a publication (or nests `data` too deep).
+ */
+export function readRoomPayload(text: string): RoomPublication | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { data: { text } };
+  }
+  return roomPublication.check(value) && depthWithin(value.data) ? value : undefined;
+}

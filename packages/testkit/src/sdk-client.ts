@@ -1,0 +1,107 @@
+import { Centrifuge, type PublicationContext, type Subscription } from "centrifuge";
+import { Conditions } from "./conditions.ts";
+
+/** One received publication, as the SDK reported it. */
+export interface Received {
+  channel: string;
+  data: unknown;
+  offset: number | undefined;
+  info: { user: string; client: string } | undefined;
+}
+
+/**
+ * The official `centrifuge` SDK, unmodified, with what tests need around it: every publication
+ * (channel subscriptions and server-side ones) and every subscribed/disconnected event recorded,
+ * and waits on conditions instead of sleeps.
+ */
+export class SdkClient implements AsyncDisposable {
+  readonly publications: Received[] = [];
+  readonly subscribed: Array<{ channel: string; wasRecovering: boolean; recovered: boolean; offset: number | undefined; epoch: string | undefined }> = [];
+  readonly disconnects: Array<{ code: number; reason: string }> = [];
+  readonly errors: unknown[] = [];
+  clientId: string | undefined;
+  private readonly conditions = new Conditions();
+
+  constructor(readonly centrifuge: Centrifuge) {
+    centrifuge.on("connected", (ctx) => {
+      this.clientId = ctx.client;
+      this.wake();
+    });
+    centrifuge.on("disconnected", (ctx) => {
+      this.disconnects.push({ code: ctx.code, reason: ctx.reason });
+      this.wake();
+    });
+    centrifuge.on("error", (ctx) => {
+      this.errors.push(ctx);
+      this.wake();
+    });
+    centrifuge.on("subscribed", (ctx) => this.onSubscribed(ctx.channel, ctx.wasRecovering, ctx.recovered, ctx.streamPosition));
+    centrifuge.on("publication", (ctx) => this.onPublication(ctx));
+  }
+
+  /** A client for `url` (ws://…/connection/websocket) with fast reconnects for tests. */
+  static create(url: string, opts: { token?: string; getToken?: () => Promise<string> } = {}): SdkClient {
+    return new SdkClient(new Centrifuge(url, { ...opts, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 }));
+  }
+
+  /** Connects and waits for the connected state. */
+  async connect(timeoutMs = 5000): Promise<void> {
+    this.centrifuge.connect();
+    await this.centrifuge.ready(timeoutMs);
+  }
+
+  /** A channel subscription whose publications and subscribed events are recorded. */
+  subscription(channel: string, opts: Record<string, unknown> = {}): Subscription {
+    const sub = this.centrifuge.getSubscription(channel) ?? this.centrifuge.newSubscription(channel, opts);
+    sub.removeAllListeners();
+    sub.on("publication", (ctx) => this.onPublication(ctx));
+    sub.on("subscribed", (ctx) => this.onSubscribed(ctx.channel, ctx.wasRecovering, ctx.recovered, ctx.streamPosition));
+    sub.on("error", (ctx) => {
+      this.errors.push(ctx);
+      this.wake();
+    });
+    sub.on("unsubscribed", () => this.wake());
+    return sub;
+  }
+
+  /** Subscribes and waits until subscribed. */
+  async subscribe(channel: string, opts: Record<string, unknown> = {}): Promise<Subscription> {
+    const sub = this.subscription(channel, opts);
+    sub.subscribe();
+    await sub.ready(5000);
+    return sub;
+  }
+
+  /** The data of the publications received on `channel`, in order. */
+  data(channel: string): unknown[] {
+    return this.publications.filter((p) => p.channel === channel).map((p) => p.data);
+  }
+
+  /** Waits until `cond` holds. */
+  until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+    return this.conditions.until(cond, what, timeoutMs, () => ` (publications: ${this.publications.length}, disconnects: ${JSON.stringify(this.disconnects)})`);
+  }
+
+  /** Waits until `n` publications arrived on `channel`. */
+  waitFor(channel: string, n: number, timeoutMs = 5000): Promise<void> {
+    return this.until(() => this.data(channel).length >= n, `${n} publications on ${channel}`, timeoutMs);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.centrifuge.disconnect();
+  }
+
+  private onPublication(ctx: PublicationContext): void {
+    this.publications.push({ channel: ctx.channel, data: ctx.data, offset: ctx.offset, info: ctx.info ? { user: ctx.info.user, client: ctx.info.client } : undefined });
+    this.wake();
+  }
+
+  private onSubscribed(channel: string, wasRecovering: boolean, recovered: boolean, pos: { offset: number; epoch: string } | undefined): void {
+    this.subscribed.push({ channel, wasRecovering, recovered, offset: pos?.offset, epoch: pos?.epoch });
+    this.wake();
+  }
+
+  private wake(): void {
+    this.conditions.wake();
+  }
+}

@@ -1,0 +1,377 @@
+import type { Msg } from "@nats-io/transport-node";
+import type { Server } from "bun";
+import { ROOMS_STREAM, legacyText, readRoomPayload, roomFrame, roomLiveSubject, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
+import type { Logger } from "@rt/runtime";
+import { Backoff } from "../backoff.ts";
+import type { Broker } from "../broker/broker.ts";
+import { ORIGIN_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
+import type { Rejections } from "../rejections.ts";
+import { StreamCursor, type ChainedEvent } from "./cursor.ts";
+import type { RoomStore, StoredPublication } from "./room-store.ts";
+import { StreamMissingError } from "./stream-get.ts";
+import type { StreamEpoch } from "./stream-epoch.ts";
+
+/** One publication of a room as this gateway fans it out. */
+export interface RoomEvent extends ChainedEvent {
+  pub: RoomPublication;
+  /** The gateway process that published it. */
+  origin: string;
+  /** Its frames, serialized once: `Room {room}: {text}` (null: none, no text or fanned out at once by its origin) and the protocol push. */
+  legacy: string | null;
+  push: string;
+}
+
+/** A publication in the client protocol's form. */
+export interface ProtocolPublication {
+  data: unknown;
+  info?: centrifugo.ClientInfo;
+  offset: number;
+}
+
+/** What a protocol subscriber is told at subscribe: where the room stands, and what it missed when it asked to recover. */
+export interface RoomPosition {
+  epoch: string;
+  offset: number;
+  recovered: boolean;
+  publications: ProtocolPublication[];
+}
+
+/** Bun topics of a room: `/chat/{room}` sockets and protocol subscribers of `chat:{room}`. */
+export const legacyRoomTopic = (room: string): string => `room:${room}`;
+export const protocolTopic = (channel: string): string => `c:${channel}`;
+
+/** Publications kept per room for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
+const RING_SIZE = 128;
+const RING_BYTES = 256 * 1024;
+/** Largest publication accepted from NATS beyond MAX_MESSAGE_BYTES (the envelope and info). */
+const ENVELOPE_BYTES = 4096;
+/** How long a subscribe waits for the room to be placed in its stream. */
+const LIVE_TIMEOUT_MS = 5000;
+const HELD = { maxEvents: 256, maxBytes: 1024 * 1024 };
+
+/** A publication the ring keeps, and what it costs. */
+interface RingEntry {
+  seq: number;
+  prev: number;
+  pub: RoomPublication;
+  bytes: number;
+}
+
+interface RoomState {
+  room: string;
+  channel: string;
+  legacyTopic: string;
+  protocolTopic: string;
+  holders: number;
+  cursor: StreamCursor<RoomEvent>;
+  sync: { running: boolean; again: boolean; retry: ReturnType<typeof setTimeout> | undefined; backoff: Backoff };
+  /** The last publications fanned out (at most RING_SIZE and RING_BYTES), oldest first: a chain, each one's prev is the one before. */
+  ring: RingEntry[];
+  ringBytes: number;
+  /** Waiting for the cursor to go live. */
+  waiters: Array<() => void>;
+}
+
+/**
+ * Chat rooms across gateways. A publication (a `/chat/{room}` text frame, or a protocol publish on
+ * `chat:{room}`) is published by its gateway into the ROOMS stream (through the confirmed outbox);
+ * the stream stores it and republishes it to every gateway with its offset and the room's previous
+ * offset. Each gateway keeps one StreamCursor per room it serves and fans each publication out
+ * with Bun's topic publish, serialized once per encoding: exactly once, in the stream's order, gaps
+ * read back from the stream. A text publication also reaches its own gateway's `/chat/{room}`
+ * sockets at once, so they are served while NATS is away.
+ */
+export class RoomHub {
+  private readonly rooms = new Map<string, RoomState>();
+  private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  private failures = { count: 0, at: 0 };
+
+  constructor(
+    private readonly server: () => Server<unknown>,
+    private readonly broker: Broker,
+    private readonly store: RoomStore,
+    private readonly epoch: StreamEpoch,
+    private readonly publisher: StreamPublishing,
+    private readonly historySize: number,
+    private readonly maxMessageBytes: number,
+    private readonly rejections: Rejections,
+    private readonly log: Logger,
+    /** Told the size of every topic publish (the sweeper's trigger). */
+    private readonly published: (bytes: number) => void,
+  ) {
+    broker.onUp(() => {
+      for (const st of this.rooms.values()) void this.sync(st);
+    });
+    epoch.onChange((e) => this.epochChanged(e));
+  }
+
+  /** One more local holder of `room` (a socket or a subscription); the first one subscribes to it. */
+  join(room: string): void {
+    const st = this.rooms.get(room);
+    if (st) {
+      st.holders++;
+      return;
+    }
+    const channel = `chat:${room}`;
+    const fresh: RoomState = {
+      room,
+      channel,
+      legacyTopic: legacyRoomTopic(room),
+      protocolTopic: protocolTopic(channel),
+      holders: 1,
+      cursor: new StreamCursor(HELD),
+      sync: { running: false, again: false, retry: undefined, backoff: new Backoff(250, 5000) },
+      ring: [],
+      ringBytes: 0,
+      waiters: [],
+    };
+    this.rooms.set(room, fresh);
+    this.broker.acquire(roomLiveSubject(room), (msg) => this.fromNats(fresh, msg));
+    void this.sync(fresh);
+  }
+
+  /** One holder fewer; the last one unsubscribes. */
+  leave(room: string): void {
+    const st = this.rooms.get(room);
+    if (!st || --st.holders > 0) return;
+    this.rooms.delete(room);
+    st.cursor.close();
+    clearTimeout(st.sync.retry);
+    this.broker.release(roomLiveSubject(room));
+  }
+
+  /** A member of this gateway publishes `data` on `room`. */
+  publish(room: string, data: unknown, info: centrifugo.ClientInfo): void {
+    const text = legacyText(data);
+    // Its own `/chat/{room}` sockets at once (also while NATS is away); everyone else from the stream.
+    if (text !== undefined) this.topicPublish(legacyRoomTopic(room), roomFrame(room, text));
+    const pub: RoomPublication = { data, info };
+    this.publisher.publish(roomSubject(room), JSON.stringify(pub));
+  }
+
+  /** Rooms with a holder here. */
+  get size(): number {
+    return this.rooms.size;
+  }
+
+  /**
+   * Where a protocol subscriber of `room` starts (the room must be joined). With `recover`, the
+   * publications after the client's offset when all are still kept and the epoch matches. Resolves
+   * at a point where the caller must, synchronously, send the reply and subscribe the socket to the
+   * room's topic: every later publication then reaches it through the topic, none twice.
+   */
+  async position(room: string, recover: { offset: number; epoch: string } | undefined): Promise<RoomPosition> {
+    const st = await this.live(room);
+    const epoch = st.cursor.epoch!;
+    if (!recover || recover.epoch !== epoch || recover.offset > st.cursor.last) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
+    if (recover.offset === st.cursor.last) return { epoch, offset: st.cursor.last, recovered: true, publications: [] };
+    if (!(await this.stillKept(room, recover.offset))) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
+    let read: ProtocolPublication[] = [];
+    let after = recover.offset;
+    for (;;) {
+      // Synchronously from here to the return: the ring covers what came after the last read?
+      const tail = this.ringAfter(st, after);
+      if (tail) return { epoch, offset: st.cursor.last, recovered: true, publications: [...read, ...tail] };
+      const more = await this.store.after(room, after, this.historySize);
+      if (st.cursor.epoch !== epoch) return { epoch: st.cursor.epoch!, offset: st.cursor.last, recovered: false, publications: [] };
+      read = [...read, ...more.map(toProtocol)];
+      if (more.length === 0) return { epoch, offset: st.cursor.last, recovered: true, publications: read };
+      after = more.at(-1)!.seq;
+    }
+  }
+
+  /** The `history` command: kept publications, oldest first (or newest first with `reverse`). */
+  async history(room: string, opts: { limit: number; sinceOffset: number | undefined; reverse: boolean }): Promise<{ epoch: string; offset: number; publications: ProtocolPublication[] }> {
+    const epoch = await this.currentEpoch();
+    const offset = await this.store.top(room);
+    if (opts.limit === 0) return { epoch, offset, publications: [] };
+    const max = opts.limit < 0 ? this.historySize : Math.min(opts.limit, this.historySize);
+    if (!opts.reverse) return { epoch, offset, publications: (await this.store.after(room, opts.sinceOffset ?? 0, max)).map(toProtocol) };
+    const all = await this.store.after(room, 0, this.historySize);
+    const before = opts.sinceOffset === undefined ? all : all.filter((p) => p.seq < opts.sinceOffset!);
+    return { epoch, offset, publications: before.reverse().slice(0, max).map(toProtocol) };
+  }
+
+  /** The rooms stream's epoch, once known. */
+  async currentEpoch(): Promise<string> {
+    if (this.epoch.current === undefined) await this.epoch.refresh();
+    const e = this.epoch.current;
+    if (e === undefined) throw new StreamMissingError("the rooms stream is not there (yet)");
+    return e;
+  }
+
+  /** True when `offset` of `room` is still stored, so everything after it is too (per-subject limits trim oldest first). */
+  private async stillKept(room: string, offset: number): Promise<boolean> {
+    if (offset > 0) return (await this.store.at(room, offset)) !== undefined;
+    // Offset 0 (nothing seen yet): nothing can have been trimmed while fewer than the limit are kept.
+    return (await this.store.after(room, 0, this.historySize)).length < this.historySize;
+  }
+
+  /** The ring's publications after `offset`, or undefined when the ring does not reach back that far. */
+  private ringAfter(st: RoomState, offset: number): ProtocolPublication[] | undefined {
+    if (offset >= st.cursor.last) return [];
+    const first = st.ring[0];
+    if (!first || first.prev > offset) return undefined;
+    return st.ring.filter((e) => e.seq > offset).map((e) => toProtocol(e));
+  }
+
+  /** Resolves with the room once its cursor is live here (joined and placed in the stream). */
+  private live(room: string): Promise<RoomState> {
+    const st = this.rooms.get(room);
+    if (!st) return Promise.reject(new Error(`room ${room} is not joined`));
+    if (st.cursor.state === "live" || st.cursor.state === "replaying") return Promise.resolve(st);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the room's stream did not answer in time")), LIVE_TIMEOUT_MS);
+      st.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(st);
+      });
+    });
+  }
+
+  private async sync(st: RoomState): Promise<void> {
+    const s = st.sync;
+    if (st.cursor.closed) return;
+    if (s.running) {
+      s.again = true;
+      return;
+    }
+    s.running = true;
+    clearTimeout(s.retry);
+    let failure: unknown;
+    try {
+      do {
+        s.again = false;
+        await this.syncOnce(st);
+      } while (s.again && !st.cursor.closed);
+      s.backoff.reset();
+    } catch (err) {
+      failure = err ?? new Error("failed");
+    } finally {
+      s.running = false;
+    }
+    if (failure === undefined || st.cursor.closed) return;
+    if (s.again) return void this.sync(st);
+    this.countFailure(failure);
+    s.retry = setTimeout(() => void this.sync(st), failure instanceof StreamMissingError ? 1000 : s.backoff.next());
+  }
+
+  /** Places the room at its stream's top (first time), then reads what the cursor misses and goes live. */
+  private async syncOnce(st: RoomState): Promise<void> {
+    const c = st.cursor;
+    if (!this.broker.connected()) return; // onUp resumes
+    if (c.state === "positioning") {
+      const epoch = await this.currentEpoch();
+      const top = await this.store.top(st.room);
+      if (c.state !== "positioning") return;
+      c.position(epoch, top);
+    } else if (c.state === "live") c.replay(); // a reconnect: what was republished meanwhile is in the stream
+    while (c.state === "replaying") {
+      const generation = c.generation;
+      const entry = await this.store.next(st.room, c.last + 1);
+      if (c.generation !== generation) continue;
+      if (c.state !== "replaying") return;
+      if (!entry) {
+        this.goLive(st);
+        continue;
+      }
+      this.fanOut(st, this.event(st, entry.seq, c.last, entry.pub, entry.origin));
+    }
+  }
+
+  private goLive(st: RoomState): void {
+    const c = st.cursor;
+    const held = c.endReplay();
+    if (!held) return;
+    for (const e of held) {
+      this.offer(st, e);
+      if (c.state !== "live") return;
+    }
+    const waiters = st.waiters;
+    st.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** The rooms stream was created anew: every room starts over at 0 of the new life (its publications are all new). */
+  private epochChanged(epoch: string | undefined): void {
+    if (epoch === undefined) return;
+    for (const st of this.rooms.values()) {
+      if (st.cursor.state !== "positioning" && st.cursor.epoch !== epoch) {
+        st.cursor.position(epoch, 0);
+        st.ring = [];
+        st.ringBytes = 0;
+      }
+      void this.sync(st);
+    }
+  }
+
+  /** A publication the stream republished: validated, then judged by the room's cursor. */
+  private fromNats(st: RoomState, msg: Msg): void {
+    const h = msg.headers;
+    const seq = Number(h?.get("Nats-Sequence"));
+    const prev = Number(h?.get("Nats-Last-Sequence"));
+    let pub: RoomPublication | undefined;
+    try {
+      if (h?.get("Nats-Stream") !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq) throw new Error("headers");
+      if (msg.data.byteLength > this.maxMessageBytes + ENVELOPE_BYTES) throw new Error("oversize");
+      pub = readRoomPayload(this.decoder.decode(msg.data));
+      if (pub === undefined) throw new Error("shape");
+    } catch {
+      this.rejections.count("nats_room_payload", this.log, { room: st.room });
+      return;
+    }
+    this.offer(st, this.event(st, seq, prev, pub!, h!.get(ORIGIN_HEADER)));
+  }
+
+  private offer(st: RoomState, e: RoomEvent): void {
+    const c = st.cursor;
+    switch (c.judge(e)) {
+      case "write":
+        return this.fanOut(st, e);
+      case "hold":
+        return c.hold(e, e.push.length);
+      case "gap":
+        c.hold(e, e.push.length);
+        c.replay();
+        void this.sync(st);
+        return;
+      default:
+        return; // a duplicate, or the room left
+    }
+  }
+
+  private event(st: RoomState, seq: number, prev: number, pub: RoomPublication, origin: string): RoomEvent {
+    const text = origin === this.publisher.origin ? undefined : legacyText(pub.data);
+    const push = JSON.stringify({ push: { channel: st.channel, pub: { data: pub.data, ...(pub.info ? { info: pub.info } : {}), offset: seq } } });
+    return { seq, prev, pub, origin, legacy: text === undefined ? null : roomFrame(st.room, text), push };
+  }
+
+  /** Writes one publication to the room's sockets: one topic publish per encoding. */
+  private fanOut(st: RoomState, e: RoomEvent): void {
+    st.cursor.wrote(e.seq);
+    // The ring keeps the publication, not its frames (a subscriber gets its own copy in a reply).
+    const bytes = e.push.length;
+    st.ring.push({ seq: e.seq, prev: e.prev, pub: e.pub, bytes });
+    st.ringBytes += bytes;
+    while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.bytes;
+    if (e.legacy !== null) this.topicPublish(st.legacyTopic, e.legacy);
+    this.topicPublish(st.protocolTopic, e.push);
+  }
+
+  private topicPublish(topic: string, frame: string): void {
+    this.server().publish(topic, frame);
+    this.published(frame.length);
+  }
+
+  private countFailure(err: unknown): void {
+    this.failures.count++;
+    const now = Date.now();
+    if (now - this.failures.at < 5000) return;
+    this.log.warn({ err: String(err), failures: this.failures.count }, "rooms: reading the stream failed; retrying with backoff");
+    this.failures = { count: 0, at: now };
+  }
+}
+
+function toProtocol(p: Pick<StoredPublication, "seq" | "pub">): ProtocolPublication {
+  return p.pub.info ? { data: p.pub.data, info: p.pub.info, offset: p.seq } : { data: p.pub.data, offset: p.seq };
+}

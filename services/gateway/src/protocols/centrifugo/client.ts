@@ -1,0 +1,466 @@
+import { randomUUID } from "node:crypto";
+import { centrifugo, depthWithin, notificationFrame, RPC_METHOD_PATTERN, rpcSubject, type centrifugo as C } from "@rt/protocol";
+import type { Logger } from "@rt/runtime";
+import type { Authenticator, Principal } from "../../auth.ts";
+import type { Broker } from "../../broker/broker.ts";
+import { inboxSub, type Inbox, type InboxPosition, type InboxSub } from "../../channels/inbox.ts";
+import type { NotificationStore } from "../../channels/inbox-store.ts";
+import type { MonitorRelay } from "../../channels/monitor.ts";
+import { MONITOR_PROTOCOL_TOPIC } from "../../channels/monitor.ts";
+import { parseChannel, type ChannelRef } from "../../channels/namespaces.ts";
+import { protocolTopic, type ProtocolPublication, type RoomHub } from "../../channels/room.ts";
+import type { Rejections } from "../../rejections.ts";
+import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
+import type { ClientData, SocketOf } from "../../sessions/session.ts";
+import type { Codec } from "./codec.ts";
+
+const { ErrorCode, ERROR_MESSAGES, TEMPORARY_ERRORS, DisconnectCode, METHODS } = centrifugo;
+type Ws = SocketOf<ClientData>;
+type Method = C.Method;
+
+/** What every client session needs from the gateway. */
+export interface ClientDeps {
+  auth: Authenticator;
+  rooms: RoomHub;
+  inbox: Inbox;
+  inboxStore: NotificationStore;
+  monitor: MonitorRelay;
+  broker: Broker;
+  codec: Codec;
+  rejections: Rejections;
+  log: Logger;
+  /** Connections per user on this gateway (for MAX_CONNECTIONS_PER_USER). */
+  perUser: Map<string, number>;
+  config: ClientConfig;
+}
+
+/** The protocol's settings (from the gateway's configuration). */
+export interface ClientConfig {
+  pingIntervalSec: number;
+  allowAnonymous: boolean;
+  maxConnectionsPerUser: number;
+  rateLimitPerSec: number;
+  rateLimitBurst: number;
+  maxChannels: number;
+  historySize: number;
+  version: string;
+}
+
+/** A command could not be served: answered with an error reply (`code`) or, with `disconnect`, by closing. */
+class CommandError extends Error {
+  constructor(readonly code: number, readonly disconnect?: C.Disconnect) {
+    super(ERROR_MESSAGES[code as C.ErrorCode] ?? "error");
+  }
+}
+
+/** One channel this connection is subscribed to. */
+type Sub =
+  | { kind: "room"; room: string; topic: string }
+  | { kind: "monitor" }
+  | { kind: "inbox"; sub: InboxSub }
+  /** A subscribe in progress: its reply is not out yet. */
+  | { kind: "pending"; cancelled: boolean };
+
+/** How long a client may leave the oldest ping unanswered. */
+const PONG_TIMEOUT_MS = 10_000;
+/** How long connect waits for the user's inbox to be placed (its position goes into the reply). */
+const INBOX_POSITION_TIMEOUT_MS = 5000;
+/** RPC requests wait this long for a backend's answer (SPEC: 108 after 5 s). */
+const RPC_TIMEOUT_MS = 5000;
+/** Commands refused for the rate in a row before the connection is closed with 3013. */
+const MAX_REFUSED_IN_A_ROW = 50;
+/** Largest RPC answer relayed to the client. */
+const MAX_RPC_ANSWER_BYTES = 1024 * 1024;
+
+/**
+ * One `/connection/websocket` session: the Centrifugo client protocol v2. Commands run in the order
+ * they arrive (a connect that checks its JWT holds the subscribes behind it); a command before
+ * `connect` or an unreadable frame closes with 3501. Channels: `chat:<room>` (RoomHub, history and
+ * recovery), `#<user>` (the user's inbox, a server-side subscription made at connect) and
+ * `system:monitor`. Publications reach the connection through Bun topics, serialized once per
+ * channel; the inbox writes per socket, as on `/notifications`.
+ */
+export class Client {
+  readonly id = randomUUID();
+  user: string | undefined;
+  private state: "new" | "connecting" | "connected" | "closed" = "new";
+  private readonly subs = new Map<string, Sub>();
+  private chain: Promise<void> = Promise.resolve();
+  private readonly bucket: TokenBucket | undefined;
+  private refusedInARow = 0;
+  /** A connect was accepted into the queue (it may still be checking its token). */
+  private connectQueued = false;
+  private lastPingAt = 0;
+  /** When the oldest unanswered ping was sent (undefined: none is). */
+  private pingSentAt: number | undefined;
+
+  /** Its socket, from open on (the session is made at upgrade, before the socket exists). */
+  private ws!: Ws;
+
+  constructor(private readonly d: ClientDeps) {
+    this.bucket = newBucket(d.config.rateLimitPerSec, d.config.rateLimitBurst);
+  }
+
+  /** The socket is open. */
+  attach(ws: Ws): void {
+    this.ws = ws;
+  }
+
+  /** A frame from the client: its commands, in order. */
+  onFrame(message: string | Buffer): void {
+    if (this.state === "closed") return;
+    const commands = this.d.codec.decode(message);
+    if (!commands) return this.disconnect(DisconnectCode.BadRequest, "unreadable_frame");
+    for (const raw of commands) {
+      const cmd = raw as Record<string, unknown>;
+      const keys = Object.keys(cmd);
+      if (keys.length === 0) {
+        this.pingSentAt = undefined; // `{}`: a pong
+        continue;
+      }
+      const id = cmd.id;
+      if (id !== undefined && !(typeof id === "number" && Number.isSafeInteger(id) && id >= 0)) return this.disconnect(DisconnectCode.BadRequest, "bad_command_id");
+      const method = keys.find((k) => k !== "id") as Method | undefined;
+      if (method === undefined || keys.length > 2) return this.disconnect(DisconnectCode.BadRequest, "bad_command");
+      if (!(method in METHODS)) {
+        if (id === undefined) return this.disconnect(DisconnectCode.BadRequest, "unknown_method");
+        this.replyError(id, ErrorCode.MethodNotFound);
+        continue;
+      }
+      // Commands queued behind a connect (the SDK sends its subscribes in the same frame) wait for it.
+      if (method === "connect") this.connectQueued = true;
+      else if (!this.connectQueued) return this.disconnect(DisconnectCode.BadRequest, "command_before_connect");
+      if (method !== "connect" && this.bucket && !this.bucket.take()) {
+        if (++this.refusedInARow > MAX_REFUSED_IN_A_ROW) return this.disconnect(DisconnectCode.TooManyRequests, "rate_limit");
+        if (id !== undefined) this.replyError(id, ErrorCode.TooManyRequests);
+        continue;
+      }
+      this.refusedInARow = 0;
+      const checked = METHODS[method].validate(cmd[method] ?? {});
+      if (!checked.ok) {
+        this.d.log.debug({ method, errors: checked.errors }, "invalid command");
+        if (method === "connect" || id === undefined) return this.disconnect(DisconnectCode.BadRequest, "bad_request");
+        this.replyError(id, ErrorCode.BadRequest);
+        continue;
+      }
+      const body = checked.value;
+      this.chain = this.chain
+        .then(() => (this.state === "closed" ? undefined : this.run(method, id as number | undefined, body)))
+        .catch((err: unknown) => this.failed(id as number | undefined, err));
+    }
+  }
+
+  /** The sweeper's look: ping, pong deadline, token expiry, slow output (3008 is the adapter's). */
+  tick(now: number): void {
+    if (this.state !== "connected") return;
+    if (this.pingSentAt !== undefined && now - this.pingSentAt > PONG_TIMEOUT_MS) return this.disconnect(DisconnectCode.NoPong);
+    if (now - this.lastPingAt >= this.d.config.pingIntervalSec * 1000) {
+      this.lastPingAt = now;
+      this.pingSentAt ??= now;
+      this.ws.send(this.d.codec.encode([{}]));
+    }
+  }
+
+  /** The socket closed: every subscription ends. */
+  closed(): void {
+    if (this.state === "closed") return;
+    const wasConnected = this.state === "connected" || this.state === "connecting";
+    this.state = "closed";
+    for (const [, s] of this.subs) this.release(s);
+    this.subs.clear();
+    if (wasConnected && this.user !== undefined) {
+      const n = (this.d.perUser.get(this.user) ?? 1) - 1;
+      if (n <= 0) this.d.perUser.delete(this.user);
+      else this.d.perUser.set(this.user, n);
+    }
+  }
+
+  /** Closes the connection with a protocol disconnect code. */
+  disconnect(d: C.Disconnect, rejection?: string): void {
+    if (rejection) this.d.rejections.count(`centrifugo_${rejection}`, this.d.log);
+    if (this.state === "closed") return;
+    this.ws.close(d.code, d.reason);
+    this.closed();
+  }
+
+  /** Every inbox subscription of this connection (for Bun's drain). */
+  *inboxSubs(): Generator<InboxSub> {
+    for (const s of this.subs.values()) if (s.kind === "inbox") yield s.sub;
+  }
+
+  private async run(method: Method, id: number | undefined, body: unknown): Promise<void> {
+    // Queued behind a connect that did not succeed (an expired token): not served.
+    if (method !== "connect" && this.state !== "connected") throw new CommandError(ErrorCode.TokenExpired);
+    switch (method) {
+      case "connect":
+        return this.connect(id, body as C.ConnectRequest);
+      case "subscribe":
+        return this.subscribe(id, body as C.SubscribeRequest);
+      case "unsubscribe":
+        return this.unsubscribe(id, body as C.ChannelRequest);
+      case "publish":
+        return this.publish(id, body as C.PublishRequest);
+      case "history":
+        return this.reply(id, method, await this.history(body as C.HistoryRequest));
+      case "presence":
+      case "presence_stats":
+        throw new CommandError(ErrorCode.NotAvailable);
+      case "rpc":
+        return this.reply(id, method, await this.rpc(body as C.RpcRequest));
+      case "refresh":
+        return this.refresh(id, body as C.RefreshRequest);
+      case "sub_refresh":
+        return this.subRefresh(id, body as C.SubRefreshRequest);
+      case "send":
+        return; // asynchronous messages to the server: nothing listens
+    }
+  }
+
+  private async connect(id: number | undefined, req: C.ConnectRequest): Promise<void> {
+    if (this.state !== "new") throw new CommandError(ErrorCode.BadRequest, DisconnectCode.BadRequest);
+    this.state = "connecting";
+    let principal: Principal;
+    if (req.token === undefined || req.token === "") {
+      if (!this.d.config.allowAnonymous) throw new CommandError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
+      principal = { userId: "", expiresAt: undefined };
+    } else {
+      const check = await this.d.auth.check(req.token);
+      if (!check.ok) {
+        if (!check.expired) throw new CommandError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
+        this.state = "new"; // the SDK gets a new token and connects again
+        this.connectQueued = false;
+        throw new CommandError(ErrorCode.TokenExpired);
+      }
+      principal = check.principal;
+    }
+    if (this.state !== "connecting") return;
+    const n = (this.d.perUser.get(principal.userId) ?? 0) + 1;
+    if (principal.userId !== "" && n > this.d.config.maxConnectionsPerUser) throw new CommandError(ErrorCode.LimitExceeded, DisconnectCode.ConnectionLimit);
+    this.d.perUser.set(principal.userId, n);
+    this.user = principal.userId;
+    this.ws.data.expiresAt = principal.expiresAt;
+
+    const result: Record<string, unknown> = { client: this.id, version: this.d.config.version, ping: this.d.config.pingIntervalSec, pong: true };
+    if (principal.expiresAt !== undefined) Object.assign(result, { expires: true, ttl: Math.max(1, Math.floor((principal.expiresAt - Date.now()) / 1000)) });
+    if (principal.userId !== "") {
+      const channel = `#${principal.userId}`;
+      const asked = req.subs?.[channel];
+      result.subs = { [channel]: await this.openInbox(principal.userId, asked) };
+    }
+    if (this.state !== "connecting") return;
+    this.state = "connected";
+    this.lastPingAt = Date.now();
+    this.reply(id, "connect", result);
+  }
+
+  /** The server-side subscription to the user's inbox: placed (recovered when asked and possible) before the connect reply. */
+  private async openInbox(userId: string, asked: { recover?: boolean; offset?: number; epoch?: string } | undefined): Promise<Record<string, unknown>> {
+    if (!this.d.inbox.available) {
+      // No inbox stream (no notifier yet): connect all the same; the subscription places itself once
+      // the stream exists and sends from then on. With no epoch, a later recovery is reported as failed.
+      const sub = inboxSub(this.ws, userId, "protocol", { kind: "live" }, () => this.disconnect(DisconnectCode.Slow));
+      this.subs.set(`#${userId}`, { kind: "inbox", sub });
+      this.d.inbox.open(sub);
+      return { recoverable: true, epoch: "", offset: 0, ...(asked?.recover ? { recovered: false, was_recovering: true } : {}) };
+    }
+    const positioned = Promise.withResolvers<InboxPosition>();
+    const start = asked?.recover && asked.epoch ? { kind: "recover" as const, offset: asked.offset ?? 0, epoch: asked.epoch } : { kind: "live" as const };
+    const sub = inboxSub(this.ws, userId, "protocol", start, () => this.disconnect(DisconnectCode.Slow), (p) => {
+      // Synchronously before anything is written to the socket: the reply goes first.
+      this.inboxPlaced = p;
+      positioned.resolve(p);
+    });
+    this.subs.set(`#${userId}`, { kind: "inbox", sub });
+    this.d.inbox.open(sub);
+    const timer = setTimeout(() => positioned.reject(new CommandError(ErrorCode.Internal)), INBOX_POSITION_TIMEOUT_MS);
+    try {
+      await positioned.promise;
+    } finally {
+      clearTimeout(timer);
+    }
+    const p = this.inboxPlaced!;
+    return { recoverable: true, epoch: p.epoch, offset: p.seq, positioned: true, ...(asked?.recover ? { recovered: p.recovered, was_recovering: true } : {}) };
+  }
+  private inboxPlaced: InboxPosition | undefined;
+
+  private async subscribe(id: number | undefined, req: C.SubscribeRequest): Promise<void> {
+    const ref = this.channel(req.channel);
+    if (this.subs.has(req.channel)) throw new CommandError(ErrorCode.AlreadySubscribed);
+    if (ref.kind === "inbox") throw new CommandError(ErrorCode.PermissionDenied); // the own inbox is subscribed at connect
+    if (this.subs.size >= this.d.config.maxChannels) throw new CommandError(ErrorCode.LimitExceeded);
+    if (ref.kind === "monitor") {
+      this.subs.set(req.channel, { kind: "monitor" });
+      this.reply(id, "subscribe", {});
+      this.d.monitor.subscribeProtocol(this.ws);
+      return;
+    }
+    if (ref.kind !== "room") throw new CommandError(ErrorCode.UnknownChannel);
+    const pending: Sub = { kind: "pending", cancelled: false };
+    this.subs.set(req.channel, pending);
+    this.d.rooms.join(ref.room);
+    let pos;
+    try {
+      pos = await this.d.rooms.position(ref.room, req.recover && req.epoch ? { offset: req.offset ?? 0, epoch: req.epoch } : undefined);
+    } catch (err) {
+      this.d.rooms.leave(ref.room);
+      if (this.subs.get(req.channel) === pending) this.subs.delete(req.channel);
+      throw err instanceof CommandError ? err : new CommandError(ErrorCode.Internal);
+    }
+    if (pending.cancelled || this.state === "closed") {
+      this.d.rooms.leave(ref.room);
+      return;
+    }
+    // From here to the topic subscribe, synchronously: nothing of the room can slip between.
+    const topic = protocolTopic(req.channel);
+    this.subs.set(req.channel, { kind: "room", room: ref.room, topic });
+    const result: Record<string, unknown> = { recoverable: true, epoch: pos.epoch, offset: pos.offset, positioned: true };
+    if (req.recover) Object.assign(result, { recovered: pos.recovered, was_recovering: true, publications: pos.publications });
+    this.reply(id, "subscribe", result);
+    this.ws.subscribe(topic);
+  }
+
+  private unsubscribe(id: number | undefined, req: C.ChannelRequest): void {
+    const s = this.subs.get(req.channel);
+    if (s && s.kind !== "inbox") {
+      this.subs.delete(req.channel);
+      this.release(s);
+    }
+    this.reply(id, "unsubscribe", {});
+  }
+
+  private publish(id: number | undefined, req: C.PublishRequest): void {
+    const ref = this.channel(req.channel);
+    if (ref.kind === "unknown") throw new CommandError(ErrorCode.UnknownChannel);
+    if (ref.kind !== "room") throw new CommandError(ErrorCode.PermissionDenied);
+    if (this.subs.get(req.channel)?.kind !== "room") throw new CommandError(ErrorCode.PermissionDenied); // subscribers publish
+    if (!depthWithin(req.data)) throw new CommandError(ErrorCode.BadRequest);
+    this.d.rooms.publish(ref.room, req.data, { user: this.user!, client: this.id });
+    this.reply(id, "publish", {});
+  }
+
+  private async history(req: C.HistoryRequest): Promise<object> {
+    const ref = this.channel(req.channel);
+    const limit = req.limit ?? 0;
+    if (ref.kind === "room") {
+      if (req.since?.epoch !== undefined && req.since.epoch !== "" && req.since.epoch !== (await this.d.rooms.currentEpoch())) throw new CommandError(ErrorCode.UnrecoverablePosition);
+      return this.d.rooms.history(ref.room, { limit, sinceOffset: req.since?.offset, reverse: req.reverse ?? false });
+    }
+    if (ref.kind === "inbox") {
+      if (ref.userId !== this.user) throw new CommandError(ErrorCode.PermissionDenied);
+      return this.inboxHistory(ref.userId, limit, req.since?.offset ?? 0, req.reverse ?? false);
+    }
+    if (ref.kind === "monitor") throw new CommandError(ErrorCode.NotAvailable);
+    throw new CommandError(ErrorCode.UnknownChannel);
+  }
+
+  /** The user's kept notifications as publications (`offset` = seq, `data` = the notification). */
+  private async inboxHistory(userId: string, limit: number, since: number, reverse: boolean): Promise<object> {
+    const sub = this.subs.get(`#${userId}`);
+    const epoch = sub?.kind === "inbox" ? sub.sub.cursor.epoch : undefined;
+    const top = (await this.d.inboxStore.last(userId))?.seq ?? 0;
+    const max = limit < 0 ? this.d.config.historySize : Math.min(limit, this.d.config.historySize);
+    const pubs: ProtocolPublication[] = [];
+    if (limit !== 0) {
+      for (let seq = reverse ? 1 : since + 1; ; ) {
+        const e = await this.d.inboxStore.next(userId, seq);
+        if (!e || (reverse && since > 0 && e.seq >= since)) break;
+        pubs.push({ data: JSON.parse(notificationFrame(e.notification, e.seq, epoch ?? "")) as unknown, offset: e.seq });
+        if (!reverse && pubs.length >= max) break;
+        seq = e.seq + 1;
+      }
+    }
+    const list = reverse ? pubs.reverse().slice(0, max) : pubs;
+    return { publications: list, offset: top, epoch: epoch ?? "" };
+  }
+
+  private async rpc(req: C.RpcRequest): Promise<object> {
+    const method = req.method ?? "";
+    if (!RPC_METHOD_PATTERN.test(method)) throw new CommandError(ErrorCode.BadRequest);
+    if (!depthWithin(req.data)) throw new CommandError(ErrorCode.BadRequest);
+    let answer;
+    try {
+      answer = await this.d.broker.request(rpcSubject(method), JSON.stringify({ user: this.user, client: this.id, data: req.data ?? null }), RPC_TIMEOUT_MS);
+    } catch {
+      throw new CommandError(ErrorCode.NotAvailable); // nobody answered in time (or no responders)
+    }
+    if (answer.headers?.hasError) throw new CommandError(ErrorCode.NotAvailable);
+    if (answer.data.byteLength > MAX_RPC_ANSWER_BYTES) throw new CommandError(ErrorCode.Internal);
+    let data: unknown;
+    try {
+      data = answer.data.byteLength === 0 ? null : JSON.parse(new TextDecoder().decode(answer.data));
+    } catch {
+      throw new CommandError(ErrorCode.Internal); // the backend answered something that is not JSON
+    }
+    if (!depthWithin(data)) throw new CommandError(ErrorCode.Internal);
+    return { data };
+  }
+
+  private async refresh(id: number | undefined, req: C.RefreshRequest): Promise<void> {
+    const check = await this.d.auth.check(req.token);
+    if (!check.ok) {
+      if (check.expired) throw new CommandError(ErrorCode.TokenExpired);
+      throw new CommandError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
+    }
+    if (check.principal.userId !== this.user) throw new CommandError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
+    this.ws.data.expiresAt = check.principal.expiresAt;
+    const exp = check.principal.expiresAt;
+    this.reply(id, "refresh", { client: this.id, version: this.d.config.version, ...(exp === undefined ? {} : { expires: true, ttl: Math.max(1, Math.floor((exp - Date.now()) / 1000)) }) });
+  }
+
+  /** No channel here needs a subscription token; a refresh with a valid token of this user is accepted. */
+  private async subRefresh(id: number | undefined, req: C.SubRefreshRequest): Promise<void> {
+    if (!this.subs.has(req.channel)) throw new CommandError(ErrorCode.BadRequest);
+    const check = await this.d.auth.check(req.token);
+    if (!check.ok) throw new CommandError(check.expired ? ErrorCode.TokenExpired : ErrorCode.PermissionDenied);
+    if (check.principal.userId !== this.user) throw new CommandError(ErrorCode.PermissionDenied);
+    this.reply(id, "sub_refresh", {});
+  }
+
+  /** A channel name, or error 107 when it cannot be valid. */
+  private channel(name: string): ChannelRef {
+    const ref = parseChannel(name);
+    if (ref.kind === "invalid") throw new CommandError(ErrorCode.BadRequest);
+    return ref;
+  }
+
+  private release(s: Sub): void {
+    switch (s.kind) {
+      case "room":
+        this.ws.unsubscribe(s.topic);
+        this.d.rooms.leave(s.room);
+        return;
+      case "monitor":
+        this.ws.unsubscribe(MONITOR_PROTOCOL_TOPIC);
+        return;
+      case "inbox":
+        this.d.inbox.close(s.sub);
+        return;
+      case "pending":
+        s.cancelled = true;
+        return;
+    }
+  }
+
+  private reply(id: number | undefined, method: string, result: object): void {
+    if (id === undefined || this.state === "closed") return;
+    this.ws.send(this.d.codec.encode([{ id, [method]: result }]));
+  }
+
+  private replyError(id: number, code: number): void {
+    if (this.state === "closed") return;
+    const error: Record<string, unknown> = { code, message: ERROR_MESSAGES[code as C.ErrorCode] ?? "error" };
+    if (TEMPORARY_ERRORS.has(code)) error.temporary = true;
+    this.ws.send(this.d.codec.encode([{ id, error }]));
+  }
+
+  private failed(id: number | undefined, err: unknown): void {
+    if (this.state === "closed") return;
+    if (err instanceof CommandError) {
+      if (err.disconnect) return this.disconnect(err.disconnect, `error_${err.code}`);
+      if (id !== undefined) this.replyError(id, err.code);
+      return;
+    }
+    this.d.log.error({ err }, "client command failed");
+    this.disconnect(DisconnectCode.InternalError);
+  }
+}

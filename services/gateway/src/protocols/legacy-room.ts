@@ -1,0 +1,37 @@
+import { CloseCode } from "@rt/protocol";
+import { legacyRoomTopic, type RoomHub } from "../channels/room.ts";
+import type { RoomData } from "../sessions/session.ts";
+import type { ProtocolAdapter } from "./adapter.ts";
+import { EXPIRED, SLOW, closeForRate, goingAway, internalError } from "./legacy-codes.ts";
+import { closeIfOver, type SocketLimits } from "./limits.ts";
+
+/**
+ * `/chat/{room_id}`: each text frame is a publication `{"text": frame}` on `chat:{room_id}`;
+ * members get `Room {room_id}: {text}` for every publication with a text, their own included.
+ */
+export function legacyRoomAdapter(rooms: RoomHub, limits: SocketLimits, onBinary: () => void): ProtocolAdapter<RoomData> {
+  return {
+    open(ws) {
+      ws.subscribe(legacyRoomTopic(ws.data.room));
+      rooms.join(ws.data.room);
+    },
+    message(ws, message) {
+      if (typeof message !== "string") {
+        onBinary();
+        ws.close(CloseCode.UnsupportedData, "text frames only");
+        return;
+      }
+      rooms.publish(ws.data.room, { text: message }, ws.data.info);
+    },
+    overRate: closeForRate,
+    drain() {},
+    close(ws) {
+      rooms.leave(ws.data.room);
+    },
+    sweep(ws, now) {
+      closeIfOver(ws, now, limits, SLOW, EXPIRED);
+    },
+    shutdown: goingAway,
+    internalError,
+  };
+}

@@ -1,0 +1,259 @@
+// Every error code and close code of /connection/websocket (docs/websocket.md), with hand-written frames.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { RawSocket, ServiceProcess, TEST_JWT_SECRET, TestNats, TestSocket, signToken, waitFor } from "@rt/testkit";
+
+let nats: TestNats;
+let nc: NatsConnection;
+/** Defaults, plus ALLOW_ANONYMOUS. */
+let gw: ServiceProcess;
+/** Tight limits: 2 commands a second (burst 4), 4 KiB frames, one connection per user, pings every second. */
+let tight: ServiceProcess;
+
+beforeAll(async () => {
+  nats = await TestNats.start();
+  const base = { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn" };
+  [gw, tight] = await Promise.all([
+    ServiceProcess.start("gateway", { ...base, ALLOW_ANONYMOUS: "1", RATE_LIMIT_PER_SEC: "0" }),
+    ServiceProcess.start("gateway", { ...base, RATE_LIMIT_PER_SEC: "2", RATE_LIMIT_BURST: "4", MAX_MESSAGE_BYTES: "4096", MAX_CONNECTIONS_PER_USER: "1", PING_INTERVAL_SEC: "1" }),
+  ]);
+  nc = await connect({ servers: nats.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await gw?.[Symbol.asyncDispose]();
+  await tight?.[Symbol.asyncDispose]();
+  await nats?.[Symbol.asyncDispose]();
+});
+
+/** A raw protocol connection: sends commands, reads replies by id. */
+async function open(svc: ServiceProcess): Promise<TestSocket> {
+  return TestSocket.open(`${svc.ws}/connection/websocket`);
+}
+function replies(s: TestSocket): Array<Record<string, unknown>> {
+  return s.messages.flatMap((m) => m.split("\n")).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+async function reply(s: TestSocket, id: number, timeoutMs = 5000): Promise<Record<string, unknown>> {
+  const t0 = Date.now();
+  for (;;) {
+    const r = replies(s).find((x) => x.id === id);
+    if (r) return r;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no reply ${id}: ${JSON.stringify(s.messages)}`);
+    await s.waitForMessages(s.messages.length + 1, timeoutMs).catch(() => undefined);
+  }
+}
+async function connected(svc: ServiceProcess, user = "codes-user", opts: { expiresIn?: number | string } = {}): Promise<TestSocket> {
+  const s = await open(svc);
+  s.send({ id: 1, connect: { token: await signToken(user, { expiresIn: opts.expiresIn ?? "1h" }) } });
+  const r = await reply(s, 1);
+  expect(r.connect).toBeDefined();
+  return s;
+}
+const errorOf = async (s: TestSocket, id: number) => (await reply(s, id)).error as { code: number; message: string; temporary?: boolean } | undefined;
+
+describe("close codes", () => {
+  test("3501: a command before connect, an unreadable frame, a binary frame, a bad command", async () => {
+    for (const frame of [JSON.stringify({ id: 1, subscribe: { channel: "chat:x" } }), "not json", "[1,2]", JSON.stringify({ id: "x", connect: {} }), JSON.stringify({ id: 1, connect: {}, subscribe: {} })]) {
+      await using s = await open(gw);
+      s.send(frame);
+      expect(await s.closed()).toBe(3501);
+      expect(s.closeReason).toBe("bad request");
+    }
+    await using b = await open(gw);
+    b.send(new Uint8Array([1, 2, 3]));
+    expect(await b.closed()).toBe(3501);
+  });
+
+  test("3500: an invalid token, and no token without ALLOW_ANONYMOUS", async () => {
+    await using bad = await open(gw);
+    bad.send({ id: 1, connect: { token: "not.a.jwt" } });
+    expect(await bad.closed()).toBe(3500);
+    await using other = await open(gw);
+    other.send({ id: 1, connect: { token: await signToken("u", { secret: "a-different-secret-of-more-than-32-bytes" }) } });
+    expect(await other.closed()).toBe(3500);
+    await using none = await open(tight);
+    none.send({ id: 1, connect: {} });
+    expect(await none.closed()).toBe(3500);
+  });
+
+  test("ALLOW_ANONYMOUS: a connect without a token is user \"\" (no inbox)", async () => {
+    await using s = await open(gw);
+    s.send({ id: 1, connect: {} });
+    const r = (await reply(s, 1)).connect as Record<string, unknown>;
+    expect(r.client).toMatch(/^[0-9a-f-]{36}$/);
+    expect(r.subs).toBeUndefined();
+    expect(r.ping).toBe(25);
+    expect(r.pong).toBe(true);
+  });
+
+  test("1009: a frame over MAX_MESSAGE_BYTES", async () => {
+    await using s = await connected(tight, "big-frames");
+    s.send({ id: 2, publish: { channel: "chat:big", data: { text: "x".repeat(5000) } } });
+    expect(await s.closed()).toBe(1009);
+  });
+
+  test("3504: more connections of one user than MAX_CONNECTIONS_PER_USER; the limit frees up when one closes", async () => {
+    await using first = await connected(tight, "only-one");
+    await using second = await open(tight);
+    second.send({ id: 1, connect: { token: await signToken("only-one") } });
+    expect(await second.closed()).toBe(3504);
+    first.close();
+    await first.closed();
+    await waitFor("slot free", async () => {
+      await using again = await open(tight);
+      again.send({ id: 1, connect: { token: await signToken("only-one") } });
+      return (await reply(again, 1)).connect !== undefined;
+    }, 5000, 100);
+  });
+
+  test("3012: a client that does not answer pings within 10 s", async () => {
+    await using s = await connected(tight, "no-pong");
+    await waitFor("a ping", () => s.messages.some((m) => m === "{}"), 3000, 50);
+    expect(await s.closed(15_000)).toBe(3012);
+  }, 20_000);
+
+  test("answering pings keeps the connection", async () => {
+    await using s = await connected(tight, "pongs");
+    const answer = setInterval(() => s.send({}), 500);
+    await Bun.sleep(12_000);
+    clearInterval(answer);
+    expect(s.closeCode).toBeUndefined();
+  }, 20_000);
+
+  test("3005: a token that expires while connected, without a refresh", async () => {
+    await using s = await connected(gw, "expiring", { expiresIn: "2s" });
+    const t0 = Date.now();
+    expect(await s.closed(6000)).toBe(3005);
+    expect(Date.now() - t0).toBeGreaterThan(500);
+  });
+
+  test("3013: a flood of frames over the rate limit", async () => {
+    await using s = await connected(tight, "flooder");
+    for (let i = 0; i < 200; i++) s.send({ id: 100 + i, history: { channel: "chat:flood" } });
+    expect(await s.closed()).toBe(3013);
+  });
+
+  test("3008: a subscriber that stops reading is closed (never a silent drop)", async () => {
+    const token = await signToken("stalled-reader");
+    await using raw = await RawSocket.open(`${gw.ws}/connection/websocket`, { keepMessages: false });
+    raw.sendText(JSON.stringify({ id: 1, connect: { token } }) + "\n" + JSON.stringify({ id: 2, subscribe: { channel: "chat:stall" } }));
+    await raw.waitForMessages(2);
+    raw.pause();
+    await using sender = await connected(gw, "fast-sender");
+    sender.send({ id: 2, subscribe: { channel: "chat:stall" } });
+    await reply(sender, 2);
+    const big = "y".repeat(60_000);
+    // 24 MB: far more than the kernel's socket buffers hold, so it piles up in the gateway.
+    for (let i = 0; i < 400; i++) {
+      sender.send({ id: 10 + i, publish: { channel: "chat:stall", data: { big, i } } });
+      if (i % 50 === 49) await Bun.sleep(50);
+    }
+    await Bun.sleep(1500);
+    raw.resume();
+    const closed = await raw.closed(10_000);
+    expect(closed.code).toBe(3008);
+  });
+
+  test("3001: the gateway shuts down (SIGTERM)", async () => {
+    const g = await ServiceProcess.start("gateway", { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn" });
+    const s = await connected(g, "shutdown-user");
+    expect(await g.stop("SIGTERM")).toBe(0);
+    expect(await s.closed()).toBe(3001);
+  });
+});
+
+describe("error replies", () => {
+  test("109: connect with an expired token (the SDK gets a new token); the socket stays open for another connect", async () => {
+    await using s = await open(gw);
+    s.send({ id: 1, connect: { token: await signToken("late", { expiresIn: -10 }) } });
+    expect(await errorOf(s, 1)).toMatchObject({ code: 109, message: "token expired" });
+    s.send({ id: 2, connect: { token: await signToken("late") } });
+    expect((await reply(s, 2)).connect).toBeDefined();
+  });
+
+  test("102 unknown channel, 107 a name that cannot be valid, 103 another user's inbox, 105 already subscribed", async () => {
+    await using s = await connected(gw, "subscriber");
+    const cases: Array<[string, number]> = [
+      ["news:1", 102],
+      ["system:other", 102],
+      ["plain", 102],
+      ["chat:a.b", 107],
+      ["chat:", 107],
+      [`chat:${"x".repeat(65)}`, 107],
+      ["x".repeat(400), 107],
+      ["#someone-else", 103],
+      ["#subscriber", 105],
+    ];
+    let id = 10;
+    for (const [channel, code] of cases) {
+      s.send({ id, subscribe: { channel } });
+      expect({ channel, error: (await errorOf(s, id))?.code }).toEqual({ channel, error: code });
+      id++;
+    }
+    s.send({ id: 50, subscribe: { channel: "chat:twice" } });
+    expect((await reply(s, 50)).subscribe).toBeDefined();
+    s.send({ id: 51, subscribe: { channel: "chat:twice" } });
+    expect((await errorOf(s, 51))?.code).toBe(105);
+  });
+
+  test("103 publishing where nobody may (system:monitor, an inbox, a room one is not subscribed to); 102 an unknown namespace", async () => {
+    await using s = await connected(gw, "publisher");
+    const cases: Array<[string, number]> = [["system:monitor", 103], ["#publisher", 103], ["chat:not-subscribed", 103], ["feed:x", 102], ["chat:a b", 107]];
+    let id = 10;
+    for (const [channel, code] of cases) {
+      s.send({ id, publish: { channel, data: { text: "x" } } });
+      expect({ channel, code: (await errorOf(s, id))?.code }).toEqual({ channel, code });
+      id++;
+    }
+  });
+
+  test("104 an unknown method; 107 a command of the wrong shape; 108 history of a channel without one", async () => {
+    await using s = await connected(gw, "methods");
+    s.send({ id: 2, teleport: {} });
+    expect((await errorOf(s, 2))?.code).toBe(104);
+    s.send({ id: 3, subscribe: { channel: 42 } });
+    expect((await errorOf(s, 3))?.code).toBe(107);
+    s.send({ id: 4, history: { channel: "system:monitor", limit: 1 } });
+    expect((await errorOf(s, 4))?.code).toBe(108);
+    expect(s.closeCode).toBeUndefined();
+  });
+
+  test("rpc: 107 for a method that cannot be a subject token, 108 when no backend answers, the answer's data otherwise", async () => {
+    await using s = await connected(gw, "caller");
+    s.send({ id: 2, rpc: { method: "a.b", data: {} } });
+    expect((await errorOf(s, 2))?.code).toBe(107);
+    s.send({ id: 3, rpc: { method: "x".repeat(65), data: {} } });
+    expect((await errorOf(s, 3))?.code).toBe(107);
+    s.send({ id: 4, rpc: { method: "nobody", data: {} } });
+    expect((await errorOf(s, 4))?.code).toBe(108);
+    const sub = nc.subscribe("rpc.not-json", { callback: (_e, m) => void m.respond("this is not json") });
+    await nc.flush();
+    s.send({ id: 5, rpc: { method: "not-json" } });
+    expect((await errorOf(s, 5))?.code).toBe(100);
+    sub.unsubscribe();
+  });
+
+  test("111: commands over the rate limit are refused one by one (temporary); the connection stays", async () => {
+    await using s = await connected(tight, "limited");
+    s.send([2, 3, 4, 5, 6, 7].map((id) => JSON.stringify({ id, history: { channel: "chat:limited" } })).join("\n"));
+    const codes = await Promise.all([2, 3, 4, 5, 6, 7].map(async (id) => (await reply(s, id)).error as { code: number; temporary?: boolean } | undefined));
+    const refused = codes.filter((e) => e?.code === 111);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.every((e) => e!.temporary === true)).toBe(true);
+    expect(s.closeCode).toBeUndefined();
+  });
+
+  test("refresh: a valid token of the same user extends the connection; another user's token closes with 3500; an expired one is 109", async () => {
+    await using s = await connected(gw, "refresher", { expiresIn: "3s" });
+    s.send({ id: 2, refresh: { token: await signToken("refresher", { expiresIn: "1h" }) } });
+    const r = (await reply(s, 2)).refresh as { expires: boolean; ttl: number };
+    expect(r.expires).toBe(true);
+    expect(r.ttl).toBeGreaterThan(3500);
+    s.send({ id: 3, refresh: { token: await signToken("refresher", { expiresIn: -5 }) } });
+    expect((await errorOf(s, 3))?.code).toBe(109);
+    await Bun.sleep(3500);
+    expect(s.closeCode).toBeUndefined(); // the refreshed expiry holds
+    s.send({ id: 4, refresh: { token: await signToken("somebody-else") } });
+    expect(await s.closed()).toBe(3500);
+  });
+});

@@ -1,0 +1,204 @@
+// The official `centrifuge` SDK (npm, unmodified) against two gateways, a notifier and a real nats-server.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { SdkClient, TestSocket, TestSystem, signToken, waitFor } from "@rt/testkit";
+
+let sys: TestSystem;
+let nc: NatsConnection;
+beforeAll(async () => {
+  sys = await TestSystem.start({ gateways: 2, notifier: true, gatewayEnv: { PING_INTERVAL_SEC: "2" } });
+  nc = await connect({ servers: sys.natsUrl });
+});
+afterAll(async () => {
+  await nc?.close();
+  await sys?.[Symbol.asyncDispose]();
+});
+
+const url = (gw: number) => `${sys.gw(gw).ws}/connection/websocket`;
+async function client(gw: number, user: string, opts: { expiresIn?: string | number; getToken?: () => Promise<string> } = {}): Promise<SdkClient> {
+  const token = await signToken(user, { expiresIn: opts.expiresIn ?? "1h" });
+  return SdkClient.create(url(gw), { token, ...(opts.getToken ? { getToken: opts.getToken } : {}) });
+}
+async function notify(user_id: string, body: string): Promise<{ id: string; seq: number; epoch: string }> {
+  const r = await fetch(`${sys.notifier!.http}/notifications`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user_id, body }) });
+  expect(r.status).toBe(202);
+  return (await r.json()) as { id: string; seq: number; epoch: string };
+}
+
+describe("the centrifuge SDK on /connection/websocket", () => {
+  test("connects with a JWT: a client id, and the user's inbox #<user> subscribed by the server", async () => {
+    await using c = await client(0, "sdk-alice");
+    await c.connect();
+    expect(c.clientId).toMatch(/^[0-9a-f-]{36}$/);
+    await c.until(() => c.subscribed.some((s) => s.channel === "#sdk-alice"), "the server-side subscription");
+    const inbox = c.subscribed.find((s) => s.channel === "#sdk-alice")!;
+    expect(inbox.epoch).toMatch(/^[A-Za-z0-9_-]+$/);
+  });
+
+  test("chat:<room> across two gateways: every subscriber gets every publication once, in order, with info and offset", async () => {
+    await using a = await client(0, "ann");
+    await using b = await client(1, "bob");
+    await a.connect();
+    await b.connect();
+    const subA = await a.subscribe("chat:sdk-room");
+    await b.subscribe("chat:sdk-room");
+    for (let i = 0; i < 20; i++) await subA.publish({ n: i });
+    await a.waitFor("chat:sdk-room", 20);
+    await b.waitFor("chat:sdk-room", 20);
+    const expected = Array.from({ length: 20 }, (_, i) => ({ n: i }));
+    expect(a.data("chat:sdk-room")).toEqual(expected);
+    expect(b.data("chat:sdk-room")).toEqual(expected);
+    const pubs = b.publications.filter((p) => p.channel === "chat:sdk-room");
+    expect(pubs.every((p) => p.info?.user === "ann" && p.info.client === a.clientId)).toBe(true);
+    const offsets = pubs.map((p) => p.offset!);
+    expect(offsets.every((o, i) => i === 0 || o > offsets[i - 1]!)).toBe(true);
+  });
+
+  test("chat:lobby is /chat/lobby: a text frame there is {text}; a publication with a text reaches /chat/ sockets, others do not", async () => {
+    await using s = await client(1, "bridge");
+    await s.connect();
+    const sub = await s.subscribe("chat:bridge-lobby");
+    await using legacy = await TestSocket.open(`${sys.gw(0).ws}/chat/bridge-lobby`);
+    await Bun.sleep(200);
+    legacy.send("hello from /chat");
+    await s.waitFor("chat:bridge-lobby", 1);
+    const first = s.publications.find((p) => p.channel === "chat:bridge-lobby")!;
+    expect(first.data).toEqual({ text: "hello from /chat" });
+    expect(first.info?.user).toBe("");
+    await sub.publish({ text: "hi from the SDK" });
+    await sub.publish({ other: true });
+    await sub.publish({ text: "second" });
+    await legacy.waitForMessages(3);
+    await Bun.sleep(200);
+    expect(legacy.messages).toEqual(["Room bridge-lobby: hello from /chat", "Room bridge-lobby: hi from the SDK", "Room bridge-lobby: second"]);
+    await s.waitFor("chat:bridge-lobby", 4);
+  });
+
+  test("personal notifications arrive on #<user> with the notification as data and its seq as offset", async () => {
+    await using c = await client(1, "sdk-carol");
+    await c.connect();
+    await c.until(() => c.subscribed.some((s) => s.channel === "#sdk-carol"), "subscribed");
+    const sent = await notify("sdk-carol", "for carol");
+    await c.waitFor("#sdk-carol", 1);
+    const p = c.publications.find((x) => x.channel === "#sdk-carol")!;
+    expect(p.offset).toBe(sent.seq);
+    expect(p.data).toMatchObject({ id: sent.id, seq: sent.seq, epoch: sent.epoch, user_id: "sdk-carol", body: "for carol" });
+    await notify("sdk-someone-else", "not for carol");
+    await Bun.sleep(300);
+    expect(c.data("#sdk-carol")).toHaveLength(1);
+  });
+
+  test("disconnect and reconnect: a room and the inbox recover exactly what was missed, in order, nothing twice", async () => {
+    await using c = await client(0, "sdk-dave");
+    await using other = await client(1, "sdk-publisher");
+    await c.connect();
+    await other.connect();
+    await c.subscribe("chat:recover");
+    const pub = await other.subscribe("chat:recover");
+    await pub.publish({ n: "before" });
+    await c.waitFor("chat:recover", 1);
+    await notify("sdk-dave", "inbox before");
+    await c.waitFor("#sdk-dave", 1);
+
+    c.centrifuge.disconnect();
+    for (let i = 0; i < 5; i++) await pub.publish({ n: i });
+    const missed = [await notify("sdk-dave", "missed 1"), await notify("sdk-dave", "missed 2")];
+    c.subscribed.length = 0;
+    c.centrifuge.connect();
+    await c.waitFor("chat:recover", 6);
+    await c.waitFor("#sdk-dave", 3);
+    await pub.publish({ n: "after" });
+    await c.waitFor("chat:recover", 7);
+    await Bun.sleep(200);
+    expect(c.data("chat:recover")).toEqual([{ n: "before" }, ...Array.from({ length: 5 }, (_, i) => ({ n: i })), { n: "after" }]);
+    expect(c.publications.filter((p) => p.channel === "#sdk-dave").map((p) => p.offset).slice(1)).toEqual(missed.map((m) => m.seq));
+    const room = c.subscribed.find((s) => s.channel === "chat:recover")!;
+    expect(room).toMatchObject({ wasRecovering: true, recovered: true });
+    expect(c.subscribed.find((s) => s.channel === "#sdk-dave")).toMatchObject({ wasRecovering: true, recovered: true });
+  });
+
+  test("the position is the stream's, not a gateway's: a subscriber on the other gateway recovers from it", async () => {
+    await using first = await client(0, "sdk-erin");
+    await using pubClient = await client(1, "sdk-pub2");
+    await first.connect();
+    await pubClient.connect();
+    await first.subscribe("chat:hop");
+    const pub = await pubClient.subscribe("chat:hop");
+    await pub.publish({ n: 0 });
+    await first.waitFor("chat:hop", 1);
+    const seen = first.publications.find((p) => p.channel === "chat:hop")!;
+    const epoch = first.subscribed.find((s) => s.channel === "chat:hop")!.epoch!;
+    first.centrifuge.disconnect();
+    await pub.publish({ n: 1 });
+    await pub.publish({ n: 2 });
+    await using second = await client(1, "sdk-erin");
+    await second.connect();
+    await second.subscribe("chat:hop", { since: { offset: seen.offset, epoch } });
+    await second.waitFor("chat:hop", 2);
+    await Bun.sleep(200);
+    expect(second.data("chat:hop")).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(second.subscribed.find((s) => s.channel === "chat:hop")).toMatchObject({ wasRecovering: true, recovered: true });
+  });
+
+  test("history: the kept publications, oldest first or newest first, with the stream position", async () => {
+    await using c = await client(0, "sdk-frank");
+    await c.connect();
+    const sub = await c.subscribe("chat:history");
+    for (let i = 0; i < 6; i++) await sub.publish({ h: i });
+    await c.waitFor("chat:history", 6);
+    const all = await sub.history({ limit: 10 });
+    expect(all.publications.map((p) => p.data)).toEqual(Array.from({ length: 6 }, (_, i) => ({ h: i })));
+    expect(all.offset).toBe(all.publications.at(-1)!.offset!);
+    expect(all.epoch).toMatch(/^[A-Za-z0-9_-]+$/);
+    const last2 = await sub.history({ limit: 2, reverse: true });
+    expect(last2.publications.map((p) => p.data)).toEqual([{ h: 5 }, { h: 4 }]);
+    const since = await sub.history({ limit: 10, since: { offset: all.publications[3]!.offset!, epoch: all.epoch } });
+    expect(since.publications.map((p) => p.data)).toEqual([{ h: 4 }, { h: 5 }]);
+    const none = await sub.history({});
+    expect(none.publications).toEqual([]);
+  });
+
+  test("system:monitor: the latest sample of each host right after subscribing, then every new one", async () => {
+    const sample = (host: string, cpu: number) => JSON.stringify({ timestamp: new Date().toISOString(), cpu_load: cpu, memory_usage: 40, host, interval_ms: 60_000 });
+    nc.publish("metrics.host.c2RrLWhvc3Q", sample("sdk-host", 0.5));
+    await nc.flush();
+    await Bun.sleep(200);
+    await using c = await client(1, "sdk-gina");
+    await c.connect();
+    await c.subscribe("system:monitor");
+    await c.until(() => c.data("system:monitor").some((d) => (d as { host: string }).host === "sdk-host"), "the latest sample");
+    nc.publish("metrics.host.c2RrLWhvc3Q", sample("sdk-host", 0.9));
+    await c.until(() => c.data("system:monitor").some((d) => (d as { cpu_load: number }).cpu_load === 0.9), "a new sample");
+  });
+
+  test("rpc goes to a backend on rpc.<method> with the user and client; no backend: error 108", async () => {
+    const sub = nc.subscribe("rpc.sum", {
+      callback: (_err, msg) => {
+        const req = msg.json<{ user: string; client: string; data: { a: number; b: number } }>();
+        msg.respond(JSON.stringify({ sum: req.data.a + req.data.b, user: req.user, client: req.client }));
+      },
+    });
+    await nc.flush();
+    await using c = await client(0, "sdk-henry");
+    await c.connect();
+    const r = await c.centrifuge.rpc("sum", { a: 2, b: 3 });
+    expect(r.data).toEqual({ sum: 5, user: "sdk-henry", client: c.clientId });
+    const err = await c.centrifuge.rpc("nobody-listens", {}).catch((e: { code: number }) => e);
+    expect((err as { code: number }).code).toBe(108);
+    sub.unsubscribe();
+  });
+
+  test("token refresh: a token that expires while connected is renewed through getToken; the connection stays up", async () => {
+    let issued = 0;
+    const getToken = async () => {
+      issued++;
+      return signToken("sdk-ivan", { expiresIn: "1h" });
+    };
+    await using c = await client(0, "sdk-ivan", { expiresIn: "3s", getToken });
+    await c.connect();
+    await waitFor("a refresh", () => issued >= 1, 8000, 100);
+    await Bun.sleep(2500); // past the first token's expiry
+    expect(c.disconnects).toEqual([]);
+    expect(String(c.centrifuge.state)).toBe("connected");
+  });
+});
