@@ -460,7 +460,8 @@ export class Client {
       if (id !== undefined) this.replyError(id, err.code);
       return;
     }
-    this.d.log.error({ err }, "client command failed");
-    this.disconnect(DisconnectCode.InternalError);
+    // A store or NATS that did not answer: the command fails (temporary), the session stays.
+    this.d.rejections.count("centrifugo_command_failed", this.d.log, { err: String(err) });
+    if (id !== undefined) this.replyError(id, ErrorCode.Internal);
   }
 }
