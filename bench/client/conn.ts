@@ -73,6 +73,8 @@ export class Conn {
     readonly path: string,
     readonly decodeText: boolean,
     private readonly sink: ConnSink,
+    /** A frame sent right after the upgrade. */
+    private readonly handshake?: Uint8Array,
   ) {}
 
   onOpen(s: Socket<Conn>): void {
@@ -103,6 +105,7 @@ export class Conn {
     const rest = this.head.length - (end + 4);
     this.head = "";
     this.upgraded = true;
+    if (this.handshake) this.send(this.handshake);
     this.sink.settled(this, true);
     if (rest > 0) this.feed(buf, buf.byteLength - rest);
   }

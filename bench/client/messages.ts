@@ -6,6 +6,8 @@ export interface OpenGroup {
   port: number;
   path: string;
   count: number;
+  /** A text frame each socket sends right after its upgrade (the client protocol's connect and subscribe). */
+  handshake?: string;
 }
 
 /**

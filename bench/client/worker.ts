@@ -69,7 +69,7 @@ const sink: ConnSink = {
 
 /** Opens one socket; resolves false when the upgrade fails. */
 function openOne(index: number, g: OpenGroup, mode: ReadMode): Promise<{ ok: boolean; why?: string }> {
-  const c = new Conn(index, g.host, g.port, g.path, mode === "notify", sink);
+  const c = new Conn(index, g.host, g.port, g.path, mode === "notify", sink, g.handshake === undefined ? undefined : clientFrame(0x1, new TextEncoder().encode(g.handshake)));
   conns[index] = c;
   return new Promise((resolve) => {
     const timer = setTimeout(() => c.fail("upgrade timed out"), 15_000);

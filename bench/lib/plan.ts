@@ -11,6 +11,8 @@ export interface Plan {
     checked: number[];
     /** Of those sizes, the ones also measured with the room spread over two gateways. */
     scaleOut: number[];
+    /** Of those sizes, the ones also measured through the client protocol (`chat:` subscribers, history on). */
+    protocol: number[];
     /** Measured rounds per target, interleaved between targets; the best round counts. */
     rounds: number;
     durationMs: number;
@@ -37,7 +39,7 @@ export interface Plan {
 }
 
 export const FULL: Plan = {
-  fanout: { members: [10, 1000, 10_000], checked: [1000, 10_000], scaleOut: [1000, 10_000], rounds: 3, durationMs: 4000, warmupMs: 1000, senders: 4, payloadBytes: 32 },
+  fanout: { members: [10, 1000, 10_000], checked: [1000, 10_000], scaleOut: [1000, 10_000], protocol: [1000, 10_000], rounds: 3, durationMs: 4000, warmupMs: 1000, senders: 4, payloadBytes: 32 },
   idle: {
     cases: [
       { sockets: 10_000, gateways: 1, workers: 2, baselines: true },
@@ -50,7 +52,7 @@ export const FULL: Plan = {
 };
 
 export const QUICK: Plan = {
-  fanout: { members: [1000], checked: [1000], scaleOut: [1000], rounds: 1, durationMs: 1500, warmupMs: 500, senders: 4, payloadBytes: 32 },
+  fanout: { members: [1000], checked: [1000], scaleOut: [1000], protocol: [1000], rounds: 1, durationMs: 1500, warmupMs: 500, senders: 4, payloadBytes: 32 },
   idle: { cases: [{ sockets: 2000, gateways: 2, workers: 2, baselines: true }], settleMs: 1000 },
   latency: { rates: [100, 1000], durationMs: 2500, users: 50 },
   monitor: { sockets: 1000, samples: 3 },

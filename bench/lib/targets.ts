@@ -11,7 +11,8 @@ export interface Target extends AsyncDisposable {
   readonly pids: number[];
 }
 
-export type TargetName = "gateway" | "raw-bun" | "node-ws";
+/** `gateway-protocol`: a gateway measured through `/connection/websocket` (the client protocol, `chat:` channels with history). */
+export type TargetName = "gateway" | "gateway-protocol" | "raw-bun" | "node-ws";
 
 const BASELINES = join(import.meta.dir, "..", "baselines");
 /** Every server process started and not yet stopped, so an interrupted run can still stop them. */
@@ -35,7 +36,7 @@ function tracked<T extends AsyncDisposable>(d: T): T {
 const NODE_WS = join(BASELINES, "node-ws");
 
 /** `n` gateway processes on separate ports (the notifier, if needed, must already run: it creates the stream). */
-export async function startGateways(n: number, natsUrl: string, env: Record<string, string> = {}): Promise<Target> {
+export async function startGateways(n: number, natsUrl: string, env: Record<string, string> = {}, name: TargetName = "gateway"): Promise<Target> {
   const started = await Promise.allSettled(
     Array.from({ length: n }, () =>
       ServiceProcess.start("gateway", { NATS_URL: natsUrl, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn", ...env }),
@@ -48,7 +49,7 @@ export async function startGateways(n: number, natsUrl: string, env: Record<stri
     throw failure.reason;
   }
   return {
-    name: "gateway",
+    name,
     ports: gateways.map((g) => g.port!),
     pids: gateways.map((g) => g.proc.pid),
     async [Symbol.asyncDispose]() {

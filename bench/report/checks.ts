@@ -31,6 +31,11 @@ export function ratios(r: BenchResults): Record<string, number | null> {
     out[`fanout_${m}_per_cpu_gateway_vs_raw_bun`] = ratio(gw?.deliveriesPerCpuSec, raw?.deliveriesPerCpuSec);
     out[`fanout_${m}_per_cpu_gateway_vs_node_ws`] = ratio(gw?.deliveriesPerCpuSec, node?.deliveriesPerCpuSec);
     if (two) out[`scaleout_${m}_two_gateways_vs_one`] = ratio(two.deliveriesPerSec, gw?.deliveriesPerSec);
+    const proto = find(r, "gateway-protocol", m);
+    if (proto) {
+      out[`fanout_${m}_protocol_vs_raw_bun`] = ratio(proto.deliveriesPerSec, raw?.deliveriesPerSec);
+      out[`fanout_${m}_protocol_vs_legacy_room`] = ratio(proto.deliveriesPerSec, gw?.deliveriesPerSec);
+    }
   }
   for (const i of r.idle) if (!i.error) out[`idle_${i.sockets}_${i.target}_kb_per_socket`] = i.kbPerSocket;
   return out;

@@ -2,7 +2,7 @@ import { si } from "../lib/stats.ts";
 import { TARGETS } from "./checks.ts";
 import type { BenchResults } from "./types.ts";
 
-const COLORS: Record<string, string> = { gateway: "#2563eb", "gateway x2": "#7c3aed", "raw-bun": "#f59e0b", "node-ws": "#16a34a" };
+const COLORS: Record<string, string> = { gateway: "#2563eb", "gateway x2": "#7c3aed", "gateway-protocol": "#0891b2", "raw-bun": "#f59e0b", "node-ws": "#16a34a" };
 const LINE_COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea"];
 const FONT = `font-family="system-ui, sans-serif"`;
 

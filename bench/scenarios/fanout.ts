@@ -47,6 +47,7 @@ async function oneSize(ctx: Ctx, members: number): Promise<FanoutResult[]> {
     { name: "node-ws", processes: 1, start: () => startNodeWs(nats.url) },
   ];
   if (f.scaleOut.includes(members)) kinds.push({ name: "gateway", processes: 2, start: () => startGateways(2, nats.url, gatewayEnv) });
+  if (f.protocol.includes(members)) kinds.push({ name: "gateway-protocol", processes: 1, start: () => startGateways(1, nats.url, { ...gatewayEnv, ALLOW_ANONYMOUS: "1" }, "gateway-protocol") });
   const workers = ctx.pool.take(kinds.length);
   const arms: Arm[] = kinds.map((k, i) => ({
     ...k,
@@ -113,18 +114,21 @@ async function prepare(ctx: Ctx, arm: Arm, members: number, payload: string): Pr
   progress.status(`fan-out ${label(arm)}: starting ${arm.name}`);
   arm.target = await arm.start();
   const ports = arm.target.ports;
-  const path = `/chat/${arm.room}`;
+  const protocol = arm.name === "gateway-protocol";
+  const path = protocol ? "/connection/websocket" : `/chat/${arm.room}`;
+  // Protocol clients connect (anonymously: ALLOW_ANONYMOUS) and subscribe as their first frame; their replies arrive before counting starts.
+  const handshake = protocol ? `{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":"chat:${arm.room}"}}` : undefined;
   // Senders spread over the processes; the first sender on each process paces the window.
   const sendersPer = split(ctx.plan.fanout.senders, ports.length);
   const membersPer = split(members, ports.length);
   const groups: OpenGroup[] = [];
   let index = 0;
   ports.forEach((port, p) => {
-    groups.push({ host: HOST, port, path, count: sendersPer[p]! });
+    groups.push({ host: HOST, port, path, count: sendersPer[p]!, ...(handshake ? { handshake } : {}) });
     arm.paces.push(index);
     for (let k = 0; k < sendersPer[p]!; k++) arm.senders.push(index++);
   });
-  ports.forEach((port, p) => groups.push({ host: HOST, port, path, count: membersPer[p]! - sendersPer[p]! }));
+  ports.forEach((port, p) => groups.push({ host: HOST, port, path, count: membersPer[p]! - sendersPer[p]!, ...(handshake ? { handshake } : {}) }));
   const opening = arm.worker.open(groups.filter((g) => g.count > 0));
   const r = await progress.watch(opening, async () => `fan-out ${label(arm)}: ${(await arm.worker.stats()).open} sockets open`);
   if (r.failed > 0) throw new Error(`${r.failed} of ${members} sockets failed to open: ${r.errors.join("; ")}`);
@@ -147,7 +151,9 @@ async function measure(ctx: Ctx, arm: Arm, members: number, payload: string, dur
     const secs = (performance.now() - t0) / 1000;
     return `fan-out ${label(arm)} ${phase}: ${si(s.frames)} deliveries, ${si(s.frames / secs)}/s`;
   };
-  const pump = await ctx.progress.watch(w.pump({ senders: arm.senders, paces: arm.paces, window, durationMs, payload }), poll);
+  // A protocol sender publishes without a command id: no reply frame, only the publication comes back.
+  const frame = arm.name === "gateway-protocol" ? JSON.stringify({ publish: { channel: `chat:${arm.room}`, data: { x: payload } } }) : payload;
+  const pump = await ctx.progress.watch(w.pump({ senders: arm.senders, paces: arm.paces, window, durationMs, payload: frame }), poll);
   const expected = pump.sent * members;
   const s = await ctx.progress.watch(drain(w, expected), poll);
   const ms = Math.max(1, s.lastAt - pump.startAt);

@@ -102,7 +102,8 @@ export class StreamPublisher implements StreamPublishing {
     if (!Number.isSafeInteger(seq)) return;
     let ok = false;
     let duplicate = false;
-    if (msg.data.byteLength > 0 && msg.data.byteLength < 1024 && !msg.headers?.hasError) {
+    // A 503 status (no responders) comes with an empty body: only a body is read.
+    if (msg.data.byteLength > 0 && msg.data.byteLength < 1024) {
       try {
         const a = JSON.parse(new TextDecoder().decode(msg.data)) as { seq?: unknown; duplicate?: unknown; error?: unknown };
         ok = a.error === undefined && typeof a.seq === "number";

@@ -4,6 +4,7 @@ import { ROOMS_STREAM, legacyText, readRoomPayload, roomFrame, roomLiveSubject, 
 import type { Logger } from "@rt/runtime";
 import { Backoff } from "../backoff.ts";
 import type { Broker } from "../broker/broker.ts";
+import { headerFields } from "../broker/header-fields.ts";
 import { ORIGIN_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
 import type { Rejections } from "../rejections.ts";
 import { StreamCursor, type ChainedEvent } from "./cursor.ts";
@@ -36,6 +37,9 @@ export interface RoomPosition {
   publications: ProtocolPublication[];
 }
 
+/** The headers a republished publication is read by. */
+const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER] as const;
+
 /** Bun topics of a room: `/chat/{room}` sockets and protocol subscribers of `chat:{room}`. */
 export const legacyRoomTopic = (room: string): string => `room:${room}`;
 export const protocolTopic = (channel: string): string => `c:${channel}`;
@@ -47,7 +51,15 @@ const RING_BYTES = 256 * 1024;
 const ENVELOPE_BYTES = 4096;
 /** How long a subscribe waits for the room to be placed in its stream. */
 const LIVE_TIMEOUT_MS = 5000;
-const HELD = { maxEvents: 256, maxBytes: 1024 * 1024 };
+/** Publications held while a gap is read from the stream (a burst must fit: the stream keeps only ROOM_HISTORY_SIZE to read back). */
+const HELD = { maxEvents: 8192, maxBytes: 8 * 1024 * 1024 };
+/**
+ * The stream's republished copies can arrive out of order under load (nats-server 2.9.10: up to
+ * hundreds of positions and ~20 ms late, seen here): a publication that shows a gap waits this long,
+ * with those after it, for the missing one before the gap is read from the stream.
+ */
+const REORDER_MS = 500;
+const REORDER_LIMIT = { maxEvents: 8192, maxBytes: 8 * 1024 * 1024 };
 
 /** A publication the ring keeps, and what it costs. */
 interface RingEntry {
@@ -70,6 +82,10 @@ interface RoomState {
   ringBytes: number;
   /** Waiting for the cursor to go live. */
   waiters: Array<() => void>;
+  /** Publications that came early, keyed by their `prev`: each is written once the one before it is. */
+  early: Map<number, RoomEvent>;
+  earlyBytes: number;
+  earlyTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /**
@@ -124,6 +140,9 @@ export class RoomHub {
       ring: [],
       ringBytes: 0,
       waiters: [],
+      early: new Map(),
+      earlyBytes: 0,
+      earlyTimer: undefined,
     };
     this.rooms.set(room, fresh);
     this.broker.acquire(roomLiveSubject(room), (msg) => this.fromNats(fresh, msg));
@@ -137,6 +156,7 @@ export class RoomHub {
     this.rooms.delete(room);
     st.cursor.close();
     clearTimeout(st.sync.retry);
+    this.clearEarly(st);
     this.broker.release(roomLiveSubject(room));
   }
 
@@ -300,6 +320,7 @@ export class RoomHub {
         st.cursor.position(epoch, 0);
         st.ring = [];
         st.ringBytes = 0;
+        this.clearEarly(st);
       }
       void this.sync(st);
     }
@@ -307,12 +328,12 @@ export class RoomHub {
 
   /** A publication the stream republished: validated, then judged by the room's cursor. */
   private fromNats(st: RoomState, msg: Msg): void {
-    const h = msg.headers;
-    const seq = Number(h?.get("Nats-Sequence"));
-    const prev = Number(h?.get("Nats-Last-Sequence"));
+    const h = headerFields(msg, REPUBLISHED);
+    const seq = Number(h?.["Nats-Sequence"]);
+    const prev = Number(h?.["Nats-Last-Sequence"]);
     let pub: RoomPublication | undefined;
     try {
-      if (h?.get("Nats-Stream") !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq) throw new Error("headers");
+      if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq) throw new Error("headers");
       if (msg.data.byteLength > this.maxMessageBytes + ENVELOPE_BYTES) throw new Error("oversize");
       pub = readRoomPayload(this.decoder.decode(msg.data));
       if (pub === undefined) throw new Error("shape");
@@ -320,24 +341,64 @@ export class RoomHub {
       this.rejections.count("nats_room_payload", this.log, { room: st.room });
       return;
     }
-    this.offer(st, this.event(st, seq, prev, pub!, h!.get(ORIGIN_HEADER)));
+    this.offer(st, this.event(st, seq, prev, pub!, h![ORIGIN_HEADER]));
   }
 
   private offer(st: RoomState, e: RoomEvent): void {
     const c = st.cursor;
+    // The first publication the stream republishes to us places the room: everything before it
+    // (its `prev` and older) was published before this gateway joined. No store read, so a busy
+    // room is live at once; a quiet one is placed by the store's top (syncOnce) instead.
+    if (c.state === "positioning" && this.epoch.current !== undefined) {
+      c.position(this.epoch.current, e.prev);
+      this.goLive(st);
+    }
     switch (c.judge(e)) {
       case "write":
-        return this.fanOut(st, e);
+        this.fanOut(st, e);
+        return this.writeEarly(st);
       case "hold":
         return c.hold(e, e.push.length);
       case "gap":
-        c.hold(e, e.push.length);
-        c.replay();
-        void this.sync(st);
-        return;
+        return this.early(st, e);
       default:
-        return; // a duplicate, or the room left
+        return; // a duplicate (or the missing one of a gap already read from the stream), or the room left
     }
+  }
+
+  /** A publication ahead of a gap: kept until the missing one arrives, or read from the stream after REORDER_MS. */
+  private early(st: RoomState, e: RoomEvent): void {
+    st.early.set(e.prev, e);
+    st.earlyBytes += e.push.length;
+    if (st.early.size > REORDER_LIMIT.maxEvents || st.earlyBytes > REORDER_LIMIT.maxBytes) return this.readGap(st);
+    st.earlyTimer ??= setTimeout(() => this.readGap(st), REORDER_MS);
+  }
+
+  /** Writes the early publications that now follow on. */
+  private writeEarly(st: RoomState): void {
+    for (let next = st.early.get(st.cursor.last); next && st.cursor.state === "live"; next = st.early.get(st.cursor.last)) {
+      st.early.delete(next.prev);
+      st.earlyBytes -= next.push.length;
+      this.fanOut(st, next);
+    }
+    if (st.early.size === 0) this.clearEarly(st);
+  }
+
+  /** The missing publication did not come: read the gap from the stream; the early ones wait in the cursor. */
+  private readGap(st: RoomState): void {
+    const early = [...st.early.values()].sort((a, b) => a.seq - b.seq);
+    this.clearEarly(st);
+    if (st.cursor.state !== "live") return;
+    for (const e of early) st.cursor.hold(e, e.push.length);
+    st.cursor.replay();
+    void this.sync(st);
+  }
+
+  private clearEarly(st: RoomState): void {
+    clearTimeout(st.earlyTimer);
+    st.earlyTimer = undefined;
+    st.early.clear();
+    st.earlyBytes = 0;
   }
 
   private event(st: RoomState, seq: number, prev: number, pub: RoomPublication, origin: string): RoomEvent {
