@@ -2,6 +2,7 @@ import type { TSchema } from "typebox";
 import { ChatError, ChatMessage, ChatReceived } from "./frames.ts";
 import { MetricsSample } from "./metrics.ts";
 import { LiveNotification, NotificationFrame, NotifyAnswer, NotifyErrorAnswer, NotifyRequest, StoredNotification } from "./notification.ts";
+import { RoomPublication } from "./rooms.ts";
 
 /** One message of the public contract: its schema (the single source of truth) and where it travels. */
 export interface CatalogEntry {
@@ -25,5 +26,6 @@ export const CATALOG: CatalogEntry[] = [
   { name: "NotifyAnswer", schema: NotifyAnswer, where: "`POST /notifications` 202/200; reply to `notifier.send`", direction: "notifier → service", summary: "The stored notification's id, seq and epoch; `delivered` only when `wait_for_delivery_ms` was given." },
   { name: "NotifyErrorAnswer", schema: NotifyErrorAnswer, where: "`POST /notifications` 4xx/5xx; reply to `notifier.send` (with `status` added)", direction: "notifier → service", summary: "Every problem found, each with a JSON pointer (`path`) into the request." },
   { name: "StoredNotification", schema: StoredNotification, where: "JetStream stream `NOTIFICATIONS`, subject `notify.user.<user>`", direction: "notifier → stream → gateway", summary: "As stored; the stream sequence is its `seq`; `prev_seq` is the user's previous one (enforced with `Nats-Expected-Last-Subject-Sequence`)." },
+  { name: "RoomPublication", schema: RoomPublication, where: "NATS `chat.room.<room>` (stream `ROOMS`), `chat.live.<room>`; `/connection/websocket` publication pushes on `chat:<room>` (with `offset`)", direction: "gateway → stream → gateways → clients", summary: "One publication on a room: the publisher's JSON `data` and who published it. A `/chat/` text frame `hello` is `{\"data\":{\"text\":\"hello\"}}`." },
   { name: "LiveNotification", schema: LiveNotification, where: "NATS `notify.live.<user>`", direction: "notifier → gateways", summary: "Published after the store acknowledged it: the stored notification plus `seq` and `epoch`." },
 ];
