@@ -1,7 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import { deliveredSubject, depthWithin, liveNotification, notificationFrame, userLiveSubject, type LiveNotification, type StoredNotification } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
-import { Backoff } from "../backoff.ts";
 import type { Broker } from "../broker/broker.ts";
 import type { Rejections } from "../rejections.ts";
 import type { GatewaySocket } from "../sessions/session.ts";
@@ -9,6 +8,7 @@ import { StreamCursor, type ChainedEvent, type Verdict } from "./cursor.ts";
 import type { NotificationStore, StoredEntry } from "./inbox-store.ts";
 import { StreamMissingError } from "./stream-get.ts";
 import type { StreamEpoch } from "./stream-epoch.ts";
+import { SyncTask } from "./sync-task.ts";
 
 /** A live notification as the cursor judges it (parsed once per NATS message, shared by the user's sockets). */
 export interface LiveEvent extends ChainedEvent {
@@ -49,21 +49,14 @@ export interface InboxSub {
   /** When the socket was accepted (ms, this gateway's clock). */
   openedAt: number;
   cursor: StreamCursor<LiveEvent>;
-  sync: SyncState;
+  /** Its catch-up job (set by Inbox.open). */
+  sync: SyncTask | undefined;
+  /** Wakes a replay paused for backpressure (set while paused). */
+  onDrain: (() => void) | undefined;
   /** Told once where the subscription starts, before anything is written to it. */
   onPositioned: ((p: InboxPosition) => void) | undefined;
   /** Closes the socket: it could not keep up (1013 or 3008). */
   slow: () => void;
-}
-
-interface SyncState {
-  running: boolean;
-  /** Asked to run again while running. */
-  again: boolean;
-  retry: ReturnType<typeof setTimeout> | undefined;
-  /** Wakes a replay paused for backpressure (set while paused). */
-  onDrain: (() => void) | undefined;
-  backoff: Backoff;
 }
 
 /** Live events held per socket while it reads from the store (count and payload bytes). */
@@ -85,7 +78,8 @@ export function inboxSub(ws: GatewaySocket, userId: string, encoding: InboxEncod
     start,
     openedAt: Date.now(),
     cursor: new StreamCursor(HELD_LIMITS),
-    sync: { running: false, again: false, retry: undefined, onDrain: undefined, backoff: new Backoff(250, 5000) },
+    sync: undefined,
+    onDrain: undefined,
     onPositioned,
     slow,
   };
@@ -133,13 +127,14 @@ export class Inbox {
       this.broker.acquire(userLiveSubject(userId), (msg) => this.onLive(userId, msg));
     }
     subs.add(sub);
+    sub.sync = new SyncTask(() => this.syncOnce(sub), () => sub.cursor.closed, (err) => this.readFailed(sub, err));
     void this.sync(sub);
   }
 
   /** A subscription ends (its socket closed, or the client unsubscribed). */
   close(sub: InboxSub): void {
     sub.cursor.close();
-    clearTimeout(sub.sync.retry);
+    sub.sync?.stop();
     this.parked.delete(sub);
     this.drain(sub);
     const subs = this.users.get(sub.userId);
@@ -152,8 +147,8 @@ export class Inbox {
 
   /** Bun's drain event: the socket's output shrank, so a paused replay may go on. */
   drain(sub: InboxSub): void {
-    const wake = sub.sync.onDrain;
-    sub.sync.onDrain = undefined;
+    const wake = sub.onDrain;
+    sub.onDrain = undefined;
     wake?.();
   }
 
@@ -185,31 +180,9 @@ export class Inbox {
     this.parked.clear();
   }
 
-  /** Runs the subscription's sync task, or asks the running one to go round again. */
-  private async sync(sub: InboxSub): Promise<void> {
-    const s = sub.sync;
-    if (sub.cursor.closed) return;
-    if (s.running) {
-      s.again = true;
-      return;
-    }
-    s.running = true;
-    clearTimeout(s.retry);
-    let failure: { err: unknown } | undefined;
-    try {
-      do {
-        s.again = false;
-        await this.syncOnce(sub);
-      } while (s.again && !sub.cursor.closed);
-      s.backoff.reset();
-    } catch (err) {
-      failure = { err };
-    } finally {
-      s.running = false;
-    }
-    if (!failure) return;
-    if (s.again) void this.sync(sub); // asked again meanwhile (a reconnect): go at once
-    else this.readFailed(sub, failure.err);
+  /** Runs the subscription's catch-up job, or asks the running one to go round again. */
+  private sync(sub: InboxSub): Promise<void> {
+    return sub.sync?.run() ?? Promise.resolve();
   }
 
   /** Positions the cursor if needed, then reads the store after it until the end and goes live. */
@@ -239,7 +212,7 @@ export class Inbox {
       c.wrote(entry.seq);
       if (entry.at > Date.now() - RECEIPT_WINDOW_MS) this.broker.publish(deliveredSubject(entry.notification.id), "");
       // Flow control: a long replay goes at the client's pace instead of piling up in memory.
-      if (sub.ws.getBufferedAmount() > this.limitBytes / 2) await new Promise<void>((resolve) => (sub.sync.onDrain = resolve));
+      if (sub.ws.getBufferedAmount() > this.limitBytes / 2) await new Promise<void>((resolve) => (sub.onDrain = resolve));
     }
   }
 
@@ -286,14 +259,12 @@ export class Inbox {
     });
   }
 
-  /** A read failed: park on a missing stream, else retry this subscription with backoff and jitter. */
-  private readFailed(sub: InboxSub, err: unknown): void {
-    if (sub.cursor.closed) return;
+  /** A read failed: park on a missing stream (it runs again when the stream is back), else retry with backoff and jitter. */
+  private readFailed(sub: InboxSub, err: unknown): "backoff" | undefined {
     this.countFailure(err);
-    if (err instanceof StreamMissingError) return this.park(sub);
-    const s = sub.sync;
-    clearTimeout(s.retry);
-    s.retry = setTimeout(() => void this.sync(sub), s.backoff.next());
+    if (!(err instanceof StreamMissingError)) return "backoff";
+    this.park(sub);
+    return undefined;
   }
 
   /** Logs read failures at most once per LOG_EVERY_MS, with the number not logged. */

@@ -2,7 +2,6 @@ import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
 import { ROOMS_STREAM, legacyText, readRoomPayload, roomFrame, roomLiveSubject, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
-import { Backoff } from "../backoff.ts";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
 import { ORIGIN_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
@@ -11,6 +10,7 @@ import { StreamCursor, type ChainedEvent } from "./cursor.ts";
 import type { RoomStore, StoredPublication } from "./room-store.ts";
 import { StreamMissingError } from "./stream-get.ts";
 import type { StreamEpoch } from "./stream-epoch.ts";
+import { SyncTask } from "./sync-task.ts";
 
 /** One publication of a room as this gateway fans it out. */
 export interface RoomEvent extends ChainedEvent {
@@ -76,7 +76,8 @@ interface RoomState {
   protocolTopic: string;
   holders: number;
   cursor: StreamCursor<RoomEvent>;
-  sync: { running: boolean; again: boolean; retry: ReturnType<typeof setTimeout> | undefined; backoff: Backoff };
+  /** Its catch-up job: placing the room, reading gaps and what a reconnect may have hidden. */
+  sync: SyncTask;
   /** The last publications fanned out (at most RING_SIZE and RING_BYTES), oldest first: a chain, each one's prev is the one before. */
   ring: RingEntry[];
   ringBytes: number;
@@ -136,7 +137,10 @@ export class RoomHub {
       protocolTopic: protocolTopic(channel),
       holders: 1,
       cursor: new StreamCursor(HELD),
-      sync: { running: false, again: false, retry: undefined, backoff: new Backoff(250, 5000) },
+      sync: new SyncTask(() => this.syncOnce(fresh), () => fresh.cursor.closed, (err) => {
+        this.countFailure(err);
+        return err instanceof StreamMissingError ? 1000 : "backoff";
+      }),
       ring: [],
       ringBytes: 0,
       waiters: [],
@@ -155,7 +159,7 @@ export class RoomHub {
     if (!st || --st.holders > 0) return;
     this.rooms.delete(room);
     st.cursor.close();
-    clearTimeout(st.sync.retry);
+    st.sync.stop();
     this.clearEarly(st);
     this.broker.release(roomLiveSubject(room));
   }
@@ -249,31 +253,8 @@ export class RoomHub {
     });
   }
 
-  private async sync(st: RoomState): Promise<void> {
-    const s = st.sync;
-    if (st.cursor.closed) return;
-    if (s.running) {
-      s.again = true;
-      return;
-    }
-    s.running = true;
-    clearTimeout(s.retry);
-    let failure: unknown;
-    try {
-      do {
-        s.again = false;
-        await this.syncOnce(st);
-      } while (s.again && !st.cursor.closed);
-      s.backoff.reset();
-    } catch (err) {
-      failure = err ?? new Error("failed");
-    } finally {
-      s.running = false;
-    }
-    if (failure === undefined || st.cursor.closed) return;
-    if (s.again) return void this.sync(st);
-    this.countFailure(failure);
-    s.retry = setTimeout(() => void this.sync(st), failure instanceof StreamMissingError ? 1000 : s.backoff.next());
+  private sync(st: RoomState): Promise<void> {
+    return st.sync.run();
   }
 
   /** Places the room at its stream's top (first time), then reads what the cursor misses and goes live. */
