@@ -10,6 +10,7 @@ export const ORIGIN_SEQ_HEADER = "Rt-Seq";
 /** An entry not confirmed this long after it was sent is sent again (its confirmation was lost). */
 const ACK_TIMEOUT_MS = 5000;
 const encoder = new TextEncoder();
+const ackDecoder = new TextDecoder();
 
 /** Publishes into a stream that must get there, in order, even across a cut link (`publish`). */
 export interface StreamPublishing {
@@ -100,18 +101,11 @@ export class StreamPublisher implements StreamPublishing {
   private onAck(msg: Msg): void {
     const seq = Number(msg.subject.slice(this.ackPrefix.length));
     if (!Number.isSafeInteger(seq)) return;
-    let ok = false;
-    let duplicate = false;
-    // A 503 status (no responders) comes with an empty body: only a body is read.
-    if (msg.data.byteLength > 0 && msg.data.byteLength < 1024) {
-      try {
-        const a = JSON.parse(new TextDecoder().decode(msg.data)) as { seq?: unknown; duplicate?: unknown; error?: unknown };
-        ok = a.error === undefined && typeof a.seq === "number";
-        duplicate = a.duplicate === true;
-      } catch {
-        ok = false;
-      }
-    }
+    // `{"stream":"ROOMS", "seq":N[,"duplicate": true]}`, or `{"error":…}`; a 503 status (no responders)
+    // comes with an empty body. Read as text: a JSON.parse per publish was a measurable share of the CPU.
+    const body = msg.data.byteLength > 0 && msg.data.byteLength < 1024 ? ackDecoder.decode(msg.data) : "";
+    const ok = body.includes('"seq"') && !body.includes('"error"');
+    const duplicate = body.includes('"duplicate"');
     if (!ok) return this.failed();
     if (duplicate) this.events.onRepeat();
     this.outbox.ackOne(seq);

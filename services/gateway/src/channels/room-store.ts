@@ -19,6 +19,8 @@ export interface StoredPublication {
   seq: number;
   at: number;
   pub: RoomPublication;
+  /** The payload as stored. */
+  raw: Uint8Array;
   /** The gateway process that published it (`Rt-Origin`). */
   origin: string;
 }
@@ -128,7 +130,7 @@ export class RoomStore {
       this.onInvalid(m.seq);
       return undefined;
     }
-    return { seq: m.seq, at: m.time.getTime(), pub, origin: m.header.get(ORIGIN_HEADER) };
+    return { seq: m.seq, at: m.time.getTime(), pub, raw: m.data, origin: m.header.get(ORIGIN_HEADER) };
   }
 
   private async ensureLoop(): Promise<void> {

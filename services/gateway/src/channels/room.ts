@@ -14,13 +14,16 @@ import { SyncTask } from "./sync-task.ts";
 
 /** One publication of a room as this gateway fans it out. */
 export interface RoomEvent extends ChainedEvent {
-  pub: RoomPublication;
   /** The gateway process that published it. */
   origin: string;
-  /** Its frames, serialized once: `Room {room}: {text}` (null: none, no text or fanned out at once by its origin) and the protocol push. */
-  legacy: string | null;
-  push: string;
+  /** Its payload as stored; read (and validated) only when someone here needs a frame of it. */
+  raw: Uint8Array;
+  /** The payload read: a publication, null when it is not a valid one, undefined until read. */
+  pub: RoomPublication | null | undefined;
 }
+
+/** Who a room's publications go to on this gateway (what is serialized depends on it). */
+export type RoomAudience = "legacy" | "protocol";
 
 /** A publication in the client protocol's form. */
 export interface ProtocolPublication {
@@ -61,14 +64,6 @@ const HELD = { maxEvents: 8192, maxBytes: 8 * 1024 * 1024 };
 const REORDER_MS = 500;
 const REORDER_LIMIT = { maxEvents: 8192, maxBytes: 8 * 1024 * 1024 };
 
-/** A publication the ring keeps, and what it costs. */
-interface RingEntry {
-  seq: number;
-  prev: number;
-  pub: RoomPublication;
-  bytes: number;
-}
-
 interface RoomState {
   room: string;
   channel: string;
@@ -79,8 +74,11 @@ interface RoomState {
   /** Its catch-up job: placing the room, reading gaps and what a reconnect may have hidden. */
   sync: SyncTask;
   /** The last publications fanned out (at most RING_SIZE and RING_BYTES), oldest first: a chain, each one's prev is the one before. */
-  ring: RingEntry[];
+  ring: RoomEvent[];
   ringBytes: number;
+  /** Holders by audience: no frame is built for an audience that is not here. */
+  legacy: number;
+  protocol: number;
   /** Waiting for the cursor to go live. */
   waiters: Array<() => void>;
   /** Publications that came early, keyed by their `prev`: each is written once the one before it is. */
@@ -122,11 +120,12 @@ export class RoomHub {
     epoch.onChange((e) => this.epochChanged(e));
   }
 
-  /** One more local holder of `room` (a socket or a subscription); the first one subscribes to it. */
-  join(room: string): void {
+  /** One more local holder of `room` (a `/chat/` socket or a protocol subscription); the first one subscribes to it. */
+  join(room: string, audience: RoomAudience): void {
     const st = this.rooms.get(room);
     if (st) {
       st.holders++;
+      st[audience]++;
       return;
     }
     const channel = `chat:${room}`;
@@ -143,6 +142,8 @@ export class RoomHub {
       }),
       ring: [],
       ringBytes: 0,
+      legacy: audience === "legacy" ? 1 : 0,
+      protocol: audience === "protocol" ? 1 : 0,
       waiters: [],
       early: new Map(),
       earlyBytes: 0,
@@ -154,9 +155,11 @@ export class RoomHub {
   }
 
   /** One holder fewer; the last one unsubscribes. */
-  leave(room: string): void {
+  leave(room: string, audience: RoomAudience): void {
     const st = this.rooms.get(room);
-    if (!st || --st.holders > 0) return;
+    if (!st) return;
+    st[audience]--;
+    if (--st.holders > 0) return;
     this.rooms.delete(room);
     st.cursor.close();
     st.sync.stop();
@@ -236,7 +239,12 @@ export class RoomHub {
     if (offset >= st.cursor.last) return [];
     const first = st.ring[0];
     if (!first || first.prev > offset) return undefined;
-    return st.ring.filter((e) => e.seq > offset).map((e) => toProtocol(e));
+    const out: ProtocolPublication[] = [];
+    for (const e of st.ring) {
+      const pub = e.seq > offset ? this.read(st, e) : null;
+      if (pub) out.push(toProtocol({ seq: e.seq, pub }));
+    }
+    return out;
   }
 
   /** Resolves with the room once its cursor is live here (joined and placed in the stream). */
@@ -276,7 +284,7 @@ export class RoomHub {
         this.goLive(st);
         continue;
       }
-      this.fanOut(st, this.event(st, entry.seq, c.last, entry.pub, entry.origin));
+      this.fanOut(st, { seq: entry.seq, prev: c.last, origin: entry.origin, raw: entry.raw, pub: entry.pub });
     }
   }
 
@@ -307,22 +315,32 @@ export class RoomHub {
     }
   }
 
-  /** A publication the stream republished: validated, then judged by the room's cursor. */
+  /** A publication the stream republished: its headers checked now, its payload when a frame of it is needed. */
   private fromNats(st: RoomState, msg: Msg): void {
     const h = headerFields(msg, REPUBLISHED);
     const seq = Number(h?.["Nats-Sequence"]);
     const prev = Number(h?.["Nats-Last-Sequence"]);
-    let pub: RoomPublication | undefined;
-    try {
-      if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq) throw new Error("headers");
-      if (msg.data.byteLength > this.maxMessageBytes + ENVELOPE_BYTES) throw new Error("oversize");
-      pub = readRoomPayload(this.decoder.decode(msg.data));
-      if (pub === undefined) throw new Error("shape");
-    } catch {
+    if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxMessageBytes + ENVELOPE_BYTES) {
       this.rejections.count("nats_room_payload", this.log, { room: st.room });
       return;
     }
-    this.offer(st, this.event(st, seq, prev, pub!, h![ORIGIN_HEADER]));
+    // A copy: the client's message is a view of its read buffer, which the ring must not keep alive.
+    this.offer(st, { seq, prev, origin: h[ORIGIN_HEADER], raw: msg.data.slice(), pub: undefined });
+  }
+
+  /** The publication of `e`, read and validated once (null, and counted, when it is not one). */
+  private read(st: RoomState, e: RoomEvent): RoomPublication | null {
+    if (e.pub === undefined) {
+      let pub: RoomPublication | undefined;
+      try {
+        pub = readRoomPayload(this.decoder.decode(e.raw));
+      } catch {
+        pub = undefined;
+      }
+      e.pub = pub ?? null;
+      if (!pub) this.rejections.count("nats_room_payload", this.log, { room: st.room, seq: e.seq });
+    }
+    return e.pub;
   }
 
   private offer(st: RoomState, e: RoomEvent): void {
@@ -339,7 +357,7 @@ export class RoomHub {
         this.fanOut(st, e);
         return this.writeEarly(st);
       case "hold":
-        return c.hold(e, e.push.length);
+        return c.hold(e, e.raw.byteLength);
       case "gap":
         return this.early(st, e);
       default:
@@ -350,7 +368,7 @@ export class RoomHub {
   /** A publication ahead of a gap: kept until the missing one arrives, or read from the stream after REORDER_MS. */
   private early(st: RoomState, e: RoomEvent): void {
     st.early.set(e.prev, e);
-    st.earlyBytes += e.push.length;
+    st.earlyBytes += e.raw.byteLength;
     if (st.early.size > REORDER_LIMIT.maxEvents || st.earlyBytes > REORDER_LIMIT.maxBytes) return this.readGap(st);
     st.earlyTimer ??= setTimeout(() => this.readGap(st), REORDER_MS);
   }
@@ -359,7 +377,7 @@ export class RoomHub {
   private writeEarly(st: RoomState): void {
     for (let next = st.early.get(st.cursor.last); next && st.cursor.state === "live"; next = st.early.get(st.cursor.last)) {
       st.early.delete(next.prev);
-      st.earlyBytes -= next.push.length;
+      st.earlyBytes -= next.raw.byteLength;
       this.fanOut(st, next);
     }
     if (st.early.size === 0) this.clearEarly(st);
@@ -370,7 +388,7 @@ export class RoomHub {
     const early = [...st.early.values()].sort((a, b) => a.seq - b.seq);
     this.clearEarly(st);
     if (st.cursor.state !== "live") return;
-    for (const e of early) st.cursor.hold(e, e.push.length);
+    for (const e of early) st.cursor.hold(e, e.raw.byteLength);
     st.cursor.replay();
     void this.sync(st);
   }
@@ -382,22 +400,22 @@ export class RoomHub {
     st.earlyBytes = 0;
   }
 
-  private event(st: RoomState, seq: number, prev: number, pub: RoomPublication, origin: string): RoomEvent {
-    const text = origin === this.publisher.origin ? undefined : legacyText(pub.data);
-    const push = JSON.stringify({ push: { channel: st.channel, pub: { data: pub.data, ...(pub.info ? { info: pub.info } : {}), offset: seq } } });
-    return { seq, prev, pub, origin, legacy: text === undefined ? null : roomFrame(st.room, text), push };
-  }
-
-  /** Writes one publication to the room's sockets: one topic publish per encoding. */
+  /**
+   * Writes one publication to the room's sockets: one topic publish per audience present, each
+   * frame serialized once. `/chat/` sockets of the publishing gateway had it at once (not again).
+   */
   private fanOut(st: RoomState, e: RoomEvent): void {
     st.cursor.wrote(e.seq);
-    // The ring keeps the publication, not its frames (a subscriber gets its own copy in a reply).
-    const bytes = e.push.length;
-    st.ring.push({ seq: e.seq, prev: e.prev, pub: e.pub, bytes });
-    st.ringBytes += bytes;
-    while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.bytes;
-    if (e.legacy !== null) this.topicPublish(st.legacyTopic, e.legacy);
-    this.topicPublish(st.protocolTopic, e.push);
+    st.ring.push(e);
+    st.ringBytes += e.raw.byteLength;
+    while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
+    const legacy = st.legacy > 0 && e.origin !== this.publisher.origin;
+    if (!legacy && st.protocol === 0) return;
+    const pub = this.read(st, e);
+    if (!pub) return;
+    const text = legacy ? legacyText(pub.data) : undefined;
+    if (text !== undefined) this.topicPublish(st.legacyTopic, roomFrame(st.room, text));
+    if (st.protocol > 0) this.topicPublish(st.protocolTopic, JSON.stringify({ push: { channel: st.channel, pub: toProtocol({ seq: e.seq, pub }) } }));
   }
 
   private topicPublish(topic: string, frame: string): void {

@@ -13,7 +13,7 @@ export function legacyRoomAdapter(rooms: RoomHub, limits: SocketLimits, onBinary
   return {
     open(ws) {
       ws.subscribe(legacyRoomTopic(ws.data.room));
-      rooms.join(ws.data.room);
+      rooms.join(ws.data.room, "legacy");
     },
     message(ws, message) {
       if (typeof message !== "string") {
@@ -26,7 +26,7 @@ export function legacyRoomAdapter(rooms: RoomHub, limits: SocketLimits, onBinary
     overRate: closeForRate,
     drain() {},
     close(ws) {
-      rooms.leave(ws.data.room);
+      rooms.leave(ws.data.room, "legacy");
     },
     sweep(ws, now) {
       closeIfOver(ws, now, limits, SLOW, EXPIRED);

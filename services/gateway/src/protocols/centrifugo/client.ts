@@ -297,17 +297,17 @@ export class Client {
     if (ref.kind !== "room") throw new CommandError(ErrorCode.UnknownChannel);
     const pending: Sub = { kind: "pending", cancelled: false };
     this.subs.set(req.channel, pending);
-    this.d.rooms.join(ref.room);
+    this.d.rooms.join(ref.room, "protocol");
     let pos;
     try {
       pos = await this.d.rooms.position(ref.room, req.recover && req.epoch ? { offset: req.offset ?? 0, epoch: req.epoch } : undefined);
     } catch (err) {
-      this.d.rooms.leave(ref.room);
+      this.d.rooms.leave(ref.room, "protocol");
       if (this.subs.get(req.channel) === pending) this.subs.delete(req.channel);
       throw err instanceof CommandError ? err : new CommandError(ErrorCode.Internal);
     }
     if (pending.cancelled || this.state === "closed") {
-      this.d.rooms.leave(ref.room);
+      this.d.rooms.leave(ref.room, "protocol");
       return;
     }
     // From here to the topic subscribe, synchronously: nothing of the room can slip between.
@@ -427,7 +427,7 @@ export class Client {
     switch (s.kind) {
       case "room":
         this.ws.unsubscribe(s.topic);
-        this.d.rooms.leave(s.room);
+        this.d.rooms.leave(s.room, "protocol");
         return;
       case "monitor":
         this.ws.unsubscribe(MONITOR_PROTOCOL_TOPIC);
