@@ -16,6 +16,7 @@ import type { Adapters } from "./protocols/adapter.ts";
 import { centrifugoAdapter } from "./protocols/centrifugo/adapter.ts";
 import { Client, type ClientDeps } from "./protocols/centrifugo/client.ts";
 import { JsonCodec } from "./protocols/centrifugo/codec-json.ts";
+import { jsonPushes } from "./protocols/centrifugo/push.ts";
 import { echoAdapter } from "./protocols/echo.ts";
 import { legacyMonitorAdapter } from "./protocols/legacy-monitor.ts";
 import { legacyNotificationsAdapter } from "./protocols/legacy-notifications.ts";
@@ -51,13 +52,14 @@ const outbox = new Outbox(config.outbox, (reason, n) => {
 const publisher = new StreamPublisher(broker, outbox, { onRepeat: () => repeats.inc(), onError: (err) => rejections.count("nats_publish_failed", log, { err: String(err) }) });
 
 // Channels: rooms, inboxes, the monitor.
+const encodings = [jsonPushes];
 const roomEpoch = new StreamEpoch(ROOMS_STREAM, broker, log.child({ module: "rooms-epoch" }));
 const roomStore = new RoomStore(broker, { size: config.roomHistory.size, ttlMs: config.roomHistory.ttlMs, replicas: config.replicas }, log.child({ module: "rooms-store" }), (seq) => rejections.count("stored_publication_invalid", log, { seq }));
-const rooms = new RoomHub(getServer, broker, roomStore, roomEpoch, publisher, config.roomHistory.size, config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published);
+const rooms = new RoomHub(getServer, broker, roomStore, roomEpoch, publisher, encodings, config.roomHistory.size, config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published);
 const inboxEpoch = new StreamEpoch(NOTIFICATIONS_STREAM, broker, log.child({ module: "epoch" }));
 const inboxStore = new JetStreamNotificationStore(broker, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
 const inbox = new Inbox(broker, inboxStore, inboxEpoch, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes);
-const monitor = new MonitorRelay(getServer, broker, rejections, log.child({ module: "monitor" }), published);
+const monitor = new MonitorRelay(getServer, broker, encodings, rejections, log.child({ module: "monitor" }), published);
 
 // Protocols: the article's four endpoints and the client protocol.
 const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);

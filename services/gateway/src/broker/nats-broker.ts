@@ -85,6 +85,18 @@ export class NatsBroker implements Broker {
     return Promise.race([this.nats.nc.request(subject, payload, { timeout: timeoutMs }), this.linkDown()]);
   }
 
+  async gather(subject: string, payload: string, expected: number, timeoutMs: number): Promise<Msg[]> {
+    if (expected <= 0 || !this.nats?.connected()) return [];
+    const out: Msg[] = [];
+    try {
+      const it = await this.nats.nc.requestMany(subject, payload, { strategy: "count", maxMessages: expected, maxWait: timeoutMs });
+      for await (const m of it) out.push(m);
+    } catch {
+      // no responders, or the link dropped: what came is what there is
+    }
+    return out;
+  }
+
   readonly inboxPrefix = `_INBOX.${randomBytes(12).toString("base64url")}`;
 
   flush(): Promise<void> {

@@ -5,17 +5,16 @@ import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import type { Rejections } from "../rejections.ts";
 import type { GatewaySocket } from "../sessions/session.ts";
+import { noneYet, type PerEncoding, type PushEncoding } from "../protocols/centrifugo/push.ts";
 import { HostCache } from "./host-cache.ts";
-import { protocolTopic } from "./room.ts";
 
 /** Bun topic every `/system-monitor` socket subscribes to. */
 export const MONITOR_TOPIC = "monitor";
-/** The client protocol's channel of every host's samples, and its Bun topic. */
+/** The client protocol's channel of every host's samples. */
 export const MONITOR_CHANNEL = "system:monitor";
-export const MONITOR_PROTOCOL_TOPIC = protocolTopic(MONITOR_CHANNEL);
 
-/** A sample as a client protocol publication push on `system:monitor` (the sample is JSON text already). */
-export const monitorPush = (sample: string): string => `{"push":{"channel":"${MONITOR_CHANNEL}","pub":{"data":${sample}}}}`;
+/** A sample as a JSON publication push on `system:monitor` (the sample is JSON text already: no second serialization). */
+const jsonMonitorPush = (sample: string): string => `{"push":{"channel":"${MONITOR_CHANNEL}","pub":{"data":${sample}}}}`;
 
 /**
  * One relay for every `/system-monitor` socket and `system:monitor` subscriber: a single NATS
@@ -25,10 +24,13 @@ export const monitorPush = (sample: string): string => `{"push":{"channel":"${MO
  */
 export class MonitorRelay {
   private readonly latest = new HostCache();
+  /** Protocol subscribers per encoding (a sample is framed only for encodings that have some). */
+  private readonly subscribers: PerEncoding = noneYet();
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
   constructor(
     private readonly server: () => Server<unknown>,
     private readonly broker: Broker,
+    private readonly encodings: readonly PushEncoding[],
     private readonly rejections: Rejections,
     private readonly log: Logger,
     /** Told the size of every topic publish (the sweeper's trigger). */
@@ -47,9 +49,20 @@ export class MonitorRelay {
   }
 
   /** A protocol subscriber of `system:monitor` (after its subscribe reply): the newest samples, then the topic. */
-  subscribeProtocol(ws: GatewaySocket): void {
-    for (const text of this.latest.live(Date.now())) ws.send(monitorPush(text));
-    ws.subscribe(MONITOR_PROTOCOL_TOPIC);
+  subscribeProtocol(ws: GatewaySocket, enc: PushEncoding): void {
+    for (const text of this.latest.live(Date.now())) ws.send(this.frame(enc, text));
+    ws.subscribe(enc.topic(MONITOR_CHANNEL));
+    this.subscribers[enc.name]++;
+  }
+
+  /** The subscriber left `system:monitor` (unsubscribe, or its socket closed). */
+  unsubscribeProtocol(ws: GatewaySocket, enc: PushEncoding): void {
+    ws.unsubscribe(enc.topic(MONITOR_CHANNEL));
+    this.subscribers[enc.name]--;
+  }
+
+  private frame(enc: PushEncoding, sample: string): string | Uint8Array {
+    return enc.name === "json" ? jsonMonitorPush(sample) : enc.frame(MONITOR_CHANNEL, { pub: { data: JSON.parse(sample) as unknown } });
   }
 
   /**
@@ -97,8 +110,11 @@ export class MonitorRelay {
     const server = this.server();
     server.publish(MONITOR_TOPIC, text);
     this.published(text.length);
-    const push = monitorPush(text);
-    server.publish(MONITOR_PROTOCOL_TOPIC, push);
-    this.published(push.length);
+    for (const enc of this.encodings) {
+      if (this.subscribers[enc.name] === 0) continue;
+      const push = this.frame(enc, text);
+      server.publish(enc.topic(MONITOR_CHANNEL), push);
+      this.published(push.length);
+    }
   }
 }

@@ -1,6 +1,7 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
 import { ROOMS_STREAM, legacyText, readRoomPayload, roomFrame, roomLiveSubject, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
+export type { ProtocolPublication } from "../protocols/centrifugo/push.ts";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
@@ -11,6 +12,7 @@ import type { RoomStore, StoredPublication } from "./room-store.ts";
 import { StreamMissingError } from "./stream-get.ts";
 import type { StreamEpoch } from "./stream-epoch.ts";
 import { SyncTask } from "./sync-task.ts";
+import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
 
 /** One publication of a room as this gateway fans it out. */
 export interface RoomEvent extends ChainedEvent {
@@ -22,15 +24,8 @@ export interface RoomEvent extends ChainedEvent {
   pub: RoomPublication | null | undefined;
 }
 
-/** Who a room's publications go to on this gateway (what is serialized depends on it). */
-export type RoomAudience = "legacy" | "protocol";
-
-/** A publication in the client protocol's form. */
-export interface ProtocolPublication {
-  data: unknown;
-  info?: centrifugo.ClientInfo;
-  offset: number;
-}
+/** Who a room's publications go to on this gateway (what is serialized depends on it): `/chat/` sockets, or protocol subscribers of an encoding. */
+export type RoomAudience = "legacy" | EncodingName;
 
 /** What a protocol subscriber is told at subscribe: where the room stands, and what it missed when it asked to recover. */
 export interface RoomPosition {
@@ -43,9 +38,8 @@ export interface RoomPosition {
 /** The headers a republished publication is read by. */
 const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER] as const;
 
-/** Bun topics of a room: `/chat/{room}` sockets and protocol subscribers of `chat:{room}`. */
+/** The Bun topic of a room's `/chat/{room}` sockets (protocol subscribers have one per encoding: PushEncoding.topic). */
 export const legacyRoomTopic = (room: string): string => `room:${room}`;
-export const protocolTopic = (channel: string): string => `c:${channel}`;
 
 /** Publications kept per room for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
@@ -68,7 +62,6 @@ interface RoomState {
   room: string;
   channel: string;
   legacyTopic: string;
-  protocolTopic: string;
   holders: number;
   cursor: StreamCursor<RoomEvent>;
   /** Its catch-up job: placing the room, reading gaps and what a reconnect may have hidden. */
@@ -78,7 +71,7 @@ interface RoomState {
   ringBytes: number;
   /** Holders by audience: no frame is built for an audience that is not here. */
   legacy: number;
-  protocol: number;
+  subscribers: PerEncoding;
   /** Waiting for the cursor to go live. */
   waiters: Array<() => void>;
   /** Publications that came early, keyed by their `prev`: each is written once the one before it is. */
@@ -107,6 +100,8 @@ export class RoomHub {
     private readonly store: RoomStore,
     private readonly epoch: StreamEpoch,
     private readonly publisher: StreamPublishing,
+    /** The client protocol's encodings (a publication is serialized once for each one that has subscribers here). */
+    private readonly encodings: readonly PushEncoding[],
     private readonly historySize: number,
     private readonly maxMessageBytes: number,
     private readonly rejections: Rejections,
@@ -125,7 +120,7 @@ export class RoomHub {
     const st = this.rooms.get(room);
     if (st) {
       st.holders++;
-      st[audience]++;
+      this.count(st, audience, 1);
       return;
     }
     const channel = `chat:${room}`;
@@ -133,7 +128,7 @@ export class RoomHub {
       room,
       channel,
       legacyTopic: legacyRoomTopic(room),
-      protocolTopic: protocolTopic(channel),
+
       holders: 1,
       cursor: new StreamCursor(HELD),
       sync: new SyncTask(() => this.syncOnce(fresh), () => fresh.cursor.closed, (err) => {
@@ -142,13 +137,14 @@ export class RoomHub {
       }),
       ring: [],
       ringBytes: 0,
-      legacy: audience === "legacy" ? 1 : 0,
-      protocol: audience === "protocol" ? 1 : 0,
+      legacy: 0,
+      subscribers: noneYet(),
       waiters: [],
       early: new Map(),
       earlyBytes: 0,
       earlyTimer: undefined,
     };
+    this.count(fresh, audience, 1);
     this.rooms.set(room, fresh);
     this.broker.acquire(roomLiveSubject(room), (msg) => this.fromNats(fresh, msg));
     void this.sync(fresh);
@@ -158,7 +154,7 @@ export class RoomHub {
   leave(room: string, audience: RoomAudience): void {
     const st = this.rooms.get(room);
     if (!st) return;
-    st[audience]--;
+    this.count(st, audience, -1);
     if (--st.holders > 0) return;
     this.rooms.delete(room);
     st.cursor.close();
@@ -174,6 +170,11 @@ export class RoomHub {
     if (text !== undefined) this.topicPublish(legacyRoomTopic(room), roomFrame(room, text));
     const pub: RoomPublication = { data, info };
     this.publisher.publish(roomSubject(room), JSON.stringify(pub));
+  }
+
+  private count(st: RoomState, audience: RoomAudience, by: number): void {
+    if (audience === "legacy") st.legacy += by;
+    else st.subscribers[audience] += by;
   }
 
   /** Rooms with a holder here. */
@@ -410,15 +411,16 @@ export class RoomHub {
     st.ringBytes += e.raw.byteLength;
     while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
     const legacy = st.legacy > 0 && e.origin !== this.publisher.origin;
-    if (!legacy && st.protocol === 0) return;
+    const encodings = this.encodings.filter((enc) => st.subscribers[enc.name] > 0);
+    if (!legacy && encodings.length === 0) return;
     const pub = this.read(st, e);
     if (!pub) return;
     const text = legacy ? legacyText(pub.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic, roomFrame(st.room, text));
-    if (st.protocol > 0) this.topicPublish(st.protocolTopic, JSON.stringify({ push: { channel: st.channel, pub: toProtocol({ seq: e.seq, pub }) } }));
+    for (const enc of encodings) this.topicPublish(enc.topic(st.channel), enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
   }
 
-  private topicPublish(topic: string, frame: string): void {
+  private topicPublish(topic: string, frame: string | Uint8Array): void {
     this.server().publish(topic, frame);
     this.published(frame.length);
   }

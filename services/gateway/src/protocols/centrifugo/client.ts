@@ -6,9 +6,8 @@ import type { Broker } from "../../broker/broker.ts";
 import { inboxSub, type Inbox, type InboxPosition, type InboxSub } from "../../channels/inbox.ts";
 import type { NotificationStore } from "../../channels/inbox-store.ts";
 import type { MonitorRelay } from "../../channels/monitor.ts";
-import { MONITOR_PROTOCOL_TOPIC } from "../../channels/monitor.ts";
 import { parseChannel, type ChannelRef } from "../../channels/namespaces.ts";
-import { protocolTopic, type ProtocolPublication, type RoomHub } from "../../channels/room.ts";
+import type { ProtocolPublication, RoomHub } from "../../channels/room.ts";
 import type { Rejections } from "../../rejections.ts";
 import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
 import type { ClientData, SocketOf } from "../../sessions/session.ts";
@@ -291,27 +290,27 @@ export class Client {
     if (ref.kind === "monitor") {
       this.subs.set(req.channel, { kind: "monitor" });
       this.reply(id, "subscribe", {});
-      this.d.monitor.subscribeProtocol(this.ws);
+      this.d.monitor.subscribeProtocol(this.ws, this.d.codec.pushes);
       return;
     }
     if (ref.kind !== "room") throw new CommandError(ErrorCode.UnknownChannel);
     const pending: Sub = { kind: "pending", cancelled: false };
     this.subs.set(req.channel, pending);
-    this.d.rooms.join(ref.room, "protocol");
+    this.d.rooms.join(ref.room, this.d.codec.pushes.name);
     let pos;
     try {
       pos = await this.d.rooms.position(ref.room, req.recover && req.epoch ? { offset: req.offset ?? 0, epoch: req.epoch } : undefined);
     } catch (err) {
-      this.d.rooms.leave(ref.room, "protocol");
+      this.d.rooms.leave(ref.room, this.d.codec.pushes.name);
       if (this.subs.get(req.channel) === pending) this.subs.delete(req.channel);
       throw err instanceof CommandError ? err : new CommandError(ErrorCode.Internal);
     }
     if (pending.cancelled || this.state === "closed") {
-      this.d.rooms.leave(ref.room, "protocol");
+      this.d.rooms.leave(ref.room, this.d.codec.pushes.name);
       return;
     }
     // From here to the topic subscribe, synchronously: nothing of the room can slip between.
-    const topic = protocolTopic(req.channel);
+    const topic = this.d.codec.pushes.topic(req.channel);
     this.subs.set(req.channel, { kind: "room", room: ref.room, topic });
     const result: Record<string, unknown> = { recoverable: true, epoch: pos.epoch, offset: pos.offset, positioned: true };
     if (req.recover) Object.assign(result, { recovered: pos.recovered, was_recovering: true, publications: pos.publications });
@@ -427,10 +426,10 @@ export class Client {
     switch (s.kind) {
       case "room":
         this.ws.unsubscribe(s.topic);
-        this.d.rooms.leave(s.room, "protocol");
+        this.d.rooms.leave(s.room, this.d.codec.pushes.name);
         return;
       case "monitor":
-        this.ws.unsubscribe(MONITOR_PROTOCOL_TOPIC);
+        this.d.monitor.unsubscribeProtocol(this.ws, this.d.codec.pushes);
         return;
       case "inbox":
         this.d.inbox.close(s.sub);

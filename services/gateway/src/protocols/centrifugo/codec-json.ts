@@ -1,4 +1,5 @@
 import type { Codec } from "./codec.ts";
+import { jsonPushes } from "./push.ts";
 
 /** At most this many commands in one frame (the SDK batches a connect and its subscribes). */
 const MAX_COMMANDS_PER_FRAME = 1000;
@@ -8,6 +9,8 @@ const MAX_COMMANDS_PER_FRAME = 1000;
  * "\n" after trimming). A binary frame, invalid JSON or a line that is not an object: unreadable.
  */
 export class JsonCodec implements Codec {
+  readonly pushes = jsonPushes;
+
   decode(message: string | Buffer): unknown[] | undefined {
     if (typeof message !== "string") return undefined;
     const lines = message.trim().split("\n");

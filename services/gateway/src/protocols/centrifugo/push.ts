@@ -1,0 +1,40 @@
+import type { centrifugo } from "@rt/protocol";
+
+/** A publication as the client protocol carries it. */
+export interface ProtocolPublication {
+  data: unknown;
+  info?: centrifugo.ClientInfo;
+  offset?: number;
+}
+
+/** What a push on a channel carries: a publication, a join or a leave. */
+export type PushBody = { pub: ProtocolPublication } | { join: { info: centrifugo.ClientInfo } } | { leave: { info: centrifugo.ClientInfo } };
+
+/** The encodings a protocol client may speak. */
+export type EncodingName = "json" | "protobuf";
+
+/**
+ * One encoding of the client protocol's pushes. A channel's pushes go to one Bun topic per
+ * encoding (and kind: publications, or joins and leaves), each frame serialized once for all.
+ */
+export interface PushEncoding {
+  readonly name: EncodingName;
+  /** The Bun topic of `channel`'s publications in this encoding. */
+  topic(channel: string): string;
+  /** The Bun topic of `channel`'s joins and leaves in this encoding. */
+  joinLeaveTopic(channel: string): string;
+  /** One push frame. */
+  frame(channel: string, body: PushBody): string | Uint8Array;
+}
+
+/** JSON pushes: `{"push":{"channel":…,"pub":{…}}}` in text frames. */
+export const jsonPushes: PushEncoding = {
+  name: "json",
+  topic: (channel) => `c:${channel}`,
+  joinLeaveTopic: (channel) => `cjl:${channel}`,
+  frame: (channel, body) => JSON.stringify({ push: { channel, ...body } }),
+};
+
+/** Counts per encoding, for "does anyone here need this frame". */
+export type PerEncoding = Record<EncodingName, number>;
+export const noneYet = (): PerEncoding => ({ json: 0, protobuf: 0 });
