@@ -1,5 +1,5 @@
 /**
- * `bun run bench [--quick] [--only=fanout,idle,latency,monitor]`
+ * `bun run bench [--quick] [--only=fanout,idle,latency,monitor,presence,codec]`
  *
  * Starts its own nats-server, gateways, notifier and baselines, drives them with cheap
  * byte-counting WebSocket clients in several processes, and writes
@@ -22,9 +22,11 @@ import type { BenchResults } from "./report/types.ts";
 import { runFanout } from "./scenarios/fanout.ts";
 import { runIdle } from "./scenarios/idle.ts";
 import { runLatency } from "./scenarios/latency.ts";
+import { runCodec } from "./scenarios/codec.ts";
 import { runMonitor } from "./scenarios/monitor.ts";
+import { runPresence } from "./scenarios/presence.ts";
 
-const SCENARIOS = ["fanout", "idle", "latency", "monitor"] as const;
+const SCENARIOS = ["fanout", "idle", "latency", "monitor", "presence", "codec"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function parseArgs(argv: string[]): { quick: boolean; only: Set<Scenario> } {
@@ -102,6 +104,8 @@ const results: BenchResults = {
   idle: [],
   latency: [],
   monitor: [],
+  presence: [],
+  codec: [],
   ratios: {},
   checks: [],
   lost: 0,
@@ -129,6 +133,8 @@ try {
   await run("idle", runIdle, results.idle);
   await run("latency", runLatency, results.latency);
   await run("monitor", runMonitor, results.monitor);
+  await run("presence", runPresence, results.presence);
+  await run("codec", runCodec, results.codec);
 } catch (err) {
   results.errors.push(`setup: ${String(err)}`);
   progress.log(`setup failed: ${String(err)}`);
@@ -138,7 +144,7 @@ try {
   clearTimeout(watchdog);
 }
 
-for (const list of [results.fanout, results.idle, results.latency, results.monitor] as { error?: string; lost: number }[][]) {
+for (const list of [results.fanout, results.idle, results.latency, results.monitor, results.presence, results.codec] as { error?: string; lost: number }[][]) {
   for (const x of list) {
     results.lost += x.lost;
     if (x.error) results.errors.push(x.error);

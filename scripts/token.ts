@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 /**
- * `bun run token --user <id> [--ttl 1h]`: an HS256 JWT for `<id>` signed with JWT_SECRET (the
- * equivalent of `centrifugo gentoken`). Bun reads `.env` at the repository root, so the secret of
+ * `bun run token --user <id> [--ttl 1h] [--channel chat:lobby ...]`: an HS256 JWT for `<id>` signed
+ * with JWT_SECRET (the equivalent of `centrifugo gentoken`); each `--channel` goes into the
+ * `channels` claim (server-side subscriptions on /connection/websocket). Bun reads `.env` at the repository root, so the secret of
  * a compose deployment works as is; without JWT_SECRET it signs with the secret `bun run dev`
  * keeps in .tmp/dev/jwt-secret. Prints only the token on stdout: `TOKEN=$(bun run token --user demo)`.
  * Exit 2: bad input or no secret.
@@ -12,7 +13,8 @@ import { ConfigError, EnvReader } from "@rt/runtime";
 import { existingDevJwtSecret } from "./lib/dev-state.ts";
 import { signHs256 } from "./lib/jwt.ts";
 
-const USAGE = "usage: bun run token --user ID [--ttl 1h]   (TTL: 30s, 15m, 1h, 7d; at most 365d)";
+const USAGE = "usage: bun run token --user ID [--ttl 1h] [--channel CHANNEL]...   (TTL: 30s, 15m, 1h, 7d; at most 365d; channels: chat:<room>, system:monitor)";
+const CHANNEL = /^(chat:[A-Za-z0-9_-]{1,64}|system:monitor)$/;
 const MAX_TTL_MS = 365 * 86_400_000;
 
 function fail(message: string): never {
@@ -20,9 +22,9 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-let values: { user?: string; ttl?: string; help?: boolean };
+let values: { user?: string; ttl?: string; channel?: string[]; help?: boolean };
 try {
-  values = parseArgs({ options: { user: { type: "string" }, ttl: { type: "string" }, help: { type: "boolean" } }, strict: true }).values;
+  values = parseArgs({ options: { user: { type: "string" }, ttl: { type: "string" }, channel: { type: "string", multiple: true }, help: { type: "boolean" } }, strict: true }).values;
 } catch (err) {
   fail((err as Error).message);
 }
@@ -32,6 +34,10 @@ if (values.help) {
 }
 if (values.user === undefined) fail("--user is required");
 if (!isUserId(values.user)) fail("--user must be 1 to 256 printable characters");
+const channels = values.channel ?? [];
+const badChannel = channels.find((c) => !CHANNEL.test(c));
+if (badChannel !== undefined) fail(`--channel ${badChannel}: a token can subscribe to chat:<room> (1 to 64 of A-Z a-z 0-9 _ -) or system:monitor`);
+if (channels.length > 127) fail("at most 127 --channel (a connection has 128 channels, the user's own #<user> included)");
 
 let ttlMs: number;
 try {
@@ -48,4 +54,4 @@ if (secret === undefined || secret === "") {
   process.stderr.write("token: JWT_SECRET is not set: signed with the `bun run dev` secret (.tmp/dev/jwt-secret)\n");
 }
 if (Buffer.byteLength(secret) < 32) fail("JWT_SECRET must be at least 32 bytes (the gateway refuses shorter ones)");
-process.stdout.write(`${signHs256(secret, values.user, Math.floor(ttlMs / 1000))}\n`);
+process.stdout.write(`${signHs256(secret, values.user, Math.floor(ttlMs / 1000), Date.now(), channels.length > 0 ? { channels } : {})}\n`);

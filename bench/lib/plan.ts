@@ -36,6 +36,17 @@ export interface Plan {
     sockets: number;
     samples: number;
   };
+  presence: {
+    /** Members of the one room (`/chat/` sockets, spread over the gateways). */
+    members: number;
+    gateways: number;
+    /** Calls of each kind. */
+    calls: number;
+  };
+  codec: {
+    /** Frames encoded and decoded per shape and encoding (after as many for warm-up). */
+    iterations: number;
+  };
 }
 
 export const FULL: Plan = {
@@ -49,6 +60,8 @@ export const FULL: Plan = {
   },
   latency: { rates: [100, 200, 1000], durationMs: 10_000, users: 200 },
   monitor: { sockets: 10_000, samples: 10 },
+  presence: { members: 10_000, gateways: 2, calls: 50 },
+  codec: { iterations: 200_000 },
 };
 
 export const QUICK: Plan = {
@@ -56,6 +69,8 @@ export const QUICK: Plan = {
   idle: { cases: [{ sockets: 2000, gateways: 2, workers: 2, baselines: true }], settleMs: 1000 },
   latency: { rates: [100, 1000], durationMs: 2500, users: 50 },
   monitor: { sockets: 1000, samples: 3 },
+  presence: { members: 1000, gateways: 2, calls: 10 },
+  codec: { iterations: 20_000 },
 };
 
 /** What every scenario gets. */

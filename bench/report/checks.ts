@@ -38,6 +38,15 @@ export function ratios(r: BenchResults): Record<string, number | null> {
     }
   }
   for (const i of r.idle) if (!i.error) out[`idle_${i.sockets}_${i.target}_kb_per_socket`] = i.kbPerSocket;
+  for (const p of r.presence ?? []) {
+    if (p.error) continue;
+    out[`presence_${p.members}_p50_ms`] = Math.round(p.listMs.p50 * 100) / 100;
+    out[`presence_stats_${p.members}_p50_ms`] = Math.round(p.statsMs.p50 * 100) / 100;
+  }
+  (r.codec ?? []).forEach((c, i) => {
+    out[`codec_${i}_protobuf_vs_json_bytes`] = ratio(c.protobufBytes, c.jsonBytes);
+    out[`codec_${i}_protobuf_vs_json_client_decode`] = ratio(c.protobufDecodeNs, c.jsonDecodeNs);
+  });
   return out;
 }
 

@@ -121,6 +121,41 @@ export function markdown(r: BenchResults): string {
       ]),
     ),
   );
+  if (r.presence?.length) {
+    out.push("");
+    out.push("## Presence (one room spread over gateways; one protocol client asks, one call at a time)");
+    out.push("");
+    out.push(
+      table(
+        ["members", "gateways", "calls", "presence p50 / p99 ms", "reply bytes", "CPU ms per call (all gateways)", "presence_stats p50 / p99 ms", "reply bytes", "CPU ms per call", "missing"],
+        r.presence.map((x) => [
+          si(x.members),
+          x.gateways,
+          x.calls,
+          x.error ? `error: ${x.error}` : `${f2(x.listMs.p50)} / ${f2(x.listMs.p99)}`,
+          si(x.listReplyBytes),
+          f2(x.listCpuMs),
+          `${f2(x.statsMs.p50)} / ${f2(x.statsMs.p99)}`,
+          x.statsReplyBytes,
+          f2(x.statsCpuMs),
+          x.lost,
+        ]),
+      ),
+    );
+  }
+  if (r.codec?.length) {
+    out.push("");
+    out.push("## JSON and Protobuf per publication (the gateway's encoders, the SDK's decoders, in-process)");
+    out.push("");
+    out.push("Encode: building one push frame, done once per publication per encoding whatever the number of subscribers. Client decode: the SDK's frame decoder, then the data as a JSON value (Protobuf clients get it as bytes).");
+    out.push("");
+    out.push(
+      table(
+        ["publication", "data bytes", "JSON frame bytes", "Protobuf frame bytes", "Protobuf / JSON bytes", "encode ns JSON / Protobuf", "client decode ns JSON / Protobuf"],
+        r.codec.map((x) => [x.shape, x.dataBytes, x.jsonBytes, x.protobufBytes, f2(x.protobufBytes / x.jsonBytes), `${x.jsonEncodeNs} / ${x.protobufEncodeNs}`, x.error ? `error: ${x.error}` : `${x.jsonDecodeNs} / ${x.protobufDecodeNs}`]),
+      ),
+    );
+  }
   if (r.errors.length) {
     out.push("");
     out.push("## Errors");

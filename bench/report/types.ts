@@ -107,6 +107,40 @@ export interface MonitorResult {
   error?: string;
 }
 
+/** What a presence call costs: one room spread over gateways, asked from one of them. */
+export interface PresenceResult {
+  members: number;
+  gateways: number;
+  calls: number;
+  /** presence (every member listed) and presence_stats (counts): command to reply, ms. */
+  listMs: Distribution;
+  statsMs: Distribution;
+  /** Reply frame sizes (JSON). */
+  listReplyBytes: number;
+  statsReplyBytes: number;
+  /** CPU of all gateways per call, ms. */
+  listCpuMs: number;
+  statsCpuMs: number;
+  lost: number;
+  error?: string;
+}
+
+/** One publication push in JSON and in Protobuf: bytes on the wire and CPU per publication. */
+export interface CodecResult {
+  shape: string;
+  dataBytes: number;
+  jsonBytes: number;
+  protobufBytes: number;
+  /** Server: building the push frame (once per publication per encoding), ns. */
+  jsonEncodeNs: number;
+  protobufEncodeNs: number;
+  /** Client: reading the frame the way the SDK does, and then the data as JSON (the app's value), ns. */
+  jsonDecodeNs: number;
+  protobufDecodeNs: number;
+  lost: number;
+  error?: string;
+}
+
 export interface Check {
   name: string;
   value: number | null;
@@ -136,6 +170,8 @@ export interface BenchResults {
   idle: IdleResult[];
   latency: LatencyResult[];
   monitor: MonitorResult[];
+  presence: PresenceResult[];
+  codec: CodecResult[];
   ratios: Record<string, number | null>;
   checks: Check[];
   /** Deliveries lost in all scenarios (expected minus received). */

@@ -112,11 +112,23 @@ describe("bun run token", () => {
     [["--user", "u", "--ttl", "forever"], "--ttl must be a duration"],
     [["--user", "u", "--ttl", "400d"], "--ttl must be at most"],
     [["--user", "u", "--nope"], "nope"],
+    [["--user", "u", "--channel", "#someone"], "--channel #someone"],
+    [["--user", "u", "--channel", "chat:no room"], "--channel chat:no room"],
   ])("bad input %p: exit 2, %s", async (args, said) => {
     const r = await token(args, { JWT_SECRET: TEST_JWT_SECRET });
     expect(r.code).toBe(2);
     expect(r.err).toContain(said);
     expect(r.out).toBe("");
+  });
+
+  test("--channel puts channels in the claim: the connection is subscribed to them at connect", async () => {
+    await using sys = await TestSystem.start({ gateways: 1 });
+    const r = await token(["--user", "tok-ch", "--channel", "chat:tok-room", "--channel", "system:monitor"], { JWT_SECRET: TEST_JWT_SECRET });
+    expect(r.code).toBe(0);
+    await using s = await TestSocket.open(`${sys.gw(0).ws}/connection/websocket`);
+    s.send({ id: 1, connect: { token: r.out } });
+    const reply = await s.nextJson<{ connect: { subs: Record<string, unknown> } }>();
+    expect(Object.keys(reply.connect.subs).sort()).toEqual(["#tok-ch", "chat:tok-room", "system:monitor"]);
   });
 
   test("a short JWT_SECRET is refused (the gateway would refuse it too)", async () => {

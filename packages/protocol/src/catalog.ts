@@ -2,6 +2,7 @@ import type { TSchema } from "typebox";
 import { ChatError, ChatMessage, ChatReceived } from "./frames.ts";
 import { MetricsSample } from "./metrics.ts";
 import { LiveNotification, NotificationFrame, NotifyAnswer, NotifyErrorAnswer, NotifyRequest, StoredNotification } from "./notification.ts";
+import { GatewayHeartbeat, PresenceAnswer, PresenceEvent, PresenceQuery } from "./presence.ts";
 import { RoomPublication } from "./rooms.ts";
 
 /** One message of the public contract: its schema (the single source of truth) and where it travels. */
@@ -27,5 +28,9 @@ export const CATALOG: CatalogEntry[] = [
   { name: "NotifyErrorAnswer", schema: NotifyErrorAnswer, where: "`POST /notifications` 4xx/5xx; reply to `notifier.send` (with `status` added)", direction: "notifier → service", summary: "Every problem found, each with a JSON pointer (`path`) into the request." },
   { name: "StoredNotification", schema: StoredNotification, where: "JetStream stream `NOTIFICATIONS`, subject `notify.user.<user>`", direction: "notifier → stream → gateway", summary: "As stored; the stream sequence is its `seq`; `prev_seq` is the user's previous one (enforced with `Nats-Expected-Last-Subject-Sequence`)." },
   { name: "RoomPublication", schema: RoomPublication, where: "NATS `chat.room.<room>` (stream `ROOMS`), `chat.live.<room>`; `/connection/websocket` publication pushes on `chat:<room>` (with `offset`)", direction: "gateway → stream → gateways → clients", summary: "One publication on a room: the publisher's JSON `data` and who published it. A `/chat/` text frame `hello` is `{\"data\":{\"text\":\"hello\"}}`." },
+  { name: "GatewayHeartbeat", schema: GatewayHeartbeat, where: "NATS `gateway.heartbeat.<gateway>`", direction: "gateway → gateways", summary: "Every 5 s, and at once when the gateway's NATS link is back (`gen` one higher). A gateway silent for 15 s is gone: its members leave presence." },
+  { name: "PresenceQuery", schema: PresenceQuery, where: "NATS request `presence.query.<room>`", direction: "gateway → gateways", summary: "Who is in the room on each gateway: the members (`list`) or their counts (`stats`)." },
+  { name: "PresenceAnswer", schema: PresenceAnswer, where: "reply to `presence.query.<room>`", direction: "gateway → gateway", summary: "One gateway's answer in `parts` messages of at most 128 KiB: `members` as `[client, user]` pairs, or `clients` (the count) and `users` (distinct)." },
+  { name: "PresenceEvent", schema: PresenceEvent, where: "NATS `presence.event.<room>`", direction: "gateway → gateways", summary: "A member joined or left the room on `gateway`; pushed as `join`/`leave` to subscribers that asked for them." },
   { name: "LiveNotification", schema: LiveNotification, where: "NATS `notify.live.<user>`", direction: "notifier → gateways", summary: "Published after the store acknowledged it: the stored notification plus `seq` and `epoch`." },
 ];

@@ -11,3 +11,4 @@ export { Epoch, EPOCH_PATTERN, epochOf } from "./epoch.ts";
 export { CATALOG, type CatalogEntry } from "./catalog.ts";
 export * from "./rooms.ts";
 export * as centrifugo from "./centrifugo/index.ts";
+export * from "./presence.ts";

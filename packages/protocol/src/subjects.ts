@@ -77,3 +77,30 @@ export function streamAdvisorySubjects(stream: string): string[] {
   if (!isSafeToken(stream)) throw new RangeError("invalid stream name");
   return [`$JS.EVENT.ADVISORY.STREAM.CREATED.${stream}`, `$JS.EVENT.ADVISORY.STREAM.DELETED.${stream}`];
 }
+
+/** Every gateway's heartbeats. */
+export const GATEWAY_HEARTBEAT_PREFIX = "gateway.heartbeat.";
+export const GATEWAY_HEARTBEAT_WILDCARD = "gateway.heartbeat.*";
+
+/** Subject of one gateway's heartbeats (gateway ids are generated, subject-safe). */
+export function gatewayHeartbeatSubject(gateway: string): string {
+  if (!isSafeToken(gateway) || gateway.length > 64) throw new RangeError("invalid gateway id");
+  return `${GATEWAY_HEARTBEAT_PREFIX}${gateway}`;
+}
+
+/** Presence questions about rooms, answered by every gateway. */
+export const PRESENCE_QUERY_PREFIX = "presence.query.";
+export const PRESENCE_QUERY_WILDCARD = "presence.query.*";
+
+/** Subject a presence question about `room` is asked on. */
+export const presenceQuerySubject = (room: string): string => `${PRESENCE_QUERY_PREFIX}${roomToken(room)}`;
+
+/** Subject of `room`'s joins and leaves. */
+export const presenceEventSubject = (room: string): string => `presence.event.${roomToken(room)}`;
+
+/** The room of a presence subject (`presence.query.<room>`), or undefined. */
+export function roomFromPresenceSubject(subject: string): string | undefined {
+  if (!subject.startsWith(PRESENCE_QUERY_PREFIX)) return undefined;
+  const room = subject.slice(PRESENCE_QUERY_PREFIX.length);
+  return ROOM_ID_PATTERN.test(room) ? room : undefined;
+}

@@ -11,4 +11,4 @@ export { rssBytes, RssSampler, tcpQueues, type TcpQueues } from "./proc-stats.ts
 export { Prng } from "./prng.ts";
 export { FaultProxy } from "./fault-proxy.ts";
 export { TestCluster, type ClusterNode } from "./nats-cluster.ts";
-export { SdkClient, type Received } from "./sdk-client.ts";
+export { SdkClient, jsonBytes, type Received, type SdkEncoding, type Presence as PresenceEvent } from "./sdk-client.ts";

@@ -103,6 +103,8 @@ export class RawSocket implements AsyncDisposable {
   /** True once the TCP connection is gone. */
   tcpClosed = false;
   tcpError: string | undefined;
+  /** The server's 101 answer's headers (lower-case names). */
+  handshakeHeaders: Record<string, string> = {};
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private fragments: Buffer[] = [];
@@ -173,6 +175,7 @@ export class RawSocket implements AsyncDisposable {
         if (hdrs["sec-websocket-accept"] !== accept) return fail(new Error(`bad Sec-WebSocket-Accept: ${hdrs["sec-websocket-accept"]}`));
         settled = true;
         clearTimeout(timer);
+        raw.handshakeHeaders = hdrs;
         socket.off("data", onData);
         socket.on("data", (c: Buffer) => raw.onData(c));
         if (rest.length > 0) raw.onData(rest);

@@ -1,5 +1,19 @@
-import { Centrifuge, type PublicationContext, type Subscription } from "centrifuge";
+import { Centrifuge, type JoinContext, type LeaveContext, type PublicationContext, type Subscription } from "centrifuge";
+import { Centrifuge as ProtobufCentrifuge } from "centrifuge/build/protobuf";
 import { Conditions } from "./conditions.ts";
+
+/** The SDK's two builds: JSON (text frames), and Protobuf (`centrifuge-protobuf`, binary frames, `data` as bytes). */
+export type SdkEncoding = "json" | "protobuf";
+
+/** A join or leave push, as the SDK reported it. */
+export interface Presence {
+  channel: string;
+  user: string;
+  client: string;
+}
+
+/** A JSON value as the Protobuf build carries application data: its UTF-8 bytes. */
+export const jsonBytes = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 
 /** One received publication, as the SDK reported it. */
 export interface Received {
@@ -7,6 +21,8 @@ export interface Received {
   data: unknown;
   offset: number | undefined;
   info: { user: string; client: string } | undefined;
+  /** True when the SDK handed the data over as bytes (the Protobuf build). */
+  binary: boolean;
 }
 
 /**
@@ -19,6 +35,10 @@ export class SdkClient implements AsyncDisposable {
   readonly subscribed: Array<{ channel: string; wasRecovering: boolean; recovered: boolean; offset: number | undefined; epoch: string | undefined }> = [];
   readonly disconnects: Array<{ code: number; reason: string }> = [];
   readonly errors: unknown[] = [];
+  readonly joins: Presence[] = [];
+  /** Subscriptions that ended (a refused subscribe ends one: its code and reason). */
+  readonly unsubscribes: Array<{ channel: string; code: number; reason: string }> = [];
+  readonly leaves: Presence[] = [];
   clientId: string | undefined;
   private readonly conditions = new Conditions();
 
@@ -39,9 +59,15 @@ export class SdkClient implements AsyncDisposable {
     centrifuge.on("publication", (ctx) => this.onPublication(ctx));
   }
 
-  /** A client for `url` (ws://…/connection/websocket) with fast reconnects for tests. */
-  static create(url: string, opts: { token?: string; getToken?: () => Promise<string> } = {}): SdkClient {
-    return new SdkClient(new Centrifuge(url, { ...opts, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 }));
+  /**
+   * A client for `url` (ws://…/connection/websocket) with fast reconnects for tests. With
+   * `protobuf`, the SDK's Protobuf build (the same API; publication data arrives as bytes and is
+   * recorded here as the JSON value they hold).
+   */
+  static create(url: string, opts: { token?: string; getToken?: () => Promise<string> } = {}, encoding: SdkEncoding = "json"): SdkClient {
+    const options = { ...opts, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 };
+    // The two builds declare the same class separately; the Protobuf one is used through the JSON one's type.
+    return new SdkClient(encoding === "json" ? new Centrifuge(url, options) : (new ProtobufCentrifuge(url, options) as unknown as Centrifuge));
   }
 
   /** Connects and waits for the connected state. */
@@ -60,7 +86,12 @@ export class SdkClient implements AsyncDisposable {
       this.errors.push(ctx);
       this.wake();
     });
-    sub.on("unsubscribed", () => this.wake());
+    sub.on("unsubscribed", (ctx) => {
+      this.unsubscribes.push({ channel: ctx.channel, code: ctx.code, reason: ctx.reason });
+      this.wake();
+    });
+    sub.on("join", (ctx) => this.onPresence(this.joins, ctx));
+    sub.on("leave", (ctx) => this.onPresence(this.leaves, ctx));
     return sub;
   }
 
@@ -91,8 +122,14 @@ export class SdkClient implements AsyncDisposable {
     this.centrifuge.disconnect();
   }
 
+  private onPresence(list: Presence[], ctx: JoinContext | LeaveContext): void {
+    list.push({ channel: ctx.channel, user: ctx.info.user, client: ctx.info.client });
+    this.wake();
+  }
+
   private onPublication(ctx: PublicationContext): void {
-    this.publications.push({ channel: ctx.channel, data: ctx.data, offset: ctx.offset, info: ctx.info ? { user: ctx.info.user, client: ctx.info.client } : undefined });
+    const data: unknown = ctx.data instanceof Uint8Array ? JSON.parse(new TextDecoder().decode(ctx.data)) : ctx.data;
+    this.publications.push({ channel: ctx.channel, data, binary: ctx.data instanceof Uint8Array, offset: ctx.offset, info: ctx.info ? { user: ctx.info.user, client: ctx.info.client } : undefined });
     this.wake();
   }
 

@@ -2,11 +2,13 @@ import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyG
 import { isUserId } from "@rt/protocol";
 import type { GatewayConfig } from "./config.ts";
 
-/** Who a `/notifications` socket belongs to, and until when its token is good. */
+/** Who a socket belongs to, and until when its token is good. */
 export interface Principal {
   userId: string;
   /** ms since the epoch; undefined only in insecure mode. */
   expiresAt: number | undefined;
+  /** The token's `channels` claim: what the client protocol subscribes the connection to at connect (server-side). */
+  channels?: string[];
 }
 
 /** A token's verdict: whose it is, or why not (expired: the client should get a new one). */
@@ -21,6 +23,16 @@ export interface Authenticator {
 }
 
 const MAX_TOKEN_LENGTH = 8192;
+/** A `channels` claim is refused (the token is invalid) past this many entries; the connection's own limit applies first at connect (3505). */
+const MAX_CLAIMED_CHANNELS = 1024;
+
+/** The `channels` claim: absent, or an array of strings; anything else makes the token invalid. */
+function claimedChannels(payload: JWTPayload): string[] | undefined | "invalid" {
+  const c = payload.channels;
+  if (c === undefined) return undefined;
+  if (!Array.isArray(c) || c.length > MAX_CLAIMED_CHANNELS || !c.every((x) => typeof x === "string" && x.length > 0 && x.length <= 512)) return "invalid";
+  return c as string[];
+}
 
 /** JWT authentication with jose: HS256 with JWT_SECRET and/or RS256/ES256 from JWT_JWKS_URL; `exp` and `sub` required. */
 export class JwtAuthenticator implements Authenticator {
@@ -51,7 +63,9 @@ export class JwtAuthenticator implements Authenticator {
     const payload = v;
     if (!payload || typeof payload.sub !== "string" || !isUserId(payload.sub) || typeof payload.exp !== "number") return { ok: false, expired: false };
     if (payload.exp * 1000 <= Date.now()) return { ok: false, expired: true }; // the clock tolerance is for iat/nbf skew, not for expiry
-    return { ok: true, principal: { userId: payload.sub, expiresAt: payload.exp * 1000 } };
+    const channels = claimedChannels(payload);
+    if (channels === "invalid") return { ok: false, expired: false };
+    return { ok: true, principal: { userId: payload.sub, expiresAt: payload.exp * 1000, ...(channels ? { channels } : {}) } };
   }
 
   /** The verified payload; "expired" when the signature is good but `exp` has passed; undefined otherwise. */

@@ -16,11 +16,14 @@ import type { Adapters } from "./protocols/adapter.ts";
 import { centrifugoAdapter } from "./protocols/centrifugo/adapter.ts";
 import { Client, type ClientDeps } from "./protocols/centrifugo/client.ts";
 import { JsonCodec } from "./protocols/centrifugo/codec-json.ts";
+import { ProtobufCodec, protobufPushes } from "./protocols/centrifugo/codec-protobuf.ts";
 import { jsonPushes } from "./protocols/centrifugo/push.ts";
 import { echoAdapter } from "./protocols/echo.ts";
 import { legacyMonitorAdapter } from "./protocols/legacy-monitor.ts";
 import { legacyNotificationsAdapter } from "./protocols/legacy-notifications.ts";
 import { legacyRoomAdapter } from "./protocols/legacy-room.ts";
+import { GatewayRegistry } from "./cluster/gateways.ts";
+import { Presence } from "./presence/presence.ts";
 import { Rejections } from "./rejections.ts";
 import { adapterOf, startServer } from "./server.ts";
 import { Sweeper } from "./sessions/sweeper.ts";
@@ -52,24 +55,28 @@ const outbox = new Outbox(config.outbox, (reason, n) => {
 const publisher = new StreamPublisher(broker, outbox, { onRepeat: () => repeats.inc(), onError: (err) => rejections.count("nats_publish_failed", log, { err: String(err) }) });
 
 // Channels: rooms, inboxes, the monitor.
-const encodings = [jsonPushes];
+const encodings = [jsonPushes, protobufPushes];
 const roomEpoch = new StreamEpoch(ROOMS_STREAM, broker, log.child({ module: "rooms-epoch" }));
 const roomStore = new RoomStore(broker, { size: config.roomHistory.size, ttlMs: config.roomHistory.ttlMs, replicas: config.replicas }, log.child({ module: "rooms-store" }), (seq) => rejections.count("stored_publication_invalid", log, { seq }));
 const rooms = new RoomHub(getServer, broker, roomStore, roomEpoch, publisher, encodings, config.roomHistory.size, config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published);
 const inboxEpoch = new StreamEpoch(NOTIFICATIONS_STREAM, broker, log.child({ module: "epoch" }));
 const inboxStore = new JetStreamNotificationStore(broker, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
 const inbox = new Inbox(broker, inboxStore, inboxEpoch, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes);
+const gateways = new GatewayRegistry(publisher.origin, broker, log.child({ module: "gateways" }), () => rejections.count("nats_heartbeat_payload", log));
+const presence = new Presence(getServer, broker, gateways, encodings, rejections, log.child({ module: "presence" }), published);
 const monitor = new MonitorRelay(getServer, broker, encodings, rejections, log.child({ module: "monitor" }), published);
 
 // Protocols: the article's four endpoints and the client protocol.
 const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);
-const clientDeps: ClientDeps = {
-  auth, rooms, inbox, inboxStore, monitor, broker, codec: new JsonCodec(), rejections, log: log.child({ module: "client" }), perUser: new Map(),
+// One set of client dependencies per encoding (the same rooms, inboxes, presence and per-user counts).
+const jsonDeps: ClientDeps = {
+  auth, rooms, inbox, inboxStore, monitor, presence, broker, codec: new JsonCodec(), rejections, log: log.child({ module: "client" }), perUser: new Map(),
   config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, historySize: config.roomHistory.size, version: VERSION },
 };
+const protobufDeps: ClientDeps = { ...jsonDeps, codec: new ProtobufCodec() };
 const adapters: Adapters = {
   echo: echoAdapter(limits),
-  room: legacyRoomAdapter(rooms, limits, () => rejections.count("binary_frame", log)),
+  room: legacyRoomAdapter(rooms, presence, limits, () => rejections.count("binary_frame", log)),
   monitor: legacyMonitorAdapter(monitor, limits),
   notifications: legacyNotificationsAdapter(inbox, limits),
   centrifugo: centrifugoAdapter(inbox, limits),
@@ -93,16 +100,19 @@ const ready = (): true | string => {
 
 // HTTP first: /healthz answers from the start and /readyz says why not while NATS is out of reach.
 monitor.start();
+gateways.start();
+presence.start();
 inboxEpoch.start();
 roomEpoch.start();
 publisher.start();
-server = startServer({ config, auth, adapters, newClient: () => new Client(clientDeps), sweeper, rejections, registry, ready, accepting: () => accepting, log });
+server = startServer({ config, auth, adapters, newClient: (encoding) => new Client(encoding === "json" ? jsonDeps : protobufDeps), sweeper, rejections, registry, ready, accepting: () => accepting, log });
 sweeper.start(config.sweepIntervalMs);
 log.info({ port: server.port, host: config.host }, "gateway listening");
 
 onShutdown(log, async () => {
   accepting = false;
   sweeper.stop();
+  gateways.stop();
   publisher.stop();
   inboxEpoch.stop();
   roomEpoch.stop();

@@ -8,6 +8,7 @@ import type { GatewayConfig } from "./config.ts";
 import { isWebSocketHandshake } from "./handshake.ts";
 import type { Adapters, ProtocolAdapter } from "./protocols/adapter.ts";
 import type { Client } from "./protocols/centrifugo/client.ts";
+import type { EncodingName } from "./protocols/centrifugo/push.ts";
 import type { Rejections } from "./rejections.ts";
 import { route } from "./routes.ts";
 import { newBucket } from "./sessions/rate-limit.ts";
@@ -19,8 +20,8 @@ export interface ServerDeps {
   config: GatewayConfig;
   auth: Authenticator;
   adapters: Adapters;
-  /** A new client protocol session (for `/connection/websocket`). */
-  newClient: () => Client;
+  /** A new client protocol session (for `/connection/websocket`), JSON or Protobuf. */
+  newClient: (encoding: EncodingName) => Client;
   sweeper: Sweeper;
   rejections: Rejections;
   registry: Registry;
@@ -32,6 +33,11 @@ export interface ServerDeps {
 }
 
 const SINCE = /^\d{1,16}$/;
+/** The subprotocol the Protobuf SDKs ask for (answered, or browsers abort the socket). */
+const PROTOBUF_SUBPROTOCOL = "centrifuge-protobuf";
+
+/** True when the upgrade asks for the client protocol's Protobuf encoding. */
+const asksProtobuf = (req: Request): boolean => (req.headers.get("sec-websocket-protocol") ?? "").split(",").some((p) => p.trim() === PROTOBUF_SUBPROTOCOL);
 
 /** The adapter of a socket's protocol. */
 export function adapterOf(adapters: Adapters, ws: GatewaySocket): ProtocolAdapter<SocketData> {
@@ -64,6 +70,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
 
     const common = { bucket: newBucket(config.rateLimitPerSec, config.rateLimitBurst), expiresAt: undefined };
     let data: SocketData;
+    let headers: Record<string, string> | undefined;
     switch (r.kind) {
       case "notifications": {
         const sinceText = url.searchParams.get("since");
@@ -82,14 +89,18 @@ export function startServer(d: ServerDeps): Server<SocketData> {
       case "monitor":
         data = { ...common, protocol: "monitor", stalled: false };
         break;
-      case "centrifugo":
-        data = { ...common, protocol: "centrifugo", client: d.newClient() };
+      case "centrifugo": {
+        const protobuf = asksProtobuf(req);
+        if (protobuf) headers = { "Sec-WebSocket-Protocol": PROTOBUF_SUBPROTOCOL };
+        // No frame bucket: the client rate-limits each command (111 each, 3013 after a run of them).
+        data = { ...common, bucket: undefined, protocol: "centrifugo", client: d.newClient(protobuf ? "protobuf" : "json") };
         break;
+      }
       default:
         data = { ...common, protocol: "echo" };
     }
     if (!d.accepting() || d.sweeper.size >= config.maxConnections) return reject(503, "capacity", "gateway is full or shutting down");
-    if (isWebSocketHandshake(req) && server.upgrade(req, { data })) return undefined;
+    if (isWebSocketHandshake(req) && server.upgrade(req, headers ? { data, headers } : { data })) return undefined;
     return reject(400, "no_upgrade", "expected a WebSocket upgrade");
   }
 

@@ -94,7 +94,11 @@ function oracle(method: string, body: Record<string, unknown>, subs: Set<string>
       if (ref.kind === "inbox" && ref.userId !== USER) return { code: 103 };
       return { any: [0, 100] }; // a result (0), or 100 when the inbox stream does not exist (no notifier here)
     default:
-      return { code: 108 }; // presence, presence_stats: not available yet
+      // presence, presence_stats: rooms only, asked by their subscribers
+      if (ref.kind === "invalid") return { code: 107 };
+      if (ref.kind === "unknown") return { code: 102 };
+      if (ref.kind !== "room") return { code: 108 };
+      return subs.has(channel) ? { ok: true } : { code: 103 };
   }
 }
 

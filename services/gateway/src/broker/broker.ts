@@ -17,8 +17,11 @@ export interface Broker {
   publish(subject: string, payload: string | Uint8Array, headers?: MsgHdrs, reply?: string): boolean;
   /** A request/reply; rejects on no responders, a timeout, or the link dropping. */
   request(subject: string, payload: string, timeoutMs: number): Promise<Msg>;
-  /** A request answered by many: the answers that came until `expected` did or `timeoutMs` passed (none when not connected). */
-  gather(subject: string, payload: string, expected: number, timeoutMs: number): Promise<Msg[]>;
+  /**
+   * A request answered by many: each answer goes to `onAnswer` (true: that was the last one needed)
+   * until then, `timeoutMs` or the link dropping; rejects at once when not connected.
+   */
+  gather(subject: string, payload: string, timeoutMs: number, onAnswer: (msg: Msg) => boolean): Promise<void>;
   /** A subject prefix only this connection's replies use (`<prefix>.<token>`). */
   readonly inboxPrefix: string;
   /** Resolves once NATS has had everything published before it (PING/PONG); rejects if the link drops first. */

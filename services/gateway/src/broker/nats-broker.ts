@@ -85,17 +85,38 @@ export class NatsBroker implements Broker {
     return Promise.race([this.nats.nc.request(subject, payload, { timeout: timeoutMs }), this.linkDown()]);
   }
 
-  async gather(subject: string, payload: string, expected: number, timeoutMs: number): Promise<Msg[]> {
-    if (expected <= 0 || !this.nats?.connected()) return [];
-    const out: Msg[] = [];
-    try {
-      const it = await this.nats.nc.requestMany(subject, payload, { strategy: "count", maxMessages: expected, maxWait: timeoutMs });
-      for await (const m of it) out.push(m);
-    } catch {
-      // no responders, or the link dropped: what came is what there is
-    }
-    return out;
+  gather(subject: string, payload: string, timeoutMs: number, onAnswer: (msg: Msg) => boolean): Promise<void> {
+    if (!this.nats?.connected()) return Promise.reject(new Error("not connected to NATS"));
+    const nc = this.nats.nc;
+    const inbox = `${this.inboxPrefix}.gather.${++this.gathers}`;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    let timer: ReturnType<typeof setTimeout> | undefined = undefined;
+    let done = false;
+    const sub = nc.subscribe(inbox, {
+      callback: (err, msg) => {
+        if (err || done) return;
+        let last = true;
+        try {
+          last = onAnswer(msg);
+        } catch (e) {
+          this.log.error({ subject, err: e }, "gathered answer handler failed");
+        }
+        if (last) finish();
+      },
+    });
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sub.unsubscribe();
+      resolve();
+    };
+    timer = setTimeout(finish, timeoutMs);
+    this.linkDown().catch(finish);
+    nc.publish(subject, payload, { reply: inbox });
+    return promise;
   }
+  private gathers = 0;
 
   readonly inboxPrefix = `_INBOX.${randomBytes(12).toString("base64url")}`;
 

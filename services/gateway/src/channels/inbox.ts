@@ -9,6 +9,7 @@ import type { NotificationStore, StoredEntry } from "./inbox-store.ts";
 import { StreamMissingError } from "./stream-get.ts";
 import type { StreamEpoch } from "./stream-epoch.ts";
 import { SyncTask } from "./sync-task.ts";
+import type { EncodingName, PushEncoding } from "../protocols/centrifugo/push.ts";
 
 /** A live notification as the cursor judges it (parsed once per NATS message, shared by the user's sockets). */
 export interface LiveEvent extends ChainedEvent {
@@ -16,11 +17,11 @@ export interface LiveEvent extends ChainedEvent {
   /** Its size on the wire (what holding it costs). */
   bytes: number;
   /** Frames, serialized on first use per encoding (once per message, whatever the number of sockets). */
-  frames: Partial<Record<InboxEncoding, string>>;
+  frames: Partial<Record<"legacy" | EncodingName, string | Uint8Array>>;
 }
 
-/** How a socket wants notifications framed: `/notifications` frames, or the client protocol's publication pushes. */
-export type InboxEncoding = "legacy" | "protocol";
+/** How a socket wants notifications framed: `/notifications` frames, or the client protocol's publication pushes in one of its encodings. */
+export type InboxEncoding = "legacy" | PushEncoding;
 
 /** Where a subscription starts. */
 export type InboxStart =
@@ -43,8 +44,8 @@ export interface InboxSub {
   ws: GatewaySocket;
   userId: string;
   encoding: InboxEncoding;
-  /** The protocol channel (`#<user>`), JSON-encoded once for the push frames. */
-  channelJson: string;
+  /** The protocol channel (`#<user>`). */
+  channel: string;
   start: InboxStart;
   /** When the socket was accepted (ms, this gateway's clock). */
   openedAt: number;
@@ -74,7 +75,7 @@ export function inboxSub(ws: GatewaySocket, userId: string, encoding: InboxEncod
     ws,
     userId,
     encoding,
-    channelJson: JSON.stringify(`#${userId}`),
+    channel: `#${userId}`,
     start,
     openedAt: Date.now(),
     cursor: new StreamCursor(HELD_LIMITS),
@@ -296,7 +297,8 @@ export class Inbox {
     const verdict: Verdict = c.judge(e);
     switch (verdict) {
       case "write": {
-        const text = (e.frames[sub.encoding] ??= this.frame(sub, e.n, e.seq, c.epoch!));
+        const key = sub.encoding === "legacy" ? "legacy" : sub.encoding.name;
+        const text = (e.frames[key] ??= this.frame(sub, e.n, e.seq, c.epoch!));
         if (!this.write(sub, text)) return false;
         c.wrote(e.seq);
         return true;
@@ -322,13 +324,13 @@ export class Inbox {
   }
 
   /** The frame for one notification in the subscription's encoding. */
-  private frame(sub: InboxSub, n: StoredNotification, seq: number, epoch: string): string {
+  private frame(sub: InboxSub, n: StoredNotification, seq: number, epoch: string): string | Uint8Array {
     const legacy = notificationFrame(n, seq, epoch);
-    return sub.encoding === "legacy" ? legacy : `{"push":{"channel":${sub.channelJson},"pub":{"data":${legacy},"offset":${seq}}}}`;
+    return sub.encoding === "legacy" ? legacy : sub.encoding.publication(sub.channel, legacy, seq);
   }
 
   /** Writes a frame; a socket that cannot take it is closed (it resumes from its position), never skipped. */
-  private write(sub: InboxSub, text: string): boolean {
+  private write(sub: InboxSub, text: string | Uint8Array): boolean {
     const ws = sub.ws;
     const sent = ws.getBufferedAmount() + text.length > this.limitBytes ? 0 : ws.send(text);
     if (sent === 0) {

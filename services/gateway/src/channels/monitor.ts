@@ -13,9 +13,6 @@ export const MONITOR_TOPIC = "monitor";
 /** The client protocol's channel of every host's samples. */
 export const MONITOR_CHANNEL = "system:monitor";
 
-/** A sample as a JSON publication push on `system:monitor` (the sample is JSON text already: no second serialization). */
-const jsonMonitorPush = (sample: string): string => `{"push":{"channel":"${MONITOR_CHANNEL}","pub":{"data":${sample}}}}`;
-
 /**
  * One relay for every `/system-monitor` socket and `system:monitor` subscriber: a single NATS
  * subscription to all hosts' samples, the newest sample of each live host kept (as the validated
@@ -50,7 +47,7 @@ export class MonitorRelay {
 
   /** A protocol subscriber of `system:monitor` (after its subscribe reply): the newest samples, then the topic. */
   subscribeProtocol(ws: GatewaySocket, enc: PushEncoding): void {
-    for (const text of this.latest.live(Date.now())) ws.send(this.frame(enc, text));
+    for (const text of this.latest.live(Date.now())) ws.send(enc.publication(MONITOR_CHANNEL, text));
     ws.subscribe(enc.topic(MONITOR_CHANNEL));
     this.subscribers[enc.name]++;
   }
@@ -59,10 +56,6 @@ export class MonitorRelay {
   unsubscribeProtocol(ws: GatewaySocket, enc: PushEncoding): void {
     ws.unsubscribe(enc.topic(MONITOR_CHANNEL));
     this.subscribers[enc.name]--;
-  }
-
-  private frame(enc: PushEncoding, sample: string): string | Uint8Array {
-    return enc.name === "json" ? jsonMonitorPush(sample) : enc.frame(MONITOR_CHANNEL, { pub: { data: JSON.parse(sample) as unknown } });
   }
 
   /**
@@ -112,7 +105,7 @@ export class MonitorRelay {
     this.published(text.length);
     for (const enc of this.encodings) {
       if (this.subscribers[enc.name] === 0) continue;
-      const push = this.frame(enc, text);
+      const push = enc.publication(MONITOR_CHANNEL, text); // the sample is JSON text already: not serialized again
       server.publish(enc.topic(MONITOR_CHANNEL), push);
       this.published(push.length);
     }

@@ -208,6 +208,21 @@ export class RoomHub {
     }
   }
 
+  /**
+   * `pos` (from position()) brought up to now, synchronously, for a caller that places several
+   * channels before one reply: what the room wrote since is added when the client recovers, and
+   * the offset moves on. When the ring no longer reaches back that far (or the epoch changed), the
+   * recovery is reported as failed at the current position.
+   */
+  catchUp(room: string, pos: RoomPosition, recovering: boolean): RoomPosition {
+    const st = this.rooms.get(room);
+    if (!st || st.cursor.last === pos.offset) return pos;
+    const now = { epoch: st.cursor.epoch!, offset: st.cursor.last };
+    if (!recovering) return { ...now, recovered: false, publications: [] };
+    const tail = st.cursor.epoch === pos.epoch ? this.ringAfter(st, pos.offset) : undefined;
+    return tail ? { ...now, recovered: pos.recovered, publications: [...pos.publications, ...tail] } : { ...now, recovered: false, publications: [] };
+  }
+
   /** The `history` command: kept publications, oldest first (or newest first with `reverse`). */
   async history(room: string, opts: { limit: number; sinceOffset: number | undefined; reverse: boolean }): Promise<{ epoch: string; offset: number; publications: ProtocolPublication[] }> {
     const epoch = await this.currentEpoch();

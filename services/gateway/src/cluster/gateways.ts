@@ -1,38 +1,53 @@
-import { isSafeToken } from "@rt/protocol";
+import type { Msg } from "@nats-io/transport-node";
+import { GATEWAY_HEARTBEAT_PREFIX, GATEWAY_HEARTBEAT_WILDCARD, gatewayHeartbeat, gatewayHeartbeatSubject, isSafeToken } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 
 /** How often a gateway says it is alive, and how long silence means it is gone. */
 export const HEARTBEAT_MS = 5000;
 export const GONE_AFTER_MS = 15_000;
-const HEARTBEAT_PREFIX = "gateway.heartbeat.";
+
+interface Seen {
+  at: number;
+  gen: number;
+}
 
 /**
- * Which gateways are alive: each one publishes `gateway.heartbeat.<id>` every 5 s and listens to
- * the others'. A gateway silent for 15 s is gone (killed, cut off): `onGone` tells who, so what it
- * held (presence) can be let go. Its own id is the origin id of its publishes.
+ * Which other gateways are alive: each one publishes `gateway.heartbeat.<id>` every 5 s (and at
+ * once when its NATS link comes back, with a new `gen`) and listens to the others'. A gateway
+ * silent for 15 s is gone (killed, cut off): `onGone` tells who, so what it held (presence) is let
+ * go. `onChanged` tells of a gateway that is new, or whose link came back (it may have missed
+ * events, and its own may have been lost). Its own id is the origin id of its publishes.
  */
 export class GatewayRegistry {
-  private readonly seen = new Map<string, number>();
-  private readonly gone: Array<(id: string) => void> = [];
+  private readonly seen = new Map<string, Seen>();
+  private readonly goneFns: Array<(id: string) => void> = [];
+  private readonly changedFns: Array<(id: string) => void> = [];
   private timer: ReturnType<typeof setInterval> | undefined;
+  private gen = 0;
+  private readonly decoder = new TextDecoder();
 
-  constructor(readonly id: string, private readonly broker: Broker, private readonly log: Logger, private readonly now: () => number = Date.now) {}
+  constructor(
+    readonly id: string,
+    private readonly broker: Broker,
+    private readonly log: Logger,
+    private readonly onInvalid: () => void,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   start(): void {
-    const beat = () => this.broker.publish(`${HEARTBEAT_PREFIX}${this.id}`, "");
-    this.broker.acquire(`${HEARTBEAT_PREFIX}*`, (msg) => {
-      const id = msg.subject.slice(HEARTBEAT_PREFIX.length);
-      if (id === this.id || !isSafeToken(id) || id.length > 64) return;
-      const fresh = !this.seen.has(id);
-      this.seen.set(id, this.now());
-      if (!fresh) return;
-      this.log.info({ gateway: id }, "gateway joined");
-      beat(); // a newcomer learns about this one at once, not within the next 5 s
+    this.broker.acquire(GATEWAY_HEARTBEAT_WILDCARD, (msg) => this.heard(msg));
+    let first = true;
+    this.broker.onUp(() => {
+      if (!first) this.gen++;
+      first = false;
+      // Silence while this gateway's own link was down says nothing about the others: a fresh 15 s.
+      const now = this.now();
+      for (const s of this.seen.values()) s.at = now;
+      this.beat();
     });
-    this.broker.onUp(beat);
     this.timer = setInterval(() => {
-      beat();
+      this.beat();
       this.expire();
     }, HEARTBEAT_MS);
   }
@@ -46,19 +61,59 @@ export class GatewayRegistry {
     return this.seen.size;
   }
 
-  /** `fn(id)` runs when gateway `id` is gone. */
-  onGone(fn: (id: string) => void): void {
-    this.gone.push(fn);
+  /** True when gateway `id` is alive (as far as its heartbeats tell). */
+  alive(id: string): boolean {
+    return this.seen.has(id);
   }
 
-  /** Forgets the gateways silent for GONE_AFTER_MS (and tells). */
+  /** `fn(id)` runs when gateway `id` is gone. */
+  onGone(fn: (id: string) => void): void {
+    this.goneFns.push(fn);
+  }
+
+  /** `fn(id)` runs when gateway `id` appears, or its link came back. */
+  onChanged(fn: (id: string) => void): void {
+    this.changedFns.push(fn);
+  }
+
+  /** Forgets the gateways silent for GONE_AFTER_MS (and tells); not while this gateway's own link is down. */
   expire(): void {
+    if (!this.broker.connected()) return;
     const cutoff = this.now() - GONE_AFTER_MS;
-    for (const [id, at] of this.seen) {
-      if (at >= cutoff) continue;
+    for (const [id, s] of this.seen) {
+      if (s.at >= cutoff) continue;
       this.seen.delete(id);
       this.log.warn({ gateway: id }, "gateway gone (no heartbeat for 15 s)");
-      for (const fn of this.gone) fn(id);
+      this.tell(this.goneFns, id);
     }
+  }
+
+  private beat(): void {
+    this.broker.publish(gatewayHeartbeatSubject(this.id), JSON.stringify({ gen: this.gen }));
+  }
+
+  private heard(msg: Msg): void {
+    const id = msg.subject.slice(GATEWAY_HEARTBEAT_PREFIX.length);
+    if (id === this.id) return;
+    let gen: number | undefined;
+    try {
+      const value: unknown = JSON.parse(this.decoder.decode(msg.data));
+      if (gatewayHeartbeat.check(value)) gen = value.gen;
+    } catch {
+      gen = undefined;
+    }
+    if (gen === undefined || !isSafeToken(id) || id.length > 64) return this.onInvalid();
+    const before = this.seen.get(id);
+    this.seen.set(id, { at: this.now(), gen });
+    if (before && before.gen === gen) return;
+    if (!before) {
+      this.log.info({ gateway: id }, "gateway joined");
+      this.beat(); // a newcomer learns about this one at once, not within the next 5 s
+    }
+    this.tell(this.changedFns, id);
+  }
+
+  private tell(fns: Array<(id: string) => void>, id: string): void {
+    for (const fn of fns) fn(id);
   }
 }

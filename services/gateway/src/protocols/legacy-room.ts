@@ -1,5 +1,6 @@
 import { CloseCode } from "@rt/protocol";
 import { legacyRoomTopic, type RoomHub } from "../channels/room.ts";
+import type { Presence } from "../presence/presence.ts";
 import type { RoomData } from "../sessions/session.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
 import { EXPIRED, SLOW, closeForRate, goingAway, internalError } from "./legacy-codes.ts";
@@ -8,12 +9,14 @@ import { closeIfOver, type SocketLimits } from "./limits.ts";
 /**
  * `/chat/{room_id}`: each text frame is a publication `{"text": frame}` on `chat:{room_id}`;
  * members get `Room {room_id}: {text}` for every publication with a text, their own included.
+ * Each socket is a member of the room's presence (user `""`).
  */
-export function legacyRoomAdapter(rooms: RoomHub, limits: SocketLimits, onBinary: () => void): ProtocolAdapter<RoomData> {
+export function legacyRoomAdapter(rooms: RoomHub, presence: Presence, limits: SocketLimits, onBinary: () => void): ProtocolAdapter<RoomData> {
   return {
     open(ws) {
       ws.subscribe(legacyRoomTopic(ws.data.room));
       rooms.join(ws.data.room, "legacy");
+      presence.add(ws.data.room, ws.data.info.client, ws.data.info.user);
     },
     message(ws, message) {
       if (typeof message !== "string") {
@@ -26,6 +29,7 @@ export function legacyRoomAdapter(rooms: RoomHub, limits: SocketLimits, onBinary
     overRate: closeForRate,
     drain() {},
     close(ws) {
+      presence.remove(ws.data.room, ws.data.info.client);
       rooms.leave(ws.data.room, "legacy");
     },
     sweep(ws, now) {

@@ -7,7 +7,9 @@ import { inboxSub, type Inbox, type InboxPosition, type InboxSub } from "../../c
 import type { NotificationStore } from "../../channels/inbox-store.ts";
 import type { MonitorRelay } from "../../channels/monitor.ts";
 import { parseChannel, type ChannelRef } from "../../channels/namespaces.ts";
-import type { ProtocolPublication, RoomHub } from "../../channels/room.ts";
+import { MONITOR_CHANNEL } from "../../channels/monitor.ts";
+import type { ProtocolPublication, RoomHub, RoomPosition } from "../../channels/room.ts";
+import { PresenceUnavailableError, type Presence } from "../../presence/presence.ts";
 import type { Rejections } from "../../rejections.ts";
 import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
 import type { ClientData, SocketOf } from "../../sessions/session.ts";
@@ -24,6 +26,7 @@ export interface ClientDeps {
   inbox: Inbox;
   inboxStore: NotificationStore;
   monitor: MonitorRelay;
+  presence: Presence;
   broker: Broker;
   codec: Codec;
   rejections: Rejections;
@@ -54,11 +57,24 @@ class CommandError extends Error {
 
 /** One channel this connection is subscribed to. */
 type Sub =
-  | { kind: "room"; room: string; topic: string }
+  /** `joinLeave`: the topic of its join/leave pushes, when asked for. */
+  | { kind: "room"; room: string; topic: string; joinLeave: string | undefined }
   | { kind: "monitor" }
   | { kind: "inbox"; sub: InboxSub }
   /** A subscribe in progress: its reply is not out yet. */
   | { kind: "pending"; cancelled: boolean };
+
+/** A subscribe or connect result for a room at `pos`. */
+function roomResult(pos: RoomPosition, recovering: boolean): Record<string, unknown> {
+  const result: Record<string, unknown> = { recoverable: true, epoch: pos.epoch, offset: pos.offset, positioned: true };
+  if (recovering) Object.assign(result, { recovered: pos.recovered, was_recovering: true, publications: pos.publications });
+  return result;
+}
+
+/** The recovery a client asks for (subscribe, or a connect's `subs`): an offset in an epoch. */
+function recoveryOf(asked: { recover?: boolean; offset?: number; epoch?: string } | undefined): { offset: number; epoch: string } | undefined {
+  return asked?.recover && asked.epoch ? { offset: asked.offset ?? 0, epoch: asked.epoch } : undefined;
+}
 
 /** How long a client may leave the oldest ping unanswered. */
 const PONG_TIMEOUT_MS = 10_000;
@@ -114,7 +130,9 @@ export class Client {
       const cmd = raw as Record<string, unknown>;
       const keys = Object.keys(cmd);
       if (keys.length === 0) {
-        this.pingSentAt = undefined; // `{}`: a pong
+        // `{}`: a pong (it takes a token too: a flood of them is a flood of commands)
+        if (this.admit()) this.pingSentAt = undefined;
+        else if (this.refusedInARow > MAX_REFUSED_IN_A_ROW) return this.disconnect(DisconnectCode.TooManyRequests, "rate_limit");
         continue;
       }
       const id = cmd.id;
@@ -129,12 +147,11 @@ export class Client {
       // Commands queued behind a connect (the SDK sends its subscribes in the same frame) wait for it.
       if (method === "connect") this.connectQueued = true;
       else if (!this.connectQueued) return this.disconnect(DisconnectCode.BadRequest, "command_before_connect");
-      if (method !== "connect" && this.bucket && !this.bucket.take()) {
-        if (++this.refusedInARow > MAX_REFUSED_IN_A_ROW) return this.disconnect(DisconnectCode.TooManyRequests, "rate_limit");
+      if (method !== "connect" && !this.admit()) {
+        if (this.refusedInARow > MAX_REFUSED_IN_A_ROW) return this.disconnect(DisconnectCode.TooManyRequests, "rate_limit");
         if (id !== undefined) this.replyError(id, ErrorCode.TooManyRequests);
         continue;
       }
-      this.refusedInARow = 0;
       const checked = METHODS[method].validate(cmd[method] ?? {});
       if (!checked.ok) {
         this.d.log.debug({ method, errors: checked.errors }, "invalid command");
@@ -147,6 +164,16 @@ export class Client {
         .then(() => (this.state === "closed" ? undefined : this.run(method, id as number | undefined, body)))
         .catch((err: unknown) => this.failed(id as number | undefined, err));
     }
+  }
+
+  /** Takes a token for one command; false when over the rate (counted: a long run of refusals closes with 3013). */
+  private admit(): boolean {
+    if (!this.bucket || this.bucket.take()) {
+      this.refusedInARow = 0;
+      return true;
+    }
+    this.refusedInARow++;
+    return false;
   }
 
   /** The sweeper's look: ping, pong deadline, token expiry, slow output (3008 is the adapter's). */
@@ -202,8 +229,9 @@ export class Client {
       case "history":
         return this.reply(id, method, await this.history(body as C.HistoryRequest));
       case "presence":
+        return this.reply(id, method, { presence: await this.presence(body as C.ChannelRequest) });
       case "presence_stats":
-        throw new CommandError(ErrorCode.NotAvailable);
+        return this.reply(id, method, await this.presenceStats(body as C.ChannelRequest));
       case "rpc":
         return this.reply(id, method, await this.rpc(body as C.RpcRequest));
       case "refresh":
@@ -233,6 +261,7 @@ export class Client {
       principal = check.principal;
     }
     if (this.state !== "connecting") return;
+    const serverSide = this.serverSideChannels(principal);
     const n = (this.d.perUser.get(principal.userId) ?? 0) + 1;
     if (principal.userId !== "" && n > this.d.config.maxConnectionsPerUser) throw new CommandError(ErrorCode.LimitExceeded, DisconnectCode.ConnectionLimit);
     this.d.perUser.set(principal.userId, n);
@@ -241,15 +270,74 @@ export class Client {
 
     const result: Record<string, unknown> = { client: this.id, version: this.d.config.version, ping: this.d.config.pingIntervalSec, pong: true };
     if (principal.expiresAt !== undefined) Object.assign(result, { expires: true, ttl: Math.max(1, Math.floor((principal.expiresAt - Date.now()) / 1000)) });
-    if (principal.userId !== "") {
-      const channel = `#${principal.userId}`;
-      const asked = req.subs?.[channel];
-      result.subs = { [channel]: await this.openInbox(principal.userId, asked) };
+    const subs: Record<string, unknown> = {};
+    // The token's rooms first (their positions are brought up to date at the reply), then the inbox,
+    // which may write as soon as it is placed: nothing awaits between it and the reply.
+    const rooms = await this.placeRooms(serverSide.rooms, req.subs);
+    try {
+      if (principal.userId !== "") {
+        const channel = `#${principal.userId}`;
+        subs[channel] = await this.openInbox(principal.userId, req.subs?.[channel]);
+      }
+    } catch (err) {
+      this.leaveRooms(rooms);
+      throw err;
     }
-    if (this.state !== "connecting") return;
+    if (this.state !== "connecting") return this.leaveRooms(rooms);
+    const placed = rooms.map((r) => ({ ...r, pos: this.d.rooms.catchUp(r.room, r.pos, r.recovering) }));
+    for (const r of placed) subs[r.channel] = roomResult(r.pos, r.recovering);
+    if (serverSide.monitor) subs[MONITOR_CHANNEL] = {};
+    if (Object.keys(subs).length > 0) result.subs = subs;
     this.state = "connected";
     this.lastPingAt = Date.now();
     this.reply(id, "connect", result);
+    // Synchronously after the reply: every later publication reaches the socket through the topics.
+    for (const r of placed) this.openRoom(r.channel, r.room, false);
+    if (serverSide.monitor) this.openMonitor();
+  }
+
+  /**
+   * The server-side channels of the token's `channels` claim: rooms and `system:monitor` (the
+   * user's own `#<user>` is always one). Any other channel makes the token invalid (3500); more
+   * channels than a connection may have close it with 3505.
+   */
+  private serverSideChannels(principal: Principal): { rooms: Array<{ channel: string; room: string }>; monitor: boolean } {
+    const own = principal.userId === "" ? undefined : `#${principal.userId}`;
+    const rooms: Array<{ channel: string; room: string }> = [];
+    let monitor = false;
+    for (const channel of new Set(principal.channels)) {
+      if (channel === own) continue;
+      const ref = parseChannel(channel);
+      if (ref.kind === "room") rooms.push({ channel, room: ref.room });
+      else if (ref.kind === "monitor") monitor = true;
+      else throw new CommandError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
+    }
+    if (rooms.length + (monitor ? 1 : 0) + (own ? 1 : 0) > this.d.config.maxChannels) throw new CommandError(ErrorCode.LimitExceeded, DisconnectCode.ChannelLimit);
+    return { rooms, monitor };
+  }
+
+  /** Joins the token's rooms and finds where each starts (recovering where the connect asked); left again when the connect does not go through. */
+  private async placeRooms(rooms: Array<{ channel: string; room: string }>, asked: C.ConnectRequest["subs"]): Promise<Array<{ channel: string; room: string; pos: RoomPosition; recovering: boolean }>> {
+    if (rooms.length === 0) return [];
+    for (const r of rooms) this.d.rooms.join(r.room, this.d.codec.pushes.name);
+    try {
+      const out = await Promise.all(
+        rooms.map(async (r) => {
+          const recover = recoveryOf(asked?.[r.channel]);
+          return { ...r, pos: await this.d.rooms.position(r.room, recover), recovering: recover !== undefined };
+        }),
+      );
+      if (this.state === "connecting") return out;
+      this.leaveRooms(rooms); // closed meanwhile
+      return [];
+    } catch (err) {
+      this.leaveRooms(rooms);
+      throw err instanceof CommandError ? err : new CommandError(ErrorCode.Internal);
+    }
+  }
+
+  private leaveRooms(rooms: Array<{ room: string }>): void {
+    for (const r of rooms) this.d.rooms.leave(r.room, this.d.codec.pushes.name);
   }
 
   /** The server-side subscription to the user's inbox: placed (recovered when asked and possible) before the connect reply. */
@@ -257,14 +345,14 @@ export class Client {
     if (!this.d.inbox.available) {
       // No inbox stream (no notifier yet): connect all the same; the subscription places itself once
       // the stream exists and sends from then on. With no epoch, a later recovery is reported as failed.
-      const sub = inboxSub(this.ws, userId, "protocol", { kind: "live" }, () => this.disconnect(DisconnectCode.Slow));
+      const sub = inboxSub(this.ws, userId, this.d.codec.pushes, { kind: "live" }, () => this.disconnect(DisconnectCode.Slow));
       this.subs.set(`#${userId}`, { kind: "inbox", sub });
       this.d.inbox.open(sub);
       return { recoverable: true, epoch: "", offset: 0, ...(asked?.recover ? { recovered: false, was_recovering: true } : {}) };
     }
     const positioned = Promise.withResolvers<InboxPosition>();
     const start = asked?.recover && asked.epoch ? { kind: "recover" as const, offset: asked.offset ?? 0, epoch: asked.epoch } : { kind: "live" as const };
-    const sub = inboxSub(this.ws, userId, "protocol", start, () => this.disconnect(DisconnectCode.Slow), (p) => {
+    const sub = inboxSub(this.ws, userId, this.d.codec.pushes, start, () => this.disconnect(DisconnectCode.Slow), (p) => {
       // Synchronously before anything is written to the socket: the reply goes first.
       this.inboxPlaced = p;
       positioned.resolve(p);
@@ -288,9 +376,8 @@ export class Client {
     if (ref.kind === "inbox") throw new CommandError(ErrorCode.PermissionDenied); // the own inbox is subscribed at connect
     if (this.subs.size >= this.d.config.maxChannels) throw new CommandError(ErrorCode.LimitExceeded);
     if (ref.kind === "monitor") {
-      this.subs.set(req.channel, { kind: "monitor" });
       this.reply(id, "subscribe", {});
-      this.d.monitor.subscribeProtocol(this.ws, this.d.codec.pushes);
+      this.openMonitor();
       return;
     }
     if (ref.kind !== "room") throw new CommandError(ErrorCode.UnknownChannel);
@@ -299,7 +386,7 @@ export class Client {
     this.d.rooms.join(ref.room, this.d.codec.pushes.name);
     let pos;
     try {
-      pos = await this.d.rooms.position(ref.room, req.recover && req.epoch ? { offset: req.offset ?? 0, epoch: req.epoch } : undefined);
+      pos = await this.d.rooms.position(ref.room, recoveryOf(req));
     } catch (err) {
       this.d.rooms.leave(ref.room, this.d.codec.pushes.name);
       if (this.subs.get(req.channel) === pending) this.subs.delete(req.channel);
@@ -310,12 +397,28 @@ export class Client {
       return;
     }
     // From here to the topic subscribe, synchronously: nothing of the room can slip between.
-    const topic = this.d.codec.pushes.topic(req.channel);
-    this.subs.set(req.channel, { kind: "room", room: ref.room, topic });
-    const result: Record<string, unknown> = { recoverable: true, epoch: pos.epoch, offset: pos.offset, positioned: true };
-    if (req.recover) Object.assign(result, { recovered: pos.recovered, was_recovering: true, publications: pos.publications });
-    this.reply(id, "subscribe", result);
+    this.reply(id, "subscribe", roomResult(pos, req.recover === true));
+    this.openRoom(req.channel, ref.room, req.join_leave === true);
+  }
+
+  /** Subscribes the socket to a room's topic (and its joins and leaves when asked) and adds the client to its presence; the room is joined already. */
+  private openRoom(channel: string, room: string, joinLeave: boolean): void {
+    const pushes = this.d.codec.pushes;
+    const topic = pushes.topic(channel);
+    const jl = joinLeave ? pushes.joinLeaveTopic(channel) : undefined;
+    this.subs.set(channel, { kind: "room", room, topic, joinLeave: jl });
     this.ws.subscribe(topic);
+    if (jl) {
+      this.ws.subscribe(jl);
+      this.d.presence.watch(room, pushes);
+    }
+    this.d.presence.add(room, this.id, this.user!); // its own join too, when it asked for joins
+  }
+
+  /** Subscribes to `system:monitor` (after the reply that says so): the newest samples, then the live ones. */
+  private openMonitor(): void {
+    this.subs.set(MONITOR_CHANNEL, { kind: "monitor" });
+    this.d.monitor.subscribeProtocol(this.ws, this.d.codec.pushes);
   }
 
   private unsubscribe(id: number | undefined, req: C.ChannelRequest): void {
@@ -372,6 +475,35 @@ export class Client {
     return { publications: list, offset: top, epoch: epoch ?? "" };
   }
 
+  /** The room of a presence command: presence is kept for rooms only (108 elsewhere), and asked by their subscribers (103). */
+  private presenceRoom(channel: string): string {
+    const ref = this.channel(channel);
+    if (ref.kind === "unknown") throw new CommandError(ErrorCode.UnknownChannel);
+    if (ref.kind !== "room") throw new CommandError(ErrorCode.NotAvailable);
+    if (this.subs.get(channel)?.kind !== "room") throw new CommandError(ErrorCode.PermissionDenied);
+    return ref.room;
+  }
+
+  private async presence(req: C.ChannelRequest): Promise<Record<string, C.ClientInfo>> {
+    const members = await this.askPresence(() => this.d.presence.list(this.presenceRoom(req.channel)));
+    const out: Record<string, C.ClientInfo> = {};
+    for (const [client, user] of members) out[client] = { client, user };
+    return out;
+  }
+
+  private presenceStats(req: C.ChannelRequest): Promise<{ num_clients: number; num_users: number }> {
+    return this.askPresence(() => this.d.presence.stats(this.presenceRoom(req.channel)));
+  }
+
+  /** Presence that cannot be asked (NATS away) is a temporary error. */
+  private async askPresence<T>(ask: () => Promise<T>): Promise<T> {
+    try {
+      return await ask();
+    } catch (err) {
+      throw err instanceof PresenceUnavailableError ? new CommandError(ErrorCode.Internal) : err;
+    }
+  }
+
   private async rpc(req: C.RpcRequest): Promise<object> {
     const method = req.method ?? "";
     if (!RPC_METHOD_PATTERN.test(method)) throw new CommandError(ErrorCode.BadRequest);
@@ -426,6 +558,11 @@ export class Client {
     switch (s.kind) {
       case "room":
         this.ws.unsubscribe(s.topic);
+        if (s.joinLeave) {
+          this.ws.unsubscribe(s.joinLeave);
+          this.d.presence.unwatch(s.room, this.d.codec.pushes);
+        }
+        this.d.presence.remove(s.room, this.id);
         this.d.rooms.leave(s.room, this.d.codec.pushes.name);
         return;
       case "monitor":

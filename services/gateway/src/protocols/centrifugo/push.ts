@@ -25,6 +25,8 @@ export interface PushEncoding {
   joinLeaveTopic(channel: string): string;
   /** One push frame. */
   frame(channel: string, body: PushBody): string | Uint8Array;
+  /** A publication push whose data is JSON text already (a metrics sample, a notification): not serialized again. */
+  publication(channel: string, dataJson: string, offset?: number): string | Uint8Array;
 }
 
 /** JSON pushes: `{"push":{"channel":…,"pub":{…}}}` in text frames. */
@@ -33,6 +35,7 @@ export const jsonPushes: PushEncoding = {
   topic: (channel) => `c:${channel}`,
   joinLeaveTopic: (channel) => `cjl:${channel}`,
   frame: (channel, body) => JSON.stringify({ push: { channel, ...body } }),
+  publication: (channel, dataJson, offset) => `{"push":{"channel":${JSON.stringify(channel)},"pub":{"data":${dataJson}${offset === undefined ? "" : `,"offset":${offset}`}}}}`,
 };
 
 /** Counts per encoding, for "does anyone here need this frame". */

@@ -1,0 +1,5 @@
+/** Files imported as text (Bun's `with { type: "text" }`): the Protobuf schema. */
+declare module "*.proto" {
+  const text: string;
+  export default text;
+}

@@ -1,0 +1,242 @@
+import type { Msg } from "@nats-io/transport-node";
+import type { Server } from "bun";
+import { PRESENCE_QUERY_WILDCARD, presenceAnswer, presenceEvent, presenceEventSubject, presenceQuery, presenceQuerySubject, roomFromPresenceSubject, type PresenceAnswer, type PresenceQuery } from "@rt/protocol";
+import type { Logger } from "@rt/runtime";
+import type { Broker } from "../broker/broker.ts";
+import type { GatewayRegistry } from "../cluster/gateways.ts";
+import { noneYet, type PerEncoding, type PushEncoding } from "../protocols/centrifugo/push.ts";
+import type { Rejections } from "../rejections.ts";
+import { AnswerCollector, memberBytes, split, userBytes } from "./answers.ts";
+import { MemberBook, type Member } from "./member-book.ts";
+
+/** How long a presence question waits for every live gateway's answer (a gateway that died meanwhile is waited for this long, until it is known gone). */
+export const GATHER_MS = 1000;
+/** The largest answer part accepted from NATS. */
+const MAX_PART_BYTES = 1024 * 1024;
+
+/** Presence could not be asked (the NATS link is down): a temporary error for the client. */
+export class PresenceUnavailableError extends Error {}
+
+/** A room with join/leave subscribers on this gateway. */
+interface Watched {
+  channel: string;
+  subscribers: PerEncoding;
+  /** The other gateways' members, so their joins, leaves and deaths can be told. */
+  book: MemberBook;
+  /** False until the first snapshot: the members there before are not announced as joining. */
+  loaded: boolean;
+}
+
+/**
+ * Who is in each room, across gateways, without shared state: each gateway knows its own members
+ * (`/chat/{room}` sockets and protocol subscribers of `chat:<room>`) and answers presence
+ * questions on `presence.query.<room>`; a `presence` call asks every live gateway (GatewayRegistry)
+ * and merges the answers with its own members. Joins and leaves are published on
+ * `presence.event.<room>` and pushed (serialized once per encoding) to the join/leave subscribers
+ * of every gateway; for rooms with such subscribers a gateway keeps the others' members (MemberBook)
+ * so that a gateway that dies has its members announced as left once it is known gone (15 s), and
+ * what a dropped link hid is reconciled from a snapshot when it comes back.
+ */
+export class Presence {
+  /** This gateway's members: room → client → user. */
+  private readonly local = new Map<string, Map<string, string>>();
+  private readonly watched = new Map<string, Watched>();
+  private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+
+  constructor(
+    private readonly server: () => Server<unknown>,
+    private readonly broker: Broker,
+    private readonly registry: GatewayRegistry,
+    private readonly encodings: readonly PushEncoding[],
+    private readonly rejections: Rejections,
+    private readonly log: Logger,
+    /** Told the size of every topic publish (the sweeper's trigger). */
+    private readonly published: (bytes: number) => void,
+  ) {}
+
+  /** Answers the presence questions of other gateways; follows gateways that come, come back and go. */
+  start(): void {
+    this.broker.acquire(PRESENCE_QUERY_WILDCARD, (msg) => this.answer(msg));
+    this.registry.onGone((gateway) => {
+      for (const w of this.watched.values()) this.announce(w, "leave", w.book.drop(gateway));
+    });
+    this.registry.onChanged(() => this.reconcileAll());
+    this.broker.onUp(() => this.reconcileAll());
+  }
+
+  /** `client` of `user` is a member of `room` here now. */
+  add(room: string, client: string, user: string): void {
+    let members = this.local.get(room);
+    if (!members) this.local.set(room, (members = new Map()));
+    members.set(client, user);
+    this.changed(room, "join", { client, user });
+  }
+
+  /** `client` is no longer a member of `room`. */
+  remove(room: string, client: string): void {
+    const members = this.local.get(room);
+    const user = members?.get(client);
+    if (user === undefined) return;
+    members!.delete(client);
+    if (members!.size === 0) this.local.delete(room);
+    this.changed(room, "leave", { client, user });
+  }
+
+  /** A join/leave subscriber of `room` here (after its subscribe reply and topic subscribe). */
+  watch(room: string, enc: PushEncoding): void {
+    let w = this.watched.get(room);
+    if (!w) {
+      w = { channel: `chat:${room}`, subscribers: noneYet(), book: new MemberBook(), loaded: false };
+      this.watched.set(room, w);
+      this.broker.acquire(presenceEventSubject(room), (msg) => this.event(room, msg));
+      void this.reconcile(room, w);
+    }
+    w.subscribers[enc.name]++;
+  }
+
+  /** A join/leave subscriber left. */
+  unwatch(room: string, enc: PushEncoding): void {
+    const w = this.watched.get(room);
+    if (!w) return;
+    w.subscribers[enc.name]--;
+    if (this.encodings.some((e) => w.subscribers[e.name] > 0)) return;
+    this.watched.delete(room);
+    this.broker.release(presenceEventSubject(room));
+  }
+
+  /** Every member of `room` on every live gateway. */
+  async list(room: string): Promise<Map<string, string>> {
+    const all = new Map(this.local.get(room));
+    const answers = await this.ask(room, { kind: "list" });
+    for (const a of answers.values()) for (const [client, user] of a.members) all.set(client, user);
+    return all;
+  }
+
+  /** The number of `room`'s members and of distinct users among them, on every live gateway. */
+  async stats(room: string): Promise<{ num_clients: number; num_users: number }> {
+    const members = this.local.get(room);
+    const users = new Set(members?.values());
+    let clients = members?.size ?? 0;
+    const answers = await this.ask(room, { kind: "stats" });
+    for (const a of answers.values()) {
+      clients += a.clients;
+      for (const u of a.users) users.add(u);
+    }
+    return { num_clients: clients, num_users: users.size };
+  }
+
+  /** Rooms with members here. */
+  get rooms(): number {
+    return this.local.size;
+  }
+
+  /** Asks every other live gateway; none known: nothing to ask (a lone gateway answers while NATS is away). */
+  private async ask(room: string, q: PresenceQuery): Promise<ReadonlyMap<string, { members: Array<[string, string]>; clients: number; users: string[] }>> {
+    const expected = this.registry.others;
+    if (expected === 0) return new Map();
+    if (!this.broker.connected()) throw new PresenceUnavailableError("the NATS link is down");
+    const collector = new AnswerCollector(expected);
+    await this.broker.gather(presenceQuerySubject(room), JSON.stringify(q), GATHER_MS, (msg) => {
+      const a = this.readAnswer(msg);
+      return a ? collector.take(a) : collector.done;
+    });
+    if (!collector.done && !this.broker.connected()) throw new PresenceUnavailableError("the NATS link dropped");
+    return collector.answers();
+  }
+
+  private readAnswer(msg: Msg): PresenceAnswer | undefined {
+    const value = this.readJson(msg, MAX_PART_BYTES);
+    if (presenceAnswer.check(value)) return value;
+    this.rejections.count("nats_presence_payload", this.log, { subject: "presence answer" });
+    return undefined;
+  }
+
+  /** Another gateway's question about one of the rooms: this gateway's members, in parts. */
+  private answer(msg: Msg): void {
+    const room = roomFromPresenceSubject(msg.subject);
+    const q = this.readJson(msg, 1024);
+    if (room === undefined || !msg.reply || !presenceQuery.check(q)) {
+      this.rejections.count("nats_presence_payload", this.log, { subject: msg.subject });
+      return;
+    }
+    const members = this.local.get(room);
+    const gateway = this.registry.id;
+    const bodies: Array<Partial<PresenceAnswer>> =
+      q.kind === "list"
+        ? split([...(members ?? [])], memberBytes).map((part) => ({ members: part }))
+        : split([...new Set(members?.values())], userBytes).map((users, i) => ({ users, clients: i === 0 ? (members?.size ?? 0) : 0 }));
+    bodies.forEach((body, part) => this.broker.publish(msg.reply!, JSON.stringify({ gateway, part, parts: bodies.length, ...body })));
+  }
+
+  /** A join or leave on another gateway. */
+  private event(room: string, msg: Msg): void {
+    const w = this.watched.get(room);
+    const e = this.readJson(msg, 2048);
+    if (!presenceEvent.check(e) || e.gateway === this.registry.id) {
+      this.rejections.count("nats_presence_payload", this.log, { subject: msg.subject });
+      return;
+    }
+    if (w && w.book.apply(e.gateway, e.kind, e)) this.announce(w, e.kind, [{ client: e.client, user: e.user }]);
+  }
+
+  /** A member of this gateway joined or left: told to this gateway's join/leave subscribers and to the other gateways. */
+  private changed(room: string, kind: "join" | "leave", m: Member): void {
+    const w = this.watched.get(room);
+    if (w) this.announce(w, kind, [m]);
+    this.broker.publish(presenceEventSubject(room), JSON.stringify({ gateway: this.registry.id, kind, client: m.client, user: m.user }));
+  }
+
+  /** Pushes joins or leaves to the room's join/leave subscribers here: each frame serialized once per encoding. */
+  private announce(w: Watched, kind: "join" | "leave", members: Member[]): void {
+    if (members.length === 0) return;
+    const server = this.server();
+    for (const enc of this.encodings) {
+      if (w.subscribers[enc.name] === 0) continue;
+      const topic = enc.joinLeaveTopic(w.channel);
+      for (const m of members) {
+        const info = { user: m.user, client: m.client };
+        const frame = enc.frame(w.channel, kind === "join" ? { join: { info } } : { leave: { info } });
+        server.publish(topic, frame);
+        this.published(frame.length);
+      }
+    }
+  }
+
+  private reconcileAll(): void {
+    for (const [room, w] of this.watched) void this.reconcile(room, w);
+  }
+
+  /**
+   * Puts a watched room's book right from every gateway's snapshot: members that joined or left
+   * unseen (a link that dropped) are announced; gateways that are gone are dropped. The first
+   * snapshot only fills the book.
+   */
+  private async reconcile(room: string, w: Watched): Promise<void> {
+    let answers;
+    try {
+      answers = await this.ask(room, { kind: "list" });
+    } catch {
+      return; // the link is down: onUp reconciles again
+    }
+    if (this.watched.get(room) !== w) return;
+    const announce = w.loaded;
+    w.loaded = true;
+    for (const [gateway, a] of answers) {
+      if (!this.registry.alive(gateway)) continue;
+      const change = w.book.replace(gateway, a.members);
+      if (!announce) continue;
+      this.announce(w, "leave", change.left);
+      this.announce(w, "join", change.joined);
+    }
+    for (const gateway of w.book.gateways()) if (!this.registry.alive(gateway)) this.announce(w, "leave", w.book.drop(gateway));
+  }
+
+  private readJson(msg: Msg, maxBytes: number): unknown {
+    if (msg.data.byteLength > maxBytes) return undefined;
+    try {
+      return JSON.parse(this.decoder.decode(msg.data));
+    } catch {
+      return undefined;
+    }
+  }
+}
