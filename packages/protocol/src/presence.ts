@@ -35,12 +35,16 @@ export const PresenceAnswer = Type.Object({
 export type PresenceAnswer = Static<typeof PresenceAnswer>;
 export const presenceAnswer = validator(PresenceAnswer);
 
-/** A member joined or left a room on a gateway: published on `presence.event.<room>`. */
+/** Most joins and leaves in one PresenceEvent (a burst is sent in several). */
+export const MAX_PRESENCE_CHANGES = 1000;
+
+/**
+ * Members that joined or left a room on a gateway, in order: published on `presence.event.<room>`,
+ * the changes of one event-loop turn together (a connect storm is a few messages, not one per socket).
+ */
 export const PresenceEvent = Type.Object({
   gateway: GatewayId,
-  kind: Type.Union([Type.Literal("join"), Type.Literal("leave")]),
-  client: ClientId,
-  user: User,
+  changes: Type.Array(Type.Tuple([Type.Union([Type.Literal("join"), Type.Literal("leave")]), ClientId, User]), { minItems: 1, maxItems: MAX_PRESENCE_CHANGES }),
 });
 export type PresenceEvent = Static<typeof PresenceEvent>;
 export const presenceEvent = validator(PresenceEvent);

@@ -1,6 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { PRESENCE_QUERY_WILDCARD, presenceAnswer, presenceEvent, presenceEventSubject, presenceQuery, presenceQuerySubject, roomFromPresenceSubject, type PresenceAnswer, type PresenceQuery } from "@rt/protocol";
+import { MAX_PRESENCE_CHANGES, PRESENCE_QUERY_WILDCARD, presenceAnswer, presenceEvent, presenceEventSubject, presenceQuery, presenceQuerySubject, roomFromPresenceSubject, type PresenceAnswer, type PresenceQuery } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import type { GatewayRegistry } from "../cluster/gateways.ts";
@@ -41,6 +41,9 @@ export class Presence {
   /** This gateway's members: room → client → user. */
   private readonly local = new Map<string, Map<string, string>>();
   private readonly watched = new Map<string, Watched>();
+  /** Changes of this turn not yet published, per room (one message per room per turn). */
+  private readonly outgoing = new Map<string, Array<["join" | "leave", string, string]>>();
+  private flushScheduled = false;
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
 
   constructor(
@@ -159,6 +162,7 @@ export class Presence {
       this.rejections.count("nats_presence_payload", this.log, { subject: msg.subject });
       return;
     }
+    if (this.outgoing.size > 0) this.flush(); // the changes this answer already shows go out before it, in order
     const members = this.local.get(room);
     const gateway = this.registry.id;
     const bodies: Array<Partial<PresenceAnswer>> =
@@ -168,22 +172,37 @@ export class Presence {
     bodies.forEach((body, part) => this.broker.publish(msg.reply!, JSON.stringify({ gateway, part, parts: bodies.length, ...body })));
   }
 
-  /** A join or leave on another gateway. */
+  /** Joins and leaves on another gateway. */
   private event(room: string, msg: Msg): void {
     const w = this.watched.get(room);
-    const e = this.readJson(msg, 2048);
+    const e = this.readJson(msg, 256 * 1024);
     if (!presenceEvent.check(e) || e.gateway === this.registry.id) {
       this.rejections.count("nats_presence_payload", this.log, { subject: msg.subject });
       return;
     }
-    if (w && w.book.apply(e.gateway, e.kind, e)) this.announce(w, e.kind, [{ client: e.client, user: e.user }]);
+    if (!w) return;
+    for (const [kind, client, user] of e.changes) if (w.book.apply(e.gateway, kind, { client, user })) this.announce(w, kind, [{ client, user }]);
   }
 
-  /** A member of this gateway joined or left: told to this gateway's join/leave subscribers and to the other gateways. */
+  /** A member of this gateway joined or left: told to this gateway's join/leave subscribers at once, and to the other gateways with the rest of this turn's changes. */
   private changed(room: string, kind: "join" | "leave", m: Member): void {
     const w = this.watched.get(room);
     if (w) this.announce(w, kind, [m]);
-    this.broker.publish(presenceEventSubject(room), JSON.stringify({ gateway: this.registry.id, kind, client: m.client, user: m.user }));
+    let list = this.outgoing.get(room);
+    if (!list) this.outgoing.set(room, (list = []));
+    list.push([kind, m.client, m.user]);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const gateway = this.registry.id;
+    for (const [room, changes] of this.outgoing) {
+      for (let i = 0; i < changes.length; i += MAX_PRESENCE_CHANGES) this.broker.publish(presenceEventSubject(room), JSON.stringify({ gateway, changes: changes.slice(i, i + MAX_PRESENCE_CHANGES) }));
+    }
+    this.outgoing.clear();
   }
 
   /** Pushes joins or leaves to the room's join/leave subscribers here: each frame serialized once per encoding. */
