@@ -1,5 +1,5 @@
 /**
- * `bun run bench [--quick] [--only=fanout,idle,latency,monitor,presence,codec]`
+ * `bun run bench [--quick] [--only=fanout,idle,latency,monitor,presence,codec,api]`
  *
  * Starts its own nats-server, gateways, notifier and baselines, drives them with cheap
  * byte-counting WebSocket clients in several processes, and writes
@@ -22,11 +22,12 @@ import type { BenchResults } from "./report/types.ts";
 import { runFanout } from "./scenarios/fanout.ts";
 import { runIdle } from "./scenarios/idle.ts";
 import { runLatency } from "./scenarios/latency.ts";
+import { runApi } from "./scenarios/api.ts";
 import { runCodec } from "./scenarios/codec.ts";
 import { runMonitor } from "./scenarios/monitor.ts";
 import { runPresence } from "./scenarios/presence.ts";
 
-const SCENARIOS = ["fanout", "idle", "latency", "monitor", "presence", "codec"] as const;
+const SCENARIOS = ["fanout", "idle", "latency", "monitor", "presence", "codec", "api"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function parseArgs(argv: string[]): { quick: boolean; only: Set<Scenario> } {
@@ -106,6 +107,7 @@ const results: BenchResults = {
   monitor: [],
   presence: [],
   codec: [],
+  api: [],
   ratios: {},
   checks: [],
   lost: 0,
@@ -135,6 +137,7 @@ try {
   await run("monitor", runMonitor, results.monitor);
   await run("presence", runPresence, results.presence);
   await run("codec", runCodec, results.codec);
+  await run("api", runApi, results.api);
 } catch (err) {
   results.errors.push(`setup: ${String(err)}`);
   progress.log(`setup failed: ${String(err)}`);
@@ -144,7 +147,7 @@ try {
   clearTimeout(watchdog);
 }
 
-for (const list of [results.fanout, results.idle, results.latency, results.monitor, results.presence, results.codec] as { error?: string; lost: number }[][]) {
+for (const list of [results.fanout, results.idle, results.latency, results.monitor, results.presence, results.codec, results.api] as { error?: string; lost: number }[][]) {
   for (const x of list) {
     results.lost += x.lost;
     if (x.error) results.errors.push(x.error);

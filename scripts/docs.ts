@@ -1,19 +1,18 @@
 #!/usr/bin/env bun
 /**
- * `bun run docs [--check]`: writes docs/messages.md from the TypeBox schemas in
- * packages/protocol (CATALOG), so the published message reference cannot drift from the code.
- * With --check it writes nothing and exits 1 when the file is not what it would write (CI runs it).
+ * `bun run docs [--check]`: writes docs/messages.md (the message reference, from CATALOG) and
+ * docs/openapi.json (the notifier's HTTP API, OpenAPI 3.1) from the TypeBox schemas in
+ * packages/protocol, so neither can drift from the code. With --check it writes nothing and exits
+ * 1 when a file is not what it would write (CI runs it).
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CATALOG, type CatalogEntry } from "@rt/protocol";
+import { openApiDocument, plain } from "./lib/openapi.ts";
 
-const OUT = resolve(import.meta.dir, "../docs/messages.md");
+const DOCS = resolve(import.meta.dir, "../docs");
 
 type Json = Record<string, unknown>;
-
-/** The JSON Schema of `schema` as plain JSON (TypeBox keeps its own markers in symbol keys). */
-const plain = (schema: unknown): Json => JSON.parse(JSON.stringify(schema)) as Json;
 
 /** A short human type for one property: `string (1-256)`, `integer >= 1`, `object`, ... */
 function typeOf(p: Json): string {
@@ -68,19 +67,29 @@ const text = [
   ...CATALOG.map(entry),
 ].join("\n");
 
+const outputs: Array<[string, string]> = [
+  ["messages.md", text],
+  ["openapi.json", `${JSON.stringify(openApiDocument(), null, 2)}\n`],
+];
+
 if (process.argv.includes("--check")) {
-  let current = "";
-  try {
-    current = readFileSync(OUT, "utf8");
-  } catch {
-    // missing: out of date
+  let stale = false;
+  for (const [name, wanted] of outputs) {
+    let current = "";
+    try {
+      current = readFileSync(resolve(DOCS, name), "utf8");
+    } catch {
+      // missing: out of date
+    }
+    if (current === wanted) continue;
+    process.stderr.write(`docs/${name} is out of date: run \`bun run docs\` and commit it\n`);
+    stale = true;
   }
-  if (current !== text) {
-    process.stderr.write("docs/messages.md is out of date: run `bun run docs` and commit it\n");
-    process.exit(1);
-  }
-  process.stderr.write("docs/messages.md is up to date\n");
+  if (stale) process.exit(1);
+  process.stderr.write("docs/messages.md and docs/openapi.json are up to date\n");
 } else {
-  writeFileSync(OUT, text);
-  process.stderr.write(`wrote ${OUT}\n`);
+  for (const [name, wanted] of outputs) {
+    writeFileSync(resolve(DOCS, name), wanted);
+    process.stderr.write(`wrote docs/${name}\n`);
+  }
 }

@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { NOTIFIER_SEND, notifyRequest, type NotifyRequest } from "@rt/protocol";
+import { takeNats } from "./lib/cli.ts";
 import { devNatsUrl } from "./lib/dev-state.ts";
 
 const USAGE =
@@ -19,22 +20,6 @@ const USAGE =
 function fail(code: number, message: string): never {
   process.stderr.write(`notify: ${message}${code === 2 ? `\n${USAGE}` : ""}\n`);
   process.exit(code);
-}
-
-/** `--nats` takes an optional URL: split it out before parseArgs (which wants a value or none). */
-function takeNats(argv: string[]): { rest: string[]; nats: { url: string | undefined } | undefined } {
-  const rest: string[] = [];
-  let nats: { url: string | undefined } | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a.startsWith("--nats=")) nats = { url: a.slice("--nats=".length) };
-    else if (a === "--nats") {
-      const next = argv[i + 1];
-      nats = { url: next !== undefined && !next.startsWith("--") ? next : undefined };
-      if (nats.url !== undefined) i++;
-    } else rest.push(a);
-  }
-  return { rest, nats };
 }
 
 const { rest, nats } = takeNats(process.argv.slice(2));

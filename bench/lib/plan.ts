@@ -47,6 +47,16 @@ export interface Plan {
     /** Frames encoded and decoded per shape and encoding (after as many for warm-up). */
     iterations: number;
   };
+  api: {
+    durationMs: number;
+    /** Concurrent senders of single requests (publish, one notification). */
+    senders: number;
+    batchSize: number;
+    /** Concurrent batch senders. */
+    batchSenders: number;
+    /** Distinct users the notifications go to. */
+    users: number;
+  };
 }
 
 export const FULL: Plan = {
@@ -62,6 +72,7 @@ export const FULL: Plan = {
   monitor: { sockets: 10_000, samples: 10 },
   presence: { members: 10_000, gateways: 2, calls: 50 },
   codec: { iterations: 200_000 },
+  api: { durationMs: 5000, senders: 16, batchSize: 1000, batchSenders: 4, users: 2000 },
 };
 
 export const QUICK: Plan = {
@@ -71,6 +82,7 @@ export const QUICK: Plan = {
   monitor: { sockets: 1000, samples: 3 },
   presence: { members: 1000, gateways: 2, calls: 10 },
   codec: { iterations: 20_000 },
+  api: { durationMs: 1500, senders: 16, batchSize: 1000, batchSenders: 2, users: 500 },
 };
 
 /** What every scenario gets. */

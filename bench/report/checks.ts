@@ -8,6 +8,9 @@ export const TARGETS = {
   idleKbPerSocket: 4,
   p99Ms: 10,
   p99AtRate: 1000,
+  /** The notifier's API: publications a second over HTTP (16 senders), notifications a second through batches. */
+  apiPublishPerSec: 10_000,
+  apiBatchPerSec: 10_000,
 } as const;
 
 function find(r: BenchResults, target: string, members: number, processes = 1): FanoutResult | undefined {
@@ -38,6 +41,9 @@ export function ratios(r: BenchResults): Record<string, number | null> {
     }
   }
   for (const i of r.idle) if (!i.error) out[`idle_${i.sockets}_${i.target}_kb_per_socket`] = i.kbPerSocket;
+  const single = r.api?.find((a) => a.arm === "notify-single" && !a.error);
+  const batch = r.api?.find((a) => a.arm === "notify-batch" && !a.error);
+  if (single && batch) out.api_batch_vs_single_notifications = ratio(batch.itemsPerSec, single.itemsPerSec);
   for (const p of r.presence ?? []) {
     if (p.error) continue;
     out[`presence_${p.members}_p50_ms`] = Math.round(p.listMs.p50 * 100) / 100;
@@ -64,9 +70,17 @@ export function checks(r: BenchResults, checkedSizes: number[]): Check[] {
     const v = i.error ? null : i.kbPerSocket;
     out.push({ name: `idle memory, ${i.sockets} sockets on ${i.processes} gateway(s)`, value: v, unit: "KB/socket", op: "<=", threshold: TARGETS.idleKbPerSocket, pass: v !== null && v <= TARGETS.idleKbPerSocket });
   }
-  const lat = r.latency.find((l) => l.ratePerSec === TARGETS.p99AtRate && !l.error && l.latencyMs.count > 0);
-  const p99 = lat ? round(lat.latencyMs.p99, 2) : null;
-  out.push({ name: `notification p99 at ${TARGETS.p99AtRate}/s`, value: p99, unit: "ms", op: "<=", threshold: TARGETS.p99Ms, pass: p99 !== null && p99 <= TARGETS.p99Ms });
+  if (r.latency.length > 0) {
+    const lat = r.latency.find((l) => l.ratePerSec === TARGETS.p99AtRate && !l.error && l.latencyMs.count > 0);
+    const p99 = lat ? round(lat.latencyMs.p99, 2) : null;
+    out.push({ name: `notification p99 at ${TARGETS.p99AtRate}/s`, value: p99, unit: "ms", op: "<=", threshold: TARGETS.p99Ms, pass: p99 !== null && p99 <= TARGETS.p99Ms });
+  }
+  for (const [arm, name, threshold] of [["publish", "API publish over HTTP, 16 senders", TARGETS.apiPublishPerSec], ["notify-batch", "notifications through batches of 1000", TARGETS.apiBatchPerSec]] as const) {
+    if (!r.api?.length) break;
+    const a = r.api.find((x) => x.arm === arm && !x.error);
+    const v = a ? a.itemsPerSec : null;
+    out.push({ name: `${name} (stored and acknowledged per second)`, value: v, unit: "/s", op: ">=", threshold, pass: v !== null && v >= threshold });
+  }
   out.push({ name: "no delivery lost (all scenarios)", value: r.lost, unit: "lost", op: "==", threshold: 0, pass: r.lost === 0 && r.errors.length === 0, ...(r.errors.length ? { note: `${r.errors.length} scenario error(s)` } : {}) });
   return out;
 }

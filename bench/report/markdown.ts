@@ -156,6 +156,17 @@ export function markdown(r: BenchResults): string {
       ),
     );
   }
+  if (r.api?.length) {
+    out.push("");
+    out.push("## The notifier's HTTP API (a gateway running; one sender = one request at a time)");
+    out.push("");
+    out.push(
+      table(
+        ["requests", "load generator", "senders", "items per request", "items stored and acknowledged /s", "request p50 / p99 ms", "requests", "not stored"],
+        r.api.map((x) => [x.arm, x.generator ?? "bun", x.senders, x.itemsPerRequest, x.error ? `error: ${x.error}` : si(x.itemsPerSec), `${f2(x.latencyMs.p50)} / ${f2(x.latencyMs.p99)}`, x.requests, x.errors]),
+      ),
+    );
+  }
   if (r.errors.length) {
     out.push("");
     out.push("## Errors");

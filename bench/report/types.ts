@@ -141,6 +141,26 @@ export interface CodecResult {
   error?: string;
 }
 
+/** The notifier's HTTP API under load: one arm of requests, `senders` at a time. */
+export interface ApiResult {
+  arm: "publish" | "notify-single" | "notify-batch";
+  senders: number;
+  /** Items per request (a batch's size; 1 otherwise). */
+  itemsPerRequest: number;
+  requests: number;
+  /** Items stored and acknowledged (publications, notifications). */
+  items: number;
+  durationMs: number;
+  itemsPerSec: number;
+  /** Request latency, ms. */
+  latencyMs: Distribution;
+  errors: number;
+  lost: number;
+  /** The load generator: wrk (C), or the bench's own Bun client. */
+  generator?: "wrk" | "bun";
+  error?: string;
+}
+
 export interface Check {
   name: string;
   value: number | null;
@@ -172,6 +192,7 @@ export interface BenchResults {
   monitor: MonitorResult[];
   presence: PresenceResult[];
   codec: CodecResult[];
+  api: ApiResult[];
   ratios: Record<string, number | null>;
   checks: Check[];
   /** Deliveries lost in all scenarios (expected minus received). */

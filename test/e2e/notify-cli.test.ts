@@ -137,3 +137,52 @@ describe("bun run token", () => {
     expect(r.err).toContain("at least 32 bytes");
   });
 });
+
+describe("bun run api", () => {
+  async function api(args: string[], env: Record<string, string> = {}) {
+    const p = Bun.spawn(["bun", "run", "scripts/api.ts", ...args], { cwd: ROOT, env: { ...process.env, NOTIFIER_TOKEN: "", NATS_URL: "", ...env }, stdout: "pipe", stderr: "pipe" });
+    const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
+    return { code, out: out.trim(), err };
+  }
+
+  test("calls a method over HTTP (the token as X-API-Key) and over NATS; an error answer or a wrong token exits 1", async () => {
+    await using sys = await TestSystem.start({ gateways: 1, notifier: true, notifierEnv: { NOTIFIER_TOKENS: "cli-key" } });
+    const info = await api(["info", "--url", sys.notifier!.http, "--token", "cli-key"]);
+    expect(info.code).toBe(0);
+    expect((JSON.parse(info.out) as { result: { nodes: unknown[] } }).result.nodes).toHaveLength(1);
+    const pub = await api(["publish", '{"channel":"chat:cli","data":{"text":"hi"}}', "--nats", sys.natsUrl]);
+    expect(pub.code).toBe(0);
+    expect((JSON.parse(pub.out) as { result: { offset: number } }).result.offset).toBeGreaterThan(0);
+    const viaEnv = await api(["history", '{"channel":"chat:cli","limit":1}'], { NOTIFIER_URL: sys.notifier!.http, NOTIFIER_TOKEN: "cli-key" });
+    expect(viaEnv.code).toBe(0);
+    expect(JSON.parse(viaEnv.out)).toMatchObject({ result: { publications: [{ data: { text: "hi" } }] } });
+
+    const refused = await api(["publish", '{"channel":"news:x","data":1}', "--url", sys.notifier!.http, "--token", "cli-key"]);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.out)).toEqual({ error: { code: 102, message: "unknown channel" } });
+    const batch = await api(["batch", '{"commands":[{"info":{}},{"publish":{"channel":"#u","data":1}}]}', "--nats", sys.natsUrl]);
+    expect(batch.code).toBe(1);
+    const wrongToken = await api(["info", "--url", sys.notifier!.http, "--token", "nope"]);
+    expect(wrongToken.code).toBe(1);
+    expect(wrongToken.err).toContain("401");
+  });
+
+  test.each([
+    [[], "a method is required"],
+    [["nope"], "unknown method nope"],
+    [["publish", "{not json"], "must be JSON"],
+    [["publish", '{"channel":"chat:x"}'], "data"],
+    [["info", "{}", "extra"], "one JSON argument"],
+    [["info", "--url", "http://x", "--nats"], "--url and --token are for HTTP"],
+  ])("bad input %p exits 2 saying %s", async (args, said) => {
+    const r = await api(args);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(said);
+  });
+
+  test("an unreachable notifier exits 1", async () => {
+    const r = await api(["info", "--url", `http://127.0.0.1:${await freePort()}`]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("cannot reach the notifier");
+  });
+});

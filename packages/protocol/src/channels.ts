@@ -1,5 +1,7 @@
-import { isRoomId, isUserId } from "@rt/protocol";
-import { MONITOR_CHANNEL } from "./monitor.ts";
+import { isRoomId, isUserId } from "./ids.ts";
+
+/** The client protocol's channel of every host's metrics samples. */
+export const MONITOR_CHANNEL = "system:monitor";
 
 /** What a channel name means (docs/websocket.md, the channel table). */
 export type ChannelRef =

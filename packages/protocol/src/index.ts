@@ -12,3 +12,6 @@ export { CATALOG, type CatalogEntry } from "./catalog.ts";
 export * from "./rooms.ts";
 export * as centrifugo from "./centrifugo/index.ts";
 export * from "./presence.ts";
+export * from "./server-api.ts";
+export * from "./control.ts";
+export { parseChannel, MONITOR_CHANNEL, type ChannelRef } from "./channels.ts";

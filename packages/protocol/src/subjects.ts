@@ -104,3 +104,31 @@ export function roomFromPresenceSubject(subject: string): string | undefined {
   const room = subject.slice(PRESENCE_QUERY_PREFIX.length);
   return ROOM_ID_PATTERN.test(room) ? room : undefined;
 }
+
+/** Server API requests over NATS (`api.<method>`), answered by the notifiers (queue group `notifier`). */
+export const API_PREFIX = "api.";
+export const API_WILDCARD = "api.*";
+
+/** Requests a notifier hands to one gateway (queue group `gateway-api`): `gateway.api.<method>`. */
+export const GATEWAY_API_PREFIX = "gateway.api.";
+export const GATEWAY_API_WILDCARD = "gateway.api.*";
+export const GATEWAY_API_QUEUE = "gateway-api";
+
+/** Questions and orders every gateway answers for its own part (`gateway.control.<op>`). */
+export const GATEWAY_CONTROL_PREFIX = "gateway.control.";
+export const GATEWAY_CONTROL_WILDCARD = "gateway.control.*";
+
+const METHOD_TOKEN = /^[a-z_]{1,32}$/;
+
+/** `prefix` + a method or operation name (lower case and `_` only: one subject token). */
+export function methodSubject(prefix: string, name: string): string {
+  if (!METHOD_TOKEN.test(name)) throw new RangeError("invalid method name");
+  return `${prefix}${name}`;
+}
+
+/** The method or operation of a subject under `prefix`, or undefined. */
+export function methodFromSubject(prefix: string, subject: string): string | undefined {
+  if (!subject.startsWith(prefix)) return undefined;
+  const name = subject.slice(prefix.length);
+  return METHOD_TOKEN.test(name) ? name : undefined;
+}

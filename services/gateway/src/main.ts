@@ -22,10 +22,13 @@ import { echoAdapter } from "./protocols/echo.ts";
 import { legacyMonitorAdapter } from "./protocols/legacy-monitor.ts";
 import { legacyNotificationsAdapter } from "./protocols/legacy-notifications.ts";
 import { legacyRoomAdapter } from "./protocols/legacy-room.ts";
+import { hostname } from "node:os";
+import { GatewayApi } from "./api/gateway-api.ts";
 import { GatewayRegistry } from "./cluster/gateways.ts";
 import { Presence } from "./presence/presence.ts";
 import { Rejections } from "./rejections.ts";
 import { adapterOf, startServer } from "./server.ts";
+import { SocketIndex } from "./sessions/socket-index.ts";
 import { Sweeper } from "./sessions/sweeper.ts";
 
 const VERSION = "rt-gateway 0.3";
@@ -67,10 +70,11 @@ const presence = new Presence(getServer, broker, gateways, encodings, rejections
 const monitor = new MonitorRelay(getServer, broker, encodings, rejections, log.child({ module: "monitor" }), published);
 
 // Protocols: the article's four endpoints and the client protocol.
+const sockets = new SocketIndex();
 const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);
 // One set of client dependencies per encoding (the same rooms, inboxes, presence and per-user counts).
 const jsonDeps: ClientDeps = {
-  auth, rooms, inbox, inboxStore, monitor, presence, broker, codec: new JsonCodec(), rejections, log: log.child({ module: "client" }), perUser: new Map(),
+  auth, rooms, inbox, inboxStore, monitor, presence, broker, codec: new JsonCodec(), rejections, log: log.child({ module: "client" }), perUser: new Map(), sockets,
   config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, historySize: config.roomHistory.size, version: VERSION },
 };
 const protobufDeps: ClientDeps = { ...jsonDeps, codec: new ProtobufCodec() };
@@ -81,6 +85,11 @@ const adapters: Adapters = {
   notifications: legacyNotificationsAdapter(inbox, limits),
   centrifugo: centrifugoAdapter(inbox, limits),
 };
+const api = new GatewayApi({
+  server: getServer, broker, registry: gateways, rooms, presence, inbox, inboxStore, inboxEpoch, sockets, encodings, rejections, log: log.child({ module: "api" }),
+  socketCount: () => sweeper.size,
+  info: { name: `${hostname()}:${config.port}`, version: VERSION, historySize: config.roomHistory.size },
+});
 const sweeper = new Sweeper(config.backpressureLimitBytes, (ws, now) => adapterOf(adapters, ws).sweep(ws, now));
 let accepting = true;
 
@@ -102,10 +111,11 @@ const ready = (): true | string => {
 monitor.start();
 gateways.start();
 presence.start();
+api.start();
 inboxEpoch.start();
 roomEpoch.start();
 publisher.start();
-server = startServer({ config, auth, adapters, newClient: (encoding) => new Client(encoding === "json" ? jsonDeps : protobufDeps), sweeper, rejections, registry, ready, accepting: () => accepting, log });
+server = startServer({ config, auth, adapters, sockets, newClient: (encoding) => new Client(encoding === "json" ? jsonDeps : protobufDeps), sweeper, rejections, registry, ready, accepting: () => accepting, log });
 sweeper.start(config.sweepIntervalMs);
 log.info({ port: server.port, host: config.host }, "gateway listening");
 

@@ -13,6 +13,7 @@ import type { Rejections } from "./rejections.ts";
 import { route } from "./routes.ts";
 import { newBucket } from "./sessions/rate-limit.ts";
 import type { GatewaySocket, SocketData } from "./sessions/session.ts";
+import { clientIdOf, userOf, type SocketIndex } from "./sessions/socket-index.ts";
 import type { Sweeper } from "./sessions/sweeper.ts";
 
 /** What the HTTP/WebSocket server needs from the rest of the gateway. */
@@ -23,6 +24,8 @@ export interface ServerDeps {
   /** A new client protocol session (for `/connection/websocket`), JSON or Protobuf. */
   newClient: (encoding: EncodingName) => Client;
   sweeper: Sweeper;
+  /** Sockets by user and client id (protocol clients add themselves at connect). */
+  sockets: SocketIndex;
   rejections: Rejections;
   registry: Registry;
   /** True when ready to serve; otherwise why not (for `/readyz`). */
@@ -131,6 +134,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
       publishToSelf: false,
       open(ws) {
         d.sweeper.add(ws);
+        d.sockets.add(ws, userOf(ws), clientIdOf(ws));
         try {
           adapter(ws).open(ws);
         } catch (err) {
@@ -157,6 +161,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
       },
       close(ws) {
         d.sweeper.delete(ws);
+        d.sockets.delete(ws, userOf(ws), clientIdOf(ws));
         adapter(ws).close(ws);
       },
     },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Prng, RssSampler, ServiceProcess, TEST_JWT_SECRET, TestNats, TestSocket, signToken } from "@rt/testkit";
-import { parseChannel } from "../src/channels/namespaces.ts";
+import { parseChannel } from "@rt/protocol";
 
 /**
  * A seeded fuzz run of the client protocol: thousands of random commands (random methods, channel

@@ -4,6 +4,8 @@ import { createHash, timingSafeEqual } from "node:crypto";
 export interface Authorizer {
   /** True when the request carries an allowed bearer token (always true when no tokens are configured). */
   allows(authorization: string | null): boolean;
+  /** The server API's forms too: `X-API-Key: <token>`, `Authorization: apikey <token>` or `Bearer <token>`. */
+  allowsApi(headers: Headers): boolean;
   /** False when no tokens are configured (anyone may publish). */
   readonly enforced: boolean;
 }
@@ -15,17 +17,25 @@ const digest = (s: string): Buffer => createHash("sha256").update(s, "utf8").dig
  * always), and every configured token is compared, so timing says nothing about which one matched.
  */
 export function bearerAuthorizer(tokens: readonly string[] | undefined): Authorizer {
-  if (tokens === undefined) return { enforced: false, allows: () => true };
+  if (tokens === undefined) return { enforced: false, allows: () => true, allowsApi: () => true };
   const allowed = tokens.map(digest);
+  const known = (token: string): boolean => {
+    const given = digest(token);
+    let ok = false;
+    for (const a of allowed) ok = timingSafeEqual(a, given) || ok;
+    return ok;
+  };
   return {
     enforced: true,
     allows(authorization) {
       const m = /^Bearer[ \t]+(\S+)\s*$/i.exec(authorization ?? "");
-      if (!m) return false;
-      const given = digest(m[1]!);
-      let ok = false;
-      for (const a of allowed) ok = timingSafeEqual(a, given) || ok;
-      return ok;
+      return m !== null && known(m[1]!);
+    },
+    allowsApi(headers) {
+      const key = headers.get("x-api-key");
+      if (key !== null) return known(key.trim());
+      const m = /^(?:Bearer|apikey)[ \t]+(\S+)\s*$/i.exec(headers.get("authorization") ?? "");
+      return m !== null && known(m[1]!);
     },
   };
 }

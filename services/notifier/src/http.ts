@@ -1,9 +1,11 @@
 import type { Server } from "bun";
-import { MAX_REQUEST_BYTES, type NotifyRequest } from "@rt/protocol";
+import { MAX_API_REQUEST_BYTES, MAX_REQUEST_BYTES, centrifugo, isApiMethod, type ApiAnswer, type NotifyRequest } from "@rt/protocol";
 import { healthRoute, json, type Logger } from "@rt/runtime";
 import type { Authorizer } from "./auth.ts";
+import { apiError, type BatchAnswer } from "./api/dispatcher.ts";
+import { sendParsed, type BatchOutcome } from "./batch.ts";
 import { failed, RETRY_AFTER_SECONDS, type Outcome } from "./outcome.ts";
-import { parseRequest, tooLarge } from "./request.ts";
+import { MAX_BATCH_REQUEST_BYTES, parseBody, tooLarge } from "./request.ts";
 
 /** What the HTTP front needs from the rest of the service. */
 export interface HttpDeps {
@@ -15,7 +17,12 @@ export interface HttpDeps {
   ready: () => boolean;
   /** Stores and announces a validated request. */
   send: (req: NotifyRequest) => Promise<Outcome>;
+  /** Serves one server API call (the body parsed, not yet checked). */
+  api: (method: string, body: unknown) => Promise<ApiAnswer | BatchAnswer>;
 }
+
+const { ErrorCode } = centrifugo;
+const API_PREFIX = "/api/";
 
 /**
  * Bun's own cap answers a bare 413 before our handler runs, so it sits far above ours: we refuse by
@@ -24,11 +31,13 @@ export interface HttpDeps {
  */
 const SERVER_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
 
-/** Starts `POST /notifications`, `GET /healthz`, `GET /readyz`. */
+/** Starts `POST /notifications`, `POST /api/<method>` (the server API), `GET /healthz`, `GET /readyz`. */
 export function startHttp(deps: HttpDeps): Server<undefined> {
   return Bun.serve({
     hostname: deps.host,
     port: deps.port,
+    // Several notifier processes may share the port (the kernel spreads connections): they are stateless, and share NATS queue groups.
+    reusePort: true,
     maxRequestBodySize: SERVER_BODY_LIMIT,
     fetch: (req) => route(req, deps),
     error(err) {
@@ -39,34 +48,107 @@ export function startHttp(deps: HttpDeps): Server<undefined> {
 }
 
 async function route(req: Request, deps: HttpDeps): Promise<Response> {
-  const path = new URL(req.url).pathname;
+  const path = pathOf(req.url);
   if (path === "/healthz" || path === "/readyz") {
     if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed("GET");
     return healthRoute(path, deps.ready)!;
+  }
+  if (path.startsWith(API_PREFIX)) {
+    if (req.method !== "POST") return methodNotAllowed("POST");
+    return postApi(req, path.slice(API_PREFIX.length), deps);
   }
   if (path !== "/notifications") return respond(failed(404, "not found"));
   if (req.method !== "POST") return methodNotAllowed("POST");
   return respond(await postNotification(req, deps));
 }
 
-async function postNotification(req: Request, deps: HttpDeps): Promise<Outcome> {
+/** The path of a request URL (`http://host:port/path?query`) without building a URL object (one per request showed in profiles). */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const q = url.indexOf("?", start);
+  return q < 0 ? url.slice(start) : url.slice(start, q);
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** One notification (an object) or a batch (an array of them). */
+async function postNotification(req: Request, deps: HttpDeps): Promise<Outcome | BatchOutcome> {
   if (!deps.auth.allows(req.headers.get("authorization"))) return failed(401, "a valid bearer token is required");
   if (!isJson(req.headers.get("content-type"))) return failed(415, "content-type must be application/json");
-  const declared = req.headers.get("content-length");
-  if (declared !== null && Number(declared) > MAX_REQUEST_BYTES) {
-    if (req.body !== null) await discard(req.body.getReader(), 0); // let a client that is still sending finish, then answer
-    return tooLarge();
+  const bytes = await readBody(req, MAX_BATCH_REQUEST_BYTES, MAX_REQUEST_BYTES);
+  if (bytes === undefined) return tooLarge(Number(req.headers.get("content-length")) > MAX_BATCH_REQUEST_BYTES ? MAX_BATCH_REQUEST_BYTES : MAX_REQUEST_BYTES);
+  return sendParsed(parseBody(bytes), deps.send);
+}
+
+/**
+ * `POST /api/<method>`: 401 without an API key, 404 for an unknown method, 413 over
+ * MAX_API_REQUEST_BYTES, 400 for a body that is not JSON (an empty body is `{}`); otherwise 200
+ * with `{"result"}` or `{"error"}` (or a batch's `{"replies"}`).
+ */
+async function postApi(req: Request, method: string, deps: HttpDeps): Promise<Response> {
+  if (!deps.auth.allowsApi(req.headers)) return json(401, apiError(ErrorCode.Unauthorized), { "www-authenticate": "apikey" });
+  if (!isApiMethod(method)) return json(404, apiError(ErrorCode.MethodNotFound, "not found"));
+  const bytes = await readBody(req, MAX_API_REQUEST_BYTES);
+  if (bytes === undefined) return json(413, apiError(ErrorCode.BadRequest, `request must be at most ${MAX_API_REQUEST_BYTES} bytes`));
+  let body: unknown;
+  try {
+    body = bytes.byteLength === 0 ? {} : JSON.parse(utf8.decode(bytes));
+  } catch {
+    return json(400, apiError(ErrorCode.BadRequest, "the body must be JSON"));
   }
-  const bytes = await readAtMost(req, MAX_REQUEST_BYTES);
-  if (bytes === undefined) return tooLarge();
-  const parsed = parseRequest(bytes);
-  if (!parsed.ok) return parsed.outcome;
-  return deps.send(parsed.request);
+  return new Response(JSON.stringify(await deps.api(method, body)), API_OK);
+}
+
+/** The init of every 200 answer of the API (one object, not one per request). */
+const API_OK: ResponseInit = { status: 200, headers: { "content-type": "application/json" } };
+
+/**
+ * The body, or undefined when it is over `limit` bytes, declared or sent (the rest read and dropped
+ * first, then 413). With `whenNotArray`, a body over that is refused as soon as its first bytes show
+ * it is not an array (a batch), without waiting for the rest.
+ */
+async function readBody(req: Request, limit: number, whenNotArray = limit): Promise<Uint8Array | undefined> {
+  if (req.body === null) return new Uint8Array(0);
+  const declared = Number(req.headers.get("content-length") ?? Number.NaN);
+  // A declared length within bounds: Bun reads exactly that many bytes, natively (a stream reader costs far more CPU).
+  if (declared <= whenNotArray && declared <= limit) return new Uint8Array(await req.arrayBuffer());
+  const reader = req.body.getReader();
+  if (declared > limit) {
+    await discard(reader, 0); // let a client that is still sending finish, then answer
+    return undefined;
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let shape: "unknown" | "array" | "other" = "unknown";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    chunks.push(value);
+    if (shape === "unknown") shape = firstByte(chunks);
+    if (total > limit || (shape === "other" && Math.max(total, declared || 0) > whenNotArray)) {
+      await discard(reader, total);
+      return undefined;
+    }
+  }
+  return Buffer.concat(chunks, total);
 }
 
 /** application/json, with or without parameters (charset). */
 function isJson(contentType: string | null): boolean {
   return contentType?.split(";")[0]?.trim().toLowerCase() === "application/json";
+}
+
+/** Whether a body that starts with these chunks is a JSON array (its first non-space byte). */
+function firstByte(chunks: readonly Uint8Array[]): "unknown" | "array" | "other" {
+  for (const c of chunks) {
+    for (const b of c) {
+      if (b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09) continue;
+      return b === 0x5b ? "array" : "other";
+    }
+  }
+  return "unknown";
 }
 
 /**
@@ -77,25 +159,6 @@ function isJson(contentType: string | null): boolean {
  */
 export const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024;
 const IDLE_MS = 500;
-
-/** The request body, or undefined when it is over `limit` bytes (the rest read and dropped first). */
-async function readAtMost(req: Request, limit: number): Promise<Uint8Array | undefined> {
-  if (req.body === null) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = req.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await discard(reader, total);
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, total);
-}
 
 /** The part of a body reader that discarding needs. */
 interface BodyReader {
@@ -123,7 +186,7 @@ async function discard(reader: BodyReader, seen: number): Promise<void> {
 }
 
 /** The HTTP form of an outcome; a 503 says when to retry. */
-function respond(o: Outcome): Response {
+function respond(o: Outcome | BatchOutcome): Response {
   const extra: Record<string, string> = {};
   if (o.status === 503) extra["retry-after"] = String(RETRY_AFTER_SECONDS);
   if (o.status === 401) extra["www-authenticate"] = "Bearer";

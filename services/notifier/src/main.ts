@@ -1,4 +1,7 @@
 import { connectNats, createLogger, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
+import { ApiDispatcher, apiError } from "./api/dispatcher.ts";
+import { ApiResponder } from "./api/nats-responder.ts";
+import { RoomPublisher } from "./api/room-publisher.ts";
 import { bearerAuthorizer } from "./auth.ts";
 import { loadConfig } from "./config.ts";
 import { startHttp } from "./http.ts";
@@ -14,6 +17,7 @@ if (!auth.enforced) log.warn("NOTIFIER_TOKENS is not set: anyone who can reach t
 
 // HTTP first, so /healthz answers (and /readyz says 503) while NATS is still out of reach.
 let publisher: Publisher | undefined;
+let dispatcher: ApiDispatcher | undefined;
 const server = startHttp({
   host: config.host,
   port: config.port,
@@ -21,17 +25,20 @@ const server = startHttp({
   auth,
   ready: () => publisher?.ready() ?? false,
   send: (req) => publisher?.send(req) ?? Promise.resolve(unavailable("not connected to NATS yet; retry shortly")),
+  api: (method, body) => dispatcher?.call(method, body) ?? Promise.resolve(apiError(100, "not connected to NATS yet; retry shortly")),
 });
 log.info({ url: server.url.href }, "http listening");
 
 let nats: ServiceNats | undefined;
 let store: NotificationStore | undefined;
 let api: NatsApi | undefined;
+let apiResponder: ApiResponder | undefined;
 onShutdown(log, async () => {
   await Promise.race([server.stop(), Bun.sleep(3000)]);
   void server.stop(true);
   store?.close();
   await api?.stop();
+  await apiResponder?.stop();
   if (nats?.connected()) await nats.nc.drain();
   else await nats?.nc.close();
 });
@@ -41,6 +48,9 @@ store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: 
 const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }) });
 nats.onReconnect(() => void store?.ensureStream());
 api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }));
+dispatcher = new ApiDispatcher(nats.nc, new RoomPublisher(nats.nc, log.child({ module: "rooms" })), log.child({ module: "api" }));
+apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }));
+apiResponder.start();
 await store.ensureStream();
 publisher = pub;
 api.start();

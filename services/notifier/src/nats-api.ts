@@ -2,12 +2,13 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { NOTIFIER_SEND, type NotifyRequest } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import { failed, type Outcome } from "./outcome.ts";
-import { parseRequest } from "./request.ts";
+import { sendParsed } from "./batch.ts";
+import { parseBody } from "./request.ts";
 
 /** Queue group shared by every notifier process: each request is handled by one of them. */
 export const NOTIFIER_QUEUE = "notifier";
 
-/** The `notifier.send` responder: same checks and answers as HTTP; errors carry their HTTP status. */
+/** The `notifier.send` responder: same checks and answers as HTTP (one notification, or an array of them); errors carry their HTTP status. */
 export class NatsApi {
   private sub: Subscription | undefined;
   private readonly inFlight = new Set<Promise<void>>();
@@ -37,16 +38,16 @@ export class NatsApi {
   }
 
   private async handle(msg: Msg): Promise<void> {
-    let outcome: Outcome;
+    let outcome: Awaited<ReturnType<typeof sendParsed>>;
     try {
-      const parsed = parseRequest(msg.data);
-      outcome = parsed.ok ? await this.send(parsed.request) : parsed.outcome;
+      outcome = await sendParsed(parseBody(msg.data), this.send);
     } catch (err) {
       this.log.error({ err }, "notifier.send handler failed");
       outcome = failed(500, "internal error");
     }
     if (!msg.reply) return;
-    const body = outcome.status === 200 || outcome.status === 202 ? outcome.body : { ...outcome.body, status: outcome.status };
+    // A batch answers its array (each entry with its status); one notification its body, with `status` on errors.
+    const body = Array.isArray(outcome.body) || outcome.status === 200 || outcome.status === 202 ? outcome.body : { ...outcome.body, status: outcome.status };
     try {
       msg.respond(JSON.stringify(body));
     } catch (err) {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { MAX_BODY_BYTES, MAX_REQUEST_BYTES, NOTIFICATIONS_STREAM, NOTIFIER_SEND, USER_ID_PATTERN } from "@rt/protocol";
 import { Prng, RssSampler } from "@rt/testkit";
+import { MAX_BATCH_REQUEST_BYTES } from "../src/request.ts";
 import { Fixture } from "./helpers.ts";
 
 /**
@@ -27,15 +28,24 @@ afterAll(async () => {
   await f?.[Symbol.asyncDispose]();
 });
 
-/** What a request must get: a status and, for errors, exactly these error paths. */
+/** What a request must get: a status and, for errors, exactly these error paths (a batch: what each item must get). */
 interface Expected {
-  status: 200 | 202 | 400 | 401 | 413 | 415;
+  status: 200 | 202 | 207 | 400 | 401 | 413 | 415;
   paths?: string[];
+  items?: Expected[];
   /** A `delivered` flag is in the answer (wait_for_delivery_ms was given). */
   receipt?: boolean;
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+/** The bytes as UTF-8 text, or undefined when they are not UTF-8. */
+function strictUtf8Or(bytes: Uint8Array): string | undefined {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
 const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 /** The SPEC's schema, written out by hand: the paths that are wrong (a missing required property is reported at ""). */
@@ -56,17 +66,29 @@ function schemaErrors(v: unknown): string[] {
 
 /** The answer the SPEC requires for these request bytes (auth and content type already fine). */
 function oracle(bytes: Uint8Array): Expected {
-  if (bytes.byteLength > MAX_REQUEST_BYTES) return { status: 413, paths: [""] };
+  if (bytes.byteLength > MAX_BATCH_REQUEST_BYTES) return { status: 413, paths: [""] };
+  const text = strictUtf8Or(bytes);
+  // Over one notification's limit, only a batch (an array) may go on.
+  if (bytes.byteLength > MAX_REQUEST_BYTES && !text?.trimStart().startsWith("[")) return { status: 413, paths: [""] };
   let v: unknown;
   try {
-    v = JSON.parse(strictUtf8.decode(bytes));
+    v = JSON.parse(text ?? "\u0000");
   } catch {
     return { status: 400, paths: [""] };
   }
+  if (!Array.isArray(v)) return itemOracle(v, "");
+  // A batch: 1 to 1000 items, each answered on its own (202 when all are stored, else 207).
+  if (v.length === 0 || v.length > 1000) return { status: 400, paths: [""] };
+  const items = v.map((item, i) => itemOracle(item, `/${i}`));
+  return { status: items.every((x) => x.status === 202) ? 202 : 207, items };
+}
+
+/** What one notification must get; error paths are under `prefix` (its place in a batch). */
+function itemOracle(v: unknown, prefix: string): Expected {
   const paths = schemaErrors(v);
-  if (paths.length > 0) return { status: 400, paths };
+  if (paths.length > 0) return { status: 400, paths: paths.map((p) => `${prefix}${p}`) };
   const o = v as { body: string; wait_for_delivery_ms?: number };
-  if (Buffer.byteLength(o.body, "utf8") > MAX_BODY_BYTES) return { status: 413, paths: ["/body"] };
+  if (Buffer.byteLength(o.body, "utf8") > MAX_BODY_BYTES) return { status: 413, paths: [`${prefix}/body`] };
   return { status: 202, receipt: own(o, "wait_for_delivery_ms") };
 }
 
@@ -78,6 +100,18 @@ function randomRequest(rng: Prng, n: number): Uint8Array {
   if (k < 0.05) return Buffer.from(rng.string(rng.int(0, 400)), "utf8");
   if (k < 0.08) return rng.bytes(rng.int(0, 400));
   if (k < 0.1) return Buffer.from(JSON.stringify(rng.json(4)), "utf8");
+  if (k < 0.14) {
+    // A small batch of random requests (those that are JSON at all).
+    const items: unknown[] = [];
+    for (let i = rng.int(0, 4); i > 0; i--) {
+      try {
+        items.push(JSON.parse(Buffer.from(randomRequest(rng, n)).toString("utf8")));
+      } catch {
+        // not JSON: left out
+      }
+    }
+    return Buffer.from(JSON.stringify(items), "utf8");
+  }
   const o: Record<string, unknown> = {};
   // user_id
   const u = rng.next();
@@ -112,6 +146,14 @@ function checkAnswer(what: string, exp: Expected, status: number, body: unknown)
     throw new Error(`${what}: ${why}; expected ${JSON.stringify(exp)}, got ${status} ${JSON.stringify(body).slice(0, 300)}`);
   };
   if (status !== exp.status) fail("wrong status");
+  if (exp.items) {
+    if (!Array.isArray(body) || body.length !== exp.items.length) fail("not one answer per item");
+    exp.items.forEach((item, i) => {
+      const { status: s, ...rest } = (body as Array<Record<string, unknown>>)[i]!;
+      checkAnswer(`${what} item ${i}`, item, s as number, rest);
+    });
+    return;
+  }
   const o = body as Record<string, unknown>;
   if (exp.status === 202) {
     const keys = Object.keys(o).sort().join(",");
@@ -125,6 +167,12 @@ function checkAnswer(what: string, exp: Expected, status: number, body: unknown)
     const got = [...new Set(errors!.map((e) => e.path as string))].sort();
     if (JSON.stringify(got) !== JSON.stringify(exp.paths)) fail(`error paths ${JSON.stringify(got)}`);
   }
+}
+
+/** Notifications an answer says were stored: one for a 202, the 202 items of a batch. */
+function storedBy(status: number, body: unknown): number {
+  if (Array.isArray(body)) return body.filter((x: { status: number }) => x.status === 202).length;
+  return status === 202 ? 1 : 0;
 }
 
 describe("notifier fuzz", () => {
@@ -164,19 +212,28 @@ describe("notifier fuzz", () => {
         }
         checkAnswer(`http #${n} (${Buffer.from(bytes).toString("utf8").slice(0, 120)})`, exp, res.status, body);
         tally[`http ${res.status}`] = (tally[`http ${res.status}`] ?? 0) + 1;
-        if (res.status === 202) stored++;
+        stored += storedBy(res.status, body);
       }
     }));
     next = 0;
     await Promise.all(Array.from({ length: 8 }, async () => {
       while (next < overNats.length) {
         const { n, bytes, exp } = overNats[next++]!;
-        const answer = (await f.nc.request(NOTIFIER_SEND, bytes, { timeout: 10_000 })).json<Record<string, unknown>>();
-        const status = typeof answer.status === "number" ? answer.status : 202;
-        const { status: _s, ...rest } = answer;
+        const answer = (await f.nc.request(NOTIFIER_SEND, bytes, { timeout: 10_000 })).json<unknown>();
+        // A batch answers its array (each item with its status); one notification its body, `status` on errors.
+        let status: number;
+        let rest: unknown;
+        if (Array.isArray(answer)) {
+          status = answer.every((x: { status: number }) => x.status === 202) ? 202 : 207;
+          rest = answer;
+        } else {
+          const { status: s, ...others } = answer as Record<string, unknown>;
+          status = typeof s === "number" ? s : 202;
+          rest = others;
+        }
         checkAnswer(`nats #${n} (${Buffer.from(bytes).toString("utf8").slice(0, 120)})`, exp, status, rest);
         tally[`nats ${status}`] = (tally[`nats ${status}`] ?? 0) + 1;
-        if (status === 202) stored++;
+        stored += storedBy(status, rest);
       }
     }));
     const elapsed = Date.now() - t0;

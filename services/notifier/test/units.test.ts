@@ -4,6 +4,8 @@ import { loadConfig } from "../src/config.ts";
 import { LruMap } from "../src/lru.ts";
 import { idempotencyMsgId } from "../src/publish.ts";
 import { KeyedSerializer } from "../src/serial.ts";
+import { MAX_BATCH_REQUEST_BYTES, parseBody } from "../src/request.ts";
+import { MAX_REQUEST_BYTES } from "@rt/protocol";
 
 test("LruMap forgets the least recently used entry", () => {
   const m = new LruMap<string, number>(2);
@@ -52,4 +54,42 @@ test("config defaults", () => {
     dedupWindowMs: 3_600_000, maxAgeMs: 7 * 86_400_000, maxPerUser: 1000, replicas: 1, logLevel: "info",
   });
   expect(loadConfig({ NOTIFIER_TOKENS: "a, b,,", NOTIFIER_DEDUP_WINDOW: "90s", NOTIFICATIONS_MAX_AGE: "1d" })).toMatchObject({ tokens: ["a", "b"], dedupWindowMs: 90_000, maxAgeMs: 86_400_000 });
+});
+
+test("the API's key: X-API-Key alone decides when present; else Authorization apikey or Bearer; no tokens: anyone", () => {
+  const a = bearerAuthorizer(["k1", "k2"]);
+  const h = (init: Record<string, string>) => new Headers(init);
+  expect(a.allowsApi(h({ "x-api-key": "k2" }))).toBe(true);
+  expect(a.allowsApi(h({ "x-api-key": " k1 " }))).toBe(true);
+  expect(a.allowsApi(h({ authorization: "apikey k1" }))).toBe(true);
+  expect(a.allowsApi(h({ authorization: "ApiKey  k1" }))).toBe(true);
+  expect(a.allowsApi(h({ authorization: "Bearer k2" }))).toBe(true);
+  expect(a.allowsApi(h({ "x-api-key": "nope", authorization: "apikey k1" }))).toBe(false);
+  expect(a.allowsApi(h({ authorization: "k1" }))).toBe(false);
+  expect(a.allowsApi(h({ authorization: "Basic k1" }))).toBe(false);
+  expect(a.allowsApi(h({}))).toBe(false);
+  expect(bearerAuthorizer(undefined).allowsApi(h({}))).toBe(true);
+  // /notifications keeps taking bearer tokens only
+  expect(a.allows("apikey k1")).toBe(false);
+});
+
+test("parseBody: one notification, or a batch of 1 to 1000 each checked alone (errors pointed into the array); sizes", () => {
+  const b = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v));
+  const one = parseBody(b({ user_id: "u", body: "x" }));
+  expect(one.ok && "request" in one && one.request.user_id).toBe("u");
+  const batch = parseBody(b([{ user_id: "u", body: "x" }, { user_id: "", body: "y" }, 5]));
+  expect(batch.ok && "batch" in batch).toBe(true);
+  const items = (batch as { batch: Array<{ ok: boolean; outcome?: { status: number; body: { errors: Array<{ path: string }> } } }> }).batch;
+  expect(items.map((i) => i.ok)).toEqual([true, false, false]);
+  expect(items[1]!.outcome!.body.errors[0]!.path).toBe("/1/user_id");
+  expect(items[2]!.outcome!.body.errors[0]!.path).toBe("/2");
+  for (const bad of [[], Array.from({ length: 1001 }, () => ({ user_id: "u", body: "x" }))]) {
+    const r = parseBody(b(bad));
+    expect(!r.ok && r.outcome.status).toBe(400);
+  }
+  const big = parseBody(b({ user_id: "u", body: "x", pad: "p".repeat(MAX_REQUEST_BYTES) }));
+  expect(!big.ok && big.outcome.status).toBe(413);
+  const bigBatch = parseBody(b(Array.from({ length: 20 }, () => ({ user_id: "u", body: "x".repeat(20_000) }))));
+  expect(bigBatch.ok).toBe(true); // over one notification's limit, within a batch's
+  expect(!parseBody(Buffer.alloc(MAX_BATCH_REQUEST_BYTES + 1, 0x20)).ok).toBe(true);
 });

@@ -11,6 +11,8 @@ export interface Broker {
   connected(): boolean;
   /** Holds `subject` for one more local user; the first hold subscribes (at once, or at the first connect). */
   acquire(subject: string, onMsg: (msg: Msg) => void): void;
+  /** Answers `subject` for good, as one of queue group `queue` (each message goes to one member); subscribed at once or at the first connect. */
+  serve(subject: string, queue: string, onMsg: (msg: Msg) => void): void;
   /** Lets go of one hold on `subject`; the last one unsubscribes. */
   release(subject: string): void;
   /** Core publish while connected (with `reply`: where the answer goes); false (nothing sent) when not. */

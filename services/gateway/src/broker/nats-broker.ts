@@ -8,6 +8,7 @@ interface Held {
   count: number;
   onMsg: (msg: Msg) => void;
   sub: Subscription | undefined;
+  queue?: string;
 }
 
 /**
@@ -38,7 +39,7 @@ export class NatsBroker implements Broker {
     // checkAPI off: JetStream may not be ready yet; callers find out per request and retry.
     this.jsm = await jetstreamManager(nats.nc, { timeout: 5000, checkAPI: false });
     this.nats = nats;
-    for (const [subject, h] of this.held) h.sub = this.subscribe(subject, h.onMsg);
+    for (const [subject, h] of this.held) h.sub = this.subscribe(subject, h.onMsg, h.queue);
     nats.onReconnect(() => this.emit(this.ups));
     nats.onDisconnect(() => {
       const d = this.down;
@@ -65,6 +66,11 @@ export class NatsBroker implements Broker {
       return;
     }
     this.held.set(subject, { count: 1, onMsg, sub: this.nats ? this.subscribe(subject, onMsg) : undefined });
+  }
+
+  serve(subject: string, queue: string, onMsg: (msg: Msg) => void): void {
+    if (this.held.has(subject)) throw new Error(`${subject} is held already`);
+    this.held.set(subject, { count: 1, onMsg, queue, sub: this.nats ? this.subscribe(subject, onMsg, queue) : undefined });
   }
 
   release(subject: string): void {
@@ -149,8 +155,9 @@ export class NatsBroker implements Broker {
     return this.held.size;
   }
 
-  private subscribe(subject: string, onMsg: (msg: Msg) => void): Subscription {
+  private subscribe(subject: string, onMsg: (msg: Msg) => void, queue?: string): Subscription {
     return this.nats!.nc.subscribe(subject, {
+      ...(queue ? { queue } : {}),
       callback: (err, msg) => {
         if (err) return;
         // A handler that throws must never stop the connection's dispatch for everyone else.

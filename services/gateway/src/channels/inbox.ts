@@ -163,6 +163,11 @@ export class Inbox {
     return this.users.size;
   }
 
+  /** Each user with subscriptions here, and how many (for the server API's `channels`). */
+  *userCounts(): Generator<[string, number]> {
+    for (const [user, subs] of this.users) yield [user, subs.size];
+  }
+
   /** After a (re)connect: every subscription reads what it may have missed (positions it, when not yet). */
   private resumeAll(): void {
     for (const subs of this.users.values()) for (const sub of subs) void this.sync(sub);

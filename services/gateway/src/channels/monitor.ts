@@ -1,6 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { MAX_METRICS_BYTES, METRICS_WILDCARD, hostFromSubject, metricsSample } from "@rt/protocol";
+import { MAX_METRICS_BYTES, METRICS_WILDCARD, MONITOR_CHANNEL, hostFromSubject, metricsSample } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import type { Rejections } from "../rejections.ts";
@@ -10,8 +10,6 @@ import { HostCache } from "./host-cache.ts";
 
 /** Bun topic every `/system-monitor` socket subscribes to. */
 export const MONITOR_TOPIC = "monitor";
-/** The client protocol's channel of every host's samples. */
-export const MONITOR_CHANNEL = "system:monitor";
 
 /**
  * One relay for every `/system-monitor` socket and `system:monitor` subscriber: a single NATS

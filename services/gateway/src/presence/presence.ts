@@ -6,16 +6,12 @@ import type { Broker } from "../broker/broker.ts";
 import type { GatewayRegistry } from "../cluster/gateways.ts";
 import { noneYet, type PerEncoding, type PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { Rejections } from "../rejections.ts";
-import { AnswerCollector, memberBytes, split, userBytes } from "./answers.ts";
+import { ClusterUnavailableError, answerInParts, askEveryGateway, readJson } from "../cluster/gather.ts";
+import { split, textBytes } from "../cluster/parts.ts";
 import { MemberBook, type Member } from "./member-book.ts";
 
-/** How long a presence question waits for every live gateway's answer (a gateway that died meanwhile is waited for this long, until it is known gone). */
-export const GATHER_MS = 1000;
-/** The largest answer part accepted from NATS. */
-const MAX_PART_BYTES = 1024 * 1024;
-
-/** Presence could not be asked (the NATS link is down): a temporary error for the client. */
-export class PresenceUnavailableError extends Error {}
+/** A member's bytes in an answer: `["client","user"],` with room for escapes. */
+const memberBytes = (m: readonly [string, string]): number => m[0].length + 2 * m[1].length + 8;
 
 /** A room with join/leave subscribers on this gateway. */
 interface Watched {
@@ -44,7 +40,6 @@ export class Presence {
   /** Changes of this turn not yet published, per room (one message per room per turn). */
   private readonly outgoing = new Map<string, Array<["join" | "leave", string, string]>>();
   private flushScheduled = false;
-  private readonly decoder = new TextDecoder("utf-8", { fatal: true });
 
   constructor(
     private readonly server: () => Server<unknown>,
@@ -107,11 +102,10 @@ export class Presence {
     this.broker.release(presenceEventSubject(room));
   }
 
-  /** Every member of `room` on every live gateway. */
+  /** Every member of `room` on every live gateway (ClusterUnavailableError when others cannot be asked). */
   async list(room: string): Promise<Map<string, string>> {
     const all = new Map(this.local.get(room));
-    const answers = await this.ask(room, { kind: "list" });
-    for (const a of answers.values()) for (const [client, user] of a.members) all.set(client, user);
+    for (const parts of (await this.ask(room, { kind: "list" })).values()) for (const p of parts) for (const [client, user] of p.members ?? []) all.set(client, user);
     return all;
   }
 
@@ -120,12 +114,18 @@ export class Presence {
     const members = this.local.get(room);
     const users = new Set(members?.values());
     let clients = members?.size ?? 0;
-    const answers = await this.ask(room, { kind: "stats" });
-    for (const a of answers.values()) {
-      clients += a.clients;
-      for (const u of a.users) users.add(u);
+    for (const parts of (await this.ask(room, { kind: "stats" })).values()) {
+      for (const p of parts) {
+        clients += p.clients ?? 0;
+        for (const u of p.users ?? []) users.add(u);
+      }
     }
     return { num_clients: clients, num_users: users.size };
+  }
+
+  /** This gateway's members, per room (for `channels`). */
+  *localCounts(): Generator<[string, number]> {
+    for (const [room, members] of this.local) yield [room, members.size];
   }
 
   /** Rooms with members here. */
@@ -133,49 +133,33 @@ export class Presence {
     return this.local.size;
   }
 
-  /** Asks every other live gateway; none known: nothing to ask (a lone gateway answers while NATS is away). */
-  private async ask(room: string, q: PresenceQuery): Promise<ReadonlyMap<string, { members: Array<[string, string]>; clients: number; users: string[] }>> {
-    const expected = this.registry.others;
-    if (expected === 0) return new Map();
-    if (!this.broker.connected()) throw new PresenceUnavailableError("the NATS link is down");
-    const collector = new AnswerCollector(expected);
-    await this.broker.gather(presenceQuerySubject(room), JSON.stringify(q), GATHER_MS, (msg) => {
-      const a = this.readAnswer(msg);
-      return a ? collector.take(a) : collector.done;
-    });
-    if (!collector.done && !this.broker.connected()) throw new PresenceUnavailableError("the NATS link dropped");
-    return collector.answers();
-  }
-
-  private readAnswer(msg: Msg): PresenceAnswer | undefined {
-    const value = this.readJson(msg, MAX_PART_BYTES);
-    if (presenceAnswer.check(value)) return value;
-    this.rejections.count("nats_presence_payload", this.log, { subject: "presence answer" });
-    return undefined;
+  private ask(room: string, q: PresenceQuery): Promise<ReadonlyMap<string, readonly PresenceAnswer[]>> {
+    return askEveryGateway(this.broker, this.registry, presenceQuerySubject(room), JSON.stringify(q), presenceAnswer.check, () =>
+      this.rejections.count("nats_presence_payload", this.log, { subject: "presence answer" }),
+    );
   }
 
   /** Another gateway's question about one of the rooms: this gateway's members, in parts. */
   private answer(msg: Msg): void {
     const room = roomFromPresenceSubject(msg.subject);
-    const q = this.readJson(msg, 1024);
+    const q = readJson(msg, 1024);
     if (room === undefined || !msg.reply || !presenceQuery.check(q)) {
       this.rejections.count("nats_presence_payload", this.log, { subject: msg.subject });
       return;
     }
     if (this.outgoing.size > 0) this.flush(); // the changes this answer already shows go out before it, in order
     const members = this.local.get(room);
-    const gateway = this.registry.id;
     const bodies: Array<Partial<PresenceAnswer>> =
       q.kind === "list"
         ? split([...(members ?? [])], memberBytes).map((part) => ({ members: part }))
-        : split([...new Set(members?.values())], userBytes).map((users, i) => ({ users, clients: i === 0 ? (members?.size ?? 0) : 0 }));
-    bodies.forEach((body, part) => this.broker.publish(msg.reply!, JSON.stringify({ gateway, part, parts: bodies.length, ...body })));
+        : split([...new Set(members?.values())], textBytes).map((users, i) => ({ users, clients: i === 0 ? (members?.size ?? 0) : 0 }));
+    answerInParts(this.broker, msg.reply, this.registry.id, bodies);
   }
 
   /** Joins and leaves on another gateway. */
   private event(room: string, msg: Msg): void {
     const w = this.watched.get(room);
-    const e = this.readJson(msg, 256 * 1024);
+    const e = readJson(msg, 256 * 1024);
     if (!presenceEvent.check(e) || e.gateway === this.registry.id) {
       this.rejections.count("nats_presence_payload", this.log, { subject: msg.subject });
       return;
@@ -234,15 +218,16 @@ export class Presence {
     let answers;
     try {
       answers = await this.ask(room, { kind: "list" });
-    } catch {
-      return; // the link is down: onUp reconciles again
+    } catch (err) {
+      if (err instanceof ClusterUnavailableError) return; // the link is down: onUp reconciles again
+      throw err;
     }
     if (this.watched.get(room) !== w) return;
     const announce = w.loaded;
     w.loaded = true;
-    for (const [gateway, a] of answers) {
+    for (const [gateway, parts] of answers) {
       if (!this.registry.alive(gateway)) continue;
-      const change = w.book.replace(gateway, a.members);
+      const change = w.book.replace(gateway, parts.flatMap((p) => p.members ?? []));
       if (!announce) continue;
       this.announce(w, "leave", change.left);
       this.announce(w, "join", change.joined);
@@ -250,12 +235,4 @@ export class Presence {
     for (const gateway of w.book.gateways()) if (!this.registry.alive(gateway)) this.announce(w, "leave", w.book.drop(gateway));
   }
 
-  private readJson(msg: Msg, maxBytes: number): unknown {
-    if (msg.data.byteLength > maxBytes) return undefined;
-    try {
-      return JSON.parse(this.decoder.decode(msg.data));
-    } catch {
-      return undefined;
-    }
-  }
 }

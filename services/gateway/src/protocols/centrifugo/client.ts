@@ -1,18 +1,21 @@
 import { randomUUID } from "node:crypto";
-import { centrifugo, depthWithin, notificationFrame, RPC_METHOD_PATTERN, rpcSubject, type centrifugo as C } from "@rt/protocol";
+import { centrifugo, depthWithin, RPC_METHOD_PATTERN, rpcSubject, type centrifugo as C } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Authenticator, Principal } from "../../auth.ts";
 import type { Broker } from "../../broker/broker.ts";
 import { inboxSub, type Inbox, type InboxPosition, type InboxSub } from "../../channels/inbox.ts";
+import { inboxHistory } from "../../channels/inbox-history.ts";
 import type { NotificationStore } from "../../channels/inbox-store.ts";
 import type { MonitorRelay } from "../../channels/monitor.ts";
-import { parseChannel, type ChannelRef } from "../../channels/namespaces.ts";
-import { MONITOR_CHANNEL } from "../../channels/monitor.ts";
-import type { ProtocolPublication, RoomHub, RoomPosition } from "../../channels/room.ts";
-import { PresenceUnavailableError, type Presence } from "../../presence/presence.ts";
+import { parseChannel, type ChannelRef } from "@rt/protocol";
+import { MONITOR_CHANNEL } from "@rt/protocol";
+import type { RoomHub, RoomPosition } from "../../channels/room.ts";
+import { ClusterUnavailableError } from "../../cluster/gather.ts";
+import type { Presence } from "../../presence/presence.ts";
 import type { Rejections } from "../../rejections.ts";
 import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
 import type { ClientData, SocketOf } from "../../sessions/session.ts";
+import type { SocketIndex } from "../../sessions/socket-index.ts";
 import type { Codec } from "./codec.ts";
 
 const { ErrorCode, ERROR_MESSAGES, TEMPORARY_ERRORS, DisconnectCode, METHODS } = centrifugo;
@@ -33,6 +36,8 @@ export interface ClientDeps {
   log: Logger;
   /** Connections per user on this gateway (for MAX_CONNECTIONS_PER_USER). */
   perUser: Map<string, number>;
+  /** Sockets by user and client id (for the server API); a client is added once connected. */
+  sockets: SocketIndex;
   config: ClientConfig;
 }
 
@@ -75,6 +80,9 @@ function roomResult(pos: RoomPosition, recovering: boolean): Record<string, unkn
 function recoveryOf(asked: { recover?: boolean; offset?: number; epoch?: string } | undefined): { offset: number; epoch: string } | undefined {
   return asked?.recover && asked.epoch ? { offset: asked.offset ?? 0, epoch: asked.epoch } : undefined;
 }
+
+/** The unsubscribe push of the server API's `unsubscribe` (below 2500: the SDKs do not subscribe again). */
+const SERVER_UNSUBSCRIBE = { code: 2000, reason: "server unsubscribe" };
 
 /** How long a client may leave the oldest ping unanswered. */
 const PONG_TIMEOUT_MS = 10_000;
@@ -202,11 +210,25 @@ export class Client {
   }
 
   /** Closes the connection with a protocol disconnect code. */
-  disconnect(d: C.Disconnect, rejection?: string): void {
+  disconnect(d: { code: number; reason: string }, rejection?: string): void {
     if (rejection) this.d.rejections.count(`centrifugo_${rejection}`, this.d.log);
     if (this.state === "closed") return;
     this.ws.close(d.code, d.reason);
     this.closed();
+  }
+
+  /**
+   * The server API's unsubscribe: ends the subscription to `channel` (a server-side one too) and
+   * tells the client with an unsubscribe push (code 2000: the SDKs do not resubscribe). False when
+   * the connection holds no such subscription.
+   */
+  serverUnsubscribe(channel: string): boolean {
+    const s = this.subs.get(channel);
+    if (this.state !== "connected" || !s || s.kind === "pending") return false;
+    this.subs.delete(channel);
+    this.release(s);
+    this.ws.send(this.d.codec.encode([{ push: { channel, unsubscribe: SERVER_UNSUBSCRIBE } }]));
+    return true;
   }
 
   /** Every inbox subscription of this connection (for Bun's drain). */
@@ -290,6 +312,7 @@ export class Client {
     if (Object.keys(subs).length > 0) result.subs = subs;
     this.state = "connected";
     this.lastPingAt = Date.now();
+    this.d.sockets.add(this.ws, this.user, this.id); // removed by the server at close
     this.reply(id, "connect", result);
     // Synchronously after the reply: every later publication reaches the socket through the topics.
     for (const r of placed) this.openRoom(r.channel, r.room, false);
@@ -455,24 +478,11 @@ export class Client {
     throw new CommandError(ErrorCode.UnknownChannel);
   }
 
-  /** The user's kept notifications as publications (`offset` = seq, `data` = the notification). */
-  private async inboxHistory(userId: string, limit: number, since: number, reverse: boolean): Promise<object> {
+  /** The user's kept notifications as publications (`offset` = seq, `data` = the notification), in the epoch of this connection's inbox. */
+  private inboxHistory(userId: string, limit: number, since: number, reverse: boolean): Promise<object> {
     const sub = this.subs.get(`#${userId}`);
-    const epoch = sub?.kind === "inbox" ? sub.sub.cursor.epoch : undefined;
-    const top = (await this.d.inboxStore.last(userId))?.seq ?? 0;
-    const max = limit < 0 ? this.d.config.historySize : Math.min(limit, this.d.config.historySize);
-    const pubs: ProtocolPublication[] = [];
-    if (limit !== 0) {
-      for (let seq = reverse ? 1 : since + 1; ; ) {
-        const e = await this.d.inboxStore.next(userId, seq);
-        if (!e || (reverse && since > 0 && e.seq >= since)) break;
-        pubs.push({ data: JSON.parse(notificationFrame(e.notification, e.seq, epoch ?? "")) as unknown, offset: e.seq });
-        if (!reverse && pubs.length >= max) break;
-        seq = e.seq + 1;
-      }
-    }
-    const list = reverse ? pubs.reverse().slice(0, max) : pubs;
-    return { publications: list, offset: top, epoch: epoch ?? "" };
+    const epoch = (sub?.kind === "inbox" ? sub.sub.cursor.epoch : undefined) ?? "";
+    return inboxHistory(this.d.inboxStore, userId, epoch, { limit, since, reverse, max: this.d.config.historySize });
   }
 
   /** The room of a presence command: presence is kept for rooms only (108 elsewhere), and asked by their subscribers (103). */
@@ -500,7 +510,7 @@ export class Client {
     try {
       return await ask();
     } catch (err) {
-      throw err instanceof PresenceUnavailableError ? new CommandError(ErrorCode.Internal) : err;
+      throw err instanceof ClusterUnavailableError ? new CommandError(ErrorCode.Internal) : err;
     }
   }
 

@@ -1,0 +1,138 @@
+import Type, { type Static, type TSchema } from "typebox";
+import { validator, type Validator } from "./validator.ts";
+
+/**
+ * The server API (Centrifugo's, for its server SDKs): `POST /api/<method>` on the notifier and NATS
+ * requests on `api.<method>`, the same JSON both ways. An answer is `{"result": ...}` or
+ * `{"error": {"code", "message"}}` (codes as in the client protocol); `batch` answers
+ * `{"replies": [...]}` at the top level, as Centrifugo does.
+ */
+
+const Channel = Type.String({ minLength: 1, maxLength: 512, description: "A channel: `chat:<room>`, `#<user>` or `system:monitor`." });
+const Offset = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const EpochText = Type.String({ maxLength: 64 });
+const User = Type.String({ maxLength: 256, description: "A user id (the JWT `sub` of their connections)." });
+const ClientId = Type.String({ minLength: 1, maxLength: 64, description: "One connection's client id (the connect result's `client`)." });
+const IdempotencyKey = Type.String({ minLength: 1, maxLength: 256, description: "Scoped to the channel: a repeat within 2 minutes stores nothing and answers the first publication's offset." });
+
+/** An API error: a client-protocol code and its message. */
+export const ApiError = Type.Object({ code: Type.Integer(), message: Type.String() }, { description: "100 internal (retry), 102 unknown channel, 103 permission denied, 104 not found, 107 bad request, 108 not available, 112 unrecoverable position." });
+export type ApiError = Static<typeof ApiError>;
+
+export const ClientInfo = Type.Object({ client: Type.String(), user: Type.String() });
+const Publication = Type.Object({ data: Type.Unknown(), info: Type.Optional(ClientInfo), offset: Type.Optional(Offset) });
+
+export const PublishRequest = Type.Object({
+  channel: Channel,
+  data: Type.Unknown({ description: "Any JSON value (nested at most 64 levels). On `chat:<room>`, an object with a string `text` also reaches `/chat/<room>` sockets as `Room <room>: <text>`." }),
+  idempotency_key: Type.Optional(IdempotencyKey),
+});
+export const PublishResult = Type.Object({ offset: Type.Optional(Offset), epoch: Type.Optional(EpochText) }, { description: "The publication's place in the channel's history." });
+
+export const BroadcastRequest = Type.Object({
+  channels: Type.Array(Channel, { minItems: 1, maxItems: 1000 }),
+  data: Type.Unknown(),
+  idempotency_key: Type.Optional(IdempotencyKey),
+});
+const PublishReply = Type.Union([Type.Object({ result: PublishResult }), Type.Object({ error: ApiError })]);
+export const BroadcastResult = Type.Object({ responses: Type.Array(PublishReply, { description: "One per channel, in order." }) });
+
+export const HistoryRequest = Type.Object({
+  channel: Channel,
+  limit: Type.Optional(Type.Integer({ minimum: -1, maximum: 1_000_000, description: "0 or absent: only the position; -1: all kept." })),
+  since: Type.Optional(Type.Object({ offset: Type.Optional(Offset), epoch: Type.Optional(EpochText) })),
+  reverse: Type.Optional(Type.Boolean()),
+});
+export const HistoryResult = Type.Object({ publications: Type.Array(Publication), offset: Offset, epoch: EpochText });
+
+export const ChannelRequest = Type.Object({ channel: Channel });
+export const PresenceResult = Type.Object({ presence: Type.Record(Type.String(), ClientInfo) });
+export const PresenceStatsResult = Type.Object({ num_clients: Type.Integer({ minimum: 0 }), num_users: Type.Integer({ minimum: 0 }) });
+
+export const UnsubscribeRequest = Type.Object({
+  channel: Channel,
+  user: User,
+  client: Type.Optional(ClientId),
+});
+
+export const DisconnectRequest = Type.Object({
+  user: User,
+  client: Type.Optional(ClientId),
+  disconnect: Type.Optional(
+    Type.Object({ code: Type.Integer({ minimum: 3000, maximum: 4999 }), reason: Type.String({ maxLength: 123 }) }, { description: "Default: 3503 `force disconnect` (the SDKs do not reconnect)." }),
+  ),
+});
+
+export const ChannelsRequest = Type.Object({ pattern: Type.Optional(Type.String({ maxLength: 512, description: "A glob (`*` any run of characters, `?` one character): only matching channels." })) });
+export const ChannelsResult = Type.Object({ channels: Type.Record(Type.String(), Type.Object({ num_clients: Type.Integer({ minimum: 0 }) })) });
+
+export const Node = Type.Object({
+  uid: Type.String({ description: "The gateway's id." }),
+  name: Type.String(),
+  version: Type.String(),
+  num_clients: Type.Integer({ minimum: 0, description: "Open WebSockets, every endpoint." }),
+  num_users: Type.Integer({ minimum: 0, description: "Distinct users with a socket (tokens' `sub`)." }),
+  num_channels: Type.Integer({ minimum: 0 }),
+  num_subs: Type.Integer({ minimum: 0, description: "Channel memberships, summed over channels." }),
+  uptime: Type.Integer({ minimum: 0, description: "Seconds." }),
+});
+export const InfoResult = Type.Object({ nodes: Type.Array(Node, { description: "One per live gateway." }) });
+
+export const Empty = Type.Object({});
+
+/** The methods `batch` may carry (every method but batch itself). */
+export const BATCHABLE = ["publish", "broadcast", "history", "presence", "presence_stats", "unsubscribe", "disconnect", "channels", "info"] as const;
+export type BatchableMethod = (typeof BATCHABLE)[number];
+
+export const BatchRequest = Type.Object({
+  commands: Type.Array(Type.Record(Type.String(), Type.Unknown(), { description: "One key: the method, e.g. `{\"publish\": {...}}`." }), { minItems: 1, maxItems: 1000 }),
+  parallel: Type.Optional(Type.Boolean({ description: "Run the commands at once (replies keep their order); default one after another." })),
+});
+export const BatchResult = Type.Object({ replies: Type.Array(Type.Record(Type.String(), Type.Unknown()), { description: "One per command, in order: `{\"<method>\": result}` or `{\"error\": {...}}`." }) });
+
+/** One method: what it takes, what it answers, one line for the docs. */
+export interface ApiMethod {
+  request: TSchema;
+  result: TSchema;
+  validator: Validator<unknown>;
+  summary: string;
+}
+
+function method(request: TSchema, result: TSchema, summary: string): ApiMethod {
+  return { request, result, validator: validator(request) as Validator<unknown>, summary };
+}
+
+/** Every method of the server API. */
+export const API_METHODS = {
+  publish: method(PublishRequest, PublishResult, "Publish into a channel (`chat:<room>`: protocol subscribers and `/chat/<room>` sockets alike). `#<user>` is refused (103): notifications go through `POST /notifications`."),
+  broadcast: method(BroadcastRequest, BroadcastResult, "Publish the same data into many channels; one response per channel."),
+  history: method(HistoryRequest, HistoryResult, "Kept publications of a room, or a user's notifications (`#<user>`)."),
+  presence: method(ChannelRequest, PresenceResult, "Every client subscribed to a room, on every gateway."),
+  presence_stats: method(ChannelRequest, PresenceStatsResult, "Counts of a room's clients and distinct users, on every gateway."),
+  unsubscribe: method(UnsubscribeRequest, Empty, "Unsubscribe a user's connections (or one client) from a channel, on every gateway."),
+  disconnect: method(DisconnectRequest, Empty, "Close every connection of a user (or one client), on every gateway, every endpoint."),
+  channels: method(ChannelsRequest, ChannelsResult, "Channels with at least one member, with their counts, gathered from every gateway."),
+  info: method(Empty, InfoResult, "One entry per live gateway."),
+  batch: method(BatchRequest, BatchResult, "Many commands in one request; answered `{\"replies\": [...]}` at the top level."),
+} satisfies Record<string, ApiMethod>;
+export type ApiMethodName = keyof typeof API_METHODS;
+
+export type PublishRequest = Static<typeof PublishRequest>;
+export type BroadcastRequest = Static<typeof BroadcastRequest>;
+export type HistoryRequest = Static<typeof HistoryRequest>;
+export type ChannelRequest = Static<typeof ChannelRequest>;
+export type UnsubscribeRequest = Static<typeof UnsubscribeRequest>;
+export type DisconnectRequest = Static<typeof DisconnectRequest>;
+export type ChannelsRequest = Static<typeof ChannelsRequest>;
+export type BatchRequest = Static<typeof BatchRequest>;
+export type PublishResult = Static<typeof PublishResult>;
+export type InfoNode = Static<typeof Node>;
+
+/** True when `name` is a method of the server API. */
+export const isApiMethod = (name: string): name is ApiMethodName => Object.hasOwn(API_METHODS, name);
+
+/** Largest request body (HTTP) or payload (NATS) of the server API. */
+export const MAX_API_REQUEST_BYTES = 1024 * 1024;
+
+/** An API answer: a result, or an error. */
+export type ApiAnswer = { result: unknown } | { error: ApiError };

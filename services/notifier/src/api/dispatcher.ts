@@ -1,0 +1,142 @@
+import { errors, type NatsConnection } from "@nats-io/transport-node";
+import {
+  API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, centrifugo, depthWithin, isApiMethod, methodSubject, parseChannel,
+  type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type PublishRequest, type PublishResult,
+} from "@rt/protocol";
+import type { Logger } from "@rt/runtime";
+import { NoRoomsStreamError, type RoomPublisher } from "./room-publisher.ts";
+
+const { ErrorCode, ERROR_MESSAGES } = centrifugo;
+
+/** How long a gateway is given to answer (the gathering methods wait up to 1 s for the others themselves). */
+const GATEWAY_TIMEOUT_MS = 5000;
+/** Most publications of one broadcast or commands of one batch in flight at once. */
+const MAX_IN_FLIGHT = 256;
+/** The largest gateway answer relayed. */
+const MAX_GATEWAY_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** What `batch` answers: `{"replies": [...]}` at the top level (Centrifugo's shape), not inside `result`. */
+export type BatchAnswer = { replies: Array<Record<string, unknown>> };
+
+/** An error answer with the code's message. */
+export const apiError = (code: number, message?: string): { error: { code: number; message: string } } => ({
+  error: { code, message: message ?? ERROR_MESSAGES[code as centrifugo.ErrorCode] ?? "error" },
+});
+
+/** A call refused with an API error code. */
+class ApiFailure extends Error {
+  constructor(readonly code: number) {
+    super(ERROR_MESSAGES[code as centrifugo.ErrorCode] ?? "error");
+  }
+}
+
+/**
+ * The server API, the same for HTTP and NATS: each method's request checked against its schema
+ * (107 otherwise), then served. Publications into rooms are stored here, straight into the ROOMS
+ * stream (the fast path: no gateway in between); everything that needs sockets and their state
+ * goes to one gateway on `gateway.api.<method>`, which asks the others where the method spans them.
+ */
+export class ApiDispatcher {
+  private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+
+  constructor(private readonly nc: NatsConnection, private readonly rooms: RoomPublisher, private readonly log: Logger) {}
+
+  /** Serves one call; never throws. */
+  async call(method: string, body: unknown): Promise<ApiAnswer | BatchAnswer> {
+    if (!isApiMethod(method)) return apiError(ErrorCode.MethodNotFound, "not found");
+    if (!API_METHODS[method].validator.check(body)) return apiError(ErrorCode.BadRequest);
+    try {
+      if (method === "batch") return await this.batch(body as BatchRequest);
+      return { result: await this.serve(method, body) };
+    } catch (err) {
+      return this.failure(err);
+    }
+  }
+
+  private serve(method: Exclude<ApiMethodName, "batch">, body: unknown): Promise<unknown> {
+    switch (method) {
+      case "publish": {
+        const req = body as PublishRequest;
+        return this.publish(req.channel, req.data, req.idempotency_key);
+      }
+      case "broadcast":
+        return this.broadcast(body as BroadcastRequest);
+      default:
+        return this.askGateway(method, body);
+    }
+  }
+
+  /** A publication: rooms only (`#<user>` and `system:monitor` are 103, other namespaces 102). */
+  private async publish(channel: string, data: unknown, key: string | undefined): Promise<PublishResult> {
+    const ref = parseChannel(channel);
+    if (ref.kind === "invalid" || !depthWithin(data)) throw new ApiFailure(ErrorCode.BadRequest);
+    if (ref.kind === "unknown") throw new ApiFailure(ErrorCode.UnknownChannel);
+    if (ref.kind !== "room") throw new ApiFailure(ErrorCode.PermissionDenied); // notifications go through POST /notifications; the monitor carries samples
+    return this.rooms.publish(ref.room, data, key);
+  }
+
+  private async broadcast(req: BroadcastRequest): Promise<{ responses: ApiAnswer[] }> {
+    const responses = await inBatches(req.channels, MAX_IN_FLIGHT, async (channel) => {
+      try {
+        return { result: await this.publish(channel, req.data, req.idempotency_key) };
+      } catch (err) {
+        return this.failure(err);
+      }
+    });
+    return { responses };
+  }
+
+  /** Each command `{"<method>": request}`, one after another (or at once with `parallel`); replies keep the order. */
+  private async batch(req: BatchRequest): Promise<BatchAnswer> {
+    const one = async (command: Record<string, unknown>): Promise<Record<string, unknown>> => {
+      const keys = Object.keys(command);
+      const method = keys[0];
+      if (keys.length !== 1 || !(BATCHABLE as readonly string[]).includes(method!)) return apiError(ErrorCode.MethodNotFound, "not found");
+      const answer = await this.call(method as BatchableMethod, command[method!]);
+      return "result" in answer ? { [method!]: answer.result } : answer;
+    };
+    const replies = req.parallel ? await inBatches(req.commands, MAX_IN_FLIGHT, one) : await inSequence(req.commands, one);
+    return { replies };
+  }
+
+  /** A method served by a gateway: one of them answers (no gateway running: 108). */
+  private async askGateway(method: string, body: unknown): Promise<unknown> {
+    let text: string;
+    try {
+      const msg = await this.nc.request(methodSubject(GATEWAY_API_PREFIX, method), JSON.stringify(body), { timeout: GATEWAY_TIMEOUT_MS });
+      if (msg.data.byteLength > MAX_GATEWAY_ANSWER_BYTES) throw new ApiFailure(ErrorCode.Internal);
+      text = this.decoder.decode(msg.data);
+    } catch (err) {
+      if (err instanceof errors.NoRespondersError || (err instanceof errors.RequestError && err.isNoResponders())) throw new ApiFailure(ErrorCode.NotAvailable);
+      throw err;
+    }
+    const answer = JSON.parse(text) as ApiAnswer;
+    if ("error" in answer) throw new ApiFailure(answer.error.code);
+    return answer.result;
+  }
+
+  private failure(err: unknown): ApiAnswer {
+    if (err instanceof ApiFailure) return apiError(err.code);
+    if (err instanceof NoRoomsStreamError) return apiError(ErrorCode.Internal, "the rooms stream is not there yet (no gateway has started); retry shortly");
+    this.log.warn({ err: String(err) }, "server API call failed");
+    return apiError(ErrorCode.Internal);
+  }
+}
+
+/** `fn` over `items`, at most `width` at once, results in order. */
+async function inBatches<T, R>(items: readonly T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  return out;
+}
+
+/** `fn` over `items`, one after another. */
+async function inSequence<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const item of items) out.push(await fn(item));
+  return out;
+}

@@ -1,0 +1,61 @@
+import { createHash } from "node:crypto";
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ROOMS_STREAM, epochOf, roomSubject, streamAdvisorySubjects } from "@rt/protocol";
+import type { Logger } from "@rt/runtime";
+import { AckedPublisher, PublishFailedError } from "./acked-publish.ts";
+
+/** How long a JetStream API call (stream info) is waited for. */
+const API_TIMEOUT_MS = 5000;
+
+/** The ROOMS stream is not there (no gateway created it yet, or it was deleted): the caller may retry. */
+export class NoRoomsStreamError extends Error {}
+
+/**
+ * The server API's publications into rooms: stored by the ROOMS stream (which the gateways own and
+ * which republishes each one to every gateway serving the room), answered with the offset the
+ * stream gave it and the stream's epoch. An idempotency key becomes the message's `Nats-Msg-Id`
+ * (scoped to the room), so a repeat within the stream's duplicate window stores nothing and is
+ * answered with the first one's offset.
+ */
+export class RoomPublisher {
+  private readonly publisher: AckedPublisher;
+  private jsm: JetStreamManager | undefined;
+  private epoch: string | undefined;
+
+  constructor(private readonly nc: NatsConnection, private readonly log: Logger) {
+    this.publisher = new AckedPublisher(nc);
+    // A stream created anew (by a gateway, after an operator deleted it) has another epoch.
+    for (const subject of streamAdvisorySubjects(ROOMS_STREAM)) nc.subscribe(subject, { callback: () => (this.epoch = undefined) });
+  }
+
+  stop(): void {
+    this.publisher.stop();
+  }
+
+  /** Stores `data` as a publication of `room` (no `info`: the server published it). */
+  async publish(room: string, data: unknown, idempotencyKey: string | undefined): Promise<{ offset: number; epoch: string }> {
+    const msgID = idempotencyKey === undefined ? undefined : `api:${createHash("sha256").update(`${room}\u0000${idempotencyKey}`).digest("base64url")}`;
+    try {
+      const ack = await this.publisher.publish(roomSubject(room), JSON.stringify({ data }), msgID);
+      return { offset: ack.seq, epoch: this.epoch ?? (await this.currentEpoch()) };
+    } catch (err) {
+      if (err instanceof PublishFailedError && err.reason === "no-stream") throw new NoRoomsStreamError("the ROOMS stream is not there (no gateway has created it yet)");
+      throw err;
+    }
+  }
+
+  /** The stream's epoch, read once and again after it was created or deleted. */
+  private async currentEpoch(): Promise<string> {
+    if (this.epoch !== undefined) return this.epoch;
+    this.jsm ??= await jetstreamManager(this.nc, { timeout: API_TIMEOUT_MS, checkAPI: false });
+    try {
+      this.epoch = epochOf((await this.jsm.streams.info(ROOMS_STREAM)).created);
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) throw new NoRoomsStreamError(err.message);
+      throw err;
+    }
+    this.log.debug({ epoch: this.epoch }, "rooms stream epoch");
+    return this.epoch;
+  }
+}
