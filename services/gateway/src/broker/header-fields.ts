@@ -30,9 +30,14 @@ function rawHeaderBlock(msg: Msg): Uint8Array | undefined {
   return hdr > 0 ? m._rdata.subarray(0, hdr) : undefined;
 }
 
+/** `\r\n<name>:` per field name, built once (a template string per field per message showed in profiles). */
+const needles = new Map<string, string>();
+
 /** The value of field `name` in a header block ("" when absent); names match as written (our own and JetStream's are fixed). */
 export function fieldOf(block: string, name: string): string {
-  const at = block.indexOf(`\r\n${name}:`);
+  let needle = needles.get(name);
+  if (needle === undefined) needles.set(name, (needle = `\r\n${name}:`));
+  const at = block.indexOf(needle);
   if (at < 0) return "";
   const start = at + name.length + 3;
   const end = block.indexOf("\r\n", start);

@@ -10,6 +10,8 @@ export interface OutboxEntry {
   at: number;
   /** When it was last sent (ms; 0: not yet). */
   sentAt: number;
+  /** How many times it was handed out to be sent. */
+  attempts: number;
   /** Confirmed on its own, but kept until every earlier one is too (the outbox shrinks from the front). */
   acked: boolean;
 }
@@ -52,7 +54,7 @@ export class Outbox {
 
   /** Adds a publish; evicts the oldest entries while over the byte bound. */
   push(subject: string, payload: string): OutboxEntry {
-    const e: OutboxEntry = { seq: ++this.seq, subject, payload, bytes: payload.length + subject.length + ENTRY_OVERHEAD, at: this.now(), sentAt: 0, acked: false };
+    const e: OutboxEntry = { seq: ++this.seq, subject, payload, bytes: payload.length + subject.length + ENTRY_OVERHEAD, at: this.now(), sentAt: 0, attempts: 0, acked: false };
     this.q.push(e);
     this.held += e.bytes;
     let dropped = 0;
@@ -67,7 +69,10 @@ export class Outbox {
     this.dropAged();
     const out = this.q.slice(this.next);
     const now = this.now();
-    for (const e of out) e.sentAt = now;
+    for (const e of out) {
+      e.sentAt = now;
+      e.attempts++;
+    }
     this.next = this.q.length;
     return out;
   }

@@ -7,8 +7,8 @@ import type { Outbox } from "./outbox.ts";
 /** Headers that number a gateway's publishes: who sent it, and its place in that sender's order. */
 export const ORIGIN_HEADER = "Rt-Origin";
 export const ORIGIN_SEQ_HEADER = "Rt-Seq";
-/** An entry not confirmed this long after it was sent is sent again (its confirmation was lost). */
-const ACK_TIMEOUT_MS = 5000;
+/** An entry not confirmed this long after it was sent is sent again, asking for an ack (it or its confirmation was lost). */
+const ACK_TIMEOUT_MS = 3000;
 const encoder = new TextEncoder();
 const ackDecoder = new TextDecoder();
 
@@ -18,6 +18,8 @@ export interface StreamPublishing {
   readonly origin: string;
   /** Queues a publish: sent with the next batch, and again until the stream confirms it. */
   publish(subject: string, payload: string): void;
+  /** The stream republished this gateway's publish numbered `seq` (its `Rt-Seq` header): that confirms it. */
+  confirmed(seq: string | undefined): void;
 }
 
 /** What the publisher reports. */
@@ -31,10 +33,14 @@ export interface StreamPublisherEvents {
 /**
  * Sends an Outbox's publishes to a JetStream stream, one event-loop turn as one socket write.
  * Each is a core publish with headers `Nats-Msg-Id` (origin:seq, so the stream stores a repeat
- * once) and a reply subject: the stream's ack to it confirms that one entry. A failed ack (no
- * stream leader, no stream) or one missing for 5 s rewinds the outbox after a backoff; after a
- * reconnect the unconfirmed rest is sent again before anything new. So what a member sends while
- * this gateway is cut off is stored, once, when the link is back.
+ * once), `Rt-Origin` and `Rt-Seq`. The first send asks for no ack: the stream's republished copy,
+ * which this gateway receives anyway (it serves the room), carries `Rt-Seq` and confirms it
+ * (`confirmed`), saving one NATS message per publication. A publish sent again (after a reconnect,
+ * a refusal, or no confirmation within 3 s) carries a reply subject: the stream's ack confirms it,
+ * also when it was a repeat the stream had stored already (and did not republish). A failed ack
+ * (no stream leader, no stream) or no confirmation in time rewinds the outbox after a backoff;
+ * after a reconnect the unconfirmed rest is sent again before anything new. So what a member sends
+ * while this gateway is cut off is stored, once, when the link is back.
  */
 export class StreamPublisher implements StreamPublishing {
   readonly origin = randomBytes(9).toString("base64url");
@@ -81,7 +87,8 @@ export class StreamPublisher implements StreamPublishing {
     if (this.paused || !this.broker.connected()) return; // sent after the reconnect
     for (const e of this.outbox.takeUnsent()) {
       try {
-        if (!this.broker.publish(e.subject, e.payload, this.numbered(e.seq), `${this.ackPrefix}${e.seq}`)) break; // the link dropped: onUp rewinds
+        const reply = e.attempts > 1 ? `${this.ackPrefix}${e.seq}` : undefined;
+        if (!this.broker.publish(e.subject, e.payload, this.numbered(e.seq), reply)) break; // the link dropped: onUp rewinds
       } catch (err) {
         this.events.onError(err);
       }
@@ -95,6 +102,13 @@ export class StreamPublisher implements StreamPublishing {
   private numbered(seq: number): MsgHdrs {
     const bytes = encoder.encode(`${this.headerPrefix}${seq}\r\n${ORIGIN_SEQ_HEADER}: ${seq}\r\n\r\n`);
     return { encode: () => bytes } as unknown as MsgHdrs;
+  }
+
+  confirmed(seq: string | undefined): void {
+    const n = Number(seq);
+    if (!Number.isSafeInteger(n) || n < 1) return;
+    this.outbox.ackOne(n);
+    this.backoff.reset();
   }
 
   /** The stream's answer to one publish: `{"stream","seq","duplicate"?}`, an `{"error"}`, or a 503 status (no responders). */

@@ -5,7 +5,7 @@ export type { ProtocolPublication } from "../protocols/centrifugo/push.ts";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
-import { ORIGIN_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
+import { ORIGIN_HEADER, ORIGIN_SEQ_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
 import type { Rejections } from "../rejections.ts";
 import { StreamCursor, type ChainedEvent } from "./cursor.ts";
 import type { RoomStore, StoredPublication } from "./room-store.ts";
@@ -36,7 +36,7 @@ export interface RoomPosition {
 }
 
 /** The headers a republished publication is read by. */
-const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER] as const;
+const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER] as const;
 
 /** The Bun topic of a room's `/chat/{room}` sockets (protocol subscribers have one per encoding: PushEncoding.topic). */
 export const legacyRoomTopic = (room: string): string => `room:${room}`;
@@ -340,6 +340,8 @@ export class RoomHub {
       this.rejections.count("nats_room_payload", this.log, { room: st.room });
       return;
     }
+    // This gateway's own publish, stored: that confirms it to the outbox (its first send asks for no ack).
+    if (h[ORIGIN_HEADER] === this.publisher.origin) this.publisher.confirmed(h[ORIGIN_SEQ_HEADER]);
     // A copy: the client's message is a view of its read buffer, which the ring must not keep alive.
     this.offer(st, { seq, prev, origin: h[ORIGIN_HEADER], raw: msg.data.slice(), pub: undefined });
   }
