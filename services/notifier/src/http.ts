@@ -89,11 +89,17 @@ async function postNotification(req: Request, deps: HttpDeps): Promise<Outcome |
 async function postApi(req: Request, method: string, deps: HttpDeps): Promise<Response> {
   if (!deps.auth.allowsApi(req.headers)) return json(401, apiError(ErrorCode.Unauthorized), { "www-authenticate": "apikey" });
   if (!isApiMethod(method)) return json(404, apiError(ErrorCode.MethodNotFound, "not found"));
-  const bytes = await readBody(req, MAX_API_REQUEST_BYTES);
-  if (bytes === undefined) return json(413, apiError(ErrorCode.BadRequest, `request must be at most ${MAX_API_REQUEST_BYTES} bytes`));
+  const declared = Number(req.headers.get("content-length") ?? Number.NaN);
   let body: unknown;
   try {
-    body = bytes.byteLength === 0 ? {} : JSON.parse(utf8.decode(bytes));
+    if (declared > 0 && declared <= MAX_API_REQUEST_BYTES) {
+      // Read and parsed natively, as Centrifugo reads it (invalid UTF-8 in strings becomes U+FFFD).
+      body = await req.json();
+    } else {
+      const bytes = await readBody(req, MAX_API_REQUEST_BYTES);
+      if (bytes === undefined) return json(413, apiError(ErrorCode.BadRequest, `request must be at most ${MAX_API_REQUEST_BYTES} bytes`));
+      body = bytes.byteLength === 0 ? {} : JSON.parse(utf8.decode(bytes));
+    }
   } catch {
     return json(400, apiError(ErrorCode.BadRequest, "the body must be JSON"));
   }
