@@ -9,10 +9,8 @@
  * broadcast too), or the notifier could not be reached; 2: bad input (checked here first).
  */
 import { parseArgs } from "node:util";
-import { connect } from "@nats-io/transport-node";
 import { API_METHODS, isApiMethod } from "@rt/protocol";
-import { takeNats } from "./lib/cli.ts";
-import { devNatsUrl } from "./lib/dev-state.ts";
+import { requestOverNats, takeNats } from "./lib/cli.ts";
 
 const USAGE = `usage: bun run api <method> ['<json>'] [--url http://127.0.0.1:8081] [--token TOKEN] [--nats [nats://host:port]]\n  methods: ${Object.keys(API_METHODS).join(", ")}`;
 const TIMEOUT_MS = 15_000;
@@ -54,20 +52,11 @@ function refused(answer: { error?: unknown; replies?: Array<{ error?: unknown }>
 
 let text: string;
 if (nats) {
-  const url = nats.url ?? process.env.NATS_URL ?? devNatsUrl() ?? "nats://127.0.0.1:4222";
-  let nc;
   try {
-    nc = await connect({ servers: url.split(","), timeout: 5000 });
+    text = await requestOverNats(nats.url, `api.${method}`, JSON.stringify(body), TIMEOUT_MS);
   } catch (err) {
-    fail(1, `cannot reach NATS at ${url}: ${(err as Error).message}`);
+    fail(1, (err as Error).message);
   }
-  try {
-    text = (await nc.request(`api.${method}`, JSON.stringify(body), { timeout: TIMEOUT_MS })).string();
-  } catch (err) {
-    await nc.close();
-    fail(1, `no answer on api.${method} at ${url} (is the notifier running?): ${(err as Error).message}`);
-  }
-  await nc.close();
 } else {
   const base = parsed.values.url ?? process.env.NOTIFIER_URL ?? `http://127.0.0.1:${process.env.NOTIFIER_PORT ?? "8081"}`;
   const token = parsed.values.token ?? process.env.NOTIFIER_TOKEN;

@@ -8,10 +8,8 @@
  * Exit 0: stored (202, or 200 for a repeated key); 2: bad input; 1: the notifier refused or could not be reached.
  */
 import { parseArgs } from "node:util";
-import { connect } from "@nats-io/transport-node";
 import { NOTIFIER_SEND, notifyRequest, type NotifyRequest } from "@rt/protocol";
-import { takeNats } from "./lib/cli.ts";
-import { devNatsUrl } from "./lib/dev-state.ts";
+import { requestOverNats, takeNats } from "./lib/cli.ts";
 
 const USAGE =
   "usage: bun run notify --user ID --body TEXT [--title T] [--data JSON] [--key IDEMPOTENCY_KEY] [--wait-ms N]\n" +
@@ -83,21 +81,12 @@ function finish(ok: boolean, text: string, refused: string): never {
 }
 
 if (nats) {
-  const url = nats.url ?? process.env.NATS_URL ?? devNatsUrl() ?? "nats://127.0.0.1:4222";
-  let nc;
-  try {
-    nc = await connect({ servers: url.split(","), timeout: 5000 });
-  } catch (err) {
-    fail(1, `cannot reach NATS at ${url}: ${(err as Error).message}`);
-  }
   let text: string;
   try {
-    text = (await nc.request(NOTIFIER_SEND, JSON.stringify(body), { timeout: timeoutMs })).string();
+    text = await requestOverNats(nats.url, NOTIFIER_SEND, JSON.stringify(body), timeoutMs);
   } catch (err) {
-    await nc.close();
-    fail(1, `no answer on ${NOTIFIER_SEND} at ${url} (is the notifier running?): ${(err as Error).message}`);
+    fail(1, (err as Error).message);
   }
-  await nc.close();
   const answer = JSON.parse(text) as { status?: number };
   finish(answer.status === undefined, text, `notifier answered ${answer.status}: ${text}`);
 }
