@@ -1,5 +1,5 @@
 import { expect } from "bun:test";
-import { TestSocket, signToken, waitFor, type ServiceProcess, type TestSystem } from "@rt/testkit";
+import { TestSocket, metric as readMetric, signToken, waitFor, type ServiceProcess, type TestSystem } from "@rt/testkit";
 
 /** POSTs one notification; returns the answer (throws on anything but 200/202). */
 export async function notify(sys: TestSystem, user_id: string, body: string, extra: Record<string, unknown> = {}): Promise<{ id: string; seq: number; epoch?: string; delivered?: boolean }> {
@@ -26,14 +26,9 @@ export async function readyIs(svc: ServiceProcess, status: 200 | 503, timeoutMs 
   await waitFor(`${svc.name} /readyz ${status}`, async () => (await fetch(`${svc.http}/readyz`)).status === status, timeoutMs, 50);
 }
 
-/** A counter's value on a service's /metrics (0 when absent). */
-export async function metric(svc: ServiceProcess, name: string, labels = ""): Promise<number> {
-  const text = await (await fetch(`${svc.http}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) if (line.includes(labels)) total += Number(line.split(" ").at(-1));
-  }
-  return total;
+/** A metric's value on one service (the sum of its samples whose labels contain `labels`). */
+export function metric(svc: ServiceProcess, name: string, labels = ""): Promise<number> {
+  return readMetric(svc.http, name, labels);
 }
 
 /** Sends a probe on a room socket and waits until every `others` socket has it: the room is joined everywhere. */

@@ -56,7 +56,7 @@ describe("rooms: a gateway cut off from NATS", () => {
     await waitFor("all through", () => roomTexts(b, "flow").length >= 300, 10_000);
     await Bun.sleep(300);
     expect(roomTexts(b, "flow")).toEqual(sent);
-    expect(await metric(sys.gw(0), "gateway_room_repeats_dropped_total")).toBeGreaterThan(0); // stored once: the stream recognized the repeats
+    expect(await metric(sys.gw(0), "rt_room_repeats_dropped_total")).toBeGreaterThan(0); // stored once: the stream recognized the repeats
   });
 
   test("what is held is bounded by bytes and by age, and what is dropped past the bound is counted", async () => {
@@ -78,7 +78,7 @@ describe("rooms: a gateway cut off from NATS", () => {
     expect(got.length).toBeGreaterThan(5);
     expect(got.length).toBeLessThan(40);
     expect(got).toEqual(Array.from({ length: got.length }, (_, i) => 40 - got.length + i)); // the newest, in order
-    expect(await metric(sys.gw(0), "gateway_room_outbox_dropped_total", 'reason="bytes"')).toBe(40 - got.length);
+    expect(await metric(sys.gw(0), "rt_room_outbox_dropped_total", 'reason="bytes"')).toBe(40 - got.length);
 
     b.messages.length = 0;
     proxy.cut();
@@ -90,7 +90,7 @@ describe("rooms: a gateway cut off from NATS", () => {
     a.send("fresh");
     await waitFor("fresh", () => roomTexts(b, "bound").includes("fresh"));
     expect(roomTexts(b, "bound")).toEqual(["fresh"]);
-    expect(await metric(sys.gw(0), "gateway_room_outbox_dropped_total", 'reason="age"')).toBe(1);
+    expect(await metric(sys.gw(0), "rt_room_outbox_dropped_total", 'reason="age"')).toBe(1);
   });
 });
 

@@ -38,7 +38,7 @@ describe("the monitor's host cache", () => {
     await using last = await TestSocket.open(`${gw.ws}/system-monitor`);
     await last.waitForMessages(1);
     expect(JSON.parse(last.messages[0]!).host).toBe("newcomer");
-    expect(await metric(gw, "gateway_rejections_total", 'reason="metrics_too_many_hosts"')).toBe(0);
+    expect(await metric(gw, "rt_rejections_total", 'reason="metrics_too_many_hosts"')).toBe(0);
     await nc.close();
   });
 });

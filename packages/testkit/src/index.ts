@@ -12,3 +12,4 @@ export { Prng } from "./prng.ts";
 export { FaultProxy } from "./fault-proxy.ts";
 export { TestCluster, type ClusterNode } from "./nats-cluster.ts";
 export { SdkClient, jsonBytes, type Received, type SdkEncoding, type Presence as PresenceEvent } from "./sdk-client.ts";
+export { metric, samples } from "./prom.ts";

@@ -1,6 +1,5 @@
 import { NOTIFICATIONS_STREAM, ROOMS_STREAM } from "@rt/protocol";
-import { createLogger, loadConfigOrExit, onShutdown } from "@rt/runtime";
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Metrics, createLogger, loadConfigOrExit, natsMetrics, onShutdown } from "@rt/runtime";
 import { JwtAuthenticator } from "./auth.ts";
 import { NatsBroker } from "./broker/nats-broker.ts";
 import { Outbox } from "./broker/outbox.ts";
@@ -26,6 +25,7 @@ import { hostname } from "node:os";
 import { GatewayApi } from "./api/gateway-api.ts";
 import { GatewayRegistry } from "./cluster/gateways.ts";
 import { Presence } from "./presence/presence.ts";
+import { GatewayMetrics } from "./metrics.ts";
 import { Rejections } from "./rejections.ts";
 import { adapterOf, startServer } from "./server.ts";
 import { SocketIndex } from "./sessions/socket-index.ts";
@@ -39,42 +39,49 @@ if (config.allowInsecureUserId) log.warn("ALLOW_INSECURE_USER_ID is on: /notific
 if (config.protocol.allowAnonymous) log.warn("ALLOW_ANONYMOUS is on: /connection/websocket accepts a connect without a token (development only)");
 if (!config.allowedOrigins) log.warn("ALLOWED_ORIGINS is unset: browsers from any origin may connect");
 
-const registry = new Registry();
-collectDefaultMetrics({ register: registry });
-const rejections = new Rejections(registry);
+const metrics = new Metrics();
+const rejections = new Rejections(metrics);
 const broker = new NatsBroker(log.child({ module: "nats" }));
+const counters = new GatewayMetrics(metrics, natsMetrics(metrics, () => broker.connected()).publishFailures);
 const limits = { backpressureBytes: config.backpressureLimitBytes };
 let server: ReturnType<typeof startServer> | undefined;
 const getServer = () => server!;
 const published = (bytes: number) => sweeper.published(bytes);
 
 // The outbox of room publications, confirmed by the ROOMS stream.
-const outboxDropped = new Counter({ name: "gateway_room_outbox_dropped_total", help: "Room publishes given up before the stream confirmed them", labelNames: ["reason"], registers: [registry] });
-const repeats = new Counter({ name: "gateway_room_repeats_dropped_total", help: "Room publishes sent again (after a reconnect or a lost confirmation) that the stream had stored already", registers: [registry] });
+const outboxDropped = metrics.counter("room_outbox_dropped_total", "Room publishes given up before the stream confirmed them", ["reason"]);
+const repeats = metrics.counter("room_repeats_dropped_total", "Room publishes sent again (after a reconnect or a lost confirmation) that the stream had stored already");
 const outbox = new Outbox(config.outbox, (reason, n) => {
   outboxDropped.inc({ reason }, n);
   rejections.count(`room_outbox_${reason}`, log, { dropped: n });
 });
-const publisher = new StreamPublisher(broker, outbox, { onRepeat: () => repeats.inc(), onError: (err) => rejections.count("nats_publish_failed", log, { err: String(err) }) });
+const publisher = new StreamPublisher(broker, outbox, {
+  onRepeat: () => repeats.inc(),
+  onError: (err) => {
+    counters.publishFailed();
+    rejections.count("nats_publish_failed", log, { err: String(err) });
+  },
+  onStored: (ms) => counters.stored("ROOMS", ms / 1000),
+});
 
 // Channels: rooms, inboxes, the monitor.
 const encodings = [jsonPushes, protobufPushes];
 const roomEpoch = new StreamEpoch(ROOMS_STREAM, broker, log.child({ module: "rooms-epoch" }));
 const roomStore = new RoomStore(broker, { size: config.roomHistory.size, ttlMs: config.roomHistory.ttlMs, replicas: config.replicas }, log.child({ module: "rooms-store" }), (seq) => rejections.count("stored_publication_invalid", log, { seq }));
-const rooms = new RoomHub(getServer, broker, roomStore, roomEpoch, publisher, encodings, config.roomHistory.size, config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published);
+const rooms = new RoomHub(getServer, broker, roomStore, roomEpoch, publisher, encodings, config.roomHistory.size, config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published, counters);
 const inboxEpoch = new StreamEpoch(NOTIFICATIONS_STREAM, broker, log.child({ module: "epoch" }));
 const inboxStore = new JetStreamNotificationStore(broker, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
-const inbox = new Inbox(broker, inboxStore, inboxEpoch, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes);
+const inbox = new Inbox(broker, inboxStore, inboxEpoch, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes, counters);
 const gateways = new GatewayRegistry(publisher.origin, broker, log.child({ module: "gateways" }), () => rejections.count("nats_heartbeat_payload", log));
 const presence = new Presence(getServer, broker, gateways, encodings, rejections, log.child({ module: "presence" }), published);
-const monitor = new MonitorRelay(getServer, broker, encodings, rejections, log.child({ module: "monitor" }), published);
+const monitor = new MonitorRelay(getServer, broker, encodings, rejections, log.child({ module: "monitor" }), published, counters);
 
 // Protocols: the article's four endpoints and the client protocol.
 const sockets = new SocketIndex();
 const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);
 // One set of client dependencies per encoding (the same rooms, inboxes, presence and per-user counts).
 const jsonDeps: ClientDeps = {
-  auth, rooms, inbox, inboxStore, monitor, presence, broker, codec: new JsonCodec(), rejections, log: log.child({ module: "client" }), perUser: new Map(), sockets,
+  auth, rooms, inbox, inboxStore, monitor, presence, broker, codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
   config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, historySize: config.roomHistory.size, version: VERSION },
 };
 const protobufDeps: ClientDeps = { ...jsonDeps, codec: new ProtobufCodec() };
@@ -93,10 +100,19 @@ const api = new GatewayApi({
 const sweeper = new Sweeper(config.backpressureLimitBytes, (ws, now) => adapterOf(adapters, ws).sweep(ws, now));
 let accepting = true;
 
-new Gauge({ name: "gateway_sockets", help: "Open WebSockets", registers: [registry], collect() { this.set(sweeper.size); } });
-new Gauge({ name: "gateway_nats_subscriptions", help: "Interest-based NATS subscriptions", registers: [registry], collect() { this.set(broker.subscriptions); } });
-new Gauge({ name: "gateway_room_outbox_held", help: "Room publishes held until the stream confirms them", registers: [registry], collect() { this.set(outbox.size); } });
-new Gauge({ name: "gateway_rooms", help: "Rooms with a member or subscriber here", registers: [registry], collect() { this.set(rooms.size); } });
+metrics.gauge("users", "Distinct users with a socket here (token subjects)", [], (g) => g.set(sockets.users));
+metrics.gauge("subscriptions", "Channel subscriptions here by namespace (a `/chat/`, `/system-monitor` or `/notifications` socket is one)", ["namespace"], (g) => {
+  g.set({ namespace: "chat" }, rooms.holders);
+  g.set({ namespace: "system" }, monitor.protocolSubscribers + counters.open("monitor"));
+  g.set({ namespace: "personal" }, inbox.subscriptionCount);
+});
+metrics.gauge("channels", "Channels with a subscriber here by namespace", ["namespace"], (g) => {
+  g.set({ namespace: "chat" }, rooms.size);
+  g.set({ namespace: "system" }, monitor.protocolSubscribers + counters.open("monitor") > 0 ? 1 : 0);
+  g.set({ namespace: "personal" }, inbox.userCount);
+});
+metrics.gauge("nats_subscriptions", "Interest-based NATS subscriptions", [], (g) => g.set(broker.subscriptions));
+metrics.gauge("room_outbox_held", "Room publishes held until the stream confirms them", [], (g) => g.set(outbox.size));
 
 /** Ready: accepting sockets, connected to NATS, JetStream answering and the rooms stream in place. */
 const ready = (): true | string => {
@@ -115,7 +131,7 @@ api.start();
 inboxEpoch.start();
 roomEpoch.start();
 publisher.start();
-server = startServer({ config, auth, adapters, sockets, newClient: (encoding) => new Client(encoding === "json" ? jsonDeps : protobufDeps), sweeper, rejections, registry, ready, accepting: () => accepting, log });
+server = startServer({ config, auth, adapters, sockets, newClient: (encoding) => new Client(encoding === "json" ? jsonDeps : protobufDeps), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log });
 sweeper.start(config.sweepIntervalMs);
 log.info({ port: server.port, host: config.host }, "gateway listening");
 

@@ -1,5 +1,5 @@
-import { Counter, type Registry } from "prom-client";
-import type { Logger } from "@rt/runtime";
+import type { Counter } from "prom-client";
+import type { Logger, Metrics } from "@rt/runtime";
 
 /**
  * Counts every rejected input by reason and logs it, at most once per reason every
@@ -9,8 +9,8 @@ export class Rejections {
   private readonly counter: Counter<"reason">;
   private readonly lastLogged = new Map<string, number>();
   private readonly suppressed = new Map<string, number>();
-  constructor(registry: Registry, private readonly logEveryMs = 5000) {
-    this.counter = new Counter({ name: "gateway_rejections_total", help: "Rejected inputs by reason", labelNames: ["reason"], registers: [registry] });
+  constructor(metrics: Metrics, private readonly logEveryMs = 5000) {
+    this.counter = metrics.counter("rejections_total", "Rejected inputs by reason", ["reason"]);
   }
 
   /** Records one rejection with `reason`; `fields` go to the log line (never secrets). */

@@ -1,7 +1,6 @@
 import type { Server } from "bun";
 import { EPOCH_PATTERN } from "@rt/protocol";
 import { healthRoute, json, type Logger } from "@rt/runtime";
-import type { Registry } from "prom-client";
 import type { Authenticator } from "./auth.ts";
 import type { InboxStart } from "./channels/inbox.ts";
 import type { GatewayConfig } from "./config.ts";
@@ -9,6 +8,7 @@ import { isWebSocketHandshake } from "./handshake.ts";
 import type { Adapters, ProtocolAdapter } from "./protocols/adapter.ts";
 import type { Client } from "./protocols/centrifugo/client.ts";
 import type { EncodingName } from "./protocols/centrifugo/push.ts";
+import type { GatewayCounters } from "./metrics.ts";
 import type { Rejections } from "./rejections.ts";
 import { route } from "./routes.ts";
 import { newBucket } from "./sessions/rate-limit.ts";
@@ -27,7 +27,10 @@ export interface ServerDeps {
   /** Sockets by user and client id (protocol clients add themselves at connect). */
   sockets: SocketIndex;
   rejections: Rejections;
-  registry: Registry;
+  /** Counts sockets and their close codes. */
+  counters: GatewayCounters;
+  /** Answers `/metrics`. */
+  metrics: () => Promise<Response>;
   /** True when ready to serve; otherwise why not (for `/readyz`). */
   ready: () => true | string;
   /** False once shutdown began: new upgrades are refused with 503. */
@@ -63,7 +66,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     const r = route(url.pathname);
     switch (r.kind) {
       case "metrics":
-        return new Response(await d.registry.metrics(), { headers: { "content-type": d.registry.contentType } });
+        return d.metrics();
       case "notFound":
         return json(404, { error: "not found" });
     }
@@ -133,6 +136,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
       perMessageDeflate: false,
       publishToSelf: false,
       open(ws) {
+        d.counters.opened(ws.data.protocol);
         d.sweeper.add(ws);
         d.sockets.add(ws, userOf(ws), clientIdOf(ws));
         try {
@@ -159,7 +163,8 @@ export function startServer(d: ServerDeps): Server<SocketData> {
       drain(ws) {
         adapter(ws).drain(ws);
       },
-      close(ws) {
+      close(ws, code) {
+        d.counters.closed(ws.data.protocol, code);
         d.sweeper.delete(ws);
         d.sockets.delete(ws, userOf(ws), clientIdOf(ws));
         adapter(ws).close(ws);

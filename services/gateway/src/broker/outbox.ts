@@ -77,15 +77,16 @@ export class Outbox {
     return out;
   }
 
-  /** Publish `seq` alone is confirmed (confirmations may skip one that failed): the confirmed front leaves. */
-  ackOne(seq: number): void {
+  /** Publish `seq` alone is confirmed (confirmations may skip one that failed): the confirmed front leaves. Returns when it was pushed, or undefined when it was not waiting. */
+  ackOne(seq: number): number | undefined {
     const first = this.q[this.head];
-    if (!first || seq < first.seq) return;
+    if (!first || seq < first.seq) return undefined;
     const e = this.q[this.head + (seq - first.seq)];
-    if (e?.seq !== seq || this.head + (seq - first.seq) >= this.next) return;
+    if (e?.seq !== seq || this.head + (seq - first.seq) >= this.next || e.acked) return undefined;
     e.acked = true;
     while (this.head < this.next && this.q[this.head]!.acked) this.shift();
     this.compact();
+    return e.at;
   }
 
   /** When the oldest unconfirmed entry was sent (0: none is waiting). */

@@ -28,6 +28,8 @@ export interface StreamPublisherEvents {
   onRepeat(): void;
   /** A publish call that threw. */
   onError(err: unknown): void;
+  /** The stream confirmed a publish `ms` after it was queued. */
+  onStored(ms: number): void;
 }
 
 /**
@@ -107,7 +109,7 @@ export class StreamPublisher implements StreamPublishing {
   confirmed(seq: string | undefined): void {
     const n = Number(seq);
     if (!Number.isSafeInteger(n) || n < 1) return;
-    this.outbox.ackOne(n);
+    this.stored(this.outbox.ackOne(n));
     this.backoff.reset();
   }
 
@@ -122,8 +124,12 @@ export class StreamPublisher implements StreamPublishing {
     const duplicate = body.includes('"duplicate"');
     if (!ok) return this.failed();
     if (duplicate) this.events.onRepeat();
-    this.outbox.ackOne(seq);
+    this.stored(this.outbox.ackOne(seq));
     this.backoff.reset();
+  }
+
+  private stored(at: number | undefined): void {
+    if (at !== undefined) this.events.onStored(Date.now() - at);
   }
 
   /** A publish was refused (no leader, no stream): send everything unconfirmed again after a pause. */

@@ -2,6 +2,7 @@ import type { Msg } from "@nats-io/transport-node";
 import { deliveredSubject, depthWithin, liveNotification, notificationFrame, userLiveSubject, type LiveNotification, type StoredNotification } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
+import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
 import type { GatewaySocket } from "../sessions/session.ts";
 import { StreamCursor, type ChainedEvent, type Verdict } from "./cursor.ts";
@@ -113,6 +114,7 @@ export class Inbox {
     private readonly log: Logger,
     /** Unsent output a socket may hold (BACKPRESSURE_LIMIT_BYTES); a replay pauses at half of it. */
     private readonly limitBytes: number,
+    private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
     broker.onUp(() => this.resumeAll());
     epoch.onChange((e) => this.epochChanged(e));
@@ -163,6 +165,13 @@ export class Inbox {
     return this.users.size;
   }
 
+  /** Subscriptions here (`/notifications` sockets and protocol inboxes). */
+  get subscriptionCount(): number {
+    let n = 0;
+    for (const subs of this.users.values()) n += subs.size;
+    return n;
+  }
+
   /** Each user with subscriptions here, and how many (for the server API's `channels`). */
   *userCounts(): Generator<[string, number]> {
     for (const [user, subs] of this.users) yield [user, subs.size];
@@ -201,6 +210,7 @@ export class Inbox {
       const start = await this.startPosition(sub, epoch);
       if (c.state !== "positioning") return; // closed, or placed by an epoch change meanwhile
       c.position(epoch, start.seq);
+      if (sub.start.kind !== "live") this.counters.recovery("personal", start.recovered);
       sub.onPositioned?.({ epoch, seq: start.seq, recovered: start.recovered });
       sub.onPositioned = undefined;
       if (start.newest) this.goLive(sub); // what is stored after the read arrives live
@@ -293,6 +303,7 @@ export class Inbox {
     const e: LiveEvent = { seq: n.seq, prev: n.prev_seq, epoch: n.epoch, n, bytes: msg.data.byteLength, frames: {} };
     let delivered = false;
     for (const sub of subs) delivered = this.offer(sub, e) || delivered;
+    this.counters.messageOut("personal");
     if (delivered) this.broker.publish(deliveredSubject(n.id), "");
   }
 

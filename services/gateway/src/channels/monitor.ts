@@ -3,6 +3,7 @@ import type { Server } from "bun";
 import { MAX_METRICS_BYTES, METRICS_WILDCARD, MONITOR_CHANNEL, hostFromSubject, metricsSample } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
+import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
 import type { GatewaySocket } from "../sessions/session.ts";
 import { noneYet, type PerEncoding, type PushEncoding } from "../protocols/centrifugo/push.ts";
@@ -30,7 +31,15 @@ export class MonitorRelay {
     private readonly log: Logger,
     /** Told the size of every topic publish (the sweeper's trigger). */
     private readonly published: (bytes: number) => void,
+    private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {}
+
+  /** Protocol subscribers of `system:monitor` here (`/system-monitor` sockets are counted as connections). */
+  get protocolSubscribers(): number {
+    let n = 0;
+    for (const enc of this.encodings) n += this.subscribers[enc.name];
+    return n;
+  }
 
   /** Holds every host's samples (one subscription per gateway, kept for the latest-sample cache). */
   start(): void {
@@ -101,6 +110,7 @@ export class MonitorRelay {
     const server = this.server();
     server.publish(MONITOR_TOPIC, text);
     this.published(text.length);
+    this.counters.messageOut("system");
     for (const enc of this.encodings) {
       if (this.subscribers[enc.name] === 0) continue;
       const push = enc.publication(MONITOR_CHANNEL, text); // the sample is JSON text already: not serialized again

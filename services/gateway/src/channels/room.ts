@@ -6,6 +6,7 @@ import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
 import { ORIGIN_HEADER, ORIGIN_SEQ_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
+import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
 import { StreamCursor, type ChainedEvent } from "./cursor.ts";
 import type { RoomStore, StoredPublication } from "./room-store.ts";
@@ -108,6 +109,7 @@ export class RoomHub {
     private readonly log: Logger,
     /** Told the size of every topic publish (the sweeper's trigger). */
     private readonly published: (bytes: number) => void,
+    private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
     broker.onUp(() => {
       for (const st of this.rooms.values()) void this.sync(st);
@@ -170,6 +172,7 @@ export class RoomHub {
     if (text !== undefined) this.topicPublish(legacyRoomTopic(room), roomFrame(room, text));
     const pub: RoomPublication = { data, info };
     this.publisher.publish(roomSubject(room), JSON.stringify(pub));
+    this.counters.messageIn("chat");
   }
 
   private count(st: RoomState, audience: RoomAudience, by: number): void {
@@ -182,6 +185,13 @@ export class RoomHub {
     return this.rooms.size;
   }
 
+  /** Holders of every room here (`/chat/` sockets and protocol subscriptions). */
+  get holders(): number {
+    let n = 0;
+    for (const st of this.rooms.values()) n += st.holders;
+    return n;
+  }
+
   /**
    * Where a protocol subscriber of `room` starts (the room must be joined). With `recover`, the
    * publications after the client's offset when all are still kept and the epoch matches. Resolves
@@ -189,6 +199,12 @@ export class RoomHub {
    * room's topic: every later publication then reaches it through the topic, none twice.
    */
   async position(room: string, recover: { offset: number; epoch: string } | undefined): Promise<RoomPosition> {
+    const pos = await this.place(room, recover);
+    if (recover) this.counters.recovery("chat", pos.recovered);
+    return pos;
+  }
+
+  private async place(room: string, recover: { offset: number; epoch: string } | undefined): Promise<RoomPosition> {
     const st = await this.live(room);
     const epoch = st.cursor.epoch!;
     if (!recover || recover.epoch !== epoch || recover.offset > st.cursor.last) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
@@ -429,6 +445,7 @@ export class RoomHub {
     while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
     const legacy = st.legacy > 0 && e.origin !== this.publisher.origin;
     const encodings = this.encodings.filter((enc) => st.subscribers[enc.name] > 0);
+    if (st.legacy > 0 || encodings.length > 0) this.counters.messageOut("chat"); // the publisher's own `/chat/` sockets had it already
     if (!legacy && encodings.length === 0) return;
     const pub = this.read(st, e);
     if (!pub) return;

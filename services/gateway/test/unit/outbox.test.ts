@@ -25,6 +25,19 @@ describe("Outbox", () => {
     expect(outbox.bytes).toBe(0);
   });
 
+  test("a confirmation returns when the entry was pushed (for the store latency), once; a stray or repeated one returns nothing", () => {
+    const { outbox, tick } = box();
+    outbox.push("s", "1");
+    tick(7);
+    outbox.push("s", "2");
+    outbox.takeUnsent();
+    expect(outbox.ackOne(2)).toBe(7);
+    expect(outbox.ackOne(2)).toBeUndefined(); // the republished copy after the ack: counted once
+    expect(outbox.ackOne(1)).toBe(0);
+    expect(outbox.ackOne(1)).toBeUndefined();
+    expect(outbox.ackOne(9)).toBeUndefined();
+  });
+
   test("rewind makes every unconfirmed entry due again, in order, before new ones", () => {
     const { outbox } = box();
     outbox.push("s", "1");

@@ -12,6 +12,7 @@ import { MONITOR_CHANNEL } from "@rt/protocol";
 import type { RoomHub, RoomPosition } from "../../channels/room.ts";
 import { ClusterUnavailableError } from "../../cluster/gather.ts";
 import type { Presence } from "../../presence/presence.ts";
+import type { GatewayCounters } from "../../metrics.ts";
 import type { Rejections } from "../../rejections.ts";
 import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
 import type { ClientData, SocketOf } from "../../sessions/session.ts";
@@ -33,6 +34,7 @@ export interface ClientDeps {
   broker: Broker;
   codec: Codec;
   rejections: Rejections;
+  counters: GatewayCounters;
   log: Logger;
   /** Connections per user on this gateway (for MAX_CONNECTIONS_PER_USER). */
   perUser: Map<string, number>;
@@ -169,7 +171,7 @@ export class Client {
       }
       const body = checked.value;
       this.chain = this.chain
-        .then(() => (this.state === "closed" ? undefined : this.run(method, id as number | undefined, body)))
+        .then(() => (this.state === "closed" ? undefined : this.timed(method, id as number | undefined, body)))
         .catch((err: unknown) => this.failed(id as number | undefined, err));
     }
   }
@@ -234,6 +236,16 @@ export class Client {
   /** Every inbox subscription of this connection (for Bun's drain). */
   *inboxSubs(): Generator<InboxSub> {
     for (const s of this.subs.values()) if (s.kind === "inbox") yield s.sub;
+  }
+
+  /** Runs one command and records how long it took (failures too). */
+  private async timed(method: Method, id: number | undefined, body: unknown): Promise<void> {
+    const start = performance.now();
+    try {
+      await this.run(method, id, body);
+    } finally {
+      this.d.counters.command(method, (performance.now() - start) / 1000);
+    }
   }
 
   private async run(method: Method, id: number | undefined, body: unknown): Promise<void> {

@@ -1,0 +1,108 @@
+import type { Metrics } from "@rt/runtime";
+import type { Counter, Histogram } from "prom-client";
+import type { SocketData } from "./sessions/session.ts";
+
+/** A channel namespace as metrics label it: rooms (`chat:`), the monitor (`system:`), a user's inbox (`#user`). */
+export type Namespace = "chat" | "system" | "personal";
+/** A stream whose store latency is measured. */
+export type StoreStream = "ROOMS" | "NOTIFICATIONS";
+type Protocol = SocketData["protocol"];
+
+/** What the gateway's parts report for Prometheus (every name under `rt_`, listed in docs/observability.md). */
+export interface GatewayCounters {
+  /** A socket of `protocol` opened. */
+  opened(protocol: Protocol): void;
+  /** A socket of `protocol` closed with `code`. */
+  closed(protocol: Protocol, code: number): void;
+  /** A client protocol command ran for `seconds`. */
+  command(method: string, seconds: number): void;
+  /** A client published into a channel of `ns`. */
+  messageIn(ns: Namespace): void;
+  /** A message went out to this gateway's subscribers of a channel of `ns` (once, however many they are). */
+  messageOut(ns: Namespace): void;
+  /** A subscription asked to recover what it missed on `ns`; `recovered` says whether it could. */
+  recovery(ns: Namespace, recovered: boolean): void;
+  /** A publish to NATS failed. */
+  publishFailed(): void;
+  /** `stream` confirmed a store `seconds` after the publish was queued. */
+  stored(stream: StoreStream, seconds: number): void;
+}
+
+/** The counters as Prometheus metrics. */
+export class GatewayMetrics implements GatewayCounters {
+  private readonly connections: Map<Protocol, number> = new Map();
+  private readonly disconnects: Counter<"code">;
+  private readonly commands: Histogram<"command">;
+  private readonly inMessages: Counter<"namespace">;
+  private readonly outMessages: Counter<"namespace">;
+  private readonly recoveries: Counter<"namespace" | "result">;
+  private readonly publishFailures: Counter;
+  private readonly storeLatency: Histogram<"stream">;
+  /** Per namespace, label values bound once: these are called per message. */
+  private readonly outBound: Record<Namespace, Counter.Internal>;
+
+  constructor(m: Metrics, publishFailures: Counter) {
+    m.gauge("connections", "Open WebSockets by endpoint protocol", ["protocol"], (g) => {
+      for (const [protocol, n] of this.connections) g.set({ protocol }, n);
+    });
+    this.disconnects = m.counter("disconnects_total", "Closed WebSockets by close code (sent by either side)", ["code"]);
+    this.commands = m.histogram("command_duration_seconds", "Client protocol commands, from dispatch to reply", ["command"]);
+    this.inMessages = m.counter("messages_in_total", "Publications clients of this gateway made into channels", ["namespace"]);
+    this.outMessages = m.counter("messages_out_total", "Messages fanned out to this gateway's subscribers (once per message, not per socket)", ["namespace"]);
+    this.recoveries = m.counter("recoveries_total", "Recoveries asked for, by whether everything missed was sent", ["namespace", "result"]);
+    this.storeLatency = m.histogram("jetstream_store_duration_seconds", "From a publish to the stream's confirmation that it is stored", ["stream"]);
+    this.publishFailures = publishFailures;
+    this.outBound = { chat: this.outMessages.labels("chat"), system: this.outMessages.labels("system"), personal: this.outMessages.labels("personal") };
+    for (const ns of ["chat", "system", "personal"] as const) this.inMessages.inc({ namespace: ns }, 0);
+  }
+
+  /** Sockets of `protocol` open now. */
+  open(protocol: Protocol): number {
+    return this.connections.get(protocol) ?? 0;
+  }
+
+  opened(protocol: Protocol): void {
+    this.connections.set(protocol, (this.connections.get(protocol) ?? 0) + 1);
+  }
+
+  closed(protocol: Protocol, code: number): void {
+    this.connections.set(protocol, (this.connections.get(protocol) ?? 1) - 1);
+    this.disconnects.inc({ code: String(code) });
+  }
+
+  command(method: string, seconds: number): void {
+    this.commands.observe({ command: method }, seconds);
+  }
+
+  messageIn(ns: Namespace): void {
+    this.inMessages.inc({ namespace: ns });
+  }
+
+  messageOut(ns: Namespace): void {
+    this.outBound[ns].inc();
+  }
+
+  recovery(ns: Namespace, recovered: boolean): void {
+    this.recoveries.inc({ namespace: ns, result: recovered ? "recovered" : "not_recovered" });
+  }
+
+  publishFailed(): void {
+    this.publishFailures.inc();
+  }
+
+  stored(stream: StoreStream, seconds: number): void {
+    this.storeLatency.observe({ stream }, seconds);
+  }
+}
+
+/** Counters that count nothing (for parts built without metrics, as in unit tests). */
+export const NO_COUNTERS: GatewayCounters = {
+  opened() {},
+  closed() {},
+  command() {},
+  messageIn() {},
+  messageOut() {},
+  recovery() {},
+  publishFailed() {},
+  stored() {},
+};
