@@ -3,15 +3,23 @@
  *
  * Starts a nats-server with JetStream on a free port and a temporary store (unless NATS_URL is
  * set), GATEWAYS gateway processes sharing GATEWAY_PORT, the notifier on NOTIFIER_PORT and the
- * metrics service; prefixes each child's output with its name; prints one line starting with
- * `ready:` once the gateways and the notifier answer /readyz; stops everything on SIGINT,
- * SIGTERM or SIGHUP and exits 0.
+ * metrics service; prefixes each line of each child's output with its name; prints one line
+ * starting with `ready:` once the gateways and the notifier answer /readyz; stops everything on
+ * SIGINT, SIGTERM or SIGHUP and exits 0. The ready line:
+ *
+ *   ready: gateway ws://localhost:8080 (1 process), notifier http://localhost:8081, nats nats://127.0.0.1:PORT, demo page http://localhost:8080/
+ *
+ * Logs: the services write into pipes to the launcher, so the launcher decides their format by
+ * its own stdout: a terminal gets pino-pretty (LOG_PRETTY=1, coloured with FORCE_COLOR=1), anything
+ * else JSON lines (LOG_PRETTY=0). LOG_PRETTY=1 or 0 set by the caller wins; NO_COLOR drops the colours.
  *
  * Variables: GATEWAYS (1), GATEWAY_PORT (8080), NOTIFIER_PORT (8081), NATS_URL, JWT_SECRET
- * (made up for the run when unset, with a demo token printed), LOG_LEVEL (info; debug also shows
- * nats-server's own log), DEV_READY_TIMEOUT_MS (30000), and NATS_SERVER_BIN: the nats-server
- * binary to use instead of searching PATH and /usr/sbin (set it to a missing path to see what
- * happens on a machine without one). Everything else is passed through to the services.
+ * (made up for the run when unset, with a demo token printed), DEMO_PAGE (1: the gateways serve
+ * the demo page at / and the ready line ends with its URL; 0: neither), LOG_LEVEL (info; debug
+ * also shows nats-server's own log), LOG_PRETTY (see above), DEV_READY_TIMEOUT_MS (30000), and
+ * NATS_SERVER_BIN: the nats-server binary to use instead of searching PATH and /usr/sbin (set it
+ * to a missing path to see what happens on a machine without one). Everything else is passed
+ * through to the services.
  *
  * Exit codes: 0 after a signal; 1 when something fails (a child exits early, nothing answers
  * within the timeout, no nats-server); 2 for a bad variable.
@@ -25,7 +33,7 @@ import { Output } from "./dev/output.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
-const cfg = loadConfigOrExit("dev", () => readDevConfig(process.env));
+const cfg = loadConfigOrExit("dev", () => readDevConfig(process.env, process.stdout.isTTY === true));
 const natsBin = cfg.natsUrl === undefined ? natsServerBinary(cfg.natsServerBin) : undefined;
 if (cfg.natsUrl === undefined && natsBin === undefined) {
   console.error(cfg.natsServerBin === undefined ? NATS_NOT_FOUND : `${NATS_NOT_FOUND} (NATS_SERVER_BIN=${cfg.natsServerBin} is not an executable file)`);

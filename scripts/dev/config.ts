@@ -1,4 +1,4 @@
-import { EnvReader, LOG_LEVELS } from "@rt/runtime";
+import { EnvReader, LOG_LEVELS, logColors, readLogFormat } from "@rt/runtime";
 
 /** The launcher's settings, read once from the environment. */
 export interface DevConfig {
@@ -10,6 +10,16 @@ export interface DevConfig {
   notifierPort: number;
   /** LOG_LEVEL passed to every service (info). */
   logLevel: string;
+  /**
+   * Whether the services log pretty (passed to each as LOG_PRETTY=1 or 0): their stdout is a pipe
+   * to the launcher, so this is decided by the launcher's own stdout (a terminal: pretty),
+   * unless LOG_PRETTY says otherwise.
+   */
+  logPretty: boolean;
+  /** Whether those pretty logs are coloured (the launcher's stdout is a terminal, or FORCE_COLOR; not with NO_COLOR). */
+  logColors: boolean;
+  /** DEMO_PAGE (1): passed to the gateways, which then serve the demo page at `/`; 0 turns it off. */
+  demoPage: boolean;
   /** NATS_URL: an existing server to use instead of starting one. */
   natsUrl: string | undefined;
   /** JWT_SECRET passed to the gateways; undefined means "make one up for this run". */
@@ -27,9 +37,13 @@ export const DEFAULT_NOTIFIER_PORT = 8081;
 export const DEFAULT_READY_TIMEOUT_MS = 30_000;
 const MAX_GATEWAYS = 64;
 
-/** Reads the launcher's variables; throws ConfigErrors (from @rt/runtime) naming every bad one. */
-export function readDevConfig(env: Env): DevConfig {
+/**
+ * Reads the launcher's variables; throws ConfigErrors (from @rt/runtime) naming every bad one.
+ * `stdoutIsTTY`: whether the launcher's own stdout is a terminal (it decides the services' log format).
+ */
+export function readDevConfig(env: Env, stdoutIsTTY = false): DevConfig {
   const r = new EnvReader(env);
+  const logPretty = readLogFormat(r, stdoutIsTTY) === "pretty";
   const gatewayPort = r.port("GATEWAY_PORT", DEFAULT_GATEWAY_PORT, false);
   const notifierPort = r.port("NOTIFIER_PORT", DEFAULT_NOTIFIER_PORT, false);
   if (gatewayPort === notifierPort) r.fail("NOTIFIER_PORT", `must differ from GATEWAY_PORT (both ${gatewayPort})`);
@@ -40,10 +54,24 @@ export function readDevConfig(env: Env): DevConfig {
     gatewayPort,
     notifierPort,
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
+    logPretty,
+    logColors: logPretty && logColors(env, stdoutIsTTY),
+    demoPage: r.flag("DEMO_PAGE", true),
     // Checked here, as each service would, so a bad value stops the launcher at once (exit 2), not a child later.
     natsUrl: r.string("NATS_URL") === undefined ? undefined : r.natsUrl().join(","),
     jwtSecret: r.string("JWT_SECRET"),
     natsServerBin: r.string("NATS_SERVER_BIN"),
     readyTimeoutMs: r.int("DEV_READY_TIMEOUT_MS", DEFAULT_READY_TIMEOUT_MS, 100, 600_000),
   });
+}
+
+/**
+ * The logging variables every service gets: LOG_LEVEL, LOG_PRETTY=1 or 0, and FORCE_COLOR=1 when
+ * the pretty logs should be coloured (a child writing into a pipe would not colour them itself)
+ * and the caller's environment (`env`) does not set FORCE_COLOR already.
+ */
+export function serviceLogEnv(cfg: Pick<DevConfig, "logLevel" | "logPretty" | "logColors">, env: Env): Record<string, string> {
+  const vars: Record<string, string> = { LOG_LEVEL: cfg.logLevel, LOG_PRETTY: cfg.logPretty ? "1" : "0" };
+  if (cfg.logColors && env.FORCE_COLOR === undefined) vars.FORCE_COLOR = "1";
+  return vars;
 }

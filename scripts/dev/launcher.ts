@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Child, describeExit } from "./children.ts";
-import type { DevConfig } from "./config.ts";
+import { serviceLogEnv, type DevConfig } from "./config.ts";
 import { LocalNats } from "./nats.ts";
 import type { Output } from "./output.ts";
 import { portOpen } from "@rt/runtime";
@@ -18,7 +18,7 @@ const EXIT_RACE_MS = 50;
 const DEMO_USER = "demo";
 const DEMO_TOKEN_TTL_S = 24 * 3600;
 /** Variables meant for the launcher only, not passed on to the services. */
-const LAUNCHER_VARS = ["GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "PORT", "JWT_SECRET"];
+const LAUNCHER_VARS = ["GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "PORT", "JWT_SECRET", "DEMO_PAGE"];
 
 type ServiceDir = "gateway" | "notifier" | "metrics";
 
@@ -109,7 +109,7 @@ export class Launcher {
     const secret = cfg.jwtSecret ?? dev!.secret;
     const gateways: Child[] = [];
     for (let i = 1; i <= cfg.gateways; i++) {
-      gateways.push(this.spawnService(`gateway-${i}`, "gateway", natsUrl, { PORT: String(cfg.gatewayPort), JWT_SECRET: secret }));
+      gateways.push(this.spawnService(`gateway-${i}`, "gateway", natsUrl, { PORT: String(cfg.gatewayPort), JWT_SECRET: secret, DEMO_PAGE: cfg.demoPage ? "1" : "0" }));
     }
     this.spawnService("notifier", "notifier", natsUrl, { PORT: String(cfg.notifierPort) });
     this.spawnService("metrics", "metrics", natsUrl, {});
@@ -126,8 +126,7 @@ export class Launcher {
     writeDevNatsUrl(natsUrl);
     this.natsUrl = natsUrl;
     this.printDemoToken(secret, dev?.file);
-    const n = cfg.gateways;
-    out.plain(`ready: gateway ws://localhost:${cfg.gatewayPort} (${n} process${n === 1 ? "" : "es"}), notifier http://localhost:${cfg.notifierPort}, nats ${redactUrl(natsUrl)}`);
+    out.plain(readyLine(cfg, natsUrl));
   }
 
   /** A token for the demo user, signed with the gateways' secret (`devSecretFile`: where the made-up one is kept). */
@@ -148,7 +147,7 @@ export class Launcher {
   private spawnService(name: string, dir: ServiceDir, natsUrl: string, vars: Record<string, string>): Child {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !LAUNCHER_VARS.includes(k)) env[k] = v;
-    Object.assign(env, { NATS_URL: natsUrl, LOG_LEVEL: this.cfg.logLevel }, vars);
+    Object.assign(env, { NATS_URL: natsUrl }, serviceLogEnv(this.cfg, process.env), vars);
     const child = Child.spawn({ name, cmd: [process.execPath, "run", "src/main.ts"], cwd: join(this.root, "services", dir), env }, this.out);
     this.services.push(child);
     this.watch(child);
@@ -184,6 +183,17 @@ export class Launcher {
     if (this.storeDir !== undefined) rmSync(this.storeDir, { recursive: true, force: true });
     out.line("dev", "stopped");
   }
+}
+
+/**
+ * The one line printed once everything answers: what to connect to, and (with DEMO_PAGE on) the
+ * demo page to open in a browser, last so that the line's start stays as it always was:
+ * `ready: gateway ws://localhost:8080 (1 process), notifier http://localhost:8081, nats nats://127.0.0.1:PORT, demo page http://localhost:8080/`
+ */
+export function readyLine(cfg: Pick<DevConfig, "gateways" | "gatewayPort" | "notifierPort" | "demoPage">, natsUrl: string): string {
+  const n = cfg.gateways;
+  const page = cfg.demoPage ? `, demo page http://localhost:${cfg.gatewayPort}/` : "";
+  return `ready: gateway ws://localhost:${cfg.gatewayPort} (${n} process${n === 1 ? "" : "es"}), notifier http://localhost:${cfg.notifierPort}, nats ${redactUrl(natsUrl)}${page}`;
 }
 
 /** A NATS URL with any password hidden. */

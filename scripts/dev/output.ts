@@ -6,9 +6,13 @@ export class Output {
     this.width = Math.max(...names.map((n) => n.length));
   }
 
-  /** A line from `name` (a child, or "dev" for the launcher) to stdout or stderr. */
+  /**
+   * A line from `name` (a child, or "dev" for the launcher) to stdout or stderr. A child's
+   * multi-line output (pretty logs, stack traces) arrives here one line at a time, so each line
+   * gets the prefix; a line that sets colours ends with a reset, so none leaks into the next prefix.
+   */
   line(name: string, text: string, to: "out" | "err" = "out"): void {
-    const s = `${name.padEnd(this.width)} | ${text}\n`;
+    const s = `${name.padEnd(this.width)} | ${withColorReset(text)}\n`;
     (to === "out" ? process.stdout : process.stderr).write(s);
   }
 
@@ -24,6 +28,14 @@ export class Output {
       new Promise<void>((resolve) => process.stderr.write("", () => resolve())),
     ]);
   }
+}
+
+const ESC = "\x1b[";
+const RESET = "\x1b[0m";
+
+/** `text`, ended with an ANSI reset when it contains an escape sequence and does not end with one already. */
+export function withColorReset(text: string): string {
+  return text.includes(ESC) && !text.endsWith(RESET) ? text + RESET : text;
 }
 
 /** Calls `onLine` for every line of `stream` (the last one too, without its newline); resolves at its end. */

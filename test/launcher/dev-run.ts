@@ -6,35 +6,50 @@ import type { Subprocess } from "bun";
 export const ROOT = resolve(import.meta.dir, "../..");
 
 /** Variables of the caller's environment that would change what the launcher does. */
-const LAUNCHER_INPUTS = ["NATS_URL", "JWT_SECRET", "GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "LOG_LEVEL", "LOG_PRETTY", "NOTIFIER_TOKENS"];
+const LAUNCHER_INPUTS = ["NATS_URL", "JWT_SECRET", "GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "LOG_LEVEL", "LOG_PRETTY", "NOTIFIER_TOKENS", "DEMO_PAGE", "FORCE_COLOR", "NO_COLOR"];
+
+/** util-linux `script`, which runs a command on a pseudo-terminal; null where there is none. */
+export const SCRIPT = Bun.which("script");
 
 /** `bun run dev` from the repository root, with everything it prints collected. */
 export class DevRun implements AsyncDisposable {
   output = "";
   private waiters: Array<() => void> = [];
 
-  private constructor(readonly proc: Subprocess<"ignore", "pipe", "pipe">) {
+  /** `onTerminal`: `proc` is `script`, and `bun run dev` runs under it on a pseudo-terminal. */
+  private constructor(readonly proc: Subprocess<"ignore", "pipe", "pipe">, private readonly onTerminal = false) {
     void this.collect(proc.stdout);
     void this.collect(proc.stderr);
   }
 
   /** Starts the launcher with the caller's environment minus its inputs, plus `env`. */
   static start(env: Record<string, string>): DevRun {
-    const base: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !LAUNCHER_INPUTS.includes(k)) base[k] = v;
-    const proc = Bun.spawn([process.execPath, "run", "dev"], {
-      cwd: ROOT,
-      env: { ...base, ...env },
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
-    return new DevRun(proc);
+    return new DevRun(Bun.spawn([process.execPath, "run", "dev"], DevRun.spawnOptions(env)));
   }
 
-  /** Every line printed so far. */
+  /**
+   * The same with the launcher's stdout and stderr a pseudo-terminal (through `script`, which must
+   * exist: see SCRIPT), as when a person runs it; `output` is what the terminal showed.
+   */
+  static startOnTerminal(env: Record<string, string>): DevRun {
+    const cmd = [SCRIPT!, "-qec", `exec '${process.execPath}' run dev`, "/dev/null"];
+    return new DevRun(Bun.spawn(cmd, DevRun.spawnOptions({ TERM: "xterm", ...env })), true);
+  }
+
+  private static spawnOptions(env: Record<string, string>) {
+    const base: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !LAUNCHER_INPUTS.includes(k)) base[k] = v;
+    return { cwd: ROOT, env: { ...base, ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" } as const;
+  }
+
+  /** The `bun run dev` process: `proc`, or on a terminal the one under `script` (undefined once gone). */
+  get runPid(): number | undefined {
+    return this.onTerminal ? childrenOf(this.proc.pid)[0] : this.proc.pid;
+  }
+
+  /** Every line printed so far (a terminal's \r\n read as \n). */
   get lines(): string[] {
-    return this.output.split("\n").filter((l) => l.length > 0);
+    return this.output.split("\n").map((l) => l.replace(/\r$/, "")).filter((l) => l.length > 0);
   }
 
   /** Lines the launcher itself printed, without what `bun run` adds ("$ bun run …", "error: script … exited"). */
@@ -73,8 +88,18 @@ export class DevRun implements AsyncDisposable {
 
   /** Sends `signal` and resolves with the exit code, or rejects after `timeoutMs`. */
   async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 15_000): Promise<number> {
-    if (this.proc.exitCode === null) this.proc.kill(signal);
+    if (this.proc.exitCode === null) this.signalRun(signal);
     return await this.exited(timeoutMs);
+  }
+
+  /** Sends `signal` to `bun run dev` (on a terminal, not to `script`, which would hang up on it). */
+  private signalRun(signal: NodeJS.Signals): void {
+    const pid = this.runPid;
+    try {
+      if (pid !== undefined) process.kill(pid, signal);
+    } catch {
+      // gone
+    }
   }
 
   /** The exit code, or rejects after `timeoutMs`. */
@@ -95,7 +120,7 @@ export class DevRun implements AsyncDisposable {
   /** After a failed test: stop the launcher, then kill whatever it reported and left. */
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.proc.exitCode === null) {
-      this.proc.kill("SIGTERM");
+      this.signalRun("SIGTERM");
       await Promise.race([this.proc.exited, Bun.sleep(15_000)]);
       if (this.proc.exitCode === null) this.proc.kill("SIGKILL");
     }
@@ -117,6 +142,32 @@ export class DevRun implements AsyncDisposable {
       for (const fn of w) fn();
     }
   }
+}
+
+/** Pids whose parent is `pid`. */
+export function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) found.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+/** The environment `pid` was started with (Linux: /proc/<pid>/environ). */
+export function environOf(pid: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
+    const eq = entry.indexOf("=");
+    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return env;
 }
 
 /** True while `pid` exists and is not a zombie. */

@@ -4,9 +4,10 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, portOpen, ROOT, signToken, TestNats, TestSocket } from "@rt/testkit";
 import { pidsListeningOn } from "../../scripts/dev/ready.ts";
-import { DevRun, isRunning, processesMentioning } from "./dev-run.ts";
+import { childrenOf, DevRun, environOf, isRunning, processesMentioning, SCRIPT } from "./dev-run.ts";
 
-const READY_LINE = /^ready: gateway ws:\/\/localhost:(\d+) \((\d+) process(?:es)?\), notifier http:\/\/localhost:(\d+), nats (\S+)$/;
+/** Groups: gateway port, gateway processes, notifier port, NATS URL, demo page URL (absent with DEMO_PAGE=0). */
+const READY_LINE = /^ready: gateway ws:\/\/localhost:(\d+) \((\d+) process(?:es)?\), notifier http:\/\/localhost:(\d+), nats (\S+?)(?:, demo page (http:\/\/localhost:\d+\/))?$/;
 const DEMO_TOKEN = /^dev\s+\| demo token \(user "demo", valid 24 h\): (\S+)$/;
 const CHILD_LINE = /^(gateway-\d+|notifier|metrics|nats)\s+\| /;
 const SECRET = "launcher-test-secret-0123456789-abcdefghijkl";
@@ -29,20 +30,20 @@ async function status(url: string): Promise<number | "refused"> {
   }
 }
 
-/** Pids whose parent is `pid` (the launcher under `bun run dev`). */
-function childrenOf(pid: number): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) found.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
+/** What each service was started with, of the variables the launcher sets for logs and the demo page. */
+function serviceVars(dev: DevRun): Record<string, Record<string, string | undefined>> {
+  const vars: Record<string, Record<string, string | undefined>> = {};
+  for (const [name, pid] of dev.childPids) {
+    if (name === "nats") continue;
+    const env = environOf(pid);
+    vars[name] = { LOG_PRETTY: env.LOG_PRETTY, FORCE_COLOR: env.FORCE_COLOR, DEMO_PAGE: env.DEMO_PAGE };
   }
-  return found;
+  return vars;
+}
+
+/** The output lines of the services (gateways, notifier, metrics), without their prefix. */
+function serviceLines(dev: DevRun): string[] {
+  return dev.lines.filter((l) => /^(gateway-\d+|notifier|metrics)\s+\| /.test(l)).map((l) => l.slice(l.indexOf(" | ") + 3));
 }
 
 /** Asserts that the launcher left nothing behind: no reported child, no process using its store, no store. */
@@ -65,6 +66,8 @@ describe("bun run dev", () => {
     expect(ready[2]).toBe("1");
     expect(ready[3]).toBe(ports.NOTIFIER_PORT);
     expect(ready[4]).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
+    // The demo page, which the gateways serve with DEMO_PAGE=1 (on by default).
+    expect(ready[5]).toBe(`http://localhost:${ports.GATEWAY_PORT}/`);
     // Exactly one line of the launcher's own (not a child's) mentions "ready".
     expect(dev.ownLines.filter((l) => !CHILD_LINE.test(l) && /ready/.test(l))).toEqual([ready[0]]);
 
@@ -79,6 +82,15 @@ describe("bun run dev", () => {
     // Each child's output is streamed with its name in front.
     expect(dev.lines.some((l) => l.startsWith("gateway-1 | "))).toBe(true);
     expect(dev.lines.some((l) => l.startsWith("notifier  | "))).toBe(true);
+    // Into a pipe (this test's), the services log JSON, one record a line; the gateways are told to serve the demo page.
+    expect(serviceVars(dev)).toEqual({
+      "gateway-1": { LOG_PRETTY: "0", FORCE_COLOR: undefined, DEMO_PAGE: "1" },
+      notifier: { LOG_PRETTY: "0", FORCE_COLOR: undefined, DEMO_PAGE: undefined },
+      metrics: { LOG_PRETTY: "0", FORCE_COLOR: undefined, DEMO_PAGE: undefined },
+    });
+    const logged = serviceLines(dev);
+    expect(logged.length).toBeGreaterThan(0);
+    for (const line of logged) expect(JSON.parse(line)).toHaveProperty("level");
 
     const gw = `127.0.0.1:${ports.GATEWAY_PORT}`;
     const notifier = `http://127.0.0.1:${ports.NOTIFIER_PORT}`;
@@ -160,6 +172,42 @@ describe("bun run dev", () => {
     expectNothingLeft(dev, launcherPids);
   });
 
+  test("LOG_PRETTY=1 and DEMO_PAGE=0: the services log pretty (no colours into a pipe), each line prefixed; no demo page", async () => {
+    const ports = await twoPorts();
+    await using dev = DevRun.start({ ...ports, LOG_PRETTY: "1", DEMO_PAGE: "0" });
+    const ready = await dev.waitForLine(READY_LINE);
+    expect(ready[5]).toBeUndefined();
+    expect(ready[0]).not.toContain("demo page");
+    expect(serviceVars(dev)).toEqual({
+      "gateway-1": { LOG_PRETTY: "1", FORCE_COLOR: undefined, DEMO_PAGE: "0" },
+      notifier: { LOG_PRETTY: "1", FORCE_COLOR: undefined, DEMO_PAGE: undefined },
+      metrics: { LOG_PRETTY: "1", FORCE_COLOR: undefined, DEMO_PAGE: undefined },
+    });
+    expect(dev.output).toMatch(/^gateway-1 \| \[\d\d:\d\d:\d\d\.\d{3}\] INFO: gateway listening \{"port":\d+/m);
+    expect(dev.output).not.toContain("\x1b[");
+    expect(serviceLines(dev).filter((l) => l.startsWith("{"))).toEqual([]);
+    expect(await dev.stop("SIGTERM", 15_000)).toBe(0);
+    expectNothingLeft(dev, []);
+  });
+
+  test.skipIf(SCRIPT === null)("on a terminal: the services log pretty and coloured, every line prefixed, colours reset at each line's end", async () => {
+    const ports = await twoPorts();
+    await using dev = DevRun.startOnTerminal(ports);
+    const ready = await dev.waitForLine(READY_LINE);
+    expect(ready[5]).toBe(`http://localhost:${ports.GATEWAY_PORT}/`);
+    expect(serviceVars(dev)["gateway-1"]).toEqual({ LOG_PRETTY: "1", FORCE_COLOR: "1", DEMO_PAGE: "1" });
+    // pino-pretty's colours (green INFO), behind the child's name.
+    expect(dev.lines.some((l) => /^gateway-1 \| \[[\d:.]+\] \x1b\[32mINFO\x1b\[39m: /.test(l))).toBe(true);
+    // Every line is the launcher's: prefixed, or the ready line (but for `bun run`'s own, coloured, "$ bun run scripts/dev.ts").
+    for (const line of dev.lines.filter((l) => !l.replace(/\x1b\[[\d;]*m/g, "").startsWith("$ bun run "))) {
+      expect(line).toMatch(/^(\S+\s+\| |ready: )/);
+      if (line.includes("\x1b[")) expect(line).toEndWith("\x1b[0m");
+    }
+    const launcherPids = childrenOf(dev.runPid!);
+    expect(await dev.stop("SIGTERM", 15_000)).toBe(0);
+    expectNothingLeft(dev, launcherPids);
+  });
+
   test("with NATS_URL set it starts no nats-server and leaves that server running", async () => {
     await using nats = await TestNats.start();
     const ports = await twoPorts();
@@ -192,6 +240,8 @@ describe("bun run dev", () => {
     ["LOG_LEVEL", { LOG_LEVEL: "loud" }],
     ["NATS_URL", { NATS_URL: "localhost:4222" }],
     ["PORT", { PORT: "abc" }],
+    ["LOG_PRETTY", { LOG_PRETTY: "pretty" }],
+    ["DEMO_PAGE", { DEMO_PAGE: "yes please" }],
   ])("%s is checked by the launcher itself: exit 2 at once, before any child starts", async (variable, env) => {
     await using dev = DevRun.start({ ...(await twoPorts()), ...env });
     expect(await dev.exited(10_000)).toBe(2);
