@@ -1,13 +1,16 @@
 #!/usr/bin/env bun
 /**
- * `bun run docs [--check]`: writes docs/messages.md (the message reference, from CATALOG) and
- * docs/openapi.json (the notifier's HTTP API, OpenAPI 3.1) from the TypeBox schemas in
- * packages/protocol, so neither can drift from the code. With --check it writes nothing and exits
- * 1 when a file is not what it would write (CI runs it).
+ * `bun run docs [--check]`: writes docs/messages.md (the message reference, from CATALOG),
+ * docs/openapi.json (the notifier's HTTP API, OpenAPI 3.1) and docs/asyncapi.yaml (every WebSocket
+ * endpoint and NATS subject, AsyncAPI 3.0) from the TypeBox schemas in packages/protocol, so none
+ * can drift from the code. With --check it writes nothing and exits 1 when a file is not what it
+ * would write (CI runs it). Either way it exits 1 when @asyncapi/parser finds an error in the
+ * AsyncAPI document.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { CATALOG, type CatalogEntry } from "@rt/protocol";
+import { asyncApiDiagnostics, asyncApiYaml } from "./lib/asyncapi.ts";
 import { openApiDocument, plain } from "./lib/openapi.ts";
 
 const DOCS = resolve(import.meta.dir, "../docs");
@@ -67,10 +70,20 @@ const text = [
   ...CATALOG.map(entry),
 ].join("\n");
 
+const asyncApiText = asyncApiYaml();
 const outputs: Array<[string, string]> = [
   ["messages.md", text],
   ["openapi.json", `${JSON.stringify(openApiDocument(), null, 2)}\n`],
+  ["asyncapi.yaml", asyncApiText],
 ];
+
+/** Exits 1 when the AsyncAPI document has errors; prints its warnings. */
+async function validateAsyncApi(text: string): Promise<void> {
+  const { errors, warnings } = await asyncApiDiagnostics(text);
+  for (const w of warnings) process.stderr.write(`docs/asyncapi.yaml: warning: ${w}\n`);
+  for (const e of errors) process.stderr.write(`docs/asyncapi.yaml: error: ${e}\n`);
+  if (errors.length > 0) process.exit(1);
+}
 
 if (process.argv.includes("--check")) {
   let stale = false;
@@ -86,10 +99,12 @@ if (process.argv.includes("--check")) {
     stale = true;
   }
   if (stale) process.exit(1);
-  process.stderr.write("docs/messages.md and docs/openapi.json are up to date\n");
+  await validateAsyncApi(asyncApiText);
+  process.stderr.write(`${outputs.map(([name]) => `docs/${name}`).join(", ")} are up to date; docs/asyncapi.yaml is valid AsyncAPI\n`);
 } else {
   for (const [name, wanted] of outputs) {
     writeFileSync(resolve(DOCS, name), wanted);
     process.stderr.write(`wrote docs/${name}\n`);
   }
+  await validateAsyncApi(asyncApiText);
 }

@@ -18,3 +18,6 @@ export const ControlAnswer = Type.Object({
 });
 export type ControlAnswer = Static<typeof ControlAnswer>;
 export const controlAnswer = validator(ControlAnswer);
+
+/** What every gateway answers for its own sockets (`gateway.control.<op>`). */
+export const GATEWAY_CONTROL_OPS = ["unsubscribe", "disconnect", "channels", "info"] as const;

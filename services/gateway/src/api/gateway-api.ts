@@ -1,7 +1,7 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
 import {
-  API_METHODS, MONITOR_CHANNEL, GATEWAY_API_PREFIX, GATEWAY_API_QUEUE, GATEWAY_API_WILDCARD, GATEWAY_CONTROL_PREFIX, GATEWAY_CONTROL_WILDCARD, MAX_API_REQUEST_BYTES,
+  API_METHODS, MONITOR_CHANNEL, GATEWAY_API_METHODS, GATEWAY_CONTROL_OPS, GATEWAY_API_PREFIX, GATEWAY_API_QUEUE, GATEWAY_API_WILDCARD, GATEWAY_CONTROL_PREFIX, GATEWAY_CONTROL_WILDCARD, MAX_API_REQUEST_BYTES,
   centrifugo, controlAnswer, methodFromSubject, methodSubject,
   type ApiAnswer, type ChannelsRequest, type ControlAnswer, type DisconnectRequest, type HistoryRequest, type InfoNode, type UnsubscribeRequest,
 } from "@rt/protocol";
@@ -55,10 +55,10 @@ export class ApiFailure extends Error {
 export const apiError = (code: number): ApiAnswer => ({ error: { code, message: ERROR_MESSAGES[code as centrifugo.ErrorCode] ?? "error" } });
 
 /** The methods a notifier hands to a gateway (`gateway.api.<method>`, one gateway of the queue group answers). */
-const SERVED = ["history", "presence", "presence_stats", "unsubscribe", "disconnect", "channels", "info"] as const;
+const SERVED = GATEWAY_API_METHODS;
 type Served = (typeof SERVED)[number];
 /** What every gateway answers for itself (`gateway.control.<op>`). */
-const CONTROLS = ["unsubscribe", "disconnect", "channels", "info"] as const;
+const CONTROLS = GATEWAY_CONTROL_OPS;
 type Control = (typeof CONTROLS)[number];
 
 const isServed = (m: string | undefined): m is Served => (SERVED as readonly (string | undefined)[]).includes(m);
