@@ -1,6 +1,8 @@
 import { metricsSubject } from "@rt/protocol";
-import { connectNats, createLogger, healthRoute, json, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
+import { Metrics, connectNats, createLogger, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
 import { loadConfig } from "./config.ts";
+import { route } from "./http.ts";
+import { sampleMetrics } from "./metrics.ts";
 import { NatsPublisher, type Publisher } from "./publisher.ts";
 import { Sampler } from "./sampler.ts";
 import { startTicker, type Ticker } from "./ticker.ts";
@@ -13,13 +15,15 @@ log.info({ host: config.hostId, subject: metricsSubject(config.hostId), interval
 let nats: ServiceNats | undefined;
 let publisher: Publisher | undefined;
 let ticker: Ticker | undefined;
+const registry = new Metrics();
+const metrics = sampleMetrics(registry, () => nats?.connected() ?? false);
 
 // Up before NATS so /healthz answers (and /readyz says 503) while the first connect is pending.
 const server = config.port === undefined ? undefined : Bun.serve({
   port: config.port,
-  fetch: (req) => healthRoute(new URL(req.url).pathname, () => nats?.connected() ?? false) ?? json(404, { error: "not found" }),
+  fetch: (req) => route(req, { ready: () => nats?.connected() ?? false, scrape: () => registry.response() }),
 });
-if (server) log.info({ port: server.port }, "health endpoints listening");
+if (server) log.info({ port: server.port }, "health and metrics endpoints listening");
 
 onShutdown(log, async () => {
   await ticker?.stop();
@@ -29,8 +33,8 @@ onShutdown(log, async () => {
 
 nats = await connectNats({ servers: config.natsUrl, name: "metrics", logger: log.child({ module: "nats" }) });
 log.info("nats connected");
-const sampler = new Sampler({ hostId: config.hostId, intervalMs: config.intervalMs });
-const pub = new NatsPublisher(nats, config.hostId, log.child({ module: "publisher" }));
+const sampler = new Sampler({ hostId: config.hostId, intervalMs: config.intervalMs, onSampled: metrics.sampled });
+const pub = new NatsPublisher(nats, config.hostId, log.child({ module: "publisher" }), metrics);
 publisher = pub;
 const tickErrors = new Throttle(30_000);
 ticker = startTicker(config.intervalMs, async () => void pub.publish(await sampler.sample()), (err) => {

@@ -1,5 +1,6 @@
 import { MAX_METRICS_BYTES, metricsSample, metricsSubject, type FieldError, type MetricsSample } from "@rt/protocol";
 import type { Logger, ServiceNats } from "@rt/runtime";
+import type { SampleMetrics } from "./metrics.ts";
 import { Throttle } from "./throttle.ts";
 
 /** What became of one sample. */
@@ -31,7 +32,12 @@ export class NatsPublisher implements Publisher {
   private dropped = 0;
   private closed = false;
 
-  constructor(private readonly nats: Pick<ServiceNats, "nc" | "connected">, hostId: string, private readonly log: Logger) {
+  constructor(
+    private readonly nats: Pick<ServiceNats, "nc" | "connected">,
+    hostId: string,
+    private readonly log: Logger,
+    private readonly metrics: Pick<SampleMetrics, "published" | "publishFailed">,
+  ) {
     this.subject = metricsSubject(hostId);
   }
 
@@ -47,11 +53,13 @@ export class NatsPublisher implements Publisher {
     try {
       this.nats.nc.publish(this.subject, payload);
     } catch (err) {
+      this.metrics.publishFailed();
       const skipped = this.failLog.take();
       if (skipped !== undefined) this.log.warn({ err: String(err), skipped }, "publish failed");
       else this.log.debug({ err: String(err) }, "publish failed");
       return "failed";
     }
+    this.metrics.published();
     if (this.dropped > 0) {
       this.log.info({ dropped: this.dropped }, "publishing again");
       this.dropped = 0;
@@ -76,6 +84,7 @@ export class NatsPublisher implements Publisher {
   }
 
   private drop(): PublishOutcome {
+    this.metrics.publishFailed();
     this.dropped++;
     const skipped = this.downLog.take();
     if (skipped !== undefined) this.log.warn({ dropped: this.dropped }, "nats not connected; dropping samples until it is back");

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import os from "node:os";
 import type { MetricsSample } from "@rt/protocol";
+import { secondsSince } from "@rt/runtime";
 
 /** Cumulative CPU time since boot, in any unit (jiffies from /proc/stat, ms from os.cpus()). */
 export interface CpuTimes {
@@ -18,6 +19,8 @@ export interface SamplerOptions {
   now?: () => Date;
   /** The sampling period, sent with every sample so gateways can tell a host that stopped. */
   intervalMs?: number;
+  /** Told how long each sample took to read, in seconds. */
+  onSampled?: (seconds: number) => void;
 }
 
 /**
@@ -29,6 +32,7 @@ export class Sampler {
   private readonly procDir: string;
   private readonly now: () => Date;
   private readonly intervalMs: number | undefined;
+  private readonly onSampled: ((seconds: number) => void) | undefined;
   private previousCpu: CpuTimes | undefined;
 
   constructor(opts: SamplerOptions) {
@@ -36,10 +40,12 @@ export class Sampler {
     this.procDir = opts.procDir ?? "/proc";
     this.now = opts.now ?? (() => new Date());
     this.intervalMs = opts.intervalMs;
+    this.onSampled = opts.onSampled;
   }
 
   /** Reads the current values; never throws for a missing /proc. */
   async sample(): Promise<MetricsSample> {
+    const started = performance.now();
     const [load, memory, cpu] = await Promise.all([this.readLoad(), this.readMemoryUsage(), this.readCpu()]);
     const sample: MetricsSample = {
       timestamp: this.now().toISOString(),
@@ -51,6 +57,7 @@ export class Sampler {
     this.previousCpu = cpu;
     if (percent !== undefined) sample.cpu_percent = percent;
     if (this.intervalMs !== undefined) sample.interval_ms = this.intervalMs;
+    this.onSampled?.(secondsSince(started));
     return sample;
   }
 

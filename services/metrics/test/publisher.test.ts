@@ -9,11 +9,18 @@ const HOST = "host.with*odd>chars";
 const log = createLogger("metrics-test", "silent");
 const sample = (n: number): MetricsSample => ({ timestamp: new Date().toISOString(), cpu_load: n, memory_usage: 50, host: HOST });
 
+/** Counts what the publisher reports, as the service's Prometheus counters would. */
+function counts() {
+  const c = { published: 0, failed: 0 };
+  return { c, metrics: { published: () => void c.published++, publishFailed: () => void c.failed++ } };
+}
+
 test("publishes valid samples on the host's encoded subject and refuses invalid ones", async () => {
   await using nats = await TestNats.start();
   await using sub = await Subscriber.start(nats.url, "metrics.>");
   const conn = await connectNats({ servers: [nats.url], name: "metrics-test", logger: log });
-  const publisher = new NatsPublisher(conn, HOST, log);
+  const { c, metrics } = counts();
+  const publisher = new NatsPublisher(conn, HOST, log, metrics);
   try {
     expect(publisher.publish(sample(1))).toBe("published");
     expect(publisher.publish({ ...sample(2), memory_usage: 150 })).toBe("invalid");
@@ -25,6 +32,7 @@ test("publishes valid samples on the host's encoded subject and refuses invalid 
     expect(sub.received.map((r) => r.subject)).toEqual([metricsSubject(HOST), metricsSubject(HOST)]);
     expect(sub.received.map((r) => (r.data as MetricsSample).cpu_load)).toEqual([1, 4]);
     expect((sub.received[1]!.data as MetricsSample).cpu_percent).toBe(12.5);
+    expect(c).toEqual({ published: 2, failed: 0 }); // invalid samples are not publish failures
   } finally {
     await publisher.close();
   }
@@ -35,7 +43,8 @@ test("while NATS is down samples are dropped, not queued for a burst on reconnec
   await using nats = await TestNats.start();
   await using sub = await Subscriber.start(nats.url, metricsSubject(HOST));
   const conn = await connectNats({ servers: [nats.url], name: "metrics-test", logger: log });
-  const publisher = new NatsPublisher(conn, HOST, log);
+  const { c, metrics } = counts();
+  const publisher = new NatsPublisher(conn, HOST, log, metrics);
   try {
     expect(publisher.publish(sample(1))).toBe("published");
     await sub.waitForCount(1);
@@ -55,6 +64,7 @@ test("while NATS is down samples are dropped, not queued for a burst on reconnec
     await conn.nc.flush();
     await Bun.sleep(50);
     expect(sub.received.map((r) => (r.data as MetricsSample).cpu_load)).toEqual([1, 2]);
+    expect(c).toEqual({ published: 2, failed: 5 }); // each sample dropped during the outage
   } finally {
     await publisher.close();
   }
@@ -63,7 +73,8 @@ test("while NATS is down samples are dropped, not queued for a burst on reconnec
 test("close() returns promptly while NATS is down", async () => {
   await using nats = await TestNats.start();
   const conn = await connectNats({ servers: [nats.url], name: "metrics-test", logger: log });
-  const publisher = new NatsPublisher(conn, HOST, log);
+  const { c, metrics } = counts();
+  const publisher = new NatsPublisher(conn, HOST, log, metrics);
   await nats.stop(true);
   await waitFor("publisher to see the outage", () => !conn.connected(), 5000, 10);
   const t0 = performance.now();
@@ -71,4 +82,5 @@ test("close() returns promptly while NATS is down", async () => {
   expect(performance.now() - t0).toBeLessThan(500);
   expect(conn.nc.isClosed()).toBe(true);
   expect(publisher.publish(sample(1))).toBe("disconnected");
+  expect(c).toEqual({ published: 0, failed: 0 }); // closed: not a failure
 });

@@ -13,6 +13,13 @@ async function status(url: string): Promise<number> {
   }
 }
 
+/** The value of the unlabelled series `name` in the Prometheus text at `url`, undefined when absent. */
+async function metric(url: string, name: string): Promise<number | undefined> {
+  const text = await (await fetch(url)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
 describe("metrics process", () => {
   test("publishes valid samples every INTERVAL_MS on metricsSubject(HOST_ID)", async () => {
     await using nats = await TestNats.start();
@@ -37,7 +44,7 @@ describe("metrics process", () => {
     stamps.forEach((t, i) => expect(Math.abs(t - stamps[0]! - i * 100)).toBeLessThan(80));
   });
 
-  test("with PORT: /healthz and /readyz follow NATS through a kill and restart; publishing resumes", async () => {
+  test("with PORT: /healthz, /readyz and /metrics follow NATS through a kill and restart; publishing resumes", async () => {
     await using nats = await TestNats.start();
     await using sub = await Subscriber.start(nats.url, metricsSubject(HOST));
     await using svc = await ServiceProcess.start("metrics", { NATS_URL: nats.url, INTERVAL_MS: "100", HOST_ID: HOST }, { withPort: true });
@@ -45,11 +52,20 @@ describe("metrics process", () => {
     expect(await status(`${svc.http}/readyz`)).toBe(200);
     expect(await status(`${svc.http}/nope`)).toBe(404);
     await sub.waitForCount(2);
+    const metrics = `${svc.http}/metrics`;
+    expect(await metric(metrics, "rt_samples_published_total")).toBeGreaterThanOrEqual(2);
+    expect(await metric(metrics, "rt_nats_connected")).toBe(1);
+    expect(await metric(metrics, "rt_nats_publish_failures_total")).toBe(0);
+    expect(await metric(metrics, "rt_sample_duration_seconds_count")).toBeGreaterThanOrEqual(2);
+    const post = await fetch(metrics, { method: "POST" });
+    expect([post.status, post.headers.get("allow"), await post.json()]).toEqual([405, "GET", { error: "method not allowed" }]);
 
     await nats.stop(true);
     await waitFor("/readyz 503", async () => (await status(`${svc.http}/readyz`)) === 503, 5000, 20);
     expect(await status(`${svc.http}/healthz`)).toBe(200);
     await Bun.sleep(300); // a few ticks with nowhere to publish
+    expect(await metric(metrics, "rt_nats_connected")).toBe(0);
+    expect(await metric(metrics, "rt_nats_publish_failures_total")).toBeGreaterThan(0);
 
     await nats.restart();
     await waitFor("/readyz 200", async () => (await status(`${svc.http}/readyz`)) === 200, 5000, 20);

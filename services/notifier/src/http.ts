@@ -4,6 +4,7 @@ import { healthRoute, json, type Logger } from "@rt/runtime";
 import type { Authorizer } from "./auth.ts";
 import { apiError, type BatchAnswer } from "./api/dispatcher.ts";
 import { sendParsed, type BatchOutcome } from "./batch.ts";
+import { apiMethodLabel, type NotifierMetrics } from "./metrics.ts";
 import { failed, RETRY_AFTER_SECONDS, type Outcome } from "./outcome.ts";
 import { MAX_BATCH_REQUEST_BYTES, parseBody, tooLarge } from "./request.ts";
 
@@ -19,6 +20,10 @@ export interface HttpDeps {
   send: (req: NotifyRequest) => Promise<Outcome>;
   /** Serves one server API call (the body parsed, not yet checked). */
   api: (method: string, body: unknown) => Promise<ApiAnswer | BatchAnswer>;
+  /** Counts every answer of `/notifications` and `/api/<method>`. */
+  metrics: Pick<NotifierMetrics, "apiCall">;
+  /** The Prometheus text of every metric (`GET /metrics`, no token: counts only). */
+  scrape: () => Promise<Response>;
 }
 
 const { ErrorCode } = centrifugo;
@@ -31,7 +36,7 @@ const API_PREFIX = "/api/";
  */
 const SERVER_BODY_LIMIT = Number.MAX_SAFE_INTEGER;
 
-/** Starts `POST /notifications`, `POST /api/<method>` (the server API), `GET /healthz`, `GET /readyz`. */
+/** Starts `POST /notifications`, `POST /api/<method>` (the server API), `GET /healthz`, `GET /readyz`, `GET /metrics`. */
 export function startHttp(deps: HttpDeps): Server<undefined> {
   return Bun.serve({
     hostname: deps.host,
@@ -53,13 +58,21 @@ async function route(req: Request, deps: HttpDeps): Promise<Response> {
     if (req.method !== "GET" && req.method !== "HEAD") return methodNotAllowed("GET");
     return healthRoute(path, deps.ready)!;
   }
+  if (path === "/metrics") {
+    if (req.method !== "GET") return methodNotAllowed("GET");
+    return deps.scrape();
+  }
   if (path.startsWith(API_PREFIX)) {
-    if (req.method !== "POST") return methodNotAllowed("POST");
-    return postApi(req, path.slice(API_PREFIX.length), deps);
+    const method = path.slice(API_PREFIX.length);
+    const res = req.method === "POST" ? await postApi(req, method, deps) : methodNotAllowed("POST");
+    deps.metrics.apiCall(apiMethodLabel(method), res.status, "http");
+    return res;
   }
   if (path !== "/notifications") return respond(failed(404, "not found"));
-  if (req.method !== "POST") return methodNotAllowed("POST");
-  return respond(await postNotification(req, deps));
+  const outcome = req.method === "POST" ? await postNotification(req, deps) : undefined;
+  // A batch answers an array, item by item; anything else (a refused batch too) counts as `notify`.
+  deps.metrics.apiCall(Array.isArray(outcome?.body) ? "notify_batch" : "notify", outcome?.status ?? 405, "http");
+  return outcome ? respond(outcome) : methodNotAllowed("POST");
 }
 
 /** The path of a request URL (`http://host:port/path?query`) without building a URL object (one per request showed in profiles). */

@@ -1,10 +1,11 @@
-import { connectNats, createLogger, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
+import { Metrics, connectNats, createLogger, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
 import { ApiDispatcher, apiError } from "./api/dispatcher.ts";
 import { ApiResponder } from "./api/nats-responder.ts";
 import { RoomPublisher } from "./api/room-publisher.ts";
 import { bearerAuthorizer } from "./auth.ts";
 import { loadConfig } from "./config.ts";
 import { startHttp } from "./http.ts";
+import { notifierMetrics } from "./metrics.ts";
 import { NatsApi } from "./nats-api.ts";
 import { unavailable } from "./outcome.ts";
 import { Publisher } from "./publish.ts";
@@ -14,6 +15,10 @@ const config = loadConfigOrExit("notifier", () => loadConfig());
 const log = createLogger("notifier", config.logLevel);
 const auth = bearerAuthorizer(config.tokens);
 if (!auth.enforced) log.warn("NOTIFIER_TOKENS is not set: anyone who can reach the HTTP port may send notifications");
+
+let nats: ServiceNats | undefined;
+const registry = new Metrics();
+const metrics = notifierMetrics(registry, () => nats?.connected() ?? false);
 
 // HTTP first, so /healthz answers (and /readyz says 503) while NATS is still out of reach.
 let publisher: Publisher | undefined;
@@ -26,10 +31,11 @@ const server = startHttp({
   ready: () => publisher?.ready() ?? false,
   send: (req) => publisher?.send(req) ?? Promise.resolve(unavailable("not connected to NATS yet; retry shortly")),
   api: (method, body) => dispatcher?.call(method, body) ?? Promise.resolve(apiError(100, "not connected to NATS yet; retry shortly")),
+  metrics,
+  scrape: () => registry.response(),
 });
 log.info({ url: server.url.href }, "http listening");
 
-let nats: ServiceNats | undefined;
 let store: NotificationStore | undefined;
 let api: NatsApi | undefined;
 let apiResponder: ApiResponder | undefined;
@@ -44,12 +50,12 @@ onShutdown(log, async () => {
 });
 
 nats = await connectNats({ servers: config.natsUrl, name: "notifier", logger: log.child({ module: "nats" }) });
-store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: config.maxPerUser, dedupWindowMs: config.dedupWindowMs, replicas: config.replicas }, log.child({ module: "store" }));
-const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }) });
+store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: config.maxPerUser, dedupWindowMs: config.dedupWindowMs, replicas: config.replicas }, log.child({ module: "store" }), metrics);
+const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }), metrics });
 nats.onReconnect(() => void store?.ensureStream());
-api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }));
-dispatcher = new ApiDispatcher(nats.nc, new RoomPublisher(nats.nc, log.child({ module: "rooms" })), log.child({ module: "api" }));
-apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }));
+api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }), metrics);
+dispatcher = new ApiDispatcher(nats.nc, new RoomPublisher(nats.nc, log.child({ module: "rooms" }), metrics), log.child({ module: "api" }));
+apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }), metrics);
 apiResponder.start();
 await store.ensureStream();
 publisher = pub;

@@ -1,6 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { NOTIFIER_SEND, type NotifyRequest } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
+import type { NotifierMetrics } from "./metrics.ts";
 import { failed, type Outcome } from "./outcome.ts";
 import { sendParsed } from "./batch.ts";
 import { parseBody } from "./request.ts";
@@ -13,7 +14,12 @@ export class NatsApi {
   private sub: Subscription | undefined;
   private readonly inFlight = new Set<Promise<void>>();
 
-  constructor(private readonly nc: NatsConnection, private readonly send: (req: NotifyRequest) => Promise<Outcome>, private readonly log: Logger) {}
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly send: (req: NotifyRequest) => Promise<Outcome>,
+    private readonly log: Logger,
+    private readonly metrics: Pick<NotifierMetrics, "apiCall">,
+  ) {}
 
   /** Starts answering requests on NOTIFIER_SEND. */
   start(): void {
@@ -45,6 +51,7 @@ export class NatsApi {
       this.log.error({ err }, "notifier.send handler failed");
       outcome = failed(500, "internal error");
     }
+    this.metrics.apiCall(Array.isArray(outcome.body) ? "notify_batch" : "notify", outcome.status, "nats");
     if (!msg.reply) return;
     // A batch answers its array (each entry with its status); one notification its body, with `status` on errors.
     const body = Array.isArray(outcome.body) || outcome.status === 200 || outcome.status === 202 ? outcome.body : { ...outcome.body, status: outcome.status };

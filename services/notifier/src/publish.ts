@@ -7,6 +7,7 @@ import {
 } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import { LruMap } from "./lru.ts";
+import type { NotifierMetrics } from "./metrics.ts";
 import { failed, unavailable, type Outcome } from "./outcome.ts";
 import { KeyedSerializer } from "./serial.ts";
 import { STORE_TIMEOUT_MS, WrongLastSequenceError, type NotificationStore } from "./store.ts";
@@ -28,6 +29,7 @@ export interface PublishDeps {
   connected: () => boolean;
   store: NotificationStore;
   log: Logger;
+  metrics: Pick<NotifierMetrics, "stored" | "deduplicated" | "publishFailed">;
   lastSeqCacheSize?: number;
 }
 
@@ -118,10 +120,12 @@ export class Publisher {
         continue;
       }
       if (!ack.duplicate) {
+        this.deps.metrics.stored();
         this.lastSeq.set(req.user_id, ack.seq);
         return this.announce(req, { ...n, seq: ack.seq }, 202);
       }
       // A repeated key: nothing new was stored; the ack carries the first message's seq.
+      this.deps.metrics.deduplicated();
       const first = await store.read(ack.seq);
       if (first === null) {
         log.info({ seq: ack.seq }, "idempotent repeat of a notification no longer in the inbox; answered without announcing");
@@ -148,14 +152,24 @@ export class Publisher {
     return epoch === undefined ? { id, seq } : { id, seq, epoch };
   }
 
-  /** Publishes the live event (after subscribing to receipts when asked) and builds the answer. */
+  /**
+   * Publishes the live event (after subscribing to receipts when asked) and builds the answer. A
+   * live event published while NATS is disconnected is lost (the client drops its buffer on
+   * reconnect): counted as a failed publish, as is one that throws.
+   */
   private announce(req: NotifyRequest, stored: StoredNotification & { seq: number }, status: 200 | 202): Announced {
-    const { nc, log, store } = this.deps;
+    const { nc, log, store, metrics } = this.deps;
     const live: LiveNotification = store.epoch === undefined ? stored : { ...stored, epoch: store.epoch };
     const outcome: Outcome = { status, body: this.answer(live.id, live.seq) };
     // Subscribe before the live event goes out, so a fast gateway's receipt is not missed.
     const receipt = req.wait_for_delivery_ms === undefined ? undefined : nc.subscribe(deliveredSubject(live.id), { max: 1 });
-    nc.publish(userLiveSubject(live.user_id), JSON.stringify(live));
+    try {
+      nc.publish(userLiveSubject(live.user_id), JSON.stringify(live));
+    } catch (err) {
+      metrics.publishFailed();
+      throw err;
+    }
+    if (!this.deps.connected()) metrics.publishFailed();
     log.debug({ id: live.id, seq: live.seq, status }, "notification stored and announced");
     return receipt ? { outcome, receipt } : { outcome };
   }

@@ -4,7 +4,8 @@ import {
 } from "@nats-io/jetstream";
 import { headers, nanos, type NatsConnection } from "@nats-io/transport-node";
 import { NOTIFICATIONS_STREAM, NOTIFY_USER_WILDCARD, epochOf, storedNotification, streamAdvisorySubjects, type StoredNotification } from "@rt/protocol";
-import type { Logger } from "@rt/runtime";
+import { secondsSince, type Logger } from "@rt/runtime";
+import type { NotifierMetrics } from "./metrics.ts";
 
 /** Stream limits, from the configuration. */
 export interface StoreLimits {
@@ -40,7 +41,12 @@ export class NotificationStore {
   private currentEpoch: string | undefined;
   private readonly epochListeners: Array<(epoch: string) => void> = [];
 
-  constructor(private readonly nc: NatsConnection, limits: StoreLimits, private readonly log: Logger) {
+  constructor(
+    private readonly nc: NatsConnection,
+    limits: StoreLimits,
+    private readonly log: Logger,
+    private readonly metrics: Pick<NotifierMetrics, "storeDuration" | "publishFailed">,
+  ) {
     // Copied field by field: callers pass the whole config, which must not end up in a log line.
     this.limits = { maxAgeMs: limits.maxAgeMs, maxPerUser: limits.maxPerUser, dedupWindowMs: limits.dedupWindowMs, replicas: limits.replicas };
     this.js = jetstream(nc, { timeout: ATTEMPT_TIMEOUT_MS });
@@ -133,16 +139,21 @@ export class NotificationStore {
    * for 0 as well: "no message yet"). Throws WrongLastSequenceError when it is not. With a `msgID`,
    * a repeat inside the dedup window stores nothing and acks with the first one's seq; without,
    * JetStream keeps no dedup entry for it (about 170 bytes of server memory for the whole window).
+   * Each ack's wait is measured; every other failure than a moved last seq counts as a failed publish.
    */
   async append(subject: string, n: StoredNotification, msgID: string | undefined): Promise<PubAck> {
     const h = headers();
     h.set(HDR_EXPECTED_LAST_SUBJECT_SEQ, String(n.prev_seq));
+    const started = performance.now();
     try {
-      return await this.js.publish(subject, JSON.stringify(n), { ...(msgID === undefined ? {} : { msgID }), headers: h, timeout: ATTEMPT_TIMEOUT_MS });
+      const ack = await this.js.publish(subject, JSON.stringify(n), { ...(msgID === undefined ? {} : { msgID }), headers: h, timeout: ATTEMPT_TIMEOUT_MS });
+      this.metrics.storeDuration(secondsSince(started));
+      return ack;
     } catch (err) {
       if (err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) {
         throw new WrongLastSequenceError(err.message, { cause: err });
       }
+      this.metrics.publishFailed();
       throw err;
     }
   }

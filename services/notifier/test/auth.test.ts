@@ -15,8 +15,9 @@ test("with NOTIFIER_TOKENS set, only a listed bearer token may publish", async (
   expect((await f.post(msg, { token: "tok-two-longer" })).status).toBe(202);
   // 401 comes before any other check, so nothing about the request leaks to an outsider.
   expect((await f.post("not json", { raw: true, contentType: "text/plain" })).status).toBe(401);
-  // Health endpoints stay open.
+  // Health endpoints and the metrics (counts only, for Prometheus) stay open.
   expect((await fetch(`${f.svc.http}/readyz`)).status).toBe(200);
+  expect((await fetch(`${f.svc.http}/metrics`)).status).toBe(200);
   expect(f.svc.logs).not.toContain("tok-one");
   expect(f.svc.logs).not.toContain("secret-body-text");
   expect(f.svc.logs).not.toContain("NOTIFIER_TOKENS is not set");

@@ -112,3 +112,24 @@ export async function liveEvents(nc: NatsConnection, subject: string): Promise<{
 /** A unique user id per call, so tests sharing a fixture never see each other's notifications. */
 let counter = 0;
 export const uniqueUser = (prefix = "user"): string => `${prefix}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** One series of a Prometheus text: its name and labels, keys sorted (`rt_api_calls_total{code="202",method="notify",transport="http"}`). */
+export function series(name: string, labels: Record<string, string | number> = {}): string {
+  const keys = Object.keys(labels).sort();
+  return keys.length === 0 ? name : `${name}{${keys.map((k) => `${k}="${labels[k]}"`).join(",")}}`;
+}
+
+/** Every series of `GET ${base}/metrics` (keyed as `series()` spells them) with its value. */
+export async function scrape(base: string): Promise<Map<string, number>> {
+  const res = await fetch(`${base}/metrics`);
+  if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}`);
+  const out = new Map<string, number>();
+  for (const line of (await res.text()).split("\n")) {
+    const m = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!;
+    out.set(series(m[1]!, labels), Number(m[3]));
+  }
+  return out;
+}

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { MAX_BODY_BYTES, decodeToken, storedNotification, userLiveSubject, userStoreSubject } from "@rt/protocol";
-import { Fixture, liveEvents, uniqueUser } from "./helpers.ts";
+import { MAX_BODY_BYTES, NOTIFIER_SEND, decodeToken, storedNotification, userLiveSubject, userStoreSubject } from "@rt/protocol";
+import { Fixture, liveEvents, scrape, series, uniqueUser } from "./helpers.ts";
 
 let f: Fixture;
 beforeAll(async () => {
@@ -189,5 +189,49 @@ describe("an oversize body from a client that sends it all before reading", () =
       expect(status).toBe("413");
       expect(JSON.parse(rest.join(" "))).toEqual({ errors: [{ path: "", message: expect.stringContaining("at most") }] });
     }
+  });
+});
+
+describe("GET /metrics", () => {
+  test("counts stores, idempotent repeats, failed publishes, every call by method, code and transport, and the store's ack time", async () => {
+    const before = await scrape(f.svc.http);
+    const user = uniqueUser("metrics");
+    expect((await f.post({ user_id: user, body: "m", idempotency_key: "metrics-1" })).status).toBe(202);
+    expect((await f.post({ user_id: user, body: "m", idempotency_key: "metrics-1" })).status).toBe(200);
+    expect((await f.post({ user_id: user })).status).toBe(400);
+    const api = (method: string) => fetch(`${f.svc.http}/api/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    // No gateway runs here: `info` answers error 108 inside a 200.
+    expect((await api("info")).status).toBe(200);
+    expect((await api("no_such_method")).status).toBe(404);
+    const request = async (subject: string, body: unknown) => (await f.nc.request(subject, JSON.stringify(body), { timeout: 5000 })).json<Record<string, unknown>>();
+    expect((await request(NOTIFIER_SEND, { user_id: "" })).status).toBe(400);
+    // No gateway created the ROOMS stream: the room publication fails (error 100) and counts as a failed publish.
+    expect(await request("api.publish", { channel: "chat:metrics", data: {} })).toEqual({ error: { code: 100, message: expect.any(String) } });
+    expect(await request("api.no_such_method", {})).toEqual({ error: { code: 104, message: "not found" } });
+    const after = await scrape(f.svc.http);
+
+    const delta = (name: string, labels: Record<string, string | number> = {}) => (after.get(series(name, labels)) ?? 0) - (before.get(series(name, labels)) ?? 0);
+    expect(delta("rt_notifications_stored_total")).toBe(1);
+    expect(delta("rt_notifications_deduplicated_total")).toBe(1);
+    expect(delta("rt_nats_publish_failures_total")).toBe(1);
+    expect(after.get("rt_nats_connected")).toBe(1);
+    expect(delta("rt_jetstream_store_duration_seconds_count", { stream: "NOTIFICATIONS" })).toBeGreaterThanOrEqual(2); // the store and the repeat were both acked
+    const calls = (method: string, code: number, transport: string) => delta("rt_api_calls_total", { method, code, transport });
+    expect(calls("notify", 202, "http")).toBe(1);
+    expect(calls("notify", 200, "http")).toBe(1);
+    expect(calls("notify", 400, "http")).toBe(1);
+    expect(calls("info", 200, "http")).toBe(1);
+    expect(calls("unknown", 404, "http")).toBe(1);
+    expect(calls("notify", 400, "nats")).toBe(1);
+    expect(calls("publish", 100, "nats")).toBe(1);
+    expect(calls("unknown", 104, "nats")).toBe(1);
+    expect([...after.keys()].filter((k) => k.includes("no_such_method"))).toEqual([]);
+  });
+
+  test("GET only: another method is 405 with a JSON error, like every other route", async () => {
+    const r = await fetch(`${f.svc.http}/metrics`, { method: "POST" });
+    expect(r.status).toBe(405);
+    expect(r.headers.get("allow")).toBe("GET");
+    expect(await r.json()).toEqual({ errors: [{ path: "", message: "method not allowed" }] });
   });
 });

@@ -1,8 +1,9 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
-import { API_PREFIX, API_WILDCARD, MAX_API_REQUEST_BYTES, centrifugo, methodFromSubject } from "@rt/protocol";
+import { API_PREFIX, API_WILDCARD, MAX_API_REQUEST_BYTES, centrifugo, methodFromSubject, type ApiAnswer } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
+import { apiMethodLabel, type NotifierMetrics } from "../metrics.ts";
 import { NOTIFIER_QUEUE } from "../nats-api.ts";
-import { apiError, type ApiDispatcher } from "./dispatcher.ts";
+import { apiError, type ApiDispatcher, type BatchAnswer } from "./dispatcher.ts";
 
 const { ErrorCode } = centrifugo;
 
@@ -12,7 +13,12 @@ export class ApiResponder {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
 
-  constructor(private readonly nc: NatsConnection, private readonly api: ApiDispatcher, private readonly log: Logger) {}
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly api: ApiDispatcher,
+    private readonly log: Logger,
+    private readonly metrics: Pick<NotifierMetrics, "apiCall">,
+  ) {}
 
   start(): void {
     this.sub = this.nc.subscribe(API_WILDCARD, {
@@ -34,7 +40,7 @@ export class ApiResponder {
   private async handle(msg: Msg): Promise<void> {
     if (!msg.reply) return;
     const method = methodFromSubject(API_PREFIX, msg.subject) ?? "";
-    let answer: unknown;
+    let answer: ApiAnswer | BatchAnswer;
     if (msg.data.byteLength > MAX_API_REQUEST_BYTES) answer = apiError(ErrorCode.BadRequest, `request must be at most ${MAX_API_REQUEST_BYTES} bytes`);
     else {
       let body: unknown;
@@ -45,6 +51,7 @@ export class ApiResponder {
       }
       answer = body === undefined ? apiError(ErrorCode.BadRequest, "the payload must be JSON") : await this.api.call(method, body);
     }
+    this.metrics.apiCall(apiMethodLabel(method), "error" in answer ? answer.error.code : 0, "nats");
     try {
       msg.respond(JSON.stringify(answer));
     } catch (err) {

@@ -3,7 +3,8 @@ import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamM
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ROOMS_STREAM, epochOf, roomSubject, streamAdvisorySubjects } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
-import { AckedPublisher, PublishFailedError } from "./acked-publish.ts";
+import type { NotifierMetrics } from "../metrics.ts";
+import { AckedPublisher, PublishFailedError, type StreamAck } from "./acked-publish.ts";
 
 /** How long a JetStream API call (stream info) is waited for. */
 const API_TIMEOUT_MS = 5000;
@@ -23,7 +24,7 @@ export class RoomPublisher {
   private jsm: JetStreamManager | undefined;
   private epoch: string | undefined;
 
-  constructor(private readonly nc: NatsConnection, private readonly log: Logger) {
+  constructor(private readonly nc: NatsConnection, private readonly log: Logger, private readonly metrics: Pick<NotifierMetrics, "publishFailed">) {
     this.publisher = new AckedPublisher(nc);
     // A stream created anew (by a gateway, after an operator deleted it) has another epoch.
     for (const subject of streamAdvisorySubjects(ROOMS_STREAM)) nc.subscribe(subject, { callback: () => (this.epoch = undefined) });
@@ -33,16 +34,18 @@ export class RoomPublisher {
     this.publisher.stop();
   }
 
-  /** Stores `data` as a publication of `room` (no `info`: the server published it). */
+  /** Stores `data` as a publication of `room` (no `info`: the server published it); a publish the stream did not take is counted as failed. */
   async publish(room: string, data: unknown, idempotencyKey: string | undefined): Promise<{ offset: number; epoch: string }> {
     const msgID = idempotencyKey === undefined ? undefined : `api:${createHash("sha256").update(`${room}\u0000${idempotencyKey}`).digest("base64url")}`;
+    let ack: StreamAck;
     try {
-      const ack = await this.publisher.publish(roomSubject(room), JSON.stringify({ data }), msgID);
-      return { offset: ack.seq, epoch: this.epoch ?? (await this.currentEpoch()) };
+      ack = await this.publisher.publish(roomSubject(room), JSON.stringify({ data }), msgID);
     } catch (err) {
+      this.metrics.publishFailed();
       if (err instanceof PublishFailedError && err.reason === "no-stream") throw new NoRoomsStreamError("the ROOMS stream is not there (no gateway has created it yet)");
       throw err;
     }
+    return { offset: ack.seq, epoch: this.epoch ?? (await this.currentEpoch()) };
   }
 
   /** The stream's epoch, read once and again after it was created or deleted. */
