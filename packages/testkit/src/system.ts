@@ -29,6 +29,8 @@ export class TestSystem implements AsyncDisposable {
     readonly notifier: ServiceProcess | undefined,
     readonly metrics: ServiceProcess | undefined,
     private readonly proxies: Map<ServiceProcess, FaultProxy>,
+    /** The environment each service was started with (to start it again). */
+    private readonly envs: Map<ServiceProcess, Record<string, string>>,
   ) {}
 
   static async start(opts: SystemOptions = {}): Promise<TestSystem> {
@@ -38,6 +40,7 @@ export class TestSystem implements AsyncDisposable {
     const url = server?.url ?? cluster!.url;
     const proxies = new Map<ServiceProcess, FaultProxy>();
     const started: ServiceProcess[] = [];
+    const envs = new Map<ServiceProcess, Record<string, string>>();
     const opened: FaultProxy[] = [];
     /** The NATS URL for one more service, through a new proxy when proxied. */
     const natsFor = async (): Promise<{ url: string; proxy?: FaultProxy }> => {
@@ -51,6 +54,7 @@ export class TestSystem implements AsyncDisposable {
       const base = { NATS_URL: n.url, LOG_LEVEL: "warn", ...(cluster ? { JETSTREAM_REPLICAS: "3" } : {}) };
       const svc = await ServiceProcess.start(name, { ...base, ...env }, { withPort });
       started.push(svc);
+      envs.set(svc, { ...base, ...env });
       if (n.proxy) proxies.set(svc, n.proxy);
       return svc;
     };
@@ -61,7 +65,7 @@ export class TestSystem implements AsyncDisposable {
         Array.from({ length: opts.gateways ?? 1 }, () => start("gateway", { JWT_SECRET: TEST_JWT_SECRET, ...opts.gatewayEnv })),
       );
       const metrics = opts.metrics ? await start("metrics", { INTERVAL_MS: "200", ...opts.metricsEnv }, false) : undefined;
-      return new TestSystem(server, cluster, gateways, notifier, metrics, proxies);
+      return new TestSystem(server, cluster, gateways, notifier, metrics, proxies, envs);
     } catch (err) {
       await Promise.all(started.map((s) => s[Symbol.asyncDispose]()));
       await Promise.all(opened.map((p) => p[Symbol.asyncDispose]()));
@@ -86,6 +90,23 @@ export class TestSystem implements AsyncDisposable {
     const g = this.gateways[i];
     if (!g) throw new Error(`no gateway ${i}`);
     return g;
+  }
+
+  /**
+   * Stops the i-th gateway with `signal` and starts it again on the same port with the same
+   * environment (its NATS link keeps its proxy, if any); resolves once the new one is ready.
+   */
+  async restartGateway(i: number, signal: NodeJS.Signals = "SIGTERM", downMs = 0): Promise<ServiceProcess> {
+    const old = this.gw(i);
+    const env = this.envs.get(old)!;
+    await old.stop(signal);
+    if (downMs > 0) await Bun.sleep(downMs);
+    const svc = await ServiceProcess.start("gateway", { ...env, PORT: String(old.port) });
+    this.gateways[i] = svc;
+    this.envs.set(svc, env);
+    const proxy = this.proxies.get(old);
+    if (proxy) this.proxies.set(svc, proxy);
+    return svc;
   }
 
   /** The FaultProxy between `svc` and NATS (systems started with `proxied`). */

@@ -24,6 +24,8 @@ export interface GatewayConfig {
   replicas: number;
   /** ROOM_HISTORY_SIZE and ROOM_HISTORY_TTL: how much of each room the ROOMS stream keeps. */
   roomHistory: { size: number; ttlMs: number };
+  /** DEMO_PAGE=1: the demo page at `/` and its development-only token endpoint (the launcher sets it; never in production). */
+  demoPage: boolean;
   /** The client protocol (`/connection/websocket`). */
   protocol: { pingIntervalSec: number; allowAnonymous: boolean; maxConnectionsPerUser: number };
 }
@@ -95,6 +97,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       size: r.int("ROOM_HISTORY_SIZE", DEFAULTS.roomHistorySize, 1, 100_000),
       ttlMs: r.duration("ROOM_HISTORY_TTL", DEFAULTS.roomHistoryTtlMs, 1000),
     },
+    demoPage: r.flag("DEMO_PAGE"),
     protocol: {
       pingIntervalSec: r.int("PING_INTERVAL_SEC", DEFAULTS.pingIntervalSec, 1, 3600),
       allowAnonymous,

@@ -25,6 +25,7 @@ import { hostname } from "node:os";
 import { GatewayApi } from "./api/gateway-api.ts";
 import { GatewayRegistry } from "./cluster/gateways.ts";
 import { Presence } from "./presence/presence.ts";
+import { demoRoute } from "./demo/demo-routes.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { Rejections } from "./rejections.ts";
 import { adapterOf, startServer } from "./server.ts";
@@ -131,7 +132,9 @@ api.start();
 inboxEpoch.start();
 roomEpoch.start();
 publisher.start();
-server = startServer({ config, auth, adapters, sockets, newClient: (encoding) => new Client(encoding === "json" ? jsonDeps : protobufDeps), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log });
+const demo = config.demoPage ? { page: (await import("../demo/index.html")).default, route: (req: Request, url: URL) => demoRoute(req, url, { jwt: config.jwt, auth, broker, log: log.child({ module: "demo" }) }) } : undefined;
+if (demo) log.warn("DEMO_PAGE is on: the demo page at / and /demo/token, which signs a token for any user (development only)");
+server = startServer({ demo, config, auth, adapters, sockets, newClient: (encoding) => new Client(encoding === "json" ? jsonDeps : protobufDeps), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log });
 sweeper.start(config.sweepIntervalMs);
 log.info({ port: server.port, host: config.host }, "gateway listening");
 

@@ -1,4 +1,4 @@
-import type { Server } from "bun";
+import type { HTMLBundle, Server } from "bun";
 import { EPOCH_PATTERN } from "@rt/protocol";
 import { healthRoute, json, type Logger } from "@rt/runtime";
 import type { Authenticator } from "./auth.ts";
@@ -35,6 +35,8 @@ export interface ServerDeps {
   ready: () => true | string;
   /** False once shutdown began: new upgrades are refused with 503. */
   accepting: () => boolean;
+  /** With DEMO_PAGE=1: the page served at `/` and its development-only endpoints (`/demo/*`). */
+  demo?: { page: HTMLBundle; route: (req: Request, url: URL) => Promise<Response | undefined> };
   log: Logger;
 }
 
@@ -63,6 +65,8 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     const url = new URL(req.url);
     const health = healthRoute(url.pathname, d.ready);
     if (health) return health;
+    const demo = await d.demo?.route(req, url);
+    if (demo) return demo;
     const r = route(url.pathname);
     switch (r.kind) {
       case "metrics":
@@ -115,6 +119,8 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     port: config.port,
     hostname: config.host,
     reusePort: true,
+    // The page's HTML and its bundled script and CSS, built by Bun at start (HTML imports).
+    ...(d.demo ? { routes: { "/": d.demo.page }, development: false } : {}),
     fetch(req, server) {
       return fetch(req, server).catch((err: unknown) => {
         log.error({ err }, "request failed");

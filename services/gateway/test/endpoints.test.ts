@@ -157,6 +157,14 @@ describe("checks before the upgrade", () => {
     expect(JSON.parse(r.body)).toHaveProperty("error");
   });
 
+  test("without DEMO_PAGE there is no demo: / and /demo/token are 404 with a JSON body", async () => {
+    for (const path of ["/", "/?user=x", "/demo/token?user=x", "/demo/notify"]) {
+      const r = await fetch(`${sys.gw(0).http}${path}`, { method: path === "/demo/notify" ? "POST" : "GET" });
+      expect({ path, status: r.status }).toEqual({ path, status: 404 });
+      expect(await r.json()).toHaveProperty("error");
+    }
+  });
+
   test("a plain HTTP request to an endpoint gets 400", async () => {
     const r = await fetch(`${sys.gw(0).http}/ws-chat`);
     expect(r.status).toBe(400);
