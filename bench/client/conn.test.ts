@@ -82,3 +82,29 @@ describe("clientFrame", () => {
     expect(f.byteLength).toBe(2 + 2 + 4 + 300);
   });
 });
+
+describe("counting lines", () => {
+  test("a text frame of several lines counts one message per line, across chunk boundaries; binary frames count once", () => {
+    const seen = { messages: 0, wsFrames: 0 };
+    const sink: ConnSink = {
+      settled() {},
+      frames(_c, n, _bytes, ws) {
+        seen.messages += n;
+        seen.wsFrames += ws;
+      },
+      text() {},
+      closed() {},
+    };
+    const c = new Conn(0, "h", 1, "/", false, sink, undefined, true);
+    (c as unknown as { upgraded: boolean }).upgraded = true;
+    const text = (t: string) => {
+      const body = new TextEncoder().encode(t);
+      const f = serverFrame(1, body.byteLength);
+      f.set(body, f.byteLength - body.byteLength);
+      return f;
+    };
+    const all = concat([text("a\nb\nc"), serverFrame(2, 5, 10), text("one"), text("x\ny")]);
+    for (let i = 0; i < all.byteLength; i += 3) c.onData(all.subarray(i, Math.min(all.byteLength, i + 3)));
+    expect(seen).toEqual({ messages: 3 + 1 + 1 + 2, wsFrames: 4 });
+  });
+});

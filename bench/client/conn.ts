@@ -5,8 +5,8 @@ import { wallNow } from "./messages.ts";
 export interface ConnSink {
   /** The upgrade finished (101) or failed. */
   settled(c: Conn, ok: boolean, why?: string): void;
-  /** A chunk arrived carrying `frames` new data frames (0 for a chunk that only continued a payload). */
-  frames(c: Conn, frames: number, bytes: number): void;
+  /** A chunk arrived carrying `messages` new messages (data frames, or their lines when counting lines) in `wsFrames` data frames. */
+  frames(c: Conn, messages: number, bytes: number, wsFrames: number): void;
   /** notify mode: one complete text frame, received at wall-clock `at`. */
   text(c: Conn, text: string, at: number): void;
   /** The socket is gone (`expected`: we closed it). */
@@ -75,6 +75,8 @@ export class Conn {
     private readonly sink: ConnSink,
     /** A frame sent right after the upgrade. */
     private readonly handshake?: Uint8Array,
+    /** Count every line of a text frame as one message (the client protocol's JSON frames may carry several pushes, one per line). */
+    private readonly countLines = false,
   ) {}
 
   onOpen(s: Socket<Conn>): void {
@@ -174,10 +176,24 @@ export class Conn {
   private feed(buf: Uint8Array, i: number): void {
     const n = buf.byteLength;
     let frames = 0;
+    let lines = 0;
     const at = this.decodeText ? wallNow() : 0;
+    /** The next newline at or after the last position looked at (n: none in this buffer); found natively, each byte looked at once. */
+    let nl = -1;
     while (i < n) {
       if (this.skip > 0) {
         const take = Math.min(this.skip, n - i);
+        if (this.countLines && this.op === 1) {
+          const end = i + take;
+          for (;;) {
+            if (nl < i) nl = buf.indexOf(10, i);
+            if (nl === -1) nl = n;
+            if (nl >= end) break;
+            lines++;
+            nl = buf.indexOf(10, nl + 1);
+            if (nl === -1) nl = n;
+          }
+        }
         if (this.collect) this.collect.push(buf.slice(i, i + take));
         this.skip -= take;
         i += take;
@@ -224,8 +240,8 @@ export class Conn {
       this.skip = len;
       if (len === 0 && keep) this.finish(at);
     }
-    this.frames += frames;
-    this.sink.frames(this, frames, n);
+    this.frames += frames + lines;
+    this.sink.frames(this, frames + lines, n, frames);
   }
 
   private finish(at: number): void {

@@ -8,6 +8,8 @@ export interface OpenGroup {
   count: number;
   /** A text frame each socket sends right after its upgrade (the client protocol's connect and subscribe). */
   handshake?: string;
+  /** Count each line of a text frame as a message (client protocol frames batch several pushes, one per line). */
+  countLines?: boolean;
 }
 
 /**
@@ -42,8 +44,10 @@ export interface OpenReply {
 export interface WorkerStats {
   /** Sockets open now (handshake done, not closed). */
   open: number;
-  /** Data frames received (text, binary). */
+  /** Messages received: data frames (text, binary), or their lines for sockets that count lines. */
   frames: number;
+  /** WebSocket data frames received (one may carry several messages). */
+  wsFrames: number;
   bytes: number;
   /** Wall-clock ms (performance.timeOrigin + now) of the first and last chunk that carried a frame. */
   firstAt: number;

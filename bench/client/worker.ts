@@ -11,7 +11,7 @@ let stats = fresh();
 let pump: Pump | undefined;
 
 function fresh(): WorkerStats {
-  return { open: 0, frames: 0, bytes: 0, firstAt: 0, lastAt: 0, unexpectedCloses: 0, closeCodes: {}, decodeErrors: 0, duplicates: 0, latencies: [], ids: [], at: [] };
+  return { open: 0, frames: 0, wsFrames: 0, bytes: 0, firstAt: 0, lastAt: 0, unexpectedCloses: 0, closeCodes: {}, decodeErrors: 0, duplicates: 0, latencies: [], ids: [], at: [] };
 }
 
 const pending = new Map<Conn, (r: { ok: boolean; why?: string }) => void>();
@@ -23,8 +23,9 @@ const sink: ConnSink = {
     pending.delete(c);
     resolve?.({ ok, ...(why === undefined ? {} : { why }) });
   },
-  frames(c, frames, bytes) {
+  frames(c, frames, bytes, wsFrames) {
     stats.bytes += bytes;
+    stats.wsFrames += wsFrames;
     if (frames > 0) {
       stats.frames += frames;
       const now = wallNow();
@@ -69,7 +70,7 @@ const sink: ConnSink = {
 
 /** Opens one socket; resolves false when the upgrade fails. */
 function openOne(index: number, g: OpenGroup, mode: ReadMode): Promise<{ ok: boolean; why?: string }> {
-  const c = new Conn(index, g.host, g.port, g.path, mode === "notify", sink, g.handshake === undefined ? undefined : clientFrame(0x1, new TextEncoder().encode(g.handshake)));
+  const c = new Conn(index, g.host, g.port, g.path, mode === "notify", sink, g.handshake === undefined ? undefined : clientFrame(0x1, new TextEncoder().encode(g.handshake)), g.countLines === true);
   conns[index] = c;
   return new Promise((resolve) => {
     const timer = setTimeout(() => c.fail("upgrade timed out"), 15_000);

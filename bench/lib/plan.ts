@@ -95,16 +95,16 @@ export interface Ctx {
 }
 
 /**
- * Messages in flight (sent, not yet received by every pace socket). Measured here for 1,000 and
- * 10,000 members: on one server process, 32 gives raw Bun and the gateway their best rate at both
- * sizes (8 cut the 10,000-member rate by 4x: one frame per socket write; 128 and more made both
- * sides stall on full socket buffers). A room spread over two gateways needs more: half of every
- * message takes the NATS hop, and with 32 in flight the two gateways sat partly idle (1.1M/s at
- * 32, 2.9M/s at 256, 1,000 members), so multi-process arms get 256.
+ * Messages in flight (sent, not yet received by every pace socket), the same for every target.
+ * Measured on 2026-11-26 at 1,000 and 10,000 members, 32 against 256 in flight: every target did
+ * as well or better at 256 (raw Bun 6.46M/s against 6.71M at 1,000, 3.91M against 3.45M at
+ * 10,000; the gateway's rooms 5.5M against 4.4M and 3.46M against 3.10M), and the paths that take
+ * the NATS hop before anyone gets a message (a room over two gateways, the client protocol, whose
+ * publications come back from the ROOMS stream) need it: at 32 they sat partly idle waiting for
+ * the round trip. An earlier session's choice of 32 (fewer stalls on full socket buffers) no longer
+ * held on this machine.
  */
-export function windowFor(processes: number): number {
-  return processes > 1 ? 256 : 32;
-}
+export const WINDOW = 256;
 
 /** Splits `total` into `parts` near-equal whole numbers. */
 export function split(total: number, parts: number): number[] {

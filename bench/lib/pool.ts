@@ -87,10 +87,11 @@ export class ClientWorker {
 
 /** Totals over several workers' stats. */
 export function sumStats(all: WorkerStats[]): WorkerStats {
-  const t: WorkerStats = { open: 0, frames: 0, bytes: 0, firstAt: 0, lastAt: 0, unexpectedCloses: 0, closeCodes: {}, decodeErrors: 0, duplicates: 0, latencies: [], ids: [], at: [] };
+  const t: WorkerStats = { open: 0, frames: 0, wsFrames: 0, bytes: 0, firstAt: 0, lastAt: 0, unexpectedCloses: 0, closeCodes: {}, decodeErrors: 0, duplicates: 0, latencies: [], ids: [], at: [] };
   for (const s of all) {
     t.open += s.open;
     t.frames += s.frames;
+    t.wsFrames += s.wsFrames;
     t.bytes += s.bytes;
     if (s.firstAt > 0 && (t.firstAt === 0 || s.firstAt < t.firstAt)) t.firstAt = s.firstAt;
     t.lastAt = Math.max(t.lastAt, s.lastAt);

@@ -53,6 +53,8 @@ export async function startGateways(n: number, natsUrl: string, env: Record<stri
     ports: gateways.map((g) => g.port!),
     pids: gateways.map((g) => g.proc.pid),
     async [Symbol.asyncDispose]() {
+      // Gracefully first (a CPU profile asked for with BUN_OPTIONS is written at exit), killed after 3 s.
+      await Promise.all(gateways.map((g) => Promise.race([g.stop("SIGTERM"), Bun.sleep(3000)])));
       await Promise.all(gateways.map((g) => g[Symbol.asyncDispose]()));
     },
   };

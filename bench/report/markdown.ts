@@ -30,19 +30,21 @@ export function markdown(r: BenchResults): string {
   out.push("");
   out.push(
     "One room; 4 members send 32-byte messages, keeping `window` messages in flight (until the first sender on every server process has it back); every member (senders included) counts what it receives. " +
+      "A delivery is one message reaching one socket; frames/s counts WebSocket frames, fewer than deliveries where the server puts several pushes in one frame (the client protocol does, as Centrifugo does: one line each). " +
       "Best of the interleaved rounds; deliveries per CPU-second = deliveries/s divided by the server processes' CPU share. " +
       `Targets are checked at ${m.checkedFanoutSizes.join(" and ")} members; other sizes are for information (a small room shows the per-message cost).`,
   );
   out.push("");
   out.push(
     table(
-      ["members", "target", "server processes", "window", "deliveries/s (best)", "median", "server CPU", "deliveries per CPU-s", "rounds", "lost"],
+      ["members", "target", "server processes", "window", "deliveries/s (best)", "frames/s", "median", "server CPU", "deliveries per CPU-s", "rounds", "lost"],
       r.fanout.map((x) => [
         si(x.members),
         x.target,
         x.processes,
         x.window,
         x.error ? `error: ${x.error}` : si(x.deliveriesPerSec),
+        si(x.framesPerSec),
         si(x.medianDeliveriesPerSec),
         `${x.serverCpuPercent}%`,
         si(x.deliveriesPerCpuSec),

@@ -10,6 +10,8 @@ export interface FanoutRound {
   /** First send to last delivery. */
   durationMs: number;
   deliveriesPerSec: number;
+  /** WebSocket frames received per second (fewer than deliveries where a frame carries several pushes: the client protocol). */
+  framesPerSec: number;
   /** Server processes' CPU over the round, percent of one core (summed over gateways). */
   serverCpuPercent: number;
   clientCpuPercent: number;
@@ -30,6 +32,8 @@ export interface FanoutResult {
   rounds: FanoutRound[];
   /** The best round's rate (the least disturbed by anything else on the machine). */
   deliveriesPerSec: number;
+  /** WebSocket frames per second in the best round. */
+  framesPerSec: number;
   medianDeliveriesPerSec: number;
   /** Deliveries per second of server CPU, best round. */
   deliveriesPerCpuSec: number;

@@ -1,5 +1,5 @@
 import type { OpenGroup, WorkerStats } from "../client/messages.ts";
-import { windowFor, split, type Ctx } from "../lib/plan.ts";
+import { WINDOW, split, type Ctx } from "../lib/plan.ts";
 import type { ClientWorker } from "../lib/pool.ts";
 import { CpuMeter } from "../lib/proc.ts";
 import { si } from "../lib/stats.ts";
@@ -60,10 +60,11 @@ async function oneSize(ctx: Ctx, members: number): Promise<FanoutResult[]> {
       members,
       processes: k.processes,
       senders: f.senders,
-      window: windowFor(k.processes),
+      window: WINDOW,
       payloadBytes: f.payloadBytes,
       rounds: [],
       deliveriesPerSec: 0,
+      framesPerSec: 0,
       medianDeliveriesPerSec: 0,
       deliveriesPerCpuSec: 0,
       serverCpuPercent: 0,
@@ -125,11 +126,11 @@ async function prepare(ctx: Ctx, arm: Arm, members: number, payload: string): Pr
   const groups: OpenGroup[] = [];
   let index = 0;
   ports.forEach((port, p) => {
-    groups.push({ host: HOST, port, path, count: sendersPer[p]!, ...(handshake ? { handshake } : {}) });
+    groups.push({ host: HOST, port, path, count: sendersPer[p]!, ...(handshake ? { handshake, countLines: true } : {}) });
     arm.paces.push(index);
     for (let k = 0; k < sendersPer[p]!; k++) arm.senders.push(index++);
   });
-  ports.forEach((port, p) => groups.push({ host: HOST, port, path, count: membersPer[p]! - sendersPer[p]!, ...(handshake ? { handshake } : {}) }));
+  ports.forEach((port, p) => groups.push({ host: HOST, port, path, count: membersPer[p]! - sendersPer[p]!, ...(handshake ? { handshake, countLines: true } : {}) }));
   const opening = arm.worker.open(groups.filter((g) => g.count > 0));
   const r = await progress.watch(opening, async () => `fan-out ${label(arm)}: ${(await arm.worker.stats()).open} sockets open`);
   if (r.failed > 0) throw new Error(`${r.failed} of ${members} sockets failed to open: ${r.errors.join("; ")}`);
@@ -165,6 +166,7 @@ async function measure(ctx: Ctx, arm: Arm, members: number, payload: string, dur
     lost: Math.max(0, expected - s.frames),
     durationMs: Math.round(ms),
     deliveriesPerSec: Math.round((s.frames * 1000) / ms),
+    framesPerSec: Math.round((s.wsFrames * 1000) / ms),
     serverCpuPercent: Math.round(cpu.percent(ms)),
     clientCpuPercent: Math.round(clientCpu.percent(ms)),
     unexpectedCloses: s.unexpectedCloses,
@@ -195,6 +197,7 @@ function summarise(r: FanoutResult): void {
   const best = r.rounds.reduce((a, b) => (b.deliveriesPerSec > a.deliveriesPerSec ? b : a));
   const rates = r.rounds.map((x) => x.deliveriesPerSec).sort((a, b) => a - b);
   r.deliveriesPerSec = best.deliveriesPerSec;
+  r.framesPerSec = best.framesPerSec;
   r.medianDeliveriesPerSec = rates[Math.floor((rates.length - 1) / 2)]!;
   r.serverCpuPercent = best.serverCpuPercent;
   r.deliveriesPerCpuSec = best.serverCpuPercent > 0 ? Math.round((best.deliveriesPerSec * 100) / best.serverCpuPercent) : 0;

@@ -54,6 +54,48 @@ describe("the centrifuge SDK on /connection/websocket", () => {
     expect(offsets.every((o, i) => i === 0 || o > offsets[i - 1]!)).toBe(true);
   });
 
+  test("pushes batched into one frame: subscribers that join while a burst flows get every later publication once, in offset order, none their reply covered", async () => {
+    // Four publishers of 90 each (under the per-connection burst of 100), joiners subscribing on both gateways meanwhile.
+    const pubs = await Promise.all([0, 1, 2, 3].map(async (k) => {
+      const c = await client(k % 2, `burster-${k}`);
+      await c.connect();
+      return { c, s: await c.subscribe("chat:burst") };
+    }));
+    const sends: Promise<unknown>[] = [];
+    const joining: Promise<SdkClient>[] = [];
+    const join = async (gw: number, user: string) => {
+      const j = await client(gw, user);
+      await j.connect();
+      await j.subscribe("chat:burst");
+      return j;
+    };
+    for (let i = 0; i < 90; i++) {
+      for (const p of pubs) sends.push(p.s.publish({ n: i }));
+      if (i % 20 === 5) joining.push(join(i % 40 === 5 ? 0 : 1, `joiner-${i}`));
+      await Bun.sleep(2); // a burst of about 200 ms: the joiners' connects and subscribes land inside it
+    }
+    await Promise.all(sends);
+    const joiners = await Promise.all(joining);
+    const first = pubs[0]!.c;
+    await first.waitFor("chat:burst", 360);
+    const last = first.publications.filter((p) => p.channel === "chat:burst").at(-1)!.offset!;
+    let midBurst = 0;
+    for (const j of joiners) {
+      const from = j.subscribed.find((x) => x.channel === "chat:burst")!.offset!;
+      if (from < last) {
+        midBurst++;
+        await j.until(() => j.publications.some((p) => p.channel === "chat:burst" && p.offset === last), "the last publication");
+      }
+      const offsets = j.publications.filter((p) => p.channel === "chat:burst").map((p) => p.offset!);
+      expect(offsets.length).toBe(last - from); // each publication after its subscribe reply's position, once
+      if (offsets.length > 0) expect(offsets[0]).toBe(from + 1); // nothing its reply covered
+      expect(offsets.every((o, k) => k === 0 || o === offsets[k - 1]! + 1)).toBe(true); // in order, no gap
+      await j[Symbol.asyncDispose]();
+    }
+    expect(midBurst).toBeGreaterThanOrEqual(2); // the test means something only if joiners landed inside the burst
+    for (const p of pubs) await p.c[Symbol.asyncDispose]();
+  });
+
   test("chat:lobby is /chat/lobby: a text frame there is {text}; a publication with a text reaches /chat/ sockets, others do not", async () => {
     await using s = await client(1, "bridge");
     await s.connect();

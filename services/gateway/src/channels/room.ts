@@ -12,6 +12,7 @@ import { StreamCursor, type ChainedEvent } from "./cursor.ts";
 import type { RoomStore, StoredPublication } from "./room-store.ts";
 import { StreamMissingError } from "./stream-get.ts";
 import type { StreamEpoch } from "./stream-epoch.ts";
+import { PushBatcher } from "./push-batch.ts";
 import { SyncTask } from "./sync-task.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
 
@@ -93,6 +94,8 @@ interface RoomState {
 export class RoomHub {
   private readonly rooms = new Map<string, RoomState>();
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  /** Protocol pushes of one turn, one frame per room and encoding. */
+  private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
   private failures = { count: 0, at: 0 };
 
   constructor(
@@ -451,7 +454,17 @@ export class RoomHub {
     if (!pub) return;
     const text = legacy ? legacyText(pub.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic, roomFrame(st.room, text));
-    for (const enc of encodings) this.topicPublish(enc.topic(st.channel), enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
+    for (const enc of encodings) this.batch.add(enc.topic(st.channel), enc, enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
+  }
+
+  /**
+   * Writes the room's held protocol pushes now: call it before a socket subscribes to the room's
+   * topic, whose subscribe reply (its offset, or the publications it recovered) covers them.
+   */
+  flush(room: string): void {
+    const st = this.rooms.get(room);
+    if (!st) return;
+    for (const enc of this.encodings) this.batch.flush(enc.topic(st.channel));
   }
 
   private topicPublish(topic: string, frame: string | Uint8Array): void {

@@ -442,6 +442,7 @@ export class Client {
     const topic = pushes.topic(channel);
     const jl = joinLeave ? pushes.joinLeaveTopic(channel) : undefined;
     this.subs.set(channel, { kind: "room", room, topic, joinLeave: jl });
+    this.d.rooms.flush(room); // pushes held this turn are covered by the reply: they go to the others now, not to this socket
     this.ws.subscribe(topic);
     if (jl) {
       this.ws.subscribe(jl);

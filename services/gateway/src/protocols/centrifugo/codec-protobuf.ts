@@ -143,6 +143,17 @@ export const protobufPushes: PushEncoding = {
     Reply.encodeDelimited({ push: { channel, pub: offset === undefined ? { data: utf8.encode(dataJson) } : { data: utf8.encode(dataJson), offset } } }, w);
     return w.finish();
   },
+  join: (frames) => {
+    let length = 0;
+    for (const f of frames) length += f.length;
+    const out = new Uint8Array(length);
+    let at = 0;
+    for (const f of frames) {
+      out.set(f as Uint8Array, at);
+      at += f.length;
+    }
+    return out;
+  },
 };
 
 /** Compile-time check that the codec fits the interface. */

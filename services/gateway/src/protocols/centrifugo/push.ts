@@ -27,6 +27,8 @@ export interface PushEncoding {
   frame(channel: string, body: PushBody): string | Uint8Array;
   /** A publication push whose data is JSON text already (a metrics sample, a notification): not serialized again. */
   publication(channel: string, dataJson: string, offset?: number): string | Uint8Array;
+  /** Several push frames as one frame (JSON: one per line; Protobuf: length-delimited one after another), as the SDKs read them. */
+  join(frames: readonly (string | Uint8Array)[]): string | Uint8Array;
 }
 
 /** JSON pushes: `{"push":{"channel":…,"pub":{…}}}` in text frames. */
@@ -36,6 +38,7 @@ export const jsonPushes: PushEncoding = {
   joinLeaveTopic: (channel) => `cjl:${channel}`,
   frame: (channel, body) => JSON.stringify({ push: { channel, ...body } }),
   publication: (channel, dataJson, offset) => `{"push":{"channel":${JSON.stringify(channel)},"pub":{"data":${dataJson}${offset === undefined ? "" : `,"offset":${offset}`}}}}`,
+  join: (frames) => frames.join("\n"),
 };
 
 /** Counts per encoding, for "does anyone here need this frame". */
