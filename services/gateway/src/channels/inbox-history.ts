@@ -20,12 +20,10 @@ export async function inboxHistory(store: NotificationStore, userId: string, epo
   const max = q.limit < 0 ? q.max : Math.min(q.limit, q.max);
   const pubs: ProtocolPublication[] = [];
   if (q.limit !== 0) {
-    for (let seq = q.reverse ? 1 : q.since + 1; ; ) {
-      const e = await store.next(userId, seq);
-      if (!e || (q.reverse && q.since > 0 && e.seq >= q.since)) break;
+    for await (const e of store.read(userId, q.reverse ? 1 : q.since + 1)) {
+      if (q.reverse && q.since > 0 && e.seq >= q.since) break;
       pubs.push({ data: JSON.parse(notificationFrame(e.notification, e.seq, epoch)) as unknown, offset: e.seq });
       if (!q.reverse && pubs.length >= max) break;
-      seq = e.seq + 1;
     }
   }
   return { publications: q.reverse ? pubs.reverse().slice(0, max) : pubs, offset: top, epoch };

@@ -1,6 +1,9 @@
 import type { StoredMsg } from "@nats-io/jetstream";
 import type { Broker } from "../broker/broker.ts";
 import { streamGet, type MsgQuery } from "./stream-get.ts";
+import { fromGet, streamRead, type ReadMsg } from "./stream-read.ts";
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
 import { NOTIFICATIONS_STREAM, depthWithin, storedNotification, userStoreSubject, type StoredNotification } from "@rt/protocol";
 
 /** One stored notification, the seq the stream gave it and when the stream stored it (ms, the server's clock). */
@@ -16,8 +19,8 @@ export interface NotificationStore {
   last(userId: string): Promise<StoredEntry | undefined>;
   /** The user's notification stored at exactly `seq`, or undefined when it is gone. */
   at(userId: string, seq: number): Promise<StoredEntry | undefined>;
-  /** The user's next stored notification with seq >= `fromSeq`, or undefined at the end. */
-  next(userId: string, fromSeq: number): Promise<StoredEntry | undefined>;
+  /** The user's stored notifications with seq >= `fromSeq`, oldest first, read as they are consumed (stop early with `break`). */
+  read(userId: string, fromSeq: number): AsyncIterable<StoredEntry>;
 }
 
 /** The store on JetStream: single-message gets by subject (nats-server 2.9 and later: no batch get). */
@@ -25,21 +28,19 @@ export class JetStreamNotificationStore implements NotificationStore {
   constructor(private readonly broker: Broker, private readonly onInvalid: (seq: number) => void) {}
 
   async last(userId: string): Promise<StoredEntry | undefined> {
-    return this.entry(userId, await this.get({ last_by_subj: userStoreSubject(userId) }));
+    const m = await this.get({ last_by_subj: userStoreSubject(userId) });
+    return m ? this.entry(userId, fromGet(m)) : undefined;
   }
 
   async at(userId: string, seq: number): Promise<StoredEntry | undefined> {
-    return this.entry(userId, await this.get({ seq }));
+    const m = await this.get({ seq });
+    return m ? this.entry(userId, fromGet(m)) : undefined;
   }
 
-  async next(userId: string, fromSeq: number): Promise<StoredEntry | undefined> {
-    const subject = userStoreSubject(userId);
-    for (let seq = fromSeq; ; ) {
-      const m = await this.get({ seq, next_by_subj: subject });
-      if (!m) return undefined;
+  async *read(userId: string, fromSeq: number): AsyncGenerator<StoredEntry> {
+    for await (const m of streamRead(this.broker, NOTIFICATIONS_STREAM, userStoreSubject(userId), fromSeq)) {
       const e = this.entry(userId, m);
-      if (e) return e;
-      seq = m.seq + 1;
+      if (e) yield e;
     }
   }
 
@@ -48,17 +49,16 @@ export class JetStreamNotificationStore implements NotificationStore {
   }
 
   /** The entry when `m` is a valid notification of `userId`; anything else is counted and skipped. */
-  private entry(userId: string, m: StoredMsg | null): StoredEntry | undefined {
-    if (!m) return undefined;
+  private entry(userId: string, m: ReadMsg): StoredEntry | undefined {
     let value: unknown;
     try {
-      value = m.json();
+      value = JSON.parse(decoder.decode(m.data));
     } catch {
       value = undefined;
     }
     if (storedNotification.check(value) && depthWithin(value.data)) {
       // A seq of another user (`at` with a seq from a chain) is not an error, just not ours.
-      return value.user_id === userId ? { seq: m.seq, at: m.time.getTime(), notification: value } : undefined;
+      return value.user_id === userId ? { seq: m.seq, at: m.at, notification: value } : undefined;
     }
     this.onInvalid(m.seq);
     return undefined;

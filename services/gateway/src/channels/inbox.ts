@@ -217,18 +217,21 @@ export class Inbox {
     } else if (c.state === "live") c.replay(); // a reconnect: read what the outage may have hidden
     while (c.state === "replaying") {
       const generation = c.generation;
-      const entry = await this.store.next(sub.userId, c.last + 1);
-      if (c.generation !== generation) continue; // repositioned meanwhile: read from the new place
-      if (c.state !== "replaying") return;
-      if (!entry) {
-        this.goLive(sub);
-        continue;
+      let atEnd = true;
+      for await (const entry of this.store.read(sub.userId, c.last + 1)) {
+        if (c.generation !== generation || c.state !== "replaying") {
+          atEnd = false; // repositioned (read from the new place) or closed
+          break;
+        }
+        if (!this.write(sub, this.frame(sub, entry.notification, entry.seq, c.epoch!))) return;
+        c.wrote(entry.seq);
+        if (entry.at > Date.now() - RECEIPT_WINDOW_MS) this.broker.publish(deliveredSubject(entry.notification.id), "");
+        // Flow control: a long replay goes at the client's pace instead of piling up in memory.
+        if (sub.ws.getBufferedAmount() > this.limitBytes / 2) await new Promise<void>((resolve) => (sub.onDrain = resolve));
       }
-      if (!this.write(sub, this.frame(sub, entry.notification, entry.seq, c.epoch!))) return;
-      c.wrote(entry.seq);
-      if (entry.at > Date.now() - RECEIPT_WINDOW_MS) this.broker.publish(deliveredSubject(entry.notification.id), "");
-      // Flow control: a long replay goes at the client's pace instead of piling up in memory.
-      if (sub.ws.getBufferedAmount() > this.limitBytes / 2) await new Promise<void>((resolve) => (sub.onDrain = resolve));
+      if (c.generation !== generation) continue;
+      if (c.state !== "replaying") return;
+      if (atEnd) this.goLive(sub); // the store has nothing more (still replaying if what was held overflowed: read again)
     }
   }
 

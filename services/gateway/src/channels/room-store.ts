@@ -6,6 +6,7 @@ import { Backoff } from "../backoff.ts";
 import type { Broker } from "../broker/broker.ts";
 import { ORIGIN_HEADER } from "../broker/stream-publisher.ts";
 import { streamGet, type MsgQuery } from "./stream-get.ts";
+import { fromGet, streamRead, type ReadMsg } from "./stream-read.ts";
 
 /** How much of each room is kept (ROOM_HISTORY_SIZE, ROOM_HISTORY_TTL) and on how many servers. */
 export interface RoomHistoryLimits {
@@ -88,28 +89,24 @@ export class RoomStore {
   /** The room's publication stored at exactly `seq`, or undefined when it is gone (or another room's). */
   async at(room: string, seq: number): Promise<StoredPublication | undefined> {
     const m = await this.get({ seq });
-    return m && m.subject === roomSubject(room) ? this.entry(m) : undefined;
+    return m && m.subject === roomSubject(room) ? this.entry(fromGet(m)) : undefined;
   }
 
-  /** The room's next valid publication with seq >= `fromSeq`, or undefined at the end. */
-  async next(room: string, fromSeq: number): Promise<StoredPublication | undefined> {
-    for (let seq = fromSeq; ; ) {
-      const m = await this.get({ seq, next_by_subj: roomSubject(room) });
-      if (!m) return undefined;
+  /** The room's valid publications with seq >= `fromSeq`, oldest first, read as they are consumed (stop early with `break`). */
+  async *read(room: string, fromSeq: number): AsyncGenerator<StoredPublication> {
+    for await (const m of streamRead(this.broker, ROOMS_STREAM, roomSubject(room), fromSeq)) {
       const e = this.entry(m);
-      if (e) return e;
-      seq = m.seq + 1;
+      if (e) yield e;
     }
   }
 
   /** Every kept publication of the room after `afterSeq`, oldest first (at most `max`). */
   async after(room: string, afterSeq: number, max: number): Promise<StoredPublication[]> {
     const out: StoredPublication[] = [];
-    for (let seq = afterSeq + 1; out.length < max; ) {
-      const e = await this.next(room, seq);
-      if (!e) break;
+    if (max <= 0) return out;
+    for await (const e of this.read(room, afterSeq + 1)) {
       out.push(e);
-      seq = e.seq + 1;
+      if (out.length >= max) break;
     }
     return out;
   }
@@ -118,7 +115,7 @@ export class RoomStore {
     return streamGet(this.broker, ROOMS_STREAM, query);
   }
 
-  private entry(m: StoredMsg): StoredPublication | undefined {
+  private entry(m: ReadMsg): StoredPublication | undefined {
     let pub: RoomPublication | undefined;
     try {
       if (m.data.byteLength > MAX_STORED_BYTES) throw new Error("oversize");
@@ -130,7 +127,7 @@ export class RoomStore {
       this.onInvalid(m.seq);
       return undefined;
     }
-    return { seq: m.seq, at: m.time.getTime(), pub, raw: m.data, origin: m.header.get(ORIGIN_HEADER) };
+    return { seq: m.seq, at: m.at, pub, raw: m.data, origin: m.header(ORIGIN_HEADER) };
   }
 
   private async ensureLoop(): Promise<void> {
