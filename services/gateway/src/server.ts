@@ -78,7 +78,8 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     if (origin !== null && config.allowedOrigins && !config.allowedOrigins.has(origin)) return reject(403, "origin", "origin not allowed");
     if (r.kind === "badRoom") return reject(400, "room_id", "room id must be 1 to 64 characters of A-Z a-z 0-9 _ -");
 
-    const common = { bucket: newBucket(config.rateLimitPerSec, config.rateLimitBurst), expiresAt: undefined };
+    // No frame bucket on the client protocol (it rate-limits each command itself): none is made for it.
+    const common = { bucket: r.kind === "centrifugo" ? undefined : newBucket(config.rateLimitPerSec, config.rateLimitBurst), expiresAt: undefined };
     let data: SocketData;
     let headers: Record<string, string> | undefined;
     switch (r.kind) {

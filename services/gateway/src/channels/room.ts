@@ -74,6 +74,8 @@ interface RoomState {
   /** Holders by audience: no frame is built for an audience that is not here. */
   legacy: number;
   subscribers: PerEncoding;
+  /** The room's Bun topic per encoding, built once (not per publication, not per subscriber). */
+  topics: Record<EncodingName, string>;
   /** Waiting for the cursor to go live. */
   waiters: Array<() => void>;
   /** Publications that came early, keyed by their `prev`: each is written once the one before it is. */
@@ -144,6 +146,7 @@ export class RoomHub {
       ringBytes: 0,
       legacy: 0,
       subscribers: noneYet(),
+      topics: Object.fromEntries(this.encodings.map((enc) => [enc.name, enc.topic(channel)])) as Record<EncodingName, string>,
       waiters: [],
       early: new Map(),
       earlyBytes: 0,
@@ -312,14 +315,17 @@ export class RoomHub {
     } else if (c.state === "live") c.replay(); // a reconnect: what was republished meanwhile is in the stream
     while (c.state === "replaying") {
       const generation = c.generation;
-      const entry = await this.store.next(st.room, c.last + 1);
+      let atEnd = true;
+      for await (const entry of this.store.read(st.room, c.last + 1)) {
+        if (c.generation !== generation || c.state !== "replaying") {
+          atEnd = false;
+          break;
+        }
+        this.fanOut(st, { seq: entry.seq, prev: c.last, origin: entry.origin, raw: entry.raw, pub: entry.pub });
+      }
       if (c.generation !== generation) continue;
       if (c.state !== "replaying") return;
-      if (!entry) {
-        this.goLive(st);
-        continue;
-      }
-      this.fanOut(st, { seq: entry.seq, prev: c.last, origin: entry.origin, raw: entry.raw, pub: entry.pub });
+      if (atEnd) this.goLive(st);
     }
   }
 
@@ -454,7 +460,7 @@ export class RoomHub {
     if (!pub) return;
     const text = legacy ? legacyText(pub.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic, roomFrame(st.room, text));
-    for (const enc of encodings) this.batch.add(enc.topic(st.channel), enc, enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
+    for (const enc of encodings) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
   }
 
   /**
@@ -464,7 +470,12 @@ export class RoomHub {
   flush(room: string): void {
     const st = this.rooms.get(room);
     if (!st) return;
-    for (const enc of this.encodings) this.batch.flush(enc.topic(st.channel));
+    for (const enc of this.encodings) this.batch.flush(st.topics[enc.name]);
+  }
+
+  /** The Bun topic of a joined room's publications in `enc` (one string per room, shared by its subscribers). */
+  topic(room: string, enc: PushEncoding): string {
+    return this.rooms.get(room)?.topics[enc.name] ?? enc.topic(`chat:${room}`);
   }
 
   private topicPublish(topic: string, frame: string | Uint8Array): void {

@@ -16,6 +16,7 @@ import type { GatewayCounters } from "../../metrics.ts";
 import type { Rejections } from "../../rejections.ts";
 import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
 import type { ClientData, SocketOf } from "../../sessions/session.ts";
+import { SmallMap } from "../../sessions/small-map.ts";
 import type { SocketIndex } from "../../sessions/socket-index.ts";
 import type { Codec } from "./codec.ts";
 
@@ -96,6 +97,8 @@ const RPC_TIMEOUT_MS = 5000;
 const MAX_REFUSED_IN_A_ROW = 50;
 /** Largest RPC answer relayed to the client. */
 const MAX_RPC_ANSWER_BYTES = 1024 * 1024;
+/** The command chain of a connection with nothing queued (shared: an idle connection holds no promise of its own). */
+const IDLE: Promise<void> = Promise.resolve();
 
 /**
  * One `/connection/websocket` session: the Centrifugo client protocol v2. Commands run in the order
@@ -109,8 +112,8 @@ export class Client {
   readonly id = randomUUID();
   user: string | undefined;
   private state: "new" | "connecting" | "connected" | "closed" = "new";
-  private readonly subs = new Map<string, Sub>();
-  private chain: Promise<void> = Promise.resolve();
+  private readonly subs = new SmallMap<string, Sub>();
+  private chain: Promise<void> = IDLE;
   private readonly bucket: TokenBucket | undefined;
   private refusedInARow = 0;
   /** A connect was accepted into the queue (it may still be checking its token). */
@@ -170,9 +173,13 @@ export class Client {
         continue;
       }
       const body = checked.value;
-      this.chain = this.chain
+      const next = this.chain
         .then(() => (this.state === "closed" ? undefined : this.timed(method, id as number | undefined, body)))
-        .catch((err: unknown) => this.failed(id as number | undefined, err));
+        .catch((err: unknown) => this.failed(id as number | undefined, err))
+        .finally(() => {
+          if (this.chain === next) this.chain = IDLE; // nothing queued behind it: hold no promise while idle
+        });
+      this.chain = next;
     }
   }
 
@@ -439,7 +446,7 @@ export class Client {
   /** Subscribes the socket to a room's topic (and its joins and leaves when asked) and adds the client to its presence; the room is joined already. */
   private openRoom(channel: string, room: string, joinLeave: boolean): void {
     const pushes = this.d.codec.pushes;
-    const topic = pushes.topic(channel);
+    const topic = this.d.rooms.topic(room, pushes);
     const jl = joinLeave ? pushes.joinLeaveTopic(channel) : undefined;
     this.subs.set(channel, { kind: "room", room, topic, joinLeave: jl });
     this.d.rooms.flush(room); // pushes held this turn are covered by the reply: they go to the others now, not to this socket
