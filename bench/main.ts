@@ -1,5 +1,5 @@
 /**
- * `bun run bench [--quick] [--only=fanout,idle,latency,monitor,presence,codec,api]`
+ * `bun run bench [--quick] [--only=fanout,idle,latency,monitor,presence,codec,api,replay,connect,reconnect]`
  *
  * Starts its own nats-server, gateways, notifier and baselines, drives them with cheap
  * byte-counting WebSocket clients in several processes, and writes
@@ -26,8 +26,11 @@ import { runApi } from "./scenarios/api.ts";
 import { runCodec } from "./scenarios/codec.ts";
 import { runMonitor } from "./scenarios/monitor.ts";
 import { runPresence } from "./scenarios/presence.ts";
+import { runReplay } from "./scenarios/replay.ts";
+import { runConnect } from "./scenarios/connect.ts";
+import { runReconnect } from "./scenarios/reconnect.ts";
 
-const SCENARIOS = ["fanout", "idle", "latency", "monitor", "presence", "codec", "api"] as const;
+const SCENARIOS = ["fanout", "idle", "latency", "monitor", "presence", "codec", "api", "replay", "connect", "reconnect"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function parseArgs(argv: string[]): { quick: boolean; only: Set<Scenario> } {
@@ -108,6 +111,9 @@ const results: BenchResults = {
   presence: [],
   codec: [],
   api: [],
+  connect: [],
+  reconnect: [],
+  replay: [],
   ratios: {},
   checks: [],
   lost: 0,
@@ -138,6 +144,9 @@ try {
   await run("presence", runPresence, results.presence);
   await run("codec", runCodec, results.codec);
   await run("api", runApi, results.api);
+  await run("replay", runReplay, results.replay);
+  await run("connect", runConnect, results.connect);
+  await run("reconnect", runReconnect, results.reconnect);
 } catch (err) {
   results.errors.push(`setup: ${String(err)}`);
   progress.log(`setup failed: ${String(err)}`);
@@ -147,7 +156,7 @@ try {
   clearTimeout(watchdog);
 }
 
-for (const list of [results.fanout, results.idle, results.latency, results.monitor, results.presence, results.codec, results.api] as { error?: string; lost: number }[][]) {
+for (const list of [results.fanout, results.idle, results.latency, results.monitor, results.presence, results.codec, results.api, results.replay, results.connect, results.reconnect] as { error?: string; lost: number }[][]) {
   for (const x of list) {
     results.lost += x.lost;
     if (x.error) results.errors.push(x.error);

@@ -3,7 +3,7 @@ import { wallNow } from "./messages.ts";
 
 /** What a connection reports to its worker. */
 export interface ConnSink {
-  /** The upgrade finished (101) or failed. */
+  /** The upgrade finished (101; for Socket.IO, its CONNECT reply) or failed. */
   settled(c: Conn, ok: boolean, why?: string): void;
   /** A chunk arrived carrying `messages` new messages (data frames, or their lines when counting lines) in `wsFrames` data frames. */
   frames(c: Conn, messages: number, bytes: number, wsFrames: number): void;
@@ -40,6 +40,24 @@ export function clientFrame(opcode: number, payload: Uint8Array): Uint8Array {
 const CLOSE_1000 = clientFrame(0x8, new Uint8Array([0x03, 0xe8]));
 
 /**
+ * What a data frame counts as.
+ * - `frames`: one message per data frame.
+ * - `lines`: one message per line of a text frame (the client protocol batches pushes, one per line).
+ * - `engine.io`: Socket.IO over Engine.IO v4's WebSocket transport; a text frame's first bytes are its
+ *   packet type: only events (`42...`) are messages; pings (`2`) are answered (`3`); the socket
+ *   sends Socket.IO's CONNECT (`40`) after the upgrade and is open once the server's `40{...}` arrives.
+ */
+export type Counting = "frames" | "lines" | "engine.io";
+
+// Engine.IO packet types (first byte) and Socket.IO's within a message (second byte), read big-endian from a text frame's first bytes.
+const EIO_PING = 0x32; // "2", a frame of its own
+const SIO_EVENT = 0x3432; // "42"
+const SIO_CONNECTED = 0x3430; // "40{"sid":...}"
+const SIO_CONNECT_ERROR = 0x3434; // "44{...}"
+const EIO_PONG = clientFrame(0x1, new Uint8Array([0x33]));
+const SIO_CONNECT = clientFrame(0x1, new Uint8Array([0x34, 0x30]));
+
+/**
  * One cheap WebSocket client over a raw TCP socket: the upgrade is written by hand, and
  * incoming frames are counted from their headers alone, payloads skipped, unless the
  * connection decodes text (notify mode) or the frame is a control frame (ping, close).
@@ -47,6 +65,8 @@ const CLOSE_1000 = clientFrame(0x8, new Uint8Array([0x03, 0xe8]));
 export class Conn {
   socket: Socket<Conn> | undefined;
   upgraded = false;
+  /** Open for the worker: upgraded, and for Socket.IO connected (its CONNECT reply arrived). */
+  ready = false;
   /** We started the close. */
   closing = false;
   done = false;
@@ -65,18 +85,21 @@ export class Conn {
   private part: Uint8Array | undefined;
   private partLen = 0;
   private out: Uint8Array[] = [];
+  /** engine.io: leading bytes of the current text frame still to read, and those read so far (big-endian). */
+  private tagNeed = 0;
+  private tag = 0;
 
   constructor(
     readonly index: number,
     readonly host: string,
     readonly port: number,
     readonly path: string,
-    readonly decodeText: boolean,
+    /** Decode text frames (notify mode; a protocol session turns it off once its subscribe reply is read). */
+    public decodeText: boolean,
     private readonly sink: ConnSink,
     /** A frame sent right after the upgrade. */
     private readonly handshake?: Uint8Array,
-    /** Count every line of a text frame as one message (the client protocol's JSON frames may carry several pushes, one per line). */
-    private readonly countLines = false,
+    private readonly counting: Counting = "frames",
   ) {}
 
   onOpen(s: Socket<Conn>): void {
@@ -107,8 +130,9 @@ export class Conn {
     const rest = this.head.length - (end + 4);
     this.head = "";
     this.upgraded = true;
+    if (this.counting === "engine.io") this.send(SIO_CONNECT);
     if (this.handshake) this.send(this.handshake);
-    this.sink.settled(this, true);
+    if (this.counting !== "engine.io") this.settle();
     if (rest > 0) this.feed(buf, buf.byteLength - rest);
   }
 
@@ -154,13 +178,18 @@ export class Conn {
   onClose(): void {
     if (this.done) return;
     this.done = true;
-    if (!this.upgraded) this.sink.settled(this, false, "closed before the upgrade");
+    if (!this.ready) this.sink.settled(this, false, this.upgraded ? "closed before Socket.IO's CONNECT reply" : "closed before the upgrade");
     this.sink.closed(this, this.closing, this.closeCode);
+  }
+
+  private settle(): void {
+    this.ready = true;
+    this.sink.settled(this, true);
   }
 
   fail(why: string): void {
     if (this.done) return;
-    if (this.upgraded) {
+    if (this.ready) {
       // An error on an open socket: it is gone, as if closed without a close frame.
       this.socket?.terminate();
       this.onClose();
@@ -175,6 +204,8 @@ export class Conn {
   /** Walks the frame headers in `buf` from `i`, skipping payloads it does not need. */
   private feed(buf: Uint8Array, i: number): void {
     const n = buf.byteLength;
+    const countLines = this.counting === "lines";
+    const eio = this.counting === "engine.io";
     let frames = 0;
     let lines = 0;
     const at = this.decodeText ? wallNow() : 0;
@@ -182,8 +213,15 @@ export class Conn {
     let nl = -1;
     while (i < n) {
       if (this.skip > 0) {
+        if (this.tagNeed > 0) {
+          // engine.io: peek at the packet type (at most 2 bytes, never more than the frame has left).
+          const k = Math.min(this.tagNeed, n - i);
+          for (let j = 0; j < k; j++) this.tag = (this.tag << 8) | buf[i + j]!;
+          this.tagNeed -= k;
+          if (this.tagNeed === 0) frames += this.engineIo();
+        }
         const take = Math.min(this.skip, n - i);
-        if (this.countLines && this.op === 1) {
+        if (countLines && this.op === 1) {
           const end = i + take;
           for (;;) {
             if (nl < i) nl = buf.indexOf(10, i);
@@ -231,8 +269,13 @@ export class Conn {
       const op = b0 & 15;
       this.fin = (b0 & 0x80) !== 0;
       if (op < 8) {
-        if (this.fin) frames++;
+        // engine.io counts a frame once its packet type is known (below); servers do not fragment them.
+        if (this.fin && !eio) frames++;
         this.op = op === 0 ? this.op : op;
+      }
+      if (eio && op === 1) {
+        this.tag = 0;
+        this.tagNeed = Math.min(2, len);
       }
       const keep = op >= 8 || (this.decodeText && op === 1);
       this.collect = keep ? [] : undefined;
@@ -242,6 +285,25 @@ export class Conn {
     }
     this.frames += frames + lines;
     this.sink.frames(this, frames + lines, n, frames);
+  }
+
+  /** engine.io: acts on a text frame's packet type; 1 for an event (a message), 0 otherwise. */
+  private engineIo(): number {
+    switch (this.tag) {
+      case SIO_EVENT:
+        return 1;
+      case EIO_PING:
+        this.send(EIO_PONG);
+        return 0;
+      case SIO_CONNECTED:
+        if (!this.ready) this.settle();
+        return 0;
+      case SIO_CONNECT_ERROR:
+        this.fail("Socket.IO connect error");
+        return 0;
+      default:
+        return 0;
+    }
   }
 
   private finish(at: number): void {

@@ -10,14 +10,66 @@ export interface OpenGroup {
   handshake?: string;
   /** Count each line of a text frame as a message (client protocol frames batch several pushes, one per line). */
   countLines?: boolean;
+  /** Socket.IO over Engine.IO v4's WebSocket transport (`path` is then `/socket.io/?EIO=4&transport=websocket...`): connects to `/`, answers pings, counts only event packets (`42...`). */
+  engineIo?: boolean;
+  /** Per-socket tokens, `count` of them: socket k sends `handshake` with every `$TOKEN` replaced by `tokens[k]` (each client its own user). */
+  tokens?: string[];
 }
 
 /**
  * How a worker reads frames.
  * - `count`: parse frame headers only, skip payloads (the cheap byte-counting client).
  * - `notify`: also decode text payloads as notification frames and record latency from the send time in `body`.
+ * - `protocol`: client protocol sockets (JSON) whose handshake is a connect (id 1) and a subscribe (id 2): text frames
+ *   are decoded only until the reply to id 2; the socket counts as open once that reply arrived without error
+ *   (bench/client/session.ts), and is read as in `count` from then on.
+ * - `track`: as `protocol`, then every text frame is scanned for `"offset":N` (publication offsets): per socket the last
+ *   offset, gaps and repeats; with a reconnect plan, a socket the server closed connects again and recovers from there.
  */
-export type ReadMode = "count" | "notify";
+export type ReadMode = "count" | "notify" | "protocol" | "track";
+
+/**
+ * What `track` sockets do when the server closes them: connect to host:port/path after a random
+ * delay of 0 to `jitterMs` and subscribe to `channel` with `recover` from the last offset seen.
+ */
+export interface ReconnectPlan {
+  host: string;
+  port: number;
+  path: string;
+  channel: string;
+  jitterMs: number;
+  /** A session counts as recovered once its reply said `recovered: true` and it has every offset up to this one. */
+  target: number;
+  /** Attempts per session before it gives up (a refused upgrade, an error reply, a close before the reply). */
+  maxAttempts: number;
+}
+
+/** `protocol` and `track` sessions of a worker; counters since the last `reset`, `sessions` and `ready` absolute. */
+export interface SessionStats {
+  sessions: number;
+  /** Sessions whose subscribe reply arrived on their current connection. */
+  ready: number;
+  /** Wall-clock ms: the earliest connect started and the latest subscribe reply, since the last reset (0: none). */
+  firstStartAt: number;
+  lastReadyAt: number;
+  /** Error replies and closes before the subscribe reply, by kind (`error 101`, `close 3500`, `upgrade`). */
+  failures: Record<string, number>;
+  /** track: reconnects started, recovered sessions, subscribe replies with `recovered` false (or another epoch). */
+  reconnects: number;
+  recovered: number;
+  notRecovered: number;
+  /** track: offsets skipped (a gap between two offsets a socket saw), offsets seen twice. */
+  missing: number;
+  duplicates: number;
+  /** track: lowest and highest last offset over the sessions (0 when none). */
+  minOffset: number;
+  maxOffset: number;
+  /** track, with `upTo`: offsets the sessions still lack up to `upTo`, summed. */
+  short: number;
+  /** With `times`: wall-clock ms each session recovered at, and connect-to-reply ms of each first connection. */
+  recoveredAt?: number[];
+  readyMs?: number[];
+}
 
 export type Command =
   | { op: "open"; groups: OpenGroup[]; mode: ReadMode; concurrency: number }
@@ -25,6 +77,8 @@ export type Command =
   | { op: "stats"; latencies?: boolean }
   | { op: "pump"; senders: number[]; paces: number[]; window: number; durationMs: number; payload: string }
   | { op: "closeAll" }
+  | { op: "sessions"; upTo?: number; times?: boolean }
+  | { op: "reconnect"; plan: ReconnectPlan | null }
   | { op: "exit" };
 
 /** A command as sent, with the id its reply carries. */

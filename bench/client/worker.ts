@@ -4,6 +4,7 @@
  */
 import { Conn, clientFrame, connHandlers, type ConnSink } from "./conn.ts";
 import { wallNow, type Command, type OpenGroup, type OpenReply, type PumpReply, type ReadMode, type Request, type WorkerStats } from "./messages.ts";
+import { ProtocolSessions } from "./session.ts";
 
 const conns: (Conn | undefined)[] = [];
 let open = 0;
@@ -16,9 +17,30 @@ function fresh(): WorkerStats {
 
 const pending = new Map<Conn, (r: { ok: boolean; why?: string }) => void>();
 
+/** `protocol` and `track` sockets: their sessions settle on the subscribe reply, and `track` ones reconnect by a plan. */
+const sessions = new ProtocolSessions({
+  done(c, ok, why) {
+    const resolve = pending.get(c);
+    pending.delete(c);
+    resolve?.({ ok, ...(why === undefined ? {} : { why }) });
+  },
+  connect(index, plan, handshake) {
+    const c = new Conn(index, plan.host, plan.port, plan.path, true, sink, clientFrame(0x1, new TextEncoder().encode(handshake)));
+    conns[index] = c;
+    Bun.connect<Conn>({ hostname: plan.host, port: plan.port, data: c, socket: connHandlers }).catch((err: unknown) => c.fail(String(err)));
+    return c;
+  },
+});
+
 const sink: ConnSink = {
   settled(c, ok, why) {
     if (ok) open++;
+    // A protocol session settles on its subscribe reply (the sessions' done hook), not on the upgrade.
+    const session = sessions.of(c);
+    if (session) {
+      if (!ok) sessions.failed(c, session, `upgrade: ${(why ?? "failed").slice(0, 60)}`);
+      return;
+    }
     const resolve = pending.get(c);
     pending.delete(c);
     resolve?.({ ok, ...(why === undefined ? {} : { why }) });
@@ -35,6 +57,8 @@ const sink: ConnSink = {
     }
   },
   text(c, text, at) {
+    const session = sessions.of(c);
+    if (session) return sessions.text(c, session, text, at);
     let seq: unknown;
     let body: unknown;
     let id: unknown;
@@ -59,19 +83,24 @@ const sink: ConnSink = {
     stats.at!.push(at);
   },
   closed(c, expected, code) {
-    if (c.upgraded) open--;
+    if (c.ready) open--;
     if (!expected) {
       stats.unexpectedCloses++;
       const k = String(code ?? 1006);
       stats.closeCodes[k] = (stats.closeCodes[k] ?? 0) + 1;
     }
+    const session = sessions.of(c);
+    if (session) sessions.closed(c, session, expected, code);
   },
 };
 
 /** Opens one socket; resolves false when the upgrade fails. */
-function openOne(index: number, g: OpenGroup, mode: ReadMode): Promise<{ ok: boolean; why?: string }> {
-  const c = new Conn(index, g.host, g.port, g.path, mode === "notify", sink, g.handshake === undefined ? undefined : clientFrame(0x1, new TextEncoder().encode(g.handshake)), g.countLines === true);
+function openOne(index: number, g: OpenGroup, mode: ReadMode, k = 0): Promise<{ ok: boolean; why?: string }> {
+  const protocol = mode === "protocol" || mode === "track";
+  const handshake = g.handshake === undefined ? undefined : g.tokens ? g.handshake.replaceAll("$TOKEN", g.tokens[k]!) : g.handshake;
+  const c = new Conn(index, g.host, g.port, g.path, mode === "notify" || protocol, sink, handshake === undefined ? undefined : clientFrame(0x1, new TextEncoder().encode(handshake)), g.engineIo ? "engine.io" : g.countLines ? "lines" : "frames");
   conns[index] = c;
+  if (protocol) sessions.start(index, c, g.tokens?.[k] ?? "", mode === "track");
   return new Promise((resolve) => {
     const timer = setTimeout(() => c.fail("upgrade timed out"), 15_000);
     pending.set(c, (r) => {
@@ -83,7 +112,7 @@ function openOne(index: number, g: OpenGroup, mode: ReadMode): Promise<{ ok: boo
 }
 
 async function openGroups(groups: OpenGroup[], mode: ReadMode, concurrency: number): Promise<OpenReply> {
-  const jobs = groups.flatMap((g) => Array.from({ length: g.count }, () => g));
+  const jobs = groups.flatMap((g) => Array.from({ length: g.count }, (_, k) => ({ g, k })));
   const first = conns.length;
   conns.length = first + jobs.length;
   let next = 0;
@@ -93,12 +122,12 @@ async function openGroups(groups: OpenGroup[], mode: ReadMode, concurrency: numb
   const lane = async (): Promise<void> => {
     while (next < jobs.length) {
       const k = next++;
-      const g = jobs[k]!;
-      let r = await openOne(first + k, g, mode);
+      const { g, k: inGroup } = jobs[k]!;
+      let r = await openOne(first + k, g, mode, inGroup);
       // A connect storm can be refused now and then: retry a few times before counting a failure.
       for (let attempt = 1; !r.ok && attempt <= 3; attempt++) {
         await Bun.sleep(50 * attempt);
-        r = await openOne(first + k, g, mode);
+        r = await openOne(first + k, g, mode, inGroup);
       }
       if (r.ok) opened++;
       else {
@@ -194,6 +223,7 @@ function pick(indices: number[]): Conn[] {
 
 async function closeAll(): Promise<number> {
   pump?.end(false);
+  sessions.clear();
   for (const c of conns) c?.close();
   const deadline = Date.now() + 5000;
   while (open > 0 && Date.now() < deadline) await Bun.sleep(20);
@@ -209,6 +239,7 @@ async function handle(cmd: Command): Promise<unknown> {
       return openGroups(cmd.groups, cmd.mode, cmd.concurrency);
     case "reset":
       stats = fresh();
+      sessions.resetCounters();
       return true;
     case "stats": {
       const { latencies, ids, at, ...rest } = stats;
@@ -228,6 +259,11 @@ async function handle(cmd: Command): Promise<unknown> {
     }
     case "closeAll":
       return closeAll();
+    case "sessions":
+      return sessions.stats(cmd.upTo, cmd.times === true);
+    case "reconnect":
+      sessions.arm(cmd.plan);
+      return true;
     case "exit":
       setTimeout(() => process.exit(0), 10);
       return true;

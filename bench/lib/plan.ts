@@ -7,7 +7,7 @@ export interface Plan {
   fanout: {
     /** Room sizes; each is measured against gateway, raw-bun and node-ws. */
     members: number[];
-    /** Of those sizes, the ones the issue's targets (>= 0.8x raw Bun, >= 10x Node) are checked at; the others are for information. */
+    /** Of those sizes, the ones the issue's targets (>= 0.8x raw Bun, >= 10x Node, >= 10x Socket.IO) are checked at, and Socket.IO + Redis (two processes) measured; the others are for information. */
     checked: number[];
     /** Of those sizes, the ones also measured with the room spread over two gateways. */
     scaleOut: number[];
@@ -22,7 +22,7 @@ export interface Plan {
   };
   idle: {
     cases: { sockets: number; gateways: number; workers: number; baselines: boolean }[];
-    /** Wait after the last socket opened before reading memory. */
+    /** Wait after the last socket opened before reading memory (half of it after the first half opened). */
     settleMs: number;
   };
   latency: {
@@ -43,6 +43,12 @@ export interface Plan {
     /** Calls of each kind. */
     calls: number;
   };
+  replay: {
+    /** Notifications a client misses while away. */
+    missed: number;
+    /** Measured rounds (after one warm-up), each a new user. */
+    rounds: number;
+  };
   codec: {
     /** Frames encoded and decoded per shape and encoding (after as many for warm-up). */
     iterations: number;
@@ -57,32 +63,69 @@ export interface Plan {
     /** Distinct users the notifications go to. */
     users: number;
   };
+  /** Connect storm: clients (each its own user and HS256 token) connect and subscribe to one `chat:` channel on one gateway, as fast as they can. */
+  connect: {
+    clients: number;
+    /** Client processes the clients are spread over. */
+    workers: number;
+    /** Clients of each process between their TCP connect and their subscribe reply at once. */
+    concurrency: number;
+  };
+  /** Reconnect storm: clients of one room on gateway A (a few on B) while publications flow; A is killed and every client recovers on B. */
+  reconnect: {
+    clients: number;
+    /** Clients on gateway B from the start (they see every publication without a reconnect). */
+    onOther: number;
+    workers: number;
+    /** Publications a second into the room (the notifier's API), before, during and after the kill. */
+    ratePerSec: number;
+    /** Each client reconnects after a random delay of 0 to this many ms (the SDK's backoff spreads reconnects likewise). */
+    jitterMs: number;
+    /** ROOM_HISTORY_SIZE of both gateways: recovery needs what was published since each client's last offset kept. */
+    historySize: number;
+    /** How A stops, one round each: SIGKILL (sockets cut) and SIGTERM (close 3001 from a graceful stop). */
+    signals: ("SIGKILL" | "SIGTERM")[];
+    /** Publishing before the kill, and after the last client recovered. */
+    beforeMs: number;
+    afterMs: number;
+    /** Give up waiting for recoveries after this long. */
+    timeoutMs: number;
+  };
 }
 
 export const FULL: Plan = {
+  replay: { missed: 1000, rounds: 5 },
   fanout: { members: [10, 1000, 10_000], checked: [1000, 10_000], scaleOut: [1000, 10_000], protocol: [1000, 10_000], rounds: 3, durationMs: 4000, warmupMs: 1000, senders: 4, payloadBytes: 32 },
   idle: {
     cases: [
       { sockets: 10_000, gateways: 1, workers: 2, baselines: true },
       { sockets: 50_000, gateways: 4, workers: 4, baselines: false },
     ],
-    settleMs: 3000,
+    // JSC frees what the connects left behind (parsed commands, replies, promises) on its own within
+    // seconds of the last one: at 3 s the client protocol arm still carried it (4.07 KB against 3.31 at 12 s, 2026-11-26).
+    settleMs: 10_000,
   },
   latency: { rates: [100, 200, 1000], durationMs: 10_000, users: 200 },
   monitor: { sockets: 10_000, samples: 10 },
   presence: { members: 10_000, gateways: 2, calls: 50 },
   codec: { iterations: 200_000 },
   api: { durationMs: 5000, senders: 16, batchSize: 1000, batchSenders: 4, users: 2000 },
+  connect: { clients: 10_000, workers: 2, concurrency: 256 },
+  reconnect: { clients: 5000, onOther: 50, workers: 2, ratePerSec: 200, jitterMs: 500, historySize: 2000, signals: ["SIGKILL", "SIGTERM"], beforeMs: 2000, afterMs: 1000, timeoutMs: 20_000 },
 };
 
 export const QUICK: Plan = {
+  replay: { missed: 1000, rounds: 2 },
   fanout: { members: [1000], checked: [1000], scaleOut: [1000], protocol: [1000], rounds: 1, durationMs: 1500, warmupMs: 500, senders: 4, payloadBytes: 32 },
-  idle: { cases: [{ sockets: 2000, gateways: 2, workers: 2, baselines: true }], settleMs: 1000 },
+  // One gateway: 2,000 sockets over two would be mostly each process's first-connection allocations.
+  idle: { cases: [{ sockets: 2000, gateways: 1, workers: 2, baselines: true }], settleMs: 3000 },
   latency: { rates: [100, 1000], durationMs: 2500, users: 50 },
   monitor: { sockets: 1000, samples: 3 },
   presence: { members: 1000, gateways: 2, calls: 10 },
   codec: { iterations: 20_000 },
   api: { durationMs: 1500, senders: 16, batchSize: 1000, batchSenders: 2, users: 500 },
+  connect: { clients: 1000, workers: 2, concurrency: 64 },
+  reconnect: { clients: 1000, onOther: 10, workers: 1, ratePerSec: 200, jitterMs: 500, historySize: 2000, signals: ["SIGKILL", "SIGTERM"], beforeMs: 1000, afterMs: 500, timeoutMs: 10_000 },
 };
 
 /** What every scenario gets. */

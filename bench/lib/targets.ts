@@ -1,18 +1,23 @@
 import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { ServiceProcess, TEST_JWT_SECRET, freePort, portOpen } from "@rt/testkit";
 
 /** A server under test: one or more processes, each listening on its own port. */
 export interface Target extends AsyncDisposable {
-  /** `gateway`, `raw-bun` or `node-ws`. */
+  /** `gateway`, `raw-bun`, `node-ws`, `socketio`... */
   readonly name: TargetName;
   readonly ports: number[];
+  /** The WebSocket server processes (their CPU and RSS are measured); a broker (nats-server, redis-server) is not among them. */
   readonly pids: number[];
 }
 
-/** `gateway-protocol`: a gateway measured through `/connection/websocket` (the client protocol, `chat:` channels with history). */
-export type TargetName = "gateway" | "gateway-protocol" | "raw-bun" | "node-ws";
+/**
+ * `gateway-protocol`: a gateway measured through `/connection/websocket` (the client protocol, `chat:` channels with history).
+ * `socketio`: Socket.IO 4.8 processes sharing rooms through @socket.io/redis-adapter and their own redis-server.
+ */
+export type TargetName = "gateway" | "gateway-protocol" | "raw-bun" | "node-ws" | "socketio";
 
 const BASELINES = join(import.meta.dir, "..", "baselines");
 /** Every server process started and not yet stopped, so an interrupted run can still stop them. */
@@ -34,6 +39,7 @@ function tracked<T extends AsyncDisposable>(d: T): T {
   return d;
 }
 const NODE_WS = join(BASELINES, "node-ws");
+const SOCKET_IO = join(BASELINES, "socketio-redis");
 
 /** `n` gateway processes on separate ports (the notifier, if needed, must already run: it creates the stream). */
 export async function startGateways(n: number, natsUrl: string, env: Record<string, string> = {}, name: TargetName = "gateway"): Promise<Target> {
@@ -61,8 +67,8 @@ export async function startGateways(n: number, natsUrl: string, env: Record<stri
 }
 
 /** The notifier (creates the notifications stream; start it before gateways that serve /notifications). */
-export async function startNotifier(natsUrl: string): Promise<ServiceProcess> {
-  return tracked(await ServiceProcess.start("notifier", { NATS_URL: natsUrl, LOG_LEVEL: "warn" }));
+export async function startNotifier(natsUrl: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
+  return tracked(await ServiceProcess.start("notifier", { NATS_URL: natsUrl, LOG_LEVEL: "warn", ...env }));
 }
 
 /** Baseline (a): bench/baselines/raw-bun.ts. */
@@ -88,19 +94,70 @@ export async function startNodeWs(natsUrl: string): Promise<Target> {
 }
 
 /** Installs the Node baseline's dependencies (ws, the NATS client) when node_modules is missing. */
-export async function ensureNodeBaseline(): Promise<void> {
-  if (existsSync(join(NODE_WS, "node_modules", "ws")) && existsSync(join(NODE_WS, "node_modules", "@nats-io", "transport-node"))) return;
-  if (!Bun.which("node") || !Bun.which("npm")) throw new Error("node and npm are needed for the node-ws baseline");
-  const lock = existsSync(join(NODE_WS, "package-lock.json"));
-  const proc = Bun.spawn(["npm", lock ? "ci" : "install", "--prefix", NODE_WS, "--no-audit", "--no-fund", "--loglevel=error"], {
-    cwd: NODE_WS,
+export function ensureNodeBaseline(): Promise<void> {
+  return ensureNpmBaseline(NODE_WS, ["ws", "@nats-io/transport-node"]);
+}
+
+/** Installs a baseline's npm dependencies (`npm ci` from its lock file) when one of `modules` is missing from its node_modules. */
+async function ensureNpmBaseline(dir: string, modules: string[]): Promise<void> {
+  if (modules.every((m) => existsSync(join(dir, "node_modules", m)))) return;
+  const name = `bench/baselines/${dir.split("/").pop()}`;
+  if (!Bun.which("node") || !Bun.which("npm")) throw new Error(`node and npm are needed for ${name}`);
+  const lock = existsSync(join(dir, "package-lock.json"));
+  const proc = Bun.spawn(["npm", lock ? "ci" : "install", "--prefix", dir, "--no-audit", "--no-fund", "--loglevel=error"], {
+    cwd: dir,
     stdio: ["ignore", "ignore", "pipe"],
   });
   const [code, err] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
-  if (code !== 0) throw new Error(`npm install for bench/baselines/node-ws failed (${code}): ${err.trim()}`);
+  if (code !== 0) throw new Error(`npm install for ${name} failed (${code}): ${err.trim()}`);
 }
 
-async function processTarget(name: TargetName, proc: Subprocess, port: number): Promise<Target> {
+/**
+ * Baseline (c): `processes` Node processes of bench/baselines/socketio-redis/server.mjs (installed
+ * on first use), each on its own port, sharing rooms through @socket.io/redis-adapter and a
+ * redis-server of their own on a free port (never a shared one). The target's pids are the Node
+ * processes only: redis-server, like the gateway's nats-server, is the broker and not counted.
+ */
+export async function startSocketIo(processes = 2): Promise<Target> {
+  await ensureNpmBaseline(SOCKET_IO, ["socket.io", "@socket.io/redis-adapter", "redis"]);
+  const redis = await startRedis();
+  const redisUrl = `redis://127.0.0.1:${redis.ports[0]}`;
+  const started = await Promise.allSettled(
+    Array.from({ length: processes }, async () => {
+      const port = await freePort();
+      const proc = Bun.spawn(["node", join(SOCKET_IO, "server.mjs")], {
+        cwd: SOCKET_IO,
+        env: { ...process.env, PORT: String(port), REDIS_URL: redisUrl },
+        stdio: ["ignore", "ignore", "inherit"],
+      });
+      return processTarget("socketio", proc, port);
+    }),
+  );
+  const nodes = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n[Symbol.asyncDispose]()));
+    await redis[Symbol.asyncDispose]();
+  };
+  const failure = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failure) {
+    await stop();
+    throw failure.reason;
+  }
+  return { name: "socketio", ports: nodes.flatMap((n) => n.ports), pids: nodes.flatMap((n) => n.pids), [Symbol.asyncDispose]: stop };
+}
+
+/** A redis-server of our own on a free port, in memory only (no RDB, no AOF). */
+async function startRedis(): Promise<Target> {
+  const bin = Bun.which("redis-server") ?? (existsSync("/usr/bin/redis-server") ? "/usr/bin/redis-server" : undefined);
+  if (!bin) throw new Error("redis-server is needed for the socketio baseline (apt-get install redis-server)");
+  const port = await freePort();
+  const proc = Bun.spawn([bin, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", tmpdir()], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  return processTarget("socketio", proc, port, "redis-server");
+}
+
+async function processTarget(name: TargetName, proc: Subprocess, port: number, what: string = name): Promise<Target> {
   const stop = async (): Promise<void> => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
     await proc.exited;
@@ -109,7 +166,7 @@ async function processTarget(name: TargetName, proc: Subprocess, port: number): 
   while (!(await portOpen(port))) {
     if (proc.exitCode !== null || Date.now() > deadline) {
       await stop();
-      throw new Error(`${name} did not start on port ${port} (exit code ${proc.exitCode})`);
+      throw new Error(`${what} did not start on port ${port} (exit code ${proc.exitCode})`);
     }
     await Bun.sleep(25);
   }

@@ -5,12 +5,23 @@ import type { BenchResults, Check, FanoutResult } from "./types.ts";
 export const TARGETS = {
   vsRawBun: 0.8,
   vsNode: 10,
+  /** The client protocol's fan-out (`chat:` subscribers, history on) against raw Bun, checked at one room size. */
+  protocolVsRawBun: 0.8,
+  protocolVsRawBunAtMembers: 1000,
+  /** The client protocol's fan-out against Socket.IO + Redis (two processes), at every checked size. */
+  protocolVsSocketIo: 10,
   idleKbPerSocket: 4,
+  /** Connect storm: clients connected (JWT) and subscribed a second, one gateway. */
+  connectPerSec: 5000,
+  /** Reconnect storm: seconds from stopping a gateway until all its clients recovered on another. */
+  reconnectRecoveredSec: 5,
   p99Ms: 10,
   p99AtRate: 1000,
   /** The notifier's API: publications a second over HTTP (16 senders), notifications a second through batches. */
   apiPublishPerSec: 10_000,
   apiBatchPerSec: 10_000,
+  /** 1,000 missed notifications recovered when a client comes back: the slowest round, ms. */
+  replayMs: 100,
 } as const;
 
 function find(r: BenchResults, target: string, members: number, processes = 1): FanoutResult | undefined {
@@ -21,7 +32,7 @@ function ratio(a: number | undefined, b: number | undefined): number | null {
   return a !== undefined && b !== undefined && b > 0 ? round(a / b, 3) : null;
 }
 
-/** gateway / raw Bun, gateway / Node, two gateways / one, and idle KB per socket, keyed by name. */
+/** gateway / raw Bun, gateway / Node, two gateways / one, the client protocol / raw Bun and / Socket.IO, and idle KB per socket, keyed by name. */
 export function ratios(r: BenchResults): Record<string, number | null> {
   const out: Record<string, number | null> = {};
   for (const m of [...new Set(r.fanout.map((f) => f.members))]) {
@@ -38,6 +49,12 @@ export function ratios(r: BenchResults): Record<string, number | null> {
     if (proto) {
       out[`fanout_${m}_protocol_vs_raw_bun`] = ratio(proto.deliveriesPerSec, raw?.deliveriesPerSec);
       out[`fanout_${m}_protocol_vs_legacy_room`] = ratio(proto.deliveriesPerSec, gw?.deliveriesPerSec);
+    }
+    const sio = find(r, "socketio", m, 2);
+    if (sio) {
+      out[`fanout_${m}_protocol_vs_socketio`] = ratio(proto?.deliveriesPerSec, sio.deliveriesPerSec);
+      out[`fanout_${m}_per_cpu_protocol_vs_socketio`] = ratio(proto?.deliveriesPerCpuSec, sio.deliveriesPerCpuSec);
+      out[`fanout_${m}_gateway_vs_socketio`] = ratio(gw?.deliveriesPerSec, sio.deliveriesPerSec);
     }
   }
   for (const i of r.idle) if (!i.error) out[`idle_${i.sockets}_${i.target}_kb_per_socket`] = i.kbPerSocket;
@@ -65,10 +82,18 @@ export function checks(r: BenchResults, checkedSizes: number[]): Check[] {
     const vsNode = ratio(gw?.deliveriesPerSec, find(r, "node-ws", m)?.deliveriesPerSec);
     out.push({ name: `room fan-out ${m} members: gateway / raw Bun deliveries/s`, value: vsRaw, unit: "x", op: ">=", threshold: TARGETS.vsRawBun, pass: vsRaw !== null && vsRaw >= TARGETS.vsRawBun });
     out.push({ name: `room fan-out ${m} members: gateway / Node + ws deliveries/s`, value: vsNode, unit: "x", op: ">=", threshold: TARGETS.vsNode, pass: vsNode !== null && vsNode >= TARGETS.vsNode });
+    const proto = find(r, "gateway-protocol", m);
+    if (m === TARGETS.protocolVsRawBunAtMembers) {
+      const v = ratio(proto?.deliveriesPerSec, find(r, "raw-bun", m)?.deliveriesPerSec);
+      out.push({ name: `client protocol fan-out ${m} members: gateway / raw Bun deliveries/s`, value: v, unit: "x", op: ">=", threshold: TARGETS.protocolVsRawBun, pass: v !== null && v >= TARGETS.protocolVsRawBun });
+    }
+    const vsSio = ratio(proto?.deliveriesPerSec, find(r, "socketio", m, 2)?.deliveriesPerSec);
+    out.push({ name: `client protocol fan-out ${m} members: gateway / Socket.IO + Redis (2 processes) deliveries/s`, value: vsSio, unit: "x", op: ">=", threshold: TARGETS.protocolVsSocketIo, pass: vsSio !== null && vsSio >= TARGETS.protocolVsSocketIo });
   }
-  for (const i of r.idle.filter((x) => x.target === "gateway")) {
+  for (const i of r.idle.filter((x) => x.target === "gateway" || x.target === "gateway-protocol")) {
     const v = i.error ? null : i.kbPerSocket;
-    out.push({ name: `idle memory, ${i.sockets} sockets on ${i.processes} gateway(s)`, value: v, unit: "KB/socket", op: "<=", threshold: TARGETS.idleKbPerSocket, pass: v !== null && v <= TARGETS.idleKbPerSocket });
+    const what = i.target === "gateway" ? "`/chat/` sockets" : "client protocol connections with one subscription";
+    out.push({ name: `idle memory, ${i.sockets} ${what} on ${i.processes} gateway(s)`, value: v, unit: "KB/socket", op: "<=", threshold: TARGETS.idleKbPerSocket, pass: v !== null && v <= TARGETS.idleKbPerSocket });
   }
   if (r.latency.length > 0) {
     const lat = r.latency.find((l) => l.ratePerSec === TARGETS.p99AtRate && !l.error && l.latencyMs.count > 0);
@@ -80,6 +105,22 @@ export function checks(r: BenchResults, checkedSizes: number[]): Check[] {
     const a = r.api.find((x) => x.arm === arm && !x.error);
     const v = a ? a.itemsPerSec : null;
     out.push({ name: `${name} (stored and acknowledged per second)`, value: v, unit: "/s", op: ">=", threshold, pass: v !== null && v >= threshold });
+  }
+  for (const c of r.connect ?? []) {
+    const v = c.error ? null : c.connectionsPerSec;
+    const note = c.failed > 0 ? `${c.failed} clients failed` : undefined;
+    out.push({ name: `connect storm, ${c.clients} clients (JWT, connect + subscribe), one gateway`, value: v, unit: "/s", op: ">=", threshold: TARGETS.connectPerSec, pass: v !== null && v >= TARGETS.connectPerSec && c.failed === 0, ...(note ? { note } : {}) });
+  }
+  for (const x of r.reconnect ?? []) {
+    const v = x.error || x.allRecoveredMs === null ? null : round(x.allRecoveredMs / 1000, 2);
+    const bad = [x.recovered < x.clients ? `${x.clients - x.recovered} not recovered` : "", x.duplicates > 0 ? `${x.duplicates} duplicates` : ""].filter(Boolean).join(", ");
+    out.push({ name: `reconnect storm (${x.signal}): all ${x.clients} clients recovered on the other gateway`, value: v, unit: "s", op: "<=", threshold: TARGETS.reconnectRecoveredSec, pass: v !== null && v <= TARGETS.reconnectRecoveredSec && bad === "", ...(bad ? { note: bad } : {}) });
+  }
+  for (const x of r.replay ?? []) {
+    const v = x.error || x.ms.count === 0 ? null : round(x.ms.max, 1);
+    const bad = [x.recovered < x.ms.count ? `${x.ms.count - x.recovered} rounds not recovered` : "", x.duplicates > 0 ? `${x.duplicates} duplicates` : ""].filter(Boolean).join(", ");
+    const how = x.via === "protocol" ? "client protocol connect with recover" : "/notifications?since=";
+    out.push({ name: `replay of ${x.missed} missed notifications (${how}), slowest of ${x.ms.count} rounds`, value: v, unit: "ms", op: "<=", threshold: TARGETS.replayMs, pass: v !== null && v <= TARGETS.replayMs && bad === "", ...(bad ? { note: bad } : {}) });
   }
   out.push({ name: "no delivery lost (all scenarios)", value: r.lost, unit: "lost", op: "==", threshold: 0, pass: r.lost === 0 && r.errors.length === 0, ...(r.errors.length ? { note: `${r.errors.length} scenario error(s)` } : {}) });
   return out;

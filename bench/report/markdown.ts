@@ -31,7 +31,8 @@ export function markdown(r: BenchResults): string {
   out.push(
     "One room; 4 members send 32-byte messages, keeping `window` messages in flight (until the first sender on every server process has it back); every member (senders included) counts what it receives. " +
       "A delivery is one message reaching one socket; frames/s counts WebSocket frames, fewer than deliveries where the server puts several pushes in one frame (the client protocol does, as Centrifugo does: one line each). " +
-      "Best of the interleaved rounds; deliveries per CPU-second = deliveries/s divided by the server processes' CPU share. " +
+      "`socketio`: Socket.IO 4.8 in two Node processes sharing the room through @socket.io/redis-adapter; a delivery is one event packet (`42[\"msg\",...]`), Engine.IO pings are answered and not counted. " +
+      "Best of the interleaved rounds; deliveries per CPU-second = deliveries/s divided by the server processes' CPU share (the WebSocket servers' only: neither nats-server nor redis-server is counted). " +
       `Targets are checked at ${m.checkedFanoutSizes.join(" and ")} members; other sizes are for information (a small room shows the per-message cost).`,
   );
   out.push("");
@@ -166,6 +167,83 @@ export function markdown(r: BenchResults): string {
       table(
         ["requests", "load generator", "senders", "items per request", "items stored and acknowledged /s", "request p50 / p99 ms", "requests", "not stored"],
         r.api.map((x) => [x.arm, x.generator ?? "bun", x.senders, x.itemsPerRequest, x.error ? `error: ${x.error}` : si(x.itemsPerSec), `${f2(x.latencyMs.p50)} / ${f2(x.latencyMs.p99)}`, x.requests, x.errors]),
+      ),
+    );
+  }
+  if (r.replay?.length) {
+    out.push("");
+    out.push("## Replay (missed notifications recovered when a client comes back; one gateway)");
+    out.push("");
+    out.push(
+      "A client is positioned in its inbox and goes away; that many notifications are stored (one batch POST); it comes back asking to recover: time from opening the socket to the last missed notification received. " +
+        "Client protocol: `connect` with `subs: {\"#user\": {recover, offset, epoch}}`; `/notifications?since=&epoch=`. Each round a new user, after one warm-up round. The gateway reads the first few with single gets, the rest through an ephemeral JetStream consumer.",
+    );
+    out.push("");
+    out.push(
+      table(
+        ["via", "missed", "rounds", "p50 ms", "slowest ms", "recovered", "lost", "duplicates"],
+        r.replay.map((x) => [x.via === "protocol" ? "client protocol (connect, recover)" : "/notifications?since=", x.missed, x.ms.count, x.error ? `error: ${x.error}` : f2(x.ms.p50), f2(x.ms.max), x.recovered, x.lost, x.duplicates]),
+      ),
+    );
+  }
+  if (r.connect?.length) {
+    out.push("");
+    out.push("## Connect storm (one gateway; each client its own user and HS256 token, signed beforehand)");
+    out.push("");
+    out.push(
+      "Each client opens `/connection/websocket` and sends connect + subscribe (`chat:storm`) in one frame; a client process keeps `concurrency` clients between TCP connect and subscribe reply. " +
+        "Connections/s = clients whose subscribe reply arrived without error / (first TCP connect to last subscribe reply). The notifier runs, so each connect also places the user's inbox. A warm-up storm of a tenth of the clients runs first.",
+    );
+    out.push("");
+    out.push(
+      table(
+        ["clients", "client processes", "concurrency", "connections/s", "duration ms", "connect to reply p50 / p99 ms", "gateway CPU", "CPU ms a connection", "nats-server CPU", "client CPU", "failed"],
+        r.connect.map((x) => [
+          si(x.clients),
+          x.clientWorkers,
+          x.concurrency,
+          x.error ? `error: ${x.error}` : si(x.connectionsPerSec),
+          x.durationMs,
+          `${f2(x.connectMs.p50)} / ${f2(x.connectMs.p99)}`,
+          `${x.serverCpuPercent}%`,
+          f2(x.cpuMsPerConnection),
+          `${x.natsCpuPercent}%`,
+          `${x.clientCpuPercent}%`,
+          x.failed > 0 ? `${x.failed} (${Object.entries(x.failures).map(([k, v]) => `${k}: ${v}`).join(", ")})` : 0,
+        ]),
+      ),
+    );
+  }
+  if (r.reconnect?.length) {
+    out.push("");
+    out.push("## Reconnect storm (gateway A stopped; its clients recover on gateway B)");
+    out.push("");
+    out.push(
+      "Clients (JWT each) subscribed to one `chat:` room on A, a few on B; the notifier's API publishes into the room at a fixed rate throughout. A is stopped (SIGKILL, or SIGTERM: close 3001); " +
+        "each client of A waits a random 0 to `jitter` ms after its socket closed, then connects to B with `subscribe {recover, offset, epoch}`. Recovered: the reply said `recovered: true` and the client has every offset up to the publisher's position at the signal. " +
+        "Missing: offsets a client (on A or B) never got, from its first subscribe to the last publication: gaps between offsets it got, and what it still lacked at the end (a client that never came back lacks everything after its last); duplicates: offsets got twice. " +
+        "Each round has gateways of its own.",
+    );
+    out.push("");
+    out.push(
+      table(
+        ["signal", "clients on A / B", "publications/s", "jitter ms", "history", "recovered", "all recovered s", "recovery p50 / p99 ms", "reconnects", "close codes", "gateway B / nats-server CPU", "missing", "duplicates", "not recovered"],
+        r.reconnect.map((x) => [
+          x.signal,
+          `${si(x.clients)} / ${x.onOther}`,
+          x.ratePerSec,
+          x.jitterMs,
+          x.historySize,
+          x.error && x.recovered === 0 ? `error: ${x.error}` : `${x.recovered}/${x.clients}`,
+          x.allRecoveredMs === null ? "n/a" : f2(x.allRecoveredMs / 1000),
+          `${f2(x.recoveryMs.p50)} / ${f2(x.recoveryMs.p99)}`,
+          x.reconnects,
+          Object.entries(x.closeCodes).map(([k, v]) => `${k}: ${v}`).join(", "),
+          `${x.serverCpuPercent}% / ${x.natsCpuPercent}%`,
+          x.missing > 0 ? `${x.missing} (gaps ${x.gaps}, behind at the end ${x.behind})` : 0,
+          x.duplicates,
+          x.notRecovered,
+        ]),
       ),
     );
   }

@@ -2,7 +2,7 @@ import { si } from "../lib/stats.ts";
 import { TARGETS } from "./checks.ts";
 import type { BenchResults } from "./types.ts";
 
-const COLORS: Record<string, string> = { gateway: "#2563eb", "gateway x2": "#7c3aed", "gateway-protocol": "#0891b2", "raw-bun": "#f59e0b", "node-ws": "#16a34a" };
+const COLORS: Record<string, string> = { gateway: "#2563eb", "gateway x2": "#7c3aed", "gateway-protocol": "#0891b2", "raw-bun": "#f59e0b", "node-ws": "#16a34a", "socketio x2": "#db2777" };
 const LINE_COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea"];
 const FONT = `font-family="system-ui, sans-serif"`;
 
@@ -97,7 +97,14 @@ export function svg(r: BenchResults): string {
     });
   const a = bars(10, 40, 460, "Room fan-out, deliveries/s (best round)", fan);
   const c = bars(900, 40, 370, "Idle memory, KB per socket (RSS delta)", idle, { value: TARGETS.idleKbPerSocket, label: `target ${TARGETS.idleKbPerSocket} KB` });
-  const H = Math.max(a.height, c.height, 300) + 60 + 14 * Math.max(2, r.latency.length);
+  // Under the idle bars: the connect storm (connections/s) and the reconnect storm (seconds until all recovered), each with its target.
+  const storm: Bar[] = (r.connect ?? []).filter((x) => !x.error).map((x) => ({ label: `${si(x.clients)} clients`, value: x.connectionsPerSec, color: COLORS.gateway ?? "#555" }));
+  const d = storm.length ? bars(900, 40 + c.height, 370, "Connect storm, connections/s (JWT)", storm, { value: TARGETS.connectPerSec, label: `target ${si(TARGETS.connectPerSec)}/s` }) : { svg: "", height: 0 };
+  const back: Bar[] = (r.reconnect ?? [])
+    .filter((x) => x.allRecoveredMs !== null)
+    .map((x) => ({ label: `${si(x.clients)}, ${x.signal}`, value: x.allRecoveredMs! / 1000, color: COLORS["gateway x2"] ?? "#555", note: `${(x.allRecoveredMs! / 1000).toFixed(2)} s` }));
+  const e = back.length ? bars(900, 40 + c.height + d.height, 370, "Reconnect storm, s until all recovered", back, { value: TARGETS.reconnectRecoveredSec, label: `target ${TARGETS.reconnectRecoveredSec} s` }) : { svg: "", height: 0 };
+  const H = Math.max(a.height, c.height + d.height + e.height, 300) + 60 + 14 * Math.max(2, r.latency.length);
   const title = `Gateway benchmark${r.meta.quick ? " (quick)" : ""}: ${r.meta.startedAt.slice(0, 19)}Z, commit ${r.meta.commit}, ${r.meta.cpus} CPUs, lost deliveries: ${r.lost}`;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`,
@@ -106,6 +113,8 @@ export function svg(r: BenchResults): string {
     a.svg,
     cdf(490, 40, 400, Math.max(260, H - 60 - 14 * Math.max(2, r.latency.length)), r),
     c.svg,
+    d.svg,
+    e.svg,
     "</svg>",
     "",
   ].join("\n");

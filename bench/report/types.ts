@@ -92,6 +92,20 @@ export interface LatencyResult {
   error?: string;
 }
 
+/** Replay: `missed` notifications recovered when a client comes back (client protocol or `/notifications?since=`). */
+export interface ReplayResult {
+  via: "protocol" | "notifications";
+  missed: number;
+  rounds: number;
+  /** Opening the socket to the last missed notification received, per round. */
+  ms: Distribution;
+  /** Rounds whose connect reply said `recovered: true` (protocol; `since` always is). */
+  recovered: number;
+  lost: number;
+  duplicates: number;
+  error?: string;
+}
+
 /** Monitor fan-out: one sample to every monitor socket. */
 export interface MonitorResult {
   sockets: number;
@@ -165,6 +179,74 @@ export interface ApiResult {
   error?: string;
 }
 
+/** Connect storm: clients connect (HS256 JWT each) and subscribe to one `chat:` channel on one gateway, as fast as they can. */
+export interface ConnectStormResult {
+  clients: number;
+  clientWorkers: number;
+  /** Clients between TCP connect and subscribe reply at once, over all client processes. */
+  concurrency: number;
+  /** Clients whose subscribe reply arrived without error. */
+  established: number;
+  failed: number;
+  /** Why clients failed (`error 101`, `close 3500`, `upgrade: ...`), retries included. */
+  failures: Record<string, number>;
+  /** First TCP connect to the last subscribe reply. */
+  durationMs: number;
+  /** established / duration. */
+  connectionsPerSec: number;
+  /** TCP connect to subscribe reply, per client. */
+  connectMs: Distribution;
+  /** The gateway's CPU over the storm, percent of one core, and CPU ms per connection. */
+  serverCpuPercent: number;
+  cpuMsPerConnection: number;
+  clientCpuPercent: number;
+  /** nats-server's CPU over the storm (each connect also subscribes the user's inbox subject and reads its position). */
+  natsCpuPercent: number;
+  lost: number;
+  error?: string;
+}
+
+/** Reconnect storm: gateway A stops while its clients are subscribed to a room with history; they recover on gateway B. */
+export interface ReconnectStormResult {
+  signal: "SIGKILL" | "SIGTERM";
+  /** Clients on A (each reconnects to B), and on B from the start. */
+  clients: number;
+  onOther: number;
+  ratePerSec: number;
+  jitterMs: number;
+  historySize: number;
+  /** The publisher's last acknowledged offset just before the signal: a client counts as recovered once it has everything up to it. */
+  killOffset: number;
+  /** The last offset published (the publisher stopped after every client recovered plus `afterMs`). */
+  finalOffset: number;
+  /** Clients on A that got `recovered: true` and every publication up to `killOffset`. */
+  recovered: number;
+  /** Subscribe replies with `recovered` false. */
+  notRecovered: number;
+  /** Signal to the last client recovered (null: not all did in time). */
+  allRecoveredMs: number | null;
+  /** Signal to each client's recovery. */
+  recoveryMs: Distribution;
+  reconnects: number;
+  /** Close codes the clients saw (1006: cut; 3001: shutting down). */
+  closeCodes: Record<string, number>;
+  failures: Record<string, number>;
+  /** Offsets a client never got (gaps, and what it lacked of `finalOffset` at the end), over all clients (those on B included). */
+  missing: number;
+  /** Of those: skipped between two offsets a client got (a recovery that left a hole, or `recovered: false`). */
+  gaps: number;
+  /** Of those: what clients still lacked of `finalOffset` at the end (a client that never came back lacks everything after its last). */
+  behind: number;
+  /** Offsets a client got twice. */
+  duplicates: number;
+  publishErrors: number;
+  /** Gateway B's CPU, and nats-server's, from the signal to the last recovery (or the timeout), percent of one core. */
+  serverCpuPercent: number;
+  natsCpuPercent: number;
+  lost: number;
+  error?: string;
+}
+
 export interface Check {
   name: string;
   value: number | null;
@@ -197,6 +279,9 @@ export interface BenchResults {
   presence: PresenceResult[];
   codec: CodecResult[];
   api: ApiResult[];
+  connect: ConnectStormResult[];
+  reconnect: ReconnectStormResult[];
+  replay: ReplayResult[];
   ratios: Record<string, number | null>;
   checks: Check[];
   /** Deliveries lost in all scenarios (expected minus received). */

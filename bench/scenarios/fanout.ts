@@ -3,7 +3,7 @@ import { WINDOW, split, type Ctx } from "../lib/plan.ts";
 import type { ClientWorker } from "../lib/pool.ts";
 import { CpuMeter } from "../lib/proc.ts";
 import { si } from "../lib/stats.ts";
-import { startGateways, startNodeWs, startRawBun, type Target, type TargetName } from "../lib/targets.ts";
+import { startGateways, startNodeWs, startRawBun, startSocketIo, type Target, type TargetName } from "../lib/targets.ts";
 import type { FanoutResult, FanoutRound } from "../report/types.ts";
 
 const HOST = "127.0.0.1";
@@ -27,8 +27,9 @@ interface Arm {
 /**
  * Room fan-out, and scale-out: one room of `members` sockets; a few members send as fast as
  * a window of in-flight messages allows; every member counts what it receives. Measured
- * against the gateway (one process, and two processes sharing the room over NATS), raw Bun
- * and Node + ws, in interleaved rounds so a noisy neighbour hurts each target alike.
+ * against the gateway (one process, and two processes sharing the room over NATS), raw Bun,
+ * Node + ws, and Socket.IO (two processes sharing the room over Redis), in interleaved rounds
+ * so a noisy neighbour hurts each target alike.
  */
 export async function runFanout(ctx: Ctx): Promise<FanoutResult[]> {
   const results: FanoutResult[] = [];
@@ -48,6 +49,7 @@ async function oneSize(ctx: Ctx, members: number): Promise<FanoutResult[]> {
   ];
   if (f.scaleOut.includes(members)) kinds.push({ name: "gateway", processes: 2, start: () => startGateways(2, nats.url, gatewayEnv) });
   if (f.protocol.includes(members)) kinds.push({ name: "gateway-protocol", processes: 1, start: () => startGateways(1, nats.url, { ...gatewayEnv, ALLOW_ANONYMOUS: "1", PING_INTERVAL_SEC: "3600" }, "gateway-protocol") });
+  if (f.checked.includes(members)) kinds.push({ name: "socketio", processes: 2, start: () => startSocketIo(2) });
   const workers = ctx.pool.take(kinds.length);
   const arms: Arm[] = kinds.map((k, i) => ({
     ...k,
@@ -116,21 +118,24 @@ async function prepare(ctx: Ctx, arm: Arm, members: number, payload: string): Pr
   arm.target = await arm.start();
   const ports = arm.target.ports;
   const protocol = arm.name === "gateway-protocol";
-  const path = protocol ? "/connection/websocket" : `/chat/${arm.room}`;
+  const socketIo = arm.name === "socketio";
+  // Socket.IO members join their room with `?room=` at connect (bench/baselines/socketio-redis/server.mjs); they count only events (`42...`) and answer pings.
+  const path = protocol ? "/connection/websocket" : socketIo ? `/socket.io/?EIO=4&transport=websocket&room=${arm.room}` : `/chat/${arm.room}`;
   // Protocol clients connect (anonymously: ALLOW_ANONYMOUS) and subscribe as their first frame; their replies arrive before counting starts.
   // The cheap client does not answer pings: the gateway under test pings once an hour (PING_INTERVAL_SEC), so none is counted or missed.
   const handshake = protocol ? `{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":"chat:${arm.room}"}}` : undefined;
+  const client: Partial<OpenGroup> = handshake ? { handshake, countLines: true } : socketIo ? { engineIo: true } : {};
   // Senders spread over the processes; the first sender on each process paces the window.
   const sendersPer = split(ctx.plan.fanout.senders, ports.length);
   const membersPer = split(members, ports.length);
   const groups: OpenGroup[] = [];
   let index = 0;
   ports.forEach((port, p) => {
-    groups.push({ host: HOST, port, path, count: sendersPer[p]!, ...(handshake ? { handshake, countLines: true } : {}) });
+    groups.push({ host: HOST, port, path, count: sendersPer[p]!, ...client });
     arm.paces.push(index);
     for (let k = 0; k < sendersPer[p]!; k++) arm.senders.push(index++);
   });
-  ports.forEach((port, p) => groups.push({ host: HOST, port, path, count: membersPer[p]! - sendersPer[p]!, ...(handshake ? { handshake, countLines: true } : {}) }));
+  ports.forEach((port, p) => groups.push({ host: HOST, port, path, count: membersPer[p]! - sendersPer[p]!, ...client }));
   const opening = arm.worker.open(groups.filter((g) => g.count > 0));
   const r = await progress.watch(opening, async () => `fan-out ${label(arm)}: ${(await arm.worker.stats()).open} sockets open`);
   if (r.failed > 0) throw new Error(`${r.failed} of ${members} sockets failed to open: ${r.errors.join("; ")}`);
@@ -154,7 +159,11 @@ async function measure(ctx: Ctx, arm: Arm, members: number, payload: string, dur
     return `fan-out ${label(arm)} ${phase}: ${si(s.frames)} deliveries, ${si(s.frames / secs)}/s`;
   };
   // A protocol sender publishes without a command id: no reply frame, only the publication comes back.
-  const frame = arm.name === "gateway-protocol" ? JSON.stringify({ publish: { channel: `chat:${arm.room}`, data: { x: payload } } }) : payload;
+  // A Socket.IO sender emits `msg` (no ack): an event packet, `42["msg","<payload>"]`.
+  const frame =
+    arm.name === "gateway-protocol" ? JSON.stringify({ publish: { channel: `chat:${arm.room}`, data: { x: payload } } })
+    : arm.name === "socketio" ? `42${JSON.stringify(["msg", payload])}`
+    : payload;
   const pump = await ctx.progress.watch(w.pump({ senders: arm.senders, paces: arm.paces, window, durationMs, payload: frame }), poll);
   const expected = pump.sent * members;
   const s = await ctx.progress.watch(drain(w, expected), poll);

@@ -12,7 +12,9 @@ const ROOM_SIZE = 100;
 
 /**
  * Idle sockets: open N room sockets spread over client processes and server processes, let
- * them sit, and divide the servers' VmRSS growth by N. Each target runs alone.
+ * them sit, and divide the servers' VmRSS growth by N. Each target runs alone. The client
+ * protocol arm opens `/connection/websocket` connections, each connected and subscribed to its
+ * room's `chat:` channel.
  */
 export async function runIdle(ctx: Ctx): Promise<IdleResult[]> {
   const results: IdleResult[] = [];
@@ -21,6 +23,8 @@ export async function runIdle(ctx: Ctx): Promise<IdleResult[]> {
       { name: "gateway", processes: c.gateways, start: () => startGateways(c.gateways, ctx.nats.url) },
     ];
     if (c.baselines) {
+      // Client protocol connections, each subscribed to one `chat:` channel (anonymous: no inbox subscription; pinged by Bun only).
+      arms.push({ name: "gateway-protocol", processes: c.gateways, start: () => startGateways(c.gateways, ctx.nats.url, { ALLOW_ANONYMOUS: "1", PING_INTERVAL_SEC: "3600" }, "gateway-protocol") });
       arms.push({ name: "raw-bun", processes: 1, start: startRawBun });
       arms.push({ name: "node-ws", processes: 1, start: () => startNodeWs(ctx.nats.url) });
     }
@@ -64,7 +68,12 @@ async function oneCase(ctx: Ctx, name: TargetName, processes: number, start: () 
       const count = Math.min(ROOM_SIZE, left);
       const half = sockets - left < sockets / 2 ? 0 : 1;
       left -= count;
-      halves[half]![room % workers.length]!.push({ host: HOST, port: target.ports[room % target.ports.length]!, path: `/chat/idle-${room}`, count });
+      const port = target.ports[room % target.ports.length]!;
+      halves[half]![room % workers.length]!.push(
+        name === "gateway-protocol"
+          ? { host: HOST, port, path: "/connection/websocket", count, handshake: `{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":"chat:idle-${room}"}}` }
+          : { host: HOST, port, path: `/chat/idle-${room}`, count },
+      );
     }
     const t0 = performance.now();
     const show = async () => {

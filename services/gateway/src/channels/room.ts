@@ -96,6 +96,8 @@ interface RoomState {
 export class RoomHub {
   private readonly rooms = new Map<string, RoomState>();
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  /** Store reads in flight per room, shared by the recoveries they cover (see readAfter). */
+  private readonly reads = new Map<string, { from: number; entries: Promise<StoredPublication[]> }>();
   /** Protocol pushes of one turn, one frame per room and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
   private failures = { count: 0, at: 0 };
@@ -215,6 +217,9 @@ export class RoomHub {
     const epoch = st.cursor.epoch!;
     if (!recover || recover.epoch !== epoch || recover.offset > st.cursor.last) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
     if (recover.offset === st.cursor.last) return { epoch, offset: st.cursor.last, recovered: true, publications: [] };
+    // The ring first: when it reaches back to the offset, nothing needs the stream (a reconnect storm recovers from memory).
+    const recent = this.ringAfter(st, recover.offset);
+    if (recent) return { epoch, offset: st.cursor.last, recovered: true, publications: recent };
     if (!(await this.stillKept(room, recover.offset))) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
     let read: ProtocolPublication[] = [];
     let after = recover.offset;
@@ -222,7 +227,7 @@ export class RoomHub {
       // Synchronously from here to the return: the ring covers what came after the last read?
       const tail = this.ringAfter(st, after);
       if (tail) return { epoch, offset: st.cursor.last, recovered: true, publications: [...read, ...tail] };
-      const more = await this.store.after(room, after, this.historySize);
+      const more = await this.readAfter(room, after);
       if (st.cursor.epoch !== epoch) return { epoch: st.cursor.epoch!, offset: st.cursor.last, recovered: false, publications: [] };
       read = [...read, ...more.map(toProtocol)];
       if (more.length === 0) return { epoch, offset: st.cursor.last, recovered: true, publications: read };
@@ -263,6 +268,28 @@ export class RoomHub {
     const e = this.epoch.current;
     if (e === undefined) throw new StreamMissingError("the rooms stream is not there (yet)");
     return e;
+  }
+
+  /**
+   * The room's stored publications after `after` (at most ROOM_HISTORY_SIZE). Recoveries of one
+   * room at once (clients of a gateway that died, all coming back here) share a read in flight
+   * that began at or before their offset, each taking what lies after its own; a shared read that
+   * holds nothing past it proves nothing (it may have begun before the latest were stored), so
+   * then this one reads for itself.
+   */
+  private async readAfter(room: string, after: number): Promise<StoredPublication[]> {
+    const shared = this.reads.get(room);
+    if (shared && shared.from <= after + 1) {
+      const mine = (await shared.entries).filter((e) => e.seq > after);
+      if (mine.length > 0) return mine;
+    }
+    const read = { from: after + 1, entries: this.store.after(room, after, this.historySize) };
+    this.reads.set(room, read);
+    try {
+      return await read.entries;
+    } finally {
+      if (this.reads.get(room) === read) this.reads.delete(room);
+    }
   }
 
   /** True when `offset` of `room` is still stored, so everything after it is too (per-subject limits trim oldest first). */
