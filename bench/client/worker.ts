@@ -59,29 +59,29 @@ const sink: ConnSink = {
   text(c, text, at) {
     const session = sessions.of(c);
     if (session) return sessions.text(c, session, text, at);
-    let seq: unknown;
-    let body: unknown;
-    let id: unknown;
+    // A client protocol frame: replies are not notifications; each line of a push frame carries one in `pub.data`.
+    if (text.startsWith('{"id":') && text.charCodeAt(6) >= 48 && text.charCodeAt(6) <= 57) return; // a reply: a numeric id (a notification's id is a string)
+    if (text.startsWith('{"push"')) {
+      for (const line of text.split("\n")) {
+        let n: unknown;
+        try {
+          n = (JSON.parse(line) as { push?: { pub?: { data?: unknown } } }).push?.pub?.data;
+        } catch {
+          n = undefined;
+        }
+        notification(c, n, at);
+      }
+      return;
+    }
+    let v: unknown;
     try {
-      const v = JSON.parse(text) as { seq?: unknown; body?: unknown; id?: unknown };
-      seq = v.seq;
-      body = v.body;
-      id = v.id;
+      v = JSON.parse(text);
     } catch {
-      stats.decodeErrors++;
-      return;
+      v = undefined;
     }
-    const sentAt = Number(body);
-    if (typeof seq !== "number" || !Number.isFinite(sentAt)) {
-      stats.decodeErrors++;
-      return;
-    }
-    if (seq <= c.lastSeq) stats.duplicates++;
-    c.lastSeq = seq;
-    stats.latencies!.push(at - sentAt);
-    stats.ids!.push(String(id));
-    stats.at!.push(at);
+    notification(c, v, at);
   },
+
   closed(c, expected, code) {
     if (c.ready) open--;
     if (!expected) {
@@ -93,6 +93,21 @@ const sink: ConnSink = {
     if (session) sessions.closed(c, session, expected, code);
   },
 };
+
+/** One notification frame (`{seq, body, id}`, the body the send time) received at `at`: its latency, or a decode error. */
+function notification(c: Conn, v: unknown, at: number): void {
+  const n = (typeof v === "object" && v !== null ? v : {}) as { seq?: unknown; body?: unknown; id?: unknown };
+  const sentAt = Number(n.body);
+  if (typeof n.seq !== "number" || !Number.isFinite(sentAt)) {
+    stats.decodeErrors++;
+    return;
+  }
+  if (n.seq <= c.lastSeq) stats.duplicates++;
+  c.lastSeq = n.seq;
+  stats.latencies!.push(at - sentAt);
+  stats.ids!.push(String(n.id));
+  stats.at!.push(at);
+}
 
 /** Opens one socket; resolves false when the upgrade fails. */
 function openOne(index: number, g: OpenGroup, mode: ReadMode, k = 0): Promise<{ ok: boolean; why?: string }> {

@@ -83,12 +83,13 @@ export function markdown(r: BenchResults): string {
   out.push("");
   out.push("## Notification latency (notifier POST to socket receive, two gateways)");
   out.push("");
-  out.push("Open-loop POSTs at a fixed rate; the body carries the send time. The POST column is the notifier's answer time (stored in JetStream); the after-the-202 column is each delivery's receive time minus its 202's arrival (the live path; negative when the socket beat the HTTP answer).");
+  out.push("Open-loop POSTs at a fixed rate; the body carries the send time. Every user has a `/notifications` socket on each gateway and a client protocol connection (its inbox `#user`, subscribed at connect) on the second. The POST column is the notifier's answer time (stored in JetStream); the after-the-202 column is each delivery's receive time minus its 202's arrival (the live path; negative when the socket beat the HTTP answer).");
   out.push("");
   out.push(
     table(
-      ["rate/s", "achieved", "users", "sockets", "delivered/expected", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "POST (202) p50/p99 ms", "after the 202 p50/p99 ms", "lost", "dup"],
+      ["to", "rate/s", "achieved", "users", "sockets", "delivered/expected", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "POST (202) p50/p99 ms", "after the 202 p50/p99 ms", "lost", "dup"],
       r.latency.map((x) => [
+        (x.via ?? "notifications") === "protocol" ? "client protocol" : "/notifications",
         x.ratePerSec,
         x.achievedRatePerSec,
         x.users,

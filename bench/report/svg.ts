@@ -75,7 +75,7 @@ function cdf(x: number, y: number, w: number, h: number, r: BenchResults): strin
     const color = LINE_COLORS[i % LINE_COLORS.length]!;
     const pts = l.latencyMs.cdf.map(([p, ms]) => `${sx(ms).toFixed(1)},${sy(p).toFixed(1)}`).join(" ");
     parts.push(`<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2"/>`);
-    parts.push(text(px, py + ph + 44 + i * 14, `${l.ratePerSec}/s: p50 ${l.latencyMs.p50.toFixed(1)}, p99 ${l.latencyMs.p99.toFixed(1)}, max ${l.latencyMs.max.toFixed(1)} ms`, `fill="${color}"`));
+    parts.push(text(px, py + ph + 44 + i * 14, `${(l.via ?? "notifications") === "protocol" ? "protocol" : "/notifications"} ${l.ratePerSec}/s: p50 ${l.latencyMs.p50.toFixed(1)}, p99 ${l.latencyMs.p99.toFixed(1)}, max ${l.latencyMs.max.toFixed(1)} ms`, `fill="${color}"`));
   });
   return parts.join("\n");
 }

@@ -70,6 +70,8 @@ export interface IdleResult {
 
 /** Notification latency: notifier POST to socket receive. */
 export interface LatencyResult {
+  /** `/notifications` sockets (one per user on each of two gateways) or client protocol connections (one per user, the inbox `#user`). */
+  via: "notifications" | "protocol";
   ratePerSec: number;
   durationMs: number;
   users: number;

@@ -20,7 +20,8 @@ const MAX_IN_FLIGHT = 2000;
 export async function runLatency(ctx: Ctx): Promise<LatencyResult[]> {
   const { plan, progress } = ctx;
   const results: LatencyResult[] = [];
-  const [worker] = ctx.pool.take(1);
+  // One worker for the `/notifications` sockets, one for the client protocol connections: a latency distribution each.
+  const [worker, protoWorker] = ctx.pool.take(2);
   let notifier: ServiceProcess | undefined;
   let gateways: Target | undefined;
   try {
@@ -34,58 +35,70 @@ export async function runLatency(ctx: Ctx): Promise<LatencyResult[]> {
     const sockets = groups.length;
     const opened = await worker!.open(groups, "notify", 32);
     if (opened.failed > 0) throw new Error(`${opened.failed} of ${sockets} notification sockets failed to open: ${opened.errors.join("; ")}`);
+    // Each user also has one client protocol connection (its inbox `#user` is subscribed at connect), on the second gateway.
+    const proto: OpenGroup = { host: HOST, port: gateways.ports[1]!, path: "/connection/websocket", count: users.length, handshake: `{"id":1,"connect":{"token":"$TOKEN"}}`, tokens };
+    const protoOpened = await protoWorker!.open([proto], "notify", 32);
+    if (protoOpened.failed > 0) throw new Error(`${protoOpened.failed} of ${users.length} protocol connections failed to open: ${protoOpened.errors.join("; ")}`);
+    await Bun.sleep(500); // their connect replies in before counting starts
     const url = `${notifier.http}/notifications`;
 
     // Warm-up: one notification per user, all delivered, so every socket is positioned and the path is hot.
     await worker!.reset();
+    await protoWorker!.reset();
     const warm = await post(url, users, users.length, users.length * 20);
     const ws = await drain(worker!, warm.accepted * GATEWAYS);
+    await drain(protoWorker!, warm.accepted);
     if (ws.frames < warm.accepted * GATEWAYS) progress.log(`latency warm-up: ${ws.frames} of ${warm.accepted * GATEWAYS} delivered`);
 
     for (const rate of plan.latency.rates) {
       const durationMs = plan.latency.durationMs;
       const total = Math.round((rate * durationMs) / 1000);
       await worker!.reset();
+      await protoWorker!.reset();
       const t0 = performance.now();
       const sending = post(url, users, total, rate);
       const sent = await progress.watch(sending, async () => {
         const s = await worker!.stats();
         return `latency ${rate}/s: ${s.frames} of ${total * GATEWAYS} delivered, ${si(s.frames / ((performance.now() - t0) / 1000))}/s`;
       });
-      const expected = sent.accepted * GATEWAYS;
-      await drain(worker!, expected);
-      const s = await worker!.stats(true);
-      const r: LatencyResult = {
-        ratePerSec: rate,
-        durationMs,
-        users: users.length,
-        gateways: GATEWAYS,
-        socketsPerUser: GATEWAYS,
-        posted: sent.posted,
-        accepted: sent.accepted,
-        failedPosts: sent.failed,
-        achievedRatePerSec: Math.round(sent.posted / (sent.sendMs / 1000)),
-        expected,
-        delivered: s.frames,
-        lost: Math.max(0, expected - s.frames) + sent.failed * GATEWAYS,
-        duplicates: s.duplicates,
-        latencyMs: distribution(s.latencies ?? []),
-        postMs: distribution(sent.postMs),
-        afterAckMs: distribution(afterAck(s.ids ?? [], s.at ?? [], sent.acks)),
-      };
-      if (sent.firstError) r.error = `notifier: ${sent.firstError}`;
-      results.push(r);
-      const d = r.latencyMs;
-      progress.log(
-        `latency ${rate}/s: p50 ${d.p50.toFixed(2)} ms, p99 ${d.p99.toFixed(2)} ms, max ${d.max.toFixed(2)} ms over ${d.count} deliveries` +
-          (r.lost > 0 ? `, LOST ${r.lost}` : "") + (r.duplicates > 0 ? `, ${r.duplicates} duplicates` : "") + (sent.failed > 0 ? `, ${sent.failed} POSTs failed (${sent.firstError})` : ""),
-      );
+      for (const [via, w, perUser] of [["notifications", worker!, GATEWAYS], ["protocol", protoWorker!, 1]] as const) {
+        const expected = sent.accepted * perUser;
+        await drain(w, expected);
+        const s = await w.stats(true);
+        const r: LatencyResult = {
+          via,
+          ratePerSec: rate,
+          durationMs,
+          users: users.length,
+          gateways: perUser,
+          socketsPerUser: perUser,
+          posted: sent.posted,
+          accepted: sent.accepted,
+          failedPosts: sent.failed,
+          achievedRatePerSec: Math.round(sent.posted / (sent.sendMs / 1000)),
+          expected,
+          delivered: s.frames,
+          lost: Math.max(0, expected - s.frames) + sent.failed * perUser,
+          duplicates: s.duplicates,
+          latencyMs: distribution(s.latencies ?? []),
+          postMs: distribution(sent.postMs),
+          afterAckMs: distribution(afterAck(s.ids ?? [], s.at ?? [], sent.acks)),
+        };
+        if (sent.firstError) r.error = `notifier: ${sent.firstError}`;
+        results.push(r);
+        const d = r.latencyMs;
+        progress.log(
+          `latency ${rate}/s to ${via === "protocol" ? "protocol clients" : "/notifications"}: p50 ${d.p50.toFixed(2)} ms, p99 ${d.p99.toFixed(2)} ms, max ${d.max.toFixed(2)} ms over ${d.count} deliveries` +
+            (r.lost > 0 ? `, LOST ${r.lost}` : "") + (r.duplicates > 0 ? `, ${r.duplicates} duplicates` : "") + (sent.failed > 0 ? `, ${sent.failed} POSTs failed (${sent.firstError})` : ""),
+        );
+      }
     }
   } catch (err) {
     results.push({ ...empty(plan.latency.rates[0] ?? 0), error: String(err) });
     progress.log(`latency: ${String(err)}`);
   } finally {
     await worker!.closeAll().catch(() => 0);
+    await protoWorker!.closeAll().catch(() => 0);
     await gateways?.[Symbol.asyncDispose]();
     await notifier?.[Symbol.asyncDispose]();
   }
@@ -156,7 +169,7 @@ function afterAck(ids: string[], at: number[], acks: Map<string, number>): numbe
 function empty(rate: number): LatencyResult {
   const d = distribution([]);
   return {
-    ratePerSec: rate, durationMs: 0, users: 0, gateways: GATEWAYS, socketsPerUser: GATEWAYS, posted: 0, accepted: 0, failedPosts: 0,
+    via: "notifications", ratePerSec: rate, durationMs: 0, users: 0, gateways: GATEWAYS, socketsPerUser: GATEWAYS, posted: 0, accepted: 0, failedPosts: 0,
     achievedRatePerSec: 0, expected: 0, delivered: 0, lost: 0, duplicates: 0, latencyMs: d, postMs: d, afterAckMs: d,
   };
 }
