@@ -12,8 +12,8 @@ export class NatsPublisher {
   private socket!: Socket<NatsPublisher>;
   private constructor() {}
 
-  /** Connects to nats://host:port and waits for the first PONG. */
-  static async connect(port: number, host = "127.0.0.1"): Promise<NatsPublisher> {
+  /** Connects to nats://host:port as `auth` (a user of deploy/nats/auth.conf) and waits for the first PONG. */
+  static async connect(port: number, auth: { user: string; pass: string }, host = "127.0.0.1"): Promise<NatsPublisher> {
     const self = new NatsPublisher();
     self.socket = await Bun.connect<NatsPublisher>({
       hostname: host,
@@ -31,7 +31,7 @@ export class NatsPublisher {
         },
       },
     });
-    self.socket.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, name: "bench", lang: "bun", version: "0", protocol: 1 })}\r\n`);
+    self.socket.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, name: "bench", lang: "bun", version: "0", protocol: 1, user: auth.user, pass: auth.pass })}\r\n`);
     await self.flush();
     return self;
   }

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { ServiceProcess, TEST_JWT_SECRET, freePort, portOpen } from "@rt/testkit";
+import { NATS_ADMIN, ServiceProcess, TEST_JWT_SECRET, freePort, portOpen } from "@rt/testkit";
 
 /** A server under test: one or more processes, each listening on its own port. */
 export interface Target extends AsyncDisposable {
@@ -87,7 +87,8 @@ export async function startNodeWs(natsUrl: string): Promise<Target> {
   const port = await freePort();
   const proc = Bun.spawn(["node", join(NODE_WS, "server.mjs")], {
     cwd: NODE_WS,
-    env: { ...process.env, PORT: String(port), NATS_URL: natsUrl },
+    // The bench's own NATS user: the baseline relays on subjects none of the shipped roles has.
+    env: { ...process.env, PORT: String(port), NATS_URL: natsUrl, NATS_USER: NATS_ADMIN.user, NATS_PASSWORD: NATS_ADMIN.pass },
     stdio: ["ignore", "ignore", "inherit"],
   });
   return processTarget("node-ws", proc, port);

@@ -1,3 +1,4 @@
+import { NATS_ADMIN } from "@rt/testkit";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { NOTIFICATIONS_STREAM, ROOMS_STREAM } from "@rt/protocol";
@@ -73,7 +74,7 @@ export async function runApi(ctx: Ctx): Promise<ApiResult[]> {
         stored: (status, a) => (status === 202 || status === 207 ? (a as Array<{ status: number }>).filter((x) => x.status === 202).length : 0),
       },
     ];
-    nc = await connect({ servers: ctx.nats.url });
+    nc = await connect({ ...NATS_ADMIN, servers: ctx.nats.url });
     for (const arm of arms) {
       // A short warm-up (JIT, connections), then the measured run: with wrk when it is installed.
       await drive(base, arm, 300);

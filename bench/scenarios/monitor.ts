@@ -1,4 +1,5 @@
 import { metricsSubject } from "@rt/protocol";
+import { natsAs } from "@rt/testkit";
 import { wallNow } from "../client/messages.ts";
 import { NatsPublisher } from "../lib/nats-pub.ts";
 import { split, type Ctx } from "../lib/plan.ts";
@@ -40,7 +41,7 @@ export async function runMonitor(ctx: Ctx): Promise<MonitorResult[]> {
     const opened = await progress.watch(opening, async () => `monitor: ${si((await all.stats()).open)} of ${si(n)} sockets open`);
     const failed = opened.reduce((a, o) => a + o.failed, 0);
     if (failed > 0) throw new Error(`${failed} of ${n} monitor sockets failed to open: ${opened.flatMap((o) => o.errors).slice(0, 3).join("; ")}`);
-    nats = await NatsPublisher.connect(ctx.nats.port);
+    nats = await NatsPublisher.connect(ctx.nats.port, natsAs("metrics")); // as the metrics service: its samples are all it may publish
     const host = `bench-${process.pid}`;
     const subject = metricsSubject(host);
     for (let k = 0; k < plan.monitor.samples; k++) {

@@ -227,7 +227,7 @@ export function asyncApiDocument(): Json {
   operation("gatewayManageStream", "gateway", "send", "streamManage", ["JetStreamApiRequest"], "Create or update `ROOMS`; read the streams' `created` time (the epoch).", { reply: ["JetStreamApiReply"] });
   operation("notifierManageStream", "notifier", "send", "streamManage", ["JetStreamApiRequest"], "Create or update `NOTIFICATIONS`; read the streams' `created` time (the epoch).", { reply: ["JetStreamApiReply"] });
 
-  channel("natsReply", "nats", null, "The requester's reply subject (`_INBOX.…`), chosen at run time: NATS request/reply.", [...replies].sort());
+  channel("natsReply", "nats", null, "The requester's reply subject, chosen at run time under its own prefix: `_INBOX_gateway.…`, `_INBOX_notifier.…` (`INBOX_PREFIX`; each service's NATS user may subscribe under its own only), a backend's `_INBOX.…`: NATS request/reply.", [...replies].sort());
 
   return {
     asyncapi: "3.0.0",

@@ -2,15 +2,22 @@
 // the metrics service and a real nats-server; other clients are the centrifuge SDK and /chat/ sockets.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
-import { SdkClient, TestSocket, TestSystem, signToken, waitFor } from "@rt/testkit";
+import { SdkClient, TestSocket, TestSystem, freePort, signToken, waitFor } from "@rt/testkit";
 import { launchChromium, openPage, type WatchedPage } from "@rt/testkit/browser";
 
 let sys: TestSystem;
 let browser: Browser;
 const pages: WatchedPage[] = [];
 beforeAll(async () => {
+  // The page's test button goes through the notifier's HTTP API (DEMO_NOTIFIER_URL), so the notifier gets a known port.
+  const notifierPort = await freePort();
   [sys, browser] = await Promise.all([
-    TestSystem.start({ gateways: 1, notifier: true, metrics: true, gatewayEnv: { DEMO_PAGE: "1" }, metricsEnv: { INTERVAL_MS: "250" } }),
+    TestSystem.start({
+      gateways: 1, notifier: true, metrics: true,
+      notifierEnv: { PORT: String(notifierPort) },
+      gatewayEnv: { DEMO_PAGE: "1", DEMO_NOTIFIER_URL: `http://127.0.0.1:${notifierPort}` },
+      metricsEnv: { INTERVAL_MS: "250" },
+    }),
     launchChromium(),
   ]);
 });

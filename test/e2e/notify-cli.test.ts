@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { ROOT, TEST_JWT_SECRET, TestSocket, TestSystem, freePort, upgradeStatus } from "@rt/testkit";
+import { ROOT, TEST_JWT_SECRET, TestSocket, TestSystem, freePort, upgradeStatus, serviceNatsEnv } from "@rt/testkit";
 
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn(["bun", "run", "scripts/notify.ts", ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+  // A backend: the CLI connects to NATS as the shipped `backend` user.
+  const p = Bun.spawn(["bun", "run", "scripts/notify.ts", ...args], { cwd: ROOT, env: { ...process.env, ...serviceNatsEnv("backend"), ...env }, stdout: "pipe", stderr: "pipe" });
   const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
   return { code, out, err };
 }
@@ -140,7 +141,7 @@ describe("bun run token", () => {
 
 describe("bun run api", () => {
   async function api(args: string[], env: Record<string, string> = {}) {
-    const p = Bun.spawn(["bun", "run", "scripts/api.ts", ...args], { cwd: ROOT, env: { ...process.env, NOTIFIER_TOKEN: "", NATS_URL: "", ...env }, stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn(["bun", "run", "scripts/api.ts", ...args], { cwd: ROOT, env: { ...process.env, ...serviceNatsEnv("backend"), NOTIFIER_TOKEN: "", NATS_URL: "", ...env }, stdout: "pipe", stderr: "pipe" });
     const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
     return { code, out: out.trim(), err };
   }

@@ -2,14 +2,14 @@
 // gateways, the official SDK and the article's endpoints; auth and errors; batch notifications.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { SdkClient, TestSocket, TestSystem, signToken, waitFor } from "@rt/testkit";
+import { SdkClient, TestSocket, TestSystem, signToken, waitFor, NATS_ADMIN } from "@rt/testkit";
 
 const KEY = "api-key-for-tests";
 let sys: TestSystem;
 let nc: NatsConnection;
 beforeAll(async () => {
   sys = await TestSystem.start({ gateways: 2, notifier: true, notifierEnv: { NOTIFIER_TOKENS: `other-token,${KEY}` } });
-  nc = await connect({ servers: sys.natsUrl });
+  nc = await connect({ ...NATS_ADMIN, servers: sys.natsUrl });
 });
 afterAll(async () => {
   await nc?.close();

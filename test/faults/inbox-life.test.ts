@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { NOTIFICATIONS_STREAM } from "@rt/protocol";
-import { ServiceProcess, TestNats, TestSystem, TEST_JWT_SECRET, waitFor } from "@rt/testkit";
+import { ServiceProcess, TestNats, TestSystem, TEST_JWT_SECRET, waitFor, NATS_ADMIN } from "@rt/testkit";
 import { frames, inbox, notify, readyIs } from "./helpers.ts";
 
 describe("the inbox stream lost and created anew", () => {
@@ -20,7 +20,7 @@ describe("the inbox stream lost and created anew", () => {
     const lastOld = frames(resumed).at(-1)!.seq;
 
     // An operator deletes the stream; the notifier creates it anew and its seqs start again at 1.
-    const nc = await connect({ servers: sys.natsUrl });
+    const nc = await connect({ ...NATS_ADMIN, servers: sys.natsUrl });
     await (await jetstreamManager(nc)).streams.delete(NOTIFICATIONS_STREAM);
     await readyIs(sys.notifier!, 200);
     let after: Array<{ seq: number; epoch?: string }> = [];

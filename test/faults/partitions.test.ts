@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { connect } from "@nats-io/transport-node";
 import { userLiveSubject } from "@rt/protocol";
-import { TestSocket, TestSystem, waitFor } from "@rt/testkit";
+import { TestSocket, TestSystem, waitFor, NATS_ADMIN } from "@rt/testkit";
 import { frames, inbox, metric, notify, readyIs, roomJoined, roomTexts } from "./helpers.ts";
 
 describe("rooms: a gateway cut off from NATS", () => {
@@ -132,7 +132,7 @@ describe("notifications: a gateway cut off from NATS", () => {
     await using sys = await TestSystem.start({ gateways: 1, notifier: true, proxied: true });
     const first = await notify(sys, "rae", "the first", { idempotency_key: "k1" });
     for (let i = 0; i < 5; i++) await notify(sys, "rae", `old ${i}`);
-    const nc = await connect({ servers: sys.nats.url });
+    const nc = await connect({ ...NATS_ADMIN, servers: sys.nats.url });
     // The repeat re-announces the first notification (prev_seq 0) while sockets open and ask for the newest seq.
     let repeating = true;
     const repeats = (async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { connect } from "@nats-io/transport-node";
 import { metricsSubject } from "@rt/protocol";
-import { ServiceProcess, TestNats, TestSocket, TestSystem, TEST_JWT_SECRET, waitFor } from "@rt/testkit";
+import { ServiceProcess, TestNats, TestSocket, TestSystem, TEST_JWT_SECRET, waitFor, NATS_ADMIN } from "@rt/testkit";
 import { frames, inbox, metric, notify } from "./helpers.ts";
 
 describe("delivery receipts", () => {
@@ -23,7 +23,7 @@ describe("the monitor's host cache", () => {
   test("hosts that stopped are not sent to new sockets, and a full cache takes new hosts by evicting them", async () => {
     await using nats = await TestNats.start();
     await using gw = await ServiceProcess.start("gateway", { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn" });
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect({ ...NATS_ADMIN, servers: nats.url });
     for (let i = 0; i < 1024; i++) nc.publish(metricsSubject(`old-${i}`), sample(`old-${i}`, 100));
     await nc.flush();
     await using first = await TestSocket.open(`${gw.ws}/system-monitor`);

@@ -10,7 +10,7 @@ import { WebSocketServer } from "ws";
 import { connect } from "@nats-io/transport-node";
 
 const ROOM = /^\/chat\/([A-Za-z0-9_-]{1,64})$/;
-const nc = await connect({ servers: process.env.NATS_URL ?? "nats://127.0.0.1:4222", noEcho: true, maxReconnectAttempts: -1, name: `node-ws-${process.pid}` });
+const nc = await connect({ servers: process.env.NATS_URL ?? "nats://127.0.0.1:4222", user: process.env.NATS_USER, pass: process.env.NATS_PASSWORD, noEcho: true, maxReconnectAttempts: -1, name: `node-ws-${process.pid}` });
 /** room -> its local sockets */
 const rooms = new Map();
 /** room -> NATS subscription */

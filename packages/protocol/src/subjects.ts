@@ -14,6 +14,13 @@ export const NOTIFIER_SEND = "notifier.send";
 /** Samples from every metrics host. */
 export const METRICS_WILDCARD = "metrics.host.*";
 
+/**
+ * Where each service's request replies arrive (nats.js `inboxPrefix`; a service's own reply
+ * subjects go under it too): its NATS user may subscribe under its own prefix only, so no service
+ * reads another's replies (deploy/nats/auth.conf). A backend keeps the default `_INBOX`.
+ */
+export const INBOX_PREFIX = { gateway: "_INBOX_gateway", notifier: "_INBOX_notifier", metrics: "_INBOX_metrics" } as const;
+
 function roomToken(room: string): string {
   if (!ROOM_ID_PATTERN.test(room)) throw new RangeError("invalid room id");
   return room;

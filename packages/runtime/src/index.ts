@@ -1,7 +1,8 @@
 export { ConfigError, ConfigErrors, EnvReader, formatDuration, loadConfigOrExit, LOG_LEVELS, MAX_DURATION_MS, type LogLevel } from "./env.ts";
 export { createLogger, REDACT_PATHS, type Logger } from "./logger.ts";
 export { logColors, logFormat, readLogFormat, type LogFormat } from "./log-format.ts";
-export { connectNats, drainOrClose, type ServiceNats, type ServiceNatsOptions } from "./nats.ts";
+export { connectNats, drainOrClose, exitOnNatsFailure, natsAuthOptions, NatsAuthError, type ServiceNats, type ServiceNatsOptions } from "./nats.ts";
+export { describeNatsAuth, readCredsFile, readNatsAuth, type NatsAuth } from "./nats-auth.ts";
 export { onShutdown } from "./shutdown.ts";
 export { json, healthRoute } from "./http.ts";
 export { natsServerBinary, portOpen } from "./local.ts";

@@ -8,6 +8,8 @@ export type { Logger };
 export const REDACT_PATHS = [
   "token", "*.token", "authorization", "*.authorization", "headers.authorization", "req.headers.authorization",
   "secret", "*.secret", "body", "*.body", "password", "*.password",
+  // NATS credentials (nats.js option names, and the config field holding them).
+  "pass", "*.pass", "auth_token", "*.auth_token", "natsAuth", "*.natsAuth",
 ];
 
 /**

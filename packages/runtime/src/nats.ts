@@ -1,13 +1,27 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { AuthorizationError, PermissionViolationError, connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "./logger.ts";
+import { describeNatsAuth, type NatsAuth } from "./nats-auth.ts";
 
-/** Options for a long-lived service connection. */
-export interface ServiceNatsOptions {
+/** Options for a long-lived service connection, with its credentials (`NatsAuth`: none, user/pass, token or authenticator). */
+export interface ServiceNatsOptions extends NatsAuth {
   servers: string[];
   name: string;
   logger: Logger;
   /** Do not deliver this connection's own publishes back to its subscriptions. */
   noEcho?: boolean;
+  /**
+   * Where the replies to this connection's requests arrive (`<prefix>.<token>`; default `_INBOX`):
+   * a service's NATS user may subscribe only under its own (`INBOX_PREFIX` in @rt/protocol).
+   */
+  inboxPrefix?: string;
+}
+
+/** NATS refused the credentials (wrong password, unknown user or nkey): retrying with the same ones cannot help. */
+export class NatsAuthError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NatsAuthError";
+  }
 }
 
 /** A service's NATS connection and whether it is usable right now. */
@@ -19,24 +33,35 @@ export interface ServiceNats {
   onReconnect(fn: () => void): void;
   /** Calls `fn` when the link drops (before any reconnect). */
   onDisconnect(fn: () => void): void;
+  /** Calls `fn` when the connection closes for good by itself: the server refused the credentials at two reconnects in a row. */
+  onFailed(fn: (err: Error) => void): void;
 }
 
 /**
  * Connects with the settings every service needs: reconnect forever (the client default gives up
- * after 10 attempts), keep trying the first connect, and log each status change.
+ * after 10 attempts), keep trying the first connect, and log each status change. Credentials the
+ * server refuses reject with NatsAuthError (the client stops retrying after the second refusal).
  */
 export async function connectNats(opts: ServiceNatsOptions): Promise<ServiceNats> {
-  const nc = await connect({
-    servers: opts.servers,
-    name: opts.name,
-    noEcho: opts.noEcho ?? false,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    reconnectJitter: 100,
-    waitOnFirstConnect: true,
-    pingInterval: 10_000,
-    maxPingOut: 3,
-  });
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: opts.servers,
+      name: opts.name,
+      noEcho: opts.noEcho ?? false,
+      ...natsAuthOptions(opts),
+      ...(opts.inboxPrefix !== undefined ? { inboxPrefix: opts.inboxPrefix } : {}),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 100,
+      waitOnFirstConnect: true,
+      pingInterval: 10_000,
+      maxPingOut: 3,
+    });
+  } catch (err) {
+    if (err instanceof AuthorizationError) throw new NatsAuthError(`NATS refused the credentials (${describeNatsAuth(opts)}): ${err.message}`, { cause: err });
+    throw err;
+  }
   let up = true;
   const listeners: Array<() => void> = [];
   const downListeners: Array<() => void> = [];
@@ -62,18 +87,48 @@ export async function connectNats(opts: ServiceNatsOptions): Promise<ServiceNats
         log.info({ server: s.server }, "nats reconnected");
         notify(listeners);
       } else if (s.type === "error") {
-        log.error({ err: String(s.error) }, "nats error");
+        if (s.error instanceof PermissionViolationError) log.error({ operation: s.error.operation, subject: s.error.subject }, "nats permission denied");
+        else log.error({ err: String(s.error) }, "nats error");
       } else if (s.type === "close") {
         up = false;
       }
     }
   })();
+  const failListeners: Array<(err: Error) => void> = [];
+  void nc.closed().then((err) => {
+    if (!err) return; // closed or drained by us
+    log.error({ err: err.message }, "nats connection closed for good");
+    for (const fn of failListeners) fn(err);
+  });
   return {
     nc,
     connected: () => up && !nc.isClosed(),
     onReconnect: (fn) => void listeners.push(fn),
     onDisconnect: (fn) => void downListeners.push(fn),
+    onFailed: (fn) => void failListeners.push(fn),
   };
+}
+
+/**
+ * For a service whose NATS connection cannot work (credentials refused at connect or at a
+ * reconnect): logs why, prints one line `<service>: cannot use NATS: <why>` on stderr (as a bad
+ * variable is; a log line written just before an exit can be lost) and exits 1, so whatever runs
+ * the service restarts it or shows the failure.
+ */
+export function exitOnNatsFailure(service: string, log: Logger, err: unknown): never {
+  const why = err instanceof Error ? err.message : String(err);
+  log.fatal({ err: why }, "cannot use NATS; exiting");
+  log.flush?.();
+  process.stderr.write(`${service}: cannot use NATS: ${why}\n`);
+  process.exit(1);
+}
+
+/** Only the credentials of `auth` as nats.js options (so the rest of an options object never reaches `connect`). */
+export function natsAuthOptions(auth: NatsAuth): NatsAuth {
+  if (auth.user !== undefined) return { user: auth.user, pass: auth.pass ?? "" };
+  if (auth.token !== undefined) return { token: auth.token };
+  if (auth.authenticator !== undefined) return { authenticator: auth.authenticator };
+  return {};
 }
 
 /** Drains the connection (flushing what is pending), or closes it when that takes longer than `timeoutMs` (as during an outage). */

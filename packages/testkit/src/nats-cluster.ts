@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { connect } from "@nats-io/transport-node";
 import { natsServerBinary } from "./nats-server.ts";
+import { NATS_ADMIN, includePath, natsServerEnv } from "./nats-auth.ts";
 import { freePort, portOpen, waitFor } from "./ports.ts";
 
 /** One node of a TestCluster. */
@@ -98,6 +99,7 @@ export class TestCluster implements AsyncDisposable {
     const routes = this.nodes.filter((o) => o !== n).map((o) => `nats-route://127.0.0.1:${o.clusterPort}`);
     const conf = join(this.dir, `${n.name}.conf`);
     writeFileSync(conf, [
+      `include "${includePath(conf)}"`,
       `server_name: ${n.name}`,
       `listen: 127.0.0.1:${n.port}`,
       `jetstream { store_dir: "${n.storeDir}" }`,
@@ -109,7 +111,7 @@ export class TestCluster implements AsyncDisposable {
       `}`,
       "",
     ].join("\n"));
-    n.proc = Bun.spawn([bin, "-c", conf], { stdout: "ignore", stderr: "ignore" });
+    n.proc = Bun.spawn([bin, "-c", conf], { stdout: "ignore", stderr: "ignore", env: { ...process.env, ...natsServerEnv() } });
     await waitFor(`${n.name} on ${n.port}`, () => portOpen(n.port), 10_000);
   }
 
@@ -138,7 +140,7 @@ export class TestCluster implements AsyncDisposable {
 }
 
 async function request(port: number, subject: string): Promise<unknown> {
-  const nc = await connect({ servers: `127.0.0.1:${port}`, maxReconnectAttempts: 0, timeout: 2000 });
+  const nc = await connect({ ...NATS_ADMIN, servers: `127.0.0.1:${port}`, maxReconnectAttempts: 0, timeout: 2000 });
   try {
     return (await nc.request(subject, "", { timeout: 2000 })).json();
   } finally {

@@ -3,6 +3,7 @@ import { natsServerBinary } from "@rt/runtime";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { NATS_ADMIN, NATS_AUTH_CONF, includePath, natsServerEnv } from "./nats-auth.ts";
 import { freePort, portOpen, waitFor } from "./ports.ts";
 
 export { natsServerBinary };
@@ -42,15 +43,16 @@ export class TestNats implements AsyncDisposable {
     this.opts = { ...this.opts, ...opts };
     const bin = natsServerBinary();
     if (!bin) throw new Error("nats-server not found: apt-get install -y nats-server");
-    const args = [bin, "-a", "127.0.0.1", "-p", String(this.port)];
+    // The shipped users and permissions always (deploy/nats/auth.conf), in a config of its own when max_payload is set too.
+    let conf = NATS_AUTH_CONF;
+    if (this.opts.maxPayload !== undefined) {
+      conf = join(this.storeDir, "extra.conf");
+      writeFileSync(conf, `include "${includePath(conf)}"\nmax_payload: ${this.opts.maxPayload}\n`);
+    }
+    const args = [bin, "-c", conf, "-a", "127.0.0.1", "-p", String(this.port)];
     const js = this.opts.jetstream ?? true;
     if (js) args.push("-js", "-sd", this.storeDir);
-    if (this.opts.maxPayload !== undefined) {
-      const conf = join(this.storeDir, "extra.conf");
-      writeFileSync(conf, `max_payload: ${this.opts.maxPayload}\n`);
-      args.push("-c", conf);
-    }
-    this.proc = Bun.spawn(args, { stdout: "ignore", stderr: "ignore" });
+    this.proc = Bun.spawn(args, { stdout: "ignore", stderr: "ignore", env: { ...process.env, ...natsServerEnv() } });
     await waitFor(`nats-server on ${this.port}`, () => portOpen(this.port), 10_000);
     if (js) await waitFor(`nats-server JetStream on ${this.port}`, () => jsReady(this.port), 10_000, 50);
   }
@@ -72,7 +74,7 @@ export class TestNats implements AsyncDisposable {
 
 async function jsReady(port: number): Promise<boolean> {
   const { connect } = await import("@nats-io/transport-node");
-  const nc = await connect({ servers: `127.0.0.1:${port}`, maxReconnectAttempts: 0 });
+  const nc = await connect({ ...NATS_ADMIN, servers: `127.0.0.1:${port}`, maxReconnectAttempts: 0 });
   try {
     const r = await nc.request("$JS.API.INFO", "", { timeout: 1000 });
     return !r.string().includes("\"error\"");

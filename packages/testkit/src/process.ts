@@ -1,5 +1,6 @@
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { serviceNatsEnv } from "./nats-auth.ts";
 import { freePort, waitFor } from "./ports.ts";
 
 /** The repository root. */
@@ -17,7 +18,7 @@ export class ServiceProcess implements AsyncDisposable {
   static async start(name: "gateway" | "notifier" | "metrics", env: Record<string, string>, opts: { waitReady?: boolean; withPort?: boolean } = {}): Promise<ServiceProcess> {
     const withPort = opts.withPort ?? name !== "metrics";
     const port = env.PORT ? Number(env.PORT) : withPort ? await freePort() : undefined;
-    const fullEnv: Record<string, string> = { ...(process.env as Record<string, string>), LOG_LEVEL: "info", ...env };
+    const fullEnv: Record<string, string> = { ...(process.env as Record<string, string>), LOG_LEVEL: "info", ...ownNatsUser(name, env), ...env };
     if (port !== undefined) fullEnv.PORT = String(port);
     const proc = Bun.spawn(["bun", "run", "src/main.ts"], {
       cwd: join(ROOT, "services", name),
@@ -83,7 +84,8 @@ export class ServiceProcess implements AsyncDisposable {
 export async function runToExit(name: string, env: Record<string, string>, timeoutMs = 10_000): Promise<{ code: number; output: string }> {
   const proc = Bun.spawn(["bun", "run", "src/main.ts"], {
     cwd: join(ROOT, "services", name),
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    // Its own NATS user, as ServiceProcess gives one, unless the test sets credentials itself.
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...ownNatsUser(name, env), ...env },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -91,4 +93,10 @@ export async function runToExit(name: string, env: Record<string, string>, timeo
   const [code, out, err] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   clearTimeout(timer);
   return { code, output: out + err };
+}
+
+/** Each service connects as its own NATS user of deploy/nats/auth.conf, unless `env` gives credentials of its own. */
+function ownNatsUser(name: string, env: Record<string, string>): Record<string, string> {
+  if ("NATS_USER" in env || "NATS_PASSWORD" in env || "NATS_TOKEN" in env || "NATS_CREDS" in env) return {};
+  return name === "gateway" || name === "notifier" || name === "metrics" ? serviceNatsEnv(name) : {};
 }

@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { connect } from "@nats-io/transport-node";
-import { FaultProxy, TestCluster, TestNats, waitFor } from "@rt/testkit";
+import { FaultProxy, TestCluster, TestNats, waitFor, NATS_ADMIN } from "@rt/testkit";
 
 describe("FaultProxy", () => {
   test("cut drops the link and refuses redials, restore lets the client back, delay slows each way", async () => {
     await using nats = await TestNats.start();
     await using proxy = await FaultProxy.start(nats.port);
-    const nc = await connect({ servers: proxy.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+    const nc = await connect({ ...NATS_ADMIN, servers: proxy.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
     const events: string[] = [];
     void (async () => {
       for await (const s of nc.status()) events.push(s.type);
@@ -36,7 +36,7 @@ describe("FaultProxy", () => {
 describe("TestCluster", () => {
   test("three nodes, an R3 stream with a leader, and the leader can be killed and replaced", async () => {
     await using cluster = await TestCluster.start();
-    const nc = await connect({ servers: cluster.url.split(",") });
+    const nc = await connect({ ...NATS_ADMIN, servers: cluster.url.split(",") });
     const r = await nc.request("$JS.API.STREAM.CREATE.T", JSON.stringify({ name: "T", subjects: ["t.>"], num_replicas: 3 }), { timeout: 10_000 });
     expect((r.json() as { error?: unknown }).error).toBeUndefined();
     await cluster.waitStreamHealthy("T", 3);

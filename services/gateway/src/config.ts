@@ -1,11 +1,13 @@
 import { MAX_REQUEST_BYTES } from "@rt/protocol";
-import { ConfigError, EnvReader, LOG_LEVELS, type LogLevel } from "@rt/runtime";
+import { ConfigError, EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
 
 /** Everything the gateway reads from its environment, parsed once at start-up. */
 export interface GatewayConfig {
   port: number;
   host: string;
   natsServers: string[];
+  /** NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS (secrets: never log them). */
+  natsAuth: NatsAuth;
   jwt: { secret?: Uint8Array; jwksUrl?: string; issuer?: string; audience?: string };
   allowInsecureUserId: boolean;
   allowedOrigins?: Set<string>;
@@ -26,6 +28,11 @@ export interface GatewayConfig {
   roomHistory: { size: number; ttlMs: number };
   /** DEMO_PAGE=1: the demo page at `/` and its development-only token endpoint (the launcher sets it; never in production). */
   demoPage: boolean;
+  /**
+   * With DEMO_PAGE=1 only: the notifier's HTTP API that `POST /demo/notify` sends through
+   * (DEMO_NOTIFIER_URL) and its bearer token when it has NOTIFIER_TOKENS (DEMO_NOTIFIER_TOKEN).
+   */
+  demoNotifier?: { url: string; token?: string };
   /** The client protocol (`/connection/websocket`). */
   protocol: { pingIntervalSec: number; allowAnonymous: boolean; maxConnectionsPerUser: number };
 }
@@ -52,6 +59,7 @@ export const DEFAULTS = {
   roomHistoryTtlMs: 24 * 3_600_000,
   pingIntervalSec: 25,
   maxConnectionsPerUser: 1000,
+  demoNotifierUrl: "http://127.0.0.1:8081",
 } as const;
 
 /** Parses the gateway's configuration; throws ConfigErrors naming every bad variable. */
@@ -78,6 +86,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     port: r.port("PORT", DEFAULTS.port),
     host: r.string("HOST", DEFAULTS.host),
     natsServers: r.natsUrl(),
+    natsAuth: readNatsAuth(r),
     jwt,
     allowInsecureUserId,
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
@@ -111,7 +120,24 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     r.fail("BACKPRESSURE_LIMIT_BYTES", `must be at least ${minBackpressure} (twice the largest frame: MAX_MESSAGE_BYTES or a notification of ${MAX_REQUEST_BYTES} bytes, plus ${FRAME_MARGIN}), got ${config.backpressureLimitBytes}`);
   }
   if (origins !== undefined) config.allowedOrigins = new Set(origins);
+  if (config.demoPage) config.demoNotifier = readDemoNotifier(r);
   return r.done(config);
+}
+
+/** DEMO_NOTIFIER_URL (an http(s) URL, default the notifier's port on this host) and DEMO_NOTIFIER_TOKEN (optional). */
+function readDemoNotifier(r: EnvReader): NonNullable<GatewayConfig["demoNotifier"]> {
+  const url = r.string("DEMO_NOTIFIER_URL", DEFAULTS.demoNotifierUrl);
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !["http:", "https:"].includes(parsed.protocol) || parsed.hostname === "" || /\s/.test(url)) {
+    r.fail("DEMO_NOTIFIER_URL", `must be an http(s) URL such as ${DEFAULTS.demoNotifierUrl}, got ${JSON.stringify(url)}`);
+  }
+  const token = r.string("DEMO_NOTIFIER_TOKEN");
+  return token === undefined ? { url } : { url, token };
 }
 
 /**

@@ -1,5 +1,5 @@
-import { NOTIFICATIONS_STREAM, ROOMS_STREAM } from "@rt/protocol";
-import { Metrics, createLogger, loadConfigOrExit, natsMetrics, onShutdown } from "@rt/runtime";
+import { INBOX_PREFIX, NOTIFICATIONS_STREAM, ROOMS_STREAM } from "@rt/protocol";
+import { Metrics, createLogger, exitOnNatsFailure, loadConfigOrExit, natsMetrics, onShutdown } from "@rt/runtime";
 import { JwtAuthenticator } from "./auth.ts";
 import { NatsBroker } from "./broker/nats-broker.ts";
 import { Outbox } from "./broker/outbox.ts";
@@ -42,7 +42,7 @@ if (!config.allowedOrigins) log.warn("ALLOWED_ORIGINS is unset: browsers from an
 
 const metrics = new Metrics();
 const rejections = new Rejections(metrics);
-const broker = new NatsBroker(log.child({ module: "nats" }));
+const broker = new NatsBroker(log.child({ module: "nats" }), INBOX_PREFIX.gateway);
 const counters = new GatewayMetrics(metrics, natsMetrics(metrics, () => broker.connected()).publishFailures);
 const limits = { backpressureBytes: config.backpressureLimitBytes };
 let server: ReturnType<typeof startServer> | undefined;
@@ -132,7 +132,8 @@ api.start();
 inboxEpoch.start();
 roomEpoch.start();
 publisher.start();
-const demo = config.demoPage ? { page: (await import("../demo/index.html")).default, route: (req: Request, url: URL) => demoRoute(req, url, { jwt: config.jwt, auth, broker, log: log.child({ module: "demo" }) }) } : undefined;
+const demoNotifier = config.demoNotifier; // set with DEMO_PAGE=1 only
+const demo = demoNotifier ? { page: (await import("../demo/index.html")).default, route: (req: Request, url: URL) => demoRoute(req, url, { jwt: config.jwt, auth, notifier: demoNotifier, log: log.child({ module: "demo" }) }) } : undefined;
 if (demo) log.warn("DEMO_PAGE is on: the demo page at / and /demo/token, which signs a token for any user (development only)");
 server = startServer({ demo, config, auth, adapters, sockets, newClient: (encoding) => new Client(encoding === "json" ? jsonDeps : protobufDeps), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log });
 sweeper.start(config.sweepIntervalMs);
@@ -154,4 +155,6 @@ onShutdown(log, async () => {
 // A room frame crosses NATS as it is: refuse a MAX_MESSAGE_BYTES the server would not carry (exit 2, as for any bad variable).
 broker.onUp(() => loadConfigOrExit("gateway", () => checkMaxPayload(config.maxMessageBytes, broker.maxPayload())));
 // noEcho: nothing this gateway publishes comes back to it, but the ROOMS stream's republished copies do (the server publishes them).
-void broker.connect({ servers: config.natsServers, name: `gateway-${process.pid}`, noEcho: true });
+// Credentials the server refuses (at the first connect or at a reconnect) end the process: retrying cannot help.
+broker.onFailed((err) => exitOnNatsFailure("gateway", log, err));
+void broker.connect({ ...config.natsAuth, servers: config.natsServers, name: `gateway-${process.pid}`, noEcho: true }).catch((err: unknown) => exitOnNatsFailure("gateway", log, err));

@@ -1,7 +1,7 @@
 // Every error code and close code of /connection/websocket (docs/websocket.md), with hand-written frames.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { RawSocket, ServiceProcess, TEST_JWT_SECRET, TestNats, TestSocket, signToken, waitFor } from "@rt/testkit";
+import { RawSocket, ServiceProcess, TEST_JWT_SECRET, TestNats, TestSocket, signToken, waitFor, NATS_ADMIN } from "@rt/testkit";
 
 let nats: TestNats;
 let nc: NatsConnection;
@@ -17,7 +17,7 @@ beforeAll(async () => {
     ServiceProcess.start("gateway", { ...base, ALLOW_ANONYMOUS: "1", RATE_LIMIT_PER_SEC: "0" }),
     ServiceProcess.start("gateway", { ...base, RATE_LIMIT_PER_SEC: "2", RATE_LIMIT_BURST: "4", MAX_MESSAGE_BYTES: "4096", MAX_CONNECTIONS_PER_USER: "1", PING_INTERVAL_SEC: "1" }),
   ]);
-  nc = await connect({ servers: nats.url });
+  nc = await connect({ ...NATS_ADMIN, servers: nats.url });
 });
 afterAll(async () => {
   await nc?.close();

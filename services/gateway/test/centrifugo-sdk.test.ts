@@ -1,13 +1,13 @@
 // The official `centrifuge` SDK (npm, unmodified) against two gateways, a notifier and a real nats-server.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { SdkClient, TestSocket, TestSystem, signToken, waitFor } from "@rt/testkit";
+import { SdkClient, TestSocket, TestSystem, signToken, waitFor, NATS_ADMIN } from "@rt/testkit";
 
 let sys: TestSystem;
 let nc: NatsConnection;
 beforeAll(async () => {
   sys = await TestSystem.start({ gateways: 2, notifier: true, gatewayEnv: { PING_INTERVAL_SEC: "2" } });
-  nc = await connect({ servers: sys.natsUrl });
+  nc = await connect({ ...NATS_ADMIN, servers: sys.natsUrl });
 });
 afterAll(async () => {
   await nc?.close();

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { metricsSubject } from "@rt/protocol";
-import { TestSocket, TestSystem, signToken, upgradeStatus, TEST_JWT_SECRET } from "@rt/testkit";
+import { TestSocket, TestSystem, signToken, upgradeStatus, TEST_JWT_SECRET, NATS_ADMIN } from "@rt/testkit";
 
 let sys: TestSystem;
 let nc: NatsConnection;
 beforeAll(async () => {
   sys = await TestSystem.start({ gateways: 2 });
-  nc = await connect({ servers: sys.nats.url });
+  nc = await connect({ ...NATS_ADMIN, servers: sys.nats.url });
 });
 afterAll(async () => {
   await nc?.close();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "@nats-io/transport-node";
 import { userLiveSubject, type NotificationFrame } from "@rt/protocol";
 import {
-  Opcode, RawSocket, ServiceProcess, TestNats, TestSocket, TEST_JWT_SECRET, closePayload, encodeFrame, rawUpgrade, signToken,
+  Opcode, RawSocket, ServiceProcess, TestNats, TestSocket, TEST_JWT_SECRET, closePayload, encodeFrame, rawUpgrade, signToken, NATS_ADMIN,
 } from "@rt/testkit";
 
 /**
@@ -379,7 +379,7 @@ describe("hostile messages on NATS", () => {
   }
 
   test("a live event nested 100k deep is dropped, and every notification and room message after it is still delivered", async () => {
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect({ ...NATS_ADMIN, servers: nats.url });
     try {
       await using victim = await TestSocket.open(`${gw.ws}/notifications?token=${await signToken("deep-victim")}`);
       await using bystanderUser = await TestSocket.open(`${gw.ws}/notifications?token=${await signToken("deep-bystander")}`);

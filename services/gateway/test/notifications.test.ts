@@ -2,13 +2,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { userStoreSubject, type NotificationFrame } from "@rt/protocol";
-import { RawSocket, TestSocket, TestSystem, signToken, waitFor } from "@rt/testkit";
+import { RawSocket, TestSocket, TestSystem, signToken, waitFor, NATS_ADMIN } from "@rt/testkit";
 
 let sys: TestSystem;
 let nc: NatsConnection;
 beforeAll(async () => {
   sys = await TestSystem.start({ gateways: 2, notifier: true });
-  nc = await connect({ servers: sys.nats.url });
+  nc = await connect({ ...NATS_ADMIN, servers: sys.nats.url });
 });
 afterAll(async () => {
   await nc?.close();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { metricsSubject, type NotificationFrame } from "@rt/protocol";
-import { RawSocket, RssSampler, ServiceProcess, TestNats, TestSocket, TEST_JWT_SECRET, signToken, tcpQueues } from "@rt/testkit";
+import { RawSocket, RssSampler, ServiceProcess, TestNats, TestSocket, TEST_JWT_SECRET, signToken, tcpQueues, NATS_ADMIN } from "@rt/testkit";
 
 /**
  * Stalled readers (SPEC "Limits and close codes": a socket that cannot keep up). A raw client
@@ -39,7 +39,7 @@ beforeAll(async () => {
     ServiceProcess.start("gateway", { ...env, SWEEP_INTERVAL_MS: "1000" }),
     ServiceProcess.start("gateway", env),
   ]);
-  nc = await connect({ servers: nats.url });
+  nc = await connect({ ...NATS_ADMIN, servers: nats.url });
 });
 afterAll(async () => {
   await nc?.close();

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createLogger } from "@rt/runtime";
-import { TestNats, waitFor } from "@rt/testkit";
+import { TestNats, waitFor, NATS_ADMIN } from "@rt/testkit";
 import { NatsBroker } from "../src/broker/nats-broker.ts";
 import { StreamMissingError } from "../src/channels/stream-get.ts";
 import { GETS_FIRST, streamRead } from "../src/channels/stream-read.ts";
@@ -14,7 +14,7 @@ let jsm: JetStreamManager;
 const broker = new NatsBroker(createLogger("test", "silent"));
 beforeAll(async () => {
   nats = await TestNats.start();
-  nc = await connect({ servers: nats.url });
+  nc = await connect({ ...NATS_ADMIN, servers: nats.url });
   jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: "READ", subjects: ["read.>"] });
   const js = jetstream(nc);
@@ -23,7 +23,7 @@ beforeAll(async () => {
     await js.publish("read.a", JSON.stringify({ n: i }), { headers: undefined });
     await js.publish("read.b", JSON.stringify({ n: i }));
   }
-  await broker.connect({ servers: [nats.url], name: "stream-read-test" });
+  await broker.connect({ ...NATS_ADMIN, servers: [nats.url], name: "stream-read-test" });
   await waitFor("broker up", () => broker.connected() && broker.jetstream() !== undefined);
 });
 afterAll(async () => {

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { EnvReader, LOG_LEVELS, type LogLevel } from "@rt/runtime";
+import { EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
 
 /** Sample every second unless INTERVAL_MS says otherwise. */
 export const DEFAULT_INTERVAL_MS = 1000;
@@ -15,6 +15,8 @@ const HOST_ID_PATTERN = /^[^\p{Cc}\p{Cs}]{1,253}$/u;
 export interface MetricsConfig {
   /** NATS servers to connect to. */
   natsUrl: string[];
+  /** NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS (secrets: never log them). */
+  natsAuth: NatsAuth;
   /** Milliseconds between samples. */
   intervalMs: number;
   /** The host name every sample carries (and its subject encodes). */
@@ -29,6 +31,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const reader = new EnvReader(env);
   return reader.done({
     natsUrl: reader.natsUrl(),
+    natsAuth: readNatsAuth(reader),
     intervalMs: reader.int("INTERVAL_MS", DEFAULT_INTERVAL_MS, MIN_INTERVAL_MS, MAX_INTERVAL_MS),
     hostId: readHostId(reader),
     port: reader.optionalPort("PORT"),

@@ -1,5 +1,5 @@
-import { metricsSubject } from "@rt/protocol";
-import { Metrics, connectNats, createLogger, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
+import { INBOX_PREFIX, metricsSubject } from "@rt/protocol";
+import { Metrics, connectNats, createLogger, exitOnNatsFailure, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
 import { loadConfig } from "./config.ts";
 import { route } from "./http.ts";
 import { sampleMetrics } from "./metrics.ts";
@@ -31,7 +31,8 @@ onShutdown(log, async () => {
   await publisher?.close();
 });
 
-nats = await connectNats({ servers: config.natsUrl, name: "metrics", logger: log.child({ module: "nats" }) });
+nats = await connectNats({ ...config.natsAuth, servers: config.natsUrl, name: "metrics", inboxPrefix: INBOX_PREFIX.metrics, logger: log.child({ module: "nats" }) }).catch((err: unknown) => exitOnNatsFailure("metrics", log, err));
+nats.onFailed((err) => exitOnNatsFailure("metrics", log, err));
 log.info("nats connected");
 const sampler = new Sampler({ hostId: config.hostId, intervalMs: config.intervalMs, onSampled: metrics.sampled });
 const pub = new NatsPublisher(nats, config.hostId, log.child({ module: "publisher" }), metrics);

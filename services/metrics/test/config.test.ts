@@ -6,6 +6,7 @@ import { loadConfig } from "../src/config.ts";
 test("defaults", () => {
   expect(loadConfig({})).toEqual({
     natsUrl: ["nats://127.0.0.1:4222"],
+    natsAuth: {},
     intervalMs: 1000,
     hostId: hostname(),
     port: undefined,
@@ -15,7 +16,7 @@ test("defaults", () => {
 
 test("every variable is read", () => {
   const c = loadConfig({ NATS_URL: "nats://a:1,nats://b:2", INTERVAL_MS: "50", HOST_ID: "用户.host*>", PORT: "9100", LOG_LEVEL: "debug" });
-  expect(c).toEqual({ natsUrl: ["nats://a:1", "nats://b:2"], intervalMs: 50, hostId: "用户.host*>", port: 9100, logLevel: "debug" });
+  expect(c).toEqual({ natsUrl: ["nats://a:1", "nats://b:2"], natsAuth: {}, intervalMs: 50, hostId: "用户.host*>", port: 9100, logLevel: "debug" });
 });
 
 test.each([
@@ -40,4 +41,15 @@ test.each([
   expect(err).toBeInstanceOf(ConfigError);
   expect((err as ConfigError).variable).toBe(name);
   expect((err as ConfigError).message).not.toContain("\n");
+});
+
+test("NATS credentials: read once with the rest; a half pair is refused naming the other variable", () => {
+  expect(loadConfig({ NATS_USER: "metrics", NATS_PASSWORD: "pw" }).natsAuth).toEqual({ user: "metrics", pass: "pw" });
+  let err: unknown;
+  try {
+    loadConfig({ NATS_PASSWORD: "pw" });
+  } catch (e) {
+    err = e;
+  }
+  expect((err as ConfigError).variable).toBe("NATS_USER");
 });

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { waitFor } from "@rt/testkit";
+import { waitFor, NATS_ADMIN } from "@rt/testkit";
 
 /** One message as the test received it. */
 export interface Received {
@@ -14,7 +14,7 @@ export class Subscriber implements AsyncDisposable {
   private constructor(readonly nc: NatsConnection) {}
 
   static async start(url: string, subject: string): Promise<Subscriber> {
-    const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 50, reconnectJitter: 0 });
+    const nc = await connect({ ...NATS_ADMIN, servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 50, reconnectJitter: 0 });
     const s = new Subscriber(nc);
     const sub = nc.subscribe(subject);
     void (async () => {

@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { metricsSubject, type MetricsSample } from "@rt/protocol";
 import { connectNats, createLogger } from "@rt/runtime";
-import { TestNats, waitFor } from "@rt/testkit";
+import { TestNats, waitFor, natsAs } from "@rt/testkit";
 import { NatsPublisher } from "../src/publisher.ts";
 import { Subscriber } from "./nats-samples.ts";
 
@@ -18,7 +18,7 @@ function counts() {
 test("publishes valid samples on the host's encoded subject and refuses invalid ones", async () => {
   await using nats = await TestNats.start();
   await using sub = await Subscriber.start(nats.url, "metrics.>");
-  const conn = await connectNats({ servers: [nats.url], name: "metrics-test", logger: log });
+  const conn = await connectNats({ ...natsAs("metrics"), servers: [nats.url], name: "metrics-test", logger: log });
   const { c, metrics } = counts();
   const publisher = new NatsPublisher(conn, HOST, log, metrics);
   try {
@@ -42,7 +42,7 @@ test("publishes valid samples on the host's encoded subject and refuses invalid 
 test("while NATS is down samples are dropped, not queued for a burst on reconnect", async () => {
   await using nats = await TestNats.start();
   await using sub = await Subscriber.start(nats.url, metricsSubject(HOST));
-  const conn = await connectNats({ servers: [nats.url], name: "metrics-test", logger: log });
+  const conn = await connectNats({ ...natsAs("metrics"), servers: [nats.url], name: "metrics-test", logger: log });
   const { c, metrics } = counts();
   const publisher = new NatsPublisher(conn, HOST, log, metrics);
   try {
@@ -72,7 +72,7 @@ test("while NATS is down samples are dropped, not queued for a burst on reconnec
 
 test("close() returns promptly while NATS is down", async () => {
   await using nats = await TestNats.start();
-  const conn = await connectNats({ servers: [nats.url], name: "metrics-test", logger: log });
+  const conn = await connectNats({ ...natsAs("metrics"), servers: [nats.url], name: "metrics-test", logger: log });
   const { c, metrics } = counts();
   const publisher = new NatsPublisher(conn, HOST, log, metrics);
   await nats.stop(true);

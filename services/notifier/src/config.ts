@@ -1,4 +1,4 @@
-import { EnvReader, LOG_LEVELS, type LogLevel } from "@rt/runtime";
+import { EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
 
 export const DEFAULT_PORT = 8081;
 /** How long a repeated `idempotency_key` is recognised (the stream's duplicate_window). */
@@ -15,6 +15,8 @@ export interface NotifierConfig {
   port: number;
   host: string;
   natsUrl: string[];
+  /** NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS (secrets: never log them). */
+  natsAuth: NatsAuth;
   /** Bearer tokens allowed to publish over HTTP; undefined: open (logged as a warning). */
   tokens: string[] | undefined;
   dedupWindowMs: number;
@@ -32,6 +34,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: reader.port("PORT", DEFAULT_PORT),
     host: reader.string("HOST", "0.0.0.0"),
     natsUrl: reader.natsUrl(),
+    natsAuth: readNatsAuth(reader),
     tokens: readTokens(reader),
     dedupWindowMs: reader.duration("NOTIFIER_DEDUP_WINDOW", DEFAULT_DEDUP_WINDOW_MS, MIN_WINDOW_MS),
     maxAgeMs: reader.duration("NOTIFICATIONS_MAX_AGE", DEFAULT_MAX_AGE_MS, MIN_WINDOW_MS),

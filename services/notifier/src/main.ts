@@ -1,4 +1,5 @@
-import { Metrics, connectNats, createLogger, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
+import { INBOX_PREFIX } from "@rt/protocol";
+import { Metrics, connectNats, createLogger, exitOnNatsFailure, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
 import { ApiDispatcher, apiError } from "./api/dispatcher.ts";
 import { ApiResponder } from "./api/nats-responder.ts";
 import { RoomPublisher } from "./api/room-publisher.ts";
@@ -49,12 +50,13 @@ onShutdown(log, async () => {
   else await nats?.nc.close();
 });
 
-nats = await connectNats({ servers: config.natsUrl, name: "notifier", logger: log.child({ module: "nats" }) });
+nats = await connectNats({ ...config.natsAuth, servers: config.natsUrl, name: "notifier", inboxPrefix: INBOX_PREFIX.notifier, logger: log.child({ module: "nats" }) }).catch((err: unknown) => exitOnNatsFailure("notifier", log, err));
+nats.onFailed((err) => exitOnNatsFailure("notifier", log, err));
 store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: config.maxPerUser, dedupWindowMs: config.dedupWindowMs, replicas: config.replicas }, log.child({ module: "store" }), metrics);
 const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }), metrics });
 nats.onReconnect(() => void store?.ensureStream());
 api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }), metrics);
-dispatcher = new ApiDispatcher(nats.nc, new RoomPublisher(nats.nc, log.child({ module: "rooms" }), metrics), log.child({ module: "api" }));
+dispatcher = new ApiDispatcher(nats.nc, new RoomPublisher(nats.nc, INBOX_PREFIX.notifier, log.child({ module: "rooms" }), metrics), log.child({ module: "api" }));
 apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }), metrics);
 apiResponder.start();
 await store.ensureStream();

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { TestNats } from "@rt/testkit";
+import { TestNats, NATS_ADMIN } from "@rt/testkit";
 import { AckedPublisher, PublishFailedError } from "../src/api/acked-publish.ts";
 
 let nats: TestNats;
@@ -10,7 +10,7 @@ let nc: NatsConnection;
 let pub: AckedPublisher;
 beforeAll(async () => {
   nats = await TestNats.start();
-  nc = await connect({ servers: nats.url });
+  nc = await connect({ ...NATS_ADMIN, servers: nats.url });
   await (await jetstreamManager(nc)).streams.add({ name: "ACKS", subjects: ["acks.>"] });
   pub = new AckedPublisher(nc);
 });

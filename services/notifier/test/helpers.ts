@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { NOTIFICATIONS_STREAM, type LiveNotification, type StoredNotification } from "@rt/protocol";
-import { ServiceProcess, TestNats } from "@rt/testkit";
+import { ServiceProcess, TestNats, NATS_ADMIN } from "@rt/testkit";
 
 /** A nats-server, one notifier and a test NATS connection; `await using f = await Fixture.start()`. */
 export class Fixture implements AsyncDisposable {
@@ -11,7 +11,7 @@ export class Fixture implements AsyncDisposable {
     const nats = await TestNats.start();
     try {
       const svc = await ServiceProcess.start("notifier", { NATS_URL: nats.url, ...env });
-      const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+      const nc = await connect({ ...NATS_ADMIN, servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
       return new Fixture(nats, svc, nc);
     } catch (err) {
       await nats[Symbol.asyncDispose]();

@@ -1,12 +1,12 @@
 import { expect, test } from "bun:test";
 import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, nanos } from "@nats-io/transport-node";
-import { TestNats } from "@rt/testkit";
+import { TestNats, NATS_ADMIN } from "@rt/testkit";
 
 // The server behaviour the publish flow relies on, pinned on the nats-server in use (2.9.10 here).
 test("Nats-Expected-Last-Subject-Sequence: 0 means 'no message yet', and dedup wins over it", async () => {
   await using nats = await TestNats.start();
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect({ ...NATS_ADMIN, servers: nats.url });
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: "PIN", subjects: ["pin.*"], duplicate_window: nanos(60_000) });
   const js = jetstream(nc);

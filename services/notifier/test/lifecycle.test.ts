@@ -2,12 +2,12 @@ import { expect, test } from "bun:test";
 import { jetstreamManager, DiscardPolicy, StorageType } from "@nats-io/jetstream";
 import { connect, nanos } from "@nats-io/transport-node";
 import { NOTIFICATIONS_STREAM, NOTIFY_USER_WILDCARD } from "@rt/protocol";
-import { runToExit, ServiceProcess, TestNats, waitFor } from "@rt/testkit";
+import { runToExit, ServiceProcess, TestNats, waitFor, NATS_ADMIN } from "@rt/testkit";
 import { post, uniqueUser } from "./helpers.ts";
 
 test("creates the stream with the configured limits, and updates it on a restart with new ones", async () => {
   await using nats = await TestNats.start();
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect({ ...NATS_ADMIN, servers: nats.url });
   const jsm = await jetstreamManager(nc);
   {
     await using svc = await ServiceProcess.start("notifier", { NATS_URL: nats.url });

@@ -23,8 +23,16 @@ export class NatsBroker implements Broker {
   private readonly ups: Array<() => void> = [];
   private readonly downs: Array<() => void> = [];
   private down = NatsBroker.signal();
+  private readonly fails: Array<(err: Error) => void> = [];
 
-  constructor(private readonly log: Logger) {}
+  /**
+   * `connectionInboxPrefix`: where this connection's replies arrive (nats.js `inboxPrefix`; the
+   * gateway's NATS user may subscribe only under `_INBOX_gateway`). Its own acks and gathers use
+   * `inboxPrefix`, the same prefix and a random token.
+   */
+  constructor(private readonly log: Logger, private readonly connectionInboxPrefix = "_INBOX") {
+    this.inboxPrefix = `${connectionInboxPrefix}.${randomBytes(12).toString("base64url")}`;
+  }
 
   /** A promise rejected later, with a handler so nobody waiting on it is not an error. */
   private static signal(): PromiseWithResolvers<never> {
@@ -34,8 +42,9 @@ export class NatsBroker implements Broker {
   }
 
   /** Connects, retrying until it succeeds; then subscribes what is held and runs the `onUp` listeners. */
-  async connect(opts: Omit<ServiceNatsOptions, "logger">): Promise<void> {
-    const nats = await connectNats({ ...opts, logger: this.log });
+  async connect(opts: Omit<ServiceNatsOptions, "logger" | "inboxPrefix">): Promise<void> {
+    const nats = await connectNats({ ...opts, inboxPrefix: this.connectionInboxPrefix, logger: this.log });
+    nats.onFailed((err) => this.fails.forEach((fn) => fn(err)));
     // checkAPI off: JetStream may not be ready yet; callers find out per request and retry.
     this.jsm = await jetstreamManager(nats.nc, { timeout: 5000, checkAPI: false });
     this.nats = nats;
@@ -124,7 +133,7 @@ export class NatsBroker implements Broker {
   }
   private gathers = 0;
 
-  readonly inboxPrefix = `_INBOX.${randomBytes(12).toString("base64url")}`;
+  readonly inboxPrefix: string;
 
   flush(): Promise<void> {
     if (!this.nats) return Promise.reject(new Error("not connected yet"));
@@ -149,6 +158,11 @@ export class NatsBroker implements Broker {
 
   onDown(fn: () => void): void {
     this.downs.push(fn);
+  }
+
+  /** `fn` runs when the connection closes for good by itself (the server refused the credentials at a reconnect). */
+  onFailed(fn: (err: Error) => void): void {
+    this.fails.push(fn);
   }
 
   get subscriptions(): number {

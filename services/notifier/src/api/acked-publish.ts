@@ -36,13 +36,15 @@ interface Queued extends Pending {
  * parse each was measurable); late ones are failed by a sweep every second, not a timer each.
  */
 export class AckedPublisher {
-  private readonly prefix = `_INBOX.${randomBytes(12).toString("base64url")}.`;
+  private readonly prefix: string;
   private readonly pending = new Map<number, Pending>();
   private queue: Queued[] = [];
   private next = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(private readonly nc: NatsConnection) {
+  /** `inboxPrefix`: the connection's (`_INBOX_notifier` for the notifier): acks arrive on `<inboxPrefix>.<random>.<n>`, where its NATS user may subscribe. */
+  constructor(private readonly nc: NatsConnection, inboxPrefix = "_INBOX") {
+    this.prefix = `${inboxPrefix}.${randomBytes(12).toString("base64url")}.`;
     nc.subscribe(`${this.prefix}*`, { callback: (err, msg) => { if (!err) this.onAck(msg); } });
     this.timer = setInterval(() => this.sweep(), 1000);
   }

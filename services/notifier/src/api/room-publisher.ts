@@ -24,8 +24,9 @@ export class RoomPublisher {
   private jsm: JetStreamManager | undefined;
   private epoch: string | undefined;
 
-  constructor(private readonly nc: NatsConnection, private readonly log: Logger, private readonly metrics: Pick<NotifierMetrics, "publishFailed">) {
-    this.publisher = new AckedPublisher(nc);
+  /** `inboxPrefix`: the connection's (the stream's acks arrive under it). */
+  constructor(private readonly nc: NatsConnection, inboxPrefix: string, private readonly log: Logger, private readonly metrics: Pick<NotifierMetrics, "publishFailed">) {
+    this.publisher = new AckedPublisher(nc, inboxPrefix);
     // A stream created anew (by a gateway, after an operator deleted it) has another epoch.
     for (const subject of streamAdvisorySubjects(ROOMS_STREAM)) nc.subscribe(subject, { callback: () => (this.epoch = undefined) });
   }
