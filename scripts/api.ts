@@ -4,13 +4,15 @@
  * One call of the server API (Centrifugo's: publish, broadcast, history, presence, presence_stats,
  * unsubscribe, disconnect, channels, info, batch), for operators: over HTTP (`POST /api/<method>`
  * with the token as X-API-Key: --token, else NOTIFIER_TOKEN) or with `--nats` as a request on
- * `api.<method>` (URL: the one given, else NATS_URL, else the running `bun run dev`'s). Prints the
+ * `api.<method>` (URL: the one given, else NATS_URL, else the running `bun run dev`'s; as a backend:
+ * NATS_USER + NATS_PASSWORD, NATS_TOKEN or NATS_CREDS, else the dev run's backend user). Prints the
  * answer. Exit 0: answered with a result; 1: an error answer (an error inside a batch or a
- * broadcast too), or the notifier could not be reached; 2: bad input (checked here first).
+ * broadcast too), the notifier could not be reached, or NATS refused the credentials or the
+ * subject (`permission denied: api.<method>`); 2: bad input (checked here first; a bad NATS_* variable too).
  */
 import { parseArgs } from "node:util";
 import { API_METHODS, isApiMethod } from "@rt/protocol";
-import { requestOverNats, takeNats } from "./lib/cli.ts";
+import { natsTargetOrFail, requestOverNats, takeNats } from "./lib/cli.ts";
 
 const USAGE = `usage: bun run api <method> ['<json>'] [--url http://127.0.0.1:8081] [--token TOKEN] [--nats [nats://host:port]]\n  methods: ${Object.keys(API_METHODS).join(", ")}`;
 const TIMEOUT_MS = 15_000;
@@ -53,7 +55,7 @@ function refused(answer: { error?: unknown; replies?: Array<{ error?: unknown }>
 let text: string;
 if (nats) {
   try {
-    text = await requestOverNats(nats.url, `api.${method}`, JSON.stringify(body), TIMEOUT_MS);
+    text = await requestOverNats(natsTargetOrFail(nats.url, fail), `api.${method}`, JSON.stringify(body), TIMEOUT_MS);
   } catch (err) {
     fail(1, (err as Error).message);
   }

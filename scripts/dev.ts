@@ -9,6 +9,14 @@
  *
  *   ready: gateway ws://localhost:8080 (1 process), notifier http://localhost:8081, nats nats://127.0.0.1:PORT, demo page http://localhost:8080/
  *
+ * NATS users (docs/nats-security.md): its nats-server runs with deploy/nats/auth.conf, the
+ * passwords of the five users made up once and kept in .tmp/dev/nats-passwords.json; each service
+ * connects as its own user (NATS_USER, NATS_PASSWORD), and before the ready line comes the URL a
+ * backend connects with (`backend nats://backend:<password>@127.0.0.1:PORT`, also written to
+ * .tmp/dev/nats-backend.json for the command-line tools). With NATS_URL the caller's NATS_USER,
+ * NATS_PASSWORD, NATS_TOKEN or NATS_CREDS pass through to every service as they are (checked first,
+ * as each service would: exit 2 for a half pair or two ways at once).
+ *
  * Logs: the services write into pipes to the launcher, so the launcher decides their format by
  * its own stdout: a terminal gets pino-pretty (LOG_PRETTY=1, coloured with FORCE_COLOR=1), anything
  * else JSON lines (LOG_PRETTY=0). LOG_PRETTY=1 or 0 set by the caller wins; NO_COLOR drops the colours.

@@ -1,4 +1,4 @@
-import { EnvReader, LOG_LEVELS, logColors, readLogFormat } from "@rt/runtime";
+import { EnvReader, LOG_LEVELS, logColors, readLogFormat, readNatsAuth } from "@rt/runtime";
 
 /** The launcher's settings, read once from the environment. */
 export interface DevConfig {
@@ -49,6 +49,10 @@ export function readDevConfig(env: Env, stdoutIsTTY = false): DevConfig {
   if (gatewayPort === notifierPort) r.fail("NOTIFIER_PORT", `must differ from GATEWAY_PORT (both ${gatewayPort})`);
   // Each service gets its own port: a PORT meant for "the" server would be silently ignored.
   if (r.string("PORT") !== undefined) r.fail("PORT", "is not read by bun run dev: set GATEWAY_PORT (gateways, 8080) or NOTIFIER_PORT (notifier, 8081)");
+  const natsUrl = r.string("NATS_URL") === undefined ? undefined : r.natsUrl().join(",");
+  // With NATS_URL the services get the caller's NATS credentials as they are: checked here as each
+  // service would (a half pair, two ways at once, an unreadable NATS_CREDS). Without, they are ignored.
+  if (natsUrl !== undefined) readNatsAuth(r);
   return r.done({
     gateways: r.int("GATEWAYS", 1, 1, MAX_GATEWAYS),
     gatewayPort,
@@ -58,7 +62,7 @@ export function readDevConfig(env: Env, stdoutIsTTY = false): DevConfig {
     logColors: logPretty && logColors(env, stdoutIsTTY),
     demoPage: r.flag("DEMO_PAGE", true),
     // Checked here, as each service would, so a bad value stops the launcher at once (exit 2), not a child later.
-    natsUrl: r.string("NATS_URL") === undefined ? undefined : r.natsUrl().join(","),
+    natsUrl,
     jwtSecret: r.string("JWT_SECRET"),
     natsServerBin: r.string("NATS_SERVER_BIN"),
     readyTimeoutMs: r.int("DEV_READY_TIMEOUT_MS", DEFAULT_READY_TIMEOUT_MS, 100, 600_000),

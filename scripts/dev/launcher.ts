@@ -6,8 +6,9 @@ import { LocalNats } from "./nats.ts";
 import type { Output } from "./output.ts";
 import { portOpen } from "@rt/runtime";
 import { whatIsNotUp } from "./ready.ts";
-import { clearDevNatsUrl, devJwtSecret, writeDevNatsUrl } from "../lib/dev-state.ts";
+import { clearDevNatsUrl, devJwtSecret, devNatsPasswords, writeDevNatsBackend, writeDevNatsUrl } from "../lib/dev-state.ts";
 import { signHs256 } from "../lib/jwt.ts";
+import { NATS_CREDENTIAL_VARS, NATS_ROLES, natsServerPasswordEnv, passwordVar, serviceCredentials, urlWithCredentials, type NatsPasswords } from "../lib/nats-users.ts";
 import { Aborted, sleepUnlessAborted, untilAborted } from "./wait.ts";
 
 /** How long a service gets between SIGTERM and SIGKILL (the services give themselves 9 s). */
@@ -17,10 +18,16 @@ const NATS_GRACE_MS = 5_000;
 const EXIT_RACE_MS = 50;
 const DEMO_USER = "demo";
 const DEMO_TOKEN_TTL_S = 24 * 3600;
-/** Variables meant for the launcher only, not passed on to the services. */
-const LAUNCHER_VARS = ["GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "PORT", "JWT_SECRET", "DEMO_PAGE"];
+/**
+ * Variables meant for the launcher only, not passed on to the services; nor are the NATS users'
+ * passwords (a service gets its own role's only, as NATS_PASSWORD).
+ */
+const LAUNCHER_VARS = ["GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "PORT", "JWT_SECRET", "DEMO_PAGE", ...NATS_ROLES.map(passwordVar)];
+/** The users and permissions every nats-server of the project runs with, from the repository root. */
+const NATS_AUTH_CONF = ["deploy", "nats", "auth.conf"];
 
-type ServiceDir = "gateway" | "notifier" | "metrics";
+/** A service's folder under services/, which is also its NATS user. */
+export type ServiceDir = "gateway" | "notifier" | "metrics";
 
 /** Starts nats-server (unless NATS_URL is given) and the services, waits for them, and stops them all. */
 export class Launcher {
@@ -29,6 +36,8 @@ export class Launcher {
   private storeDir: string | undefined;
   /** The NATS URL the services use, once known (written to .tmp/dev/nats-url for `bun run notify --nats`). */
   private natsUrl: string | undefined;
+  /** The passwords of the users of the nats-server started here; undefined with NATS_URL (the caller's credentials pass through). */
+  private natsPasswords: { passwords: NatsPasswords; file: string } | undefined;
   private readonly ctl = new AbortController();
   private outcome: { code: number } | undefined;
   private shuttingDown = false;
@@ -89,7 +98,16 @@ export class Launcher {
     let natsUrl = cfg.natsUrl;
     if (natsUrl === undefined) {
       if (this.natsBin === undefined) throw new Error("no nats-server binary"); // dev.ts checked already
+      const config = join(this.root, ...NATS_AUTH_CONF);
+      if (!existsSync(config)) throw new Error(`${NATS_AUTH_CONF.join("/")} does not exist`);
+      const { passwords, file, made } = devNatsPasswords();
+      this.natsPasswords = { passwords, file };
+      if (made.length > 0) out.line("dev", `made NATS passwords for ${made.join(", ")}: kept in ${file}`);
+      const ignored = NATS_CREDENTIAL_VARS.filter((v) => process.env[v] !== undefined);
+      if (ignored.length > 0) out.line("dev", `${ignored.join(", ")} ignored: each service connects to this nats-server as its own user (set NATS_URL to use yours)`);
       const nats = await LocalNats.start(this.natsBin, out, {
+        config,
+        env: natsServerPasswordEnv(passwords),
         verbose: cfg.logLevel === "debug" || cfg.logLevel === "trace",
         timeoutMs: Math.max(1000, deadline - Date.now()),
         signal,
@@ -109,7 +127,7 @@ export class Launcher {
     const secret = cfg.jwtSecret ?? dev!.secret;
     const gateways: Child[] = [];
     for (let i = 1; i <= cfg.gateways; i++) {
-      gateways.push(this.spawnService(`gateway-${i}`, "gateway", natsUrl, { PORT: String(cfg.gatewayPort), JWT_SECRET: secret, DEMO_PAGE: cfg.demoPage ? "1" : "0" }));
+      gateways.push(this.spawnService(`gateway-${i}`, "gateway", natsUrl, { PORT: String(cfg.gatewayPort), JWT_SECRET: secret, DEMO_PAGE: cfg.demoPage ? "1" : "0", ...(cfg.demoPage ? this.demoNotifier() : {}) }));
     }
     this.spawnService("notifier", "notifier", natsUrl, { PORT: String(cfg.notifierPort) });
     this.spawnService("metrics", "metrics", natsUrl, {});
@@ -125,8 +143,18 @@ export class Launcher {
 
     writeDevNatsUrl(natsUrl);
     this.natsUrl = natsUrl;
+    if (this.natsPasswords !== undefined) this.printBackendUrl(natsUrl, this.natsPasswords.passwords, this.natsPasswords.file);
     this.printDemoToken(secret, dev?.file);
     out.plain(readyLine(cfg, natsUrl));
+  }
+
+  /** The URL a backend in any language connects with (user `backend`), kept in .tmp/dev/nats-backend.json for the command-line tools too. */
+  private printBackendUrl(natsUrl: string, passwords: NatsPasswords, passwordsFile: string): void {
+    const { out } = this;
+    const file = writeDevNatsBackend(passwords.backend);
+    out.line("dev", `backend ${backendUrl(natsUrl, passwords)}`);
+    out.line("dev", `  a backend in any language connects with it: requests on notifier.send and api.*, answers rpc.* (docs/nats-security.md); also in ${file}`);
+    out.line("dev", `  every user's password (admin: everything, for the nats CLI) is kept in ${passwordsFile}`);
   }
 
   /** A token for the demo user, signed with the gateways' secret (`devSecretFile`: where the made-up one is kept). */
@@ -144,9 +172,14 @@ export class Launcher {
     return join(this.root, "services", dir, "src", "main.ts");
   }
 
+  /** Where the demo page's "send me a test notification" goes: this run's notifier (with one of its tokens when it has any). */
+  private demoNotifier(): Record<string, string> {
+    const token = (process.env.NOTIFIER_TOKENS ?? "").split(",").map((t) => t.trim()).find(Boolean);
+    return { DEMO_NOTIFIER_URL: `http://127.0.0.1:${this.cfg.notifierPort}`, ...(token ? { DEMO_NOTIFIER_TOKEN: token } : {}) };
+  }
+
   private spawnService(name: string, dir: ServiceDir, natsUrl: string, vars: Record<string, string>): Child {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !LAUNCHER_VARS.includes(k)) env[k] = v;
+    const env = serviceEnv(process.env, dir, this.natsPasswords?.passwords);
     Object.assign(env, { NATS_URL: natsUrl }, serviceLogEnv(this.cfg, process.env), vars);
     const child = Child.spawn({ name, cmd: [process.execPath, "run", "src/main.ts"], cwd: join(this.root, "services", dir), env }, this.out);
     this.services.push(child);
@@ -194,6 +227,24 @@ export function readyLine(cfg: Pick<DevConfig, "gateways" | "gatewayPort" | "not
   const n = cfg.gateways;
   const page = cfg.demoPage ? `, demo page http://localhost:${cfg.gatewayPort}/` : "";
   return `ready: gateway ws://localhost:${cfg.gatewayPort} (${n} process${n === 1 ? "" : "es"}), notifier http://localhost:${cfg.notifierPort}, nats ${redactUrl(natsUrl)}${page}`;
+}
+
+/**
+ * What a service inherits of the launcher's environment `env`: everything but the launcher's own
+ * variables. With the launcher's nats-server (`passwords`) the service connects as its own user,
+ * whatever NATS_USER, NATS_PASSWORD, NATS_TOKEN or NATS_CREDS say; with NATS_URL those pass through.
+ */
+export function serviceEnv(env: Record<string, string | undefined>, role: ServiceDir, passwords: NatsPasswords | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !LAUNCHER_VARS.includes(k)) out[k] = v;
+  if (passwords === undefined) return out;
+  for (const v of NATS_CREDENTIAL_VARS) delete out[v];
+  return Object.assign(out, serviceCredentials(role, passwords));
+}
+
+/** The backend user's URL of the launcher's nats-server: nats://backend:<password>@127.0.0.1:PORT. */
+export function backendUrl(natsUrl: string, passwords: NatsPasswords): string {
+  return urlWithCredentials(natsUrl, "backend", passwords.backend);
 }
 
 /** A NATS URL with any password hidden. */

@@ -9,7 +9,18 @@ import { sleepUnlessAborted } from "./wait.ts";
 export const NATS_NOT_FOUND =
   "nats-server not found: install it (apt-get install nats-server, or https://github.com/nats-io/nats-server/releases) or set NATS_URL to a running server";
 
-/** A nats-server with JetStream on a kernel-chosen port of 127.0.0.1 and a temporary store. */
+/** What nats-server prints at every start with auth.conf's plain passwords (expected in dev: not shown). */
+const PLAINTEXT_WARNING = /Plaintext passwords detected/;
+
+/** The nats-server lines shown without LOG_LEVEL=debug: warnings, errors, and a config it refuses ("nats-server: <file>:69:22: …"). */
+export function showNatsLine(line: string): boolean {
+  return (/\[(WRN|ERR|FTL)\]/.test(line) && !PLAINTEXT_WARNING.test(line)) || line.startsWith("nats-server: ");
+}
+
+/**
+ * A nats-server with JetStream on a kernel-chosen port of 127.0.0.1 and a temporary store, with the
+ * users and permissions of `config` (deploy/nats/auth.conf), whose passwords come from `env`.
+ */
 export class LocalNats {
   private constructor(readonly child: Child, readonly storeDir: string, readonly url: string) {}
 
@@ -19,17 +30,22 @@ export class LocalNats {
    * the file appears once the server is ready, JetStream included.
    * `onSpawn` gets the child at once, so the launcher can stop it even if startup fails.
    */
-  static async start(bin: string, out: Output, opts: { verbose: boolean; timeoutMs: number; signal: AbortSignal; onSpawn: (child: Child, storeDir: string) => void }): Promise<LocalNats> {
+  static async start(
+    bin: string,
+    out: Output,
+    opts: { config: string; env: Record<string, string>; verbose: boolean; timeoutMs: number; signal: AbortSignal; onSpawn: (child: Child, storeDir: string) => void },
+  ): Promise<LocalNats> {
     const storeDir = mkdtempSync(join(tmpdir(), "rt-dev-nats-"));
     let child: Child;
     try {
       child = Child.spawn({
         name: "nats",
-        cmd: [bin, "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", storeDir, "--ports_file_dir", storeDir, "-n", "rt-dev"],
-        env: { PATH: process.env.PATH ?? "" },
+        // The flags after -c win over the config file (which sets only users and permissions).
+        cmd: [bin, "-c", opts.config, "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", storeDir, "--ports_file_dir", storeDir, "-n", "rt-dev"],
+        env: { PATH: process.env.PATH ?? "", ...opts.env },
         detached: true,
         // The JetStream banner is noise; warnings and errors are not.
-        show: (line) => opts.verbose || /\[(WRN|ERR|FTL)\]/.test(line),
+        show: (line) => opts.verbose || showNatsLine(line),
       }, out);
     } catch (err) {
       rmSync(storeDir, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { COMPOSE_REQUIRED_ENV } from "./compose.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const read = (path: string): string => readFileSync(resolve(ROOT, path), "utf8");
@@ -160,7 +161,7 @@ describe.skipIf(!dockerCompose)("compose.yaml's observability profile (docker-co
 
   /** docker-compose with dummy secrets, ignoring any .env and host-port settings of this machine. */
   function run(args: string[]): string {
-    const env: Record<string, string | undefined> = { ...process.env, JWT_SECRET: "ci-dummy-secret-0123456789abcdefghij", NOTIFIER_TOKENS: "ci-dummy-token" };
+    const env: Record<string, string | undefined> = { ...process.env, ...COMPOSE_REQUIRED_ENV };
     for (const name of Object.keys(env)) if (/^(PROMETHEUS|GRAFANA)_/.test(name)) delete env[name];
     const proc = Bun.spawnSync([dockerCompose!, "--env-file", envFile, ...args], { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
     expect(proc.exitCode, proc.stderr.toString()).toBe(0);

@@ -1,9 +1,15 @@
 // The launcher's pure decisions (scripts/dev/*): what its children are told about logs and the demo page, and its ready line.
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConfigErrors } from "@rt/runtime";
 import { readDevConfig, serviceLogEnv } from "../../scripts/dev/config.ts";
-import { readyLine } from "../../scripts/dev/launcher.ts";
+import { backendUrl, readyLine, serviceEnv } from "../../scripts/dev/launcher.ts";
+import { showNatsLine } from "../../scripts/dev/nats.ts";
 import { withColorReset } from "../../scripts/dev/output.ts";
+import { devNatsBackend, devNatsPasswords, writeDevNatsBackend } from "../../scripts/lib/dev-state.ts";
+import { natsServerPasswordEnv, newNatsPassword, urlWithCredentials, usableNatsPassword, type NatsPasswords } from "../../scripts/lib/nats-users.ts";
 
 function configErrors(env: Record<string, string>): string[] {
   try {
@@ -39,6 +45,17 @@ describe("the services' log format: decided by the launcher's own stdout (theirs
   });
 });
 
+describe("NATS credentials", () => {
+  test("with NATS_URL they are the services' to use, so the launcher checks them as a service would", () => {
+    expect(configErrors({ NATS_URL: "nats://h:4222", NATS_USER: "me" })).toEqual(["NATS_PASSWORD: is required with NATS_USER"]);
+    expect(configErrors({ NATS_URL: "nats://h:4222", NATS_USER: "me", NATS_PASSWORD: "pw" })).toEqual([]);
+  });
+
+  test("without NATS_URL they are ignored (the launcher's nats-server has its own users), so not checked", () => {
+    expect(configErrors({ NATS_USER: "me", NATS_TOKEN: "t" })).toEqual([]);
+  });
+});
+
 describe("the demo page", () => {
   test.each([
     [{}, true],
@@ -71,5 +88,75 @@ describe("child lines", () => {
     expect(withColorReset("\x1b[32mINFO\x1b[39m: hi")).toBe("\x1b[32mINFO\x1b[39m: hi\x1b[0m");
     expect(withColorReset("\x1b[31mred to the end")).toBe("\x1b[31mred to the end\x1b[0m");
     expect(withColorReset("done\x1b[0m")).toBe("done\x1b[0m");
+  });
+});
+
+describe("NATS users (deploy/nats/auth.conf)", () => {
+  const passwords: NatsPasswords = { gateway: "pGateway0123456789", notifier: "pNotifier012345678", metrics: "pMetrics0123456789", backend: "pBackend0123456789", admin: "pAdmin012345678901" };
+
+  test("with the launcher's nats-server each service gets its own user and password, whatever the caller set; nobody gets the users' passwords", () => {
+    const caller = { HOME: "/home/me", NATS_USER: "me", NATS_PASSWORD: "mine", NATS_TOKEN: "t", NATS_CREDS: "/x.creds", NATS_ADMIN_PASSWORD: "pAdmin", GATEWAYS: "2", JWT_SECRET: "s" };
+    expect(serviceEnv(caller, "gateway", passwords)).toEqual({ HOME: "/home/me", NATS_USER: "gateway", NATS_PASSWORD: passwords.gateway });
+    expect(serviceEnv(caller, "metrics", passwords)).toEqual({ HOME: "/home/me", NATS_USER: "metrics", NATS_PASSWORD: passwords.metrics });
+  });
+
+  test("with NATS_URL (no passwords of the launcher's) the caller's credentials pass through as they are", () => {
+    expect(serviceEnv({ HOME: "/home/me", NATS_USER: "me", NATS_PASSWORD: "mine", NATS_BACKEND_PASSWORD: "pB", PORT: "1" }, "notifier", undefined)).toEqual({ HOME: "/home/me", NATS_USER: "me", NATS_PASSWORD: "mine" });
+    expect(serviceEnv({ NATS_CREDS: "/x.creds" }, "gateway", undefined)).toEqual({ NATS_CREDS: "/x.creds" });
+  });
+
+  test("nats-server gets every user's password under auth.conf's names", () => {
+    expect(natsServerPasswordEnv(passwords)).toEqual({
+      NATS_GATEWAY_PASSWORD: passwords.gateway,
+      NATS_NOTIFIER_PASSWORD: passwords.notifier,
+      NATS_METRICS_PASSWORD: passwords.metrics,
+      NATS_BACKEND_PASSWORD: passwords.backend,
+      NATS_ADMIN_PASSWORD: passwords.admin,
+    });
+  });
+
+  test("the backend's URL: the server's with user and password in it", () => {
+    expect(backendUrl("nats://127.0.0.1:4333", passwords)).toBe(`nats://backend:${passwords.backend}@127.0.0.1:4333`);
+    expect(urlWithCredentials("nats://old:pw@h:4222", "backend", "p a/b")).toBe("nats://backend:p%20a%2Fb@h:4222");
+  });
+
+  test("made-up passwords are ones nats-server reads back as strings from its environment (not numbers, bools, or unparsable)", () => {
+    for (let i = 0; i < 100; i++) expect(usableNatsPassword(newNatsPassword())).toBe(true);
+    for (const bad of ["1234567890123456789", "3e5abcdef0123456789", "true", "pshort", "p-with-dashes-0123", "p with space 0123456"]) expect(usableNatsPassword(bad)).toBe(false);
+  });
+
+  test("kept across runs in nats-passwords.json (mode 600); a missing or unusable one is made anew; nats-backend.json for the tools", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rt-dev-state-"));
+    try {
+      const first = devNatsPasswords(dir);
+      expect(first.made).toEqual(["gateway", "notifier", "metrics", "backend", "admin"]);
+      expect(statSync(first.file).mode & 0o777).toBe(0o600);
+      const again = devNatsPasswords(dir);
+      expect(again.made).toEqual([]);
+      expect(again.passwords).toEqual(first.passwords);
+      writeFileSync(first.file, JSON.stringify({ ...first.passwords, metrics: "1234", admin: undefined }));
+      const mended = devNatsPasswords(dir);
+      expect(mended.made).toEqual(["metrics", "admin"]);
+      expect(mended.passwords.gateway).toBe(first.passwords.gateway);
+      expect(usableNatsPassword(mended.passwords.metrics)).toBe(true);
+      expect(JSON.parse(readFileSync(first.file, "utf8"))).toEqual(mended.passwords);
+      writeFileSync(first.file, "not json");
+      expect(devNatsPasswords(dir).made).toHaveLength(5);
+
+      expect(devNatsBackend(dir)).toBeUndefined();
+      const file = writeDevNatsBackend("pBackend0123456789", dir);
+      expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ user: "backend", password: "pBackend0123456789" });
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(devNatsBackend(dir)).toEqual({ user: "backend", password: "pBackend0123456789" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("nats-server's lines shown without LOG_LEVEL=debug: warnings and errors, a refused config; not the expected plain-password warning", () => {
+    expect(showNatsLine("[1] 2026/11/26 06:19:29.431778 [WRN] Plaintext passwords detected, use nkeys or bcrypt")).toBe(false);
+    expect(showNatsLine("[1] 2026/11/26 06:19:29.939295 [ERR] 127.0.0.1:37146 - cid:4 - Publish Violation - User \"backend\", Subject \"chat.room.x\"")).toBe(true);
+    expect(showNatsLine("nats-server: /repo/deploy/nats/auth.conf:69:22: interface conversion: interface {} is int64, not string")).toBe(true);
+    expect(showNatsLine("[1] 2026/11/26 06:19:29.432373 [INF] Starting JetStream")).toBe(false);
   });
 });

@@ -6,7 +6,10 @@ import type { Subprocess } from "bun";
 export const ROOT = resolve(import.meta.dir, "../..");
 
 /** Variables of the caller's environment that would change what the launcher does. */
-const LAUNCHER_INPUTS = ["NATS_URL", "JWT_SECRET", "GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "LOG_LEVEL", "LOG_PRETTY", "NOTIFIER_TOKENS", "DEMO_PAGE", "FORCE_COLOR", "NO_COLOR"];
+const LAUNCHER_INPUTS = [
+  "NATS_URL", "JWT_SECRET", "GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "LOG_LEVEL", "LOG_PRETTY", "NOTIFIER_TOKENS", "DEMO_PAGE", "FORCE_COLOR", "NO_COLOR",
+  "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_CREDS",
+];
 
 /** util-linux `script`, which runs a command on a pseudo-terminal; null where there is none. */
 export const SCRIPT = Bun.which("script");
@@ -168,6 +171,11 @@ export function environOf(pid: number): Record<string, string> {
     if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
   }
   return env;
+}
+
+/** The command line `pid` was started with (Linux: /proc/<pid>/cmdline), one argument an entry. */
+export function commandOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a.length > 0);
 }
 
 /** True while `pid` exists and is not a zombie. */

@@ -1,16 +1,39 @@
 // `bun run dev` (scripts/dev.ts) against the real services and a real nats-server: SPEC.md, Processes, "the local launcher".
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, portOpen, ROOT, signToken, TestNats, TestSocket } from "@rt/testkit";
+import { connect, PermissionViolationError } from "@nats-io/transport-node";
+import { freePort, portOpen, ROOT, signToken, TEST_NATS_PASSWORDS, TestNats, TestSocket } from "@rt/testkit";
 import { pidsListeningOn } from "../../scripts/dev/ready.ts";
-import { childrenOf, DevRun, environOf, isRunning, processesMentioning, SCRIPT } from "./dev-run.ts";
+import { childrenOf, commandOf, DevRun, environOf, isRunning, processesMentioning, SCRIPT } from "./dev-run.ts";
 
 /** Groups: gateway port, gateway processes, notifier port, NATS URL, demo page URL (absent with DEMO_PAGE=0). */
 const READY_LINE = /^ready: gateway ws:\/\/localhost:(\d+) \((\d+) process(?:es)?\), notifier http:\/\/localhost:(\d+), nats (\S+?)(?:, demo page (http:\/\/localhost:\d+\/))?$/;
 const DEMO_TOKEN = /^dev\s+\| demo token \(user "demo", valid 24 h\): (\S+)$/;
 const CHILD_LINE = /^(gateway-\d+|notifier|metrics|nats)\s+\| /;
 const SECRET = "launcher-test-secret-0123456789-abcdefghijkl";
+/** The URL a backend connects with, printed before the ready line when the launcher starts its own nats-server. */
+const BACKEND_LINE = /^dev\s+\| backend (nats:\/\/backend:\S+@127\.0\.0\.1:\d+)$/;
+const NATS_PASSWORDS_FILE = join(ROOT, ".tmp/dev/nats-passwords.json");
+const NATS_BACKEND_FILE = join(ROOT, ".tmp/dev/nats-backend.json");
+const ROLES = ["gateway", "notifier", "metrics", "backend", "admin"] as const;
+
+/** The passwords the launcher keeps for its nats-server's users, if it made them yet. */
+function devPasswords(): Record<string, string> | undefined {
+  return existsSync(NATS_PASSWORDS_FILE) ? (JSON.parse(readFileSync(NATS_PASSWORDS_FILE, "utf8")) as Record<string, string>) : undefined;
+}
+
+/** The NATS credentials each service was started with (and any users' passwords it should not have). */
+function natsVars(dev: DevRun): Record<string, Record<string, string | undefined>> {
+  const vars: Record<string, Record<string, string | undefined>> = {};
+  for (const [name, pid] of dev.childPids) {
+    if (name === "nats") continue;
+    const env = environOf(pid);
+    vars[name] = { NATS_USER: env.NATS_USER, NATS_PASSWORD: env.NATS_PASSWORD };
+    for (const k of Object.keys(env)) if (k === "NATS_TOKEN" || k === "NATS_CREDS" || /^NATS_[A-Z]+_PASSWORD$/.test(k)) vars[name][k] = env[k];
+  }
+  return vars;
+}
 
 /** Two different free ports for the gateway and the notifier. */
 async function twoPorts(): Promise<{ GATEWAY_PORT: string; NOTIFIER_PORT: string }> {
@@ -92,6 +115,29 @@ describe("bun run dev", () => {
     expect(logged.length).toBeGreaterThan(0);
     for (const line of logged) expect(JSON.parse(line)).toHaveProperty("level");
 
+    // NATS: the shipped users and permissions (deploy/nats/auth.conf), passwords made up once and kept
+    // (mode 600); each service connects as its own user and gets no other user's password.
+    const passwords = devPasswords()!;
+    expect(Object.keys(passwords).sort()).toEqual([...ROLES].sort());
+    for (const role of ROLES) expect(passwords[role]).toMatch(/^[A-Za-z][A-Za-z0-9]{15,}$/);
+    expect(new Set(Object.values(passwords)).size).toBe(ROLES.length);
+    expect(statSync(NATS_PASSWORDS_FILE).mode & 0o777).toBe(0o600);
+    const natsArgs = commandOf(pids.get("nats")!);
+    expect(natsArgs.slice(1, 3)).toEqual(["-c", join(ROOT, "deploy/nats/auth.conf")]);
+    expect(environOf(pids.get("nats")!)).toMatchObject(Object.fromEntries(ROLES.map((r) => [`NATS_${r.toUpperCase()}_PASSWORD`, passwords[r]])));
+    expect(natsVars(dev)).toEqual({
+      "gateway-1": { NATS_USER: "gateway", NATS_PASSWORD: passwords.gateway },
+      notifier: { NATS_USER: "notifier", NATS_PASSWORD: passwords.notifier },
+      metrics: { NATS_USER: "metrics", NATS_PASSWORD: passwords.metrics },
+    });
+    // The backend user's URL, before the ready line, also written for the command-line tools.
+    const backendLine = await dev.waitForLine(BACKEND_LINE);
+    expect(dev.lines.indexOf(backendLine.input)).toBeLessThan(dev.lines.indexOf(ready[0]));
+    const backend = new URL(backendLine[1]!);
+    expect([backend.username, backend.password, `nats://${backend.host}`]).toEqual(["backend", passwords.backend!, ready[4]!]);
+    expect(JSON.parse(readFileSync(NATS_BACKEND_FILE, "utf8"))).toEqual({ user: "backend", password: passwords.backend });
+    expect(statSync(NATS_BACKEND_FILE).mode & 0o777).toBe(0o600);
+
     const gw = `127.0.0.1:${ports.GATEWAY_PORT}`;
     const notifier = `http://127.0.0.1:${ports.NOTIFIER_PORT}`;
     expect(await status(`http://${gw}/readyz`)).toBe(200);
@@ -124,6 +170,30 @@ describe("bun run dev", () => {
       expect(typeof frame.created_at).toBe("string");
     }
 
+    // A backend with that URL's credentials may send notifications over NATS, and nothing else;
+    // without credentials nothing at all.
+    {
+      const servers = backend.host;
+      await expect(connect({ servers, maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization Violation/i);
+      const nc = await connect({ servers, user: backend.username, pass: backend.password, maxReconnectAttempts: 0 });
+      try {
+        const errors: unknown[] = [];
+        void (async () => {
+          for await (const s of nc.status()) if (s.type === "error") errors.push(s.error);
+        })();
+        const reply = await nc.request("notifier.send", JSON.stringify({ user_id: "demo", body: "from a backend" }), { timeout: 5000 });
+        expect(reply.json()).toHaveProperty("id");
+        nc.publish("chat.room.lobby", "not a backend's to send");
+        await nc.flush();
+        for (let i = 0; i < 50 && errors.length === 0; i++) await Bun.sleep(20);
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toBeInstanceOf(PermissionViolationError);
+        expect(String(errors[0])).toContain("chat.room.lobby");
+      } finally {
+        await nc.close();
+      }
+    }
+
     const started = Date.now();
     expect(await dev.stop("SIGTERM", 15_000)).toBe(0);
     expect(Date.now() - started).toBeLessThan(15_000);
@@ -135,11 +205,22 @@ describe("bun run dev", () => {
 
   test("GATEWAYS=2 starts two gateway processes on the one port; JWT_SECRET is passed through and the demo token is signed with it", async () => {
     const ports = await twoPorts();
-    await using dev = DevRun.start({ ...ports, GATEWAYS: "2", JWT_SECRET: SECRET });
+    // A caller's NATS credentials (and users' passwords) mean nothing to the launcher's own nats-server: ignored, not passed on.
+    const stray = { NATS_TOKEN: "stray-token", NATS_GATEWAY_PASSWORD: "pStrayGatewayPassword0" };
+    await using dev = DevRun.start({ ...ports, GATEWAYS: "2", JWT_SECRET: SECRET, ...stray });
     const ready = await dev.waitForLine(READY_LINE);
     expect(ready[2]).toBe("2");
     const pids = dev.childPids;
     expect([...pids.keys()].sort()).toEqual(["gateway-1", "gateway-2", "metrics", "nats", "notifier"]);
+    expect(dev.output).toMatch(/^dev\s+\| NATS_TOKEN ignored: each service connects to this nats-server as its own user \(set NATS_URL to use yours\)$/m);
+    const passwords = devPasswords()!;
+    expect(passwords.gateway).not.toBe(stray.NATS_GATEWAY_PASSWORD);
+    expect(natsVars(dev)).toEqual({
+      "gateway-1": { NATS_USER: "gateway", NATS_PASSWORD: passwords.gateway },
+      "gateway-2": { NATS_USER: "gateway", NATS_PASSWORD: passwords.gateway },
+      notifier: { NATS_USER: "notifier", NATS_PASSWORD: passwords.notifier },
+      metrics: { NATS_USER: "metrics", NATS_PASSWORD: passwords.metrics },
+    });
     const gateways = [pids.get("gateway-1")!, pids.get("gateway-2")!];
     expect(new Set(gateways).size).toBe(2);
     for (const pid of gateways) expect(isRunning(pid)).toBe(true);
@@ -163,10 +244,14 @@ describe("bun run dev", () => {
     expectNothingLeft(dev, launcherPids);
   });
 
-  test("SIGINT stops everything too, with exit 0", async () => {
+  test("SIGINT stops everything too, with exit 0; the NATS passwords of an earlier run are kept", async () => {
+    const before = devPasswords();
     const ports = await twoPorts();
     await using dev = DevRun.start(ports);
     await dev.waitForLine(READY_LINE);
+    const passwords = devPasswords()!;
+    if (before !== undefined) expect(passwords).toEqual(before);
+    expect(new URL((await dev.waitForLine(BACKEND_LINE))[1]!).password).toBe(passwords.backend!);
     const launcherPids = childrenOf(dev.proc.pid);
     expect(await dev.stop("SIGINT", 15_000)).toBe(0);
     expectNothingLeft(dev, launcherPids);
@@ -208,15 +293,20 @@ describe("bun run dev", () => {
     expectNothingLeft(dev, launcherPids);
   });
 
-  test("with NATS_URL set it starts no nats-server and leaves that server running", async () => {
+  test("with NATS_URL set it starts no nats-server, passes the caller's NATS_USER/NATS_PASSWORD through, and leaves that server running", async () => {
     await using nats = await TestNats.start();
     const ports = await twoPorts();
     // NATS_SERVER_BIN pointing nowhere proves that no nats-server is needed.
-    await using dev = DevRun.start({ ...ports, NATS_URL: nats.url, NATS_SERVER_BIN: "/nonexistent/nats-server" });
+    const login = { NATS_USER: "admin", NATS_PASSWORD: TEST_NATS_PASSWORDS.admin };
+    await using dev = DevRun.start({ ...ports, NATS_URL: nats.url, NATS_SERVER_BIN: "/nonexistent/nats-server", ...login });
     const ready = await dev.waitForLine(READY_LINE);
     expect(ready[4]).toBe(nats.url);
     expect(dev.childPids.has("nats")).toBe(false);
     expect(dev.storeDir).toBeUndefined();
+    expect(natsVars(dev)).toEqual({ "gateway-1": login, notifier: login, metrics: login });
+    // Its users are not the launcher's to tell: no backend URL, no "ignored" line.
+    expect(dev.lines.filter((l) => BACKEND_LINE.test(l))).toEqual([]);
+    expect(dev.output).not.toContain("ignored");
     expect(await dev.stop("SIGTERM", 15_000)).toBe(0);
     expectNothingLeft(dev, []);
     expect(await portOpen(nats.port)).toBe(true);
@@ -242,6 +332,8 @@ describe("bun run dev", () => {
     ["PORT", { PORT: "abc" }],
     ["LOG_PRETTY", { LOG_PRETTY: "pretty" }],
     ["DEMO_PAGE", { DEMO_PAGE: "yes please" }],
+    // With NATS_URL the caller's credentials go to every service: a half pair stops the launcher, as it would each service.
+    ["NATS_PASSWORD", { NATS_URL: "nats://127.0.0.1:4222", NATS_USER: "backend" }],
   ])("%s is checked by the launcher itself: exit 2 at once, before any child starts", async (variable, env) => {
     await using dev = DevRun.start({ ...(await twoPorts()), ...env });
     expect(await dev.exited(10_000)).toBe(2);
