@@ -1,7 +1,7 @@
 // deploy/nats/auth.conf as shipped, on a real nats-server (the one every test runs against):
 // each role may do what it needs and is refused the rest with a permissions error, never a silent drop.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
+import { connect, errors, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { INBOX_PREFIX, metricsSubject, roomSubject, userLiveSubject, userStoreSubject } from "@rt/protocol";
 import { NATS_ADMIN, SdkClient, TestSystem, natsAs, signToken, waitFor, type NatsRole } from "@rt/testkit";
 
@@ -58,6 +58,16 @@ async function refused(nc: NatsConnection, subject: string): Promise<void> {
   expect(performance.now() - t0).toBeLessThan(2000); // an answer from the server, not a timeout
 }
 
+/** How a subscription ends: "refused" when the server refused it for permissions (nats.js closes it with that error). */
+async function howItEnds(sub: Subscription): Promise<string> {
+  try {
+    for await (const _ of sub) void _;
+    return "ended";
+  } catch (err) {
+    return err instanceof errors.PermissionViolationError ? "refused" : String(err);
+  }
+}
+
 describe("NATS users and permissions (deploy/nats/auth.conf)", () => {
   test("a connection without credentials, or with a wrong password, is refused", async () => {
     expect(connect({ servers: sys.natsUrl, maxReconnectAttempts: 0 })).rejects.toThrow();
@@ -100,16 +110,7 @@ describe("NATS users and permissions (deploy/nats/auth.conf)", () => {
     expect(info.json<{ result?: unknown }>().result).toBeDefined();
     for (const subject of [roomSubject("lobby"), userLiveSubject("perm-user"), "gateway.api.info", "gateway.control.info", "presence.query.lobby", "$JS.API.STREAM.INFO.NOTIFICATIONS"]) await refused(nc, subject);
     // Listening where it must not: the subscription is refused and closed, not left silent.
-    const sub = nc.subscribe(userLiveSubject("perm-user"));
-    const ended = await (async () => {
-      try {
-        for await (const _ of sub) void _;
-        return "ended";
-      } catch (err) {
-        return err instanceof errors.PermissionViolationError ? "refused" : String(err);
-      }
-    })();
-    expect(ended).toBe("refused");
+    expect(await howItEnds(nc.subscribe(userLiveSubject("perm-user")))).toBe("refused");
     await waitFor("the refused subscription reported", () => violations.some((v) => v.startsWith("subscription ")));
 
     // rpc: a browser's call reaches the backend, whose answer comes back.
@@ -130,16 +131,7 @@ describe("NATS users and permissions (deploy/nats/auth.conf)", () => {
   test("services cannot stand in for each other: the gateway cannot serve notifier.send or api.*, the notifier cannot publish samples", async () => {
     const gw = await as("gateway");
     for (const subject of ["notifier.send", "api.*"]) {
-      const sub = gw.nc.subscribe(subject);
-      const how = await (async () => {
-        try {
-          for await (const _ of sub) void _;
-          return "ended";
-        } catch (err) {
-          return err instanceof errors.PermissionViolationError ? "refused" : String(err);
-        }
-      })();
-      expect({ subject, how }).toEqual({ subject, how: "refused" });
+      expect({ subject, how: await howItEnds(gw.nc.subscribe(subject)) }).toEqual({ subject, how: "refused" });
     }
     const notifier = await as("notifier");
     notifier.nc.publish(metricsSubject("forged"), "{}");
