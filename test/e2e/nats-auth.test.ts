@@ -3,53 +3,18 @@
 // only that key; credentials the server refuses end it with exit 1; the command-line tools report
 // a subject their user may not use as `permission denied: <subject>` at once, not after a timeout.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { metricsSubject } from "@rt/protocol";
-import { natsServerBinary } from "@rt/runtime";
-import { ROOT, ServiceProcess, TEST_JWT_SECRET, freePort, portOpen, runToExit, waitFor } from "@rt/testkit";
-import { operatorSetup, userNkey } from "../../packages/runtime/test/fixtures/nats-creds.ts";
+import { ROOT, ServiceProcess, TEST_JWT_SECRET, TestNats, runToExit, waitFor } from "@rt/testkit";
+import { operatorSetup, tempFiles, userNkey } from "../../packages/runtime/test/fixtures/nats-creds.ts";
 import { splitUrlCredentials } from "../../scripts/lib/cli.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "rt-nats-auth-e2e-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-const file = (text: string) => {
-  const path = join(dir, `f${++files}`);
-  writeFileSync(path, text);
-  return path;
-};
+const { dir, file, remove } = tempFiles("rt-nats-auth-e2e-");
+afterAll(remove);
 
-/** A nats-server of the test's own with `conf` (users and permissions written here). */
-class OwnNats implements AsyncDisposable {
-  private proc: Subprocess | undefined;
-  private constructor(private readonly port: number) {}
-  get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
-  }
-  static async start(conf: string): Promise<OwnNats> {
-    const n = new OwnNats(await freePort());
-    await n.restart(conf);
-    return n;
-  }
-  /** (Re)starts it on the same port with `conf`. */
-  async restart(conf: string): Promise<void> {
-    await this.stop();
-    this.proc = Bun.spawn([natsServerBinary()!, "-c", file(conf), "-a", "127.0.0.1", "-p", String(this.port)], { stdout: "ignore", stderr: "ignore" });
-    await waitFor(`nats-server on ${this.port}`, () => portOpen(this.port));
-  }
-  async stop(): Promise<void> {
-    this.proc?.kill("SIGKILL");
-    await this.proc?.exited;
-    this.proc = undefined;
-  }
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop();
-  }
-}
+/** A nats-server of the test's own with `config` (users and permissions written here, no JetStream). */
+const ownNats = (config: string): Promise<TestNats> => TestNats.start({ jetstream: false, config });
 
 /** A subscriber allowed to read everything; resolves with the first message on `subject`. */
 async function firstMessage(nc: NatsConnection, subject: string, timeoutMs = 10_000): Promise<string> {
@@ -87,12 +52,12 @@ describe("bad NATS_* variables: exit 2 naming the variable, every service", () =
 });
 
 describe("a service connects with its nkey or .creds file; refused credentials end it", () => {
-  let nats: OwnNats;
+  let nats: TestNats;
   let watcher: NatsConnection;
   const nkey = userNkey();
   beforeAll(async () => {
     // Only the metrics service's key and a watcher are known; the key may do what the shipped `metrics` user may.
-    nats = await OwnNats.start(`authorization { users: [
+    nats = await ownNats(`authorization { users: [
       { nkey: ${nkey.publicKey}, permissions: { publish: ["metrics.host.*"], subscribe: ["_INBOX_metrics.>"] } }
       ${watcherEntry}
     ] }\n`);
@@ -123,9 +88,10 @@ describe("a service connects with its nkey or .creds file; refused credentials e
 
   test("credentials refused at a reconnect (the server's password changed): exit 1, not a service that is never ready again", async () => {
     const conf = (password: string) => `authorization { users: [ { user: metrics, password: ${password} } ] }\n`;
-    await using own = await OwnNats.start(conf("first-password"));
+    await using own = await ownNats(conf("first-password"));
     await using svc = await ServiceProcess.start("metrics", { NATS_URL: own.url, NATS_USER: "metrics", NATS_PASSWORD: "first-password", LOG_LEVEL: "error" }, { withPort: true });
-    await own.restart(conf("second-password"));
+    await own.stop(true);
+    await own.restart({ config: conf("second-password") });
     expect(await svc.proc.exited).toBe(1);
     expect(svc.logs).toContain("metrics: cannot use NATS: Authorization Violation");
     expect(svc.logs).not.toContain("first-password");
@@ -133,7 +99,7 @@ describe("a service connects with its nkey or .creds file; refused credentials e
 
   test("NATS_CREDS naming a .creds file (a user JWT of an operator's account): connects and publishes", async () => {
     const { serverConf, creds, watcherCreds } = operatorSetup({ pub: ["metrics.host.*"], sub: ["_INBOX_metrics.>"] });
-    await using own = await OwnNats.start(serverConf);
+    await using own = await ownNats(serverConf);
     const reader = await connect({ servers: own.url, authenticator: credsAuthenticator(new TextEncoder().encode(watcherCreds)) });
     try {
       const sample = firstMessage(reader, metricsSubject("creds-host"));
@@ -148,10 +114,10 @@ describe("a service connects with its nkey or .creds file; refused credentials e
 });
 
 describe("the command-line tools as a backend", () => {
-  let nats: OwnNats;
+  let nats: TestNats;
   beforeAll(async () => {
     // A backend that may call the server API but not send notifications, and a user whose reply inbox is not its own.
-    nats = await OwnNats.start(`authorization { users: [
+    nats = await ownNats(`authorization { users: [
       { user: backend, password: backend-password, permissions: { publish: ["api.*"], subscribe: ["_INBOX.>"] } }
       { user: no-inbox, password: no-inbox-password, permissions: { publish: ["api.*", "notifier.send"], subscribe: ["_INBOX_elsewhere.>"] } }
     ] }\n`);

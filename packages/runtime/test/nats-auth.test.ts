@@ -1,24 +1,16 @@
 // NATS credentials from the environment: the combinations, the files NATS_CREDS may name, and that
 // no secret reaches an error message or a log line.
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { nkeys } from "@nats-io/transport-node";
 import pino from "pino";
 import { ConfigErrors, EnvReader, REDACT_PATHS, describeNatsAuth, natsAuthOptions, readNatsAuth, type NatsAuth } from "../src/index.ts";
-import { accountSeed, credsFile, natsJwt, operatorSetup, userNkey } from "./fixtures/nats-creds.ts";
+import { accountSeed, credsFile, natsJwt, operatorSetup, tempFiles, userNkey } from "./fixtures/nats-creds.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "rt-nats-auth-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-/** A file in the test's directory holding `text`; its path. */
-const file = (text: string) => {
-  const path = join(dir, `f${++files}`);
-  writeFileSync(path, text);
-  return path;
-};
+const { dir, file, remove } = tempFiles("rt-nats-auth-");
+afterAll(remove);
 
 /** The credentials read from `env`, or the ConfigErrors (variable and message, each) it gave. */
 function read(env: Record<string, string>): NatsAuth | Array<[string, string]> {

@@ -14,6 +14,12 @@ export interface TestNatsOptions {
   jetstream?: boolean;
   /** The server's `max_payload` (default 1 MiB). */
   maxPayload?: number;
+  /**
+   * The server's whole configuration, in place of deploy/nats/auth.conf: for tests of credentials
+   * the shipped file does not use (nkeys, accounts). Without the shipped `admin` user there is no
+   * JetStream readiness check: combine it with `jetstream: false`.
+   */
+  config?: string;
 }
 
 /** A private nats-server with JetStream on a free port and a temporary store. */
@@ -43,9 +49,12 @@ export class TestNats implements AsyncDisposable {
     this.opts = { ...this.opts, ...opts };
     const bin = natsServerBinary();
     if (!bin) throw new Error("nats-server not found: apt-get install -y nats-server");
-    // The shipped users and permissions always (deploy/nats/auth.conf), in a config of its own when max_payload is set too.
+    // The shipped users and permissions (deploy/nats/auth.conf), in a config of its own when max_payload is set too; or the test's own.
     let conf = NATS_AUTH_CONF;
-    if (this.opts.maxPayload !== undefined) {
+    if (this.opts.config !== undefined) {
+      conf = join(this.storeDir, "own.conf");
+      writeFileSync(conf, this.opts.config);
+    } else if (this.opts.maxPayload !== undefined) {
       conf = join(this.storeDir, "extra.conf");
       writeFileSync(conf, `include "${includePath(conf)}"\nmax_payload: ${this.opts.maxPayload}\n`);
     }
