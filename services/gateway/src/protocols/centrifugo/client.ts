@@ -173,11 +173,18 @@ export class Client {
         continue;
       }
       const body = checked.value;
-      const next = this.chain
+      // Nothing queued behind it when it settles: the connection holds no promise while idle.
+      const settled = () => {
+        if (this.chain === next) this.chain = IDLE;
+      };
+      const next: Promise<void> = this.chain
         .then(() => (this.state === "closed" ? undefined : this.timed(method, id as number | undefined, body)))
-        .catch((err: unknown) => this.failed(id as number | undefined, err))
-        .finally(() => {
-          if (this.chain === next) this.chain = IDLE; // nothing queued behind it: hold no promise while idle
+        .then(settled, (err: unknown) => {
+          try {
+            this.failed(id as number | undefined, err);
+          } finally {
+            settled();
+          }
         });
       this.chain = next;
     }
