@@ -14,4 +14,4 @@ export * as centrifugo from "./centrifugo/index.ts";
 export * from "./presence.ts";
 export * from "./server-api.ts";
 export * from "./control.ts";
-export { parseChannel, MONITOR_CHANNEL, type ChannelRef } from "./channels.ts";
+export * from "./channels/index.ts";

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { parseChannel } from "../src/channels.ts";
+import { parseChannel } from "../src/channels/names.ts";
 
 test.each([
   ["chat:lobby", { kind: "room", channel: "chat:lobby", room: "lobby" }],

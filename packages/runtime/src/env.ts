@@ -30,6 +30,11 @@ export class EnvReader {
     if (!this.errors.some((e) => e.variable === name)) this.errors.push(new ConfigError(name, message));
   }
 
+  /** Records several problems of one variable (a file it names), one line each. */
+  failEach(name: string, messages: readonly string[]): void {
+    for (const message of messages) this.errors.push(new ConfigError(name, message));
+  }
+
   /** True when `name` was already found bad (so a later check about it adds nothing). */
   bad(name: string): boolean {
     return this.errors.some((e) => e.variable === name);

@@ -7,3 +7,4 @@ export { onShutdown } from "./shutdown.ts";
 export { json, healthRoute } from "./http.ts";
 export { natsServerBinary, portOpen } from "./local.ts";
 export { LATENCY_BUCKETS, METRIC_PREFIX, Metrics, natsMetrics, secondsSince } from "./metrics.ts";
+export { readChannelsFile } from "./channels-file.ts";

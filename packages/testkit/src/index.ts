@@ -14,3 +14,4 @@ export { TestCluster, type ClusterNode } from "./nats-cluster.ts";
 export { SdkClient, jsonBytes, type Received, type SdkEncoding, type Presence as PresenceEvent } from "./sdk-client.ts";
 export { metric, samples } from "./prom.ts";
 export { NATS_ADMIN, NATS_AUTH_CONF, TEST_NATS_PASSWORDS, natsAs, natsServerEnv, serviceNatsEnv, type NatsRole } from "./nats-auth.ts";
+export { importCycles, localImports, type ImportCycle } from "./import-cycles.ts";

@@ -8,7 +8,8 @@ export interface GatewayConfig {
   natsServers: string[];
   /** NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS (secrets: never log them). */
   natsAuth: NatsAuth;
-  jwt: { secret?: Uint8Array; jwksUrl?: string; issuer?: string; audience?: string };
+  /** `subscriptionSecret`: SUBSCRIPTION_JWT_SECRET, the HS256 key of subscription tokens when they are not signed as connection tokens. */
+  jwt: { secret?: Uint8Array; jwksUrl?: string; issuer?: string; audience?: string; subscriptionSecret?: Uint8Array };
   allowInsecureUserId: boolean;
   allowedOrigins?: Set<string>;
   logLevel: LogLevel;
@@ -82,6 +83,9 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   if (issuer !== undefined) jwt.issuer = issuer;
   const audience = r.string("JWT_AUDIENCE");
   if (audience !== undefined) jwt.audience = audience;
+  const subscriptionSecret = r.string("SUBSCRIPTION_JWT_SECRET");
+  if (subscriptionSecret !== undefined && Buffer.byteLength(subscriptionSecret) < 32) r.fail("SUBSCRIPTION_JWT_SECRET", "must be at least 32 bytes");
+  else if (subscriptionSecret !== undefined) jwt.subscriptionSecret = new TextEncoder().encode(subscriptionSecret);
   const config: GatewayConfig = {
     port: r.port("PORT", DEFAULTS.port),
     host: r.string("HOST", DEFAULTS.host),

@@ -1,12 +1,12 @@
 import type { Metrics } from "@rt/runtime";
 import type { Counter, Histogram } from "prom-client";
-import type { SocketData } from "./sessions/session.ts";
+import type { ProtocolName } from "./routes.ts";
 
 /** A channel namespace as metrics label it: rooms (`chat:`), the monitor (`system:`), a user's inbox (`#user`). */
 export type Namespace = "chat" | "system" | "personal";
 /** A stream whose store latency is measured. */
 export type StoreStream = "ROOMS" | "NOTIFICATIONS";
-type Protocol = SocketData["protocol"];
+type Protocol = ProtocolName;
 
 /** What the gateway's parts report for Prometheus (every name under `rt_`, listed in docs/observability.md). */
 export interface GatewayCounters {

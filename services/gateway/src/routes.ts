@@ -1,5 +1,8 @@
 import { isRoomId } from "@rt/protocol";
 
+/** Which protocol a socket speaks: one adapter each (protocols/). */
+export type ProtocolName = "echo" | "room" | "monitor" | "notifications" | "centrifugo";
+
 /** Which endpoint a request path names. */
 export type Route =
   | { kind: "echo" }

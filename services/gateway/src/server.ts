@@ -12,7 +12,7 @@ import type { GatewayCounters } from "./metrics.ts";
 import type { Rejections } from "./rejections.ts";
 import { route } from "./routes.ts";
 import { newBucket } from "./sessions/rate-limit.ts";
-import type { GatewaySocket, SocketData } from "./sessions/session.ts";
+import type { GatewaySocket, SocketData } from "./protocols/socket-data.ts";
 import { clientIdOf, userOf, type SocketIndex } from "./sessions/socket-index.ts";
 import type { Sweeper } from "./sessions/sweeper.ts";
 

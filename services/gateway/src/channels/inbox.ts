@@ -4,7 +4,7 @@ import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
-import type { GatewaySocket } from "../sessions/session.ts";
+import type { Sink } from "./sink.ts";
 import { StreamCursor, type ChainedEvent, type Verdict } from "./cursor.ts";
 import type { NotificationStore, StoredEntry } from "./inbox-store.ts";
 import { StreamMissingError } from "./stream-get.ts";
@@ -42,7 +42,7 @@ export interface InboxPosition {
 
 /** One socket's subscription to one user's inbox (a `/notifications` socket, or a protocol client's `#<user>`). */
 export interface InboxSub {
-  ws: GatewaySocket;
+  ws: Sink;
   userId: string;
   encoding: InboxEncoding;
   /** The protocol channel (`#<user>`). */
@@ -71,7 +71,7 @@ const RECEIPT_WINDOW_MS = 30_000;
 const LOG_EVERY_MS = 5000;
 
 /** A new subscription (not yet opened). */
-export function inboxSub(ws: GatewaySocket, userId: string, encoding: InboxEncoding, start: InboxStart, slow: () => void, onPositioned?: (p: InboxPosition) => void): InboxSub {
+export function inboxSub(ws: Sink, userId: string, encoding: InboxEncoding, start: InboxStart, slow: () => void, onPositioned?: (p: InboxPosition) => void): InboxSub {
   return {
     ws,
     userId,

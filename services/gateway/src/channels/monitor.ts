@@ -5,7 +5,7 @@ import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
-import type { GatewaySocket } from "../sessions/session.ts";
+import type { Sink } from "./sink.ts";
 import { noneYet, type PerEncoding, type PushEncoding } from "../protocols/centrifugo/push.ts";
 import { HostCache } from "./host-cache.ts";
 
@@ -47,20 +47,20 @@ export class MonitorRelay {
   }
 
   /** A `/system-monitor` socket opened: send the newest sample of each host at once, then subscribe. */
-  open(ws: GatewaySocket): void {
+  open(ws: Sink): void {
     this.sendLatest(ws);
     ws.subscribe(MONITOR_TOPIC);
   }
 
   /** A protocol subscriber of `system:monitor` (after its subscribe reply): the newest samples, then the topic. */
-  subscribeProtocol(ws: GatewaySocket, enc: PushEncoding): void {
+  subscribeProtocol(ws: Sink, enc: PushEncoding): void {
     for (const text of this.latest.live(Date.now())) ws.send(enc.publication(MONITOR_CHANNEL, text));
     ws.subscribe(enc.topic(MONITOR_CHANNEL));
     this.subscribers[enc.name]++;
   }
 
   /** The subscriber left `system:monitor` (unsubscribe, or its socket closed). */
-  unsubscribeProtocol(ws: GatewaySocket, enc: PushEncoding): void {
+  unsubscribeProtocol(ws: Sink, enc: PushEncoding): void {
     ws.unsubscribe(enc.topic(MONITOR_CHANNEL));
     this.subscribers[enc.name]--;
   }
@@ -69,7 +69,7 @@ export class MonitorRelay {
    * Conflation for a socket that fell behind: stop feeding it while its buffer is over `limit`,
    * and once it has drained, send only the newest sample of each host and feed it again.
    */
-  check(ws: GatewaySocket, state: { stalled: boolean }, limit: number): void {
+  check(ws: Sink, state: { stalled: boolean }, limit: number): void {
     const buffered = ws.getBufferedAmount();
     if (!state.stalled && buffered > limit) {
       state.stalled = true;
@@ -86,7 +86,7 @@ export class MonitorRelay {
     return this.latest.size;
   }
 
-  private sendLatest(ws: GatewaySocket): void {
+  private sendLatest(ws: Sink): void {
     for (const text of this.latest.live(Date.now())) ws.send(text);
   }
 

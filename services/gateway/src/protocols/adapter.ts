@@ -1,4 +1,4 @@
-import type { SocketData, SocketOf } from "../sessions/session.ts";
+import type { SocketData, SocketOf } from "./socket-data.ts";
 
 /**
  * Turns one protocol's frames into operations on sessions and channels, and back: one adapter per

@@ -1,5 +1,5 @@
 import { CloseCode, chatError, chatMessage, chatReceived, parseJson } from "@rt/protocol";
-import type { EchoData } from "../sessions/session.ts";
+import type { EchoData } from "./socket-data.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
 import { EXPIRED, SLOW, closeForRate, goingAway, internalError } from "./legacy-codes.ts";
 import { closeIfOver, type SocketLimits } from "./limits.ts";

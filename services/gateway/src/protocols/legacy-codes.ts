@@ -1,5 +1,5 @@
 import { CloseCode } from "@rt/protocol";
-import type { GatewaySocket } from "../sessions/session.ts";
+import type { GatewaySocket } from "./socket-data.ts";
 
 /** The article endpoints' close codes (docs/websocket.md). */
 export const SLOW = { code: CloseCode.TryAgainLater, reason: "slow consumer" };

@@ -1,5 +1,5 @@
 import type { MonitorRelay } from "../channels/monitor.ts";
-import type { MonitorData } from "../sessions/session.ts";
+import type { MonitorData } from "./socket-data.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
 import { closeForRate, goingAway, internalError } from "./legacy-codes.ts";
 import type { SocketLimits } from "./limits.ts";

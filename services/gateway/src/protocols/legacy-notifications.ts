@@ -1,5 +1,5 @@
 import { inboxSub, type Inbox } from "../channels/inbox.ts";
-import type { NotificationsData } from "../sessions/session.ts";
+import type { NotificationsData } from "./socket-data.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
 import { EXPIRED, SLOW, closeForRate, goingAway, internalError } from "./legacy-codes.ts";
 import { closeIfOver, type SocketLimits } from "./limits.ts";

@@ -1,7 +1,7 @@
 import { CloseCode } from "@rt/protocol";
 import { legacyRoomTopic, type RoomHub } from "../channels/room.ts";
 import type { Presence } from "../presence/presence.ts";
-import type { RoomData } from "../sessions/session.ts";
+import type { RoomData } from "./socket-data.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
 import { EXPIRED, SLOW, closeForRate, goingAway, internalError } from "./legacy-codes.ts";
 import { closeIfOver, type SocketLimits } from "./limits.ts";

@@ -1,4 +1,4 @@
-import type { GatewaySocket } from "../sessions/session.ts";
+import type { GatewaySocket } from "./socket-data.ts";
 
 /** What every adapter enforces the same way. */
 export interface SocketLimits {

@@ -1,4 +1,4 @@
-import type { GatewaySocket } from "./session.ts";
+import type { GatewaySocket } from "../protocols/socket-data.ts";
 
 /**
  * The sockets of this gateway by user (the token's `sub`; anonymous ones are not indexed) and by

@@ -1,4 +1,4 @@
-import type { GatewaySocket } from "./session.ts";
+import type { GatewaySocket } from "../protocols/socket-data.ts";
 
 /**
  * Looks at every socket every `intervalMs`, and sooner when much has been published: each

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { SocketIndex, clientIdOf, userOf } from "../../src/sessions/socket-index.ts";
-import type { GatewaySocket } from "../../src/sessions/session.ts";
+import type { GatewaySocket } from "../../src/protocols/socket-data.ts";
 
 const socket = (data: object) => ({ data }) as unknown as GatewaySocket;
 

@@ -1,6 +1,6 @@
 import { centrifugo } from "@rt/protocol";
 import type { Inbox } from "../../channels/inbox.ts";
-import type { ClientData } from "../../sessions/session.ts";
+import type { ClientData } from "../socket-data.ts";
 import type { ProtocolAdapter } from "../adapter.ts";
 import type { SocketLimits } from "../limits.ts";
 import { closeIfOver } from "../limits.ts";

@@ -15,7 +15,7 @@ import type { Presence } from "../../presence/presence.ts";
 import type { GatewayCounters } from "../../metrics.ts";
 import type { Rejections } from "../../rejections.ts";
 import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
-import type { ClientData, SocketOf } from "../../sessions/session.ts";
+import type { ClientData, SocketOf } from "../socket-data.ts";
 import { SmallMap } from "../../sessions/small-map.ts";
 import type { SocketIndex } from "../../sessions/socket-index.ts";
 import type { Codec } from "./codec.ts";

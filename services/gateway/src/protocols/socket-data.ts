@@ -1,11 +1,10 @@
 import type { ServerWebSocket } from "bun";
 import type { centrifugo } from "@rt/protocol";
 import type { InboxStart, InboxSub } from "../channels/inbox.ts";
-import type { Client } from "../protocols/centrifugo/client.ts";
-import type { TokenBucket } from "./rate-limit.ts";
+import type { ProtocolName } from "../routes.ts";
+import type { TokenBucket } from "../sessions/rate-limit.ts";
 
-/** Which protocol a socket speaks: one adapter each (protocols/). */
-export type ProtocolName = "echo" | "room" | "monitor" | "notifications" | "centrifugo";
+export type { ProtocolName } from "../routes.ts";
 
 /** State every socket carries, set at upgrade (hono style: per-connection state lives in ws.data). */
 interface Common {
@@ -47,7 +46,33 @@ export interface NotificationsData extends Common {
 /** `/connection/websocket`: the client protocol; its session holds the rest. */
 export interface ClientData extends Common {
   protocol: "centrifugo";
-  client: Client;
+  client: ClientSession;
+}
+
+/**
+ * A client protocol session as the rest of the gateway sees it (the adapter, the server API, the
+ * socket index): `protocols/centrifugo/client.ts`'s `Client` fits it. Named here, not imported, so
+ * the socket types do not depend on the session that uses them.
+ */
+export interface ClientSession {
+  /** Its client id (the connect result's `client`). */
+  readonly id: string;
+  /** Its user once connected ("" when anonymous; undefined before). */
+  readonly user: string | undefined;
+  /** The socket is open. */
+  attach(ws: SocketOf<ClientData>): void;
+  /** A frame from the client: its commands, in order. */
+  onFrame(message: string | Buffer): void;
+  /** The sweeper's look: ping, pong deadline, token expiry. */
+  tick(now: number): void;
+  /** The socket closed: every subscription ends. */
+  closed(): void;
+  /** Closes the connection with a protocol disconnect code (`rejection`: the counter to count it under). */
+  disconnect(d: { code: number; reason: string }, rejection?: string): void;
+  /** The server API's unsubscribe from `channel`; false when not subscribed to it. */
+  serverUnsubscribe(channel: string): boolean;
+  /** Every inbox subscription of this connection (for Bun's drain). */
+  inboxSubs(): Iterable<InboxSub>;
 }
 
 export type SocketData = EchoData | RoomData | MonitorData | NotificationsData | ClientData;
