@@ -132,7 +132,7 @@ describe("SUBSCRIPTION_JWT_SECRET: subscription tokens have their own key", () =
 test("Centrifugo's answer to each refusal: subscribe 109 / 103 / close 3500; sub_refresh 110 / close 3500", () => {
   const table = (["expired", "invalid", "wrong_user", "wrong_client", "wrong_channel"] as const).map((f) => [f, tokenRefusal(f, "subscribe"), tokenRefusal(f, "sub_refresh")]);
   const close = { disconnect: { code: 3500, reason: "invalid token" } };
-  expect(table).toEqual([
+  expect(table as unknown[]).toEqual([
     ["expired", { error: 109 }, { error: 110 }],
     ["invalid", { error: 103 }, close],
     ["wrong_user", close, close],
