@@ -2,6 +2,7 @@ import type { ServerWebSocket } from "bun";
 import type { centrifugo } from "@rt/protocol";
 import type { InboxStart, InboxSub } from "../channels/inbox.ts";
 import type { Client } from "../protocols/centrifugo/client.ts";
+import type { Creator } from "./create-limit.ts";
 import type { TokenBucket } from "./rate-limit.ts";
 
 /** Which protocol a socket speaks: one adapter each (protocols/). */
@@ -26,6 +27,8 @@ export interface RoomData extends Common {
   protocol: "room";
   room: string;
   info: centrifugo.ClientInfo;
+  /** Whose allowance creating the room spends: the client's address (the peer's: a proxy's, behind one). */
+  creator: Creator;
 }
 
 /** `/system-monitor` */
