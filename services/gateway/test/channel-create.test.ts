@@ -3,7 +3,10 @@
 // that has nothing stored, as the gateway sees it; CHANNEL_CREATE_RATE_PER_MIN and
 // CHANNEL_CREATE_BURST bound it per user (per client address for `/chat/` and anonymous clients).
 import { describe, expect, test } from "bun:test";
-import { SdkClient, ServiceProcess, TEST_JWT_SECRET, TestNats, TestSocket, metric, signToken, waitFor } from "@rt/testkit";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { ROOMS_STREAM, roomSubject } from "@rt/protocol";
+import { NATS_ADMIN, SdkClient, ServiceProcess, TEST_JWT_SECRET, TestNats, TestSocket, metric, signToken, waitFor } from "@rt/testkit";
 
 const gatewayOn = (nats: TestNats, env: Record<string, string> = {}) =>
   ServiceProcess.start("gateway", { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn", ...env });
@@ -69,6 +72,10 @@ describe("CHANNEL_CREATE_RATE_PER_MIN=1, CHANNEL_CREATE_BURST=3", () => {
     for (let i = 0; i < 3; i++) expect(await chatOnce(gw, `legacy-${i}`, "hi")).toBe(`Room legacy-${i}: hi`);
     expect(await chatOnce(gw, "legacy-3", "hi")).toBe("closed 1008 channel create rate");
     // A room with a history: once the gateway has looked it up (a subscriber here placed it), messages are not creations.
+    const nc = await connect({ ...NATS_ADMIN, servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    await waitFor("legacy-0 stored", async () => (await jsm.streams.getMessage(ROOMS_STREAM, { last_by_subj: roomSubject("legacy-0") })) !== null);
+    await nc.close();
     await using watcher = await client(gw, "legacy-watcher");
     await watcher.subscribe("chat:legacy-0");
     expect(await chatOnce(gw, "legacy-0", "still open")).toBe("Room legacy-0: still open");
