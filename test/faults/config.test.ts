@@ -45,6 +45,13 @@ describe("every bad variable in one run", () => {
     expect(output).toContain("between 0 and 960");
   });
 
+  test("the stream bounds and the room creation rate: exit 2 naming each", async () => {
+    const { code, output } = await runToExit("gateway", { JWT_SECRET: TEST_JWT_SECRET, ROOMS_MAX_BYTES: "65536", CHANNEL_CREATE_RATE_PER_MIN: "often", CHANNEL_CREATE_BURST: "0" });
+    expect(code).toBe(2);
+    expect(output.trim().split("\n").map((l) => l.split(":")[2]!.trim())).toEqual(["CHANNEL_CREATE_RATE_PER_MIN", "CHANNEL_CREATE_BURST", "ROOMS_MAX_BYTES"]);
+    expect(output).toContain("ROOMS_MAX_BYTES: must be at least 139264");
+  });
+
   test("the notifier and the metrics service too", async () => {
     const n = await runToExit("notifier", { PORT: "x", NOTIFICATIONS_MAX_PER_USER: "0", LOG_LEVEL: "loud" });
     expect(n.code).toBe(2);

@@ -7,6 +7,15 @@ import { validator } from "./validator.ts";
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Largest notifier request. */
 export const MAX_REQUEST_BYTES = 256 * 1024;
+/** What the NATS headers of a stored notification take at most (`Nats-Expected-Last-Subject-Sequence`, `Nats-Msg-Id`). */
+export const NOTIFICATION_HEADER_BYTES = 256;
+/**
+ * The largest notification (headers and payload) the NOTIFICATIONS stream stores, its
+ * `max_msg_size`: a request of MAX_REQUEST_BYTES plus what storing adds (id, seq, time, headers).
+ * A request whose stored JSON would be larger (numbers such as `1e21` are written back as `1e+21`)
+ * is refused with 413.
+ */
+export const MAX_STORED_NOTIFICATION_BYTES = MAX_REQUEST_BYTES + 4096;
 
 const Data = Type.Record(Type.String(), Type.Unknown());
 

@@ -1,4 +1,4 @@
-import { MAX_REQUEST_BYTES } from "@rt/protocol";
+import { MAX_REQUEST_BYTES, ROOM_ENVELOPE_BYTES, roomMaxMessageSize } from "@rt/protocol";
 import { ConfigError, EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
 
 /** Everything the gateway reads from its environment, parsed once at start-up. */
@@ -25,8 +25,13 @@ export interface GatewayConfig {
   outbox: { maxBytes: number; maxAgeMs: number };
   /** JETSTREAM_REPLICAS: copies of every stream the gateway creates (the ROOMS stream). */
   replicas: number;
-  /** ROOM_HISTORY_SIZE and ROOM_HISTORY_TTL: how much of each room the ROOMS stream keeps. */
-  roomHistory: { size: number; ttlMs: number };
+  /** ROOM_HISTORY_SIZE and ROOM_HISTORY_TTL: how much of each room the ROOMS stream keeps; ROOMS_MAX_BYTES: how much of all rooms together. */
+  roomHistory: { size: number; ttlMs: number; maxBytes: number };
+  /**
+   * CHANNEL_CREATE_RATE_PER_MIN and CHANNEL_CREATE_BURST: how many rooms one user (or one client
+   * address, for anonymous clients and `/chat/` sockets) may create on this gateway (0: no limit).
+   */
+  channelCreate: { perMin: number; burst: number };
   /** DEMO_PAGE=1: the demo page at `/` and its development-only token endpoint (the launcher sets it; never in production). */
   demoPage: boolean;
   /**
@@ -37,6 +42,9 @@ export interface GatewayConfig {
   /** The client protocol (`/connection/websocket`). */
   protocol: { pingIntervalSec: number; allowAnonymous: boolean; maxConnectionsPerUser: number };
 }
+
+/** The largest `max_bytes` a stream may be given here (1 PiB). */
+const MAX_STREAM_BYTES = 2 ** 50;
 
 /** Envelope and escaping a frame may add to what it carries (room prefix, notification fields). */
 const FRAME_MARGIN = 1024;
@@ -58,6 +66,9 @@ export const DEFAULTS = {
   outboxMaxAgeMs: 30_000,
   roomHistorySize: 100,
   roomHistoryTtlMs: 24 * 3_600_000,
+  roomsMaxBytes: 1024 ** 3,
+  channelCreatePerMin: 60,
+  channelCreateBurst: 60,
   pingIntervalSec: 25,
   maxConnectionsPerUser: 1000,
   demoNotifierUrl: "http://127.0.0.1:8081",
@@ -109,6 +120,11 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     roomHistory: {
       size: r.int("ROOM_HISTORY_SIZE", DEFAULTS.roomHistorySize, 1, 100_000),
       ttlMs: r.duration("ROOM_HISTORY_TTL", DEFAULTS.roomHistoryTtlMs, 1000),
+      maxBytes: r.int("ROOMS_MAX_BYTES", DEFAULTS.roomsMaxBytes, 1, MAX_STREAM_BYTES),
+    },
+    channelCreate: {
+      perMin: r.int("CHANNEL_CREATE_RATE_PER_MIN", DEFAULTS.channelCreatePerMin, 0, 1_000_000),
+      burst: r.int("CHANNEL_CREATE_BURST", DEFAULTS.channelCreateBurst, 1, 1_000_000),
     },
     demoPage: r.flag("DEMO_PAGE"),
     protocol: {
@@ -122,6 +138,11 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   const minBackpressure = 2 * largestFrame(config.maxMessageBytes);
   if (!r.bad("BACKPRESSURE_LIMIT_BYTES") && config.backpressureLimitBytes < minBackpressure) {
     r.fail("BACKPRESSURE_LIMIT_BYTES", `must be at least ${minBackpressure} (twice the largest frame: MAX_MESSAGE_BYTES or a notification of ${MAX_REQUEST_BYTES} bytes, plus ${FRAME_MARGIN}), got ${config.backpressureLimitBytes}`);
+  }
+  // The stream must hold a few of its largest messages, or one of them would push out everything else.
+  const minRoomsBytes = 2 * roomMaxMessageSize(config.maxMessageBytes);
+  if (!r.bad("ROOMS_MAX_BYTES") && !r.bad("MAX_MESSAGE_BYTES") && config.roomHistory.maxBytes < minRoomsBytes) {
+    r.fail("ROOMS_MAX_BYTES", `must be at least ${minRoomsBytes} (twice the largest room message: MAX_MESSAGE_BYTES plus ${ROOM_ENVELOPE_BYTES}), got ${config.roomHistory.maxBytes}`);
   }
   if (origins !== undefined) config.allowedOrigins = new Set(origins);
   if (config.demoPage) config.demoNotifier = readDemoNotifier(r);
@@ -171,12 +192,9 @@ export function isOrigin(o: string): boolean {
   }
 }
 
-/** Headers and subject a room message carries across NATS beyond its text. */
-const NATS_ENVELOPE = 1024;
-
-/** Throws ConfigError when MAX_MESSAGE_BYTES does not fit the NATS server's `max_payload` (0: not known yet). */
+/** Throws ConfigError when the largest room message (MAX_MESSAGE_BYTES and its envelope) does not fit the NATS server's `max_payload` (0: not known yet). */
 export function checkMaxPayload(maxMessageBytes: number, maxPayload: number): void {
-  if (maxPayload > 0 && maxMessageBytes + NATS_ENVELOPE > maxPayload) {
-    throw new ConfigError("MAX_MESSAGE_BYTES", `${maxMessageBytes} (+${NATS_ENVELOPE} of envelope) does not fit the NATS server's max_payload of ${maxPayload} bytes; lower it or raise max_payload`);
+  if (maxPayload > 0 && roomMaxMessageSize(maxMessageBytes) > maxPayload) {
+    throw new ConfigError("MAX_MESSAGE_BYTES", `${maxMessageBytes} (+${ROOM_ENVELOPE_BYTES} of envelope) does not fit the NATS server's max_payload of ${maxPayload} bytes; lower it or raise max_payload`);
   }
 }

@@ -1,4 +1,4 @@
-import { INBOX_PREFIX, NOTIFICATIONS_STREAM, ROOMS_STREAM } from "@rt/protocol";
+import { INBOX_PREFIX, NOTIFICATIONS_STREAM, ROOMS_STREAM, roomMaxMessageSize } from "@rt/protocol";
 import { Metrics, createLogger, exitOnNatsFailure, loadConfigOrExit, natsMetrics, onShutdown } from "@rt/runtime";
 import { JwtAuthenticator } from "./auth.ts";
 import { NatsBroker } from "./broker/nats-broker.ts";
@@ -29,6 +29,7 @@ import { demoRoute } from "./demo/demo-routes.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { Rejections } from "./rejections.ts";
 import { adapterOf, startServer } from "./server.ts";
+import { CreateLimit } from "./sessions/create-limit.ts";
 import { SocketIndex } from "./sessions/socket-index.ts";
 import { Sweeper } from "./sessions/sweeper.ts";
 
@@ -68,8 +69,10 @@ const publisher = new StreamPublisher(broker, outbox, {
 // Channels: rooms, inboxes, the monitor.
 const encodings = [jsonPushes, protobufPushes];
 const roomEpoch = new StreamEpoch(ROOMS_STREAM, broker, log.child({ module: "rooms-epoch" }));
-const roomStore = new RoomStore(broker, { size: config.roomHistory.size, ttlMs: config.roomHistory.ttlMs, replicas: config.replicas }, log.child({ module: "rooms-store" }), (seq) => rejections.count("stored_publication_invalid", log, { seq }));
-const rooms = new RoomHub(getServer, broker, roomStore, roomEpoch, publisher, encodings, config.roomHistory.size, config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published, counters);
+const roomLimits = { ...config.roomHistory, maxMsgSize: roomMaxMessageSize(config.maxMessageBytes), replicas: config.replicas };
+const roomStore = new RoomStore(broker, roomLimits, log.child({ module: "rooms-store" }), (seq) => rejections.count("stored_publication_invalid", log, { seq }));
+const createLimit = new CreateLimit(config.channelCreate.perMin, config.channelCreate.burst);
+const rooms = new RoomHub(getServer, broker, roomStore, roomEpoch, publisher, encodings, config.roomHistory.size, config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published, createLimit, counters);
 const inboxEpoch = new StreamEpoch(NOTIFICATIONS_STREAM, broker, log.child({ module: "epoch" }));
 const inboxStore = new JetStreamNotificationStore(broker, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
 const inbox = new Inbox(broker, inboxStore, inboxEpoch, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes, counters);
@@ -135,7 +138,7 @@ publisher.start();
 const demoNotifier = config.demoNotifier; // set with DEMO_PAGE=1 only
 const demo = demoNotifier ? { page: (await import("../demo/index.html")).default, route: (req: Request, url: URL) => demoRoute(req, url, { jwt: config.jwt, auth, notifier: demoNotifier, log: log.child({ module: "demo" }) }) } : undefined;
 if (demo) log.warn("DEMO_PAGE is on: the demo page at / and /demo/token, which signs a token for any user (development only)");
-server = startServer({ demo, config, auth, adapters, sockets, newClient: (encoding) => new Client(encoding === "json" ? jsonDeps : protobufDeps), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log });
+server = startServer({ demo, config, auth, adapters, sockets, newClient: (encoding, address) => new Client(encoding === "json" ? jsonDeps : protobufDeps, address), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log });
 sweeper.start(config.sweepIntervalMs);
 log.info({ port: server.port, host: config.host }, "gateway listening");
 

@@ -21,8 +21,8 @@ export interface ServerDeps {
   config: GatewayConfig;
   auth: Authenticator;
   adapters: Adapters;
-  /** A new client protocol session (for `/connection/websocket`), JSON or Protobuf. */
-  newClient: (encoding: EncodingName) => Client;
+  /** A new client protocol session (for `/connection/websocket`), JSON or Protobuf, of a client at `address`. */
+  newClient: (encoding: EncodingName, address: string) => Client;
   sweeper: Sweeper;
   /** Sockets by user and client id (protocol clients add themselves at connect). */
   sockets: SocketIndex;
@@ -46,6 +46,9 @@ const PROTOBUF_SUBPROTOCOL = "centrifuge-protobuf";
 
 /** True when the upgrade asks for the client protocol's Protobuf encoding. */
 const asksProtobuf = (req: Request): boolean => (req.headers.get("sec-websocket-protocol") ?? "").split(",").some((p) => p.trim() === PROTOBUF_SUBPROTOCOL);
+
+/** The address of the peer that sent `req` (a proxy's, behind one; "" when Bun cannot tell). */
+const peerAddress = (server: Server<SocketData>, req: Request): string => server.requestIP(req)?.address ?? "";
 
 /** The adapter of a socket's protocol. */
 export function adapterOf(adapters: Adapters, ws: GatewaySocket): ProtocolAdapter<SocketData> {
@@ -95,7 +98,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         break;
       }
       case "room":
-        data = { ...common, protocol: "room", room: r.room, info: { user: "", client: crypto.randomUUID() } };
+        data = { ...common, protocol: "room", room: r.room, info: { user: "", client: crypto.randomUUID() }, creator: { address: peerAddress(server, req) } };
         break;
       case "monitor":
         data = { ...common, protocol: "monitor", stalled: false };
@@ -104,7 +107,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         const protobuf = asksProtobuf(req);
         if (protobuf) headers = { "Sec-WebSocket-Protocol": PROTOBUF_SUBPROTOCOL };
         // No frame bucket: the client rate-limits each command (111 each, 3013 after a run of them).
-        data = { ...common, bucket: undefined, protocol: "centrifugo", client: d.newClient(protobuf ? "protobuf" : "json") };
+        data = { ...common, bucket: undefined, protocol: "centrifugo", client: d.newClient(protobuf ? "protobuf" : "json", peerAddress(server, req)) };
         break;
       }
       default:

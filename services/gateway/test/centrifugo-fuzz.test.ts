@@ -17,7 +17,8 @@ let nats: TestNats;
 let gw: ServiceProcess;
 beforeAll(async () => {
   nats = await TestNats.start();
-  gw = await ServiceProcess.start("gateway", { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "error", RATE_LIMIT_PER_SEC: "0" });
+  // No command rate and no room creation rate: one user publishes into dozens of fresh rooms (channel-create.test.ts covers the limit).
+  gw = await ServiceProcess.start("gateway", { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "error", RATE_LIMIT_PER_SEC: "0", CHANNEL_CREATE_RATE_PER_MIN: "0" });
 });
 afterAll(async () => {
   await gw?.[Symbol.asyncDispose]();

@@ -1,3 +1,4 @@
+import { MAX_STORED_NOTIFICATION_BYTES } from "@rt/protocol";
 import { EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
 
 export const DEFAULT_PORT = 8081;
@@ -7,6 +8,10 @@ export const DEFAULT_DEDUP_WINDOW_MS = 3_600_000;
 export const DEFAULT_MAX_AGE_MS = 7 * 86_400_000;
 /** How many notifications the stream keeps per user (older ones are discarded). */
 export const DEFAULT_MAX_PER_USER = 1000;
+/** How many bytes the stream keeps for every user together (past it the oldest notifications go). */
+export const DEFAULT_MAX_BYTES = 1024 ** 3;
+/** The stream must hold a few of its largest notifications, or one would push out everything else. */
+const MIN_MAX_BYTES = 2 * MAX_STORED_NOTIFICATION_BYTES;
 /** Smallest duplicate window JetStream accepts is 100 ms; below a second is never useful here. */
 const MIN_WINDOW_MS = 1000;
 
@@ -22,6 +27,8 @@ export interface NotifierConfig {
   dedupWindowMs: number;
   maxAgeMs: number;
   maxPerUser: number;
+  /** NOTIFICATIONS_MAX_BYTES: the stream's `max_bytes`, every user's inbox together. */
+  maxBytes: number;
   /** JETSTREAM_REPLICAS: copies of every stream this service creates. */
   replicas: number;
   logLevel: LogLevel;
@@ -39,6 +46,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dedupWindowMs: reader.duration("NOTIFIER_DEDUP_WINDOW", DEFAULT_DEDUP_WINDOW_MS, MIN_WINDOW_MS),
     maxAgeMs: reader.duration("NOTIFICATIONS_MAX_AGE", DEFAULT_MAX_AGE_MS, MIN_WINDOW_MS),
     maxPerUser: reader.int("NOTIFICATIONS_MAX_PER_USER", DEFAULT_MAX_PER_USER, 1, 1_000_000_000),
+    maxBytes: reader.int("NOTIFICATIONS_MAX_BYTES", DEFAULT_MAX_BYTES, MIN_MAX_BYTES, 2 ** 50),
     replicas: reader.int("JETSTREAM_REPLICAS", 1, 1, 5),
     logLevel: reader.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };

@@ -52,7 +52,7 @@ onShutdown(log, async () => {
 
 nats = await connectNats({ ...config.natsAuth, servers: config.natsUrl, name: "notifier", inboxPrefix: INBOX_PREFIX.notifier, logger: log.child({ module: "nats" }) }).catch((err: unknown) => exitOnNatsFailure("notifier", log, err));
 nats.onFailed((err) => exitOnNatsFailure("notifier", log, err));
-store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: config.maxPerUser, dedupWindowMs: config.dedupWindowMs, replicas: config.replicas }, log.child({ module: "store" }), metrics);
+store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: config.maxPerUser, maxBytes: config.maxBytes, dedupWindowMs: config.dedupWindowMs, replicas: config.replicas }, log.child({ module: "store" }), metrics);
 const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }), metrics });
 nats.onReconnect(() => void store?.ensureStream());
 api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }), metrics);

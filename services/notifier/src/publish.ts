@@ -10,7 +10,7 @@ import { LruMap } from "./lru.ts";
 import type { NotifierMetrics } from "./metrics.ts";
 import { failed, unavailable, type Outcome } from "./outcome.ts";
 import { KeyedSerializer } from "./serial.ts";
-import { STORE_TIMEOUT_MS, WrongLastSequenceError, type NotificationStore } from "./store.ts";
+import { NotificationTooLargeError, STORE_TIMEOUT_MS, WrongLastSequenceError, type NotificationStore } from "./store.ts";
 
 /** Users whose last seq is remembered; a miss costs one read from the stream. */
 export const LAST_SEQ_CACHE_SIZE = 100_000;
@@ -109,6 +109,7 @@ export class Publisher {
         ack = await store.append(subject, n, keyed);
       } catch (err) {
         this.lastSeq.delete(req.user_id);
+        if (err instanceof NotificationTooLargeError) throw err;
         if (err instanceof WrongLastSequenceError && attempt < MAX_SEQ_ATTEMPTS) {
           log.debug({ attempt, prev_seq }, "the user's last seq moved (another writer); re-reading");
           await Bun.sleep(Math.random() * 5 * attempt);
@@ -177,6 +178,7 @@ export class Publisher {
   private failure(userId: string, err: unknown): Outcome {
     this.lastSeq.delete(userId);
     const { log, store } = this.deps;
+    if (err instanceof NotificationTooLargeError) return failed(413, err.message);
     if (err instanceof WrongLastSequenceError) {
       log.warn({ err: err.message }, "gave up after repeated concurrent writes for one user");
       return unavailable("too many concurrent writes for this user; retry shortly");

@@ -3,7 +3,7 @@ import {
   type JetStreamClient, type JetStreamManager, type PubAck, type StreamConfig, type StreamInfo,
 } from "@nats-io/jetstream";
 import { headers, nanos, type NatsConnection } from "@nats-io/transport-node";
-import { NOTIFICATIONS_STREAM, NOTIFY_USER_WILDCARD, epochOf, storedNotification, streamAdvisorySubjects, type StoredNotification } from "@rt/protocol";
+import { MAX_STORED_NOTIFICATION_BYTES, NOTIFICATIONS_STREAM, NOTIFICATION_HEADER_BYTES, NOTIFY_USER_WILDCARD, epochOf, storedNotification, streamAdvisorySubjects, type StoredNotification } from "@rt/protocol";
 import { secondsSince, type Logger } from "@rt/runtime";
 import type { NotifierMetrics } from "./metrics.ts";
 
@@ -11,6 +11,8 @@ import type { NotifierMetrics } from "./metrics.ts";
 export interface StoreLimits {
   maxAgeMs: number;
   maxPerUser: number;
+  /** NOTIFICATIONS_MAX_BYTES: every inbox together (past it the oldest notifications of any user go). */
+  maxBytes: number;
   dedupWindowMs: number;
   /** JETSTREAM_REPLICAS: copies of the stream (3 on a 3-node cluster). */
   replicas: number;
@@ -21,6 +23,12 @@ export const STORE_TIMEOUT_MS = 3000;
 /** How long one JetStream ack or API answer is waited for; a send that may be retried safely tries again within SEND_BUDGET_MS. */
 export const ATTEMPT_TIMEOUT_MS = 1000;
 const HDR_EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence";
+/** The largest payload appended (the rest of the stream's `max_msg_size` is for the headers). */
+const MAX_PAYLOAD_BYTES = MAX_STORED_NOTIFICATION_BYTES - NOTIFICATION_HEADER_BYTES;
+/** JetStream's answer to a message over the stream's `max_msg_size` (JSStreamMessageExceedsMaximumErr). */
+const MESSAGE_TOO_LARGE = 10054;
+/** JetStream's "insufficient storage resources available" (JSInsufficientResourcesErr): max_bytes is over what the server may store. */
+const INSUFFICIENT_RESOURCES = 10047;
 
 /** The subject's last stored seq was not the one expected (another writer got there first). */
 export class WrongLastSequenceError extends Error {
@@ -30,7 +38,19 @@ export class WrongLastSequenceError extends Error {
   }
 }
 
-/** The NOTIFICATIONS stream: one subject per user, written with optimistic concurrency. */
+/** The notification is larger than the stream stores (MAX_STORED_NOTIFICATION_BYTES once written as JSON): retrying cannot help. */
+export class NotificationTooLargeError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "NotificationTooLargeError";
+  }
+}
+
+/**
+ * The NOTIFICATIONS stream: one subject per user, written with optimistic concurrency. Bounded per
+ * user (`max_msgs_per_subject`), in age, in total (`max_bytes`, the oldest go) and per message
+ * (`max_msg_size`); a stream created without these bounds (an older version) gets them at start.
+ */
 export class NotificationStore {
   private readonly js: JetStreamClient;
   private jsm: JetStreamManager | undefined;
@@ -48,7 +68,7 @@ export class NotificationStore {
     private readonly metrics: Pick<NotifierMetrics, "storeDuration" | "publishFailed">,
   ) {
     // Copied field by field: callers pass the whole config, which must not end up in a log line.
-    this.limits = { maxAgeMs: limits.maxAgeMs, maxPerUser: limits.maxPerUser, dedupWindowMs: limits.dedupWindowMs, replicas: limits.replicas };
+    this.limits = { maxAgeMs: limits.maxAgeMs, maxPerUser: limits.maxPerUser, maxBytes: limits.maxBytes, dedupWindowMs: limits.dedupWindowMs, replicas: limits.replicas };
     this.js = jetstream(nc, { timeout: ATTEMPT_TIMEOUT_MS });
     // Another notifier (or an operator) may create the stream anew or delete it: read its epoch again
     // at once. Read only: re-creating here, on the spot, raced the server's own deletion (acked
@@ -79,6 +99,8 @@ export class NotificationStore {
       storage: StorageType.File,
       max_age: nanos(this.limits.maxAgeMs),
       max_msgs_per_subject: this.limits.maxPerUser,
+      max_bytes: this.limits.maxBytes,
+      max_msg_size: MAX_STORED_NOTIFICATION_BYTES,
       duplicate_window: nanos(this.limits.dedupWindowMs),
       discard: DiscardPolicy.Old,
       num_replicas: this.limits.replicas,
@@ -142,17 +164,24 @@ export class NotificationStore {
    * Each ack's wait is measured; every other failure than a moved last seq counts as a failed publish.
    */
   async append(subject: string, n: StoredNotification, msgID: string | undefined): Promise<PubAck> {
+    const payload = JSON.stringify(n);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a payload near the limit is measured.
+    if (payload.length * 3 > MAX_PAYLOAD_BYTES && Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) {
+      throw new NotificationTooLargeError(`the stored notification would be over ${MAX_PAYLOAD_BYTES} bytes`);
+    }
     const h = headers();
     h.set(HDR_EXPECTED_LAST_SUBJECT_SEQ, String(n.prev_seq));
     const started = performance.now();
     try {
-      const ack = await this.js.publish(subject, JSON.stringify(n), { ...(msgID === undefined ? {} : { msgID }), headers: h, timeout: ATTEMPT_TIMEOUT_MS });
+      const ack = await this.js.publish(subject, payload, { ...(msgID === undefined ? {} : { msgID }), headers: h, timeout: ATTEMPT_TIMEOUT_MS });
       this.metrics.storeDuration(secondsSince(started));
       return ack;
     } catch (err) {
       if (err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) {
         throw new WrongLastSequenceError(err.message, { cause: err });
       }
+      // The stream's own limit is lower than ours (set by another version): refused for good.
+      if (err instanceof JetStreamApiError && err.code === MESSAGE_TOO_LARGE) throw new NotificationTooLargeError(err.message, { cause: err });
       this.metrics.publishFailed();
       throw err;
     }
@@ -172,7 +201,9 @@ export class NotificationStore {
         return;
       } catch (err) {
         this.streamReady = false;
-        this.log.warn({ err: String(err), attempt }, "notifications stream not ready; retrying");
+        if (err instanceof JetStreamApiError && err.code === INSUFFICIENT_RESOURCES) {
+          this.log.error({ err: String(err), attempt, maxBytes: this.limits.maxBytes, replicas: this.limits.replicas }, "JetStream cannot reserve NOTIFICATIONS_MAX_BYTES: lower it or give the NATS servers more storage (jetstream max_file_store); retrying");
+        } else this.log.warn({ err: String(err), attempt }, "notifications stream not ready; retrying");
         await Bun.sleep(Math.min(250 * attempt, 2000));
       }
     }

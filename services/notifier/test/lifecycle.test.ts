@@ -60,6 +60,8 @@ const badConfig: Array<[string, Record<string, string>]> = [
   ["NATS_URL", { NATS_URL: "http://x" }],
   ["LOG_LEVEL", { LOG_LEVEL: "loud" }],
   ["NOTIFIER_TOKENS", { NOTIFIER_TOKENS: " , " }],
+  ["NOTIFICATIONS_MAX_BYTES", { NOTIFICATIONS_MAX_BYTES: "1GiB" }],
+  ["NOTIFICATIONS_MAX_BYTES", { NOTIFICATIONS_MAX_BYTES: "4096" }],
 ];
 test.each(badConfig)("a bad %s exits 2 naming it", async (variable, env) => {
   const { code, output } = await runToExit("notifier", env);

@@ -17,10 +17,11 @@ export interface OutboxEntry {
 }
 
 /**
- * Why entries left the outbox before NATS confirmed them: over the byte bound, or past the age
- * bound. Some may have reached NATS all the same (sent just before a cut, never confirmed).
+ * Why entries left the outbox before NATS confirmed them: over the byte bound, past the age
+ * bound (some may have reached NATS all the same: sent just before a cut, never confirmed), or
+ * refused for good by the stream (`refused`: over its `max_msg_size`; sending it again cannot help).
  */
-export type DropReason = "bytes" | "age";
+export type DropReason = "bytes" | "age" | "refused";
 
 /** How much the outbox holds at most. */
 export interface OutboxLimits {
@@ -87,6 +88,13 @@ export class Outbox {
     while (this.head < this.next && this.q[this.head]!.acked) this.shift();
     this.compact();
     return e.at;
+  }
+
+  /** Publish `seq` was refused for good: it leaves as a confirmed one would, reported to `dropped` as `refused`. False when it was not waiting. */
+  refuse(seq: number): boolean {
+    if (this.ackOne(seq) === undefined) return false;
+    this.dropped("refused", 1);
+    return true;
   }
 
   /** When the oldest unconfirmed entry was sent (0: none is waiting). */

@@ -9,6 +9,8 @@ export const ORIGIN_HEADER = "Rt-Origin";
 export const ORIGIN_SEQ_HEADER = "Rt-Seq";
 /** An entry not confirmed this long after it was sent is sent again, asking for an ack (it or its confirmation was lost). */
 const ACK_TIMEOUT_MS = 3000;
+/** The stream's answer to a message over its `max_msg_size` (JSStreamMessageExceedsMaximumErr): permanent. */
+const MESSAGE_TOO_LARGE = '"err_code":10054';
 const encoder = new TextEncoder();
 const ackDecoder = new TextDecoder();
 
@@ -42,7 +44,8 @@ export interface StreamPublisherEvents {
  * also when it was a repeat the stream had stored already (and did not republish). A failed ack
  * (no stream leader, no stream) or no confirmation in time rewinds the outbox after a backoff;
  * after a reconnect the unconfirmed rest is sent again before anything new. So what a member sends
- * while this gateway is cut off is stored, once, when the link is back.
+ * while this gateway is cut off is stored, once, when the link is back. A publish the stream
+ * refuses for good (over its `max_msg_size`) leaves the outbox, counted, and holds nothing up.
  */
 export class StreamPublisher implements StreamPublishing {
   readonly origin = randomBytes(9).toString("base64url");
@@ -122,6 +125,9 @@ export class StreamPublisher implements StreamPublishing {
     const body = msg.data.byteLength > 0 && msg.data.byteLength < 1024 ? ackDecoder.decode(msg.data) : "";
     const ok = body.includes('"seq"') && !body.includes('"error"');
     const duplicate = body.includes('"duplicate"');
+    // Too large for the stream (its limit was lowered below this gateway's, by hand or by a gateway
+    // with a smaller MAX_MESSAGE_BYTES): dropped and counted, never sent again; the rest flows on.
+    if (!ok && body.includes(MESSAGE_TOO_LARGE)) return void this.outbox.refuse(seq);
     if (!ok) return this.failed();
     if (duplicate) this.events.onRepeat();
     this.stored(this.outbox.ackOne(seq));

@@ -8,10 +8,14 @@ import { ORIGIN_HEADER } from "../broker/stream-publisher.ts";
 import { streamGet, type MsgQuery } from "./stream-get.ts";
 import { fromGet, streamRead, type ReadMsg } from "./stream-read.ts";
 
-/** How much of each room is kept (ROOM_HISTORY_SIZE, ROOM_HISTORY_TTL) and on how many servers. */
+/** How much of each room is kept (ROOM_HISTORY_SIZE, ROOM_HISTORY_TTL), of all rooms together (ROOMS_MAX_BYTES), the largest message, and on how many servers. */
 export interface RoomHistoryLimits {
   size: number;
   ttlMs: number;
+  /** The stream's `max_bytes`: past it the oldest publications of any room go. */
+  maxBytes: number;
+  /** The stream's `max_msg_size` (roomMaxMessageSize of MAX_MESSAGE_BYTES). */
+  maxMsgSize: number;
   replicas: number;
 }
 
@@ -30,6 +34,8 @@ export interface StoredPublication {
 const MAX_STORED_BYTES = 17 * 1024 * 1024;
 /** JetStream's "stream name already in use with a different configuration" (JSStreamNameExistErr). */
 const STREAM_NAME_IN_USE = 10058;
+/** JetStream's "insufficient storage resources available" (JSInsufficientResourcesErr): max_bytes is over what the server may store. */
+const INSUFFICIENT_RESOURCES = 10047;
 /** The repeats of a publication sent again after a reconnect are recognized this long. */
 const DEDUP_WINDOW_MS = 120_000;
 
@@ -37,7 +43,9 @@ const DEDUP_WINDOW_MS = 120_000;
  * The ROOMS stream: every room's recent publications on `chat.room.<room>`, republished by the
  * server to `chat.live.<room>` with `Nats-Sequence` (the offset) and `Nats-Last-Sequence` (the
  * room's previous offset): a per-room chain made by the server. Gateways create or update it
- * (every gateway must be given the same limits) at start and after each reconnect.
+ * (every gateway must be given the same limits) at start and after each reconnect. It is bounded in
+ * total (`max_bytes`, discarding the oldest) and per message (`max_msg_size`); a stream created
+ * without them (an older version) gets them at the next start.
  */
 export class RoomStore {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
@@ -63,6 +71,8 @@ export class RoomStore {
       storage: StorageType.File,
       max_msgs_per_subject: this.limits.size,
       max_age: nanos(this.limits.ttlMs),
+      max_bytes: this.limits.maxBytes,
+      max_msg_size: this.limits.maxMsgSize,
       duplicate_window: nanos(Math.min(DEDUP_WINDOW_MS, this.limits.ttlMs)),
       discard: DiscardPolicy.Old,
       num_replicas: this.limits.replicas,
@@ -139,7 +149,9 @@ export class RoomStore {
         this.log.info({ stream: ROOMS_STREAM, limits: this.limits }, "rooms stream ready");
         return;
       } catch (err) {
-        if (attempt === 1 || attempt % 10 === 0) this.log.warn({ err: String(err), attempt }, "rooms stream not ready; retrying");
+        if (err instanceof JetStreamApiError && err.code === INSUFFICIENT_RESOURCES) {
+          if (attempt === 1 || attempt % 10 === 0) this.log.error({ err: String(err), attempt, maxBytes: this.limits.maxBytes, replicas: this.limits.replicas }, "JetStream cannot reserve ROOMS_MAX_BYTES: lower it or give the NATS servers more storage (jetstream max_file_store); retrying");
+        } else if (attempt === 1 || attempt % 10 === 0) this.log.warn({ err: String(err), attempt }, "rooms stream not ready; retrying");
         await Bun.sleep(this.backoff.next());
       }
     }

@@ -1,6 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { ROOMS_STREAM, legacyText, readRoomPayload, roomFrame, roomLiveSubject, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
+import { ROOMS_STREAM, legacyText, readRoomPayload, roomFrame, roomLiveSubject, roomMaxMessageSize, roomMaxPayload, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
 export type { ProtocolPublication } from "../protocols/centrifugo/push.ts";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
@@ -8,6 +8,7 @@ import { headerFields } from "../broker/header-fields.ts";
 import { ORIGIN_HEADER, ORIGIN_SEQ_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
+import type { CreateLimit, Creator } from "../sessions/create-limit.ts";
 import { StreamCursor, type ChainedEvent } from "./cursor.ts";
 import type { RoomStore, StoredPublication } from "./room-store.ts";
 import { StreamMissingError } from "./stream-get.ts";
@@ -46,8 +47,11 @@ export const legacyRoomTopic = (room: string): string => `room:${room}`;
 /** Publications kept per room for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
 const RING_BYTES = 256 * 1024;
-/** Largest publication accepted from NATS beyond MAX_MESSAGE_BYTES (the envelope and info). */
-const ENVELOPE_BYTES = 4096;
+/**
+ * Why a publish was not taken: its stored form would be over the ROOMS stream's `max_msg_size`
+ * (`too_large`), or it would create a room and its creator created too many lately (`create_rate`).
+ */
+export type PublishRefusal = "too_large" | "create_rate";
 /** How long a subscribe waits for the room to be placed in its stream. */
 const LIVE_TIMEOUT_MS = 5000;
 /** Publications held while a gap is read from the stream (a burst must fit: the stream keeps only ROOM_HISTORY_SIZE to read back). */
@@ -82,6 +86,8 @@ interface RoomState {
   early: Map<number, RoomEvent>;
   earlyBytes: number;
   earlyTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A publish into the room while it had nothing stored (as this gateway saw it) was counted as its creation. */
+  created: boolean;
 }
 
 /**
@@ -101,6 +107,9 @@ export class RoomHub {
   /** Protocol pushes of one turn, one frame per room and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
   private failures = { count: 0, at: 0 };
+  /** The largest payload handed to the stream, and the largest accepted from it. */
+  private readonly maxPayload: number;
+  private readonly maxRelayed: number;
 
   constructor(
     private readonly server: () => Server<unknown>,
@@ -111,13 +120,17 @@ export class RoomHub {
     /** The client protocol's encodings (a publication is serialized once for each one that has subscribers here). */
     private readonly encodings: readonly PushEncoding[],
     private readonly historySize: number,
-    private readonly maxMessageBytes: number,
+    maxMessageBytes: number,
     private readonly rejections: Rejections,
     private readonly log: Logger,
     /** Told the size of every topic publish (the sweeper's trigger). */
     private readonly published: (bytes: number) => void,
+    /** How fast rooms may be created (a publish into a room with nothing stored). */
+    private readonly createLimit: CreateLimit,
     private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
+    this.maxPayload = roomMaxPayload(maxMessageBytes);
+    this.maxRelayed = roomMaxMessageSize(maxMessageBytes);
     broker.onUp(() => {
       for (const st of this.rooms.values()) void this.sync(st);
     });
@@ -153,6 +166,7 @@ export class RoomHub {
       early: new Map(),
       earlyBytes: 0,
       earlyTimer: undefined,
+      created: false,
     };
     this.count(fresh, audience, 1);
     this.rooms.set(room, fresh);
@@ -173,14 +187,34 @@ export class RoomHub {
     this.broker.release(roomLiveSubject(room));
   }
 
-  /** A member of this gateway publishes `data` on `room`. */
-  publish(room: string, data: unknown, info: centrifugo.ClientInfo): void {
+  /**
+   * A member of this gateway (`creator`) publishes `data` on `room`; undefined once it is taken
+   * (queued for the stream), or why not. A publish into a room that has nothing stored, as this
+   * gateway sees it (not placed yet, or placed at offset 0, and nothing written since), creates
+   * the room: the first such publish spends one of the creator's creations (CreateLimit). Rooms
+   * with a history never ask: one comparison on the hot path.
+   */
+  publish(room: string, data: unknown, info: centrifugo.ClientInfo, creator: Creator): PublishRefusal | undefined {
+    const payload = JSON.stringify({ data, info } satisfies RoomPublication);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a payload near the limit is measured.
+    if (payload.length * 3 > this.maxPayload && Buffer.byteLength(payload) > this.maxPayload) {
+      this.rejections.count("room_message_too_large", this.log, { room });
+      return "too_large";
+    }
+    const st = this.rooms.get(room);
+    if (!st || (st.cursor.last === 0 && !st.created)) {
+      if (!this.createLimit.take(creator)) {
+        this.rejections.count("channel_create_rate", this.log, { room });
+        return "create_rate";
+      }
+      if (st) st.created = true;
+    }
     const text = legacyText(data);
     // Its own `/chat/{room}` sockets at once (also while NATS is away); everyone else from the stream.
     if (text !== undefined) this.topicPublish(legacyRoomTopic(room), roomFrame(room, text));
-    const pub: RoomPublication = { data, info };
-    this.publisher.publish(roomSubject(room), JSON.stringify(pub));
+    this.publisher.publish(roomSubject(room), payload);
     this.counters.messageIn("chat");
+    return undefined;
   }
 
   private count(st: RoomState, audience: RoomAudience, by: number): void {
@@ -388,7 +422,7 @@ export class RoomHub {
     const h = headerFields(msg, REPUBLISHED);
     const seq = Number(h?.["Nats-Sequence"]);
     const prev = Number(h?.["Nats-Last-Sequence"]);
-    if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxMessageBytes + ENVELOPE_BYTES) {
+    if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxRelayed) {
       this.rejections.count("nats_room_payload", this.log, { room: st.room });
       return;
     }

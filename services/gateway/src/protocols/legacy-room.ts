@@ -3,13 +3,15 @@ import { legacyRoomTopic, type RoomHub } from "../channels/room.ts";
 import type { Presence } from "../presence/presence.ts";
 import type { RoomData } from "./socket-data.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
-import { EXPIRED, SLOW, closeForRate, goingAway, internalError } from "./legacy-codes.ts";
+import { CREATE_RATE, EXPIRED, SLOW, TOO_LARGE_STORED, closeForRate, goingAway, internalError } from "./legacy-codes.ts";
 import { closeIfOver, type SocketLimits } from "./limits.ts";
 
 /**
  * `/chat/{room_id}`: each text frame is a publication `{"text": frame}` on `chat:{room_id}`;
  * members get `Room {room_id}: {text}` for every publication with a text, their own included.
- * Each socket is a member of the room's presence (user `""`).
+ * Each socket is a member of the room's presence (user `""`). A message that would create the room
+ * past its client address's allowance closes with 1008 `channel create rate`; one whose stored
+ * form (the text escaped as JSON) is over the stream's limit, with 1009.
  */
 export function legacyRoomAdapter(rooms: RoomHub, presence: Presence, limits: SocketLimits, onBinary: () => void): ProtocolAdapter<RoomData> {
   return {
@@ -24,7 +26,10 @@ export function legacyRoomAdapter(rooms: RoomHub, presence: Presence, limits: So
         ws.close(CloseCode.UnsupportedData, "text frames only");
         return;
       }
-      rooms.publish(ws.data.room, { text: message }, ws.data.info);
+      // No identity but the client address: its allowance is spent when this message creates the room.
+      const refused = rooms.publish(ws.data.room, { text: message }, ws.data.info, ws.data.creator);
+      if (refused === "too_large") ws.close(TOO_LARGE_STORED.code, TOO_LARGE_STORED.reason);
+      else if (refused === "create_rate") ws.close(CREATE_RATE.code, CREATE_RATE.reason);
     },
     overRate: closeForRate,
     drain() {},

@@ -2,6 +2,7 @@ import type { ServerWebSocket } from "bun";
 import type { centrifugo } from "@rt/protocol";
 import type { InboxStart, InboxSub } from "../channels/inbox.ts";
 import type { ProtocolName } from "../routes.ts";
+import type { Creator } from "../sessions/create-limit.ts";
 import type { TokenBucket } from "../sessions/rate-limit.ts";
 
 export type { ProtocolName } from "../routes.ts";
@@ -25,6 +26,8 @@ export interface RoomData extends Common {
   protocol: "room";
   room: string;
   info: centrifugo.ClientInfo;
+  /** Whose allowance creating the room spends: the client's address (the peer's: a proxy's, behind one). */
+  creator: Creator;
 }
 
 /** `/system-monitor` */

@@ -41,3 +41,23 @@ describe("the demo page's notifier", () => {
     expect(refused({ DEMO_PAGE: "1", DEMO_NOTIFIER_URL: url })).toEqual([`DEMO_NOTIFIER_URL: must be an http(s) URL such as http://127.0.0.1:8081, got ${JSON.stringify(url)}`]);
   });
 });
+
+describe("stream bounds and the room creation rate", () => {
+  test("defaults: 1 GiB for every room together, 60 new rooms a minute in bursts of 60", () => {
+    const c = loadGatewayConfig(base);
+    expect({ maxBytes: c.roomHistory.maxBytes, channelCreate: c.channelCreate }).toEqual({ maxBytes: 1024 ** 3, channelCreate: { perMin: 60, burst: 60 } });
+    const set = loadGatewayConfig({ ...base, ROOMS_MAX_BYTES: "20480", MAX_MESSAGE_BYTES: "1024", CHANNEL_CREATE_RATE_PER_MIN: "0", CHANNEL_CREATE_BURST: "5" });
+    expect({ maxBytes: set.roomHistory.maxBytes, channelCreate: set.channelCreate }).toEqual({ maxBytes: 20480, channelCreate: { perMin: 0, burst: 5 } });
+  });
+
+  test("bad values are refused, naming the variable", () => {
+    expect(refused({ ROOMS_MAX_BYTES: "1g" })).toEqual(['ROOMS_MAX_BYTES: must be a whole number, got "1g"']);
+    // At least two of the largest room messages (MAX_MESSAGE_BYTES plus its 4096 of envelope).
+    expect(refused({ ROOMS_MAX_BYTES: "20479", MAX_MESSAGE_BYTES: "6144" })).toEqual(["ROOMS_MAX_BYTES: must be at least 20480 (twice the largest room message: MAX_MESSAGE_BYTES plus 4096), got 20479"]);
+    expect(refused({ ROOMS_MAX_BYTES: "20480", MAX_MESSAGE_BYTES: "6144" })).toEqual([]);
+    expect(refused({ CHANNEL_CREATE_RATE_PER_MIN: "-1", CHANNEL_CREATE_BURST: "0" })).toEqual([
+      'CHANNEL_CREATE_RATE_PER_MIN: must be a whole number, got "-1"',
+      "CHANNEL_CREATE_BURST: must be between 1 and 1000000, got 0",
+    ]);
+  });
+});

@@ -103,4 +103,17 @@ describe("Outbox", () => {
     expect(outbox.size).toBe(0);
     expect((outbox as unknown as { q: unknown[] }).q.length).toBeLessThan(2100);
   });
+
+  test("an entry refused for good leaves as a confirmed one would, reported as refused; the rest is not held up", () => {
+    const { outbox, drops } = box();
+    outbox.push("s", "big");
+    outbox.push("s", "small");
+    outbox.takeUnsent();
+    expect(outbox.ackOne(2)).toBe(0);
+    expect(outbox.size).toBe(2); // held behind the unconfirmed first
+    expect(outbox.refuse(1)).toBe(true);
+    expect({ size: outbox.size, bytes: outbox.bytes, oldestSentAt: outbox.oldestSentAt, drops }).toEqual({ size: 0, bytes: 0, oldestSentAt: 0, drops: [["refused", 1]] });
+    expect(outbox.refuse(1)).toBe(false); // a repeated refusal counts once
+    expect(drops).toEqual([["refused", 1]]);
+  });
 });

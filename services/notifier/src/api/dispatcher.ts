@@ -4,7 +4,7 @@ import {
   type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type PublishRequest, type PublishResult,
 } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
-import { NoRoomsStreamError, type RoomPublisher } from "./room-publisher.ts";
+import { NoRoomsStreamError, RoomMessageTooLargeError, type RoomPublisher } from "./room-publisher.ts";
 
 const { ErrorCode, ERROR_MESSAGES } = centrifugo;
 
@@ -118,6 +118,7 @@ export class ApiDispatcher {
   private failure(err: unknown): ApiAnswer {
     if (err instanceof ApiFailure) return apiError(err.code);
     if (err instanceof NoRoomsStreamError) return apiError(ErrorCode.Internal, "the rooms stream is not there yet (no gateway has started); retry shortly");
+    if (err instanceof RoomMessageTooLargeError) return apiError(ErrorCode.LimitExceeded, err.message);
     this.log.warn({ err: String(err) }, "server API call failed");
     return apiError(ErrorCode.Internal);
   }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ROOMS_STREAM, epochOf, roomSubject, streamAdvisorySubjects } from "@rt/protocol";
+import { ROOMS_STREAM, ROOM_ENVELOPE_BYTES, epochOf, roomSubject, streamAdvisorySubjects } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { NotifierMetrics } from "../metrics.ts";
 import { AckedPublisher, PublishFailedError, type StreamAck } from "./acked-publish.ts";
@@ -11,6 +11,12 @@ const API_TIMEOUT_MS = 5000;
 
 /** The ROOMS stream is not there (no gateway created it yet, or it was deleted): the caller may retry. */
 export class NoRoomsStreamError extends Error {}
+
+/** The ROOMS stream refused the publication for its size (over its `max_msg_size`, set by the gateways from MAX_MESSAGE_BYTES): retrying cannot help. */
+export class RoomMessageTooLargeError extends Error {}
+
+/** The stream's answer to a message over its `max_msg_size` (JSStreamMessageExceedsMaximumErr). */
+const MESSAGE_TOO_LARGE = '"err_code":10054';
 
 /**
  * The server API's publications into rooms: stored by the ROOMS stream (which the gateways own and
@@ -44,6 +50,7 @@ export class RoomPublisher {
     } catch (err) {
       this.metrics.publishFailed();
       if (err instanceof PublishFailedError && err.reason === "no-stream") throw new NoRoomsStreamError("the ROOMS stream is not there (no gateway has created it yet)");
+      if (err instanceof PublishFailedError && err.reason === "refused" && err.message.includes(MESSAGE_TOO_LARGE)) throw new RoomMessageTooLargeError(`the publication is over the rooms stream's max_msg_size (MAX_MESSAGE_BYTES of the gateways plus ${ROOM_ENVELOPE_BYTES})`);
       throw err;
     }
     return { offset: ack.seq, epoch: this.epoch ?? (await this.currentEpoch()) };

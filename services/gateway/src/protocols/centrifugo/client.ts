@@ -14,6 +14,7 @@ import { ClusterUnavailableError } from "../../cluster/gather.ts";
 import type { Presence } from "../../presence/presence.ts";
 import type { GatewayCounters } from "../../metrics.ts";
 import type { Rejections } from "../../rejections.ts";
+import type { Creator } from "../../sessions/create-limit.ts";
 import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
 import type { ClientData, SocketOf } from "../socket-data.ts";
 import { SmallMap } from "../../sessions/small-map.ts";
@@ -124,8 +125,11 @@ export class Client {
 
   /** Its socket, from open on (the session is made at upgrade, before the socket exists). */
   private ws!: Ws;
+  /** Whose allowance the rooms it creates spend (made at its first publish, once the user is known). */
+  private createdBy: Creator | undefined;
 
-  constructor(private readonly d: ClientDeps) {
+  /** `address`: the client's (the peer's); an anonymous client's room creations spend its allowance. */
+  constructor(private readonly d: ClientDeps, private readonly address = "") {
     this.bucket = newBucket(d.config.rateLimitPerSec, d.config.rateLimitBurst);
   }
 
@@ -486,8 +490,16 @@ export class Client {
     if (ref.kind !== "room") throw new CommandError(ErrorCode.PermissionDenied);
     if (this.subs.get(req.channel)?.kind !== "room") throw new CommandError(ErrorCode.PermissionDenied); // subscribers publish
     if (!depthWithin(req.data)) throw new CommandError(ErrorCode.BadRequest);
-    this.d.rooms.publish(ref.room, req.data, { user: this.user!, client: this.id });
+    const refused = this.d.rooms.publish(ref.room, req.data, { user: this.user!, client: this.id }, this.creator());
+    // Not `{}`: a publication the stream would refuse (106), or a room created past the allowance (111, temporary).
+    if (refused === "too_large") throw new CommandError(ErrorCode.LimitExceeded);
+    if (refused === "create_rate") throw new CommandError(ErrorCode.TooManyRequests);
     this.reply(id, "publish", {});
+  }
+
+  /** Whose allowance a room this client creates spends: its user's, or when anonymous its address's. */
+  private creator(): Creator {
+    return (this.createdBy ??= this.user ? { user: this.user } : { address: this.address });
   }
 
   private async history(req: C.HistoryRequest): Promise<object> {
