@@ -119,7 +119,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
   return Bun.serve<SocketData>({
     port: config.port,
     hostname: config.host,
-    reusePort: true,
+    reusePort: config.reusePort,
     // The page's HTML and its bundled script and CSS, built by Bun at start (HTML imports).
     ...(d.demo ? { routes: { "/": d.demo.page }, development: false } : {}),
     fetch(req, server) {
