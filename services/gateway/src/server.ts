@@ -60,7 +60,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     return json(status, { error: message });
   };
 
-  /** Upgrade checks in SPEC's order: 404, 403, 400 room/since/epoch, 401, 503, 400 no upgrade. */
+  /** Upgrade checks in the documented order (docs/websocket.md): 404, 403, 400 room/since/epoch, 401, 503, 400 no upgrade. */
   async function fetch(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
     const url = new URL(req.url);
     const health = healthRoute(url.pathname, d.ready);
