@@ -2,11 +2,11 @@
 /**
  * `bun run token --user <id> [--ttl 1h] [--channel chat:lobby ...]`: an HS256 JWT for `<id>` signed
  * with JWT_SECRET (the equivalent of `centrifugo gentoken`); each `--channel` goes into the
- * `channels` claim (server-side subscriptions on /connection/websocket). `bun run token` reads the
- * repository's `.env` (package.json runs it with `--env-file=.env`: the one command that does), so
- * the secret of a compose deployment works as is; without JWT_SECRET it signs with the secret
- * `bun run dev` keeps in its state folder (DEV_STATE_DIR, else .tmp/dev): jwt-secret. Prints only
- * the token on stdout: `TOKEN=$(bun run token --user demo)`.
+ * `channels` claim (server-side subscriptions on /connection/websocket). Without JWT_SECRET it
+ * signs with the secret `bun run dev` keeps in its state folder (DEV_STATE_DIR, else .tmp/dev):
+ * jwt-secret. No .env is read (bunfig.toml): for a compose deployment's secret,
+ * `bun --env-file=.env run token --user ID`. Prints only the token on stdout:
+ * `TOKEN=$(bun run token --user demo)`.
  * Exit 2: bad input or no secret.
  */
 import { parseArgs } from "node:util";
@@ -53,7 +53,7 @@ let secret = process.env.JWT_SECRET;
 if (secret === undefined || secret === "") {
   const state = DevState.of();
   secret = state.existingJwtSecret();
-  if (secret === undefined) fail(`JWT_SECRET is not set (export it, or put it in .env), and no \`bun run dev\` secret exists (${state.file("jwtSecret")})`);
+  if (secret === undefined) fail(`JWT_SECRET is not set (export it, or take compose's: bun --env-file=.env run token …), and no \`bun run dev\` secret exists (${state.file("jwtSecret")})`);
   process.stderr.write(`token: JWT_SECRET is not set: signed with the \`bun run dev\` secret (${state.file("jwtSecret")})\n`);
 }
 if (Buffer.byteLength(secret) < 32) fail("JWT_SECRET must be at least 32 bytes (the gateway refuses shorter ones)");

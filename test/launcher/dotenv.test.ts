@@ -1,7 +1,7 @@
 // A compose `.env` at the root of a clone (README, "Deploying with Docker Compose") changes neither
-// what the tests check nor what `bun run dev` starts: Bun's own .env loading is off (bunfig.toml), the
-// services the test kit starts inherit nothing of the test run's configuration, and only
-// `bun run token` reads .env, on purpose (its JWT_SECRET).
+// what the tests check nor what `bun run dev` or `bun run token` do: Bun's own .env loading is off
+// (bunfig.toml), and the services the test kit starts inherit nothing of the test run's
+// configuration. Reading it is a choice: `bun --env-file=.env run token`.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -77,11 +77,24 @@ test("probe", async () => {
     expect(await dev.stop("SIGTERM", 15_000)).toBe(0);
   });
 
-  test("bun run token: reads its JWT_SECRET, on purpose (a token for the deployment)", async () => {
-    const r = await run(["run", "token", "--user", "alice"]);
-    expect(r.code).toBe(0);
-    const [header, payload, signature] = r.out.trim().split(".");
-    expect(createHmac("sha256", DOTENV.JWT_SECRET).update(`${header}.${payload}`).digest("base64url")).toBe(signature!);
-    expect(JSON.parse(Buffer.from(payload!, "base64url").toString()).sub).toBe("alice");
+  test("bun run token signs with the dev run's secret, as the dev gateways check; with --env-file=.env, with the deployment's", async () => {
+    const state = mkdtempSync(join(tmpdir(), "rt-dotenv-state-"));
+    try {
+      const devSecret = "dev-secret-of-this-clone-0123456789abcdef";
+      writeFileSync(join(state, "jwt-secret"), `${devSecret}\n`);
+      const signedWith = (token: string) => {
+        const [header, payload, signature] = token.trim().split(".");
+        expect(JSON.parse(Buffer.from(payload!, "base64url").toString()).sub).toBe("alice");
+        return [devSecret, DOTENV.JWT_SECRET].find((s) => createHmac("sha256", s).update(`${header}.${payload}`).digest("base64url") === signature);
+      };
+      const plain = await run(["run", "token", "--user", "alice"], { DEV_STATE_DIR: state });
+      expect(plain.code).toBe(0);
+      expect(signedWith(plain.out)).toBe(devSecret);
+      const chosen = await run(["--env-file=.env", "run", "token", "--user", "alice"], { DEV_STATE_DIR: state });
+      expect(chosen.code).toBe(0);
+      expect(signedWith(chosen.out)).toBe(DOTENV.JWT_SECRET);
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
   });
 });
