@@ -5,7 +5,8 @@
 #   docker build --build-arg SERVICE=notifier -t rt-notifier .
 # or keep one image and pick the service at run time, as compose.yaml does:
 #   docker run -w /app/services/notifier realtime-gateway
-# Each service starts with `bun run start` in its own folder (SPEC.md).
+# Each service starts with `bun run start` in its own folder.
+# No test code: .dockerignore keeps the tests and the test kit (packages/testkit) out of the context.
 
 ARG BUN_VERSION=1.4.5
 
@@ -24,10 +25,12 @@ FROM oven/bun:${BUN_VERSION} AS deps
 WORKDIR /app
 COPY package.json bun.lock bunfig.toml ./
 COPY --from=manifests /app ./
-# devDependencies (typescript, bun-types, the services' link to @rt/testkit)
-# are left out. bun's isolated linker puts a node_modules in the root (the
-# .bun store) and one per workspace (relative symlinks into the store); the
-# runtime stage copies all of them.
+# devDependencies (typescript, bun-types, playwright-core, ...) are left out,
+# and so is the test kit: no package depends on it and it is not in the
+# context, so bun installs the workspace without it from the same lockfile
+# ("skipped 1 workspace listed in bun.lock but not on disk"). bun's isolated
+# linker puts a node_modules in the root (the .bun store) and one per workspace
+# (relative symlinks into the store); the runtime stage copies all of them.
 RUN bun install --frozen-lockfile --production --ignore-scripts
 
 # ---- runtime ----

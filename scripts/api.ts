@@ -4,11 +4,13 @@
  * One call of the server API (Centrifugo's: publish, broadcast, history, presence, presence_stats,
  * unsubscribe, disconnect, channels, info, batch), for operators: over HTTP (`POST /api/<method>`
  * with the token as X-API-Key: --token, else NOTIFIER_TOKEN) or with `--nats` as a request on
- * `api.<method>` (URL: the one given, else NATS_URL, else the running `bun run dev`'s; as a backend:
- * NATS_USER + NATS_PASSWORD, NATS_TOKEN or NATS_CREDS, else the dev run's backend user). Prints the
- * answer. Exit 0: answered with a result; 1: an error answer (an error inside a batch or a
- * broadcast too), the notifier could not be reached, or NATS refused the credentials or the
- * subject (`permission denied: api.<method>`); 2: bad input (checked here first; a bad NATS_* variable too).
+ * `api.<method>` (URL: the one given, else NATS_URL, else the running `bun run dev`'s, from its state
+ * folder: DEV_STATE_DIR, else .tmp/dev; never a guess; as a backend: NATS_USER + NATS_PASSWORD,
+ * NATS_TOKEN or NATS_CREDS, else the dev run's backend user). Prints the answer. Exit 0: answered
+ * with a result; 1: an error answer (an error inside a batch or a broadcast too), the notifier could
+ * not be reached, no server was given and no dev run is running, or NATS refused the credentials or
+ * the subject (`permission denied: api.<method>`); 2: bad input (checked here first; a bad NATS_*
+ * variable too).
  */
 import { parseArgs } from "node:util";
 import { API_METHODS, isApiMethod } from "@rt/protocol";
@@ -55,7 +57,7 @@ function refused(answer: { error?: unknown; replies?: Array<{ error?: unknown }>
 let text: string;
 if (nats) {
   try {
-    text = await requestOverNats(natsTargetOrFail(nats.url, fail), `api.${method}`, JSON.stringify(body), TIMEOUT_MS);
+    text = await requestOverNats(natsTargetOrFail(nats.url, "api", fail), `api.${method}`, JSON.stringify(body), TIMEOUT_MS);
   } catch (err) {
     fail(1, (err as Error).message);
   }

@@ -4,11 +4,12 @@
  *   [--wait-ms N] [--url http://127.0.0.1:8081] [--token BEARER] [--nats [URL]]`
  * Sends one notification and prints the notifier's answer: over HTTP (POST /notifications), or
  * with `--nats` as a NATS request on `notifier.send` (URL: the one given, else NATS_URL, else the
- * nats-server a running `bun run dev` started, else nats://127.0.0.1:4222), as a backend:
- * NATS_USER + NATS_PASSWORD, NATS_TOKEN or NATS_CREDS, else the dev run's backend user.
+ * nats-server a running `bun run dev` started, found in its state folder: DEV_STATE_DIR, else
+ * .tmp/dev; never a guess), as a backend: NATS_USER + NATS_PASSWORD, NATS_TOKEN or NATS_CREDS, else
+ * the dev run's backend user.
  * Exit 0: stored (202, or 200 for a repeated key); 2: bad input (a bad NATS_* variable too); 1: the
- * notifier refused or could not be reached, or NATS refused the credentials or the subject
- * (`permission denied: notifier.send`).
+ * notifier refused or could not be reached, no server was given and no dev run is running, or NATS
+ * refused the credentials or the subject (`permission denied: notifier.send`).
  */
 import { parseArgs } from "node:util";
 import { NOTIFIER_SEND, notifyRequest, type NotifyRequest } from "@rt/protocol";
@@ -86,7 +87,7 @@ function finish(ok: boolean, text: string, refused: string): never {
 if (nats) {
   let text: string;
   try {
-    text = await requestOverNats(natsTargetOrFail(nats.url, fail), NOTIFIER_SEND, JSON.stringify(body), timeoutMs);
+    text = await requestOverNats(natsTargetOrFail(nats.url, "notify", fail), NOTIFIER_SEND, JSON.stringify(body), timeoutMs);
   } catch (err) {
     fail(1, (err as Error).message);
   }

@@ -2,15 +2,17 @@
 /**
  * `bun run token --user <id> [--ttl 1h] [--channel chat:lobby ...]`: an HS256 JWT for `<id>` signed
  * with JWT_SECRET (the equivalent of `centrifugo gentoken`); each `--channel` goes into the
- * `channels` claim (server-side subscriptions on /connection/websocket). Bun reads `.env` at the repository root, so the secret of
- * a compose deployment works as is; without JWT_SECRET it signs with the secret `bun run dev`
- * keeps in .tmp/dev/jwt-secret. Prints only the token on stdout: `TOKEN=$(bun run token --user demo)`.
+ * `channels` claim (server-side subscriptions on /connection/websocket). Without JWT_SECRET it
+ * signs with the secret `bun run dev` keeps in its state folder (DEV_STATE_DIR, else .tmp/dev):
+ * jwt-secret. No .env is read (bunfig.toml): for a compose deployment's secret,
+ * `bun --env-file=.env run token --user ID`. Prints only the token on stdout:
+ * `TOKEN=$(bun run token --user demo)`.
  * Exit 2: bad input or no secret.
  */
 import { parseArgs } from "node:util";
 import { isUserId } from "@rt/protocol";
 import { ConfigError, EnvReader } from "@rt/runtime";
-import { existingDevJwtSecret } from "./lib/dev-state.ts";
+import { DevState } from "./lib/dev-state.ts";
 import { signHs256 } from "./lib/jwt.ts";
 
 const USAGE = "usage: bun run token --user ID [--ttl 1h] [--channel CHANNEL]...   (TTL: 30s, 15m, 1h, 7d; at most 365d; channels: chat:<room>, system:monitor)";
@@ -49,9 +51,10 @@ try {
 
 let secret = process.env.JWT_SECRET;
 if (secret === undefined || secret === "") {
-  secret = existingDevJwtSecret();
-  if (secret === undefined) fail("JWT_SECRET is not set (export it, or put it in .env), and no `bun run dev` secret exists in .tmp/dev/");
-  process.stderr.write("token: JWT_SECRET is not set: signed with the `bun run dev` secret (.tmp/dev/jwt-secret)\n");
+  const state = DevState.of();
+  secret = state.existingJwtSecret();
+  if (secret === undefined) fail(`JWT_SECRET is not set (export it, or take compose's: bun --env-file=.env run token …), and no \`bun run dev\` secret exists (${state.file("jwtSecret")})`);
+  process.stderr.write(`token: JWT_SECRET is not set: signed with the \`bun run dev\` secret (${state.file("jwtSecret")})\n`);
 }
 if (Buffer.byteLength(secret) < 32) fail("JWT_SECRET must be at least 32 bytes (the gateway refuses shorter ones)");
 process.stdout.write(`${signHs256(secret, values.user, Math.floor(ttlMs / 1000), Date.now(), channels.length > 0 ? { channels } : {})}\n`);

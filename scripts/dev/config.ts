@@ -1,4 +1,5 @@
 import { EnvReader, LOG_LEVELS, logColors, readLogFormat, readNatsAuth } from "@rt/runtime";
+import { devStateDir } from "../lib/dev-state.ts";
 
 /** The launcher's settings, read once from the environment. */
 export interface DevConfig {
@@ -28,6 +29,8 @@ export interface DevConfig {
   natsServerBin: string | undefined;
   /** DEV_READY_TIMEOUT_MS (30000): how long everything may take to answer /readyz. */
   readyTimeoutMs: number;
+  /** DEV_STATE_DIR (.tmp/dev at the repository root): the folder of the run's state (scripts/lib/dev-state.ts), absolute. */
+  stateDir: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -66,6 +69,7 @@ export function readDevConfig(env: Env, stdoutIsTTY = false): DevConfig {
     jwtSecret: r.string("JWT_SECRET"),
     natsServerBin: r.string("NATS_SERVER_BIN"),
     readyTimeoutMs: r.int("DEV_READY_TIMEOUT_MS", DEFAULT_READY_TIMEOUT_MS, 100, 600_000),
+    stateDir: devStateDir(env),
   });
 }
 

@@ -6,7 +6,7 @@ import { LocalNats } from "./nats.ts";
 import type { Output } from "./output.ts";
 import { portOpen } from "@rt/runtime";
 import { whatIsNotUp } from "./ready.ts";
-import { clearDevNatsUrl, devJwtSecret, devNatsPasswords, writeDevNatsBackend, writeDevNatsUrl } from "../lib/dev-state.ts";
+import { DevState } from "../lib/dev-state.ts";
 import { signHs256 } from "../lib/jwt.ts";
 import { NATS_CREDENTIAL_VARS, NATS_ROLES, natsServerPasswordEnv, passwordVar, serviceCredentials, urlWithCredentials, type NatsPasswords } from "../lib/nats-users.ts";
 import { Aborted, sleepUnlessAborted, untilAborted } from "./wait.ts";
@@ -20,9 +20,10 @@ const DEMO_USER = "demo";
 const DEMO_TOKEN_TTL_S = 24 * 3600;
 /**
  * Variables meant for the launcher only, not passed on to the services; nor are the NATS users'
- * passwords (a service gets its own role's only, as NATS_PASSWORD).
+ * passwords (a service gets its own role's only, as NATS_PASSWORD), nor REUSE_PORT (the launcher
+ * alone decides that its gateways share a port).
  */
-const LAUNCHER_VARS = ["GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "PORT", "JWT_SECRET", "DEMO_PAGE", ...NATS_ROLES.map(passwordVar)];
+const LAUNCHER_VARS = ["GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "DEV_STATE_DIR", "PORT", "REUSE_PORT", "JWT_SECRET", "DEMO_PAGE", ...NATS_ROLES.map(passwordVar)];
 /** The users and permissions every nats-server of the project runs with, from the repository root. */
 const NATS_AUTH_CONF = ["deploy", "nats", "auth.conf"];
 
@@ -34,16 +35,19 @@ export class Launcher {
   private readonly services: Child[] = [];
   private nats: Child | undefined;
   private storeDir: string | undefined;
-  /** The NATS URL the services use, once known (written to .tmp/dev/nats-url for `bun run notify --nats`). */
+  /** The NATS URL the services use, once everything is up (written to the state folder's nats-url for `bun run notify --nats`). */
   private natsUrl: string | undefined;
   /** The passwords of the users of the nats-server started here; undefined with NATS_URL (the caller's credentials pass through). */
   private natsPasswords: { passwords: NatsPasswords; file: string } | undefined;
+  private readonly state: DevState;
   private readonly ctl = new AbortController();
   private outcome: { code: number } | undefined;
   private shuttingDown = false;
 
   /** `natsBin`: the nats-server to start; undefined when cfg.natsUrl is set. */
-  constructor(private readonly cfg: DevConfig, private readonly natsBin: string | undefined, private readonly root: string, private readonly out: Output) {}
+  constructor(private readonly cfg: DevConfig, private readonly natsBin: string | undefined, private readonly root: string, private readonly out: Output) {
+    this.state = new DevState(cfg.stateDir);
+  }
 
   /** Runs until a signal or a failure; resolves with the exit code once everything is stopped. */
   async run(): Promise<number> {
@@ -72,7 +76,7 @@ export class Launcher {
     for (const c of this.services) c.signal("SIGTERM");
     this.nats?.signal("SIGKILL");
     if (this.storeDir !== undefined) rmSync(this.storeDir, { recursive: true, force: true });
-    if (this.natsUrl !== undefined) clearDevNatsUrl(this.natsUrl);
+    if (this.natsUrl !== undefined) this.state.clearRun(this.natsUrl);
   }
 
   /** Ends the run; the first call decides the exit code. */
@@ -88,7 +92,7 @@ export class Launcher {
     const signal = this.ctl.signal;
     const deadline = Date.now() + cfg.readyTimeoutMs;
     for (const [variable, port] of [["GATEWAY_PORT", cfg.gatewayPort], ["NOTIFIER_PORT", cfg.notifierPort]] as const) {
-      // Checked first: with reusePort a gateway would silently join another process already on that port.
+      // Checked first, for a clear message before anything starts (a service on a taken port exits 2 naming PORT).
       if (await portOpen(port)) throw new Error(`port ${port} (${variable}) is already in use: stop what listens there or set ${variable}`);
     }
     for (const dir of ["gateway", "notifier", "metrics"] as const) {
@@ -100,7 +104,7 @@ export class Launcher {
       if (this.natsBin === undefined) throw new Error("no nats-server binary"); // dev.ts checked already
       const config = join(this.root, ...NATS_AUTH_CONF);
       if (!existsSync(config)) throw new Error(`${NATS_AUTH_CONF.join("/")} does not exist`);
-      const { passwords, file, made } = devNatsPasswords();
+      const { passwords, file, made } = this.state.natsPasswords();
       this.natsPasswords = { passwords, file };
       if (made.length > 0) out.line("dev", `made NATS passwords for ${made.join(", ")}: kept in ${file}`);
       const ignored = NATS_CREDENTIAL_VARS.filter((v) => process.env[v] !== undefined);
@@ -123,11 +127,13 @@ export class Launcher {
       out.line("dev", `using NATS_URL ${redactUrl(natsUrl)}`);
     }
 
-    const dev = cfg.jwtSecret === undefined ? devJwtSecret() : undefined;
+    const dev = cfg.jwtSecret === undefined ? this.state.jwtSecret() : undefined;
     const secret = cfg.jwtSecret ?? dev!.secret;
     const gateways: Child[] = [];
     for (let i = 1; i <= cfg.gateways; i++) {
-      gateways.push(this.spawnService(`gateway-${i}`, "gateway", natsUrl, { PORT: String(cfg.gatewayPort), JWT_SECRET: secret, DEMO_PAGE: cfg.demoPage ? "1" : "0", ...(cfg.demoPage ? this.demoNotifier() : {}) }));
+      // Several gateways share the port on purpose (REUSE_PORT=1: the kernel spreads connections); one alone does not, so nothing else can join it.
+      const shared: Record<string, string> = cfg.gateways > 1 ? { REUSE_PORT: "1" } : {};
+      gateways.push(this.spawnService(`gateway-${i}`, "gateway", natsUrl, { PORT: String(cfg.gatewayPort), ...shared, JWT_SECRET: secret, DEMO_PAGE: cfg.demoPage ? "1" : "0", ...(cfg.demoPage ? this.demoNotifier() : {}) }));
     }
     this.spawnService("notifier", "notifier", natsUrl, { PORT: String(cfg.notifierPort) });
     this.spawnService("metrics", "metrics", natsUrl, {});
@@ -141,19 +147,18 @@ export class Launcher {
       await sleepUnlessAborted(100, signal);
     }
 
-    writeDevNatsUrl(natsUrl);
+    this.state.writeRun(natsUrl, this.natsPasswords?.passwords.backend);
     this.natsUrl = natsUrl;
     if (this.natsPasswords !== undefined) this.printBackendUrl(natsUrl, this.natsPasswords.passwords, this.natsPasswords.file);
     this.printDemoToken(secret, dev?.file);
     out.plain(readyLine(cfg, natsUrl));
   }
 
-  /** The URL a backend in any language connects with (user `backend`), kept in .tmp/dev/nats-backend.json for the command-line tools too. */
+  /** The URL a backend in any language connects with (user `backend`), also in the state folder's backend.env. */
   private printBackendUrl(natsUrl: string, passwords: NatsPasswords, passwordsFile: string): void {
     const { out } = this;
-    const file = writeDevNatsBackend(passwords.backend);
     out.line("dev", `backend ${backendUrl(natsUrl, passwords)}`);
-    out.line("dev", `  a backend in any language connects with it: requests on notifier.send and api.*, answers rpc.* (docs/nats-security.md); also in ${file}`);
+    out.line("dev", `  a backend in any language connects with it: requests on notifier.send and api.*, answers rpc.* (docs/nats-security.md); as variables in ${this.state.file("backendEnv")}`);
     out.line("dev", `  every user's password (admin: everything, for the nats CLI) is kept in ${passwordsFile}`);
   }
 
@@ -211,7 +216,7 @@ export class Launcher {
       const info = await c.stop(SERVICE_GRACE_MS);
       if (wasAlive && info.signal === "SIGKILL") out.line("dev", `${c.name} did not stop within ${SERVICE_GRACE_MS / 1000} s: killed`, "err");
     }));
-    if (this.natsUrl !== undefined) clearDevNatsUrl(this.natsUrl);
+    if (this.natsUrl !== undefined) this.state.clearRun(this.natsUrl);
     if (this.nats !== undefined) await this.nats.stop(NATS_GRACE_MS);
     if (this.storeDir !== undefined) rmSync(this.storeDir, { recursive: true, force: true });
     out.line("dev", "stopped");

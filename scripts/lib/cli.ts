@@ -1,6 +1,6 @@
-import { AuthorizationError, PermissionViolationError, connect } from "@nats-io/transport-node";
+import { AuthorizationError, PermissionViolationError, connect, errors } from "@nats-io/transport-node";
 import { ConfigError, ConfigErrors, EnvReader, describeNatsAuth, natsAuthOptions, readNatsAuth, type NatsAuth } from "@rt/runtime";
-import { devNatsBackend, devNatsUrl } from "./dev-state.ts";
+import { DevState } from "./dev-state.ts";
 
 /** What the command-line tools share. */
 
@@ -28,29 +28,52 @@ export function takeNats(argv: string[]): { rest: string[]; nats: { url: string 
 export interface NatsTarget {
   url: string;
   auth: NatsAuth;
+  /** Where the URL came from, for messages: "--nats", "NATS_URL", or the dev run's state file. */
+  source: string;
+  /** True when the URL is the running dev run's (its state file named it). */
+  devRun: boolean;
+  /** Said on stderr before connecting: a password given in argv (`bun run` prints its command, `ps` shows it). */
+  warning?: string;
+}
+
+/** No server given and no `bun run dev` running: nothing to send to (the tools never guess one). */
+export class NoDevRunError extends Error {
+  constructor(state: DevState) {
+    super(`no NATS server to send to: give --nats nats://host:port or set NATS_URL, or start \`bun run dev\` (no dev run is running: ${state.file("natsUrl")} does not exist)`);
+    this.name = "NoDevRunError";
+  }
 }
 
 /**
- * The server: the URL given, else NATS_URL, else the running `bun run dev`'s, else
- * nats://127.0.0.1:4222. The credentials: NATS_USER + NATS_PASSWORD, NATS_TOKEN or NATS_CREDS
- * (as every service reads them), else, for the running dev server, the backend user the launcher
- * made (`.tmp/dev/nats-backend.json`), else none. Throws ConfigErrors naming each bad variable.
+ * The server: the URL given, else NATS_URL, else the running `bun run dev`'s (its state folder's
+ * nats-url: DEV_STATE_DIR, else .tmp/dev); none of these is NoDevRunError. The credentials:
+ * NATS_USER + NATS_PASSWORD, NATS_TOKEN or NATS_CREDS (as every service reads them), or those in the
+ * URL, else, for the dev run's server, its backend user (the state folder's nats-passwords.json),
+ * else none. Throws ConfigErrors naming each bad variable.
  */
 export function natsTarget(given: string | undefined, env: Record<string, string | undefined> = process.env): NatsTarget {
   const r = new EnvReader(env);
   const auth = readNatsAuth(r);
-  const dev = devNatsUrl();
-  const raw = given ?? env.NATS_URL ?? dev ?? "nats://127.0.0.1:4222";
+  const state = DevState.of(env);
+  const dev = state.natsUrl();
+  const fromEnv = env.NATS_URL === "" ? undefined : env.NATS_URL;
+  const raw = given ?? fromEnv ?? dev;
+  const source = given !== undefined ? "--nats" : fromEnv !== undefined ? "NATS_URL" : `the running bun run dev's, from ${state.file("natsUrl")}`;
   // nats.js ignores `user:password@` in a URL (Go's clients and the nats CLI take it, and `bun run dev` prints one): use it as the credentials.
-  const split = splitUrlCredentials(raw);
-  if (split.auth && describeNatsAuth(auth) !== "none") r.fail(given !== undefined ? "--nats" : "NATS_URL", "has credentials in it and so do NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS: give them once");
+  const split = raw === undefined ? undefined : splitUrlCredentials(raw);
+  if (split?.auth && describeNatsAuth(auth) !== "none") r.fail(given !== undefined ? "--nats" : "NATS_URL", "has credentials in it and so do NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS: give them once");
   r.done(auth);
-  if (split.auth) return { url: split.url, auth: split.auth };
-  if (describeNatsAuth(auth) === "none" && dev !== undefined && raw === dev) {
-    const backend = devNatsBackend();
-    if (backend) return { url: raw, auth: { user: backend.user, pass: backend.password } };
+  if (raw === undefined || split === undefined) throw new NoDevRunError(state);
+  const devRun = raw === dev;
+  const target: NatsTarget = { url: split.url, auth, source, devRun };
+  if (split.auth) {
+    target.auth = split.auth;
+    if (given !== undefined) target.warning = "the credentials in --nats can be read by anyone on this machine (ps), and bun run prints its command: set NATS_USER and NATS_PASSWORD (or NATS_TOKEN, NATS_CREDS) instead";
+  } else if (describeNatsAuth(auth) === "none" && devRun) {
+    const password = state.backendPassword();
+    if (password !== undefined) target.auth = { user: "backend", pass: password };
   }
-  return { url: raw, auth };
+  return target;
 }
 
 /**
@@ -80,30 +103,41 @@ function decoded(part: string): string {
   }
 }
 
-/** `natsTarget` for a tool: a bad NATS_* variable is bad input (`fail(2, …)`, each named). */
-export function natsTargetOrFail(given: string | undefined, fail: (code: number, message: string) => never): NatsTarget {
+/**
+ * `natsTarget` for a tool: a bad NATS_* variable is bad input (`fail(2, …)`, each named); no server
+ * to send to is `fail(1, …)`. Says the target's warning, if any, on stderr.
+ */
+export function natsTargetOrFail(given: string | undefined, tool: string, fail: (code: number, message: string) => never): NatsTarget {
+  let target: NatsTarget;
   try {
-    return natsTarget(given);
+    target = natsTarget(given);
   } catch (err) {
     if (err instanceof ConfigError) fail(2, (err instanceof ConfigErrors ? err.errors : [err]).map((e) => e.message).join("; "));
+    if (err instanceof NoDevRunError) fail(1, err.message);
     throw err;
   }
+  if (target.warning !== undefined) process.stderr.write(`${tool}: warning: ${target.warning}\n`);
+  return target;
 }
 
 /**
  * One NATS request from a command-line tool. Resolves with the answer's text; rejects with a
- * message fit for the user when NATS, its permission or an answer is not there: a subject the
- * user may not publish to is `permission denied: <subject>` at once (nats.js v3 rejects the
- * request with a RequestError whose `cause` is the server's PermissionViolationError), not a timeout.
+ * message fit for the user that names the server and where its URL came from when NATS, its
+ * permission or an answer is not there: a subject the user may not publish to is
+ * `permission denied: <subject>` at once (nats.js v3 rejects the request with a RequestError whose
+ * `cause` is the server's PermissionViolationError), not a timeout; nobody subscribed to the
+ * subject is "no notifier is connected to that server", at once too (no responders).
  */
 export async function requestOverNats(target: NatsTarget, subject: string, payload: string, timeoutMs: number): Promise<string> {
   const { url, auth } = target;
+  const where = `NATS at ${url} (${target.source})`;
   let nc;
   try {
     nc = await connect({ servers: url.split(","), timeout: 5000, ...natsAuthOptions(auth) });
   } catch (err) {
-    if (err instanceof AuthorizationError) throw new Error(`NATS at ${url} refused the credentials (${describeNatsAuth(auth)}): ${err.message}; set NATS_USER and NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`);
-    throw new Error(`cannot reach NATS at ${url}: ${(err as Error).message}`);
+    if (err instanceof AuthorizationError) throw new Error(`${where} refused the credentials (${describeNatsAuth(auth)}): ${err.message}; set NATS_USER and NATS_PASSWORD, NATS_TOKEN or NATS_CREDS`);
+    const stale = target.devRun ? "; is that bun run dev still running? (a killed one leaves the file behind)" : "";
+    throw new Error(`cannot reach ${where}: ${(err as Error).message}${stale}`);
   }
   try {
     return (await nc.request(subject, payload, { timeout: timeoutMs })).string();
@@ -111,10 +145,16 @@ export async function requestOverNats(target: NatsTarget, subject: string, paylo
     const denied = permissionViolation(err);
     if (denied?.operation === "publish") throw new Error(`permission denied: ${denied.subject} (connected as ${describeNatsAuth(auth)}, which may not publish there)`);
     if (denied) throw new Error(`permission denied: ${denied.subject} (connected as ${describeNatsAuth(auth)}, which may not subscribe to the reply inbox; a backend's replies arrive under _INBOX.>)`);
-    throw new Error(`no answer on ${subject} at ${url} (is the notifier running?): ${(err as Error).message}`);
+    if (noResponders(err)) throw new Error(`nobody answers ${subject} at ${where}: no notifier is connected to that server`);
+    throw new Error(`no answer on ${subject} from ${where} within ${timeoutMs / 1000} s: ${(err as Error).message}`);
   } finally {
     await nc.close();
   }
+}
+
+/** True when a request failed because nobody subscribes to its subject (nats.js: a NoRespondersError, or a RequestError wrapping one). */
+function noResponders(err: unknown): boolean {
+  return err instanceof errors.NoRespondersError || (err instanceof errors.RequestError && err.isNoResponders());
 }
 
 /** The server's permission violation behind a failed request (nats.js wraps it in a RequestError's `cause`), or undefined. */

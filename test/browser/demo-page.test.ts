@@ -46,6 +46,9 @@ async function notify(user_id: string, body: string): Promise<void> {
 }
 /** Waits until the element's text contains `needle`. */
 const shows = (page: Page, id: string, needle: string, timeout = 10_000) => page.getByTestId(id).filter({ hasText: needle }).waitFor({ timeout });
+/** The author shown for the chat log's message `text` (undefined while there is none). */
+const authorIn = (page: Page, text: string) =>
+  page.getByTestId("chat-log").locator("li").evaluateAll((rows, t) => rows.find((li) => li.children[1]?.textContent === t)?.querySelector(".author")?.textContent ?? undefined, text);
 /** Waits until the element's text no longer contains `needle`. */
 const stopsShowing = (page: Page, id: string, needle: string) => waitFor(`#${id} without ${needle}`, async () => !(await text(page, id)).includes(needle));
 
@@ -97,6 +100,13 @@ describe("the demo page in Chromium", () => {
     await shows(page, "presence", "guest (/chat/)");
     legacy.send("hi from /chat/");
     await shows(page, "chat-log", "hi from /chat/");
+    expect(await authorIn(page, "hi from /chat/")).toBe("guest (/chat/)");
+    expect(await authorIn(page, "hi from bob")).toBe("bob-the-sdk");
+    // The server API's publication carries no client: the server's.
+    const api = await fetch(`${sys.notifier!.http}/api/publish`, { method: "POST", body: JSON.stringify({ channel: "chat:busy-room", data: { text: "from the server API" } }) });
+    expect(await api.json()).toMatchObject({ result: { offset: expect.any(Number) } });
+    await shows(page, "chat-log", "from the server API");
+    expect(await authorIn(page, "from the server API")).toBe("server");
 
     bobSub.unsubscribe();
     await stopsShowing(page, "presence", "bob-the-sdk");

@@ -1,4 +1,4 @@
-// Least privilege on NATS in compose (issue 15): every nats node runs with deploy/nats/auth.conf and
+// Least privilege on NATS in compose: every nats node runs with deploy/nats/auth.conf and
 // the five passwords of .env, every Bun service connects as its own user. Compose is read with
 // docker-compose when it is on PATH; its nats command is run with the local nats-server.
 import { afterAll, describe, expect, test } from "bun:test";

@@ -1,9 +1,16 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ROOT, TEST_JWT_SECRET, TestSocket, TestSystem, freePort, upgradeStatus, serviceNatsEnv } from "@rt/testkit";
+
+/** The tools' state folder here: empty, so they never find (or touch) a developer's running `bun run dev`. */
+const NO_DEV_RUN = mkdtempSync(join(tmpdir(), "rt-cli-no-dev-run-"));
+afterAll(() => rmSync(NO_DEV_RUN, { recursive: true, force: true }));
 
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
   // A backend: the CLI connects to NATS as the shipped `backend` user.
-  const p = Bun.spawn(["bun", "run", "scripts/notify.ts", ...args], { cwd: ROOT, env: { ...process.env, ...serviceNatsEnv("backend"), ...env }, stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn(["bun", "run", "scripts/notify.ts", ...args], { cwd: ROOT, env: { ...process.env, ...serviceNatsEnv("backend"), NATS_URL: "", DEV_STATE_DIR: NO_DEV_RUN, ...env }, stdout: "pipe", stderr: "pipe" });
   const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
   return { code, out, err };
 }
@@ -70,12 +77,50 @@ describe("bun run notify --nats", () => {
     expect(bad.err).toContain("413");
   });
 
-  test("no notifier listening on NATS: exit 1 saying so; --url with --nats is bad input", async () => {
+  test("no notifier listening on NATS: exit 1 saying so, naming the server and where its URL came from; --url with --nats is bad input", async () => {
     await using sys = await TestSystem.start({ gateways: 0 });
     const r = await cli(["--nats", sys.natsUrl, "--user", "u", "--body", "x"]);
     expect(r.code).toBe(1);
-    expect(r.err).toContain("is the notifier running?");
+    expect(r.err).toBe(`notify: nobody answers notifier.send at NATS at ${sys.natsUrl} (--nats): no notifier is connected to that server\n`);
     expect((await cli(["--nats", "--url", "http://x", "--user", "u", "--body", "x"])).code).toBe(2);
+  });
+
+  test("no URL given and no bun run dev running: exit 1 saying so, never trying another server", async () => {
+    const r = await cli(["--nats", "--user", "u", "--body", "x"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`notify: no NATS server to send to: give --nats nats://host:port or set NATS_URL, or start \`bun run dev\` (no dev run is running: ${join(NO_DEV_RUN, "nats-url")} does not exist)\n`);
+    expect(r.out).toBe("");
+  });
+
+  test("the dev run's server and backend user come from its state folder (DEV_STATE_DIR); a dead one is named as the dev run's", async () => {
+    await using sys = await TestSystem.start({ gateways: 0, notifier: true });
+    const state = mkdtempSync(join(tmpdir(), "rt-cli-dev-run-"));
+    try {
+      // What a running `bun run dev` leaves: its server's URL and the users' passwords (the test server's backend password here).
+      await Bun.write(join(state, "nats-url"), `${sys.natsUrl}\n`);
+      await Bun.write(join(state, "nats-passwords.json"), JSON.stringify({ backend: serviceNatsEnv("backend").NATS_PASSWORD }));
+      const noCredentials = { NATS_USER: "", NATS_PASSWORD: "", DEV_STATE_DIR: state };
+      const sent = await cli(["--nats", "--user", "from-dev-state", "--body", "x"], noCredentials);
+      expect(sent.err).toBe("");
+      expect(sent.code).toBe(0);
+      const dead = `nats://127.0.0.1:${await freePort()}`;
+      await Bun.write(join(state, "nats-url"), `${dead}\n`);
+      const stale = await cli(["--nats", "--user", "u", "--body", "x"], noCredentials);
+      expect(stale.code).toBe(1);
+      expect(stale.err).toContain(`cannot reach NATS at ${dead} (the running bun run dev's, from ${join(state, "nats-url")})`);
+      expect(stale.err).toContain("is that bun run dev still running?");
+    } finally {
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
+  test("credentials in --nats work but draw a warning: argv is visible to others and bun run prints it", async () => {
+    await using sys = await TestSystem.start({ gateways: 0, notifier: true });
+    const { NATS_USER, NATS_PASSWORD } = serviceNatsEnv("backend");
+    const withPassword = sys.natsUrl.replace("nats://", `nats://${NATS_USER}:${NATS_PASSWORD}@`);
+    const r = await cli(["--nats", withPassword, "--user", "u", "--body", "x"], { NATS_USER: "", NATS_PASSWORD: "" });
+    expect(r.code).toBe(0);
+    expect(r.err).toStartWith("notify: warning: the credentials in --nats can be read by anyone on this machine (ps)");
   });
 
   test("with no arguments: says --user is required and shows the usage", async () => {
@@ -88,7 +133,7 @@ describe("bun run notify --nats", () => {
 
 describe("bun run token", () => {
   async function token(args: string[], env: Record<string, string> = {}) {
-    const p = Bun.spawn(["bun", "run", "scripts/token.ts", ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn(["bun", "run", "scripts/token.ts", ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", DEV_STATE_DIR: NO_DEV_RUN, ...env }, stdout: "pipe", stderr: "pipe" });
     const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
     return { code, out: out.trim(), err };
   }
@@ -141,7 +186,7 @@ describe("bun run token", () => {
 
 describe("bun run api", () => {
   async function api(args: string[], env: Record<string, string> = {}) {
-    const p = Bun.spawn(["bun", "run", "scripts/api.ts", ...args], { cwd: ROOT, env: { ...process.env, ...serviceNatsEnv("backend"), NOTIFIER_TOKEN: "", NATS_URL: "", ...env }, stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn(["bun", "run", "scripts/api.ts", ...args], { cwd: ROOT, env: { ...process.env, ...serviceNatsEnv("backend"), NOTIFIER_TOKEN: "", NATS_URL: "", DEV_STATE_DIR: NO_DEV_RUN, ...env }, stdout: "pipe", stderr: "pipe" });
     const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
     return { code, out: out.trim(), err };
   }

@@ -1,6 +1,6 @@
 // The launcher's pure decisions (scripts/dev/*): what its children are told about logs and the demo page, and its ready line.
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigErrors } from "@rt/runtime";
@@ -8,7 +8,7 @@ import { readDevConfig, serviceLogEnv } from "../../scripts/dev/config.ts";
 import { backendUrl, readyLine, serviceEnv } from "../../scripts/dev/launcher.ts";
 import { showNatsLine } from "../../scripts/dev/nats.ts";
 import { withColorReset } from "../../scripts/dev/output.ts";
-import { devNatsBackend, devNatsPasswords, writeDevNatsBackend } from "../../scripts/lib/dev-state.ts";
+import { DEFAULT_DEV_STATE_DIR, DevState, devStateDir } from "../../scripts/lib/dev-state.ts";
 import { natsServerPasswordEnv, newNatsPassword, urlWithCredentials, usableNatsPassword, type NatsPasswords } from "../../scripts/lib/nats-users.ts";
 
 function configErrors(env: Record<string, string>): string[] {
@@ -125,29 +125,28 @@ describe("NATS users (deploy/nats/auth.conf)", () => {
     for (const bad of ["1234567890123456789", "3e5abcdef0123456789", "true", "pshort", "p-with-dashes-0123", "p with space 0123456"]) expect(usableNatsPassword(bad)).toBe(false);
   });
 
-  test("kept across runs in nats-passwords.json (mode 600); a missing or unusable one is made anew; nats-backend.json for the tools", () => {
+  test("kept across runs in nats-passwords.json (mode 600); a missing or unusable one is made anew; the backend's for the tools", () => {
     const dir = mkdtempSync(join(tmpdir(), "rt-dev-state-"));
+    const state = new DevState(dir);
     try {
-      const first = devNatsPasswords(dir);
+      expect(state.backendPassword()).toBeUndefined();
+      const first = state.natsPasswords();
       expect(first.made).toEqual(["gateway", "notifier", "metrics", "backend", "admin"]);
       expect(statSync(first.file).mode & 0o777).toBe(0o600);
-      const again = devNatsPasswords(dir);
+      const again = state.natsPasswords();
       expect(again.made).toEqual([]);
       expect(again.passwords).toEqual(first.passwords);
       writeFileSync(first.file, JSON.stringify({ ...first.passwords, metrics: "1234", admin: undefined }));
-      const mended = devNatsPasswords(dir);
+      expect(state.backendPassword()).toBe(first.passwords.backend);
+      const mended = state.natsPasswords();
       expect(mended.made).toEqual(["metrics", "admin"]);
       expect(mended.passwords.gateway).toBe(first.passwords.gateway);
       expect(usableNatsPassword(mended.passwords.metrics)).toBe(true);
       expect(JSON.parse(readFileSync(first.file, "utf8"))).toEqual(mended.passwords);
       writeFileSync(first.file, "not json");
-      expect(devNatsPasswords(dir).made).toHaveLength(5);
-
-      expect(devNatsBackend(dir)).toBeUndefined();
-      const file = writeDevNatsBackend("pBackend0123456789", dir);
-      expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ user: "backend", password: "pBackend0123456789" });
-      expect(statSync(file).mode & 0o777).toBe(0o600);
-      expect(devNatsBackend(dir)).toEqual({ user: "backend", password: "pBackend0123456789" });
+      expect(state.backendPassword()).toBeUndefined();
+      expect(state.natsPasswords().made).toHaveLength(5);
+      expect(state.backendPassword()).toMatch(/^p[0-9a-f]{48}$/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -158,5 +157,41 @@ describe("NATS users (deploy/nats/auth.conf)", () => {
     expect(showNatsLine("[1] 2026/11/26 06:19:29.939295 [ERR] 127.0.0.1:37146 - cid:4 - Publish Violation - User \"backend\", Subject \"chat.room.x\"")).toBe(true);
     expect(showNatsLine("nats-server: /repo/deploy/nats/auth.conf:69:22: interface conversion: interface {} is int64, not string")).toBe(true);
     expect(showNatsLine("[1] 2026/11/26 06:19:29.432373 [INF] Starting JetStream")).toBe(false);
+  });
+});
+
+describe("the state folder (what the launcher leaves for the other commands)", () => {
+  test("is .tmp/dev at the repository root unless DEV_STATE_DIR names another, which the launcher reads too", () => {
+    expect(DEFAULT_DEV_STATE_DIR).toBe(join(import.meta.dir, "../../.tmp/dev"));
+    expect(devStateDir({})).toBe(DEFAULT_DEV_STATE_DIR);
+    expect(devStateDir({ DEV_STATE_DIR: "" })).toBe(DEFAULT_DEV_STATE_DIR);
+    expect(devStateDir({ DEV_STATE_DIR: "/srv/dev-state" })).toBe("/srv/dev-state");
+    expect(devStateDir({ DEV_STATE_DIR: "rel/dir" })).toBe(join(process.cwd(), "rel/dir"));
+    expect(readDevConfig({ DEV_STATE_DIR: "/srv/dev-state" }).stateDir).toBe("/srv/dev-state");
+  });
+
+  test("a run writes nats-url and backend.env (mode 600); stopping removes them only while they still name its server", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rt-dev-state-"));
+    const state = new DevState(dir);
+    try {
+      expect(state.natsUrl()).toBeUndefined();
+      state.writeRun("nats://127.0.0.1:4333", "pBackend0123456789");
+      expect(state.natsUrl()).toBe("nats://127.0.0.1:4333");
+      expect(readFileSync(state.file("backendEnv"), "utf8")).toBe("NATS_URL=nats://127.0.0.1:4333\nNATS_USER=backend\nNATS_PASSWORD=pBackend0123456789\n");
+      expect(statSync(state.file("backendEnv")).mode & 0o777).toBe(0o600);
+      state.clearRun("nats://127.0.0.1:9999"); // another run's: left alone
+      expect(state.natsUrl()).toBe("nats://127.0.0.1:4333");
+      state.clearRun("nats://127.0.0.1:4333");
+      expect(state.natsUrl()).toBeUndefined();
+      expect(existsSync(state.file("backendEnv"))).toBe(false);
+      state.writeRun("nats://h:4222", undefined); // the caller's own server (NATS_URL): no backend.env
+      expect(existsSync(state.file("backendEnv"))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("the services get neither DEV_STATE_DIR nor a caller's REUSE_PORT (the launcher alone decides who shares a port)", () => {
+    expect(serviceEnv({ DEV_STATE_DIR: "/x", REUSE_PORT: "1", KEEP: "me" }, "gateway", undefined)).toEqual({ KEEP: "me" });
   });
 });

@@ -1,5 +1,6 @@
-import { readdirSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 
 /** The repository root. */
@@ -7,27 +8,47 @@ export const ROOT = resolve(import.meta.dir, "../..");
 
 /** Variables of the caller's environment that would change what the launcher does. */
 const LAUNCHER_INPUTS = [
-  "NATS_URL", "JWT_SECRET", "GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "LOG_LEVEL", "LOG_PRETTY", "NOTIFIER_TOKENS", "DEMO_PAGE", "FORCE_COLOR", "NO_COLOR",
-  "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_CREDS",
+  "NATS_URL", "JWT_SECRET", "GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "DEV_STATE_DIR", "LOG_LEVEL", "LOG_PRETTY", "NOTIFIER_TOKENS", "DEMO_PAGE", "FORCE_COLOR", "NO_COLOR",
+  "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_CREDS", "REUSE_PORT",
 ];
 
 /** util-linux `script`, which runs a command on a pseudo-terminal; null where there is none. */
 export const SCRIPT = Bun.which("script");
+
+/**
+ * A state folder of a test's own (DEV_STATE_DIR), so no launcher a test starts reads or writes a
+ * developer's `.tmp/dev` (the running dev run's URL, its passwords). Removed with `rmStateDir`.
+ */
+export function testStateDir(): string {
+  return mkdtempSync(join(tmpdir(), "rt-dev-state-test-"));
+}
+
+/** Removes a folder testStateDir made. */
+export function rmStateDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
 
 /** `bun run dev` from the repository root, with everything it prints collected. */
 export class DevRun implements AsyncDisposable {
   output = "";
   private waiters: Array<() => void> = [];
 
-  /** `onTerminal`: `proc` is `script`, and `bun run dev` runs under it on a pseudo-terminal. */
-  private constructor(readonly proc: Subprocess<"ignore", "pipe", "pipe">, private readonly onTerminal = false) {
+  /**
+   * `onTerminal`: `proc` is `script`, and `bun run dev` runs under it on a pseudo-terminal.
+   * `ownsStateDir`: `stateDir` was made for this run and goes with it.
+   */
+  private constructor(readonly proc: Subprocess<"ignore", "pipe", "pipe">, readonly stateDir: string, private readonly ownsStateDir: boolean, private readonly onTerminal = false) {
     void this.collect(proc.stdout);
     void this.collect(proc.stderr);
   }
 
-  /** Starts the launcher with the caller's environment minus its inputs, plus `env`. */
-  static start(env: Record<string, string>): DevRun {
-    return new DevRun(Bun.spawn([process.execPath, "run", "dev"], DevRun.spawnOptions(env)));
+  /**
+   * Starts the launcher with the caller's environment minus its inputs, plus `env`; its state
+   * folder is `env.DEV_STATE_DIR` when given (the caller removes it), else a new temporary one.
+   */
+  static start(env: Record<string, string>, cwd = ROOT): DevRun {
+    const { stateDir, owned } = DevRun.stateDirOf(env);
+    return new DevRun(Bun.spawn([process.execPath, "run", "dev"], DevRun.spawnOptions({ ...env, DEV_STATE_DIR: stateDir }, cwd)), stateDir, owned);
   }
 
   /**
@@ -35,14 +56,24 @@ export class DevRun implements AsyncDisposable {
    * exist: see SCRIPT), as when a person runs it; `output` is what the terminal showed.
    */
   static startOnTerminal(env: Record<string, string>): DevRun {
+    const { stateDir, owned } = DevRun.stateDirOf(env);
     const cmd = [SCRIPT!, "-qec", `exec '${process.execPath}' run dev`, "/dev/null"];
-    return new DevRun(Bun.spawn(cmd, DevRun.spawnOptions({ TERM: "xterm", ...env })), true);
+    return new DevRun(Bun.spawn(cmd, DevRun.spawnOptions({ TERM: "xterm", ...env, DEV_STATE_DIR: stateDir }, ROOT)), stateDir, owned, true);
   }
 
-  private static spawnOptions(env: Record<string, string>) {
+  private static stateDirOf(env: Record<string, string>): { stateDir: string; owned: boolean } {
+    return env.DEV_STATE_DIR !== undefined ? { stateDir: env.DEV_STATE_DIR, owned: false } : { stateDir: testStateDir(), owned: true };
+  }
+
+  private static spawnOptions(env: Record<string, string>, cwd: string) {
     const base: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !LAUNCHER_INPUTS.includes(k)) base[k] = v;
-    return { cwd: ROOT, env: { ...base, ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" } as const;
+    return { cwd, env: { ...base, ...env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" } as const;
+  }
+
+  /** A file of the run's state folder (scripts/lib/dev-state.ts: nats-url, backend.env, jwt-secret, nats-passwords.json). */
+  stateFile(name: string): string {
+    return join(this.stateDir, name);
   }
 
   /** The `bun run dev` process: `proc`, or on a terminal the one under `script` (undefined once gone). */
@@ -134,6 +165,7 @@ export class DevRun implements AsyncDisposable {
         // gone
       }
     }
+    if (this.ownsStateDir) rmStateDir(this.stateDir);
   }
 
   private async collect(stream: ReadableStream<Uint8Array>): Promise<void> {

@@ -1,11 +1,15 @@
-// `bun run dev` (scripts/dev.ts) against the real services and a real nats-server: SPEC.md, Processes, "the local launcher".
+// `bun run dev` (scripts/dev.ts) against the real services and a real nats-server: what the README's
+// quick start promises (one ready line, a demo token, the backend's URL, the state folder's files), and
+// that its state stays apart from a developer's (each launcher here gets a DEV_STATE_DIR of its own).
 import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { connect, PermissionViolationError } from "@nats-io/transport-node";
 import { freePort, portOpen, ROOT, signToken, TEST_NATS_PASSWORDS, TestNats, TestSocket } from "@rt/testkit";
 import { pidsListeningOn } from "../../scripts/dev/ready.ts";
-import { childrenOf, commandOf, DevRun, environOf, isRunning, processesMentioning, SCRIPT } from "./dev-run.ts";
+import { DEFAULT_DEV_STATE_DIR } from "../../scripts/lib/dev-state.ts";
+import { childrenOf, commandOf, DevRun, environOf, isRunning, processesMentioning, rmStateDir, SCRIPT, testStateDir } from "./dev-run.ts";
 
 /** Groups: gateway port, gateway processes, notifier port, NATS URL, demo page URL (absent with DEMO_PAGE=0). */
 const READY_LINE = /^ready: gateway ws:\/\/localhost:(\d+) \((\d+) process(?:es)?\), notifier http:\/\/localhost:(\d+), nats (\S+?)(?:, demo page (http:\/\/localhost:\d+\/))?$/;
@@ -14,13 +18,12 @@ const CHILD_LINE = /^(gateway-\d+|notifier|metrics|nats)\s+\| /;
 const SECRET = "launcher-test-secret-0123456789-abcdefghijkl";
 /** The URL a backend connects with, printed before the ready line when the launcher starts its own nats-server. */
 const BACKEND_LINE = /^dev\s+\| backend (nats:\/\/backend:\S+@127\.0\.0\.1:\d+)$/;
-const NATS_PASSWORDS_FILE = join(ROOT, ".tmp/dev/nats-passwords.json");
-const NATS_BACKEND_FILE = join(ROOT, ".tmp/dev/nats-backend.json");
 const ROLES = ["gateway", "notifier", "metrics", "backend", "admin"] as const;
 
-/** The passwords the launcher keeps for its nats-server's users, if it made them yet. */
-function devPasswords(): Record<string, string> | undefined {
-  return existsSync(NATS_PASSWORDS_FILE) ? (JSON.parse(readFileSync(NATS_PASSWORDS_FILE, "utf8")) as Record<string, string>) : undefined;
+/** The passwords a launcher keeps in its state folder for its nats-server's users, if it made them yet. */
+function devPasswords(dev: DevRun): Record<string, string> | undefined {
+  const file = dev.stateFile("nats-passwords.json");
+  return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as Record<string, string>) : undefined;
 }
 
 /** The NATS credentials each service was started with (and any users' passwords it should not have). */
@@ -33,6 +36,24 @@ function natsVars(dev: DevRun): Record<string, Record<string, string | undefined
     for (const k of Object.keys(env)) if (k === "NATS_TOKEN" || k === "NATS_CREDS" || /^NATS_[A-Z]+_PASSWORD$/.test(k)) vars[name][k] = env[k];
   }
   return vars;
+}
+
+/** Each file of `dir` with its size, time and digest; undefined when there is no such folder. */
+function snapshot(dir: string): Record<string, string> | undefined {
+  if (!existsSync(dir)) return undefined;
+  return Object.fromEntries(readdirSync(dir).sort().map((name) => {
+    const st = statSync(join(dir, name));
+    return [name, st.isFile() ? `${st.size} ${st.mtimeMs} ${createHash("sha256").update(readFileSync(join(dir, name))).digest("hex")}` : "folder"];
+  }));
+}
+
+/** A command of the README (`bun run api …`, `bun run notify …`, `bun run token …`) as a person runs it next to `dev`: no NATS or notifier settings of their own. */
+async function documented(dev: DevRun, notifierPort: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(NATS_|NOTIFIER_|JWT_SECRET$|DEV_STATE_DIR$)/.test(k)) env[k] = v;
+  const p = Bun.spawn([process.execPath, "run", ...args], { cwd: ROOT, env: { ...env, DEV_STATE_DIR: dev.stateDir, NOTIFIER_PORT: notifierPort }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  return { code, out: out.trim(), err };
 }
 
 /** Two different free ports for the gateway and the notifier. */
@@ -117,11 +138,11 @@ describe("bun run dev", () => {
 
     // NATS: the shipped users and permissions (deploy/nats/auth.conf), passwords made up once and kept
     // (mode 600); each service connects as its own user and gets no other user's password.
-    const passwords = devPasswords()!;
+    const passwords = devPasswords(dev)!;
     expect(Object.keys(passwords).sort()).toEqual([...ROLES].sort());
     for (const role of ROLES) expect(passwords[role]).toMatch(/^[A-Za-z][A-Za-z0-9]{15,}$/);
     expect(new Set(Object.values(passwords)).size).toBe(ROLES.length);
-    expect(statSync(NATS_PASSWORDS_FILE).mode & 0o777).toBe(0o600);
+    expect(statSync(dev.stateFile("nats-passwords.json")).mode & 0o777).toBe(0o600);
     const natsArgs = commandOf(pids.get("nats")!);
     expect(natsArgs.slice(1, 3)).toEqual(["-c", join(ROOT, "deploy/nats/auth.conf")]);
     expect(environOf(pids.get("nats")!)).toMatchObject(Object.fromEntries(ROLES.map((r) => [`NATS_${r.toUpperCase()}_PASSWORD`, passwords[r]])));
@@ -130,13 +151,13 @@ describe("bun run dev", () => {
       notifier: { NATS_USER: "notifier", NATS_PASSWORD: passwords.notifier },
       metrics: { NATS_USER: "metrics", NATS_PASSWORD: passwords.metrics },
     });
-    // The backend user's URL, before the ready line, also written for the command-line tools.
+    // The backend user's URL, before the ready line, also written as variables (backend.env) for a shell or `bun --env-file`.
     const backendLine = await dev.waitForLine(BACKEND_LINE);
     expect(dev.lines.indexOf(backendLine.input)).toBeLessThan(dev.lines.indexOf(ready[0]));
     const backend = new URL(backendLine[1]!);
     expect([backend.username, backend.password, `nats://${backend.host}`]).toEqual(["backend", passwords.backend!, ready[4]!]);
-    expect(JSON.parse(readFileSync(NATS_BACKEND_FILE, "utf8"))).toEqual({ user: "backend", password: passwords.backend });
-    expect(statSync(NATS_BACKEND_FILE).mode & 0o777).toBe(0o600);
+    expect(readFileSync(dev.stateFile("backend.env"), "utf8")).toBe(`NATS_URL=${ready[4]}\nNATS_USER=backend\nNATS_PASSWORD=${passwords.backend}\n`);
+    expect(statSync(dev.stateFile("backend.env")).mode & 0o777).toBe(0o600);
 
     const gw = `127.0.0.1:${ports.GATEWAY_PORT}`;
     const notifier = `http://127.0.0.1:${ports.NOTIFIER_PORT}`;
@@ -146,8 +167,8 @@ describe("bun run dev", () => {
     const token = (await dev.waitForLine(DEMO_TOKEN))[1]!;
     expect(dev.output).toContain(`ws://localhost:${ports.GATEWAY_PORT}/notifications?token=${token}`);
     // The made-up secret is kept for later runs and for `bun run token`; the running server's URL for `bun run notify --nats`.
-    expect(dev.output).toContain(".tmp/dev/jwt-secret");
-    expect(readFileSync(join(ROOT, ".tmp/dev/nats-url"), "utf8").trim()).toBe(ready[4]!);
+    expect(dev.output).toContain(dev.stateFile("jwt-secret"));
+    expect(readFileSync(dev.stateFile("nats-url"), "utf8").trim()).toBe(ready[4]!);
     expect(dev.output).toContain(`curl -i -X POST http://localhost:${ports.NOTIFIER_PORT}/notifications`);
     {
       await using ws = await TestSocket.open(`ws://${gw}/notifications?token=${token}`);
@@ -198,9 +219,41 @@ describe("bun run dev", () => {
     expect(await dev.stop("SIGTERM", 15_000)).toBe(0);
     expect(Date.now() - started).toBeLessThan(15_000);
     expectNothingLeft(dev, launcherPids);
-    expect(existsSync(join(ROOT, ".tmp/dev/nats-url"))).toBe(false);
+    // The files that name the running server go with it; the kept ones stay.
+    expect(readdirSync(dev.stateDir).sort()).toEqual(["jwt-secret", "nats-passwords.json"]);
     expect(await status(`http://${gw}/readyz`)).toBe("refused");
     expect(await status(`${notifier}/readyz`)).toBe("refused");
+  });
+
+  test("right after the ready line every documented command works; a developer's .tmp/dev is never touched (the run keeps its own folder)", async () => {
+    const developers = snapshot(DEFAULT_DEV_STATE_DIR);
+    const ports = await twoPorts();
+    await using dev = DevRun.start(ports);
+    const ready = await dev.waitForLine(READY_LINE);
+    const [publish, presence, notify, notifyNats, token] = await Promise.all([
+      documented(dev, ports.NOTIFIER_PORT, ["api", "publish", '{"channel":"chat:lobby","data":{"text":"right after ready"}}']),
+      documented(dev, ports.NOTIFIER_PORT, ["api", "presence_stats", '{"channel":"chat:lobby"}', "--nats"]),
+      documented(dev, ports.NOTIFIER_PORT, ["notify", "--user", "demo", "--body", "right after ready"]),
+      documented(dev, ports.NOTIFIER_PORT, ["notify", "--nats", "--user", "demo", "--body", "over NATS right after ready"]),
+      documented(dev, ports.NOTIFIER_PORT, ["token", "--user", "demo"]),
+    ]);
+    const failed = (r: { code: number }) => (r.code === 0 ? "" : `\n--- the launcher's output ---\n${dev.output.slice(-4000)}`);
+    expect({ ...publish, log: failed(publish) }).toMatchObject({ code: 0, log: "" });
+    expect(JSON.parse(publish.out)).toEqual({ result: { offset: 1, epoch: expect.any(String) } });
+    expect({ ...presence, log: failed(presence) }).toMatchObject({ code: 0, log: "" });
+    expect(JSON.parse(presence.out)).toEqual({ result: { num_clients: 0, num_users: 0 } });
+    expect({ ...notify, log: failed(notify) }).toMatchObject({ code: 0, log: "" });
+    expect({ ...notifyNats, log: failed(notifyNats) }).toMatchObject({ code: 0, log: "" });
+    expect(JSON.parse(notifyNats.out).seq).toBe(JSON.parse(notify.out).seq + 1);
+    expect(token.code).toBe(0);
+    expect(token.out).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+
+    // The run's files are in its own folder; the default one is as it was (a developer's dev run there keeps working).
+    expect(readFileSync(dev.stateFile("nats-url"), "utf8").trim()).toBe(ready[4]!);
+    expect(readdirSync(dev.stateDir).sort()).toEqual(["backend.env", "jwt-secret", "nats-passwords.json", "nats-url"]);
+    expect(snapshot(DEFAULT_DEV_STATE_DIR)).toEqual(developers);
+    expect(await dev.stop("SIGTERM", 15_000)).toBe(0);
+    expect(snapshot(DEFAULT_DEV_STATE_DIR)).toEqual(developers);
   });
 
   test("GATEWAYS=2 starts two gateway processes on the one port; JWT_SECRET is passed through and the demo token is signed with it", async () => {
@@ -213,7 +266,7 @@ describe("bun run dev", () => {
     const pids = dev.childPids;
     expect([...pids.keys()].sort()).toEqual(["gateway-1", "gateway-2", "metrics", "nats", "notifier"]);
     expect(dev.output).toMatch(/^dev\s+\| NATS_TOKEN ignored: each service connects to this nats-server as its own user \(set NATS_URL to use yours\)$/m);
-    const passwords = devPasswords()!;
+    const passwords = devPasswords(dev)!;
     expect(passwords.gateway).not.toBe(stray.NATS_GATEWAY_PASSWORD);
     expect(natsVars(dev)).toEqual({
       "gateway-1": { NATS_USER: "gateway", NATS_PASSWORD: passwords.gateway },
@@ -223,6 +276,9 @@ describe("bun run dev", () => {
     });
     const gateways = [pids.get("gateway-1")!, pids.get("gateway-2")!];
     expect(new Set(gateways).size).toBe(2);
+    // Sharing the port is the launcher's explicit choice (a gateway alone refuses a taken port).
+    expect(gateways.map((pid) => environOf(pid).REUSE_PORT)).toEqual(["1", "1"]);
+    expect([pids.get("notifier")!, pids.get("metrics")!].map((pid) => environOf(pid).REUSE_PORT)).toEqual([undefined, undefined]);
     for (const pid of gateways) expect(isRunning(pid)).toBe(true);
     expect([...(pidsListeningOn(gateways, Number(ports.GATEWAY_PORT)) ?? [])].sort()).toEqual([...gateways].sort());
     const demo = (await dev.waitForLine(DEMO_TOKEN))[1]!;
@@ -244,17 +300,25 @@ describe("bun run dev", () => {
     expectNothingLeft(dev, launcherPids);
   });
 
-  test("SIGINT stops everything too, with exit 0; the NATS passwords of an earlier run are kept", async () => {
-    const before = devPasswords();
-    const ports = await twoPorts();
-    await using dev = DevRun.start(ports);
-    await dev.waitForLine(READY_LINE);
-    const passwords = devPasswords()!;
-    if (before !== undefined) expect(passwords).toEqual(before);
-    expect(new URL((await dev.waitForLine(BACKEND_LINE))[1]!).password).toBe(passwords.backend!);
-    const launcherPids = childrenOf(dev.proc.pid);
-    expect(await dev.stop("SIGINT", 15_000)).toBe(0);
-    expectNothingLeft(dev, launcherPids);
+  test("SIGINT stops everything too, with exit 0; the NATS passwords and JWT secret of an earlier run in the same folder are kept", async () => {
+    const stateDir = testStateDir();
+    try {
+      const kept: Record<string, string> = {};
+      for (const round of [1, 2]) {
+        await using dev = DevRun.start({ ...(await twoPorts()), DEV_STATE_DIR: stateDir });
+        await dev.waitForLine(READY_LINE);
+        const passwords = devPasswords(dev)!;
+        expect(new URL((await dev.waitForLine(BACKEND_LINE))[1]!).password).toBe(passwords.backend!);
+        const now = { passwords: JSON.stringify(passwords), secret: readFileSync(dev.stateFile("jwt-secret"), "utf8") };
+        if (round === 1) Object.assign(kept, now);
+        else expect(now).toEqual(kept as typeof now);
+        const launcherPids = childrenOf(dev.proc.pid);
+        expect(await dev.stop("SIGINT", 15_000)).toBe(0);
+        expectNothingLeft(dev, launcherPids);
+      }
+    } finally {
+      rmStateDir(stateDir);
+    }
   });
 
   test("LOG_PRETTY=1 and DEMO_PAGE=0: the services log pretty (no colours into a pipe), each line prefixed; no demo page", async () => {

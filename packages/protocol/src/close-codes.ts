@@ -1,4 +1,4 @@
-/** WebSocket close codes the gateway uses (SPEC: Limits and close codes). */
+/** WebSocket close codes the gateway uses (docs/websocket.md, README "Close codes"). */
 export const CloseCode = {
   /** Gateway shutting down; reconnect, to another gateway where there is one. */
   GoingAway: 1001,

@@ -1,7 +1,7 @@
 import Type from "typebox";
 import { validator } from "./validator.ts";
 
-/** Room ids: 1 to 64 characters of A-Z a-z 0-9 _ - (SPEC). Safe as a subject token as they are. */
+/** Room ids: 1 to 64 characters of A-Z a-z 0-9 _ - (docs/websocket.md). Safe as a subject token as they are. */
 export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const RoomId = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$", minLength: 1, maxLength: 64 });
 

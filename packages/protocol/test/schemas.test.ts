@@ -24,7 +24,7 @@ describe("chat frames", () => {
 });
 
 describe("notifier request", () => {
-  test("accepts the SPEC shape", () => {
+  test("accepts the documented shape (docs/messages.md)", () => {
     expect(notifyRequest.check({ user_id: "用户", body: "b", title: "t", data: { a: 1 }, idempotency_key: "k" })).toBe(true);
   });
   test.each([

@@ -4,7 +4,7 @@ export { logColors, logFormat, readLogFormat, type LogFormat } from "./log-forma
 export { connectNats, drainOrClose, exitOnNatsFailure, natsAuthOptions, NatsAuthError, type ServiceNats, type ServiceNatsOptions } from "./nats.ts";
 export { describeNatsAuth, readCredsFile, readNatsAuth, type NatsAuth } from "./nats-auth.ts";
 export { onShutdown } from "./shutdown.ts";
-export { json, healthRoute } from "./http.ts";
+export { json, healthRoute, listenOrExit } from "./http.ts";
 export { natsServerBinary, portOpen } from "./local.ts";
 export { LATENCY_BUCKETS, METRIC_PREFIX, Metrics, natsMetrics, secondsSince } from "./metrics.ts";
 export { readChannelsFile } from "./channels-file.ts";

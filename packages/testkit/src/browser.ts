@@ -7,7 +7,7 @@ export function chromiumPath(): string | undefined {
   return candidates.find((p): p is string => p !== undefined && p !== "" && existsSync(p));
 }
 
-/** Headless Chromium with the flags FIELD-NOTES.md gives (no sandbox, no GPU, no calls out). */
+/** Headless Debian Chromium with the flags it needs here (no sandbox, no GPU, no calls out: without them its background calls are refused many at a time). */
 export async function launchChromium(): Promise<Browser> {
   const executablePath = chromiumPath();
   if (!executablePath) throw new Error("no chromium: install Debian's chromium (apt-get install chromium) or set CHROMIUM_BIN");

@@ -18,8 +18,9 @@ export interface ClusterNode {
 }
 
 /**
- * A private 3-node nats-server cluster with JetStream (FIELD-NOTES: per node `server_name`,
- * `listen`, `jetstream { store_dir }`, `cluster { name, listen, routes }`), on free ports with
+ * A private 3-node nats-server cluster with JetStream (each node's config: `server_name`,
+ * `listen`, `jetstream { store_dir }`, `cluster { name, listen, routes }`, which nats-server 2.9
+ * needs for a JetStream cluster), on free ports with
  * temporary stores. `no_advertise` keeps clients on the URLs they were given, so a FaultProxy in
  * front of one node stays in the path. Nodes can be killed and restarted on their stores.
  */

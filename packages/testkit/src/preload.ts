@@ -1,4 +1,4 @@
 import { setDefaultTimeout } from "bun:test";
 
-// bunfig's [test] timeout is ignored (FIELD-NOTES); integration tests start real processes.
+// bun:test silently ignores bunfig.toml's [test] timeout: the default is set here (or with --timeout); integration tests start real processes.
 setDefaultTimeout(60_000);

@@ -18,7 +18,7 @@ export class ServiceProcess implements AsyncDisposable {
   static async start(name: "gateway" | "notifier" | "metrics", env: Record<string, string>, opts: { waitReady?: boolean; withPort?: boolean } = {}): Promise<ServiceProcess> {
     const withPort = opts.withPort ?? name !== "metrics";
     const port = env.PORT ? Number(env.PORT) : withPort ? await freePort() : undefined;
-    const fullEnv: Record<string, string> = { ...(process.env as Record<string, string>), LOG_LEVEL: "info", ...ownNatsUser(name, env), ...env };
+    const fullEnv: Record<string, string> = { ...childEnv(), LOG_LEVEL: "info", ...ownNatsUser(name, env), ...env };
     if (port !== undefined) fullEnv.PORT = String(port);
     const proc = Bun.spawn(["bun", "run", "src/main.ts"], {
       cwd: join(ROOT, "services", name),
@@ -85,7 +85,7 @@ export async function runToExit(name: string, env: Record<string, string>, timeo
   const proc = Bun.spawn(["bun", "run", "src/main.ts"], {
     cwd: join(ROOT, "services", name),
     // Its own NATS user, as ServiceProcess gives one, unless the test sets credentials itself.
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...ownNatsUser(name, env), ...env },
+    env: { ...childEnv(), ...ownNatsUser(name, env), ...env },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -93,6 +93,19 @@ export async function runToExit(name: string, env: Record<string, string>, timeo
   const [code, out, err] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   clearTimeout(timer);
   return { code, output: out + err };
+}
+
+/** What any process needs of the test run's environment (PATH, HOME, temp folder, locale, Bun's own settings). */
+const INHERITED = /^(PATH|HOME|TMPDIR|LANG|LC_[A-Z]+|TZ|BUN_[A-Z_]+)$/;
+
+/**
+ * The environment a service the tests start inherits: INHERITED only, so its configuration is the
+ * test's alone, whatever the shell exports (a compose deployment's NOTIFIER_TOKENS, say).
+ */
+function childEnv(): Record<string, string> {
+  const env: Record<string, string> = { HOME: "/tmp" };
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && INHERITED.test(k)) env[k] = v;
+  return env;
 }
 
 /** Each service connects as its own NATS user of deploy/nats/auth.conf, unless `env` gives credentials of its own. */

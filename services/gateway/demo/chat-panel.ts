@@ -1,5 +1,6 @@
 import type { Centrifuge, ClientInfo, PublicationContext, Subscription } from "centrifuge";
 import { byId, clock, el, keepAtEnd } from "./dom.ts";
+import { authorOf } from "./names.ts";
 import { OrderedLog } from "./ordered.ts";
 
 /** How many of the room's messages the page shows (history on open, then live). */
@@ -12,9 +13,6 @@ interface Message {
   text: string;
   user: string;
 }
-
-/** Who a publication or presence entry is: `/chat/` sockets have no user. */
-const nameOf = (info: ClientInfo | undefined): string => (info?.user ? info.user : "guest (/chat/)");
 
 /** The text of a publication: `{"text"}` as `/chat/` sends it, anything else as JSON. */
 const textOf = (data: unknown): string => (typeof data === "object" && data !== null && typeof (data as { text?: unknown }).text === "string" ? (data as { text: string }).text : JSON.stringify(data));
@@ -81,7 +79,7 @@ export class ChatPanel {
   }
 
   private add(epoch: string, pubs: readonly PublicationContext[]): void {
-    const entries = pubs.filter((p) => p.offset !== undefined).map((p) => ({ offset: p.offset!, text: textOf(p.data), user: nameOf(p.info) }));
+    const entries = pubs.filter((p) => p.offset !== undefined).map((p) => ({ offset: p.offset!, text: textOf(p.data), user: authorOf(p.info) }));
     if (this.log.add(epoch, entries)) this.render();
   }
 
@@ -117,13 +115,13 @@ export class ChatPanel {
   private onPresence(what: "joined" | "left", info: ClientInfo): void {
     if (what === "joined") this.members.set(info.client, info);
     else this.members.delete(info.client);
-    this.event(`${nameOf(info)} ${what}`);
+    this.event(`${authorOf(info)} ${what}`);
     this.renderPresence();
   }
 
   private renderPresence(): void {
     const counts = new Map<string, number>();
-    for (const info of this.members.values()) counts.set(nameOf(info), (counts.get(nameOf(info)) ?? 0) + 1);
+    for (const info of this.members.values()) counts.set(authorOf(info), (counts.get(authorOf(info)) ?? 0) + 1);
     const names = [...counts].sort(([a], [b]) => a.localeCompare(b));
     this.presenceEl.replaceChildren(...names.map(([name, n]) => el("li", n > 1 ? `${name} ×${n}` : name)));
   }

@@ -5,6 +5,8 @@ import { ConfigError, EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type N
 export interface GatewayConfig {
   port: number;
   host: string;
+  /** REUSE_PORT (0): 1 lets several gateway processes share PORT (each must set it); otherwise a taken port is exit 2. */
+  reusePort: boolean;
   natsServers: string[];
   /** NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS (secrets: never log them). */
   natsAuth: NatsAuth;
@@ -100,6 +102,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   const config: GatewayConfig = {
     port: r.port("PORT", DEFAULTS.port),
     host: r.string("HOST", DEFAULTS.host),
+    reusePort: r.flag("REUSE_PORT"),
     natsServers: r.natsUrl(),
     natsAuth: readNatsAuth(r),
     jwt,

@@ -1,7 +1,7 @@
 /**
  * True when `req` is a WebSocket opening handshake this gateway takes (RFC 6455 4.2.1): GET,
  * `Upgrade: websocket`, `Connection: upgrade`, a 16-byte `Sec-WebSocket-Key` and version 13.
- * Anything else gets SPEC's 400 before Bun would answer it (426 for another version).
+ * Anything else gets the documented 400 (docs/websocket.md) before Bun would answer it (426 for another version).
  */
 export function isWebSocketHandshake(req: Request): boolean {
   const h = req.headers;

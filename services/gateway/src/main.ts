@@ -1,5 +1,5 @@
 import { INBOX_PREFIX, NOTIFICATIONS_STREAM, ROOMS_STREAM, roomMaxMessageSize } from "@rt/protocol";
-import { Metrics, createLogger, exitOnNatsFailure, loadConfigOrExit, natsMetrics, onShutdown } from "@rt/runtime";
+import { Metrics, createLogger, exitOnNatsFailure, listenOrExit, loadConfigOrExit, natsMetrics, onShutdown } from "@rt/runtime";
 import { JwtAuthenticator } from "./auth.ts";
 import { NatsBroker } from "./broker/nats-broker.ts";
 import { Outbox } from "./broker/outbox.ts";
@@ -68,12 +68,12 @@ const publisher = new StreamPublisher(broker, outbox, {
 
 // Channels: rooms, inboxes, the monitor.
 const encodings = [jsonPushes, protobufPushes];
-const roomEpoch = new StreamEpoch(ROOMS_STREAM, broker, log.child({ module: "rooms-epoch" }));
+const roomEpoch = new StreamEpoch(ROOMS_STREAM, broker, log.child({ module: "rooms-epoch" }), "the gateways create it when they connect to NATS");
 const roomLimits = { ...config.roomHistory, maxMsgSize: roomMaxMessageSize(config.maxMessageBytes), replicas: config.replicas };
 const roomStore = new RoomStore(broker, roomLimits, log.child({ module: "rooms-store" }), (seq) => rejections.count("stored_publication_invalid", log, { seq }));
 const createLimit = new CreateLimit(config.channelCreate.perMin, config.channelCreate.burst);
 const rooms = new RoomHub(getServer, broker, roomStore, roomEpoch, publisher, encodings, config.roomHistory.size, config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published, createLimit, counters);
-const inboxEpoch = new StreamEpoch(NOTIFICATIONS_STREAM, broker, log.child({ module: "epoch" }));
+const inboxEpoch = new StreamEpoch(NOTIFICATIONS_STREAM, broker, log.child({ module: "epoch" }), "the notifier creates it: is it running?");
 const inboxStore = new JetStreamNotificationStore(broker, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
 const inbox = new Inbox(broker, inboxStore, inboxEpoch, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes, counters);
 const gateways = new GatewayRegistry(publisher.origin, broker, log.child({ module: "gateways" }), () => rejections.count("nats_heartbeat_payload", log));
@@ -133,12 +133,12 @@ gateways.start();
 presence.start();
 api.start();
 inboxEpoch.start();
-roomEpoch.start();
+roomEpoch.start((look) => roomStore.onReady(look)); // ROOMS is this gateway's own: looked at once in place
 publisher.start();
 const demoNotifier = config.demoNotifier; // set with DEMO_PAGE=1 only
 const demo = demoNotifier ? { page: (await import("../demo/index.html")).default, route: (req: Request, url: URL) => demoRoute(req, url, { jwt: config.jwt, auth, notifier: demoNotifier, log: log.child({ module: "demo" }) }) } : undefined;
 if (demo) log.warn("DEMO_PAGE is on: the demo page at / and /demo/token, which signs a token for any user (development only)");
-server = startServer({ demo, config, auth, adapters, sockets, newClient: (encoding, address) => new Client(encoding === "json" ? jsonDeps : protobufDeps, address), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log });
+server = listenOrExit("gateway", config.port, () => startServer({ demo, config, auth, adapters, sockets, newClient: (encoding, address) => new Client(encoding === "json" ? jsonDeps : protobufDeps, address), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log }));
 sweeper.start(config.sweepIntervalMs);
 log.info({ port: server.port, host: config.host }, "gateway listening");
 

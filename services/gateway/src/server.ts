@@ -63,7 +63,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     return json(status, { error: message });
   };
 
-  /** Upgrade checks in SPEC's order: 404, 403, 400 room/since/epoch, 401, 503, 400 no upgrade. */
+  /** Upgrade checks in the documented order (docs/websocket.md): 404, 403, 400 room/since/epoch, 401, 503, 400 no upgrade. */
   async function fetch(req: Request, server: Server<SocketData>): Promise<Response | undefined> {
     const url = new URL(req.url);
     const health = healthRoute(url.pathname, d.ready);
@@ -122,7 +122,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
   return Bun.serve<SocketData>({
     port: config.port,
     hostname: config.host,
-    reusePort: true,
+    reusePort: config.reusePort,
     // The page's HTML and its bundled script and CSS, built by Bun at start (HTML imports).
     ...(d.demo ? { routes: { "/": d.demo.page }, development: false } : {}),
     fetch(req, server) {

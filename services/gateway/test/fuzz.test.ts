@@ -40,7 +40,7 @@ const decode = (b: Uint8Array): string | undefined => {
   }
 };
 
-/** The /ws-chat answer the SPEC requires for a text frame. */
+/** The /ws-chat answer documented for a text frame (docs/websocket.md). */
 function echoOracle(text: string): Expect {
   let v: unknown;
   try {

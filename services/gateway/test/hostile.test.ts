@@ -140,7 +140,7 @@ describe("Origin (ALLOWED_ORIGINS=https://app.example.com): exact match only", (
     ["/chat/a.b", 403],
     ["/notifications?token=garbage", 403],
     ["/notifications?since=-1", 403],
-  ] as const)("a bad Origin on %s: %d (checked in SPEC order)", async (path, status) => {
+  ] as const)("a bad Origin on %s: %d (checked in the documented order)", async (path, status) => {
     await expectRefused(big, path, status, { origin: "https://evil.com" });
   });
 });
@@ -175,7 +175,7 @@ describe("broken handshakes", () => {
     ["a Sec-WebSocket-Key that is not 16 bytes of base64", 400, { "sec-websocket-key": "short" }],
     ["no Upgrade header", 400, { upgrade: undefined }],
     ["Upgrade: h2c", 400, { upgrade: "h2c" }],
-    ["Sec-WebSocket-Version: 12 (SPEC: no valid upgrade, 400)", 400, { "sec-websocket-version": "12" }],
+    ["Sec-WebSocket-Version: 12 (no valid upgrade: 400)", 400, { "sec-websocket-version": "12" }],
   ] as const)("%s: %d with a JSON body", async (_name, status, headers) => {
     await expectRefused(gw, "/ws-chat", status, headers);
   });

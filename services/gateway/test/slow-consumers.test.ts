@@ -4,7 +4,7 @@ import { metricsSubject, type NotificationFrame } from "@rt/protocol";
 import { RawSocket, RssSampler, ServiceProcess, TestNats, TestSocket, TEST_JWT_SECRET, signToken, tcpQueues, NATS_ADMIN } from "@rt/testkit";
 
 /**
- * Stalled readers (SPEC "Limits and close codes": a socket that cannot keep up). A raw client
+ * Stalled readers (README "Close codes", 1013: a socket that cannot keep up). A raw client
  * completes the handshake and stops reading; about 24 MB is then sent its way. Chat and
  * notification sockets must be closed with 1013 (never a silent drop: what it got before is an
  * exact prefix); a monitor socket is never closed and only the newest sample of each host is kept.

@@ -1,5 +1,5 @@
 import { INBOX_PREFIX, metricsSubject } from "@rt/protocol";
-import { Metrics, connectNats, createLogger, exitOnNatsFailure, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
+import { Metrics, connectNats, createLogger, exitOnNatsFailure, listenOrExit, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
 import { loadConfig } from "./config.ts";
 import { route } from "./http.ts";
 import { sampleMetrics } from "./metrics.ts";
@@ -19,10 +19,11 @@ const registry = new Metrics();
 const metrics = sampleMetrics(registry, () => nats?.connected() ?? false);
 
 // Up before NATS so /healthz answers (and /readyz says 503) while the first connect is pending.
-const server = config.port === undefined ? undefined : Bun.serve({
-  port: config.port,
+const port = config.port;
+const server = port === undefined ? undefined : listenOrExit("metrics", port, () => Bun.serve({
+  port,
   fetch: (req) => route(req, { ready: () => nats?.connected() ?? false, scrape: () => registry.response() }),
-});
+}), false);
 if (server) log.info({ port: server.port }, "health and metrics endpoints listening");
 
 onShutdown(log, async () => {

@@ -19,6 +19,8 @@ const MIN_WINDOW_MS = 1000;
 export interface NotifierConfig {
   port: number;
   host: string;
+  /** REUSE_PORT (0): 1 lets several notifier processes share PORT (each must set it); otherwise a taken port is exit 2. */
+  reusePort: boolean;
   natsUrl: string[];
   /** NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS (secrets: never log them). */
   natsAuth: NatsAuth;
@@ -40,6 +42,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const config: NotifierConfig = {
     port: reader.port("PORT", DEFAULT_PORT),
     host: reader.string("HOST", "0.0.0.0"),
+    reusePort: reader.flag("REUSE_PORT"),
     natsUrl: reader.natsUrl(),
     natsAuth: readNatsAuth(reader),
     tokens: readTokens(reader),

@@ -12,6 +12,8 @@ import { MAX_BATCH_REQUEST_BYTES, parseBody, tooLarge } from "./request.ts";
 export interface HttpDeps {
   host: string;
   port: number;
+  /** Several notifier processes share the port (REUSE_PORT=1). */
+  reusePort: boolean;
   log: Logger;
   auth: Authorizer;
   /** True while NATS is connected and the stream exists (`/readyz`). */
@@ -41,8 +43,8 @@ export function startHttp(deps: HttpDeps): Server<undefined> {
   return Bun.serve({
     hostname: deps.host,
     port: deps.port,
-    // Several notifier processes may share the port (the kernel spreads connections): they are stateless, and share NATS queue groups.
-    reusePort: true,
+    // With REUSE_PORT=1 several notifier processes share the port (the kernel spreads connections): they are stateless, and share NATS queue groups.
+    reusePort: deps.reusePort,
     maxRequestBodySize: SERVER_BODY_LIMIT,
     fetch: (req) => route(req, deps),
     error(err) {

@@ -1,5 +1,5 @@
 import { INBOX_PREFIX } from "@rt/protocol";
-import { Metrics, connectNats, createLogger, exitOnNatsFailure, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
+import { Metrics, connectNats, createLogger, exitOnNatsFailure, listenOrExit, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
 import { ApiDispatcher, apiError } from "./api/dispatcher.ts";
 import { ApiResponder } from "./api/nats-responder.ts";
 import { RoomPublisher } from "./api/room-publisher.ts";
@@ -24,9 +24,10 @@ const metrics = notifierMetrics(registry, () => nats?.connected() ?? false);
 // HTTP first, so /healthz answers (and /readyz says 503) while NATS is still out of reach.
 let publisher: Publisher | undefined;
 let dispatcher: ApiDispatcher | undefined;
-const server = startHttp({
+const server = listenOrExit("notifier", config.port, () => startHttp({
   host: config.host,
   port: config.port,
+  reusePort: config.reusePort,
   log: log.child({ module: "http" }),
   auth,
   ready: () => publisher?.ready() ?? false,
@@ -34,7 +35,7 @@ const server = startHttp({
   api: (method, body) => dispatcher?.call(method, body) ?? Promise.resolve(apiError(100, "not connected to NATS yet; retry shortly")),
   metrics,
   scrape: () => registry.response(),
-});
+}));
 log.info({ url: server.url.href }, "http listening");
 
 let store: NotificationStore | undefined;
@@ -60,5 +61,7 @@ dispatcher = new ApiDispatcher(nats.nc, new RoomPublisher(nats.nc, INBOX_PREFIX.
 apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }), metrics);
 apiResponder.start();
 await store.ensureStream();
-publisher = pub;
 api.start();
+// Ready (/readyz reads `publisher`) only once the server has the subscriptions: a `notifier.send` request right after a 200 finds one.
+await nats.nc.flush().catch(() => undefined); // disconnected meanwhile: they are sent again on reconnect, and /readyz says 503 until then
+publisher = pub;

@@ -48,7 +48,7 @@ function strictUtf8Or(bytes: Uint8Array): string | undefined {
 }
 const own = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
-/** The SPEC's schema, written out by hand: the paths that are wrong (a missing required property is reported at ""). */
+/** The documented schema (docs/messages.md, NotifyRequest), written out by hand: the paths that are wrong (a missing required property is reported at ""). */
 function schemaErrors(v: unknown): string[] {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return [""];
   const o = v as Record<string, unknown>;
@@ -64,7 +64,7 @@ function schemaErrors(v: unknown): string[] {
   return [...paths].sort();
 }
 
-/** The answer the SPEC requires for these request bytes (auth and content type already fine). */
+/** The documented answer (docs/notifier.md) for these request bytes (auth and content type already fine). */
 function oracle(bytes: Uint8Array): Expected {
   if (bytes.byteLength > MAX_BATCH_REQUEST_BYTES) return { status: 413, paths: [""] };
   const text = strictUtf8Or(bytes);

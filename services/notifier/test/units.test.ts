@@ -50,7 +50,7 @@ test("idempotency msg ids are hex sha256, scoped to the user", () => {
 
 test("config defaults", () => {
   expect(loadConfig({})).toEqual({
-    port: 8081, host: "0.0.0.0", natsUrl: ["nats://127.0.0.1:4222"], natsAuth: {}, tokens: undefined,
+    port: 8081, host: "0.0.0.0", reusePort: false, natsUrl: ["nats://127.0.0.1:4222"], natsAuth: {}, tokens: undefined,
     dedupWindowMs: 3_600_000, maxAgeMs: 7 * 86_400_000, maxPerUser: 1000, maxBytes: 1024 ** 3, replicas: 1, logLevel: "info",
   });
   expect(loadConfig({ NOTIFIER_TOKENS: "a, b,,", NOTIFIER_DEDUP_WINDOW: "90s", NOTIFICATIONS_MAX_AGE: "1d" })).toMatchObject({ tokens: ["a", "b"], dedupWindowMs: 90_000, maxAgeMs: 86_400_000 });
@@ -59,6 +59,8 @@ test("config defaults", () => {
   // At least two of the largest stored notifications.
   expect(() => loadConfig({ NOTIFICATIONS_MAX_BYTES: String(2 * MAX_STORED_NOTIFICATION_BYTES - 1) })).toThrow(`NOTIFICATIONS_MAX_BYTES: must be between ${2 * MAX_STORED_NOTIFICATION_BYTES} and`);
   expect(() => loadConfig({ NOTIFICATIONS_MAX_BYTES: "1GiB" })).toThrow('NOTIFICATIONS_MAX_BYTES: must be a whole number, got "1GiB"');
+  expect(loadConfig({ REUSE_PORT: "1" }).reusePort).toBe(true);
+  expect(() => loadConfig({ REUSE_PORT: "shared" })).toThrow("REUSE_PORT: must be 1 or 0");
   expect(() => loadConfig({ NATS_TOKEN: "tok", NATS_USER: "notifier", NATS_PASSWORD: "pw" })).toThrow("NATS_TOKEN: cannot be combined with NATS_USER/NATS_PASSWORD");
 });
 

@@ -34,7 +34,8 @@ const ENTRY_OVERHEAD = 64;
 
 /**
  * Publishes held until the stream confirms them, first in first out. The NATS client drops what it
- * was given while the link was down (FIELD-NOTES), so nothing leaves the outbox when it is sent:
+ * was given while the link was down (a reconnect attempt resets its outbound buffer), so nothing
+ * leaves the outbox when it is sent:
  * only confirmations (`ackOne`) remove it, from the front, and `rewind` (after a reconnect, a
  * refused or a lost confirmation) makes everything unconfirmed due again. Bounded by bytes (the oldest go first) and by age (checked when sending); every entry
  * that leaves unconfirmed is reported to `dropped`.

@@ -53,6 +53,7 @@ export class RoomStore {
   private ensuring: Promise<void> | undefined;
   private stopped = false;
   private inPlace = false;
+  private readonly readyListeners: Array<() => void> = [];
 
   constructor(private readonly broker: Broker, private readonly limits: RoomHistoryLimits, private readonly log: Logger, private readonly onInvalid: (seq: number) => void) {
     broker.onUp(() => void this.ensureStream());
@@ -83,6 +84,11 @@ export class RoomStore {
   /** True once the stream was created or updated on this connection (rooms publish into it). */
   get ready(): boolean {
     return this.inPlace && this.broker.connected();
+  }
+
+  /** `fn` runs each time the stream is in place on a connection (after the first connect and every reconnect). */
+  onReady(fn: () => void): void {
+    this.readyListeners.push(fn);
   }
 
   /** Creates or updates the stream, retrying with backoff until JetStream answers. */
@@ -147,6 +153,7 @@ export class RoomStore {
         this.inPlace = true;
         this.backoff.reset();
         this.log.info({ stream: ROOMS_STREAM, limits: this.limits }, "rooms stream ready");
+        for (const fn of this.readyListeners) fn();
         return;
       } catch (err) {
         if (err instanceof JetStreamApiError && err.code === INSUFFICIENT_RESOURCES) {

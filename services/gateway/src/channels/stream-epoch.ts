@@ -26,12 +26,17 @@ export class StreamEpoch {
   private lastLog = { cause: "", at: 0 };
   private stopped = false;
 
-  constructor(private readonly stream: string, private readonly broker: Broker, private readonly log: Logger) {}
+  /** `creator`: who makes the stream, said when it is missing ("the notifier creates it: is it running?"). */
+  constructor(private readonly stream: string, private readonly broker: Broker, private readonly log: Logger, private readonly creator: string) {}
 
-  /** Starts watching: advisories, every (re)connect, the periodic check. */
-  start(): void {
+  /**
+   * Starts watching: advisories, the periodic check, and a look whenever `lookWhen` says so: after
+   * every (re)connect by default; a stream this gateway creates itself is looked at once it is in
+   * place (its creator's signal), so its absence just before is not reported as trouble.
+   */
+  start(lookWhen: (look: () => void) => void = (look) => this.broker.onUp(look)): void {
     for (const subject of streamAdvisorySubjects(this.stream)) this.broker.acquire(subject, () => this.refresh());
-    this.broker.onUp(() => this.refresh());
+    lookWhen(() => void this.refresh());
     this.broker.onDown(() => (this.answered = false));
   }
 
@@ -86,7 +91,7 @@ export class StreamEpoch {
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
         this.answered = true;
         next = undefined;
-        this.trouble("stream not found (is the notifier running?)");
+        this.trouble(`stream not found (${this.creator})`);
       } else {
         this.answered = false;
         this.trouble(String(err));

@@ -1,8 +1,17 @@
-// The demo page's pure parts: ordered merge of history and live, the unread count, the chart's paths.
+// The demo page's pure parts: ordered merge of history and live, the unread count, the chart's paths, who wrote a message.
 import { describe, expect, test } from "bun:test";
 import { linePath, toPoint, trim, type Point } from "../../demo/chart.ts";
+import { authorOf } from "../../demo/names.ts";
 import { OrderedLog } from "../../demo/ordered.ts";
 import { markAll, parseMark, unreadCount } from "../../demo/unread.ts";
+
+describe("authorOf", () => {
+  test("a client's user; a /chat/ socket (no user) is the guest; a publication without client info is the server's (the server API)", () => {
+    expect(authorOf({ user: "alice", client: "c1" })).toBe("alice");
+    expect(authorOf({ user: "", client: "c2" })).toBe("guest (/chat/)");
+    expect(authorOf(undefined)).toBe("server");
+  });
+});
 
 describe("OrderedLog", () => {
   test("history read after live ones merges in offset order, each once", () => {

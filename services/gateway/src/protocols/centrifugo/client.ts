@@ -92,7 +92,7 @@ const SERVER_UNSUBSCRIBE = { code: 2000, reason: "server unsubscribe" };
 const PONG_TIMEOUT_MS = 10_000;
 /** How long connect waits for the user's inbox to be placed (its position goes into the reply). */
 const INBOX_POSITION_TIMEOUT_MS = 5000;
-/** RPC requests wait this long for a backend's answer (SPEC: 108 after 5 s). */
+/** RPC requests wait this long for a backend's answer (docs/websocket.md: 108 after 5 s). */
 const RPC_TIMEOUT_MS = 5000;
 /** Commands refused for the rate in a row before the connection is closed with 3013. */
 const MAX_REFUSED_IN_A_ROW = 50;
