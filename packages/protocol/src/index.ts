@@ -15,3 +15,4 @@ export * from "./presence.ts";
 export * from "./server-api.ts";
 export * from "./control.ts";
 export { parseChannel, MONITOR_CHANNEL, type ChannelRef } from "./channels.ts";
+export { REPLY_PREFIXES, MAX_REPLY_SUBJECT_LENGTH, replyAccepted, type Responder } from "./reply-subjects.ts";

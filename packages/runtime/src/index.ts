@@ -7,3 +7,6 @@ export { onShutdown } from "./shutdown.ts";
 export { json, healthRoute } from "./http.ts";
 export { natsServerBinary, portOpen } from "./local.ts";
 export { LATENCY_BUCKETS, METRIC_PREFIX, Metrics, natsMetrics, secondsSince } from "./metrics.ts";
+export { LogLimiter } from "./log-limiter.ts";
+export { ReplyGuard } from "./reply-guard.ts";
+export { RequestMux } from "./request-mux.ts";
