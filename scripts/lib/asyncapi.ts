@@ -1,7 +1,7 @@
 import {
   API_METHODS, API_PREFIX, GATEWAY_API_METHODS, GATEWAY_CONTROL_OPS, ApiError, ChatError, ChatMessage, ChatReceived, ControlAnswer, GATEWAY_API_PREFIX, GATEWAY_API_QUEUE, GATEWAY_CONTROL_PREFIX, GatewayHeartbeat,
   LiveNotification, MetricsSample, NOTIFICATIONS_STREAM, NOTIFIER_SEND, NotificationFrame, NotifyAnswer, NotifyErrorAnswer, NotifyRequest, PresenceAnswer, PresenceEvent,
-  PresenceQuery, ROOMS_STREAM, RoomPublication, StoredNotification, centrifugo, deliveredSubject, encodeToken, gatewayHeartbeatSubject, methodSubject, metricsSubject,
+  PresenceQuery, REPLY_PREFIX, ROOMS_STREAM, RoomPublication, StoredNotification, centrifugo, deliveredSubject, encodeToken, gatewayHeartbeatSubject, methodSubject, metricsSubject,
   presenceEventSubject, presenceQuerySubject, roomLiveSubject, roomSubject, rpcSubject, streamAdvisorySubjects, userLiveSubject, userStoreSubject,
 } from "@rt/protocol";
 import { Parser } from "@asyncapi/parser";
@@ -227,7 +227,7 @@ export function asyncApiDocument(): Json {
   operation("gatewayManageStream", "gateway", "send", "streamManage", ["JetStreamApiRequest"], "Create or update `ROOMS`; read the streams' `created` time (the epoch).", { reply: ["JetStreamApiReply"] });
   operation("notifierManageStream", "notifier", "send", "streamManage", ["JetStreamApiRequest"], "Create or update `NOTIFICATIONS`; read the streams' `created` time (the epoch).", { reply: ["JetStreamApiReply"] });
 
-  channel("natsReply", "nats", null, "The requester's reply subject, chosen at run time under its own prefix: `_INBOX_gateway.…`, `_INBOX_notifier.…` (`INBOX_PREFIX`; each service's NATS user may subscribe under its own only), a backend's `_INBOX.…`: NATS request/reply.", [...replies].sort());
+  channel("natsReply", "nats", null, `The requester's reply subject, chosen at run time under its own prefix: \`_INBOX_gateway.…\`, \`_INBOX_notifier.…\` (\`INBOX_PREFIX\`; each service's NATS user may subscribe under its own only), a backend's \`_INBOX.…\`: NATS request/reply. A responder answers only under its callers' reply prefix (\`REPLY_PREFIX\`; any other reply subject: the request is dropped and counted in \`rt_reply_refused_total\`, docs/nats-security.md): \`${REPLY_PREFIX.clients}\` for \`notifier.send\` and \`api.*\`, \`${REPLY_PREFIX.gatewayApi}\` for \`gateway.api.*\`, \`${REPLY_PREFIX.gather}\` for \`gateway.control.*\` and \`presence.query.*\`, \`${REPLY_PREFIX.proxy}\` for a backend's answer to \`rpc.*\`.`, [...replies].sort());
 
   return {
     asyncapi: "3.0.0",

@@ -68,6 +68,7 @@ const SAMPLES: Record<keyof typeof subjects, string[] | "not a subject"> = {
   methodFromSubject: "not a subject",
   // Reply prefixes (`_INBOX_<service>.…`): replies go to whoever asked, no channel of the document.
   INBOX_PREFIX: "not a subject",
+  REPLY_PREFIX: "not a subject",
   NOTIFY_USER_WILDCARD: [subjects.NOTIFY_USER_WILDCARD],
   NOTIFY_LIVE_PREFIX: [`${subjects.NOTIFY_LIVE_PREFIX}x`],
   NOTIFIER_SEND: [subjects.NOTIFIER_SEND],

@@ -21,6 +21,22 @@ export const METRICS_WILDCARD = "metrics.host.*";
  */
 export const INBOX_PREFIX = { gateway: "_INBOX_gateway", notifier: "_INBOX_notifier", metrics: "_INBOX_metrics" } as const;
 
+/**
+ * Where the requests the services answer get their answers (each ends with `.`; a request's reply
+ * subject is the prefix and one or more tokens). A responder answers only under the prefixes of
+ * those who may call it (reply-subjects.ts), and each NATS user may publish replies only there.
+ */
+export const REPLY_PREFIX = {
+  /** Every NATS client's default (`_INBOX.<nuid>.<token>`): backends and the command-line tools calling `notifier.send` and `api.*`. */
+  clients: "_INBOX.",
+  /** The notifier's requests to a gateway (`gateway.api.*`): not its JetStream replies, which stay elsewhere under `_INBOX_notifier.`. */
+  gatewayApi: `${INBOX_PREFIX.notifier}.gwapi.`,
+  /** A gateway's questions to every gateway (`gateway.control.*`, `presence.query.*`), answered in parts. */
+  gather: `${INBOX_PREFIX.gateway}.gather.`,
+  /** A gateway's requests to backends (`rpc.*`, and every request a backend answers for a gateway): the only gateway inboxes a backend may write to. */
+  proxy: `${INBOX_PREFIX.gateway}.proxy.`,
+} as const;
+
 function roomToken(room: string): string {
   if (!ROOM_ID_PATTERN.test(room)) throw new RangeError("invalid room id");
   return room;

@@ -1,5 +1,5 @@
 import { INBOX_PREFIX, NOTIFICATIONS_STREAM, ROOMS_STREAM, roomMaxMessageSize } from "@rt/protocol";
-import { Metrics, createLogger, exitOnNatsFailure, listenOrExit, loadConfigOrExit, natsMetrics, onShutdown } from "@rt/runtime";
+import { Metrics, ReplyGuard, createLogger, exitOnNatsFailure, listenOrExit, loadConfigOrExit, natsMetrics, onShutdown } from "@rt/runtime";
 import { JwtAuthenticator } from "./auth.ts";
 import { NatsBroker } from "./broker/nats-broker.ts";
 import { Outbox } from "./broker/outbox.ts";
@@ -43,6 +43,7 @@ if (!config.allowedOrigins) log.warn("ALLOWED_ORIGINS is unset: browsers from an
 
 const metrics = new Metrics();
 const rejections = new Rejections(metrics);
+const replies = new ReplyGuard(metrics, log.child({ module: "replies" }), ["gateway.api", "gateway.control", "presence.query"]);
 const broker = new NatsBroker(log.child({ module: "nats" }), INBOX_PREFIX.gateway);
 const counters = new GatewayMetrics(metrics, natsMetrics(metrics, () => broker.connected()).publishFailures);
 const limits = { backpressureBytes: config.backpressureLimitBytes };
@@ -77,7 +78,7 @@ const inboxEpoch = new StreamEpoch(NOTIFICATIONS_STREAM, broker, log.child({ mod
 const inboxStore = new JetStreamNotificationStore(broker, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
 const inbox = new Inbox(broker, inboxStore, inboxEpoch, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes, counters);
 const gateways = new GatewayRegistry(publisher.origin, broker, log.child({ module: "gateways" }), () => rejections.count("nats_heartbeat_payload", log));
-const presence = new Presence(getServer, broker, gateways, encodings, rejections, log.child({ module: "presence" }), published);
+const presence = new Presence(getServer, broker, gateways, encodings, rejections, replies, log.child({ module: "presence" }), published);
 const monitor = new MonitorRelay(getServer, broker, encodings, rejections, log.child({ module: "monitor" }), published, counters);
 
 // Protocols: the article's four endpoints and the client protocol.
@@ -97,7 +98,7 @@ const adapters: Adapters = {
   centrifugo: centrifugoAdapter(inbox, limits),
 };
 const api = new GatewayApi({
-  server: getServer, broker, registry: gateways, rooms, presence, inbox, inboxStore, inboxEpoch, sockets, encodings, rejections, log: log.child({ module: "api" }),
+  server: getServer, broker, registry: gateways, rooms, presence, inbox, inboxStore, inboxEpoch, sockets, encodings, rejections, replies, log: log.child({ module: "api" }),
   socketCount: () => sweeper.size,
   info: { name: `${hostname()}:${config.port}`, version: VERSION, historySize: config.roomHistory.size },
 });

@@ -1,5 +1,5 @@
-import { INBOX_PREFIX } from "@rt/protocol";
-import { Metrics, connectNats, createLogger, exitOnNatsFailure, listenOrExit, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
+import { INBOX_PREFIX, REPLY_PREFIX } from "@rt/protocol";
+import { Metrics, ReplyGuard, RequestMux, connectNats, createLogger, exitOnNatsFailure, listenOrExit, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
 import { ApiDispatcher, apiError } from "./api/dispatcher.ts";
 import { ApiResponder } from "./api/nats-responder.ts";
 import { RoomPublisher } from "./api/room-publisher.ts";
@@ -20,6 +20,7 @@ if (!auth.enforced) log.warn("NOTIFIER_TOKENS is not set: anyone who can reach t
 let nats: ServiceNats | undefined;
 const registry = new Metrics();
 const metrics = notifierMetrics(registry, () => nats?.connected() ?? false);
+const replies = new ReplyGuard(registry, log.child({ module: "replies" }), ["notifier.send", "api"]);
 
 // HTTP first, so /healthz answers (and /readyz says 503) while NATS is still out of reach.
 let publisher: Publisher | undefined;
@@ -56,9 +57,9 @@ nats.onFailed((err) => exitOnNatsFailure("notifier", log, err));
 store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: config.maxPerUser, maxBytes: config.maxBytes, dedupWindowMs: config.dedupWindowMs, replicas: config.replicas }, log.child({ module: "store" }), metrics);
 const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }), metrics });
 nats.onReconnect(() => void store?.ensureStream());
-api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }), metrics);
-dispatcher = new ApiDispatcher(nats.nc, new RoomPublisher(nats.nc, INBOX_PREFIX.notifier, log.child({ module: "rooms" }), metrics), log.child({ module: "api" }));
-apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }), metrics);
+api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }), metrics, replies);
+dispatcher = new ApiDispatcher(new RequestMux(nats.nc, REPLY_PREFIX.gatewayApi), new RoomPublisher(nats.nc, INBOX_PREFIX.notifier, log.child({ module: "rooms" }), metrics), log.child({ module: "api" }));
+apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }), metrics, replies);
 apiResponder.start();
 await store.ensureStream();
 api.start();

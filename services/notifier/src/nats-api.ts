@@ -1,6 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { NOTIFIER_SEND, type NotifyRequest } from "@rt/protocol";
-import type { Logger } from "@rt/runtime";
+import type { Logger, ReplyGuard } from "@rt/runtime";
 import type { NotifierMetrics } from "./metrics.ts";
 import { failed, type Outcome } from "./outcome.ts";
 import { sendParsed } from "./batch.ts";
@@ -19,6 +19,8 @@ export class NatsApi {
     private readonly send: (req: NotifyRequest) => Promise<Outcome>,
     private readonly log: Logger,
     private readonly metrics: Pick<NotifierMetrics, "apiCall">,
+    /** Which reply subjects a request may name (backends' inboxes). */
+    private readonly replies: ReplyGuard,
   ) {}
 
   /** Starts answering requests on NOTIFIER_SEND. */
@@ -44,6 +46,7 @@ export class NatsApi {
   }
 
   private async handle(msg: Msg): Promise<void> {
+    if (!this.replies.allows("notifier.send", msg.subject, msg.reply)) return;
     let outcome: Awaited<ReturnType<typeof sendParsed>>;
     try {
       outcome = await sendParsed(parseBody(msg.data), this.send);

@@ -5,7 +5,7 @@ import {
   centrifugo, controlAnswer, methodFromSubject, methodSubject,
   type ApiAnswer, type ChannelsRequest, type ControlAnswer, type DisconnectRequest, type HistoryRequest, type InfoNode, type UnsubscribeRequest,
 } from "@rt/protocol";
-import type { Logger } from "@rt/runtime";
+import type { Logger, ReplyGuard } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { inboxHistory } from "../channels/inbox-history.ts";
 import type { NotificationStore } from "../channels/inbox-store.ts";
@@ -38,6 +38,8 @@ export interface GatewayApiDeps {
   sockets: SocketIndex;
   encodings: readonly PushEncoding[];
   rejections: Rejections;
+  /** Which reply subjects a request may name (the notifier's for `gateway.api`, gateways' for `gateway.control`). */
+  replies: ReplyGuard;
   log: Logger;
   /** Open sockets here. */
   socketCount: () => number;
@@ -85,6 +87,7 @@ export class GatewayApi {
   }
 
   private async onApi(msg: Msg): Promise<void> {
+    if (!this.d.replies.allows("gateway.api", msg.subject, msg.reply)) return;
     const method = methodFromSubject(GATEWAY_API_PREFIX, msg.subject);
     let answer: ApiAnswer;
     try {
@@ -154,6 +157,7 @@ export class GatewayApi {
 
   /** Another gateway asks for this one's part. */
   private onControl(msg: Msg): void {
+    if (!this.d.replies.allows("gateway.control", msg.subject, msg.reply)) return;
     const op = methodFromSubject(GATEWAY_CONTROL_PREFIX, msg.subject);
     const body = readJson(msg, MAX_API_REQUEST_BYTES);
     if (!isControl(op) || !msg.reply || !API_METHODS[op].validator.check(body)) {

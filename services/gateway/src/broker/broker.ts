@@ -17,14 +17,14 @@ export interface Broker {
   release(subject: string): void;
   /** Core publish while connected (with `reply`: where the answer goes); false (nothing sent) when not. */
   publish(subject: string, payload: string | Uint8Array, headers?: MsgHdrs, reply?: string): boolean;
-  /** A request/reply; rejects on no responders, a timeout, or the link dropping. */
+  /** A request to backends (`rpc.*`), answered under REPLY_PREFIX.proxy; rejects on no responders, a timeout, or the link dropping. */
   request(subject: string, payload: string, timeoutMs: number): Promise<Msg>;
   /**
-   * A request answered by many: each answer goes to `onAnswer` (true: that was the last one needed)
+   * A request answered by many gateways (under REPLY_PREFIX.gather): each answer goes to `onAnswer` (true: that was the last one needed)
    * until then, `timeoutMs` or the link dropping; rejects at once when not connected.
    */
   gather(subject: string, payload: string, timeoutMs: number, onAnswer: (msg: Msg) => boolean): Promise<void>;
-  /** A subject prefix only this connection's replies use (`<prefix>.<token>`). */
+  /** A subject prefix only this connection's replies from NATS itself use (`<prefix>.<token>`: the stream's acks). */
   readonly inboxPrefix: string;
   /** Resolves once NATS has had everything published before it (PING/PONG); rejects if the link drops first. */
   flush(): Promise<void>;

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, MsgHdrs, Subscription } from "@nats-io/transport-node";
-import { connectNats, drainOrClose, type Logger, type ServiceNats, type ServiceNatsOptions } from "@rt/runtime";
+import { REPLY_PREFIX } from "@rt/protocol";
+import { RequestMux, connectNats, drainOrClose, type Logger, type ServiceNats, type ServiceNatsOptions } from "@rt/runtime";
 import type { Broker } from "./broker.ts";
 
 interface Held {
@@ -19,6 +20,7 @@ interface Held {
 export class NatsBroker implements Broker {
   private nats: ServiceNats | undefined;
   private jsm: JetStreamManager | undefined;
+  private backends: RequestMux | undefined;
   private readonly held = new Map<string, Held>();
   private readonly ups: Array<() => void> = [];
   private readonly downs: Array<() => void> = [];
@@ -27,12 +29,16 @@ export class NatsBroker implements Broker {
 
   /**
    * `connectionInboxPrefix`: where this connection's replies arrive (nats.js `inboxPrefix`; the
-   * gateway's NATS user may subscribe only under `_INBOX_gateway`). Its own acks and gathers use
-   * `inboxPrefix`, the same prefix and a random token.
+   * gateway's NATS user may subscribe only under `_INBOX_gateway`). Its own acks use `inboxPrefix`,
+   * the same prefix and a random token. Answers from other gateways and from backends come under
+   * prefixes of their own (REPLY_PREFIX `gather` and `proxy`), the only ones those may write to.
    */
   constructor(private readonly log: Logger, private readonly connectionInboxPrefix = "_INBOX") {
-    this.inboxPrefix = `${connectionInboxPrefix}.${randomBytes(12).toString("base64url")}`;
+    const token = randomBytes(12).toString("base64url");
+    this.inboxPrefix = `${connectionInboxPrefix}.${token}`;
+    this.gatherPrefix = `${REPLY_PREFIX.gather}${token}.`;
   }
+  private readonly gatherPrefix: string;
 
   /** A promise rejected later, with a handler so nobody waiting on it is not an error. */
   private static signal(): PromiseWithResolvers<never> {
@@ -47,6 +53,7 @@ export class NatsBroker implements Broker {
     nats.onFailed((err) => this.fails.forEach((fn) => fn(err)));
     // checkAPI off: JetStream may not be ready yet; callers find out per request and retry.
     this.jsm = await jetstreamManager(nats.nc, { timeout: 5000, checkAPI: false });
+    this.backends = new RequestMux(nats.nc, REPLY_PREFIX.proxy);
     this.nats = nats;
     for (const [subject, h] of this.held) h.sub = this.subscribe(subject, h.onMsg, h.queue);
     nats.onReconnect(() => this.emit(this.ups));
@@ -96,14 +103,14 @@ export class NatsBroker implements Broker {
   }
 
   request(subject: string, payload: string, timeoutMs: number): Promise<Msg> {
-    if (!this.nats?.connected()) return Promise.reject(new Error("not connected to NATS"));
-    return Promise.race([this.nats.nc.request(subject, payload, { timeout: timeoutMs }), this.linkDown()]);
+    if (!this.nats?.connected() || !this.backends) return Promise.reject(new Error("not connected to NATS"));
+    return Promise.race([this.backends.request(subject, payload, timeoutMs), this.linkDown()]);
   }
 
   gather(subject: string, payload: string, timeoutMs: number, onAnswer: (msg: Msg) => boolean): Promise<void> {
     if (!this.nats?.connected()) return Promise.reject(new Error("not connected to NATS"));
     const nc = this.nats.nc;
-    const inbox = `${this.inboxPrefix}.gather.${++this.gathers}`;
+    const inbox = `${this.gatherPrefix}${++this.gathers}`;
     const { promise, resolve } = Promise.withResolvers<void>();
     let timer: ReturnType<typeof setTimeout> | undefined = undefined;
     let done = false;

@@ -1,7 +1,7 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
 import { MAX_PRESENCE_CHANGES, PRESENCE_QUERY_WILDCARD, presenceAnswer, presenceEvent, presenceEventSubject, presenceQuery, presenceQuerySubject, roomFromPresenceSubject, type PresenceAnswer, type PresenceQuery } from "@rt/protocol";
-import type { Logger } from "@rt/runtime";
+import type { Logger, ReplyGuard } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import type { GatewayRegistry } from "../cluster/gateways.ts";
 import { noneYet, type PerEncoding, type PushEncoding } from "../protocols/centrifugo/push.ts";
@@ -47,6 +47,8 @@ export class Presence {
     private readonly registry: GatewayRegistry,
     private readonly encodings: readonly PushEncoding[],
     private readonly rejections: Rejections,
+    /** Which reply subjects a presence question may name (gateways' gathers). */
+    private readonly replies: ReplyGuard,
     private readonly log: Logger,
     /** Told the size of every topic publish (the sweeper's trigger). */
     private readonly published: (bytes: number) => void,
@@ -141,6 +143,7 @@ export class Presence {
 
   /** Another gateway's question about one of the rooms: this gateway's members, in parts. */
   private answer(msg: Msg): void {
+    if (!this.replies.allows("presence.query", msg.subject, msg.reply)) return;
     const room = roomFromPresenceSubject(msg.subject);
     const q = readJson(msg, 1024);
     if (room === undefined || !msg.reply || !presenceQuery.check(q)) {

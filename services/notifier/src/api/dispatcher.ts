@@ -1,9 +1,9 @@
-import { errors, type NatsConnection } from "@nats-io/transport-node";
+import { errors } from "@nats-io/transport-node";
 import {
   API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, centrifugo, depthWithin, isApiMethod, methodSubject, parseChannel,
   type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type PublishRequest, type PublishResult,
 } from "@rt/protocol";
-import type { Logger } from "@rt/runtime";
+import type { Logger, RequestMux } from "@rt/runtime";
 import { NoRoomsStreamError, RoomMessageTooLargeError, type RoomPublisher } from "./room-publisher.ts";
 
 const { ErrorCode, ERROR_MESSAGES } = centrifugo;
@@ -39,7 +39,8 @@ class ApiFailure extends Error {
 export class ApiDispatcher {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
 
-  constructor(private readonly nc: NatsConnection, private readonly rooms: RoomPublisher, private readonly log: Logger) {}
+  /** `gateways`: requests answered under REPLY_PREFIX.gatewayApi (the only inboxes of the notifier a gateway may write to). */
+  constructor(private readonly gateways: RequestMux, private readonly rooms: RoomPublisher, private readonly log: Logger) {}
 
   /** Serves one call; never throws. */
   async call(method: string, body: unknown): Promise<ApiAnswer | BatchAnswer> {
@@ -103,7 +104,7 @@ export class ApiDispatcher {
   private async askGateway(method: string, body: unknown): Promise<unknown> {
     let text: string;
     try {
-      const msg = await this.nc.request(methodSubject(GATEWAY_API_PREFIX, method), JSON.stringify(body), { timeout: GATEWAY_TIMEOUT_MS });
+      const msg = await this.gateways.request(methodSubject(GATEWAY_API_PREFIX, method), JSON.stringify(body), GATEWAY_TIMEOUT_MS);
       if (msg.data.byteLength > MAX_GATEWAY_ANSWER_BYTES) throw new ApiFailure(ErrorCode.Internal);
       text = this.decoder.decode(msg.data);
     } catch (err) {

@@ -1,6 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { API_PREFIX, API_WILDCARD, MAX_API_REQUEST_BYTES, centrifugo, methodFromSubject, type ApiAnswer } from "@rt/protocol";
-import type { Logger } from "@rt/runtime";
+import type { Logger, ReplyGuard } from "@rt/runtime";
 import { apiMethodLabel, type NotifierMetrics } from "../metrics.ts";
 import { NOTIFIER_QUEUE } from "../nats-api.ts";
 import { apiError, type ApiDispatcher, type BatchAnswer } from "./dispatcher.ts";
@@ -18,6 +18,8 @@ export class ApiResponder {
     private readonly api: ApiDispatcher,
     private readonly log: Logger,
     private readonly metrics: Pick<NotifierMetrics, "apiCall">,
+    /** Which reply subjects a request may name (backends' inboxes). */
+    private readonly replies: ReplyGuard,
   ) {}
 
   start(): void {
@@ -38,7 +40,7 @@ export class ApiResponder {
   }
 
   private async handle(msg: Msg): Promise<void> {
-    if (!msg.reply) return;
+    if (!msg.reply || !this.replies.allows("api", msg.subject, msg.reply)) return;
     const method = methodFromSubject(API_PREFIX, msg.subject) ?? "";
     let answer: ApiAnswer | BatchAnswer;
     if (msg.data.byteLength > MAX_API_REQUEST_BYTES) answer = apiError(ErrorCode.BadRequest, `request must be at most ${MAX_API_REQUEST_BYTES} bytes`);
