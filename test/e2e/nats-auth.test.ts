@@ -148,7 +148,7 @@ describe("the command-line tools as a backend", () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain("permission denied: notifier.send (connected as user backend");
     const wrong = await cli("api", ["info", "--nats", nats.url.replace("nats://", "nats://backend:wrong-secret@")], {});
-    expect(wrong.err).toContain(`NATS at ${nats.url} refused the credentials (user backend)`);
+    expect(wrong.err).toContain(`NATS at ${nats.url} (--nats) refused the credentials (user backend)`);
     expect(wrong.err).not.toContain("wrong-secret");
     const both = await cli("api", ["info", "--nats", withCreds], backend);
     expect(both.code).toBe(2);
@@ -165,10 +165,11 @@ describe("the command-line tools as a backend", () => {
   test("an allowed subject nobody serves is still `no answer` (no responders); refused credentials and bad variables are named", async () => {
     const none = await cli("api", ["info", "--nats", nats.url], backend);
     expect(none.code).toBe(1);
-    expect(none.err).toContain("no answer on api.info");
+    expect(none.err).toContain("nobody answers api.info at NATS at");
+    expect(none.err).toContain("no notifier is connected to that server");
     const refused = await cli("notify", ["--nats", nats.url, "--user", "u", "--body", "x"], { NATS_USER: "backend", NATS_PASSWORD: "wrong-secret" });
     expect(refused.code).toBe(1);
-    expect(refused.err).toContain(`NATS at ${nats.url} refused the credentials (user backend): Authorization Violation`);
+    expect(refused.err).toContain(`NATS at ${nats.url} (--nats) refused the credentials (user backend): Authorization Violation`);
     expect(refused.err).not.toContain("wrong-secret");
     const half = await cli("notify", ["--nats", nats.url, "--user", "u", "--body", "x"], { NATS_USER: "backend" });
     expect(half.code).toBe(2);
