@@ -1,8 +1,8 @@
-import { INBOX_PREFIX, REPLY_PREFIX } from "@rt/protocol";
+import { ChannelPolicy, INBOX_PREFIX, REPLY_PREFIX } from "@rt/protocol";
 import { Metrics, ReplyGuard, RequestMux, connectNats, createLogger, exitOnNatsFailure, listenOrExit, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
 import { ApiDispatcher, apiError } from "./api/dispatcher.ts";
 import { ApiResponder } from "./api/nats-responder.ts";
-import { RoomPublisher } from "./api/room-publisher.ts";
+import { ChannelPublisher } from "./api/channel-publisher.ts";
 import { bearerAuthorizer } from "./auth.ts";
 import { loadConfig } from "./config.ts";
 import { startHttp } from "./http.ts";
@@ -58,7 +58,8 @@ store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: 
 const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }), metrics });
 nats.onReconnect(() => void store?.ensureStream());
 api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }), metrics, replies);
-dispatcher = new ApiDispatcher(new RequestMux(nats.nc, REPLY_PREFIX.gatewayApi), new RoomPublisher(nats.nc, INBOX_PREFIX.notifier, log.child({ module: "rooms" }), metrics), log.child({ module: "api" }));
+const channels = new ChannelPublisher(nats.nc, nats.connected, INBOX_PREFIX.notifier, config.channels, log.child({ module: "channels" }), metrics);
+dispatcher = new ApiDispatcher(new RequestMux(nats.nc, REPLY_PREFIX.gatewayApi), channels, new ChannelPolicy(config.channels), log.child({ module: "api" }));
 apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }), metrics, replies);
 apiResponder.start();
 await store.ensureStream();

@@ -49,10 +49,12 @@ test("idempotency msg ids are hex sha256, scoped to the user", () => {
 });
 
 test("config defaults", () => {
-  expect(loadConfig({})).toEqual({
+  const { channels, ...rest } = loadConfig({});
+  expect(rest).toEqual({
     port: 8081, host: "0.0.0.0", reusePort: false, natsUrl: ["nats://127.0.0.1:4222"], natsAuth: {}, tokens: undefined,
     dedupWindowMs: 3_600_000, maxAgeMs: 7 * 86_400_000, maxPerUser: 1000, maxBytes: 1024 ** 3, replicas: 1, logLevel: "info",
   });
+  expect(channels.all().map((ns) => ns.name)).toEqual(["chat"]); // without CHANNELS_FILE: the built-in chat
   expect(loadConfig({ NOTIFIER_TOKENS: "a, b,,", NOTIFIER_DEDUP_WINDOW: "90s", NOTIFICATIONS_MAX_AGE: "1d" })).toMatchObject({ tokens: ["a", "b"], dedupWindowMs: 90_000, maxAgeMs: 86_400_000 });
   expect(loadConfig({ NATS_TOKEN: "tok" }).natsAuth).toEqual({ token: "tok" });
   expect(loadConfig({ NOTIFICATIONS_MAX_BYTES: "1048576" }).maxBytes).toBe(1048576);

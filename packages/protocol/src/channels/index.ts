@@ -1,6 +1,6 @@
 export { GO_DURATION_PATTERN, parseGoDuration, formatGoDuration } from "./duration.ts";
 export {
-  OPTIONS, NOT_SUPPORTED, SECTION_NOT_SUPPORTED, NO_OPTIONS, DELTA_TYPES, MAX_HISTORY_SIZE, MAX_HISTORY_TTL_MS, NAMESPACE_NAME_PATTERN,
+  OPTIONS, NOT_SERVED_YET, NOT_SUPPORTED, SECTION_NOT_SUPPORTED, NO_OPTIONS, DELTA_TYPES, MAX_HISTORY_SIZE, MAX_HISTORY_TTL_MS, NAMESPACE_NAME_PATTERN,
   ChannelOptionsFile, NamespaceFile, ChannelSectionFile, ChannelsFile, hasHistory,
   type ChannelOptions, type DeltaType, type OptionName,
 } from "./options.ts";
@@ -9,7 +9,7 @@ export {
   type LoadedChannels, type Namespace, type RoomHistory,
 } from "./namespaces.ts";
 export {
-  MONITOR_CHANNEL, MAX_CHANNEL_LENGTH, PRIVATE_PREFIX, channelRegexMatches, legacyRef, parseChannel, resolveChannel,
+  MONITOR_CHANNEL, MAX_CHANNEL_LENGTH, PRIVATE_PREFIX, channelRegexMatches, legacyRef, namespaceOf, parseChannel, resolveChannel,
   type ChannelName, type ChannelRef,
 } from "./names.ts";
 export {

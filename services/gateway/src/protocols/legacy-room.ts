@@ -1,6 +1,5 @@
 import { CloseCode } from "@rt/protocol";
-import { legacyRoomTopic, type RoomHub } from "../channels/room.ts";
-import type { Presence } from "../presence/presence.ts";
+import type { Node } from "../node/node.ts";
 import type { RoomData } from "./socket-data.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
 import { CREATE_RATE, EXPIRED, SLOW, TOO_LARGE_STORED, closeForRate, goingAway, internalError } from "./legacy-codes.ts";
@@ -11,14 +10,13 @@ import { closeIfOver, type SocketLimits } from "./limits.ts";
  * members get `Room {room_id}: {text}` for every publication with a text, their own included.
  * Each socket is a member of the room's presence (user `""`). A message that would create the room
  * past its client address's allowance closes with 1008 `channel create rate`; one whose stored
- * form (the text escaped as JSON) is over the stream's limit, with 1009.
+ * form (the text escaped as JSON) is over the stream's limit, with 1009. The endpoint's own rules
+ * (its room, every member publishes) come from the channel policy, whatever a channels file says about `chat`.
  */
-export function legacyRoomAdapter(rooms: RoomHub, presence: Presence, limits: SocketLimits, onBinary: () => void): ProtocolAdapter<RoomData> {
+export function legacyRoomAdapter(node: Node, limits: SocketLimits, onBinary: () => void): ProtocolAdapter<RoomData> {
   return {
     open(ws) {
-      ws.subscribe(legacyRoomTopic(ws.data.room));
-      rooms.join(ws.data.room, "legacy");
-      presence.add(ws.data.room, ws.data.info.client, ws.data.info.user);
+      node.openRoomSocket(ws);
     },
     message(ws, message) {
       if (typeof message !== "string") {
@@ -27,15 +25,14 @@ export function legacyRoomAdapter(rooms: RoomHub, presence: Presence, limits: So
         return;
       }
       // No identity but the client address: its allowance is spent when this message creates the room.
-      const refused = rooms.publish(ws.data.room, { text: message }, ws.data.info, ws.data.creator);
+      const refused = node.roomSocketPublish(ws, message);
       if (refused === "too_large") ws.close(TOO_LARGE_STORED.code, TOO_LARGE_STORED.reason);
       else if (refused === "create_rate") ws.close(CREATE_RATE.code, CREATE_RATE.reason);
     },
     overRate: closeForRate,
     drain() {},
     close(ws) {
-      presence.remove(ws.data.room, ws.data.info.client);
-      rooms.leave(ws.data.room, "legacy");
+      node.closeRoomSocket(ws);
     },
     sweep(ws, now) {
       closeIfOver(ws, now, limits, SLOW, EXPIRED);
