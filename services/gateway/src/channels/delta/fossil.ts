@@ -30,7 +30,7 @@ const INSERT = 0x3a; // ":"
 const END = 0x3b; // ";"
 
 /** A UTF-8 continuation byte (10xxxxxx): never the first byte of a character. */
-const isContinuation = (b: number | undefined): boolean => b !== undefined && (b & 0xc0) === 0x80;
+const isContinuation = (b: number): boolean => (b & 0xc0) === 0x80;
 
 /** How many base-64 digits `v` takes. */
 function digitCount(v: number): number {
@@ -49,20 +49,23 @@ export function fossilChecksum(bytes: Uint8Array): number {
   return (sum + tail) >>> 0;
 }
 
-/** A growing output buffer. */
-class Output {
-  private buf: Uint8Array;
-  length = 0;
+/**
+ * Scratch space, reused by every call (the encoder runs start to end synchronously, so calls never
+ * overlap): allocating typed arrays per call cost more than the rest of a small delta. It grows to
+ * the largest input diffed (the callers bound that: DeltaBase's `maxBaseBytes`) and stays.
+ */
+const scratch = { out: new Uint8Array(4096), head: new Int32Array(1024), chain: new Int32Array(1024) };
 
-  constructor(capacity: number) {
-    this.buf = new Uint8Array(Math.max(64, capacity));
-  }
+/** The delta being written, in the scratch buffer (grown when a delta needs more). */
+class Output {
+  private buf = scratch.out;
+  length = 0;
 
   private room(n: number): void {
     if (this.length + n <= this.buf.length) return;
     const next = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
     next.set(this.buf.subarray(0, this.length));
-    this.buf = next;
+    this.buf = scratch.out = next;
   }
 
   byte(b: number): void {
@@ -82,7 +85,8 @@ class Output {
 
   bytes(src: Uint8Array, from: number, to: number): void {
     this.room(to - from);
-    this.buf.set(src.subarray(from, to), this.length);
+    if (to - from > 64) this.buf.set(src.subarray(from, to), this.length);
+    else for (let i = from, at = this.length; i < to; i++, at++) this.buf[at] = src[i]!;
     this.length += to - from;
   }
 
@@ -99,24 +103,29 @@ class Output {
     this.byte(COMMA);
   }
 
+  /** The delta, copied out of the scratch buffer. */
   done(): Uint8Array {
     return this.buf.slice(0, this.length);
   }
 }
 
-/** The hash of the NHASH bytes of `z` from `at`: two 16-bit sums, plain and weighted, that roll one byte at a time. */
-function hashAt(z: Uint8Array, at: number): { a: number; b: number } {
+/**
+ * The hash of the NHASH bytes of `z` from `at`: two 16-bit sums, the bytes (low half) and the
+ * bytes weighted NHASH down to 1 (high half), so that it rolls one byte at a time.
+ */
+function hashAt(z: Uint8Array, at: number): number {
   let a = 0;
   let b = 0;
   for (let i = 0; i < NHASH; i++) {
-    a += z[at + i]!;
-    b += (NHASH - i) * z[at + i]!;
+    const c = z[at + i]!;
+    a += c;
+    b += (NHASH - i) * c;
   }
-  return { a: a & 0xffff, b: b & 0xffff };
+  return (a & 0xffff) | ((b & 0xffff) << 16);
 }
 
 /** A bucket of the block index: the hash spread by a multiply, then reduced. */
-const bucketOf = (a: number, b: number, buckets: number): number => (Math.imul(a | (b << 16), 0x9e3779b1) >>> 0) % buckets;
+const bucketOf = (hash: number, buckets: number): number => (Math.imul(hash, 0x9e3779b1) >>> 0) % buckets;
 
 /**
  * A Fossil delta that turns `source` into `target`. It always decodes to `target`; it may be
@@ -126,7 +135,7 @@ const bucketOf = (a: number, b: number, buckets: number): number => (Math.imul(a
 export function fossilDelta(source: Uint8Array, target: Uint8Array): Uint8Array {
   const lenSrc = source.length;
   const lenOut = target.length;
-  const out = new Output(Math.min(lenOut, 1 << 16) + 32);
+  const out = new Output();
   out.int(lenOut);
   out.byte(NEWLINE);
 
@@ -134,35 +143,42 @@ export function fossilDelta(source: Uint8Array, target: Uint8Array): Uint8Array 
   let base = 0; // the target bytes before `base` are written
   if (blocks > 0) {
     // The index: for each bucket the last source block that hashes to it; each block chains to the one before.
-    const head = new Int32Array(blocks).fill(-1);
-    const chain = new Int32Array(blocks);
+    if (scratch.head.length < blocks) {
+      scratch.head = new Int32Array(blocks * 2);
+      scratch.chain = new Int32Array(blocks * 2);
+    }
+    const { head, chain } = scratch;
+    for (let k = 0; k < blocks; k++) head[k] = -1;
     for (let k = 0; k < blocks; k++) {
-      const h = hashAt(source, k * NHASH);
-      const bucket = bucketOf(h.a, h.b, blocks);
+      const bucket = bucketOf(hashAt(source, k * NHASH), blocks);
       chain[k] = head[bucket]!;
       head[bucket] = k;
     }
 
     while (base + NHASH < lenOut) {
-      let { a, b } = hashAt(target, base);
+      const h = hashAt(target, base);
+      let a = h & 0xffff;
+      let b = h >>> 16;
       let i = 0; // the window is target[base + i, base + i + NHASH)
       for (;;) {
         let bestCount = 0;
         let bestFrom = 0; // where in the target the best copy starts
         let bestOffset = 0;
         let tries = MAX_CANDIDATES;
-        for (let k = head[bucketOf(a, b, blocks)]!; k >= 0 && tries-- > 0; k = chain[k]!) {
+        const at = base + i;
+        for (let k = head[bucketOf(a | (b << 16), blocks)]!; k >= 0 && tries-- > 0; k = chain[k]!) {
           const src = k * NHASH;
-          const at = base + i;
+          const maxFwd = Math.min(lenSrc - src, lenOut - at);
           let fwd = 0; // bytes matching from src / at onwards
-          while (src + fwd < lenSrc && at + fwd < lenOut && source[src + fwd] === target[at + fwd]) fwd++;
+          while (fwd < maxFwd && source[src + fwd] === target[at + fwd]) fwd++;
+          const maxBack = Math.min(src, i);
           let back = 0; // bytes matching before them, not before `base`
-          while (back < src && back < i && source[src - back - 1] === target[at - back - 1]) back++;
+          while (back < maxBack && source[src - back - 1] === target[at - back - 1]) back++;
           let from = at - back;
           let to = at + fwd;
           // Whole characters only: the copy neither starts nor ends inside one.
-          for (let n = 0; n < 3 && from < to && isContinuation(target[from]); n++) from++;
-          for (let n = 0; n < 3 && to > from && isContinuation(target[to]); n++) to--;
+          for (let n = 0; n < 3 && from < to && isContinuation(target[from]!); n++) from++;
+          for (let n = 0; n < 3 && to > from && to < lenOut && isContinuation(target[to]!); n++) to--;
           const count = to - from;
           const offset = src - (at - from);
           const cost = digitCount(from - base) + digitCount(count) + digitCount(offset) + 3;
