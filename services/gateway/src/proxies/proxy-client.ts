@@ -19,6 +19,8 @@ export interface ProxyClientDeps {
   /** A child logger (`module: "proxies"`). */
   log: Logger;
   config: ProxyConfig;
+  /** At most one warning per kind and failure this often (default 5 s). */
+  logEveryMs?: number;
 }
 
 /**
@@ -30,7 +32,7 @@ export class ProxyClient {
   private readonly caller: ProxyCaller;
 
   constructor(private readonly deps: ProxyClientDeps) {
-    this.caller = new ProxyCaller(deps.requester, new ProxyMetrics(deps.metrics), deps.log, deps.config.timeoutMs);
+    this.caller = new ProxyCaller(deps.requester, new ProxyMetrics(deps.metrics), deps.log, deps.config.timeoutMs, deps.logEveryMs);
   }
 
   /** PROXY_CONNECT=1: a connect without a token asks `connect`. */
