@@ -10,7 +10,7 @@ export interface Plan {
    */
   goPeer: boolean;
   fanout: {
-    /** Room sizes; each is measured against gateway, raw-bun and node-ws. */
+    /** Room sizes; each is measured against raw Bun, and against the other targets the lists below put at it. */
     members: number[];
     /** Of those sizes, the ones the targets (>= 0.8x raw Bun, >= 10x Node, >= 10x Socket.IO) are checked at, and Socket.IO + Redis (two processes) measured; the others are for information. */
     checked: number[];

@@ -63,15 +63,19 @@ export function ratios(r: BenchResults): Record<string, number | null> {
     const raw = find(r, "raw-bun", m);
     const node = find(r, "node-ws", m);
     const two = find(r, "gateway", m, 2);
-    out[`fanout_${m}_gateway_vs_raw_bun`] = ratio(gw?.deliveriesPerSec, raw?.deliveriesPerSec);
-    out[`fanout_${m}_gateway_vs_node_ws`] = ratio(gw?.deliveriesPerSec, node?.deliveriesPerSec);
-    out[`fanout_${m}_per_cpu_gateway_vs_raw_bun`] = ratio(gw?.deliveriesPerCpuSec, raw?.deliveriesPerCpuSec);
-    out[`fanout_${m}_per_cpu_gateway_vs_node_ws`] = ratio(gw?.deliveriesPerCpuSec, node?.deliveriesPerCpuSec);
+    // `/chat/` on one gateway and Node + ws are measured at some sizes only (plan.fanout.legacy).
+    const legacy = r.fanout.some((f) => f.target === "gateway" && f.members === m && f.processes === 1);
+    if (legacy) {
+      out[`fanout_${m}_gateway_vs_raw_bun`] = ratio(gw?.deliveriesPerSec, raw?.deliveriesPerSec);
+      out[`fanout_${m}_gateway_vs_node_ws`] = ratio(gw?.deliveriesPerSec, node?.deliveriesPerSec);
+      out[`fanout_${m}_per_cpu_gateway_vs_raw_bun`] = ratio(gw?.deliveriesPerCpuSec, raw?.deliveriesPerCpuSec);
+      out[`fanout_${m}_per_cpu_gateway_vs_node_ws`] = ratio(gw?.deliveriesPerCpuSec, node?.deliveriesPerCpuSec);
+    }
     if (two) out[`scaleout_${m}_two_gateways_vs_one`] = ratio(two.deliveriesPerSec, gw?.deliveriesPerSec);
     const proto = find(r, "gateway-protocol", m);
     if (proto) {
       out[`fanout_${m}_protocol_vs_raw_bun`] = ratio(proto.deliveriesPerSec, raw?.deliveriesPerSec);
-      out[`fanout_${m}_protocol_vs_legacy_room`] = ratio(proto.deliveriesPerSec, gw?.deliveriesPerSec);
+      if (legacy) out[`fanout_${m}_protocol_vs_legacy_room`] = ratio(proto.deliveriesPerSec, gw?.deliveriesPerSec);
     }
     const sio = find(r, "socketio", m, 2);
     if (sio) {

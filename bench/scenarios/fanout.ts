@@ -29,9 +29,11 @@ interface Arm {
 /**
  * Room fan-out, and scale-out: one room of `members` sockets; a few members send as fast as
  * a window of in-flight messages allows; every member counts what it receives. Measured
- * against the gateway (one process, and two processes sharing the room over NATS), raw Bun,
- * Node + ws, and Socket.IO (two processes sharing the room over Redis), in interleaved rounds
- * so a noisy neighbour hurts each target alike.
+ * against the gateway (`/chat/` in one process and in two sharing the room over NATS; the
+ * client protocol, `chat:` with history, and with --no-history `live:` without), raw Bun,
+ * Node + ws, Socket.IO (two processes sharing the room over Redis), the Go centrifuge library,
+ * and the NATS-hop and JetStream floors, at the sizes lib/plan.ts gives each, in interleaved
+ * rounds so a noisy neighbour hurts each target alike.
  */
 export async function runFanout(ctx: Ctx): Promise<FanoutResult[]> {
   const results: FanoutResult[] = [];
