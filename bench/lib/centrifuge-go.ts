@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -55,5 +55,7 @@ export async function ensureGoPeer(): Promise<string> {
   const [code, err] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
   if (code !== 0) throw new Error(`go build of bench/baselines/centrifuge-go failed (${code}): ${err.trim()}`);
   renameSync(`${bin}.tmp`, bin);
+  // Binaries of an earlier main.go are of no more use.
+  for (const f of readdirSync(CACHE)) if (f.startsWith("centrifuge-go-") && join(CACHE, f) !== bin) rmSync(join(CACHE, f), { force: true });
   return bin;
 }

@@ -62,7 +62,7 @@ export interface RoomsResult {
   framesPerSec: number;
   medianDeliveriesPerSec: number;
   serverCpuPercent: number;
-  /** nats-server's CPU in the best round, percent of one core (0 for a target without NATS). */
+  /** nats-server's CPU, the highest of the measured rounds, percent of one core (about 0 for a target without NATS). */
   natsCpuPercent: number;
   /** Server processes' RSS before the members opened and after the last round. */
   rssBeforeBytes: number;

@@ -21,6 +21,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log"
 	"net/http"
 	"os"
@@ -150,7 +151,7 @@ func main() {
 			log.Fatal(err)
 		}
 	}()
-	log.Printf("centrifuge-go %s listening on %s", "0.15", server.Addr)
+	fmt.Printf("centrifuge-go listening on %s\n", server.Addr)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
