@@ -76,7 +76,7 @@ export function markdown(r: BenchResults): string {
     out.push("");
     out.push(
       "Rooms spread over the server processes (half the members on each, the one sender of each room alternating between them), every room active: each keeps `window` messages in flight (until its sender and its first member on the other process have it). Each target runs alone. " +
-        "KB per room: the servers' (or nats-server's) RSS growth from before the members opened to after the last round, over the rooms (its members' connections included). Subscriptions: nats-server's `/subsz` count, growth per room. nats-server CPU: the highest of the measured rounds.",
+        "KB per room: the servers' (or nats-server's) RSS growth from before the members opened to after the last round, over the rooms (its members' connections included). Subscriptions: nats-server's `/subsz` count, growth per room. nats-server CPU: the highest of the measured rounds. nats-server is shared by the arms and its Go heap returns memory at its own pace, so its KB per room is cleanest for the first arm (the gateway) and can even come out below zero for a later one.",
     );
     out.push("");
     out.push(
