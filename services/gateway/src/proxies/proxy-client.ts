@@ -26,7 +26,7 @@ export interface ProxyClientDeps {
 /**
  * The decisions a gateway hands to backends over NATS (docs/proxy.md), one method per kind. Each
  * resolves (never rejects) within PROXY_TIMEOUT with what to do: the result, the error to reply
- * with, or the disconnect to close with.
+ * with, or the disconnect to close with. One per process: it registers its metrics.
  */
 export class ProxyClient {
   private readonly caller: ProxyCaller;
