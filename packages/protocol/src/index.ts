@@ -11,6 +11,7 @@ export { Epoch, EPOCH_PATTERN, epochOf } from "./epoch.ts";
 export { CATALOG, type CatalogEntry } from "./catalog.ts";
 export * from "./rooms.ts";
 export * as centrifugo from "./centrifugo/index.ts";
+export * as proxy from "./proxy/index.ts";
 export * from "./presence.ts";
 export * from "./server-api.ts";
 export * from "./control.ts";
