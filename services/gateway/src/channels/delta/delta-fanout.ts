@@ -45,11 +45,13 @@ export interface DeltaRecovery {
  * publication. A subscriber's first publication goes whole; right after writing it, the
  * subscribers on the whole topic move to the delta topic, each once in its life.
  *
- * The caller keeps three promises: every publication the channel fans out here passes through
- * `publish`, in order and exactly once; a subscriber joins right after its subscribe reply is
- * written (join() writes what is held first, which that reply covered); a subscriber that may
- * have missed a publication makes the caller call `forget()` (Bun's topics drop nothing for a
- * socket that stays open: one that falls behind is closed).
+ * The caller keeps four promises: every publication the channel fans out here passes through
+ * `publish`, in order and exactly once (with or without delta subscribers: it is the next one's
+ * base); a subscriber joins right after its subscribe reply is written (join() first writes what
+ * is held, which that reply covered) and leaves when it unsubscribes or its socket closes; when
+ * the channel starts over (its stream's epoch changed), or a subscriber that stays may have missed
+ * a publication, the caller calls `forget()`. A socket of this gateway never misses a frame and
+ * stays: one whose output passes the backpressure limit is closed, not skipped.
  */
 export class DeltaFanout {
   private readonly base: DeltaBase;
