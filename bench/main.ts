@@ -1,5 +1,5 @@
 /**
- * `bun run bench [--quick] [--only=fanout,idle,latency,monitor,presence,codec,api,replay,connect,reconnect]`
+ * `bun run bench [--quick] [--no-history] [--go-peer] [--only=fanout,rooms,roomlatency,idle,latency,monitor,presence,codec,api,replay,connect,reconnect]`
  *
  * Starts its own nats-server, gateways, notifier and baselines, drives them with cheap
  * byte-counting WebSocket clients in several processes, and writes
@@ -8,8 +8,9 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { join } from "node:path";
-import { TestNats } from "@rt/testkit";
+import { join, relative } from "node:path";
+import { NATS_AUTH_CONF, TestNats, freePort } from "@rt/testkit";
+import { GO_PEER_MAX_MESSAGES_PER_FRAME, goPeerVersions } from "./lib/centrifuge-go.ts";
 import { FULL, QUICK, type Ctx } from "./lib/plan.ts";
 import { WorkerPool } from "./lib/pool.ts";
 import { fdHardLimit, loadAvg } from "./lib/proc.ts";
@@ -20,6 +21,8 @@ import { markdown } from "./report/markdown.ts";
 import { svg } from "./report/svg.ts";
 import type { BenchResults } from "./report/types.ts";
 import { runFanout } from "./scenarios/fanout.ts";
+import { runRooms } from "./scenarios/rooms.ts";
+import { runRoomLatency } from "./scenarios/room-latency.ts";
 import { runIdle } from "./scenarios/idle.ts";
 import { runLatency } from "./scenarios/latency.ts";
 import { runApi } from "./scenarios/api.ts";
@@ -30,14 +33,18 @@ import { runReplay } from "./scenarios/replay.ts";
 import { runConnect } from "./scenarios/connect.ts";
 import { runReconnect } from "./scenarios/reconnect.ts";
 
-const SCENARIOS = ["fanout", "idle", "latency", "monitor", "presence", "codec", "api", "replay", "connect", "reconnect"] as const;
+const SCENARIOS = ["fanout", "rooms", "roomlatency", "idle", "latency", "monitor", "presence", "codec", "api", "replay", "connect", "reconnect"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-function parseArgs(argv: string[]): { quick: boolean; only: Set<Scenario> } {
+function parseArgs(argv: string[]): { quick: boolean; noHistory: boolean; goPeer: boolean; only: Set<Scenario> } {
   let quick = false;
+  let noHistory = false;
+  let goPeer = false;
   let only = new Set<Scenario>(SCENARIOS);
   for (const a of argv) {
     if (a === "--quick") quick = true;
+    else if (a === "--no-history") noHistory = true;
+    else if (a === "--go-peer") goPeer = true;
     else if (a.startsWith("--only=")) {
       const names = a.slice("--only=".length).split(",");
       const bad = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
@@ -46,12 +53,14 @@ function parseArgs(argv: string[]): { quick: boolean; only: Set<Scenario> } {
     } else if (a === "--help" || a === "-h") usage();
     else usage(`unknown argument ${a}`);
   }
-  return { quick, only };
+  return { quick, noHistory, goPeer, only };
 }
 
 function usage(error?: string): never {
   if (error) console.error(`bench: ${error}`);
-  console.error(`usage: bun run bench [--quick] [--only=${SCENARIOS.join(",")}]`);
+  console.error(`usage: bun run bench [--quick] [--no-history] [--go-peer] [--only=${SCENARIOS.join(",")}]`);
+  console.error("  --go-peer: measure the Go peer in --quick too (the full run always does; it is built on first use)");
+  console.error("  --no-history: also measure `live:`, a namespace without history (a CHANNELS_FILE), against the NATS-hop floor");
   process.exit(error ? 2 : 0);
 }
 
@@ -66,7 +75,7 @@ function nodeVersion(): string {
 }
 
 const args = parseArgs(process.argv.slice(2));
-const plan = args.quick ? QUICK : FULL;
+const plan = args.quick ? { ...QUICK, goPeer: QUICK.goPeer || args.goPeer, fanout: { ...QUICK.fanout, peer: args.goPeer ? QUICK.fanout.protocol : QUICK.fanout.peer } } : FULL;
 const progress = new Progress();
 const t0 = performance.now();
 const pool = new WorkerPool();
@@ -78,7 +87,7 @@ async function cleanup(): Promise<void> {
 }
 
 // Whatever happens, leave nothing behind: a signal or the watchdog stops every child first.
-const watchdogMs = args.quick ? 170_000 : 40 * 60_000;
+const watchdogMs = args.quick ? 300_000 : 40 * 60_000;
 const watchdog = setTimeout(() => {
   progress.log(`watchdog: still running after ${watchdogMs / 1000} s, giving up`);
   void cleanup().finally(() => process.exit(1));
@@ -105,6 +114,8 @@ const results: BenchResults = {
     loadAvg: { start: loadAvg(), end: [] },
   },
   fanout: [],
+  rooms: [],
+  roomLatency: [],
   idle: [],
   latency: [],
   monitor: [],
@@ -127,7 +138,11 @@ if (fdHardLimit() < perServer + 200) progress.log(`warning: the open-file limit 
 try {
   progress.status("starting nats-server");
   nats = await TestNats.start();
-  const ctx: Ctx = { plan, quick: args.quick, nats, pool, progress };
+  // Again with its monitoring port (its subscription count, /subsz): the shipped users, included from the config's own folder.
+  const monitorPort = await freePort();
+  await nats.stop();
+  await nats.restart({ config: `include "${relative(nats.storeDir, NATS_AUTH_CONF)}"\nhttp: "127.0.0.1:${monitorPort}"\n` });
+  const ctx: Ctx = { plan, quick: args.quick, noHistory: args.noHistory, nats, natsMonitor: `http://127.0.0.1:${monitorPort}`, pool, progress };
   const run = async <T extends { error?: string }>(name: Scenario, fn: (c: Ctx) => Promise<T[]>, into: T[]) => {
     if (!args.only.has(name)) return;
     try {
@@ -138,6 +153,8 @@ try {
     }
   };
   await run("fanout", runFanout, results.fanout);
+  await run("rooms", runRooms, results.rooms);
+  await run("roomlatency", runRoomLatency, results.roomLatency);
   await run("idle", runIdle, results.idle);
   await run("latency", runLatency, results.latency);
   await run("monitor", runMonitor, results.monitor);
@@ -156,13 +173,16 @@ try {
   clearTimeout(watchdog);
 }
 
-for (const list of [results.fanout, results.idle, results.latency, results.monitor, results.presence, results.codec, results.api, results.replay, results.connect, results.reconnect] as { error?: string; lost: number }[][]) {
+for (const list of [results.fanout, results.rooms, results.roomLatency, results.idle, results.latency, results.monitor, results.presence, results.codec, results.api, results.replay, results.connect, results.reconnect] as { error?: string; lost: number }[][]) {
   for (const x of list) {
     results.lost += x.lost;
     if (x.error) results.errors.push(x.error);
   }
 }
 results.meta.durationSec = Math.round((performance.now() - t0) / 100) / 10;
+if ([...results.fanout, ...results.idle, ...results.connect].some((x) => x.target === "centrifuge-go")) {
+  results.meta.goPeer = { ...goPeerVersions(), maxMessagesPerFrame: GO_PEER_MAX_MESSAGES_PER_FRAME };
+}
 results.meta.loadAvg.end = loadAvg();
 results.ratios = ratios(results);
 results.checks = checks(results, plan.fanout.checked);

@@ -109,6 +109,43 @@ describe("counting lines", () => {
   });
 });
 
+describe("counting v1 pushes (the Go centrifuge library's JSON protocol)", () => {
+  test("counts push lines only, not replies nor the newline ending every line, whatever the chunking", () => {
+    const text = (t: string) => {
+      const body = new TextEncoder().encode(t);
+      const f = serverFrame(1, body.byteLength);
+      f.set(body, f.byteLength - body.byteLength);
+      return f;
+    };
+    // What the library sends: replies and pushes, at most 4 per frame, each line ending with a newline.
+    const push = (n: number) => `{"result":{"channel":"chat:r","data":{"data":{"x":"${n}"},"offset":${n}}}}\n`;
+    const reply = `{"id":3,"result":{}}\n`;
+    const all = concat([
+      text(`{"id":1,"result":{"client":"c"}}\n{"id":2,"result":{"recoverable":true,"epoch":"e"}}\n`),
+      text(push(1) + reply + push(2) + reply),
+      serverFrame(2, 5, 10),
+      text(push(3)),
+      text(`${reply}${reply}${push(4)}${push(5)}${push(6)}`),
+    ]);
+    for (const step of [1, 2, 3, 7, all.byteLength]) {
+      const seen = { messages: 0, wsFrames: 0 };
+      const sink: ConnSink = {
+        settled() {},
+        frames(_c, n, _bytes, ws) {
+          seen.messages += n;
+          seen.wsFrames += ws;
+        },
+        text() {},
+        closed() {},
+      };
+      const c = new Conn(0, "h", 1, "/", false, sink, undefined, "v1");
+      c.upgraded = true;
+      for (let i = 0; i < all.byteLength; i += step) c.onData(all.subarray(i, Math.min(all.byteLength, i + step)));
+      expect({ step, ...seen }).toEqual({ step, messages: 6, wsFrames: 5 });
+    }
+  });
+});
+
 describe("Engine.IO (Socket.IO) mode", () => {
   /** A server text frame carrying `t`. */
   const text = (t: string) => {

@@ -46,8 +46,14 @@ const CLOSE_1000 = clientFrame(0x8, new Uint8Array([0x03, 0xe8]));
  * - `engine.io`: Socket.IO over Engine.IO v4's WebSocket transport; a text frame's first bytes are its
  *   packet type: only events (`42...`) are messages; pings (`2`) are answered (`3`); the socket
  *   sends Socket.IO's CONNECT (`40`) after the upgrade and is open once the server's `40{...}` arrives.
+ * - `v1`: the Go centrifuge library's JSON protocol (v1): one message per push line of a text frame
+ *   (`{"result":...`, the third byte `r`); reply lines (`{"id":...`) do not count. Its lines each end
+ *   with a newline, so a frame's newlines are not its messages.
  */
-export type Counting = "frames" | "lines" | "engine.io";
+export type Counting = "frames" | "lines" | "engine.io" | "v1";
+
+/** `r`: the third byte of a v1 push line (`{"result":...`), where a reply line has `i` (`{"id":...`). */
+const V1_PUSH = 0x72;
 
 // Engine.IO packet types (first byte) and Socket.IO's within a message (second byte), read big-endian from a text frame's first bytes.
 const EIO_PING = 0x32; // "2", a frame of its own
@@ -72,8 +78,8 @@ export class Conn {
   done = false;
   /** Data frames received since the upgrade. */
   frames = 0;
-  /** Paces a pump: the worker looks at it on every chunk. */
-  pace = false;
+  /** The pump lane this socket paces (-1: none): the worker tops that lane up on every chunk it gets. */
+  lane = -1;
   /** notify mode: the last `seq` seen, to spot duplicates. */
   lastSeq = 0;
   closeCode: number | undefined;
@@ -88,6 +94,8 @@ export class Conn {
   /** engine.io: leading bytes of the current text frame still to read, and those read so far (big-endian). */
   private tagNeed = 0;
   private tag = 0;
+  /** v1: bytes of the current line read so far (3 or more once its kind is known). */
+  private lineOff = 0;
 
   constructor(
     readonly index: number,
@@ -206,6 +214,7 @@ export class Conn {
     const n = buf.byteLength;
     const countLines = this.counting === "lines";
     const eio = this.counting === "engine.io";
+    const v1 = this.counting === "v1";
     let frames = 0;
     let lines = 0;
     const at = this.decodeText ? wallNow() : 0;
@@ -232,6 +241,7 @@ export class Conn {
             if (nl === -1) nl = n;
           }
         }
+        if (v1 && this.op === 1) lines += this.v1Pushes(buf, i, i + take);
         if (this.collect) this.collect.push(buf.slice(i, i + take));
         this.skip -= take;
         i += take;
@@ -277,14 +287,39 @@ export class Conn {
         this.tag = 0;
         this.tagNeed = Math.min(2, len);
       }
+      if (v1 && op === 1) this.lineOff = 0;
       const keep = op >= 8 || (this.decodeText && op === 1);
       this.collect = keep ? [] : undefined;
       if (keep) this.op = op;
       this.skip = len;
       if (len === 0 && keep) this.finish(at);
     }
-    this.frames += frames + lines;
-    this.sink.frames(this, frames + lines, n, frames);
+    const messages = v1 ? lines : frames + lines;
+    this.frames += messages;
+    this.sink.frames(this, messages, n, frames);
+  }
+
+  /** v1: push lines starting in buf[from, end) (a part of one text frame's payload), continuing the line in progress. */
+  private v1Pushes(buf: Uint8Array, from: number, end: number): number {
+    let pushes = 0;
+    let p = from;
+    while (p < end) {
+      if (this.lineOff < 3) {
+        const at = p + 2 - this.lineOff;
+        if (at >= end) {
+          this.lineOff += end - p;
+          break;
+        }
+        if (buf[at] === V1_PUSH) pushes++;
+        this.lineOff = 3;
+        p = at + 1;
+      }
+      const nl = buf.indexOf(10, p);
+      if (nl === -1 || nl >= end) break;
+      this.lineOff = 0;
+      p = nl + 1;
+    }
+    return pushes;
   }
 
   /** engine.io: acts on a text frame's packet type; 1 for an event (a message), 0 otherwise. */

@@ -10,6 +10,8 @@ export interface OpenGroup {
   handshake?: string;
   /** Count each line of a text frame as a message (client protocol frames batch several pushes, one per line). */
   countLines?: boolean;
+  /** The Go centrifuge library's JSON protocol v1: count only push lines of text frames (`{"result":...`), not replies nor newlines. */
+  v1?: boolean;
   /** Socket.IO over Engine.IO v4's WebSocket transport (`path` is then `/socket.io/?EIO=4&transport=websocket...`): connects to `/`, answers pings, counts only event packets (`42...`). */
   engineIo?: boolean;
   /** Per-socket tokens, `count` of them: socket k sends `handshake` with every `$TOKEN` replaced by `tokens[k]` (each client its own user). */
@@ -71,11 +73,33 @@ export interface SessionStats {
   readyMs?: number[];
 }
 
+/** One room of a pump: its senders take turns; a message is in flight until every pace socket has it. */
+export interface PumpLane {
+  senders: number[];
+  paces: number[];
+  /** The text frame each sender sends (the room's publish command). */
+  payload: string;
+}
+
+/**
+ * One room of an open-loop send (`rate`): its senders take turns sending `before + <seq> + middle +
+ * <wall-clock ms> + after`, seq counting from 1 in each room.
+ */
+export interface RateLane {
+  senders: number[];
+  before: string;
+  middle: string;
+  after: string;
+}
+
 export type Command =
   | { op: "open"; groups: OpenGroup[]; mode: ReadMode; concurrency: number }
   | { op: "reset" }
   | { op: "stats"; latencies?: boolean }
-  | { op: "pump"; senders: number[]; paces: number[]; window: number; durationMs: number; payload: string }
+  /** Keeps `window` messages in flight in each lane (room) for `durationMs`. */
+  | { op: "pump"; lanes: PumpLane[]; window: number; durationMs: number }
+  /** Sends `ratePerSec` messages a second over all lanes, round-robin, for `durationMs`, whatever comes back. */
+  | { op: "rate"; lanes: RateLane[]; ratePerSec: number; durationMs: number }
   | { op: "closeAll" }
   | { op: "sessions"; upTo?: number; times?: boolean }
   | { op: "reconnect"; plan: ReconnectPlan | null }
@@ -92,6 +116,9 @@ export interface OpenReply {
   failed: number;
   /** The first few failures, as text. */
   errors: string[];
+  /** Wall-clock ms the first socket started connecting, and the last one that opened settled (0: none). */
+  startedAt: number;
+  settledAt: number;
 }
 
 /** Counters since the last `reset` (open/closed counts are absolute). */
@@ -117,6 +144,16 @@ export interface WorkerStats {
   /** notify mode, when asked: the notification id and wall-clock receive time of each frame, in the order of `latencies`. */
   ids?: string[];
   at?: number[];
+}
+
+/** The reply to `rate`. */
+export interface RateReply {
+  sent: number;
+  /** Wall-clock ms of the first send and of the last. */
+  startAt: number;
+  endAt: number;
+  /** Sends later than their due time by more than 5 ms: the sender could not keep up. */
+  late: number;
 }
 
 /** The reply to `pump`. */

@@ -42,6 +42,26 @@ describe("ProtocolSessions", () => {
     expect(st.lastReadyAt).toBe(2);
   });
 
+  test("a v1 session (the Go peer's JSON protocol) is ready on its subscribe reply's `result`, lines ending with a newline", () => {
+    const h = harness();
+    const c = conn();
+    const s = h.sessions.start(0, c, "", false);
+    h.sessions.text(c, s, `{"id":1,"result":{"client":"c1","version":""}}\n`, 1);
+    expect(h.done).toEqual([]);
+    h.sessions.text(c, s, `{"id":2,"result":{"recoverable":true,"epoch":"jNnM","offset":7}}\n`, 2);
+    expect(h.done).toEqual([{ ok: true }]);
+    expect(c.decodeText).toBe(false);
+    expect(h.sessions.stats()).toMatchObject({ ready: 1, lastReadyAt: 2, minOffset: 7 });
+  });
+
+  test("a v1 error reply fails the session with its code", () => {
+    const h = harness();
+    const c = conn();
+    const s = h.sessions.start(0, c, "", false);
+    h.sessions.text(c, s, `{"id":1,"result":{"client":"c1"}}\n{"id":2,"error":{"code":103,"message":"permission denied"}}\n`, 1);
+    expect(h.done).toEqual([{ ok: false, why: "error 103" }]);
+  });
+
   test("an error reply fails the session with its code", () => {
     const h = harness();
     const c = conn();

@@ -1,5 +1,6 @@
 /**
- * Client protocol sessions of a worker (`protocol` and `track` read modes): what a socket's
+ * Client protocol sessions of a worker (`protocol` and `track` read modes; the Go peer's JSON
+ * protocol v1 too, whose replies carry `result`): what a socket's
  * connect and subscribe replies said, and for `track` sockets the publication offsets they saw
  * and their reconnects. Kept beside the Conn (same index), which stays a byte counter: only a
  * socket's first frames are decoded (until the subscribe reply), and a `track` socket's later
@@ -120,14 +121,16 @@ export class ProtocolSessions {
         if (s.track) this.scan(s, line, 0, at);
         continue;
       }
-      let v: { id?: number; error?: { code?: number }; subscribe?: SubscribeResult };
+      // The Go centrifuge library's JSON protocol (v1) answers `{"id":2,"result":{...}}` where the client protocol has `subscribe`.
+      let v: { id?: number; error?: { code?: number }; subscribe?: SubscribeResult; result?: SubscribeResult };
       try {
         v = JSON.parse(line) as typeof v;
       } catch {
         return this.failed(c, s, "unreadable reply");
       }
       if (v.error) return this.failed(c, s, `error ${v.error.code ?? "?"}`);
-      if (v.id === SUBSCRIBE_ID && v.subscribe) this.subscribed(c, s, v.subscribe, at);
+      const subscribed = v.subscribe ?? v.result;
+      if (v.id === SUBSCRIBE_ID && subscribed) this.subscribed(c, s, subscribed, at);
     }
   }
 

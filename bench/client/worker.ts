@@ -3,7 +3,7 @@
  * 20,000) cheap WebSocket clients and obeys the orchestrator over IPC. Started by bench/lib/pool.ts.
  */
 import { Conn, clientFrame, connHandlers, type ConnSink } from "./conn.ts";
-import { wallNow, type Command, type OpenGroup, type OpenReply, type PumpReply, type ReadMode, type Request, type WorkerStats } from "./messages.ts";
+import { wallNow, type Command, type OpenGroup, type OpenReply, type PumpReply, type RateReply, type ReadMode, type Request, type WorkerStats } from "./messages.ts";
 import { ProtocolSessions } from "./session.ts";
 
 const conns: (Conn | undefined)[] = [];
@@ -53,7 +53,7 @@ const sink: ConnSink = {
       const now = wallNow();
       if (stats.firstAt === 0) stats.firstAt = now;
       stats.lastAt = now;
-      if (c.pace && pump) pump.more();
+      if (c.lane >= 0 && pump) pump.more(c.lane);
     }
   },
   text(c, text, at) {
@@ -113,7 +113,7 @@ function notification(c: Conn, v: unknown, at: number): void {
 function openOne(index: number, g: OpenGroup, mode: ReadMode, k = 0): Promise<{ ok: boolean; why?: string }> {
   const protocol = mode === "protocol" || mode === "track";
   const handshake = g.handshake === undefined ? undefined : g.tokens ? g.handshake.replaceAll("$TOKEN", g.tokens[k]!) : g.handshake;
-  const c = new Conn(index, g.host, g.port, g.path, mode === "notify" || protocol, sink, handshake === undefined ? undefined : clientFrame(0x1, new TextEncoder().encode(handshake)), g.engineIo ? "engine.io" : g.countLines ? "lines" : "frames");
+  const c = new Conn(index, g.host, g.port, g.path, mode === "notify" || protocol, sink, handshake === undefined ? undefined : clientFrame(0x1, new TextEncoder().encode(handshake)), g.engineIo ? "engine.io" : g.v1 ? "v1" : g.countLines ? "lines" : "frames");
   conns[index] = c;
   if (protocol) sessions.start(index, c, g.tokens?.[k] ?? "", mode === "track");
   return new Promise((resolve) => {
@@ -133,19 +133,24 @@ async function openGroups(groups: OpenGroup[], mode: ReadMode, concurrency: numb
   let next = 0;
   let opened = 0;
   let failed = 0;
+  let startedAt = 0;
+  let settledAt = 0;
   const errors: string[] = [];
   const lane = async (): Promise<void> => {
     while (next < jobs.length) {
       const k = next++;
       const { g, k: inGroup } = jobs[k]!;
+      if (startedAt === 0) startedAt = wallNow();
       let r = await openOne(first + k, g, mode, inGroup);
       // A connect storm can be refused now and then: retry a few times before counting a failure.
       for (let attempt = 1; !r.ok && attempt <= 3; attempt++) {
         await Bun.sleep(50 * attempt);
         r = await openOne(first + k, g, mode, inGroup);
       }
-      if (r.ok) opened++;
-      else {
+      if (r.ok) {
+        opened++;
+        settledAt = wallNow();
+      } else {
         failed++;
         conns[first + k] = undefined;
         if (errors.length < 5) errors.push(`${g.host}:${g.port}${g.path.split("?")[0]}: ${r.why ?? "failed"}`);
@@ -153,69 +158,84 @@ async function openGroups(groups: OpenGroup[], mode: ReadMode, concurrency: numb
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, jobs.length)) }, lane));
-  return { first, opened, failed, errors };
+  return { first, opened, failed, errors, startedAt, settledAt };
 }
 
 /**
- * Keeps `window` messages in flight: a message counts as in flight until every pace socket
- * (a room member on each gateway) has received it. Sends go out in batches, one write per sender.
+ * Keeps `window` messages in flight in each lane (a room): a message counts as in flight until
+ * every pace socket of its lane (a room member on each server process) has received it. Sends go
+ * out in batches, one write per sender.
  */
 class Pump {
   sent = 0;
   readonly startAt = wallNow();
-  private rr = 0;
-  private readonly base: number[];
-  private readonly batch: Uint8Array;
-  private readonly frameLen: number;
+  private readonly lanes: {
+    senders: Conn[];
+    paces: Conn[];
+    base: number[];
+    batch: Uint8Array;
+    frameLen: number;
+    sent: number;
+    rr: number;
+  }[];
   private readonly deadline: number;
   private finished = false;
   private lastSeen = -1;
   private readonly watchdog: ReturnType<typeof setInterval>;
   constructor(
-    private readonly senders: Conn[],
-    private readonly paces: Conn[],
+    lanes: { senders: Conn[]; paces: Conn[]; payload: string }[],
     private readonly window: number,
     durationMs: number,
-    payload: string,
     private readonly resolve: (r: PumpReply) => void,
   ) {
-    const frame = clientFrame(0x1, new TextEncoder().encode(payload));
-    this.frameLen = frame.byteLength;
-    this.batch = new Uint8Array(frame.byteLength * window);
-    for (let k = 0; k < window; k++) this.batch.set(frame, k * frame.byteLength);
-    this.base = paces.map((p) => p.frames);
+    this.lanes = lanes.map((l) => {
+      const frame = clientFrame(0x1, new TextEncoder().encode(l.payload));
+      const batch = new Uint8Array(frame.byteLength * window);
+      for (let k = 0; k < window; k++) batch.set(frame, k * frame.byteLength);
+      return { senders: l.senders, paces: l.paces, base: l.paces.map((p) => p.frames), batch, frameLen: frame.byteLength, sent: 0, rr: 0 };
+    });
     this.deadline = performance.now() + durationMs;
     this.watchdog = setInterval(() => {
-      const seen = this.received();
+      let seen = 0;
+      for (let k = 0; k < this.lanes.length; k++) seen += this.received(k);
       if (seen === this.lastSeen) this.end(true);
       this.lastSeen = seen;
     }, 5000);
   }
 
-  /** Messages every pace socket has received. */
-  received(): number {
+  /** Messages of lane `k` every one of its pace sockets has received. */
+  received(k: number): number {
+    const l = this.lanes[k]!;
     let min = Infinity;
-    for (let k = 0; k < this.paces.length; k++) min = Math.min(min, this.paces[k]!.frames - this.base[k]!);
+    for (let j = 0; j < l.paces.length; j++) min = Math.min(min, l.paces[j]!.frames - l.base[j]!);
     return min;
   }
 
-  more(): void {
+  /** Tops every lane up to the window. */
+  start(): void {
+    for (let k = 0; k < this.lanes.length; k++) this.more(k);
+  }
+
+  /** Tops lane `k` up to the window (a pace socket of it received something). */
+  more(k: number): void {
     if (this.finished) return;
     if (performance.now() >= this.deadline) {
       this.end(false);
       return;
     }
-    const room = this.window - (this.sent - this.received());
+    const l = this.lanes[k]!;
+    const room = this.window - (l.sent - this.received(k));
     if (room <= 0) return;
-    const n = this.senders.length;
+    const n = l.senders.length;
     const each = Math.floor(room / n);
     const extra = room % n;
-    for (let k = 0; k < n; k++) {
-      const s = this.senders[(this.rr + k) % n]!;
-      const count = each + (k < extra ? 1 : 0);
-      if (count > 0) s.send(this.batch.subarray(0, count * this.frameLen));
+    for (let j = 0; j < n; j++) {
+      const s = l.senders[(l.rr + j) % n]!;
+      const count = each + (j < extra ? 1 : 0);
+      if (count > 0) s.send(l.batch.subarray(0, count * l.frameLen));
     }
-    this.rr = (this.rr + extra) % n;
+    l.rr = (l.rr + extra) % n;
+    l.sent += room;
     this.sent += room;
   }
 
@@ -227,6 +247,41 @@ class Pump {
     this.resolve({ sent: this.sent, startAt: this.startAt, endAt: wallNow(), stalled });
   }
 }
+
+/** Most a send may be behind its due time before it counts as late. */
+const LATE_MS = 5;
+
+/**
+ * Open loop: `ratePerSec` messages a second over all lanes (message k goes to lane k mod lanes,
+ * the lane's senders taking turns), each carrying its lane's seq and its wall-clock send time,
+ * whatever the server does with them.
+ */
+async function sendAtRate(cmd: Extract<Command, { op: "rate" }>): Promise<RateReply> {
+  const lanes = cmd.lanes.map((l) => ({ ...l, conns: pick(l.senders), seq: rateSeqs.get(l.senders[0]!) ?? 0, rr: 0 }));
+  const total = Math.round((cmd.ratePerSec * cmd.durationMs) / 1000);
+  const t0 = performance.now();
+  const startAt = wallNow();
+  let sent = 0;
+  let late = 0;
+  while (sent < total) {
+    const now = performance.now();
+    const due = Math.min(total, Math.floor(((now - t0) * cmd.ratePerSec) / 1000) + 1);
+    for (; sent < due; sent++) {
+      if (now - t0 - (sent * 1000) / cmd.ratePerSec > LATE_MS) late++;
+      const l = lanes[sent % lanes.length]!;
+      const c = l.conns[l.rr++ % l.conns.length]!;
+      c.send(clientFrame(0x1, encoder.encode(`${l.before}${++l.seq}${l.middle}${wallNow()}${l.after}`)));
+    }
+    await Bun.sleep(1);
+  }
+  for (const l of lanes) rateSeqs.set(l.senders[0]!, l.seq);
+  return { sent, startAt, endAt: wallNow(), late };
+}
+
+/** The last seq each room sent at a rate, by its first sender's index: a room's seq goes on growing over the calls (receivers count a repeat as a duplicate). */
+const rateSeqs = new Map<number, number>();
+
+const encoder = new TextEncoder();
 
 function pick(indices: number[]): Conn[] {
   return indices.map((i) => {
@@ -240,6 +295,7 @@ async function closeAll(): Promise<number> {
   pump?.end(false);
   sessions.clear();
   for (const c of conns) c?.close();
+  rateSeqs.clear();
   const deadline = Date.now() + 5000;
   while (open > 0 && Date.now() < deadline) await Bun.sleep(20);
   for (const c of conns) if (c && !c.done) c.terminate();
@@ -262,16 +318,19 @@ async function handle(cmd: Command): Promise<unknown> {
     }
     case "pump": {
       if (pump) throw new Error("a pump is already running");
-      const senders = pick(cmd.senders);
-      const paces = pick(cmd.paces);
-      for (const c of conns) if (c) c.pace = false;
-      for (const c of paces) c.pace = true;
-      const done = new Promise<PumpReply>((resolve) => {
-        pump = new Pump(senders, paces, cmd.window, cmd.durationMs, cmd.payload, resolve);
+      const lanes = cmd.lanes.map((l) => ({ senders: pick(l.senders), paces: pick(l.paces), payload: l.payload }));
+      for (const c of conns) if (c) c.lane = -1;
+      lanes.forEach((l, k) => {
+        for (const c of l.paces) c.lane = k;
       });
-      pump!.more();
+      const done = new Promise<PumpReply>((resolve) => {
+        pump = new Pump(lanes, cmd.window, cmd.durationMs, resolve);
+      });
+      pump!.start();
       return done;
     }
+    case "rate":
+      return sendAtRate(cmd);
     case "closeAll":
       return closeAll();
     case "sessions":

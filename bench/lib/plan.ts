@@ -2,17 +2,28 @@ import type { TestNats } from "@rt/testkit";
 import type { WorkerPool } from "./pool.ts";
 import type { Progress } from "./progress.ts";
 
-/** How big each scenario is: the full run and `--quick` (CI, under 60 s in all). */
+/** How big each scenario is: the full run (about 20 minutes) and `--quick` (CI, about 2 minutes in all). */
 export interface Plan {
+  /**
+   * The Go peer's arms (fan-out at `fanout.peer`, idle beside the baselines, the connect storm). Off
+   * in --quick: a fresh CI machine would spend about a minute building it and must install Go first.
+   */
+  goPeer: boolean;
   fanout: {
-    /** Room sizes; each is measured against gateway, raw-bun and node-ws. */
+    /** Room sizes; each is measured against raw Bun, and against the other targets the lists below put at it. */
     members: number[];
     /** Of those sizes, the ones the issue's targets (>= 0.8x raw Bun, >= 10x Node, >= 10x Socket.IO) are checked at, and Socket.IO + Redis (two processes) measured; the others are for information. */
     checked: number[];
     /** Of those sizes, the ones also measured with the room spread over two gateways. */
     scaleOut: number[];
-    /** Of those sizes, the ones also measured through the client protocol (`chat:` subscribers, history on). */
+    /** Of those sizes, the ones also measured through the client protocol (`chat:` subscribers, history on; with --no-history also `live:`, a namespace without history). */
     protocol: number[];
+    /** Of those sizes, the ones also measured through `/chat/` on the gateway (one process) and against Node + ws; raw Bun is measured at every size. */
+    legacy: number[];
+    /** Of those sizes, the ones also measured against the NATS-hop and JetStream floors (one process each). */
+    floors: number[];
+    /** Of those sizes, the ones also measured against the Go peer (when `goPeer` is on). */
+    peer: number[];
     /** Measured rounds per target, interleaved between targets; the best round counts. */
     rounds: number;
     durationMs: number;
@@ -24,6 +35,28 @@ export interface Plan {
     cases: { sockets: number; gateways: number; workers: number; baselines: boolean }[];
     /** Wait after the last socket opened before reading memory (half of it after the first half opened). */
     settleMs: number;
+  };
+  /** Many rooms at once: `rooms` rooms of `members`, each spread over two gateways, every room active. */
+  rooms: {
+    rooms: number;
+    members: number;
+    /** Also the NATS-hop and JetStream floors (two processes each), beside the gateway and raw Bun. */
+    floors: boolean;
+    /** Messages in flight per room (a room's message is in flight until its sender and a member on the other process have it). */
+    window: number;
+    rounds: number;
+    durationMs: number;
+    warmupMs: number;
+  };
+  /** Publish-to-delivery latency in rooms over two gateways, open loop, at each rate over all rooms. */
+  roomLatency: {
+    rooms: number;
+    members: number;
+    /** Also the JetStream floor (two processes), the floor beside the target. */
+    floor: boolean;
+    /** Publications a second over all rooms. */
+    rates: number[];
+    durationMs: number;
   };
   latency: {
     /** Notifications per second. */
@@ -94,8 +127,24 @@ export interface Plan {
 }
 
 export const FULL: Plan = {
+  goPeer: true,
   replay: { missed: 1000, rounds: 5 },
-  fanout: { members: [10, 1000, 10_000], checked: [1000, 10_000], scaleOut: [1000, 10_000], protocol: [1000, 10_000], rounds: 3, durationMs: 4000, warmupMs: 1000, senders: 4, payloadBytes: 32 },
+  fanout: {
+    members: [10, 1000, 10_000],
+    checked: [1000, 10_000],
+    scaleOut: [1000, 10_000],
+    protocol: [10, 1000, 10_000],
+    legacy: [10, 1000, 10_000],
+    floors: [10, 1000, 10_000],
+    peer: [10, 1000, 10_000],
+    rounds: 3,
+    durationMs: 4000,
+    warmupMs: 1000,
+    senders: 4,
+    payloadBytes: 32,
+  },
+  rooms: { rooms: 1000, members: 10, floors: true, window: 4, rounds: 3, durationMs: 4000, warmupMs: 1000 },
+  roomLatency: { rooms: 1000, members: 10, floor: true, rates: [1000, 10_000], durationMs: 5000 },
   idle: {
     cases: [
       { sockets: 10_000, gateways: 1, workers: 2, baselines: true },
@@ -115,8 +164,11 @@ export const FULL: Plan = {
 };
 
 export const QUICK: Plan = {
+  goPeer: false,
   replay: { missed: 1000, rounds: 2 },
-  fanout: { members: [1000], checked: [1000], scaleOut: [1000], protocol: [1000], rounds: 1, durationMs: 1500, warmupMs: 500, senders: 4, payloadBytes: 32 },
+  fanout: { members: [10, 1000], checked: [1000], scaleOut: [1000], protocol: [10, 1000], legacy: [1000], floors: [10], peer: [], rounds: 1, durationMs: 1500, warmupMs: 500, senders: 4, payloadBytes: 32 },
+  rooms: { rooms: 100, members: 10, floors: false, window: 4, rounds: 1, durationMs: 1500, warmupMs: 500 },
+  roomLatency: { rooms: 100, members: 10, floor: false, rates: [1000], durationMs: 2000 },
   // One gateway: 2,000 sockets over two would be mostly each process's first-connection allocations.
   idle: { cases: [{ sockets: 2000, gateways: 1, workers: 2, baselines: true }], settleMs: 3000 },
   latency: { rates: [100, 1000], durationMs: 2500, users: 50 },
@@ -132,6 +184,10 @@ export const QUICK: Plan = {
 export interface Ctx {
   plan: Plan;
   quick: boolean;
+  /** --no-history: also measure `live:`, a namespace without history from a CHANNELS_FILE (skipped where the gateway has no such namespace). */
+  noHistory: boolean;
+  /** nats-server's monitoring endpoint (http://host:port), for its subscription count. */
+  natsMonitor: string;
   nats: TestNats;
   pool: WorkerPool;
   progress: Progress;

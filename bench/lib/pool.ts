@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import type { Command, OpenGroup, OpenReply, PumpReply, ReadMode, Reply, WorkerStats } from "../client/messages.ts";
+import type { Command, OpenGroup, OpenReply, PumpReply, RateReply, ReadMode, Reply, WorkerStats } from "../client/messages.ts";
 import { fdHardLimit } from "./proc.ts";
 
 /** Most sockets one client process is given: 19,000 here, where the hard fd limit is 20,000 per process. */
@@ -66,6 +66,10 @@ export class ClientWorker {
 
   pump(args: Omit<Extract<Command, { op: "pump" }>, "op">): Promise<PumpReply> {
     return this.request({ op: "pump", ...args });
+  }
+
+  rate(args: Omit<Extract<Command, { op: "rate" }>, "op">): Promise<RateReply> {
+    return this.request({ op: "rate", ...args });
   }
 
   /** Closes every socket; resolves with how many were still open after the grace period. */

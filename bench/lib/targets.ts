@@ -1,8 +1,9 @@
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { NATS_ADMIN, ServiceProcess, TEST_JWT_SECRET, freePort, portOpen } from "@rt/testkit";
+import { ensureGoPeer } from "./centrifuge-go.ts";
 
 /** A server under test: one or more processes, each listening on its own port. */
 export interface Target extends AsyncDisposable {
@@ -15,9 +16,12 @@ export interface Target extends AsyncDisposable {
 
 /**
  * `gateway-protocol`: a gateway measured through `/connection/websocket` (the client protocol, `chat:` channels with history).
+ * `gateway-nohistory`: the same through a namespace without history (`live:`, from a CHANNELS_FILE).
  * `socketio`: Socket.IO 4.8 processes sharing rooms through @socket.io/redis-adapter and their own redis-server.
+ * `centrifuge-go`: the Go centrifuge library (bench/baselines/centrifuge-go), through its JSON protocol v1, `chat:` with history.
+ * `nats-floor`, `jetstream-floor`: raw Bun rooms whose every message crosses core NATS, or a JetStream stream with RePublish.
  */
-export type TargetName = "gateway" | "gateway-protocol" | "raw-bun" | "node-ws" | "socketio";
+export type TargetName = "gateway" | "gateway-protocol" | "gateway-nohistory" | "raw-bun" | "node-ws" | "socketio" | "centrifuge-go" | "nats-floor" | "jetstream-floor";
 
 const BASELINES = join(import.meta.dir, "..", "baselines");
 /** Every server process started and not yet stopped, so an interrupted run can still stop them. */
@@ -79,6 +83,75 @@ export async function startRawBun(): Promise<Target> {
     stdio: ["ignore", "ignore", "inherit"],
   });
   return processTarget("raw-bun", proc, port);
+}
+
+/**
+ * The Go peer: bench/baselines/centrifuge-go (built on first use). It checks HS256 tokens with the
+ * secret startGateways gives the gateway, and pings once an hour as the gateway's bench arms do.
+ */
+export async function startGoPeer(): Promise<Target> {
+  const bin = await ensureGoPeer();
+  const port = await freePort();
+  const proc = Bun.spawn([bin], {
+    env: { ...process.env, PORT: String(port), JWT_SECRET: TEST_JWT_SECRET, PING_INTERVAL_SEC: "3600" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  return processTarget("centrifuge-go", proc, port);
+}
+
+/**
+ * A NATS floor (bench/baselines/nats-floor.ts or jetstream-floor.ts) in `processes` processes, each
+ * on its own port, sharing rooms through the bench's nats-server as the bench's admin user (the
+ * floors use subjects none of the shipped roles has).
+ */
+export function startFloor(name: "nats-floor" | "jetstream-floor", natsUrl: string, processes = 1): Promise<Target> {
+  return several(name, processes, async () => {
+    const port = await freePort();
+    const proc = Bun.spawn([process.execPath, join(BASELINES, `${name}.ts`)], {
+      env: { ...process.env, PORT: String(port), NATS_URL: natsUrl, NATS_USER: NATS_ADMIN.user, NATS_PASSWORD: NATS_ADMIN.pass },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    return processTarget(name, proc, port);
+  });
+}
+
+/** The namespace without history the `gateway-nohistory` arms subscribe in. */
+export const NO_HISTORY_NAMESPACE = "live";
+
+/**
+ * A CHANNELS_FILE with one namespace without history (`live`), which anonymous subscribers may
+ * join and publish in; written once per run into a temporary folder.
+ */
+export function noHistoryChannelsFile(): string {
+  noHistoryFile ??= (() => {
+    const path = join(mkdtempSync(join(tmpdir(), "bench-channels-")), "channels.json");
+    const live = {
+      name: NO_HISTORY_NAMESPACE,
+      allow_subscribe_for_client: true,
+      allow_subscribe_for_anonymous: true,
+      allow_publish_for_subscriber: true,
+      allow_publish_for_anonymous: true,
+    };
+    writeFileSync(path, JSON.stringify({ channel: { namespaces: [live] } }, null, 2));
+    return path;
+  })();
+  return noHistoryFile;
+}
+let noHistoryFile: string | undefined;
+
+/** `n` processes started by `one`, as one target; if one fails, the others are stopped. */
+async function several(name: TargetName, n: number, one: () => Promise<Target>): Promise<Target> {
+  const started = await Promise.allSettled(Array.from({ length: n }, one));
+  const ok = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const stop = async (): Promise<void> => {
+    await Promise.all(ok.map((t) => t[Symbol.asyncDispose]()));
+  };
+  const failure = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failure) {
+    await stop();
+    throw failure.reason;
+  }
+  return { name, ports: ok.flatMap((t) => t.ports), pids: ok.flatMap((t) => t.pids), [Symbol.asyncDispose]: stop };
 }
 
 /** Baseline (b): bench/baselines/node-ws/server.mjs under Node, installed on first use. */

@@ -1,5 +1,5 @@
 import { round } from "../lib/stats.ts";
-import type { BenchResults, Check, FanoutResult } from "./types.ts";
+import type { BenchResults, Check, ConnectStormResult, FanoutResult, RoomLatencyResult, RoomsResult } from "./types.ts";
 
 /** The issue's targets. */
 export const TARGETS = {
@@ -22,10 +22,33 @@ export const TARGETS = {
   apiBatchPerSec: 10_000,
   /** 1,000 missed notifications recovered when a client comes back: the slowest round, ms. */
   replayMs: 100,
+  /** Small rooms (the per-message cost), checked at this many members: */
+  smallRoomMembers: 10,
+  /** `chat` (history) through the client protocol against the JetStream floor (raw Bun rooms storing every message in a stream, fanned out from its RePublish). */
+  protocolVsJetStreamFloor: 1.0,
+  /** A namespace without history against the NATS-hop floor (raw Bun rooms relaying every message over core NATS). */
+  noHistoryVsNatsFloor: 1.0,
+  /** `chat` against the Go centrifuge library (both with history), deliveries/s, at every size measured. */
+  protocolVsGoPeer: 2,
+  /** Publish-to-delivery p99 in 10-member rooms over two gateways, at this many publications a second over all rooms. */
+  roomP99Ms: 10,
+  roomP99AtRate: 10_000,
 } as const;
 
 function find(r: BenchResults, target: string, members: number, processes = 1): FanoutResult | undefined {
   return r.fanout.find((f) => f.target === target && f.members === members && f.processes === processes && !f.error && f.rounds.length > 0);
+}
+
+function rooms(r: BenchResults, target: string): RoomsResult | undefined {
+  return r.rooms?.find((x) => x.target === target && !x.error && x.rounds.length > 0);
+}
+
+function roomLatency(r: BenchResults, target: string, rate: number): RoomLatencyResult | undefined {
+  return r.roomLatency?.find((x) => x.target === target && x.ratePerSec === rate && !x.error && x.latencyMs.count > 0);
+}
+
+function storm(r: BenchResults, target: ConnectStormResult["target"]): ConnectStormResult | undefined {
+  return r.connect?.find((x) => (x.target ?? "gateway") === target && !x.error);
 }
 
 function ratio(a: number | undefined, b: number | undefined): number | null {
@@ -40,15 +63,19 @@ export function ratios(r: BenchResults): Record<string, number | null> {
     const raw = find(r, "raw-bun", m);
     const node = find(r, "node-ws", m);
     const two = find(r, "gateway", m, 2);
-    out[`fanout_${m}_gateway_vs_raw_bun`] = ratio(gw?.deliveriesPerSec, raw?.deliveriesPerSec);
-    out[`fanout_${m}_gateway_vs_node_ws`] = ratio(gw?.deliveriesPerSec, node?.deliveriesPerSec);
-    out[`fanout_${m}_per_cpu_gateway_vs_raw_bun`] = ratio(gw?.deliveriesPerCpuSec, raw?.deliveriesPerCpuSec);
-    out[`fanout_${m}_per_cpu_gateway_vs_node_ws`] = ratio(gw?.deliveriesPerCpuSec, node?.deliveriesPerCpuSec);
+    // `/chat/` on one gateway and Node + ws are measured at some sizes only (plan.fanout.legacy).
+    const legacy = r.fanout.some((f) => f.target === "gateway" && f.members === m && f.processes === 1);
+    if (legacy) {
+      out[`fanout_${m}_gateway_vs_raw_bun`] = ratio(gw?.deliveriesPerSec, raw?.deliveriesPerSec);
+      out[`fanout_${m}_gateway_vs_node_ws`] = ratio(gw?.deliveriesPerSec, node?.deliveriesPerSec);
+      out[`fanout_${m}_per_cpu_gateway_vs_raw_bun`] = ratio(gw?.deliveriesPerCpuSec, raw?.deliveriesPerCpuSec);
+      out[`fanout_${m}_per_cpu_gateway_vs_node_ws`] = ratio(gw?.deliveriesPerCpuSec, node?.deliveriesPerCpuSec);
+    }
     if (two) out[`scaleout_${m}_two_gateways_vs_one`] = ratio(two.deliveriesPerSec, gw?.deliveriesPerSec);
     const proto = find(r, "gateway-protocol", m);
     if (proto) {
       out[`fanout_${m}_protocol_vs_raw_bun`] = ratio(proto.deliveriesPerSec, raw?.deliveriesPerSec);
-      out[`fanout_${m}_protocol_vs_legacy_room`] = ratio(proto.deliveriesPerSec, gw?.deliveriesPerSec);
+      if (legacy) out[`fanout_${m}_protocol_vs_legacy_room`] = ratio(proto.deliveriesPerSec, gw?.deliveriesPerSec);
     }
     const sio = find(r, "socketio", m, 2);
     if (sio) {
@@ -56,8 +83,48 @@ export function ratios(r: BenchResults): Record<string, number | null> {
       out[`fanout_${m}_per_cpu_protocol_vs_socketio`] = ratio(proto?.deliveriesPerCpuSec, sio.deliveriesPerCpuSec);
       out[`fanout_${m}_gateway_vs_socketio`] = ratio(gw?.deliveriesPerSec, sio.deliveriesPerSec);
     }
+    const hop = find(r, "nats-floor", m);
+    const js = find(r, "jetstream-floor", m);
+    const go = find(r, "centrifuge-go", m);
+    const live = find(r, "gateway-nohistory", m);
+    if (hop) out[`fanout_${m}_nats_floor_vs_raw_bun`] = ratio(hop.deliveriesPerSec, raw?.deliveriesPerSec);
+    if (js) {
+      out[`fanout_${m}_jetstream_floor_vs_raw_bun`] = ratio(js.deliveriesPerSec, raw?.deliveriesPerSec);
+      out[`fanout_${m}_protocol_vs_jetstream_floor`] = ratio(proto?.deliveriesPerSec, js.deliveriesPerSec);
+    }
+    if (go) {
+      out[`fanout_${m}_protocol_vs_centrifuge_go`] = ratio(proto?.deliveriesPerSec, go.deliveriesPerSec);
+      out[`fanout_${m}_per_cpu_protocol_vs_centrifuge_go`] = ratio(proto?.deliveriesPerCpuSec, go.deliveriesPerCpuSec);
+      out[`fanout_${m}_centrifuge_go_vs_raw_bun`] = ratio(go.deliveriesPerSec, raw?.deliveriesPerSec);
+    }
+    if (live) out[`fanout_${m}_nohistory_vs_nats_floor`] = ratio(live.deliveriesPerSec, hop?.deliveriesPerSec);
+  }
+  const many = r.rooms?.[0];
+  if (many) {
+    const key = `rooms_${many.rooms}x${many.members}`;
+    const gw = rooms(r, "gateway-protocol");
+    out[`${key}_protocol_vs_raw_bun`] = ratio(gw?.deliveriesPerSec, rooms(r, "raw-bun")?.deliveriesPerSec);
+    out[`${key}_protocol_vs_jetstream_floor`] = ratio(gw?.deliveriesPerSec, rooms(r, "jetstream-floor")?.deliveriesPerSec);
+    out[`${key}_nats_floor_vs_raw_bun`] = ratio(rooms(r, "nats-floor")?.deliveriesPerSec, rooms(r, "raw-bun")?.deliveriesPerSec);
+    if (gw) {
+      out[`${key}_protocol_kb_per_room`] = gw.kbPerRoom;
+      out[`${key}_protocol_nats_kb_per_room`] = gw.natsKbPerRoom;
+      out[`${key}_protocol_nats_subscriptions_per_room`] = gw.natsSubsPerRoom;
+    }
+  }
+  for (const x of r.roomLatency ?? []) {
+    if (x.error || x.latencyMs.count === 0) continue;
+    out[`room_latency_${x.ratePerSec}_${x.target}_p99_ms`] = round(x.latencyMs.p99, 2);
   }
   for (const i of r.idle) if (!i.error) out[`idle_${i.sockets}_${i.target}_kb_per_socket`] = i.kbPerSocket;
+  for (const n of [...new Set(r.idle.map((i) => i.sockets))]) {
+    const go = r.idle.find((i) => i.sockets === n && i.target === "centrifuge-go" && !i.error);
+    const proto = r.idle.find((i) => i.sockets === n && i.target === "gateway-protocol" && !i.error);
+    if (go && proto) out[`idle_${n}_protocol_vs_centrifuge_go_kb`] = ratio(proto.kbPerSocket, go.kbPerSocket);
+  }
+  const gwStorm = storm(r, "gateway");
+  if (storm(r, "centrifuge-go")) out.connect_gateway_vs_centrifuge_go = ratio(gwStorm?.connectionsPerSec, storm(r, "centrifuge-go")?.connectionsPerSec);
+  if (storm(r, "raw-bun")) out.connect_gateway_vs_raw_bun_floor = ratio(gwStorm?.connectionsPerSec, storm(r, "raw-bun")?.connectionsPerSec);
   const single = r.api?.find((a) => a.arm === "notify-single" && !a.error);
   const batch = r.api?.find((a) => a.arm === "notify-batch" && !a.error);
   if (single && batch) out.api_batch_vs_single_notifications = ratio(batch.itemsPerSec, single.itemsPerSec);
@@ -90,17 +157,46 @@ export function checks(r: BenchResults, checkedSizes: number[]): Check[] {
     const vsSio = ratio(proto?.deliveriesPerSec, find(r, "socketio", m, 2)?.deliveriesPerSec);
     out.push({ name: `client protocol fan-out ${m} members: gateway / Socket.IO + Redis (2 processes) deliveries/s`, value: vsSio, unit: "x", op: ">=", threshold: TARGETS.protocolVsSocketIo, pass: vsSio !== null && vsSio >= TARGETS.protocolVsSocketIo });
   }
+  // Small rooms against the floors, and `chat` against the Go peer wherever it was measured.
+  const small = TARGETS.smallRoomMembers;
+  const ratioCheck = (name: string, a: FanoutResult | undefined, b: FanoutResult | undefined, threshold: number): Check => {
+    const v = ratio(a?.deliveriesPerSec, b?.deliveriesPerSec);
+    return { name, value: v, unit: "x", op: ">=", threshold, pass: v !== null && v >= threshold };
+  };
+  if (r.fanout.some((f) => f.members === small && f.target === "jetstream-floor")) {
+    out.push(ratioCheck(`${small}-member room: client protocol \`chat\` (history) / JetStream floor deliveries/s`, find(r, "gateway-protocol", small), find(r, "jetstream-floor", small), TARGETS.protocolVsJetStreamFloor));
+  }
+  if (r.fanout.some((f) => f.members === small && f.target === "gateway-nohistory" && !f.skipped)) {
+    out.push(ratioCheck(`${small}-member room: client protocol, a namespace without history / NATS-hop floor deliveries/s`, find(r, "gateway-nohistory", small), find(r, "nats-floor", small), TARGETS.noHistoryVsNatsFloor));
+  }
+  for (const m of [...new Set(r.fanout.filter((f) => f.target === "centrifuge-go").map((f) => f.members))]) {
+    out.push(ratioCheck(`${m}-member room: client protocol \`chat\` / the Go centrifuge library (both with history) deliveries/s`, find(r, "gateway-protocol", m), find(r, "centrifuge-go", m), TARGETS.protocolVsGoPeer));
+  }
+  if (r.roomLatency?.some((x) => x.target === "gateway-protocol" && x.ratePerSec === TARGETS.roomP99AtRate)) {
+    const x = roomLatency(r, "gateway-protocol", TARGETS.roomP99AtRate);
+    const f = roomLatency(r, "jetstream-floor", TARGETS.roomP99AtRate);
+    const v = x ? round(x.latencyMs.p99, 2) : null;
+    const many = r.roomLatency.find((y) => y.target === "gateway-protocol")!;
+    out.push({
+      name: `publish-to-delivery p99 in ${many.members}-member rooms over 2 gateways, ${TARGETS.roomP99AtRate}/s over ${many.rooms} rooms`,
+      value: v, unit: "ms", op: "<=", threshold: TARGETS.roomP99Ms, pass: v !== null && v <= TARGETS.roomP99Ms && x!.lost === 0,
+      floor: { value: f ? round(f.latencyMs.p99, 2) : null, what: "JetStream floor, same rooms and rate" },
+      ...(x && x.lost > 0 ? { note: `${x.lost} lost` } : {}),
+    });
+  }
   for (const i of r.idle.filter((x) => x.target === "gateway" || x.target === "gateway-protocol")) {
     const v = i.error ? null : i.kbPerSocket;
     const what = i.target === "gateway" ? "`/chat/` sockets" : "client protocol connections with one subscription";
     out.push({ name: `idle memory, ${i.sockets} ${what} on ${i.processes} gateway(s)`, value: v, unit: "KB/socket", op: "<=", threshold: TARGETS.idleKbPerSocket, pass: v !== null && v <= TARGETS.idleKbPerSocket });
   }
+  const floorLat = r.latency.find((l) => l.via === "nats-floor" && l.ratePerSec === TARGETS.p99AtRate && !l.error && l.latencyMs.count > 0);
+  const latencyFloor = { value: floorLat ? round(floorLat.latencyMs.p99, 2) : null, what: "NATS publish → raw Bun subscriber → WebSocket write, same rate and sockets" };
   for (const via of ["protocol", "notifications"] as const) {
     if (!r.latency.some((l) => (l.via ?? "notifications") === via)) continue;
     const lat = r.latency.find((l) => (l.via ?? "notifications") === via && l.ratePerSec === TARGETS.p99AtRate && !l.error && l.latencyMs.count > 0);
     const p99 = lat ? round(lat.latencyMs.p99, 2) : null;
     const to = via === "protocol" ? "client protocol connections (#user)" : "/notifications sockets";
-    out.push({ name: `notification p99 at ${TARGETS.p99AtRate}/s, POST to ${to}`, value: p99, unit: "ms", op: "<=", threshold: TARGETS.p99Ms, pass: p99 !== null && p99 <= TARGETS.p99Ms });
+    out.push({ name: `notification p99 at ${TARGETS.p99AtRate}/s, POST to ${to}`, value: p99, unit: "ms", op: "<=", threshold: TARGETS.p99Ms, pass: p99 !== null && p99 <= TARGETS.p99Ms, floor: latencyFloor });
   }
   for (const [arm, name, threshold] of [["publish", "API publish over HTTP, 16 senders", TARGETS.apiPublishPerSec], ["notify-batch", "notifications through batches of 1000", TARGETS.apiBatchPerSec]] as const) {
     if (!r.api?.length) break;
@@ -108,10 +204,15 @@ export function checks(r: BenchResults, checkedSizes: number[]): Check[] {
     const v = a ? a.itemsPerSec : null;
     out.push({ name: `${name} (stored and acknowledged per second)`, value: v, unit: "/s", op: ">=", threshold, pass: v !== null && v >= threshold });
   }
-  for (const c of r.connect ?? []) {
+  const rawStorm = storm(r, "raw-bun");
+  for (const c of (r.connect ?? []).filter((x) => (x.target ?? "gateway") === "gateway")) {
     const v = c.error ? null : c.connectionsPerSec;
     const note = c.failed > 0 ? `${c.failed} clients failed` : undefined;
-    out.push({ name: `connect storm, ${c.clients} clients (JWT, connect + subscribe), one gateway`, value: v, unit: "/s", op: ">=", threshold: TARGETS.connectPerSec, pass: v !== null && v >= TARGETS.connectPerSec && c.failed === 0, ...(note ? { note } : {}) });
+    out.push({
+      name: `connect storm, ${c.clients} clients (JWT, connect + subscribe), one gateway`, value: v, unit: "/s", op: ">=", threshold: TARGETS.connectPerSec, pass: v !== null && v >= TARGETS.connectPerSec && c.failed === 0,
+      ...(note ? { note } : {}),
+      ...(r.connect.some((x) => x.target === "raw-bun") ? { floor: { value: rawStorm ? rawStorm.connectionsPerSec : null, what: "raw Bun.serve accept and upgrade, same clients" } } : {}),
+    });
   }
   for (const x of r.reconnect ?? []) {
     const v = x.error || x.allRecoveredMs === null ? null : round(x.allRecoveredMs / 1000, 2);

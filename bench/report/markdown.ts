@@ -24,7 +24,14 @@ export function markdown(r: BenchResults): string {
   out.push("");
   out.push("## Targets");
   out.push("");
-  out.push(table(["target", "measured", "wanted", "result"], r.checks.map((c) => [c.name, checkValue(c), `${c.op} ${c.threshold}`, c.pass ? "PASS" : `**FAIL**${c.note ? ` (${c.note})` : ""}`])));
+  out.push("A time target shows beside it the floor measured in the same run: what this machine gives at best for the same work without the product, so a slow machine can be told from slow code.");
+  out.push("");
+  out.push(
+    table(
+      ["target", "measured", "wanted", "result", "floor (same run)"],
+      r.checks.map((c) => [c.name, checkValue(c), `${c.op} ${c.threshold}`, c.pass ? "PASS" : `**FAIL**${c.note ? ` (${c.note})` : ""}`, c.floor ? `${c.floor.value === null ? "n/a" : `${c.floor.value} ${c.unit}`} (${c.floor.what})` : ""]),
+    ),
+  );
   out.push("");
   out.push("## Room fan-out and scale-out");
   out.push("");
@@ -33,9 +40,18 @@ export function markdown(r: BenchResults): string {
       "A delivery is one message reaching one socket; frames/s counts WebSocket frames, fewer than deliveries where the server puts several pushes in one frame (the client protocol does, as Centrifugo does: one line each). " +
       "`socketio`: Socket.IO 4.8 in two Node processes sharing the room through @socket.io/redis-adapter; a delivery is one event packet (`42[\"msg\",...]`), Engine.IO pings are answered and not counted. " +
       "Best of the interleaved rounds; deliveries per CPU-second = deliveries/s divided by the server processes' CPU share (the WebSocket servers' only: neither nats-server nor redis-server is counted). " +
-      `Targets are checked at ${m.checkedFanoutSizes.join(" and ")} members; other sizes are for information (a small room shows the per-message cost).`,
+      `Targets are checked at ${m.checkedFanoutSizes.join(" and ")} members; other sizes are for information (a small room shows the per-message cost). ` +
+      "The floors are raw Bun rooms (one process) whose every message crosses NATS as the gateway's must: `nats-floor` publishes it on core NATS and fans out on the NATS delivery; `jetstream-floor` stores it in a stream with RePublish (no ack awaited) and fans out on the republished copy. " +
+      "`gateway-nohistory` (with --no-history) is the client protocol in `live:`, a namespace without history from a CHANNELS_FILE.",
   );
   out.push("");
+  if (m.goPeer) {
+    out.push(
+      `\`centrifuge-go\`: the Go centrifuge library (${m.goPeer.library}, ${m.goPeer.protocol}, ${m.goPeer.go}; Debian's packages), the library Centrifugo is built on, in bench/baselines/centrifuge-go: in-memory broker, \`chat:\` with history (100, 300 s) and recovery, subscribers publish, anonymous, WebSocket with an hourly ping, through its JSON protocol v1 (\`{"id","method","params"}\`). ` +
+        `Its publishes need an id, so each sender gets a reply per publish (not counted); it packs at most ${m.goPeer.maxMessagesPerFrame} messages per frame (the gateway packs a turn's pushes of a channel into one).`,
+    );
+    out.push("");
+  }
   out.push(
     table(
       ["members", "target", "server processes", "window", "deliveries/s (best)", "frames/s", "median", "server CPU", "deliveries per CPU-s", "rounds", "lost"],
@@ -44,7 +60,7 @@ export function markdown(r: BenchResults): string {
         x.target,
         x.processes,
         x.window,
-        x.error ? `error: ${x.error}` : si(x.deliveriesPerSec),
+        x.skipped ? `skipped: ${x.skipped}` : x.error ? `error: ${x.error}` : si(x.deliveriesPerSec),
         si(x.framesPerSec),
         si(x.medianDeliveriesPerSec),
         `${x.serverCpuPercent}%`,
@@ -55,13 +71,77 @@ export function markdown(r: BenchResults): string {
     ),
   );
   out.push("");
+  if (r.rooms?.length) {
+    out.push("## Many rooms at once");
+    out.push("");
+    out.push(
+      "Rooms spread over the server processes (half the members on each, the one sender of each room alternating between them), every room active: each keeps `window` messages in flight (until its sender and its first member on the other process have it). Each target runs alone. " +
+        "KB per room: the servers' (or nats-server's) RSS growth from before the members opened to after the last round, over the rooms (its members' connections included). Subscriptions: nats-server's `/subsz` count, growth per room. nats-server CPU: the highest of the measured rounds. nats-server is shared by the arms and its Go heap returns memory at its own pace, so its KB per room is cleanest for the first arm (the gateway) and can even come out below zero for a later one.",
+    );
+    out.push("");
+    out.push(
+      table(
+        ["rooms x members", "target", "server processes", "window per room", "deliveries/s (best)", "frames/s", "median", "server CPU", "nats-server CPU", "servers KB per room", "nats-server KB per room", "NATS subscriptions per room", "rounds", "lost"],
+        r.rooms.map((x) => [
+          `${si(x.rooms)} x ${x.members}`,
+          x.target,
+          x.processes,
+          x.window,
+          x.error ? `error: ${x.error}` : si(x.deliveriesPerSec),
+          si(x.framesPerSec),
+          si(x.medianDeliveriesPerSec),
+          `${x.serverCpuPercent}%`,
+          `${x.natsCpuPercent}%`,
+          f2(x.kbPerRoom),
+          f2(x.natsKbPerRoom),
+          `${x.natsSubsPerRoom} (${x.natsSubsBefore} → ${x.natsSubsAfter})`,
+          x.rounds.map((y) => si(y.deliveriesPerSec)).join(", "),
+          x.lost,
+        ]),
+      ),
+    );
+    out.push("");
+  }
+  if (r.roomLatency?.length) {
+    out.push("## Latency in rooms under load (publish to delivery, two server processes)");
+    out.push("");
+    out.push(
+      "Publications sent open loop at a fixed rate over all rooms (round-robin; each room's sender alternates between the processes), each carrying its wall-clock send time; one member of each room on each process times every delivery, the others count. " +
+        "The JetStream floor beside the gateway: the same rooms on raw Bun whose every message is stored in a stream and fanned out from its republished copy. Late sends: sends more than 5 ms behind their due time (the load generator fell behind).",
+    );
+    out.push("");
+    out.push(
+      table(
+        ["target", "rooms x members", "rate/s", "sent", "late sends", "delivered/expected", "timed", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "server CPU", "nats-server CPU", "lost", "dup"],
+        r.roomLatency.map((x) => [
+          x.target,
+          `${si(x.rooms)} x ${x.members}`,
+          x.ratePerSec,
+          x.sent,
+          x.lateSends,
+          x.error && x.expected === 0 ? `error: ${x.error}` : `${x.delivered}/${x.expected}`,
+          x.latencyMs.count,
+          f2(x.latencyMs.p50),
+          f2(x.latencyMs.p90),
+          f2(x.latencyMs.p99),
+          f2(x.latencyMs.p999),
+          f2(x.latencyMs.max),
+          `${x.serverCpuPercent}%`,
+          `${x.natsCpuPercent}%`,
+          x.lost,
+          x.duplicates,
+        ]),
+      ),
+    );
+    out.push("");
+  }
   out.push("## Ratios");
   out.push("");
   out.push(table(["ratio", "value"], Object.entries(r.ratios).map(([k, v]) => [k, v === null ? "n/a" : String(v)])));
   out.push("");
   out.push("## Idle sockets");
   out.push("");
-  out.push("Room sockets (rooms of 100) opened and left idle; KB per socket = server VmRSS growth / sockets (KiB). The second-half column is the growth while the second half opened, per socket of that half.");
+  out.push("Room sockets (rooms of 100) opened and left idle; KB per socket = server VmRSS growth / sockets (KiB). The second-half column is the growth while the second half opened, per socket of that half. `gateway-protocol` and `centrifuge-go` (the Go peer) sockets are connected and subscribed to their room's `chat:` channel.");
   out.push("");
   out.push(
     table(
@@ -83,13 +163,16 @@ export function markdown(r: BenchResults): string {
   out.push("");
   out.push("## Notification latency (notifier POST to socket receive, two gateways)");
   out.push("");
-  out.push("Open-loop POSTs at a fixed rate; the body carries the send time. Every user has a `/notifications` socket on each gateway and a client protocol connection (its inbox `#user`, subscribed at connect) on the second. The POST column is the notifier's answer time (stored in JetStream); the after-the-202 column is each delivery's receive time minus its 202's arrival (the live path; negative when the socket beat the HTTP answer).");
+  out.push(
+    "Open-loop POSTs at a fixed rate; the body carries the send time. Every user has a `/notifications` socket on each gateway and a client protocol connection (its inbox `#user`, subscribed at connect) on the second. The POST column is the notifier's answer time (stored in JetStream); the after-the-202 column is each delivery's receive time minus its 202's arrival (the live path; negative when the socket beat the HTTP answer). " +
+      "The floor (`NATS floor`), measured after them at the same rates for as many users: a bare NATS publish of the same body to the user's subject, a raw Bun subscriber (the NATS-hop floor, two processes), a WebSocket write to the user's socket on each.",
+  );
   out.push("");
   out.push(
     table(
       ["to", "rate/s", "achieved", "users", "sockets", "delivered/expected", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "POST (202) p50/p99 ms", "after the 202 p50/p99 ms", "lost", "dup"],
       r.latency.map((x) => [
-        (x.via ?? "notifications") === "protocol" ? "client protocol" : "/notifications",
+        x.via === "nats-floor" ? "NATS floor" : (x.via ?? "notifications") === "protocol" ? "client protocol" : "/notifications",
         x.ratePerSec,
         x.achievedRatePerSec,
         x.users,
@@ -189,17 +272,19 @@ export function markdown(r: BenchResults): string {
   }
   if (r.connect?.length) {
     out.push("");
-    out.push("## Connect storm (one gateway; each client its own user and HS256 token, signed beforehand)");
+    out.push("## Connect storm (one server; each client its own user and HS256 token, signed beforehand)");
     out.push("");
     out.push(
       "Each client opens `/connection/websocket` and sends connect + subscribe (`chat:storm`) in one frame; a client process keeps `concurrency` clients between TCP connect and subscribe reply. " +
-        "Connections/s = clients whose subscribe reply arrived without error / (first TCP connect to last subscribe reply). The notifier runs, so each connect also places the user's inbox. A warm-up storm of a tenth of the clients runs first.",
+        "Connections/s = clients whose subscribe reply arrived without error / (first TCP connect to last subscribe reply). The notifier runs, so each connect also places the user's inbox. A warm-up storm of a tenth of the clients runs first. " +
+        "`centrifuge-go`: the same storm to the Go peer (its protocol v1; it checks the same HS256 tokens and subscribes the user's `#<user>` on its side). `raw-bun`: the floor, accept and upgrade alone (`/chat/storm` on raw Bun, no token, no reply), a client counted at its 101.",
     );
     out.push("");
     out.push(
       table(
-        ["clients", "client processes", "concurrency", "connections/s", "duration ms", "connect to reply p50 / p99 ms", "gateway CPU", "CPU ms a connection", "nats-server CPU", "client CPU", "failed"],
+        ["server", "clients", "client processes", "concurrency", "connections/s", "duration ms", "connect to reply p50 / p99 ms", "server CPU", "CPU ms a connection", "nats-server CPU", "client CPU", "failed"],
         r.connect.map((x) => [
+          x.target ?? "gateway",
           si(x.clients),
           x.clientWorkers,
           x.concurrency,

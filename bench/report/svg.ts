@@ -2,7 +2,18 @@ import { si } from "../lib/stats.ts";
 import { TARGETS } from "./checks.ts";
 import type { BenchResults } from "./types.ts";
 
-const COLORS: Record<string, string> = { gateway: "#2563eb", "gateway x2": "#7c3aed", "gateway-protocol": "#0891b2", "raw-bun": "#f59e0b", "node-ws": "#16a34a", "socketio x2": "#db2777" };
+const COLORS: Record<string, string> = {
+  gateway: "#2563eb",
+  "gateway x2": "#7c3aed",
+  "gateway-protocol": "#0891b2",
+  "gateway-nohistory": "#0e7490",
+  "raw-bun": "#f59e0b",
+  "node-ws": "#16a34a",
+  "socketio x2": "#db2777",
+  "centrifuge-go": "#64748b",
+  "nats-floor": "#a16207",
+  "jetstream-floor": "#854d0e",
+};
 const LINE_COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea"];
 const FONT = `font-family="system-ui, sans-serif"`;
 
@@ -75,7 +86,8 @@ function cdf(x: number, y: number, w: number, h: number, r: BenchResults): strin
     const color = LINE_COLORS[i % LINE_COLORS.length]!;
     const pts = l.latencyMs.cdf.map(([p, ms]) => `${sx(ms).toFixed(1)},${sy(p).toFixed(1)}`).join(" ");
     parts.push(`<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2"/>`);
-    parts.push(text(px, py + ph + 44 + i * 14, `${(l.via ?? "notifications") === "protocol" ? "protocol" : "/notifications"} ${l.ratePerSec}/s: p50 ${l.latencyMs.p50.toFixed(1)}, p99 ${l.latencyMs.p99.toFixed(1)}, max ${l.latencyMs.max.toFixed(1)} ms`, `fill="${color}"`));
+    const via = l.via === "nats-floor" ? "NATS floor" : (l.via ?? "notifications") === "protocol" ? "protocol" : "/notifications";
+    parts.push(text(px, py + ph + 44 + i * 14, `${via} ${l.ratePerSec}/s: p50 ${l.latencyMs.p50.toFixed(1)}, p99 ${l.latencyMs.p99.toFixed(1)}, max ${l.latencyMs.max.toFixed(1)} ms`, `fill="${color}"`));
   });
   return parts.join("\n");
 }
@@ -98,7 +110,7 @@ export function svg(r: BenchResults): string {
   const a = bars(10, 40, 460, "Room fan-out, deliveries/s (best round)", fan);
   const c = bars(900, 40, 370, "Idle memory, KB per socket (RSS delta)", idle, { value: TARGETS.idleKbPerSocket, label: `target ${TARGETS.idleKbPerSocket} KB` });
   // Under the idle bars: the connect storm (connections/s) and the reconnect storm (seconds until all recovered), each with its target.
-  const storm: Bar[] = (r.connect ?? []).filter((x) => !x.error).map((x) => ({ label: `${si(x.clients)} clients`, value: x.connectionsPerSec, color: COLORS.gateway ?? "#555" }));
+  const storm: Bar[] = (r.connect ?? []).filter((x) => !x.error).map((x) => ({ label: `${si(x.clients)}: ${x.target ?? "gateway"}`, value: x.connectionsPerSec, color: COLORS[x.target ?? "gateway"] ?? "#555" }));
   const d = storm.length ? bars(900, 40 + c.height, 370, "Connect storm, connections/s (JWT)", storm, { value: TARGETS.connectPerSec, label: `target ${si(TARGETS.connectPerSec)}/s` }) : { svg: "", height: 0 };
   const back: Bar[] = (r.reconnect ?? [])
     .filter((x) => x.allRecoveredMs !== null)

@@ -43,6 +43,66 @@ export interface FanoutResult {
   /** Lost in all rounds, warm-up included. */
   lost: number;
   error?: string;
+  /** Why the arm was not measured, when that is no fault (a gateway without the namespace it needs). */
+  skipped?: string;
+}
+
+/** Many rooms at once through one target: deliveries a second, and what the active rooms cost in memory and NATS interest. */
+export interface RoomsResult {
+  target: TargetName;
+  rooms: number;
+  members: number;
+  /** Server processes each room is spread over. */
+  processes: number;
+  /** Messages in flight per room. */
+  window: number;
+  rounds: FanoutRound[];
+  /** The best round's rate over all rooms. */
+  deliveriesPerSec: number;
+  framesPerSec: number;
+  medianDeliveriesPerSec: number;
+  serverCpuPercent: number;
+  /** nats-server's CPU, the highest of the measured rounds, percent of one core (about 0 for a target without NATS). */
+  natsCpuPercent: number;
+  /** Server processes' RSS before the members opened and after the last round. */
+  rssBeforeBytes: number;
+  rssAfterBytes: number;
+  /** (after - before) / rooms, KiB: each room's members (their connections) included. */
+  kbPerRoom: number;
+  natsRssBeforeBytes: number;
+  natsRssAfterBytes: number;
+  natsKbPerRoom: number;
+  /** nats-server's subscriptions (its monitoring `/subsz`) before the members opened and with every room open. */
+  natsSubsBefore: number;
+  natsSubsAfter: number;
+  /** Extra NATS subscriptions per active room (over all server processes). */
+  natsSubsPerRoom: number;
+  warmupLost: number;
+  lost: number;
+  error?: string;
+}
+
+/** Publish-to-delivery latency in rooms spread over two server processes, open loop at a fixed rate over all rooms. */
+export interface RoomLatencyResult {
+  target: TargetName;
+  rooms: number;
+  members: number;
+  processes: number;
+  ratePerSec: number;
+  durationMs: number;
+  sent: number;
+  /** Sends more than 5 ms behind their due time (the load generator could not keep the rate). */
+  lateSends: number;
+  expected: number;
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  /** Members whose every delivery is timed: one on each process per room (the others only count). */
+  probesPerRoom: number;
+  latencyMs: Distribution;
+  serverCpuPercent: number;
+  natsCpuPercent: number;
+  error?: string;
 }
 
 /** Idle sockets: memory per socket. */
@@ -70,8 +130,11 @@ export interface IdleResult {
 
 /** Notification latency: notifier POST to socket receive. */
 export interface LatencyResult {
-  /** `/notifications` sockets (one per user on each of two gateways) or client protocol connections (one per user, the inbox `#user`). */
-  via: "notifications" | "protocol";
+  /**
+   * `/notifications` sockets (one per user on each of two gateways) or client protocol connections (one per user, the inbox `#user`);
+   * `nats-floor`: the floor beside them, a bare NATS publish to the user's subject, a subscriber in raw Bun, a WebSocket write (one socket per user on each of two processes).
+   */
+  via: "notifications" | "protocol" | "nats-floor";
   ratePerSec: number;
   durationMs: number;
   users: number;
@@ -181,8 +244,13 @@ export interface ApiResult {
   error?: string;
 }
 
-/** Connect storm: clients connect (HS256 JWT each) and subscribe to one `chat:` channel on one gateway, as fast as they can. */
+/**
+ * Connect storm: clients connect (HS256 JWT each) and subscribe to one `chat:` channel on one server, as fast as they can.
+ * `raw-bun` is the floor beside it: the WebSocket accept and upgrade alone (`Bun.serve`, `/chat/storm`, no token, no reply).
+ */
 export interface ConnectStormResult {
+  /** `gateway`, the Go peer (`centrifuge-go`, its JSON protocol v1), or the raw Bun floor. */
+  target: "gateway" | "centrifuge-go" | "raw-bun";
   clients: number;
   clientWorkers: number;
   /** Clients between TCP connect and subscribe reply at once, over all client processes. */
@@ -257,6 +325,8 @@ export interface Check {
   threshold: number;
   pass: boolean;
   note?: string;
+  /** For a time target: the same measurement on a floor in the same run (what this machine gives at best), so a reader can tell the machine from the code. */
+  floor?: { value: number | null; what: string };
 }
 
 export interface BenchResults {
@@ -273,8 +343,12 @@ export interface BenchResults {
     loadAvg: { start: number[]; end: number[] };
     /** Room sizes the fan-out targets are checked at. */
     checkedFanoutSizes: number[];
+    /** The Go peer as measured (absent when its arms did not run). */
+    goPeer?: { library: string; protocol: string; go: string; maxMessagesPerFrame: number };
   };
   fanout: FanoutResult[];
+  rooms: RoomsResult[];
+  roomLatency: RoomLatencyResult[];
   idle: IdleResult[];
   latency: LatencyResult[];
   monitor: MonitorResult[];

@@ -6,7 +6,7 @@ import { split, type Ctx } from "../lib/plan.ts";
 import type { ClientWorker } from "../lib/pool.ts";
 import { CpuMeter } from "../lib/proc.ts";
 import { distribution, round, si } from "../lib/stats.ts";
-import { startGateways, startNotifier, type Target } from "../lib/targets.ts";
+import { startGateways, startGoPeer, startNotifier, startRawBun, type Target } from "../lib/targets.ts";
 import type { ConnectStormResult } from "../report/types.ts";
 
 const HOST = "127.0.0.1";
@@ -25,13 +25,29 @@ export function tokensFor(prefix: string, n: number): Promise<string[]> {
   return Promise.all(Array.from({ length: n }, (_, k) => signToken(`${prefix}-${k}`)));
 }
 
-/** `tokens` spread over the workers: one group each (empty groups left out). */
-function groupsPerWorker(port: number, tokens: string[], workers: number): OpenGroup[][] {
+/** `tokens` spread over the workers: one group each (empty groups left out); a client without a handshake needs no token. */
+function groupsPerWorker(port: number, tokens: string[], workers: number, client: { path: string; handshake?: string; v1?: boolean }): OpenGroup[][] {
   let at = 0;
   return split(tokens.length, workers).map((count) => {
     const mine = tokens.slice(at, (at += count));
-    return count > 0 ? [{ host: HOST, port, path: PATH, count, handshake: HANDSHAKE, tokens: mine }] : [];
+    if (count === 0) return [];
+    const { path, handshake, v1 } = client;
+    return [handshake === undefined ? { host: HOST, port, path, count } : { host: HOST, port, path, count, handshake, tokens: mine, ...(v1 ? { v1 } : {}) }];
   });
+}
+
+/** What a client of `target` sends after its upgrade and how it counts as connected. */
+function clientOf(target: ConnectStormResult["target"]): { path: string; handshake?: string; v1?: boolean; mode: "protocol" | "count" } {
+  switch (target) {
+    case "gateway":
+      return { path: PATH, handshake: HANDSHAKE, mode: "protocol" };
+    case "centrifuge-go":
+      // The Go peer's JSON protocol v1 (methods 0 connect, 1 subscribe); it checks the token as the gateway does (HS256, same secret).
+      return { path: PATH, handshake: `{"id":1,"method":0,"params":{"token":"$TOKEN"}}\n{"id":2,"method":1,"params":{"channel":"${CHANNEL}"}}`, v1: true, mode: "protocol" };
+    case "raw-bun":
+      // The floor: accept and upgrade, nothing more (a raw Bun room; no token, no reply).
+      return { path: "/chat/storm", mode: "count" };
+  }
 }
 
 /**
@@ -43,11 +59,27 @@ function groupsPerWorker(port: number, tokens: string[], workers: number): OpenG
  * clients counted / (first TCP connect to last subscribe reply); the gateway's CPU over the same
  * time. The notifier runs (its streams exist), as in production: each connect also places the
  * user's inbox (`#<user>`). A warm-up storm of a tenth of the clients (closed again) runs first.
+ * The same storm then goes to the Go peer (its protocol v1, the same tokens checked, the user's
+ * `#<user>` subscribed on its side), and to raw Bun as the floor: accept and upgrade alone, a
+ * client counted at its 101.
  */
 export async function runConnect(ctx: Ctx): Promise<ConnectStormResult[]> {
+  const p = ctx.plan.connect;
+  ctx.progress.status(`connect storm: signing ${si(p.clients)} tokens`);
+  const warmTokens = await tokensFor("storm-warm", Math.max(10, Math.round(p.clients / 10)));
+  const tokens = await tokensFor("storm", p.clients);
+  const out = [await storm(ctx, "gateway", warmTokens, tokens)];
+  if (ctx.plan.goPeer) out.push(await storm(ctx, "centrifuge-go", warmTokens, tokens));
+  out.push(await storm(ctx, "raw-bun", warmTokens, tokens));
+  return out;
+}
+
+async function storm(ctx: Ctx, target: ConnectStormResult["target"], warmTokens: string[], tokens: string[]): Promise<ConnectStormResult> {
   const { progress } = ctx;
   const p = ctx.plan.connect;
+  const what = `connect storm (${target})`;
   const r: ConnectStormResult = {
+    target,
     clients: p.clients,
     clientWorkers: p.workers,
     concurrency: p.concurrency * p.workers,
@@ -64,61 +96,69 @@ export async function runConnect(ctx: Ctx): Promise<ConnectStormResult[]> {
     lost: 0,
   };
   const workers = ctx.pool.take(p.workers);
+  const client = clientOf(target);
   let notifier: ServiceProcess | undefined;
-  let gateway: Target | undefined;
+  let server: Target | undefined;
   try {
-    progress.status("connect storm: starting the notifier and a gateway");
-    notifier = await startNotifier(ctx.nats.url);
-    gateway = await startGateways(1, ctx.nats.url, { PING_INTERVAL_SEC: "3600" });
-    const port = gateway.ports[0]!;
-    progress.status(`connect storm: signing ${si(p.clients)} tokens`);
-    const warmTokens = await tokensFor("storm-warm", Math.max(10, Math.round(p.clients / 10)));
-    const tokens = await tokensFor("storm", p.clients);
+    progress.status(`${what}: starting`);
+    if (target === "gateway") {
+      notifier = await startNotifier(ctx.nats.url);
+      server = await startGateways(1, ctx.nats.url, { PING_INTERVAL_SEC: "3600" });
+    } else server = target === "centrifuge-go" ? await startGoPeer() : await startRawBun();
+    const port = server.ports[0]!;
 
-    // Warm-up (not measured): the gateway's JIT and NATS paths, then every socket closed again.
-    const warm = groupsPerWorker(port, warmTokens, workers.length);
-    await progress.watch(Promise.all(workers.map((w, i) => w.open(warm[i]!, "protocol", p.concurrency))), async () => `connect storm: warm-up, ${si((await sessionsOf(workers)).ready)} subscribed`);
+    // Warm-up (not measured): the server's JIT and NATS paths, then every socket closed again.
+    const warm = groupsPerWorker(port, warmTokens, workers.length, client);
+    await progress.watch(Promise.all(workers.map((w, i) => w.open(warm[i]!, client.mode, p.concurrency))), async () => `${what}: warm-up, ${si((await ctx.pool.stats(workers.length)).open)} open`);
     await Promise.all(workers.map((w) => w.closeAll()));
     await Bun.sleep(300);
 
     await ctx.pool.reset(workers.length);
-    const groups = groupsPerWorker(port, tokens, workers.length);
-    const cpu = new CpuMeter(gateway.pids);
+    const groups = groupsPerWorker(port, tokens, workers.length, client);
+    const cpu = new CpuMeter(server.pids);
     const clientCpu = new CpuMeter(workers.map((w) => w.pid));
     const natsCpu = new CpuMeter(ctx.nats.pid === undefined ? [] : [ctx.nats.pid]);
     const t0 = performance.now();
-    const storm = Promise.all(workers.map((w, i) => w.open(groups[i]!, "protocol", p.concurrency)));
-    const opened = await progress.watch(storm, async () => {
-      const s = await sessionsOf(workers);
-      return `connect storm: ${si(s.ready)} of ${si(p.clients)} subscribed, ${si((s.ready * 1000) / (performance.now() - t0))}/s`;
+    const opening = Promise.all(workers.map((w, i) => w.open(groups[i]!, client.mode, p.concurrency)));
+    const opened = await progress.watch(opening, async () => {
+      const n = client.mode === "protocol" ? (await sessionsOf(workers)).ready : (await ctx.pool.stats(workers.length)).open;
+      return `${what}: ${si(n)} of ${si(p.clients)} connected, ${si((n * 1000) / (performance.now() - t0))}/s`;
     });
     const wallMs = performance.now() - t0;
     const cpuSec = cpu.seconds();
     const clientCpuPct = clientCpu.percent(wallMs);
     r.natsCpuPercent = Math.round(natsCpu.percent(wallMs));
-    const s = await sessionsOf(workers, { times: true });
     r.established = opened.reduce((a, o) => a + o.opened, 0);
     r.failed = opened.reduce((a, o) => a + o.failed, 0);
-    r.failures = s.failures;
-    r.durationMs = Math.round(s.lastReadyAt - s.firstStartAt);
+    if (client.mode === "protocol") {
+      const s = await sessionsOf(workers, { times: true });
+      r.failures = s.failures;
+      r.durationMs = Math.round(s.lastReadyAt - s.firstStartAt);
+      r.connectMs = distribution(s.readyMs ?? []);
+    } else {
+      // Upgrades only: first TCP connect to the last 101, from the client processes' own clocks.
+      const started = opened.filter((o) => o.startedAt > 0);
+      r.durationMs = started.length ? Math.round(Math.max(...started.map((o) => o.settledAt)) - Math.min(...started.map((o) => o.startedAt))) : 0;
+      for (const o of opened) for (const e of o.errors) r.failures[e] = (r.failures[e] ?? 0) + 1;
+    }
     r.connectionsPerSec = r.durationMs > 0 ? Math.round((r.established * 1000) / r.durationMs) : 0;
-    r.connectMs = distribution(s.readyMs ?? []);
     r.serverCpuPercent = Math.round((cpuSec * 100_000) / wallMs);
     r.cpuMsPerConnection = r.established > 0 ? round((cpuSec * 1000) / r.established, 3) : 0;
     r.clientCpuPercent = Math.round(clientCpuPct);
-    if (r.failed > 0) progress.log(`connect storm: ${r.failed} clients failed: ${opened.flatMap((o) => o.errors).slice(0, 3).join("; ")}`);
+    if (r.failed > 0) progress.log(`${what}: ${r.failed} clients failed: ${opened.flatMap((o) => o.errors).slice(0, 3).join("; ")}`);
     progress.log(
-      `connect storm: ${si(r.established)} clients in ${r.durationMs} ms = ${si(r.connectionsPerSec)} connections/s (JWT, connect + subscribe), ` +
-        `connect-to-reply p50 ${r.connectMs.p50.toFixed(1)} ms p99 ${r.connectMs.p99.toFixed(1)} ms, gateway CPU ${r.serverCpuPercent}% (${r.cpuMsPerConnection} ms a connection), nats-server ${r.natsCpuPercent}%, clients ${r.clientCpuPercent}%`,
+      `${what}: ${si(r.established)} clients in ${r.durationMs} ms = ${si(r.connectionsPerSec)} connections/s` +
+        (client.mode === "protocol" ? ` (JWT, connect + subscribe), connect-to-reply p50 ${r.connectMs.p50.toFixed(1)} ms p99 ${r.connectMs.p99.toFixed(1)} ms` : " (accept and upgrade only)") +
+        `, server CPU ${r.serverCpuPercent}% (${r.cpuMsPerConnection} ms a connection), nats-server ${r.natsCpuPercent}%, clients ${r.clientCpuPercent}%`,
     );
   } catch (err) {
-    r.error = `connect storm: ${String(err)}`;
+    r.error = `${what}: ${String(err)}`;
     progress.log(r.error);
   } finally {
-    progress.status("connect storm: closing");
+    progress.status(`${what}: closing`);
     await Promise.all(workers.map((w) => w.closeAll().catch(() => 0)));
-    await gateway?.[Symbol.asyncDispose]();
+    await server?.[Symbol.asyncDispose]();
     await notifier?.[Symbol.asyncDispose]();
   }
-  return [r];
+  return r;
 }

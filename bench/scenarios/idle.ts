@@ -3,7 +3,7 @@ import type { Ctx } from "../lib/plan.ts";
 import { workersFor } from "../lib/pool.ts";
 import { CpuMeter, rssOf } from "../lib/proc.ts";
 import { si } from "../lib/stats.ts";
-import { startGateways, startNodeWs, startRawBun, type Target, type TargetName } from "../lib/targets.ts";
+import { startGateways, startGoPeer, startNodeWs, startRawBun, type Target, type TargetName } from "../lib/targets.ts";
 import type { IdleResult } from "../report/types.ts";
 
 const HOST = "127.0.0.1";
@@ -27,6 +27,8 @@ export async function runIdle(ctx: Ctx): Promise<IdleResult[]> {
       arms.push({ name: "gateway-protocol", processes: c.gateways, start: () => startGateways(c.gateways, ctx.nats.url, { ALLOW_ANONYMOUS: "1", PING_INTERVAL_SEC: "3600" }, "gateway-protocol") });
       arms.push({ name: "raw-bun", processes: 1, start: startRawBun });
       arms.push({ name: "node-ws", processes: 1, start: () => startNodeWs(ctx.nats.url) });
+      // The Go peer: connected (anonymously) and subscribed to its room's `chat:` channel, as the client protocol arm.
+      if (ctx.plan.goPeer) arms.push({ name: "centrifuge-go", processes: 1, start: startGoPeer });
     }
     const workers = workersFor(c.sockets, c.workers);
     for (const arm of arms) results.push(await oneCase(ctx, arm.name, arm.processes, arm.start, c.sockets, workers));
@@ -72,7 +74,9 @@ async function oneCase(ctx: Ctx, name: TargetName, processes: number, start: () 
       halves[half]![room % workers.length]!.push(
         name === "gateway-protocol"
           ? { host: HOST, port, path: "/connection/websocket", count, handshake: `{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":"chat:idle-${room}"}}` }
-          : { host: HOST, port, path: `/chat/idle-${room}`, count },
+          : name === "centrifuge-go"
+            ? { host: HOST, port, path: "/connection/websocket", count, handshake: `{"id":1,"method":0,"params":{}}\n{"id":2,"method":1,"params":{"channel":"chat:idle-${room}"}}`, v1: true }
+            : { host: HOST, port, path: `/chat/idle-${room}`, count },
       );
     }
     const t0 = performance.now();

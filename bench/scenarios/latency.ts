@@ -1,9 +1,12 @@
 import type { ServiceProcess } from "@rt/testkit";
-import { signToken } from "@rt/testkit";
+import { NATS_ADMIN, signToken } from "@rt/testkit";
+import { hopSubject } from "../baselines/floor-subjects.ts";
 import { wallNow, type OpenGroup } from "../client/messages.ts";
 import type { Ctx } from "../lib/plan.ts";
 import { distribution, si } from "../lib/stats.ts";
-import { startGateways, startNotifier, type Target } from "../lib/targets.ts";
+import { NatsPublisher } from "../lib/nats-pub.ts";
+import type { ClientWorker } from "../lib/pool.ts";
+import { startFloor, startGateways, startNotifier, type Target } from "../lib/targets.ts";
 import type { LatencyResult } from "../report/types.ts";
 import { drain } from "./fanout.ts";
 
@@ -102,6 +105,75 @@ export async function runLatency(ctx: Ctx): Promise<LatencyResult[]> {
     await protoWorker!.closeAll().catch(() => 0);
     await gateways?.[Symbol.asyncDispose]();
     await notifier?.[Symbol.asyncDispose]();
+  }
+  results.push(...(await floorLatency(ctx, worker!)));
+  return results;
+}
+
+/**
+ * The floor beside the notification latency, in the same run: a bare NATS publish to a user's
+ * subject, a subscriber in raw Bun (the NATS-hop floor, two processes as the two gateways), and
+ * a WebSocket write to the user's socket on each, at the same rates and for as many users. What
+ * this machine gives at best for "a message arrives on NATS and goes out on a socket": no
+ * store, no HTTP, no checks.
+ */
+async function floorLatency(ctx: Ctx, worker: ClientWorker): Promise<LatencyResult[]> {
+  const { plan, progress } = ctx;
+  const results: LatencyResult[] = [];
+  let floor: Target | undefined;
+  let pub: NatsPublisher | undefined;
+  try {
+    progress.status("latency floor: starting the NATS-hop floor");
+    floor = await startFloor("nats-floor", ctx.nats.url, GATEWAYS);
+    pub = await NatsPublisher.connect(ctx.nats.port, NATS_ADMIN);
+    const rooms = Array.from({ length: plan.latency.users }, (_, i) => `lat-${i}`);
+    const groups: OpenGroup[] = [];
+    for (const port of floor.ports) for (const room of rooms) groups.push({ host: HOST, port, path: `/chat/${room}`, count: 1 });
+    const opened = await worker.open(groups, "notify", 32);
+    if (opened.failed > 0) throw new Error(`${opened.failed} of ${groups.length} floor sockets failed to open: ${opened.errors.join("; ")}`);
+    await Bun.sleep(300); // the floor processes' NATS interest in place
+    let seq = 0;
+    const publish = async (total: number, rate: number): Promise<{ sent: number; sendMs: number }> => {
+      const t0 = performance.now();
+      let sent = 0;
+      while (sent < total) {
+        const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+        for (; sent < due; sent++) {
+          seq++;
+          pub!.publish(hopSubject(rooms[seq % rooms.length]!), JSON.stringify({ seq, body: String(wallNow()), id: `floor-${seq}` }));
+        }
+        await Bun.sleep(1);
+      }
+      const sendMs = Math.max(1, performance.now() - t0);
+      await pub!.flush();
+      return { sent, sendMs };
+    };
+    await worker.reset();
+    const warm = await publish(rooms.length, rooms.length * 20);
+    await drain(worker, warm.sent * GATEWAYS);
+    for (const rate of plan.latency.rates) {
+      const durationMs = plan.latency.durationMs;
+      await worker.reset();
+      const sent = await publish(Math.round((rate * durationMs) / 1000), rate);
+      const expected = sent.sent * GATEWAYS;
+      await drain(worker, expected);
+      const s = await worker.stats(true);
+      const d = distribution(s.latencies ?? []);
+      const none = distribution([]);
+      results.push({
+        via: "nats-floor", ratePerSec: rate, durationMs, users: rooms.length, gateways: GATEWAYS, socketsPerUser: GATEWAYS, posted: sent.sent, accepted: sent.sent, failedPosts: 0,
+        achievedRatePerSec: Math.round(sent.sent / (sent.sendMs / 1000)), expected, delivered: s.frames, lost: Math.max(0, expected - s.frames), duplicates: s.duplicates,
+        latencyMs: d, postMs: none, afterAckMs: none,
+      });
+      progress.log(`latency floor ${rate}/s (NATS publish, raw Bun subscriber, WebSocket write): p50 ${d.p50.toFixed(2)} ms, p99 ${d.p99.toFixed(2)} ms, max ${d.max.toFixed(2)} ms over ${d.count} deliveries` + (expected > s.frames ? `, LOST ${expected - s.frames}` : ""));
+    }
+  } catch (err) {
+    results.push({ ...empty(plan.latency.rates[0] ?? 0), via: "nats-floor", error: `latency floor: ${String(err)}` });
+    progress.log(`latency floor: ${String(err)}`);
+  } finally {
+    pub?.close();
+    await worker.closeAll().catch(() => 0);
+    await floor?.[Symbol.asyncDispose]();
   }
   return results;
 }

@@ -80,7 +80,7 @@ export async function runMonitor(ctx: Ctx): Promise<MonitorResult[]> {
     for (let k = 0; k < plan.monitor.samples; k++) {
       await ctx.pool.reset(workers.length);
       // One message from socket 0 of worker 0 (window 1, stop right after): one server.publish to n sockets.
-      const p = await workers[0]!.pump({ senders: [0], paces: [0], window: 1, durationMs: 1, payload: sample(host).slice(0, 100) });
+      const p = await workers[0]!.pump({ lanes: [{ senders: [0], paces: [0], payload: sample(host).slice(0, 100) }], window: 1, durationMs: 1 });
       const s = await drain(all, n * p.sent);
       r.expected += n * p.sent;
       r.delivered += Math.min(n * p.sent, s.frames);

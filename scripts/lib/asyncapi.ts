@@ -1,6 +1,6 @@
 import {
   API_METHODS, API_PREFIX, GATEWAY_API_METHODS, GATEWAY_CONTROL_OPS, ApiError, ChatError, ChatMessage, ChatReceived, ControlAnswer, GATEWAY_API_PREFIX, GATEWAY_API_QUEUE, GATEWAY_CONTROL_PREFIX, GatewayHeartbeat,
-  LiveNotification, MetricsSample, NOTIFICATIONS_STREAM, NOTIFIER_SEND, NotificationFrame, NotifyAnswer, NotifyErrorAnswer, NotifyRequest, PresenceAnswer, PresenceEvent,
+  LiveNotification, MetricsSample, NOTIFICATIONS_STREAM, NOTIFIER_SEND, PROXY_SUBJECTS, proxy, NotificationFrame, NotifyAnswer, NotifyErrorAnswer, NotifyRequest, PresenceAnswer, PresenceEvent,
   PresenceQuery, REPLY_PREFIX, ROOMS_STREAM, RoomPublication, StoredNotification, centrifugo, deliveredSubject, encodeToken, gatewayHeartbeatSubject, methodSubject, metricsSubject,
   presenceEventSubject, presenceQuerySubject, roomLiveSubject, roomSubject, rpcSubject, streamAdvisorySubjects, userLiveSubject, userStoreSubject,
 } from "@rt/protocol";
@@ -140,9 +140,27 @@ export function asyncApiDocument(): Json {
   channel("chatLive", "nats", template(roomLiveSubject("x"), "room"), "A room's stored publications, republished by the `ROOMS` stream in order (`Nats-Last-Sequence` chains them). Published by: the stream. Subscribed by: every gateway with members or subscribers of the room.", ["RoomPublication"]);
   operation("gatewayReceiveRoom", "gateway", "receive", "chatLive", ["RoomPublication"], "Fan a room's publications out to its members (`/chat/{room_id}`, `chat:<room>`), in chain order.");
 
-  message("RpcCall", "A client's `rpc` command, with who sent it.", object({ ...((plain(centrifugo.ClientInfo).properties as Record<string, Json>)), data: (plain(centrifugo.RpcRequest).properties as Record<string, Json>).data! }));
-  message("RpcAnswer", "The backend's answer: one JSON value (empty: `null`), at most 1 MiB, which becomes the rpc result's `data`.", described("Any JSON value; not JSON, or a NATS error header: the client gets an error (100 or 108)."));
-  channel("rpc", "nats", template(rpcSubject("x"), "rpcMethod"), "RPC from browsers, request/reply. Published by: a gateway, for a protocol client's `rpc` command (no answer within 5 s: error 108). Subscribed by: your backends.", ["RpcCall"]);
+  // Backends decide over NATS (docs/proxy.md): requests with Centrifugo's proxy fields, answers in its envelope.
+  const proxyRequests = { connect: proxy.ConnectRequest, refresh: proxy.RefreshRequest, subscribe: proxy.SubscribeRequest, publish: proxy.PublishRequest, sub_refresh: proxy.SubRefreshRequest } as const;
+  const proxyAnswers = { connect: proxy.ConnectAnswer, refresh: proxy.RefreshAnswer, subscribe: proxy.SubscribeAnswer, publish: proxy.PublishAnswer, sub_refresh: proxy.SubRefreshAnswer } as const;
+  const proxyWhen: Record<keyof typeof PROXY_SUBJECTS, string> = {
+    connect: "a protocol client's `connect` without a token, with PROXY_CONNECT=1",
+    refresh: "a connection whose connect answer set `expire_at`, shortly before it expires, with PROXY_REFRESH=1",
+    subscribe: "a protocol client's `subscribe` to a channel of a namespace with `subscribe_proxy_enabled`",
+    publish: "a protocol client's `publish` into a channel of a namespace with `publish_proxy_enabled`",
+    sub_refresh: "a subscription whose subscribe answer set `expire_at`, in a namespace with `sub_refresh_proxy_enabled`, shortly before it expires",
+  };
+  const answered = "Answered by one backend within PROXY_TIMEOUT (else the client gets a temporary 100; nobody subscribed: at once).";
+  for (const kind of Object.keys(PROXY_SUBJECTS) as Array<keyof typeof PROXY_SUBJECTS>) {
+    const name = `Proxy${pascal(kind)}`;
+    message(`${name}Request`, `What the gateway asks on \`${PROXY_SUBJECTS[kind]}\`.`, plain(proxyRequests[kind]));
+    message(`${name}Answer`, "`{\"result\"}`, `{\"error\": {\"code\", \"message\", \"temporary\"?}}` or `{\"disconnect\": {\"code\", \"reason\"}}`; anything else is malformed (a temporary 100).", plain(proxyAnswers[kind]));
+    channel(`proxy${pascal(kind)}`, "nats", PROXY_SUBJECTS[kind], `A backend decides, request/reply (docs/proxy.md). Published by: a gateway, for ${proxyWhen[kind]}. Subscribed by: your backends (a queue group: one answers). ${answered}`, [`${name}Request`]);
+    operation(`gatewayRequestProxy${pascal(kind)}`, "gateway", "send", `proxy${pascal(kind)}`, [`${name}Request`], "Ask a backend and do what it answers.", { reply: [`${name}Answer`] });
+  }
+  message("RpcCall", "A client's `rpc` command, with who sent it.", plain(proxy.RpcRequest));
+  message("RpcAnswer", "`{\"result\": {\"data\"}}` (the rpc result's `data`), `{\"error\"}` or `{\"disconnect\"}`; anything else is malformed (a temporary 100).", plain(proxy.RpcAnswer));
+  channel("rpc", "nats", template(rpcSubject("x"), "rpcMethod"), `RPC from browsers, request/reply (docs/proxy.md). Published by: a gateway, for a protocol client's \`rpc\` command. Subscribed by: your backends (a queue group: one answers). Nobody subscribed: error 108 at once; no answer within PROXY_TIMEOUT: a temporary 100.`, ["RpcCall"]);
   operation("gatewayRequestRpc", "gateway", "send", "rpc", ["RpcCall"], "Ask the backend serving the method.", { reply: ["RpcAnswer"] });
 
   channel("metricsHost", "nats", template(metricsSubject("x"), "host"), "One host's metrics samples. Published by: the metrics service of that host, every interval. Subscribed by: every gateway (`metrics.host.*`).", ["MetricsSample"]);
@@ -227,7 +245,7 @@ export function asyncApiDocument(): Json {
   operation("gatewayManageStream", "gateway", "send", "streamManage", ["JetStreamApiRequest"], "Create or update `ROOMS`; read the streams' `created` time (the epoch).", { reply: ["JetStreamApiReply"] });
   operation("notifierManageStream", "notifier", "send", "streamManage", ["JetStreamApiRequest"], "Create or update `NOTIFICATIONS`; read the streams' `created` time (the epoch).", { reply: ["JetStreamApiReply"] });
 
-  channel("natsReply", "nats", null, `The requester's reply subject, chosen at run time under its own prefix: \`_INBOX_gateway.…\`, \`_INBOX_notifier.…\` (\`INBOX_PREFIX\`; each service's NATS user may subscribe under its own only), a backend's \`_INBOX.…\`: NATS request/reply. A responder answers only under its callers' reply prefix (\`REPLY_PREFIX\`; any other reply subject: the request is dropped and counted in \`rt_reply_refused_total\`, docs/nats-security.md): \`${REPLY_PREFIX.clients}\` for \`notifier.send\` and \`api.*\`, \`${REPLY_PREFIX.gatewayApi}\` for \`gateway.api.*\`, \`${REPLY_PREFIX.gather}\` for \`gateway.control.*\` and \`presence.query.*\`, \`${REPLY_PREFIX.proxy}\` for a backend's answer to \`rpc.*\`.`, [...replies].sort());
+  channel("natsReply", "nats", null, `The requester's reply subject, chosen at run time under its own prefix: \`_INBOX_gateway.…\`, \`_INBOX_notifier.…\` (\`INBOX_PREFIX\`; each service's NATS user may subscribe under its own only), a backend's \`_INBOX.…\`: NATS request/reply. A responder answers only under its callers' reply prefix (\`REPLY_PREFIX\`; any other reply subject: the request is dropped and counted in \`rt_reply_refused_total\`, docs/nats-security.md): \`${REPLY_PREFIX.clients}\` for \`notifier.send\` and \`api.*\`, \`${REPLY_PREFIX.gatewayApi}\` for \`gateway.api.*\`, \`${REPLY_PREFIX.gather}\` for \`gateway.control.*\` and \`presence.query.*\`, \`${REPLY_PREFIX.proxy}\` for a backend's answer to \`rpc.*\` and \`proxy.*\`.`, [...replies].sort());
 
   return {
     asyncapi: "3.0.0",

@@ -50,7 +50,7 @@ test("every WebSocket endpoint and every kind of NATS subject is a channel", () 
   const addresses = Object.values(doc().channels).map((c) => c.address);
   for (const address of [
     "/ws-chat", "/chat/{room_id}", "/system-monitor", "/notifications", "/connection/websocket",
-    "chat.room.{room}", "chat.live.{room}", "rpc.{rpcMethod}", "metrics.host.{host}", "notify.user.{user}", "notify.live.{user}", "notify.delivered.{id}", "notifier.send",
+    "chat.room.{room}", "chat.live.{room}", "rpc.{rpcMethod}", ...Object.values(subjects.PROXY_SUBJECTS), "metrics.host.{host}", "notify.user.{user}", "notify.live.{user}", "notify.delivered.{id}", "notifier.send",
     "gateway.heartbeat.{gateway}", "presence.query.{room}", "presence.event.{room}", "presence.query.{ns}.{channel}", "presence.event.{ns}.{channel}",
     "chan.store.{ns}.{channel}", "chan.live.{ns}.{channel}", "chan.pub.{ns}.{channel}", "$JS.EVENT.ADVISORY.STREAM.{advisory}.{stream}", "$JS.API.STREAM.MSG.GET.{stream}",
     ...Object.keys(API_METHODS).map((m) => `api.${m}`), ...GATEWAY_API_METHODS.map((m) => `gateway.api.${m}`), ...GATEWAY_CONTROL_OPS.map((op) => `gateway.control.${op}`),
@@ -82,6 +82,8 @@ const SAMPLES: Record<keyof typeof subjects, string[] | "not a subject"> = {
   roomSubject: [subjects.roomSubject("lobby")],
   roomLiveSubject: [subjects.roomLiveSubject("lobby")],
   rpcSubject: [subjects.rpcSubject("get_profile")],
+  PROXY_SUBJECTS: Object.values(subjects.PROXY_SUBJECTS),
+  PROXY_WILDCARD: Object.values(subjects.PROXY_SUBJECTS),
   userStoreSubject: [subjects.userStoreSubject("alice")],
   userLiveSubject: [subjects.userLiveSubject("auth0|用户")],
   deliveredSubject: [subjects.deliveredSubject("n1")],

@@ -52,6 +52,12 @@ describe("every bad variable in one run", () => {
     expect(output).toContain("ROOMS_MAX_BYTES: must be at least 139264");
   });
 
+  test("the proxies: exit 2 naming each bad PROXY_* variable", async () => {
+    const { code, output } = await runToExit("gateway", { JWT_SECRET: TEST_JWT_SECRET, PROXY_TIMEOUT: "1 minute", PROXY_CONNECT: "yes please", PROXY_HTTP_HEADERS: "cookie,x real ip" });
+    expect(code).toBe(2);
+    expect(output.trim().split("\n").map((l) => l.split(":")[2]!.trim())).toEqual(["PROXY_HTTP_HEADERS", "PROXY_TIMEOUT", "PROXY_CONNECT"]);
+  });
+
   test("the notifier and the metrics service too", async () => {
     const n = await runToExit("notifier", { PORT: "x", NOTIFICATIONS_MAX_PER_USER: "0", LOG_LEVEL: "loud" });
     expect(n.code).toBe(2);

@@ -106,6 +106,20 @@ export function rpcSubject(method: string): string {
   return `rpc.${method}`;
 }
 
+/**
+ * The decisions a gateway hands to backends (docs/proxy.md): a request on one of these (and on
+ * `rpc.<method>`), answered by a backend under REPLY_PREFIX.proxy. Backends serve them with a queue
+ * subscription; the gateway publishes them, and backends may subscribe to `proxy.>`.
+ */
+export const PROXY_SUBJECTS = {
+  connect: "proxy.connect",
+  refresh: "proxy.refresh",
+  subscribe: "proxy.subscribe",
+  publish: "proxy.publish",
+  sub_refresh: "proxy.sub_refresh",
+} as const;
+export const PROXY_WILDCARD = "proxy.*";
+
 /** Stream subject storing one user's notifications. */
 export const userStoreSubject = (userId: string): string => `notify.user.${encodeToken(userId)}`;
 

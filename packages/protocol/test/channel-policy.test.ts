@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import {
-  ChannelNamespaces, ChannelPolicy, NOT_SERVED_YET, defaultNamespaces, readChannels,
-  type Action, type Actor, type Decision, type ServedChannel, type SubscribeAsk, type SubscriptionOverride,
+  ChannelPolicy, defaultNamespaces, readChannels,
+  type Action, type Actor, type ChannelNamespaces, type Decision, type ServedChannel, type SubscribeAsk, type SubscriptionOverride,
 } from "../src/channels/index.ts";
 
 const history = { size: 100, ttlMs: 86_400_000 };
@@ -112,27 +112,6 @@ function file(channel: object): ChannelNamespaces {
 }
 const H = { history_size: 10, history_ttl: "60s" };
 
-/**
- * Namespaces whose proxy or delta options are on: what the policy answers once those are served
- * (the file refuses them today, as not supported). The rest of each namespace is read from the file.
- */
-function ahead(channel: { namespaces: Array<Record<string, unknown> & { name: string }> }): ChannelNamespaces {
-  const later = new Set(Object.keys(NOT_SERVED_YET));
-  const split = (ns: Record<string, unknown>, keep: boolean) => Object.fromEntries(Object.entries(ns).filter(([k]) => later.has(k) === keep));
-  const base = file({ namespaces: channel.namespaces.map((ns) => split(ns, false)) });
-  const named = new Set(channel.namespaces.map((ns) => ns.name));
-  return new ChannelNamespaces(
-    [
-      ...channel.namespaces.map((ns) => {
-        const n = base.get(ns.name)!;
-        return { ...n, options: { ...n.options, ...split(ns, true) } };
-      }),
-      ...base.all().filter((n) => !named.has(n.name)),
-    ],
-    base.withoutNamespace,
-  );
-}
-
 describe("subscribe: allow_subscribe_for_client, allow_subscribe_for_anonymous", () => {
   run(file({ namespaces: [{ name: "off" }, { name: "client", allow_subscribe_for_client: true }, { name: "anon", allow_subscribe_for_anonymous: true }, { name: "both", allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true }] }), [
     ["alice", alice(false), "subscribe", "off:x", 103],
@@ -199,7 +178,7 @@ describe("presence: presence, allow_presence_for_subscriber/_client/_anonymous; 
 });
 
 describe("allow_user_limited_channels: dm:talk#alice,bob is open to alice and bob only; # without the option is refused", () => {
-  run(ahead({ namespaces: [{ name: "dm", allow_user_limited_channels: true, allow_publish_for_subscriber: true }, { name: "open", allow_subscribe_for_client: true }, { name: "proxied", allow_user_limited_channels: true, subscribe_proxy_enabled: true }] }), [
+  run(file({ namespaces: [{ name: "dm", allow_user_limited_channels: true, allow_publish_for_subscriber: true }, { name: "open", allow_subscribe_for_client: true }, { name: "proxied", allow_user_limited_channels: true, subscribe_proxy_enabled: true }] }), [
     ["alice", alice(false), "subscribe", "dm:talk#alice,bob", "allow"],
     ["carol", carol(false), "subscribe", "dm:talk#alice,bob", 103],
     ["anonymous", anon(false), "subscribe", "dm:talk#alice,bob", 103],
@@ -228,7 +207,7 @@ describe("channel_regex binds clients (107), not the server API", () => {
 });
 
 describe("proxies: subscribe_proxy_enabled, publish_proxy_enabled, sub_refresh_proxy_enabled", () => {
-  run(ahead({ namespaces: [{ name: "sp", subscribe_proxy_enabled: true, allow_subscribe_for_client: true }, { name: "pp", publish_proxy_enabled: true, allow_publish_for_client: true }, { name: "rp", sub_refresh_proxy_enabled: true }, { name: "plain" }] }), [
+  run(file({ namespaces: [{ name: "sp", subscribe_proxy_enabled: true, allow_subscribe_for_client: true }, { name: "pp", publish_proxy_enabled: true, allow_publish_for_client: true }, { name: "rp", sub_refresh_proxy_enabled: true }, { name: "plain" }] }), [
     ["alice", alice(false), "subscribe", "sp:x", "proxy:subscribe"], // the proxy answers instead of allow_subscribe_for_client
     ["anonymous", anon(false), "subscribe", "sp:x", "proxy:subscribe"],
     ["alice with a subscription token", alice(false, true), "subscribe", "sp:x", "allow"],
@@ -269,7 +248,7 @@ describe("a file's chat applies to protocol clients; /chat/ sockets keep their e
 
 test("delta options are carried, not decided: they change no permission", () => {
   const plain = new ChannelPolicy(file({ namespaces: [{ name: "d", allow_subscribe_for_client: true }] }));
-  const delta = new ChannelPolicy(ahead({ namespaces: [{ name: "d", allow_subscribe_for_client: true, allowed_delta_types: ["fossil"], delta_publish: true }] }));
+  const delta = new ChannelPolicy(file({ namespaces: [{ name: "d", allow_subscribe_for_client: true, allowed_delta_types: ["fossil"], delta_publish: true }] }));
   for (const action of ["subscribe", "publish", "history", "presence", "presence_stats", "sub_refresh"] as const) {
     expect(outcome(delta.check(alice(true), action, "d:x"))).toBe(outcome(plain.check(alice(true), action, "d:x")));
   }

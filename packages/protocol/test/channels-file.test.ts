@@ -69,11 +69,11 @@ test("a file that sets every option this product serves loads them with Centrifu
           allow_presence_for_anonymous: true,
           allow_user_limited_channels: true,
           channel_regex: "^[a-z0-9#,]+$",
-          subscribe_proxy_enabled: false,
-          publish_proxy_enabled: false,
-          sub_refresh_proxy_enabled: false,
-          allowed_delta_types: [],
-          delta_publish: false,
+          subscribe_proxy_enabled: true,
+          publish_proxy_enabled: true,
+          sub_refresh_proxy_enabled: true,
+          allowed_delta_types: ["fossil"],
+          delta_publish: true,
         },
         { name: "bare" },
       ],
@@ -107,11 +107,11 @@ test("a file that sets every option this product serves loads them with Centrifu
     allow_presence_for_client: true,
     allow_presence_for_anonymous: true,
     allow_user_limited_channels: true,
-    subscribe_proxy_enabled: false,
-    publish_proxy_enabled: false,
-    sub_refresh_proxy_enabled: false,
-    allowed_delta_types: [],
-    delta_publish: false,
+    subscribe_proxy_enabled: true,
+    publish_proxy_enabled: true,
+    sub_refresh_proxy_enabled: true,
+    allowed_delta_types: ["fossil"],
+    delta_publish: true,
   };
   expect(rest).toEqual(expected);
   expect(ns.get("bare")!.options).toEqual(NO_OPTIONS); // nothing is inherited
@@ -151,7 +151,6 @@ test("every problem of a file in one run, one line each, naming the namespace an
         { name: "chat", allow_user_limited_channels: true },
         { name: "p", subscribe_stream_proxy_enabled: true, force_recovery_mode: "cache", history_meta_ttl: "1000h", subscribe_cel: "true", allow_tags_filter: true },
         { name: "q", subscribe_proxy_name: "auth" },
-        { name: "r", subscribe_proxy_enabled: true, publish_proxy_enabled: true, sub_refresh_proxy_enabled: true, allowed_delta_types: ["fossil"], delta_publish: true },
       ],
     },
   };
@@ -186,11 +185,6 @@ test("every problem of a file in one run, one line each, naming the namespace an
     'namespace "p": not supported: subscribe_cel',
     'namespace "p": not supported: allow_tags_filter',
     'namespace "q": not supported: subscribe_proxy_name',
-    'namespace "r": not supported: subscribe_proxy_enabled (backend proxies are not served yet)',
-    'namespace "r": not supported: publish_proxy_enabled (backend proxies are not served yet)',
-    'namespace "r": not supported: sub_refresh_proxy_enabled (backend proxies are not served yet)',
-    'namespace "r": not supported: allowed_delta_types (delta compression is not served yet)',
-    'namespace "r": not supported: delta_publish (delta compression is not served yet)',
   ]);
 });
 

@@ -47,6 +47,20 @@ export interface GatewayConfig {
   demoNotifier?: { url: string; token?: string };
   /** The client protocol (`/connection/websocket`). */
   protocol: { pingIntervalSec: number; allowAnonymous: boolean; maxConnectionsPerUser: number };
+  /** Decisions handed to backends over NATS (docs/proxy.md). */
+  proxy: ProxyConfig;
+}
+
+/** PROXY_TIMEOUT, PROXY_CONNECT, PROXY_REFRESH and PROXY_HTTP_HEADERS. */
+export interface ProxyConfig {
+  /** PROXY_TIMEOUT: how long any proxy request (RPC included) waits for a backend's answer. */
+  timeoutMs: number;
+  /** PROXY_CONNECT=1: a connect without a token is decided by `proxy.connect`. */
+  connect: boolean;
+  /** PROXY_REFRESH=1: a connection whose connect answer set `expire_at` is refreshed through `proxy.refresh`. */
+  refresh: boolean;
+  /** PROXY_HTTP_HEADERS: the upgrade request's headers `proxy.connect` carries, lower case, each once. */
+  httpHeaders: string[];
 }
 
 /** The largest `max_bytes` a stream may be given here (1 PiB). */
@@ -79,7 +93,11 @@ export const DEFAULTS = {
   pingIntervalSec: 25,
   maxConnectionsPerUser: 1000,
   demoNotifierUrl: "http://127.0.0.1:8081",
+  proxyTimeoutMs: 1000,
 } as const;
+
+/** PROXY_TIMEOUT's bounds: a backend gets at least this long, and a client never waits longer. */
+const PROXY_TIMEOUT_MS = { min: 10, max: 60_000 } as const;
 
 /** Parses the gateway's configuration; throws ConfigErrors naming every bad variable. */
 export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
@@ -90,8 +108,9 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   if (jwksUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(jwksUrl)) r.fail("JWT_JWKS_URL", "must be an http(s) URL");
   const allowInsecureUserId = r.flag("ALLOW_INSECURE_USER_ID");
   const allowAnonymous = r.flag("ALLOW_ANONYMOUS");
-  if (secretText === undefined && jwksUrl === undefined && !allowInsecureUserId && !allowAnonymous) {
-    r.fail("JWT_SECRET", "set JWT_SECRET (32+ bytes) or JWT_JWKS_URL, or ALLOW_INSECURE_USER_ID=1 / ALLOW_ANONYMOUS=1 for development");
+  const proxy = readProxy(r);
+  if (secretText === undefined && jwksUrl === undefined && !allowInsecureUserId && !allowAnonymous && !proxy.connect) {
+    r.fail("JWT_SECRET", "set JWT_SECRET (32+ bytes) or JWT_JWKS_URL, or PROXY_CONNECT=1 (a backend authenticates connections), or ALLOW_INSECURE_USER_ID=1 / ALLOW_ANONYMOUS=1 for development");
   }
   const origins = readOrigins(r);
   const jwt: GatewayConfig["jwt"] = {};
@@ -144,6 +163,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       allowAnonymous,
       maxConnectionsPerUser: r.int("MAX_CONNECTIONS_PER_USER", DEFAULTS.maxConnectionsPerUser, 1, 10_000_000),
     },
+    proxy,
   };
   // A frame must fit under the limit with room to spare (a replay pauses at half of it), or a
   // socket would be closed with 1013 for that one frame on every reconnect: a wedged inbox.
@@ -179,6 +199,25 @@ function readDemoNotifier(r: EnvReader): NonNullable<GatewayConfig["demoNotifier
   }
   const token = r.string("DEMO_NOTIFIER_TOKEN");
   return token === undefined ? { url } : { url, token };
+}
+
+/** A header name as HTTP allows it (RFC 9110 `token`). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * PROXY_TIMEOUT (a duration, 10ms-60s, default 1s), PROXY_CONNECT and PROXY_REFRESH (flags), and
+ * PROXY_HTTP_HEADERS (a comma list of header names, any case; kept lower case, each once).
+ */
+function readProxy(r: EnvReader): ProxyConfig {
+  const names = r.list("PROXY_HTTP_HEADERS") ?? [];
+  const bad = names.filter((n) => !HEADER_NAME.test(n));
+  if (bad.length > 0) r.fail("PROXY_HTTP_HEADERS", `must be a comma list of header names (e.g. cookie,authorization,x-real-ip), got ${bad.map((b) => JSON.stringify(b)).join(", ")}`);
+  return {
+    timeoutMs: r.duration("PROXY_TIMEOUT", DEFAULTS.proxyTimeoutMs, PROXY_TIMEOUT_MS.min, PROXY_TIMEOUT_MS.max),
+    connect: r.flag("PROXY_CONNECT"),
+    refresh: r.flag("PROXY_REFRESH"),
+    httpHeaders: [...new Set(names.map((n) => n.toLowerCase()))],
+  };
 }
 
 /**

@@ -32,7 +32,7 @@ import { Presence } from "./presence/presence.ts";
 import { demoRoute } from "./demo/demo-routes.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { Node } from "./node/node.ts";
-import { RpcProxy } from "./proxies/rpc.ts";
+import { RpcRelay } from "./proxies/rpc-relay.ts";
 import { Rejections } from "./rejections.ts";
 import { adapterOf, startServer } from "./server.ts";
 import { JwtSubscriptionTokens } from "./subscription-token.ts";
@@ -49,6 +49,10 @@ const log = createLogger("gateway", config.logLevel);
 if (config.allowInsecureUserId) log.warn("ALLOW_INSECURE_USER_ID is on: /notifications accepts ?user_id= without a token (development only)");
 if (config.protocol.allowAnonymous) log.warn("ALLOW_ANONYMOUS is on: /connection/websocket accepts a connect without a token (development only)");
 if (!config.allowedOrigins) log.warn("ALLOWED_ORIGINS is unset: browsers from any origin may connect");
+for (const ns of config.channels.all()) {
+  const proxies = (["subscribe_proxy_enabled", "publish_proxy_enabled", "sub_refresh_proxy_enabled"] as const).filter((o) => ns.options[o]);
+  if (proxies.length > 0) log.warn({ namespace: ns.name, options: proxies }, "CHANNELS_FILE: this namespace hands decisions to a backend proxy, which the gateway does not ask yet: those requests are refused with 108 (not available)");
+}
 
 const metrics = new Metrics();
 const rejections = new Rejections(metrics);
@@ -116,7 +120,7 @@ const node = new Node({ policy, hubs, inbox, inboxStore, inboxEpoch, monitor, pr
 const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);
 // One set of client dependencies per encoding (the same Node and per-user counts).
 const jsonDeps: ClientDeps = {
-  auth, subscriptionTokens: new JwtSubscriptionTokens(config.jwt), node, rpc: new RpcProxy(broker), codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
+  auth, subscriptionTokens: new JwtSubscriptionTokens(config.jwt), node, rpc: new RpcRelay(broker), codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
   config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, version: VERSION, subscriptionExpiryGraceMs: SUBSCRIPTION_EXPIRY_GRACE_MS },
 };
 const protobufDeps: ClientDeps = { ...jsonDeps, codec: new ProtobufCodec() };

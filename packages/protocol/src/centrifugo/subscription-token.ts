@@ -4,7 +4,25 @@ import { validator } from "../validator.ts";
 /** Longest `b64info` (base64 text) a subscription token may carry. */
 export const MAX_B64INFO_LENGTH = 8192;
 
-const BoolValue = Type.Object({ value: Type.Optional(Type.Boolean()) });
+/** Base64 text (standard alphabet, padded), as Centrifugo's `b64info` and `b64data` fields carry bytes. */
+export const B64_PATTERN = "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$";
+
+/**
+ * Channel options replaced for one subscription, each `{"value": bool}` (a subscription token's or
+ * a subscribe proxy's `override`). `strict`: no other field is allowed (a backend's answer).
+ */
+export function subscribeOptionOverride(strict = false) {
+  const options = strict ? { additionalProperties: false } : {};
+  const BoolValue = Type.Object({ value: Type.Optional(Type.Boolean()) }, options);
+  return Type.Object({
+    presence: Type.Optional(BoolValue),
+    join_leave: Type.Optional(BoolValue),
+    force_push_join_leave: Type.Optional(BoolValue),
+    force_recovery: Type.Optional(BoolValue),
+    force_positioning: Type.Optional(BoolValue),
+  }, options);
+}
+const SubscribeOptionOverride = subscribeOptionOverride();
 
 /**
  * The claims of a Centrifugo subscription JWT beyond the registered ones (whose signature, `exp`,
@@ -22,16 +40,8 @@ export const SubscriptionTokenClaims = Type.Object({
   exp: Type.Number(),
   expire_at: Type.Optional(Type.Integer({ minimum: 0 })),
   info: Type.Optional(Type.Unknown()),
-  b64info: Type.Optional(Type.String({ maxLength: MAX_B64INFO_LENGTH, pattern: "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$" })),
-  override: Type.Optional(
-    Type.Object({
-      presence: Type.Optional(BoolValue),
-      join_leave: Type.Optional(BoolValue),
-      force_push_join_leave: Type.Optional(BoolValue),
-      force_recovery: Type.Optional(BoolValue),
-      force_positioning: Type.Optional(BoolValue),
-    }),
-  ),
+  b64info: Type.Optional(Type.String({ maxLength: MAX_B64INFO_LENGTH, pattern: B64_PATTERN })),
+  override: Type.Optional(SubscribeOptionOverride),
 });
 export type SubscriptionTokenClaims = Static<typeof SubscriptionTokenClaims>;
 export const subscriptionTokenClaims = validator(SubscriptionTokenClaims);

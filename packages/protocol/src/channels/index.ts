@@ -1,6 +1,6 @@
 export { GO_DURATION_PATTERN, parseGoDuration, formatGoDuration } from "./duration.ts";
 export {
-  OPTIONS, NOT_SERVED_YET, NOT_SUPPORTED, SECTION_NOT_SUPPORTED, NO_OPTIONS, DELTA_TYPES, MAX_HISTORY_SIZE, MAX_HISTORY_TTL_MS, NAMESPACE_NAME_PATTERN,
+  OPTIONS, NOT_SUPPORTED, SECTION_NOT_SUPPORTED, NO_OPTIONS, DELTA_TYPES, MAX_HISTORY_SIZE, MAX_HISTORY_TTL_MS, NAMESPACE_NAME_PATTERN,
   ChannelOptionsFile, NamespaceFile, ChannelSectionFile, ChannelsFile, hasHistory,
   type ChannelOptions, type DeltaType, type OptionName,
 } from "./options.ts";

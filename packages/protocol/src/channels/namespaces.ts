@@ -1,7 +1,7 @@
 import { Compile } from "typebox/compile";
 import { formatGoDuration, parseGoDuration } from "./duration.ts";
 import {
-  MAX_HISTORY_TTL_MS, NAMESPACE_NAME_PATTERN, NOT_SERVED_YET, NOT_SUPPORTED, NO_OPTIONS, OPTIONS, SECTION_NOT_SUPPORTED, hasHistory,
+  MAX_HISTORY_TTL_MS, NAMESPACE_NAME_PATTERN, NOT_SUPPORTED, NO_OPTIONS, OPTIONS, SECTION_NOT_SUPPORTED, hasHistory,
   type ChannelOptions, type DeltaType, type OptionName,
 } from "./options.ts";
 
@@ -195,10 +195,6 @@ function readOptions(raw: Record<string, unknown>, label: string, rooms: boolean
     } else if (Object.hasOwn(NOT_SUPPORTED, k)) {
       if (!NOT_SUPPORTED[k]!(v)) report(k, `not supported: ${k}`);
     } else report(k, `unknown option: ${key(k)}`);
-  }
-  for (const [name, why] of Object.entries(NOT_SERVED_YET) as Array<[OptionName, string]>) {
-    const v = (o as unknown as Record<string, unknown>)[name];
-    if (!bad.has(name) && (v === true || (Array.isArray(v) && v.length > 0))) problems.push(`${label}: not supported: ${name} (${why})`);
   }
   // Centrifugo's rules between options (its configuration check and the options' documentation).
   const quiet = bad.has("history_size") || bad.has("history_ttl");

@@ -201,20 +201,6 @@ export const NOT_SUPPORTED: Readonly<Record<string, (value: unknown) => boolean>
 };
 
 /**
- * Options this product reads (with their schema) but does not serve yet: the backend proxies
- * (`proxy.subscribe`, `proxy.publish`, `proxy.sub_refresh` over NATS) and deltas. Turned on, each
- * is refused at start-up (`not supported: <option>`) rather than ignored; off (false, an empty
- * list), it asks for nothing. Each says what it would need.
- */
-export const NOT_SERVED_YET: Readonly<Partial<Record<OptionName, string>>> = {
-  subscribe_proxy_enabled: "backend proxies are not served yet",
-  publish_proxy_enabled: "backend proxies are not served yet",
-  sub_refresh_proxy_enabled: "backend proxies are not served yet",
-  allowed_delta_types: "delta compression is not served yet",
-  delta_publish: "delta compression is not served yet",
-};
-
-/**
  * Keys of Centrifugo's `channel` section beside `namespaces` and `without_namespace`, with the value
  * this product behaves as (any other is `not supported`).
  */

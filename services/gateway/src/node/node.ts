@@ -74,7 +74,8 @@ export class Node {
   check(actor: Actor, action: Action, channel: string | ChannelName): ServedChannel {
     const decision = this.policy.check(actor, action, channel);
     if (decision.kind === "allow") return decision.channel;
-    // No namespace may enable a proxy yet (the channels file refuses it): nothing to ask.
+    // The namespace's backend decides (docs/proxy.md): the proxies are not asked from here yet, so
+    // such a request is not available (main.ts warns at start about every namespace that enables one).
     if (decision.kind === "proxy") throw new ProtocolError(ErrorCode.NotAvailable);
     throw new ProtocolError(decision.code, decision.disconnect);
   }

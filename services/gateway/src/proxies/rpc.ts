@@ -1,49 +1,28 @@
-import { ProtocolError, RPC_METHOD_PATTERN, centrifugo, depthWithin, rpcSubject } from "@rt/protocol";
-import type { Broker } from "../broker/broker.ts";
+import { RPC_METHOD_PATTERN, centrifugo, rpcSubject, type proxy } from "@rt/protocol";
+import type { ProxyCaller } from "./nats-request.ts";
+import { answerData, type ProxyOutcome } from "./outcome.ts";
+import { dataField, userFields, type ProxyConnection } from "./request-fields.ts";
 
-const { ErrorCode } = centrifugo;
+/** A backend's answer to an RPC. */
+export interface RpcGrant {
+  /** The rpc result's `data`; undefined: the backend sent none (reply `{}`). */
+  data: unknown;
+}
 
-/** RPC requests wait this long for a backend's answer (docs/websocket.md: 108 after 5 s). */
-const RPC_TIMEOUT_MS = 5000;
-/** Largest RPC answer relayed to the client. */
-const MAX_RPC_ANSWER_BYTES = 1024 * 1024;
-
-/** Who calls: the connection's user and client id. */
-export interface RpcCaller {
-  user: string;
-  client: string;
+/** The request body on `rpc.<method>`. */
+export function rpcRequest(conn: ProxyConnection, method: string, data?: unknown): proxy.RpcRequest {
+  return { ...userFields(conn), method, ...dataField(data) };
 }
 
 /**
- * A client's `rpc {method, data}` as a NATS request on `rpc.<method>` with `{"user", "client",
- * "data"}`, answered by any backend with a plain subscription; the JSON answer is the result's
- * `data`. A method that is not 1-64 of `A-Z a-z 0-9 _ -`, or data nested too deep: 107. Nobody
- * answering in time (or no responders): 108. An answer that is not JSON, too large or too deep: 100.
+ * Asks the backend serving `method` (on `rpc.<method>`) with the client's `data`. A method that is
+ * not 1-64 of `A-Z a-z 0-9 _ -` is error 107 (bad request), asked of nobody. Nobody serving it:
+ * 108 at once; no answer within PROXY_TIMEOUT: a temporary 100.
  */
-export class RpcProxy {
-  private readonly decoder = new TextDecoder();
-
-  constructor(private readonly broker: Broker) {}
-
-  /** Asks a backend; the result `{data}`. */
-  async call(caller: RpcCaller, method: string, data: unknown): Promise<{ data: unknown }> {
-    if (!RPC_METHOD_PATTERN.test(method)) throw new ProtocolError(ErrorCode.BadRequest);
-    if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
-    let answer;
-    try {
-      answer = await this.broker.request(rpcSubject(method), JSON.stringify({ user: caller.user, client: caller.client, data: data ?? null }), RPC_TIMEOUT_MS);
-    } catch {
-      throw new ProtocolError(ErrorCode.NotAvailable); // nobody answered in time (or no responders)
-    }
-    if (answer.headers?.hasError) throw new ProtocolError(ErrorCode.NotAvailable);
-    if (answer.data.byteLength > MAX_RPC_ANSWER_BYTES) throw new ProtocolError(ErrorCode.Internal);
-    let value: unknown;
-    try {
-      value = answer.data.byteLength === 0 ? null : JSON.parse(this.decoder.decode(answer.data));
-    } catch {
-      throw new ProtocolError(ErrorCode.Internal); // the backend answered something that is not JSON
-    }
-    if (!depthWithin(value)) throw new ProtocolError(ErrorCode.Internal);
-    return { data: value };
+export function askRpc(caller: ProxyCaller, conn: ProxyConnection, method: string, data?: unknown): Promise<ProxyOutcome<RpcGrant>> {
+  if (!RPC_METHOD_PATTERN.test(method)) {
+    const code = centrifugo.ErrorCode.BadRequest;
+    return Promise.resolve({ kind: "error", error: { code, message: centrifugo.ERROR_MESSAGES[code], temporary: false } });
   }
+  return caller.call("rpc", rpcSubject(method), rpcRequest(conn, method, data), (r) => ({ data: answerData("/result/data", r.data, r.b64data) }));
 }

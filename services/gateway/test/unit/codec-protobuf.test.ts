@@ -91,3 +91,21 @@ test("pushes: publication, join, leave; the pre-serialized publication equals th
   expect(jsonPushes.publication("system:monitor", '{"a":1}')).toEqual(jsonPushes.frame("system:monitor", { pub: { data: { a: 1 } } }));
   expect(new Set([protobufPushes.topic("c"), protobufPushes.joinLeaveTopic("c"), jsonPushes.topic("c"), jsonPushes.joinLeaveTopic("c")]).size).toBe(4);
 });
+
+test("delta subscribers: data that is bytes goes as it is; Publication.delta is field 8, SubscribeResult.delta field 13 (the SDK's numbers)", () => {
+  const delta = new TextEncoder().encode("Qp\n3@0,1:x2B;");
+  const push = protobufPushes.frame("c:d", { pub: { data: delta, offset: 5, delta: true } }) as Uint8Array;
+  // Reply{push(4){channel(2) "c:d", pub(4){data(4), offset(6) 5, delta(8) true}}}, length-delimited.
+  const pubBody = [0x22, delta.length, ...delta, 0x30, 0x05, 0x40, 0x01];
+  const pushBody = [0x12, 0x03, ...text("c:d"), 0x22, pubBody.length, ...pubBody];
+  expect([...push]).toEqual([pushBody.length + 2, 0x22, pushBody.length, ...pushBody]);
+  const [reply] = replies(codec.encode([{ id: 9, subscribe: { recoverable: true, delta: true, publications: [{ data: delta, offset: 5, delta: true }, { data: { a: 1 }, offset: 6 }] } }]));
+  const result = reply!.subscribe as { delta: boolean; publications: Array<{ data: Uint8Array; delta?: boolean }> };
+  expect(result.delta).toBe(true);
+  expect([...result.publications[0]!.data]).toEqual([...delta]);
+  expect(result.publications[0]!.delta).toBe(true);
+  expect(new TextDecoder().decode(result.publications[1]!.data)).toBe('{"a":1}');
+  // SubscribeResult field 13, varint true: tag 0x68.
+  const sub = codec.encode([{ id: 1, subscribe: { delta: true } }]);
+  expect([...sub]).toEqual([6, 0x08, 0x01, 0x32, 0x02, 0x68, 0x01]);
+});

@@ -61,3 +61,41 @@ describe("stream bounds and the room creation rate", () => {
     ]);
   });
 });
+
+describe("the proxies (PROXY_*)", () => {
+  test("defaults: a 1 s timeout, no connect or refresh proxy, no headers", () => {
+    expect(loadGatewayConfig(base).proxy).toEqual({ timeoutMs: 1000, connect: false, refresh: false, httpHeaders: [] });
+  });
+
+  test("a duration like the others, the flags, and header names lower case, each once", () => {
+    expect(loadGatewayConfig({ ...base, PROXY_TIMEOUT: "500ms", PROXY_CONNECT: "1", PROXY_REFRESH: "true", PROXY_HTTP_HEADERS: "Cookie, authorization,X-Real-IP,cookie,," }).proxy)
+      .toEqual({ timeoutMs: 500, connect: true, refresh: true, httpHeaders: ["cookie", "authorization", "x-real-ip"] });
+    expect(loadGatewayConfig({ ...base, PROXY_TIMEOUT: "2s" }).proxy.timeoutMs).toBe(2000);
+    expect(loadGatewayConfig({ ...base, PROXY_TIMEOUT: "750" }).proxy.timeoutMs).toBe(750);
+  });
+
+  test("bad values are refused, each naming its variable", () => {
+    expect(refused({ PROXY_TIMEOUT: "1 sec", PROXY_CONNECT: "maybe", PROXY_REFRESH: "2", PROXY_HTTP_HEADERS: "cookie,x real ip,a:b" })).toEqual([
+      'PROXY_HTTP_HEADERS: must be a comma list of header names (e.g. cookie,authorization,x-real-ip), got "x real ip", "a:b"',
+      'PROXY_TIMEOUT: must be a duration like 500ms, 30s, 1h or 7d, got "1 sec"',
+      'PROXY_CONNECT: must be 1 or 0, got "maybe"',
+      'PROXY_REFRESH: must be 1 or 0, got "2"',
+    ]);
+    expect(refused({ PROXY_TIMEOUT: "5ms" })).toEqual(["PROXY_TIMEOUT: must be at least 10 ms"]);
+    expect(refused({ PROXY_TIMEOUT: "2m" })).toEqual(['PROXY_TIMEOUT: must be at most 1m, got "2m"']);
+  });
+
+  test("PROXY_CONNECT=1 is a way to authenticate connections: no JWT_SECRET needed", () => {
+    const errors = (env: Record<string, string>): string[] => {
+      try {
+        loadGatewayConfig(env);
+        return [];
+      } catch (err) {
+        if (err instanceof ConfigErrors) return err.errors.map((e) => e.variable);
+        throw err;
+      }
+    };
+    expect(errors({})).toEqual(["JWT_SECRET"]);
+    expect(errors({ PROXY_CONNECT: "1" })).toEqual([]);
+  });
+});

@@ -54,9 +54,9 @@ function toCommand(msg: protobuf.Message): Obj {
   return cmd;
 }
 
-/** A publication's JSON `data` as bytes. */
+/** A publication's JSON `data` as bytes (data that is bytes already, a delta subscriber's, goes as it is). */
 function wirePub(p: unknown): unknown {
-  if (!isObj(p) || p.data === undefined) return p;
+  if (!isObj(p) || p.data === undefined || p.data instanceof Uint8Array) return p;
   return { ...p, data: jsonBytes(p.data) };
 }
 

@@ -3,7 +3,7 @@ import type { Authenticator } from "../../auth.ts";
 import type { GatewayCounters } from "../../metrics.ts";
 import type { Node } from "../../node/node.ts";
 import type { Subscriber } from "../../node/subscription.ts";
-import type { RpcProxy } from "../../proxies/rpc.ts";
+import type { RpcRelay } from "../../proxies/rpc-relay.ts";
 import type { Rejections } from "../../rejections.ts";
 import type { Creator } from "../../sessions/create-limit.ts";
 import type { SocketIndex } from "../../sessions/socket-index.ts";
@@ -19,7 +19,7 @@ export interface ClientDeps {
   subscriptionTokens: SubscriptionTokens;
   /** The one gateway API: channels, policy, presence, history. */
   node: Node;
-  rpc: RpcProxy;
+  rpc: RpcRelay;
   codec: Codec;
   rejections: Rejections;
   counters: GatewayCounters;

@@ -2,9 +2,12 @@ import type { centrifugo } from "@rt/protocol";
 
 /** A publication as the client protocol carries it. */
 export interface ProtocolPublication {
+  /** A JSON value; for a delta subscriber (channels/delta), a string (JSON) or bytes (Protobuf) that the SDK reads itself. */
   data: unknown;
   info?: centrifugo.ClientInfo;
   offset?: number;
+  /** `data` is a Fossil delta against the subscriber's previous publication (delta subscribers only). */
+  delta?: boolean;
 }
 
 /** What a push on a channel carries: a publication, a join or a leave. */
