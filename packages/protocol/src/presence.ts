@@ -18,8 +18,13 @@ export const GatewayHeartbeat = Type.Object({ gen: Type.Integer({ minimum: 0 }) 
 export type GatewayHeartbeat = Static<typeof GatewayHeartbeat>;
 export const gatewayHeartbeat = validator(GatewayHeartbeat);
 
-/** A presence question about one channel, asked of every gateway: its members (`list`) or their counts (`stats`). */
-export const PresenceQuery = Type.Object({ kind: Type.Union([Type.Literal("list"), Type.Literal("stats")]) });
+/**
+ * A presence question about one channel, asked of every gateway: its members (`list`) or their
+ * counts (`stats`), as presence reports them; or every member whose joins and leaves are told
+ * (`members`: those kept out of presence by a token's override too), for a gateway that keeps the
+ * others' members to announce their joins and leaves.
+ */
+export const PresenceQuery = Type.Object({ kind: Type.Union([Type.Literal("list"), Type.Literal("stats"), Type.Literal("members")]) });
 export type PresenceQuery = Static<typeof PresenceQuery>;
 export const presenceQuery = validator(PresenceQuery);
 

@@ -20,7 +20,8 @@ export interface Received {
   channel: string;
   data: unknown;
   offset: number | undefined;
-  info: { user: string; client: string } | undefined;
+  /** Who published (`chanInfo`: the publisher's channel info, only when it has one). */
+  info: { user: string; client: string; chanInfo?: unknown } | undefined;
   /** True when the SDK handed the data over as bytes (the Protobuf build). */
   binary: boolean;
 }
@@ -129,7 +130,8 @@ export class SdkClient implements AsyncDisposable {
 
   private onPublication(ctx: PublicationContext): void {
     const data: unknown = ctx.data instanceof Uint8Array ? JSON.parse(new TextDecoder().decode(ctx.data)) : ctx.data;
-    this.publications.push({ channel: ctx.channel, data, binary: ctx.data instanceof Uint8Array, offset: ctx.offset, info: ctx.info ? { user: ctx.info.user, client: ctx.info.client } : undefined });
+    const info = ctx.info ? { user: ctx.info.user, client: ctx.info.client, ...(ctx.info.chanInfo === undefined ? {} : { chanInfo: ctx.info.chanInfo as unknown }) } : undefined;
+    this.publications.push({ channel: ctx.channel, data, binary: ctx.data instanceof Uint8Array, offset: ctx.offset, info });
     this.wake();
   }
 

@@ -183,7 +183,7 @@ export class Node {
     const channel = this.check({ kind: "room-socket" }, "subscribe", `${CHAT_NAMESPACE}:${ws.data.room}`).channel;
     ws.subscribe(legacyRoomTopic(ws.data.room));
     this.hubOf(CHAT_NAMESPACE).join(channel, "legacy");
-    this.d.presence.add(channel, ws.data.info.client, ws.data.info.user, true);
+    this.d.presence.add(channel, ws.data.info.client, ws.data.info.user, { listed: true, emit: true });
   }
 
   /** A `/chat/{room}` socket's text frame: the publication `{"text": text}` on `chat:<room>`; why not, when refused. */

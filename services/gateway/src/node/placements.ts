@@ -39,17 +39,24 @@ export async function placeInHub(
   rejectUnrecovered = false,
 ): Promise<Placement> {
   const enc = sub.pushes;
-  const recover = grant.features.recovery ? asked : undefined;
+  const f = grant.features;
+  const recover = f.recovery ? asked : undefined;
   hub.join(channel, enc.name);
+  // Joins and leaves are followed from the subscribe on (their NATS subscription in place before the reply).
+  const watching = f.pushJoinLeave ? presence.watch(channel, enc) : undefined;
+  const undo = () => {
+    if (watching) presence.unwatch(channel, enc);
+    hub.leave(channel, enc.name);
+  };
   let pos: Position;
   try {
-    pos = await hub.position(channel, recover);
+    [pos] = await Promise.all([hub.position(channel, recover), watching]);
   } catch (err) {
-    hub.leave(channel, enc.name);
+    undo();
     throw err instanceof ProtocolError ? err : new ProtocolError(ErrorCode.Internal);
   }
   if (recover && !pos.recovered && rejectUnrecovered) {
-    hub.leave(channel, enc.name);
+    undo();
     throw new ProtocolError(ErrorCode.UnrecoverablePosition);
   }
   let settled = false;
@@ -63,21 +70,17 @@ export async function placeInHub(
     cancel() {
       if (settled) return;
       settled = true;
-      hub.leave(channel, enc.name);
+      undo();
     },
     open(): Opened {
       settled = true;
-      const f = grant.features;
       hub.flush(channel); // pushes held this turn are covered by the reply: they go to the others now, not to this socket
       const topic = hub.topic(channel, enc);
       sub.sink.subscribe(topic);
-      const joinLeave = f.pushJoinLeave ? enc.joinLeaveTopic(channel) : undefined;
-      if (joinLeave) {
-        sub.sink.subscribe(joinLeave);
-        presence.watch(channel, enc);
-      }
+      const joinLeave = watching ? enc.joinLeaveTopic(channel) : undefined;
+      if (joinLeave) sub.sink.subscribe(joinLeave);
       const member = f.presence || f.emitJoinLeave;
-      if (member) presence.add(channel, sub.id, sub.user, f.emitJoinLeave, grant.info); // its own join too, when it asked for joins
+      if (member) presence.add(channel, sub.id, sub.user, { listed: f.presence, emit: f.emitJoinLeave, info: grant.info }); // its own join too, when it asked for joins
       return {
         close() {
           sub.sink.unsubscribe(topic);

@@ -20,17 +20,27 @@ const memberBytes = (m: MemberTuple): number => m[0].length + 2 * m[1].length + 
 interface Watched {
   channel: string;
   subscribers: PerEncoding;
+  /** Resolves once NATS has this gateway's subscription to the channel's joins and leaves (every join published after it reaches this gateway). */
+  ready: Promise<void>;
   /** The other gateways' members, so their joins, leaves and deaths can be told. */
   book: MemberBook;
   /** False until the first snapshot: the members there before are not announced as joining. */
   loaded: boolean;
 }
 
-/** A member of this gateway: its user, its channel info, and whether its joins and leaves are published (the namespace's `join_leave`). */
+/** A member of this gateway: its user, its channel info, whether presence lists it, and whether its joins and leaves are published (the namespace's `join_leave`). */
 interface LocalMember {
   user: string;
   info: unknown;
+  listed: boolean;
   emit: boolean;
+}
+
+/** How a member takes part: listed by presence (`presence`), its joins and leaves told (`join_leave`), and its channel info. */
+export interface Membership {
+  listed: boolean;
+  emit: boolean;
+  info?: unknown;
 }
 
 /**
@@ -78,14 +88,15 @@ export class Presence {
   }
 
   /**
-   * `client` of `user` is a member of `channel` here now; with `emit`, its join (and later its
-   * leave) is told to the join/leave subscribers of every gateway. `info`: its channel info.
+   * `client` of `user` is a member of `channel` here now: listed by `presence` when `m.listed`; with
+   * `m.emit`, its join (and later its leave) is told to the join/leave subscribers of every gateway.
    */
-  add(channel: string, client: string, user: string, emit: boolean, info?: unknown): void {
+  add(channel: string, client: string, user: string, m: Membership): void {
     let members = this.local.get(channel);
     if (!members) this.local.set(channel, (members = new Map()));
-    members.set(client, { user, info, emit });
-    if (emit) this.changed(channel, "join", info === undefined ? { client, user } : { client, user, info });
+    const info = m.info;
+    members.set(client, { user, info, listed: m.listed, emit: m.emit });
+    if (m.emit) this.changed(channel, "join", info === undefined ? { client, user } : { client, user, info });
   }
 
   /** `client` is no longer a member of `channel`. */
@@ -98,16 +109,25 @@ export class Presence {
     if (m.emit) this.changed(channel, "leave", m.info === undefined ? { client, user: m.user } : { client, user: m.user, info: m.info });
   }
 
-  /** A join/leave subscriber of `channel` here (after its subscribe reply and topic subscribe). */
-  watch(channel: string, enc: PushEncoding): void {
+  /**
+   * A join/leave subscriber of `channel` here, from its subscribe on (before its reply: joins of
+   * that moment are not its to see, joins after it must all reach it). Resolves once NATS has this
+   * gateway's subscription to the channel's joins and leaves: a join another gateway publishes after
+   * that is told, so the subscribe reply waits for it (one round trip, for a channel's first
+   * join/leave subscriber here). Undone by `unwatch`.
+   */
+  watch(channel: string, enc: PushEncoding): Promise<void> {
     let w = this.watched.get(channel);
     if (!w) {
-      w = { channel, subscribers: noneYet(), book: new MemberBook(), loaded: false };
+      const acquired = channel;
+      this.broker.acquire(presenceEventSubject(acquired), (msg) => this.event(acquired, msg));
+      // The link down: nothing to wait for (a reconnect reconciles from every gateway's snapshot).
+      w = { channel, subscribers: noneYet(), ready: this.broker.flush().catch(() => undefined), book: new MemberBook(), loaded: false };
       this.watched.set(channel, w);
-      this.broker.acquire(presenceEventSubject(channel), (msg) => this.event(channel, msg));
       void this.reconcile(channel, w);
     }
     w.subscribers[enc.name]++;
+    return w.ready;
   }
 
   /** A join/leave subscriber left. */
@@ -123,17 +143,20 @@ export class Presence {
   /** Every member of `channel` on every live gateway, by client (ClusterUnavailableError when others cannot be asked). */
   async list(channel: string): Promise<Map<string, Member>> {
     const all = new Map<string, Member>();
-    for (const [client, m] of this.local.get(channel) ?? []) all.set(client, m.info === undefined ? { client, user: m.user } : { client, user: m.user, info: m.info });
+    for (const [client, m] of this.local.get(channel) ?? []) if (m.listed) all.set(client, m.info === undefined ? { client, user: m.user } : { client, user: m.user, info: m.info });
     for (const parts of (await this.ask(channel, { kind: "list" })).values()) for (const p of parts) for (const t of p.members ?? []) all.set(t[0], memberOf(t as MemberTuple));
     return all;
   }
 
   /** The number of `channel`'s members and of distinct users among them, on every live gateway. */
   async stats(channel: string): Promise<{ num_clients: number; num_users: number }> {
-    const members = this.local.get(channel);
     const users = new Set<string>();
-    for (const m of members?.values() ?? []) users.add(m.user);
-    let clients = members?.size ?? 0;
+    let clients = 0;
+    for (const m of this.local.get(channel)?.values() ?? []) {
+      if (!m.listed) continue;
+      clients++;
+      users.add(m.user);
+    }
     for (const parts of (await this.ask(channel, { kind: "stats" })).values()) {
       for (const p of parts) {
         clients += p.clients ?? 0;
@@ -169,10 +192,10 @@ export class Presence {
       return;
     }
     if (this.outgoing.size > 0) this.flush(); // the changes this answer already shows go out before it, in order
-    const members = this.local.get(channel);
-    const tuples: MemberTuple[] = [...(members ?? [])].map(([client, m]) => (m.info === undefined ? [client, m.user] : [client, m.user, m.info]));
+    const members = [...(this.local.get(channel) ?? [])].filter(([, m]) => (q.kind === "members" ? m.emit : m.listed));
+    const tuples: MemberTuple[] = members.map(([client, m]) => (m.info === undefined ? [client, m.user] : [client, m.user, m.info]));
     const bodies: Array<Partial<PresenceAnswer>> =
-      q.kind === "list"
+      q.kind !== "stats"
         ? split(tuples, memberBytes).map((part) => ({ members: part as PresenceAnswer["members"] }))
         : split([...new Set(tuples.map((t) => t[1]))], textBytes).map((users, i) => ({ users, clients: i === 0 ? tuples.length : 0 }));
     answerInParts(this.broker, msg.reply, this.registry.id, bodies);
@@ -243,7 +266,7 @@ export class Presence {
   private async reconcile(channel: string, w: Watched): Promise<void> {
     let answers;
     try {
-      answers = await this.ask(channel, { kind: "list" });
+      answers = await this.ask(channel, { kind: "members" });
     } catch (err) {
       if (err instanceof ClusterUnavailableError) return; // the link is down: onUp reconciles again
       throw err;
