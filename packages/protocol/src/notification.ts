@@ -7,6 +7,14 @@ import { validator } from "./validator.ts";
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Largest notifier request. */
 export const MAX_REQUEST_BYTES = 256 * 1024;
+/**
+ * Largest notification as stored (a StoredNotification as JSON: the request's fields, `data`
+ * serialized again, plus `id`, `created_at` and `prev_seq`): a request whose notification would be
+ * larger is refused (413) and nothing is stored, so every stored notification is one the gateways relay.
+ */
+export const MAX_STORED_NOTIFICATION_BYTES = MAX_REQUEST_BYTES;
+/** Largest live event (a stored notification plus its `seq` and `epoch`) the gateways relay. */
+export const MAX_LIVE_NOTIFICATION_BYTES = MAX_STORED_NOTIFICATION_BYTES + 1024;
 
 const Data = Type.Record(Type.String(), Type.Unknown());
 

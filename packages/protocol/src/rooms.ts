@@ -16,6 +16,14 @@ export const RoomPublication = Type.Object({
 export type RoomPublication = Static<typeof RoomPublication>;
 export const roomPublication = validator(RoomPublication);
 
+/**
+ * A publication's stored form (a RoomPublication as JSON) from its data's JSON, serialized once:
+ * `{"data":…}` (the server API's) or `{"data":…,"info":{"user":…,"client":…}}` (a client's).
+ */
+export function roomPayload(dataJson: string, info?: ClientInfo): string {
+  return info === undefined ? `{"data":${dataJson}}` : `{"data":${dataJson},"info":${JSON.stringify({ user: info.user, client: info.client })}}`;
+}
+
 /** The text a `/chat/{room}` socket sees for a publication, or undefined when it has none. */
 export function legacyText(data: unknown): string | undefined {
   return typeof data === "object" && data !== null && !Array.isArray(data) && typeof (data as { text?: unknown }).text === "string" ? (data as { text: string }).text : undefined;

@@ -136,6 +136,8 @@ export const MAX_API_REQUEST_BYTES = 1024 * 1024;
 
 /** An API answer: a result, or an error. */
 export type ApiAnswer = { result: unknown } | { error: ApiError };
+/** Checks an API answer read from NATS (a gateway's, on `gateway.api.<method>`). */
+export const apiAnswer = validator(Type.Union([Type.Object({ result: Type.Unknown() }), Type.Object({ error: ApiError })]));
 
 /** The server API methods a notifier hands to one gateway (`gateway.api.<method>`): the ones that need the gateways' sockets or presence. */
 export const GATEWAY_API_METHODS = ["history", "presence", "presence_stats", "unsubscribe", "disconnect", "channels", "info"] as const;

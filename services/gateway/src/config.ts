@@ -1,4 +1,4 @@
-import { MAX_REQUEST_BYTES } from "@rt/protocol";
+import { DEFAULT_MAX_MESSAGE_BYTES, MAX_LIVE_NOTIFICATION_BYTES, MAX_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, maxStoredPublicationBytes } from "@rt/protocol";
 import { ConfigError, EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
 
 /** Everything the gateway reads from its environment, parsed once at start-up. */
@@ -37,16 +37,16 @@ export interface GatewayConfig {
   protocol: { pingIntervalSec: number; allowAnonymous: boolean; maxConnectionsPerUser: number };
 }
 
-/** Envelope and escaping a frame may add to what it carries (room prefix, notification fields). */
-const FRAME_MARGIN = 1024;
+/** What a frame adds to the publication it carries: the push envelope, its channel (`#<user>`: up to 1,025 bytes) and offset. */
+const FRAME_MARGIN = 2048;
 
-/** The largest frame the gateway writes: a room message or echo of MAX_MESSAGE_BYTES, or a notification of the notifier's largest request. */
-export const largestFrame = (maxMessageBytes: number): number => Math.max(maxMessageBytes, MAX_REQUEST_BYTES) + FRAME_MARGIN;
+/** The largest frame the gateway writes: a room publication or a notification as large as the gateways relay, in its push envelope. */
+export const largestFrame = (maxMessageBytes: number): number => Math.max(maxStoredPublicationBytes(maxMessageBytes), MAX_LIVE_NOTIFICATION_BYTES) + FRAME_MARGIN;
 
 export const DEFAULTS = {
   port: 8080,
   host: "0.0.0.0",
-  maxMessageBytes: 64 * 1024,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   rateLimitPerSec: 50,
   rateLimitBurst: 100,
   backpressureLimitBytes: 1024 * 1024,
@@ -90,7 +90,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     jwt,
     allowInsecureUserId,
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
-    maxMessageBytes: r.int("MAX_MESSAGE_BYTES", DEFAULTS.maxMessageBytes, 16, 16 * 1024 * 1024),
+    maxMessageBytes: r.int("MAX_MESSAGE_BYTES", DEFAULTS.maxMessageBytes, MIN_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES),
     rateLimitPerSec: r.int("RATE_LIMIT_PER_SEC", DEFAULTS.rateLimitPerSec, 0, 1_000_000),
     rateLimitBurst: r.int("RATE_LIMIT_BURST", DEFAULTS.rateLimitBurst, 0, 1_000_000),
     backpressureLimitBytes: r.int("BACKPRESSURE_LIMIT_BYTES", DEFAULTS.backpressureLimitBytes, 1024, 1024 * 1024 * 1024),
@@ -117,7 +117,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   // socket would be closed with 1013 for that one frame on every reconnect: a wedged inbox.
   const minBackpressure = 2 * largestFrame(config.maxMessageBytes);
   if (!r.bad("BACKPRESSURE_LIMIT_BYTES") && config.backpressureLimitBytes < minBackpressure) {
-    r.fail("BACKPRESSURE_LIMIT_BYTES", `must be at least ${minBackpressure} (twice the largest frame: MAX_MESSAGE_BYTES or a notification of ${MAX_REQUEST_BYTES} bytes, plus ${FRAME_MARGIN}), got ${config.backpressureLimitBytes}`);
+    r.fail("BACKPRESSURE_LIMIT_BYTES", `must be at least ${minBackpressure} (twice the largest frame: a publication of MAX_MESSAGE_BYTES or a notification of ${MAX_LIVE_NOTIFICATION_BYTES} bytes, plus its envelope), got ${config.backpressureLimitBytes}`);
   }
   if (origins !== undefined) config.allowedOrigins = new Set(origins);
   if (config.demoPage) config.demoNotifier = readDemoNotifier(r);
@@ -167,12 +167,10 @@ export function isOrigin(o: string): boolean {
   }
 }
 
-/** Headers and subject a room message carries across NATS beyond its text. */
-const NATS_ENVELOPE = 1024;
-
-/** Throws ConfigError when MAX_MESSAGE_BYTES does not fit the NATS server's `max_payload` (0: not known yet). */
+/** Throws ConfigError when the largest room publication of MAX_MESSAGE_BYTES does not fit the NATS server's `max_payload` (0: not known yet). */
 export function checkMaxPayload(maxMessageBytes: number, maxPayload: number): void {
-  if (maxPayload > 0 && maxMessageBytes + NATS_ENVELOPE > maxPayload) {
-    throw new ConfigError("MAX_MESSAGE_BYTES", `${maxMessageBytes} (+${NATS_ENVELOPE} of envelope) does not fit the NATS server's max_payload of ${maxPayload} bytes; lower it or raise max_payload`);
+  const stored = maxStoredPublicationBytes(maxMessageBytes);
+  if (maxPayload > 0 && stored > maxPayload) {
+    throw new ConfigError("MAX_MESSAGE_BYTES", `${maxMessageBytes} (+${stored - maxMessageBytes} of envelope) does not fit the NATS server's max_payload of ${maxPayload} bytes; lower it or raise max_payload`);
   }
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES } from "@rt/protocol";
 import { EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
 
 export const DEFAULT_PORT = 8081;
@@ -24,6 +25,11 @@ export interface NotifierConfig {
   maxPerUser: number;
   /** JETSTREAM_REPLICAS: copies of every stream this service creates. */
   replicas: number;
+  /**
+   * MAX_MESSAGE_BYTES: the largest `data` (as JSON) of a server API publication. The gateways read
+   * the same variable (their frame limit, and what they relay): give both the same value.
+   */
+  maxMessageBytes: number;
   logLevel: LogLevel;
 }
 
@@ -40,6 +46,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxAgeMs: reader.duration("NOTIFICATIONS_MAX_AGE", DEFAULT_MAX_AGE_MS, MIN_WINDOW_MS),
     maxPerUser: reader.int("NOTIFICATIONS_MAX_PER_USER", DEFAULT_MAX_PER_USER, 1, 1_000_000_000),
     replicas: reader.int("JETSTREAM_REPLICAS", 1, 1, 5),
+    maxMessageBytes: reader.int("MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES),
     logLevel: reader.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };
   // JetStream refuses a duplicate window longer than the stream's max age.

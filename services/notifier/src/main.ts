@@ -56,7 +56,7 @@ store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: 
 const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }), metrics });
 nats.onReconnect(() => void store?.ensureStream());
 api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }), metrics);
-dispatcher = new ApiDispatcher(nats.nc, new RoomPublisher(nats.nc, INBOX_PREFIX.notifier, log.child({ module: "rooms" }), metrics), log.child({ module: "api" }));
+dispatcher = new ApiDispatcher(nats.nc, new RoomPublisher(nats.nc, INBOX_PREFIX.notifier, log.child({ module: "rooms" }), metrics), config.maxMessageBytes, log.child({ module: "api" }));
 apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }), metrics);
 apiResponder.start();
 await store.ensureStream();

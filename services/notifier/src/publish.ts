@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { JetStreamApiCodes, JetStreamApiError, JetStreamError, type PubAck } from "@nats-io/jetstream";
 import { errors, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import {
-  deliveredSubject, userLiveSubject, userStoreSubject,
+  MAX_STORED_NOTIFICATION_BYTES, bytesOver, deliveredSubject, userLiveSubject, userStoreSubject,
   type LiveNotification, type NotifyAnswer, type NotifyRequest, type StoredNotification,
 } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
@@ -104,9 +104,14 @@ export class Publisher {
       const n: StoredNotification = { id, user_id: req.user_id, body: req.body, created_at, prev_seq };
       if (req.title !== undefined) n.title = req.title;
       if (req.data !== undefined) n.data = req.data;
+      // Serialized once. `data` serialized again may be larger than it came (`1e20` is 21 bytes):
+      // refused here rather than stored and dropped by every gateway.
+      const payload = JSON.stringify(n);
+      const over = bytesOver(payload, MAX_STORED_NOTIFICATION_BYTES);
+      if (over !== undefined) return { outcome: failed(413, `the notification is ${over} bytes as stored; at most ${MAX_STORED_NOTIFICATION_BYTES}`) };
       let ack: PubAck;
       try {
-        ack = await store.append(subject, n, keyed);
+        ack = await store.append(subject, payload, prev_seq, keyed);
       } catch (err) {
         this.lastSeq.delete(req.user_id);
         if (err instanceof WrongLastSequenceError && attempt < MAX_SEQ_ATTEMPTS) {

@@ -135,18 +135,19 @@ export class NotificationStore {
   }
 
   /**
-   * Appends `n` on `subject` only if the subject's last seq is still `n.prev_seq` (the header is set
-   * for 0 as well: "no message yet"). Throws WrongLastSequenceError when it is not. With a `msgID`,
-   * a repeat inside the dedup window stores nothing and acks with the first one's seq; without,
-   * JetStream keeps no dedup entry for it (about 170 bytes of server memory for the whole window).
-   * Each ack's wait is measured; every other failure than a moved last seq counts as a failed publish.
+   * Appends a notification (`payload`, a StoredNotification as JSON) on `subject` only if the
+   * subject's last seq is still `prevSeq`, its `prev_seq` (the header is set for 0 as well: "no
+   * message yet"). Throws WrongLastSequenceError when it is not. With a `msgID`, a repeat inside the
+   * dedup window stores nothing and acks with the first one's seq; without, JetStream keeps no dedup
+   * entry for it (about 170 bytes of server memory for the whole window). Each ack's wait is
+   * measured; every other failure than a moved last seq counts as a failed publish.
    */
-  async append(subject: string, n: StoredNotification, msgID: string | undefined): Promise<PubAck> {
+  async append(subject: string, payload: string, prevSeq: number, msgID: string | undefined): Promise<PubAck> {
     const h = headers();
-    h.set(HDR_EXPECTED_LAST_SUBJECT_SEQ, String(n.prev_seq));
+    h.set(HDR_EXPECTED_LAST_SUBJECT_SEQ, String(prevSeq));
     const started = performance.now();
     try {
-      const ack = await this.js.publish(subject, JSON.stringify(n), { ...(msgID === undefined ? {} : { msgID }), headers: h, timeout: ATTEMPT_TIMEOUT_MS });
+      const ack = await this.js.publish(subject, payload, { ...(msgID === undefined ? {} : { msgID }), headers: h, timeout: ATTEMPT_TIMEOUT_MS });
       this.metrics.storeDuration(secondsSince(started));
       return ack;
     } catch (err) {

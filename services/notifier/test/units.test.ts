@@ -51,8 +51,12 @@ test("idempotency msg ids are hex sha256, scoped to the user", () => {
 test("config defaults", () => {
   expect(loadConfig({})).toEqual({
     port: 8081, host: "0.0.0.0", natsUrl: ["nats://127.0.0.1:4222"], natsAuth: {}, tokens: undefined,
-    dedupWindowMs: 3_600_000, maxAgeMs: 7 * 86_400_000, maxPerUser: 1000, replicas: 1, logLevel: "info",
+    dedupWindowMs: 3_600_000, maxAgeMs: 7 * 86_400_000, maxPerUser: 1000, replicas: 1, maxMessageBytes: 65_536, logLevel: "info",
   });
+  // The gateways' variable, with their default and bounds.
+  expect(loadConfig({ MAX_MESSAGE_BYTES: "4096" }).maxMessageBytes).toBe(4096);
+  expect(() => loadConfig({ MAX_MESSAGE_BYTES: "15" })).toThrow("MAX_MESSAGE_BYTES");
+  expect(() => loadConfig({ MAX_MESSAGE_BYTES: "64k" })).toThrow("MAX_MESSAGE_BYTES");
   expect(loadConfig({ NOTIFIER_TOKENS: "a, b,,", NOTIFIER_DEDUP_WINDOW: "90s", NOTIFICATIONS_MAX_AGE: "1d" })).toMatchObject({ tokens: ["a", "b"], dedupWindowMs: 90_000, maxAgeMs: 86_400_000 });
   expect(loadConfig({ NATS_TOKEN: "tok" }).natsAuth).toEqual({ token: "tok" });
   expect(() => loadConfig({ NATS_TOKEN: "tok", NATS_USER: "notifier", NATS_PASSWORD: "pw" })).toThrow("NATS_TOKEN: cannot be combined with NATS_USER/NATS_PASSWORD");

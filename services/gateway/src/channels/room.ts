@@ -1,6 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { ROOMS_STREAM, legacyText, readRoomPayload, roomFrame, roomLiveSubject, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
+import { ROOMS_STREAM, bytesOver, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, roomLiveSubject, roomPayload, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
 export type { ProtocolPublication } from "../protocols/centrifugo/push.ts";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
@@ -46,8 +46,6 @@ export const legacyRoomTopic = (room: string): string => `room:${room}`;
 /** Publications kept per room for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
 const RING_BYTES = 256 * 1024;
-/** Largest publication accepted from NATS beyond MAX_MESSAGE_BYTES (the envelope and info). */
-const ENVELOPE_BYTES = 4096;
 /** How long a subscribe waits for the room to be placed in its stream. */
 const LIVE_TIMEOUT_MS = 5000;
 /** Publications held while a gap is read from the stream (a burst must fit: the stream keeps only ROOM_HISTORY_SIZE to read back). */
@@ -101,6 +99,8 @@ export class RoomHub {
   /** Protocol pushes of one turn, one frame per room and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
   private failures = { count: 0, at: 0 };
+  /** The largest stored publication relayed (and stored by publish): maxStoredPublicationBytes(MAX_MESSAGE_BYTES). */
+  private readonly maxStoredBytes: number;
 
   constructor(
     private readonly server: () => Server<unknown>,
@@ -111,13 +111,14 @@ export class RoomHub {
     /** The client protocol's encodings (a publication is serialized once for each one that has subscribers here). */
     private readonly encodings: readonly PushEncoding[],
     private readonly historySize: number,
-    private readonly maxMessageBytes: number,
+    maxMessageBytes: number,
     private readonly rejections: Rejections,
     private readonly log: Logger,
     /** Told the size of every topic publish (the sweeper's trigger). */
     private readonly published: (bytes: number) => void,
     private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
+    this.maxStoredBytes = maxStoredPublicationBytes(maxMessageBytes);
     broker.onUp(() => {
       for (const st of this.rooms.values()) void this.sync(st);
     });
@@ -173,14 +174,20 @@ export class RoomHub {
     this.broker.release(roomLiveSubject(room));
   }
 
-  /** A member of this gateway publishes `data` on `room`. */
-  publish(room: string, data: unknown, info: centrifugo.ClientInfo): void {
+  /**
+   * A member of this gateway publishes `data` (serialized once by the caller: `dataJson`) on `room`.
+   * False, and nothing published, when the publication as stored would be over what the gateways
+   * relay (maxStoredPublicationBytes): it would be stored and never delivered.
+   */
+  publish(room: string, data: unknown, dataJson: string, info: centrifugo.ClientInfo): boolean {
+    const payload = roomPayload(dataJson, info);
+    if (bytesOver(payload, this.maxStoredBytes) !== undefined) return false;
     const text = legacyText(data);
     // Its own `/chat/{room}` sockets at once (also while NATS is away); everyone else from the stream.
     if (text !== undefined) this.topicPublish(legacyRoomTopic(room), roomFrame(room, text));
-    const pub: RoomPublication = { data, info };
-    this.publisher.publish(roomSubject(room), JSON.stringify(pub));
+    this.publisher.publish(roomSubject(room), payload);
     this.counters.messageIn("chat");
+    return true;
   }
 
   private count(st: RoomState, audience: RoomAudience, by: number): void {
@@ -388,7 +395,7 @@ export class RoomHub {
     const h = headerFields(msg, REPUBLISHED);
     const seq = Number(h?.["Nats-Sequence"]);
     const prev = Number(h?.["Nats-Last-Sequence"]);
-    if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxMessageBytes + ENVELOPE_BYTES) {
+    if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxStoredBytes) {
       this.rejections.count("nats_room_payload", this.log, { room: st.room });
       return;
     }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ROOMS_STREAM, epochOf, roomSubject, streamAdvisorySubjects } from "@rt/protocol";
+import { ROOMS_STREAM, epochOf, roomPayload, roomSubject, streamAdvisorySubjects } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { NotifierMetrics } from "../metrics.ts";
 import { AckedPublisher, PublishFailedError, type StreamAck } from "./acked-publish.ts";
@@ -35,12 +35,12 @@ export class RoomPublisher {
     this.publisher.stop();
   }
 
-  /** Stores `data` as a publication of `room` (no `info`: the server published it); a publish the stream did not take is counted as failed. */
-  async publish(room: string, data: unknown, idempotencyKey: string | undefined): Promise<{ offset: number; epoch: string }> {
+  /** Stores the data (its JSON: `dataJson`) as a publication of `room` (no `info`: the server published it); a publish the stream did not take is counted as failed. */
+  async publish(room: string, dataJson: string, idempotencyKey: string | undefined): Promise<{ offset: number; epoch: string }> {
     const msgID = idempotencyKey === undefined ? undefined : `api:${createHash("sha256").update(`${room}\u0000${idempotencyKey}`).digest("base64url")}`;
     let ack: StreamAck;
     try {
-      ack = await this.publisher.publish(roomSubject(room), JSON.stringify({ data }), msgID);
+      ack = await this.publisher.publish(roomSubject(room), roomPayload(dataJson), msgID);
     } catch (err) {
       this.metrics.publishFailed();
       if (err instanceof PublishFailedError && err.reason === "no-stream") throw new NoRoomsStreamError("the ROOMS stream is not there (no gateway has created it yet)");
