@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, MsgHdrs, Subscription } from "@nats-io/transport-node";
 import { connectNats, drainOrClose, type Logger, type ServiceNats, type ServiceNatsOptions } from "@rt/runtime";
+import { ThrottledLog } from "../throttled-log.ts";
 import type { Broker } from "./broker.ts";
 
 interface Held {
@@ -24,6 +25,8 @@ export class NatsBroker implements Broker {
   private readonly downs: Array<() => void> = [];
   private down = NatsBroker.signal();
   private readonly fails: Array<(err: Error) => void> = [];
+  /** Handlers that threw on a message: whoever publishes such messages cannot flood the log. */
+  private readonly unexpected: ThrottledLog;
 
   /**
    * `connectionInboxPrefix`: where this connection's replies arrive (nats.js `inboxPrefix`; the
@@ -32,6 +35,7 @@ export class NatsBroker implements Broker {
    */
   constructor(private readonly log: Logger, private readonly connectionInboxPrefix = "_INBOX") {
     this.inboxPrefix = `${connectionInboxPrefix}.${randomBytes(12).toString("base64url")}`;
+    this.unexpected = new ThrottledLog(log);
   }
 
   /** A promise rejected later, with a handler so nobody waiting on it is not an error. */
@@ -114,7 +118,7 @@ export class NatsBroker implements Broker {
         try {
           last = onAnswer(msg);
         } catch (e) {
-          this.log.error({ subject, err: e }, "gathered answer handler failed");
+          this.unexpected.error({ subject, err: e }, "gathered answer handler failed");
         }
         if (last) finish();
       },
@@ -178,7 +182,7 @@ export class NatsBroker implements Broker {
         try {
           onMsg(msg);
         } catch (e) {
-          this.log.error({ subject, err: e }, "NATS message handler failed");
+          this.unexpected.error({ subject, err: e }, "NATS message handler failed");
         }
       },
     });
@@ -189,7 +193,7 @@ export class NatsBroker implements Broker {
       try {
         fn();
       } catch (err) {
-        this.log.error({ err }, "broker listener failed");
+        this.unexpected.error({ err }, "broker listener failed");
       }
     }
   }
