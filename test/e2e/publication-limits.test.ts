@@ -114,29 +114,32 @@ describe.each(["http", "nats"] as const)("the server API over %s", (t) => {
   });
 });
 
-/** A notification request whose stored form (the notifier adds `id`, `created_at`, `prev_seq`) is exactly `bytes` long, for a user with none yet. */
-function notificationOf(user: string, bytes: number): { user_id: string; body: string; data: { pad: string } } {
-  const req = { user_id: user, body: "at the limit", data: { pad: "" } };
-  // A stored notification's size does not depend on its key order; `id` has 22 characters, `created_at` 24.
-  const base = JSON.stringify({ ...req, id: "i".repeat(22), created_at: "2026-01-01T00:00:00.000Z", prev_seq: 0 }).length;
-  return { ...req, data: { pad: "p".repeat(bytes - base) } };
+/**
+ * A notification request (raw JSON) whose stored form is exactly `bytes` long, for a user with none
+ * yet: the notifier adds `id` (22 characters), `created_at` (24) and `prev_seq`, and serializes `data`
+ * again, where each `1e20` becomes 21 bytes: the request stays within its own limit of 256 KiB.
+ */
+function notificationOf(user: string, bytes: number): string {
+  const n = Array(100).fill("1e20").join(",");
+  const stored = (pad: string) => JSON.stringify({ user_id: user, body: "at the limit", data: JSON.parse(`{"n":[${n}],"pad":"${pad}"}`) as unknown, id: "i".repeat(22), created_at: "2026-01-01T00:00:00.000Z", prev_seq: 0 }).length;
+  const raw = `{"user_id":${JSON.stringify(user)},"body":"at the limit","data":{"n":[${n}],"pad":"${"p".repeat(bytes - stored(""))}"}}`;
+  expect(raw.length).toBeLessThanOrEqual(256 * 1024);
+  return raw;
 }
 
 describe.each(["http", "nats"] as const)("notifications over %s", (t) => {
-  const send = async (body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+  const send = async (raw: string): Promise<{ status: number; json: Record<string, unknown> }> => {
     if (t === "nats") {
-      const json = JSON.parse(new TextDecoder().decode((await nc.request("notifier.send", JSON.stringify(body), { timeout: 10_000 })).data)) as Record<string, unknown>;
+      const json = JSON.parse(new TextDecoder().decode((await nc.request("notifier.send", raw, { timeout: 10_000 })).data)) as Record<string, unknown>;
       return { status: typeof json.status === "number" ? json.status : 202, json };
     }
-    const r = await fetch(`${sys.notifier!.http}/notifications`, { method: "POST", headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    const r = await fetch(`${sys.notifier!.http}/notifications`, { method: "POST", headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" }, body: raw });
     return { status: r.status, json: (await r.json()) as Record<string, unknown> };
   };
 
   test("a notification of exactly the stored limit is delivered live to /notifications and #<user> on a gateway; one byte more is 413, nothing stored", async () => {
     const over = `limit-over-${t}`;
-    const big = notificationOf(over, MAX_STORED_NOTIFICATION_BYTES + 1);
-    expect(JSON.stringify(big).length).toBeLessThan(256 * 1024); // the request itself is within its own limit
-    const refused = await send(big);
+    const refused = await send(notificationOf(over, MAX_STORED_NOTIFICATION_BYTES + 1));
     expect(refused.status).toBe(413);
     expect((refused.json.errors as Array<{ message: string }>)[0]!.message).toBe(`the notification is ${MAX_STORED_NOTIFICATION_BYTES + 1} bytes as stored; at most ${MAX_STORED_NOTIFICATION_BYTES}`);
     expect(await storedForUser(over)).toBe(0);
@@ -147,8 +150,8 @@ describe.each(["http", "nats"] as const)("notifications over %s", (t) => {
     await sdk.connect();
     const ok = await send(notificationOf(user, MAX_STORED_NOTIFICATION_BYTES));
     expect(ok.status).toBe(202);
-    const frame = JSON.parse((await socket.waitForMessages(1))[0]!) as { seq: number; data: { pad: string } };
-    expect(frame.seq).toBe(ok.json.seq as number);
+    const frame = JSON.parse((await socket.waitForMessages(1))[0]!) as { seq: number; body: string };
+    expect([frame.seq, frame.body]).toEqual([ok.json.seq as number, "at the limit"]);
     await sdk.waitFor(`#${user}`, 1);
     expect((sdk.data(`#${user}`)[0] as { seq: number }).seq).toBe(ok.json.seq as number);
   });

@@ -18,7 +18,7 @@ describe("configuration that used to be accepted and fail later", () => {
     const { code, output } = await runToExit("gateway", { JWT_SECRET: TEST_JWT_SECRET, BACKPRESSURE_LIMIT_BYTES: String(300 * 1024) });
     expect(code).toBe(2);
     expect(output.trim().split("\n")).toHaveLength(1);
-    expect(output).toContain("BACKPRESSURE_LIMIT_BYTES: must be at least 530432");
+    expect(output).toContain("BACKPRESSURE_LIMIT_BYTES: must be at least 532480");
   });
 
   test.each([["NOTIFICATIONS_MAX_AGE", "200000d"], ["NOTIFIER_DEDUP_WINDOW", "99999999999h"]])("%s=%s (beyond JetStream's int64 nanoseconds): exit 2 naming it", async (variable, value) => {

@@ -2,6 +2,7 @@ import { INBOX_PREFIX } from "@rt/protocol";
 import { Metrics, connectNats, createLogger, exitOnNatsFailure, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
 import { ApiDispatcher, apiError } from "./api/dispatcher.ts";
 import { ApiResponder } from "./api/nats-responder.ts";
+import { AnswerRecords } from "./answers.ts";
 import { RoomPublisher } from "./api/room-publisher.ts";
 import { bearerAuthorizer } from "./auth.ts";
 import { loadConfig } from "./config.ts";
@@ -38,12 +39,14 @@ const server = startHttp({
 log.info({ url: server.url.href }, "http listening");
 
 let store: NotificationStore | undefined;
+let answers: AnswerRecords | undefined;
 let api: NatsApi | undefined;
 let apiResponder: ApiResponder | undefined;
 onShutdown(log, async () => {
   await Promise.race([server.stop(), Bun.sleep(3000)]);
   void server.stop(true);
   store?.close();
+  answers?.close();
   await api?.stop();
   await apiResponder?.stop();
   if (nats?.connected()) await nats.nc.drain();
@@ -53,12 +56,18 @@ onShutdown(log, async () => {
 nats = await connectNats({ ...config.natsAuth, servers: config.natsUrl, name: "notifier", inboxPrefix: INBOX_PREFIX.notifier, logger: log.child({ module: "nats" }) }).catch((err: unknown) => exitOnNatsFailure("notifier", log, err));
 nats.onFailed((err) => exitOnNatsFailure("notifier", log, err));
 store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: config.maxPerUser, dedupWindowMs: config.dedupWindowMs, replicas: config.replicas }, log.child({ module: "store" }), metrics);
-const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }), metrics });
-nats.onReconnect(() => void store?.ensureStream());
+answers = new AnswerRecords(nats.nc, { windowMs: config.dedupWindowMs, replicas: config.replicas }, log.child({ module: "answers" }));
+const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, answers, log: log.child({ module: "publish" }), metrics });
+nats.onReconnect(() => {
+  void store?.ensureStream();
+  void answers?.ensureStream();
+});
 api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }), metrics);
 dispatcher = new ApiDispatcher(nats.nc, new RoomPublisher(nats.nc, INBOX_PREFIX.notifier, log.child({ module: "rooms" }), metrics), config.maxMessageBytes, log.child({ module: "api" }));
 apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }), metrics);
 apiResponder.start();
+// The first-answers stream is not waited for: without it a repeat that waited for delivery is told `delivered: false`.
+void answers.ensureStream();
 await store.ensureStream();
 publisher = pub;
 api.start();

@@ -21,6 +21,8 @@ export const STORE_TIMEOUT_MS = 3000;
 /** How long one JetStream ack or API answer is waited for; a send that may be retried safely tries again within SEND_BUDGET_MS. */
 export const ATTEMPT_TIMEOUT_MS = 1000;
 const HDR_EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence";
+/** How long the request that stored a notification waited for its delivery (ms): a repeat of it knows whether to look for its first answer. */
+const HDR_DELIVERY_WAIT_MS = "Rt-Delivery-Wait-Ms";
 
 /** The subject's last stored seq was not the one expected (another writer got there first). */
 export class WrongLastSequenceError extends Error {
@@ -125,26 +127,34 @@ export class NotificationStore {
     return m?.seq ?? 0;
   }
 
-  /** The notification stored at `seq`, or null when it is gone (aged out, over the per-user limit). */
-  async read(seq: number): Promise<StoredNotification | null> {
+  /**
+   * The notification stored at `seq`, when it was stored (ms, the server's clock) and how long its
+   * request waited for delivery (`wait_for_delivery_ms`, undefined when it did not); null when it is
+   * gone (aged out, over the per-user limit).
+   */
+  async read(seq: number): Promise<{ notification: StoredNotification; storedAt: number; waitMs: number | undefined } | null> {
     const jsm = await this.manager();
     const m = await jsm.streams.getMessage(NOTIFICATIONS_STREAM, { seq });
     if (!m) return null;
     const value: unknown = m.json();
-    return storedNotification.check(value) ? value : null;
+    if (!storedNotification.check(value)) return null;
+    const wait = m.header?.get(HDR_DELIVERY_WAIT_MS) ?? "";
+    return { notification: value, storedAt: m.time.getTime(), waitMs: /^\d{1,6}$/.test(wait) ? Number(wait) : undefined };
   }
 
   /**
    * Appends a notification (`payload`, a StoredNotification as JSON) on `subject` only if the
    * subject's last seq is still `prevSeq`, its `prev_seq` (the header is set for 0 as well: "no
-   * message yet"). Throws WrongLastSequenceError when it is not. With a `msgID`, a repeat inside the
+   * message yet"). Throws WrongLastSequenceError when it is not. `waitMs`, the request's
+   * `wait_for_delivery_ms`, goes along in a header (a repeat reads it). With a `msgID`, a repeat inside the
    * dedup window stores nothing and acks with the first one's seq; without, JetStream keeps no dedup
    * entry for it (about 170 bytes of server memory for the whole window). Each ack's wait is
    * measured; every other failure than a moved last seq counts as a failed publish.
    */
-  async append(subject: string, payload: string, prevSeq: number, msgID: string | undefined): Promise<PubAck> {
+  async append(subject: string, payload: string, prevSeq: number, msgID: string | undefined, waitMs?: number): Promise<PubAck> {
     const h = headers();
     h.set(HDR_EXPECTED_LAST_SUBJECT_SEQ, String(prevSeq));
+    if (waitMs !== undefined) h.set(HDR_DELIVERY_WAIT_MS, String(waitMs));
     const started = performance.now();
     try {
       const ack = await this.js.publish(subject, payload, { ...(msgID === undefined ? {} : { msgID }), headers: h, timeout: ATTEMPT_TIMEOUT_MS });
