@@ -1,6 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { ROOMS_STREAM, legacyText, readRoomPayload, roomFrame, roomLiveSubject, roomMaxMessageSize, roomMaxPayload, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
+import { ROOMS_STREAM, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, roomLiveSubject, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
 export type { ProtocolPublication } from "../protocols/centrifugo/push.ts";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
@@ -47,11 +47,8 @@ export const legacyRoomTopic = (room: string): string => `room:${room}`;
 /** Publications kept per room for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
 const RING_BYTES = 256 * 1024;
-/**
- * Why a publish was not taken: its stored form would be over the ROOMS stream's `max_msg_size`
- * (`too_large`), or it would create a room and its creator created too many lately (`create_rate`).
- */
-export type PublishRefusal = "too_large" | "create_rate";
+/** Why a publish was not taken: it would create a room and its creator created too many lately. */
+export type PublishRefusal = "create_rate";
 /** How long a subscribe waits for the room to be placed in its stream. */
 const LIVE_TIMEOUT_MS = 5000;
 /** Publications held while a gap is read from the stream (a burst must fit: the stream keeps only ROOM_HISTORY_SIZE to read back). */
@@ -107,9 +104,8 @@ export class RoomHub {
   /** Protocol pushes of one turn, one frame per room and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
   private failures = { count: 0, at: 0 };
-  /** The largest payload handed to the stream, and the largest accepted from it. */
-  private readonly maxPayload: number;
-  private readonly maxRelayed: number;
+  /** The largest stored publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES). */
+  private readonly maxStoredBytes: number;
 
   constructor(
     private readonly server: () => Server<unknown>,
@@ -129,8 +125,7 @@ export class RoomHub {
     private readonly createLimit: CreateLimit,
     private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
-    this.maxPayload = roomMaxPayload(maxMessageBytes);
-    this.maxRelayed = roomMaxMessageSize(maxMessageBytes);
+    this.maxStoredBytes = maxStoredPublicationBytes(maxMessageBytes);
     broker.onUp(() => {
       for (const st of this.rooms.values()) void this.sync(st);
     });
@@ -188,19 +183,15 @@ export class RoomHub {
   }
 
   /**
-   * A member of this gateway (`creator`) publishes `data` on `room`; undefined once it is taken
-   * (queued for the stream), or why not. A publish into a room that has nothing stored, as this
-   * gateway sees it (not placed yet, or placed at offset 0, and nothing written since), creates
+   * A member of this gateway (`creator`) publishes `data` on `room`, stored as `payload` (its
+   * RoomPublication as JSON, `roomPayload`, serialized once by the caller, which checked its size
+   * by its path's rule in limits.ts: what is stored here the gateways relay); undefined once it is
+   * taken (queued for the stream), or why not. A publish into a room that has nothing stored, as
+   * this gateway sees it (not placed yet, or placed at offset 0, and nothing written since), creates
    * the room: the first such publish spends one of the creator's creations (CreateLimit). Rooms
    * with a history never ask: one comparison on the hot path.
    */
-  publish(room: string, data: unknown, info: centrifugo.ClientInfo, creator: Creator): PublishRefusal | undefined {
-    const payload = JSON.stringify({ data, info } satisfies RoomPublication);
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a payload near the limit is measured.
-    if (payload.length * 3 > this.maxPayload && Buffer.byteLength(payload) > this.maxPayload) {
-      this.rejections.count("room_message_too_large", this.log, { room });
-      return "too_large";
-    }
+  publish(room: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined {
     const st = this.rooms.get(room);
     if (!st || (st.cursor.last === 0 && !st.created)) {
       if (!this.createLimit.take(creator)) {
@@ -422,7 +413,7 @@ export class RoomHub {
     const h = headerFields(msg, REPUBLISHED);
     const seq = Number(h?.["Nats-Sequence"]);
     const prev = Number(h?.["Nats-Last-Sequence"]);
-    if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxRelayed) {
+    if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxStoredBytes) {
       this.rejections.count("nats_room_payload", this.log, { room: st.room });
       return;
     }
