@@ -114,7 +114,10 @@ const monitor = new MonitorRelay(getServer, broker, encodings, rejections, log.c
 
 // The one gateway API every entry point calls.
 const sockets = new SocketIndex();
-const node = new Node({ policy, hubs, inbox, inboxStore, inboxEpoch, monitor, presence, sockets, server: getServer, encodings, inboxHistorySize: config.roomHistory.size });
+const node = new Node({
+  policy, hubs, inbox, inboxStore, inboxEpoch, monitor, presence, sockets, server: getServer, encodings, inboxHistorySize: config.roomHistory.size, maxMessageBytes: config.maxMessageBytes,
+  reject: (reason, fields) => rejections.count(reason, log, fields),
+});
 
 // Protocols: the article's four endpoints and the client protocol.
 const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);
@@ -126,7 +129,7 @@ const jsonDeps: ClientDeps = {
 const protobufDeps: ClientDeps = { ...jsonDeps, codec: new ProtobufCodec() };
 const adapters: Adapters = {
   echo: echoAdapter(limits),
-  room: legacyRoomAdapter(node, limits, () => rejections.count("binary_frame", log)),
+  room: legacyRoomAdapter(node, limits, (reason) => rejections.count(reason, log)),
   monitor: legacyMonitorAdapter(monitor, limits),
   notifications: legacyNotificationsAdapter(inbox, limits),
   centrifugo: centrifugoAdapter(limits),

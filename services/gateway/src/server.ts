@@ -14,6 +14,7 @@ import { newBucket } from "./sessions/rate-limit.ts";
 import type { ClientSession, GatewaySocket, SocketData } from "./protocols/socket-data.ts";
 import { clientIdOf, userOf, type SocketIndex } from "./sessions/socket-index.ts";
 import type { Sweeper } from "./sessions/sweeper.ts";
+import { ThrottledLog } from "./throttled-log.ts";
 
 /** What the HTTP/WebSocket server needs from the rest of the gateway. */
 export interface ServerDeps {
@@ -57,6 +58,8 @@ export function adapterOf(adapters: Adapters, ws: GatewaySocket): ProtocolAdapte
 /** Starts Bun.serve: the route table (WebSocket endpoints, health, readiness, metrics) and the dispatch of socket events to protocol adapters. */
 export function startServer(d: ServerDeps): Server<SocketData> {
   const { config, log } = d;
+  // Failures of our own code that a client may cause at will: never one line per frame.
+  const unexpected = new ThrottledLog(log);
   const reject = (status: number, reason: string, message: string): Response => {
     d.rejections.count(reason, log);
     return json(status, { error: message });
@@ -126,12 +129,12 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     ...(d.demo ? { routes: { "/": d.demo.page }, development: false } : {}),
     fetch(req, server) {
       return fetch(req, server).catch((err: unknown) => {
-        log.error({ err }, "request failed");
+        unexpected.error({ err }, "request failed");
         return json(500, { error: "internal error" });
       });
     },
     error(err) {
-      log.error({ err }, "server error");
+      unexpected.error({ err }, "server error");
       return json(500, { error: "internal error" });
     },
     websocket: {
@@ -151,7 +154,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         try {
           adapter(ws).open(ws);
         } catch (err) {
-          log.error({ err }, "open failed");
+          unexpected.error({ err }, "open failed");
           adapter(ws).internalError(ws);
         }
       },
@@ -165,7 +168,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         try {
           a.message(ws, message);
         } catch (err) {
-          log.error({ err }, "message failed");
+          unexpected.error({ err }, "message failed");
           a.internalError(ws);
         }
       },

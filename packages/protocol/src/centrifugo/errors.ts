@@ -1,4 +1,4 @@
-import { ERROR_MESSAGES, TEMPORARY_ERRORS, type Disconnect, type ErrorCode } from "./codes.ts";
+import { TEMPORARY_ERRORS, errorMessage, type Disconnect } from "./codes.ts";
 
 /**
  * A request refused with a protocol code: the one error type of every entry point (client protocol
@@ -10,7 +10,7 @@ export class ProtocolError extends Error {
 
   /** `code`: an error code (100-112); `disconnect`: close the connection instead of answering (client protocol only). */
   constructor(readonly code: number, readonly disconnect?: Disconnect, message?: string) {
-    super(message ?? ERROR_MESSAGES[code as ErrorCode] ?? "error");
+    super(message ?? errorMessage(code));
   }
 
   /** The error as a client protocol reply carries it: `{code, message, temporary?}` (temporary: the SDKs retry 100 and 111 by themselves). */

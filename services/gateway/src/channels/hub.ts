@@ -1,4 +1,3 @@
-import type { centrifugo } from "@rt/protocol";
 import type { Creator } from "../sessions/create-limit.ts";
 import type { EncodingName, ProtocolPublication, PushEncoding } from "../protocols/centrifugo/push.ts";
 
@@ -22,12 +21,11 @@ export interface Recovery {
 }
 
 /**
- * Why a publish was not taken: its stored form would be over the stream's `max_msg_size`
- * (`too_large`), it would create a channel and its creator created too many lately
+ * Why a publish was not taken: it would create a channel and its creator created too many lately
  * (`create_rate`), or it cannot reach the other gateways now (`unavailable`: a channel without
- * history while this gateway's NATS link is down).
+ * history while this gateway's NATS link is down). Its size the caller checked (limits.ts).
  */
-export type PublishRefusal = "too_large" | "create_rate" | "unavailable";
+export type PublishRefusal = "create_rate" | "unavailable";
 
 /** What `history` asks. */
 export interface HistoryQuery {
@@ -64,8 +62,12 @@ export interface ChannelHub {
   position(channel: string, recover: Recovery | undefined): Promise<Position>;
   /** `pos` brought up to now, synchronously, for a caller that placed several channels before one reply. */
   catchUp(channel: string, pos: Position, recovering: boolean): Position;
-  /** Publishes `data` on `channel` (who published: `info`; whose creation allowance it spends: `creator`); undefined once taken, or why not. */
-  publish(channel: string, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator): PublishRefusal | undefined;
+  /**
+   * Publishes `data` on `channel`, as `payload` (its stored form, serialized once and measured by
+   * the caller: `roomPayload`, limits.ts); `creator`: whose creation allowance it spends. Undefined
+   * once taken, or why not.
+   */
+  publish(channel: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined;
   /** Writes the channel's held pushes now: call it before a socket subscribes to the channel's topic (its reply covers them). */
   flush(channel: string): void;
   /** The Bun topic of `channel`'s publications in `enc`. */

@@ -1,6 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { channelPubSubject, namespaceOf, readRoomPayload, roomMaxMessageSize, roomMaxPayload, type RoomPublication, type centrifugo } from "@rt/protocol";
+import { channelPubSubject, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
@@ -42,8 +42,7 @@ export class LiveHub implements ChannelHub {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
   /** Protocol pushes of one turn, one frame per channel and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
-  /** The largest payload published, and the largest accepted from NATS. */
-  private readonly maxPayload: number;
+  /** The largest publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES), what a producer publishes at most. */
   private readonly maxRelayed: number;
 
   constructor(
@@ -58,8 +57,7 @@ export class LiveHub implements ChannelHub {
     private readonly published: (bytes: number) => void,
     private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
-    this.maxPayload = roomMaxPayload(maxMessageBytes);
-    this.maxRelayed = roomMaxMessageSize(maxMessageBytes);
+    this.maxRelayed = maxStoredPublicationBytes(maxMessageBytes);
   }
 
   join(channel: string, audience: Audience): void {
@@ -102,14 +100,8 @@ export class LiveHub implements ChannelHub {
     return pos;
   }
 
-  /** Publishes to every gateway's subscribers (this one's at once); `unavailable` while the NATS link is down. No creation allowance: nothing is stored. */
-  publish(channel: string, data: unknown, info: centrifugo.ClientInfo | undefined): PublishRefusal | undefined {
-    const pub: RoomPublication = info ? { data, info } : { data };
-    const payload = JSON.stringify(pub);
-    if (payload.length * 3 > this.maxPayload && Buffer.byteLength(payload) > this.maxPayload) {
-      this.rejections.count("room_message_too_large", this.log, { channel });
-      return "too_large";
-    }
+  /** Publishes `payload` (measured by the caller) to every gateway's subscribers, this one's at once; `unavailable` while the NATS link is down. No creation allowance: nothing is stored. */
+  publish(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
     const st = this.channels.get(channel);
     const namespace = st?.namespace ?? namespaceOf(channel);
     if (!this.broker.publish(st?.subject ?? channelPubSubject(namespace, channel), payload)) {
@@ -117,7 +109,7 @@ export class LiveHub implements ChannelHub {
       return "unavailable";
     }
     this.counters.messageIn(namespace);
-    if (st) this.fanOut(st, pub);
+    if (st) this.fanOut(st, payload, data);
     return undefined;
   }
 
@@ -159,13 +151,16 @@ export class LiveHub implements ChannelHub {
       this.rejections.count("nats_channel_payload", this.log, { channel: st.channel });
       return;
     }
-    this.fanOut(st, pub);
+    this.fanOut(st, undefined, pub.data, pub);
   }
 
-  /** One publication to the channel's sockets here: one frame per encoding present, serialized once. */
-  private fanOut(st: LiveState, pub: RoomPublication): void {
+  /** One publication to the channel's sockets here: one frame per encoding present, serialized once (`payload` read when `pub` is not). */
+  private fanOut(st: LiveState, payload: string | undefined, data: unknown, read?: RoomPublication): void {
     this.counters.messageOut(st.namespace);
-    const p: ProtocolPublication = pub.info ? { data: pub.data, info: pub.info } : { data: pub.data };
+    if (!this.encodings.some((enc) => st.subscribers[enc.name] > 0)) return;
+    const pub = read ?? (payload === undefined ? undefined : readRoomPayload(payload));
+    const info = pub?.info;
+    const p: ProtocolPublication = info ? { data, info } : { data };
     for (const enc of this.encodings) if (st.subscribers[enc.name] > 0) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
   }
 

@@ -1,6 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { legacyText, readRoomPayload, roomFrame, roomMaxMessageSize, roomMaxPayload, type RoomPublication, type centrifugo } from "@rt/protocol";
+import { legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
@@ -92,9 +92,8 @@ export class StreamHub implements HistoryHub {
   /** Protocol pushes of one turn, one frame per channel and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
   private failures = { count: 0, at: 0 };
-  /** The largest payload handed to the stream, and the largest accepted from it. */
-  private readonly maxPayload: number;
-  private readonly maxRelayed: number;
+  /** The largest stored publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES). */
+  private readonly maxStoredBytes: number;
   /** Publications kept per channel (the stream's `max_msgs_per_subject`): the most a history or a recovery reads. */
   private readonly historySize: number;
   /** The namespace, as metrics label it. */
@@ -117,8 +116,7 @@ export class StreamHub implements HistoryHub {
     private readonly createLimit: CreateLimit,
     private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
-    this.maxPayload = roomMaxPayload(maxMessageBytes);
-    this.maxRelayed = roomMaxMessageSize(maxMessageBytes);
+    this.maxStoredBytes = maxStoredPublicationBytes(maxMessageBytes);
     this.historySize = store.stream.limits.size;
     this.namespace = store.stream.namespace;
     broker.onUp(() => {
@@ -176,19 +174,15 @@ export class StreamHub implements HistoryHub {
   }
 
   /**
-   * A client of this gateway (`creator`) publishes `data` on `channel`; undefined once it is taken
-   * (queued for the stream), or why not. A publish into a channel that has nothing stored, as this
-   * gateway sees it (not placed yet, or placed at offset 0, and nothing written since), creates
+   * A client of this gateway (`creator`) publishes `data` on `channel`, stored as `payload` (its
+   * RoomPublication as JSON, `roomPayload`, serialized once by the caller, which checked its size by
+   * its path's rule in limits.ts: what is stored here the gateways relay); undefined once it is
+   * taken (queued for the stream), or why not. A publish into a channel that has nothing stored, as
+   * this gateway sees it (not placed yet, or placed at offset 0, and nothing written since), creates
    * the channel: the first such publish spends one of the creator's creations (CreateLimit).
    * Channels with a history never ask: one comparison on the hot path.
    */
-  publish(channel: string, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator): PublishRefusal | undefined {
-    const payload = JSON.stringify(info ? ({ data, info } satisfies RoomPublication) : { data });
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a payload near the limit is measured.
-    if (payload.length * 3 > this.maxPayload && Buffer.byteLength(payload) > this.maxPayload) {
-      this.rejections.count("room_message_too_large", this.log, { channel });
-      return "too_large";
-    }
+  publish(channel: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined {
     const st = this.channels.get(channel);
     if (!st || (st.cursor.last === 0 && !st.created)) {
       if (!this.createLimit.take(creator)) {
@@ -413,7 +407,7 @@ export class StreamHub implements HistoryHub {
     const h = headerFields(msg, REPUBLISHED);
     const seq = Number(h?.["Nats-Sequence"]);
     const prev = Number(h?.["Nats-Last-Sequence"]);
-    if (h?.["Nats-Stream"] !== this.store.stream.name || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxRelayed) {
+    if (h?.["Nats-Stream"] !== this.store.stream.name || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxStoredBytes) {
       this.rejections.count("nats_room_payload", this.log, { channel: st.channel });
       return;
     }

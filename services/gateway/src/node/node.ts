@@ -1,5 +1,5 @@
 import {
-  CHAT_NAMESPACE, MONITOR_CHANNEL, ProtocolError, centrifugo, depthWithin,
+  CHAT_NAMESPACE, MONITOR_CHANNEL, ProtocolError, centrifugo, dataSizeError, depthWithin, roomPayload, storedSizeError,
   type Action, type Actor, type ChannelName, type ChannelPolicy, type ServedChannel, type SubscribeAsk, type SubscriptionOverride,
 } from "@rt/protocol";
 import type { Server } from "bun";
@@ -38,6 +38,10 @@ export interface NodeDeps {
   encodings: readonly PushEncoding[];
   /** Most notifications a `history` of `#<user>` returns (ROOM_HISTORY_SIZE). */
   inboxHistorySize: number;
+  /** MAX_MESSAGE_BYTES: the largest publication data, as JSON (what the gateways relay follows from it: limits.ts). */
+  maxMessageBytes: number;
+  /** Counts (and logs, rate-limited) a refused input under `reason`. */
+  reject: (reason: string, fields?: Record<string, unknown>) => void;
 }
 
 /** What `history` asks (the client protocol's and the server API's request alike). */
@@ -107,17 +111,24 @@ export class Node {
 
   /**
    * Publishes `data` on `channel` for `actor` (`info`: who, in the publication; `creator`: whose
-   * channel creation allowance a first publication spends). Refused: 106 when its stored form is
-   * over the stream's limit, 111 past the creation rate, 100 when a channel without history cannot
-   * reach the other gateways (this gateway's NATS link is down).
+   * channel creation allowance a first publication spends), serialized once: its data as JSON at
+   * most MAX_MESSAGE_BYTES (107 naming the limit, as the server API answers; with a subscriber's
+   * channel info, the stored form at most what the gateways relay). Refused too: 111 past the
+   * creation rate, 100 when a channel without history cannot reach the other gateways (this
+   * gateway's NATS link is down).
    */
   publish(actor: Actor, channel: string, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator): void {
     const ref = this.check(actor, "publish", channel);
     if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
     if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied);
-    switch (this.hubOf(ref.namespace.name).publish(ref.channel, data, info, creator)) {
-      case "too_large":
-        throw new ProtocolError(ErrorCode.LimitExceeded);
+    const dataJson = JSON.stringify(data);
+    const payload = roomPayload(dataJson, info);
+    const tooLarge = dataSizeError(dataJson, this.d.maxMessageBytes) ?? (info?.chan_info === undefined ? undefined : storedSizeError(payload, this.d.maxMessageBytes));
+    if (tooLarge !== undefined) {
+      this.d.reject("room_message_too_large", { channel });
+      throw new ProtocolError(ErrorCode.BadRequest, undefined, tooLarge);
+    }
+    switch (this.hubOf(ref.namespace.name).publish(ref.channel, data, payload, creator)) {
       case "create_rate":
         throw new ProtocolError(ErrorCode.TooManyRequests);
       case "unavailable":
@@ -151,9 +162,8 @@ export class Node {
   async presence(actor: Actor, channel: string): Promise<Record<string, PresenceEntry>> {
     const ref = this.check(actor, "presence", channel);
     const members = await askPresence(() => this.d.presence.list(ref.channel));
-    const out: Record<string, PresenceEntry> = {};
-    for (const [client, m] of members) out[client] = m.info === undefined ? { client, user: m.user } : { client, user: m.user, chan_info: m.info };
-    return out;
+    // Own properties whatever the client ids are (a `__proto__` from NATS would set the prototype).
+    return Object.fromEntries([...members].map(([client, m]) => [client, m.info === undefined ? { client, user: m.user } : { client, user: m.user, chan_info: m.info }]));
   }
 
   /** The number of `channel`'s clients and distinct users on every gateway. */
@@ -186,11 +196,18 @@ export class Node {
     this.d.presence.add(channel, ws.data.info.client, ws.data.info.user, { listed: true, emit: true });
   }
 
-  /** A `/chat/{room}` socket's text frame: the publication `{"text": text}` on `chat:<room>`; why not, when refused. */
+  /**
+   * A `/chat/{room}` socket's text frame: the publication `{"text": text}` on `chat:<room>`, or why
+   * not: `too_large` when its stored form (the text escaped as JSON, with its envelope) is over what
+   * the gateways relay, though the frame was within MAX_MESSAGE_BYTES; `create_rate`.
+   */
   roomSocketPublish(ws: SocketOf<RoomData>, text: string): "too_large" | "create_rate" | undefined {
     const channel = `${CHAT_NAMESPACE}:${ws.data.room}`;
-    const refused = this.hubOf(CHAT_NAMESPACE).publish(channel, { text }, ws.data.info, ws.data.creator);
-    return refused === "unavailable" ? undefined : refused;
+    const data = { text };
+    // Serialized once: measured here, stored as it is.
+    const payload = roomPayload(JSON.stringify(data), ws.data.info);
+    if (storedSizeError(payload, this.d.maxMessageBytes) !== undefined) return "too_large";
+    return this.hubOf(CHAT_NAMESPACE).publish(channel, data, payload, ws.data.creator) === "create_rate" ? "create_rate" : undefined;
   }
 
   /** A `/chat/{room}` socket closed. */

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
-  CHAT_NAMESPACE, ROOMS_STREAM, ROOM_ENVELOPE_BYTES, channelPubSubject, channelStoreSubject, epochOf, hasHistory, namespaceStream, roomSubject, streamAdvisorySubjects,
+  CHAT_NAMESPACE, PUBLICATION_ENVELOPE_BYTES, ROOMS_STREAM, STREAM_HEADER_BYTES, channelPubSubject, channelStoreSubject, epochOf, hasHistory, namespaceStream, roomPayload, roomSubject, streamAdvisorySubjects,
   type ChannelNamespaces, type ServedChannel,
 } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
@@ -15,7 +15,11 @@ const API_TIMEOUT_MS = 5000;
 /** The channel's stream is not there (no gateway created it yet, or it was deleted): the caller may retry. */
 export class NoStreamError extends Error {}
 
-/** The stream refused the publication for its size (over its `max_msg_size`, set by the gateways from MAX_MESSAGE_BYTES): retrying cannot help. */
+/**
+ * The stream refused the publication for its size (over its `max_msg_size`, set by the gateways
+ * from their MAX_MESSAGE_BYTES): only when the gateways were given a smaller one than this
+ * notifier, which checked the data against its own. Retrying cannot help.
+ */
 export class MessageTooLargeError extends Error {}
 
 /** A channel without history could not be published: the notifier's NATS link is down (the caller may retry). */
@@ -63,9 +67,9 @@ export class ChannelPublisher {
     this.publisher.stop();
   }
 
-  /** Publishes `data` on `ref` (no `info`: the server published it); a publish that did not go through is counted as failed. */
-  async publish(ref: NamespaceChannel, data: unknown, idempotencyKey: string | undefined): Promise<{ offset?: number; epoch?: string }> {
-    const payload = JSON.stringify({ data });
+  /** Publishes the data (its JSON: `dataJson`) on `ref` (no `info`: the server published it); a publish that did not go through is counted as failed. */
+  async publish(ref: NamespaceChannel, dataJson: string, idempotencyKey: string | undefined): Promise<{ offset?: number; epoch?: string }> {
+    const payload = roomPayload(dataJson);
     const ns = ref.namespace;
     if (ns.name !== CHAT_NAMESPACE && !hasHistory(ns.options)) {
       if (!this.connected()) throw new NotConnectedError("not connected to NATS");
@@ -87,7 +91,7 @@ export class ChannelPublisher {
     } catch (err) {
       this.metrics.publishFailed();
       if (err instanceof PublishFailedError && err.reason === "no-stream") throw new NoStreamError(`the ${stream} stream is not there yet (no gateway has created it)`);
-      if (err instanceof PublishFailedError && err.reason === "refused" && err.message.includes(MESSAGE_TOO_LARGE)) throw new MessageTooLargeError(`the publication is over the ${stream} stream's max_msg_size (MAX_MESSAGE_BYTES of the gateways plus ${ROOM_ENVELOPE_BYTES})`);
+      if (err instanceof PublishFailedError && err.reason === "refused" && err.message.includes(MESSAGE_TOO_LARGE)) throw new MessageTooLargeError(`the publication is over the ${stream === ROOMS_STREAM ? "rooms" : stream} stream's max_msg_size (the gateways' MAX_MESSAGE_BYTES plus ${PUBLICATION_ENVELOPE_BYTES + STREAM_HEADER_BYTES}): give the gateways and the notifier the same MAX_MESSAGE_BYTES`);
       throw err;
     }
     return { offset: ack.seq, epoch: this.epochs.get(stream) ?? (await this.currentEpoch(stream)) };

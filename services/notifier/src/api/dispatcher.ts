@@ -1,6 +1,6 @@
 import { errors } from "@nats-io/transport-node";
 import {
-  API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, ProtocolError, centrifugo, depthWithin, isApiMethod, methodSubject,
+  API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, ProtocolError, apiAnswer, centrifugo, dataSizeError, depthWithin, isApiMethod, methodSubject,
   type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type ChannelPolicy, type PublishRequest, type PublishResult,
 } from "@rt/protocol";
 import type { Logger, RequestMux } from "@rt/runtime";
@@ -25,15 +25,25 @@ export const apiError = (code: number, message?: string): { error: { code: numbe
  * The server API, the same for HTTP and NATS: each method's request checked against its schema
  * (107 otherwise), then served. Publications are refused or allowed by the channel policy (the
  * gateways' own), then published here, straight into the channel's stream or onto core NATS (the
- * fast path: no gateway in between); everything that needs sockets and their state goes to one
- * gateway on `gateway.api.<method>`, which asks the policy there and the other gateways where the
- * method spans them.
+ * fast path: no gateway in between), once their data fits MAX_MESSAGE_BYTES (107 naming the limit
+ * otherwise: the gateways would not relay it); everything that needs sockets and their state goes
+ * to one gateway on `gateway.api.<method>`, which asks the policy there and the other gateways
+ * where the method spans them.
  */
 export class ApiDispatcher {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
 
-  /** `gateways`: requests answered under REPLY_PREFIX.gatewayApi (the only inboxes of the notifier a gateway may write to). */
-  constructor(private readonly gateways: RequestMux, private readonly channels: ChannelPublisher, private readonly policy: ChannelPolicy, private readonly log: Logger) {}
+  /**
+   * `gateways`: requests answered under REPLY_PREFIX.gatewayApi (the only inboxes of the notifier a
+   * gateway may write to). `maxMessageBytes`: MAX_MESSAGE_BYTES, the largest publication data.
+   */
+  constructor(
+    private readonly gateways: RequestMux,
+    private readonly channels: ChannelPublisher,
+    private readonly policy: ChannelPolicy,
+    private readonly maxMessageBytes: number,
+    private readonly log: Logger,
+  ) {}
 
   /** Serves one call; never throws. */
   async call(method: string, body: unknown): Promise<ApiAnswer | BatchAnswer> {
@@ -51,7 +61,7 @@ export class ApiDispatcher {
     switch (method) {
       case "publish": {
         const req = body as PublishRequest;
-        return this.publish(req.channel, req.data, req.idempotency_key);
+        return this.publish(req.channel, () => this.dataJson(req.data), req.idempotency_key);
       }
       case "broadcast":
         return this.broadcast(body as BroadcastRequest);
@@ -60,20 +70,33 @@ export class ApiDispatcher {
     }
   }
 
-  /** A publication, as the policy allows the server (`#<user>` and `system:monitor` are 103, unknown namespaces 102). */
-  private async publish(channel: string, data: unknown, key: string | undefined): Promise<PublishResult> {
+  /**
+   * A publication, as the policy allows the server (`#<user>` and `system:monitor` are 103, unknown
+   * namespaces 102); its data's JSON from `dataJson` once the channel is good.
+   */
+  private async publish(channel: string, dataJson: () => string, key: string | undefined): Promise<PublishResult> {
     const decision = this.policy.check({ kind: "server" }, "publish", channel);
     if (decision.kind === "deny") throw new ProtocolError(decision.code);
-    if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
     const ref = decision.channel;
     if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied); // notifications go through POST /notifications; the monitor carries samples
-    return this.channels.publish(ref, data, key);
+    return this.channels.publish(ref, dataJson(), key);
   }
 
+  /** The data as JSON, serialized once; 107 when it nests too deep or is over MAX_MESSAGE_BYTES (the message names the limit). */
+  private dataJson(data: unknown): string {
+    if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
+    const json = JSON.stringify(data);
+    const tooLarge = dataSizeError(json, this.maxMessageBytes);
+    if (tooLarge !== undefined) throw new ProtocolError(ErrorCode.BadRequest, undefined, tooLarge);
+    return json;
+  }
+
+  /** The same data into every channel: checked and serialized once (a data too large refuses the whole call, nothing published). */
   private async broadcast(req: BroadcastRequest): Promise<{ responses: ApiAnswer[] }> {
+    const dataJson = this.dataJson(req.data);
     const responses = await inBatches(req.channels, MAX_IN_FLIGHT, async (channel) => {
       try {
-        return { result: await this.publish(channel, req.data, req.idempotency_key) };
+        return { result: await this.publish(channel, () => dataJson, req.idempotency_key) };
       } catch (err) {
         return this.failure(err);
       }
@@ -105,8 +128,9 @@ export class ApiDispatcher {
       if (err instanceof errors.NoRespondersError || (err instanceof errors.RequestError && err.isNoResponders())) throw new ProtocolError(ErrorCode.NotAvailable);
       throw err;
     }
-    const answer = JSON.parse(text) as ApiAnswer;
-    if ("error" in answer) throw new ProtocolError(answer.error.code, undefined, answer.error.message);
+    const answer: unknown = JSON.parse(text);
+    if (!apiAnswer.check(answer)) throw new Error("a gateway answered something that is not an API answer");
+    if ("error" in answer) throw new ProtocolError(answer.error.code);
     return answer.result;
   }
 
@@ -114,7 +138,8 @@ export class ApiDispatcher {
     if (err instanceof ProtocolError) return err.toAnswer();
     if (err instanceof NoStreamError) return apiError(ErrorCode.Internal, `${err.message}; retry shortly`);
     if (err instanceof NotConnectedError) return apiError(ErrorCode.Internal, "not connected to NATS; retry shortly");
-    if (err instanceof MessageTooLargeError) return apiError(ErrorCode.LimitExceeded, err.message);
+    // The stream's own limit is below ours (the gateways run with a smaller MAX_MESSAGE_BYTES): too large all the same.
+    if (err instanceof MessageTooLargeError) return apiError(ErrorCode.BadRequest, err.message);
     this.log.warn({ err: String(err) }, "server API call failed");
     return apiError(ErrorCode.Internal);
   }

@@ -8,7 +8,7 @@ import type { ClientData, ClientSession, SocketOf } from "../socket-data.ts";
 import type { ClientContext, ClientDeps, SessionState } from "./context.ts";
 import { SERVER_UNSUBSCRIBE, SUBSCRIPTION_EXPIRED, runCommand } from "./handlers.ts";
 
-const { ErrorCode, DisconnectCode, METHODS } = centrifugo;
+const { ErrorCode, DisconnectCode, METHODS, isMethod } = centrifugo;
 type Ws = SocketOf<ClientData>;
 type Method = C.Method;
 
@@ -68,13 +68,18 @@ export class Session implements ClientSession, ClientContext {
       }
       const id = cmd.id;
       if (id !== undefined && !(typeof id === "number" && Number.isSafeInteger(id) && id >= 0)) return this.disconnect(DisconnectCode.BadRequest, "bad_command_id");
-      const method = keys.find((k) => k !== "id") as Method | undefined;
-      if (method === undefined || keys.length > 2) return this.disconnect(DisconnectCode.BadRequest, "bad_command");
-      if (!(method in METHODS)) {
+      const name = keys.find((k) => k !== "id");
+      if (name === undefined || keys.length > 2) return this.disconnect(DisconnectCode.BadRequest, "bad_command");
+      // An own name of the method table only: `toString`, `__proto__` and the like are unknown methods too.
+      if (!isMethod(name)) {
         if (id === undefined) return this.disconnect(DisconnectCode.BadRequest, "unknown_method");
-        this.replyError(id, new ProtocolError(ErrorCode.MethodNotFound));
+        if (!this.admit()) {
+          if (this.refusedInARow > MAX_REFUSED_IN_A_ROW) return this.disconnect(DisconnectCode.TooManyRequests, "rate_limit");
+          this.replyError(id, new ProtocolError(ErrorCode.TooManyRequests));
+        } else this.replyError(id, new ProtocolError(ErrorCode.MethodNotFound));
         continue;
       }
+      const method: Method = name;
       // Commands queued behind a connect (the SDK sends its subscribes in the same frame) wait for it.
       if (method === "connect") this.connectQueued = true;
       else if (!this.connectQueued) return this.disconnect(DisconnectCode.BadRequest, "command_before_connect");
