@@ -130,7 +130,10 @@ export class SdkClient implements AsyncDisposable {
 
   private onPublication(ctx: PublicationContext): void {
     const data: unknown = ctx.data instanceof Uint8Array ? JSON.parse(new TextDecoder().decode(ctx.data)) : ctx.data;
-    const info = ctx.info ? { user: ctx.info.user, client: ctx.info.client, ...(ctx.info.chanInfo === undefined ? {} : { chanInfo: ctx.info.chanInfo as unknown }) } : undefined;
+    // Channel info as the JSON value it holds (the Protobuf build hands bytes over, empty when there is none).
+    const raw: unknown = ctx.info?.chanInfo;
+    const chanInfo = raw instanceof Uint8Array ? (raw.byteLength === 0 ? undefined : (JSON.parse(new TextDecoder().decode(raw)) as unknown)) : raw;
+    const info = ctx.info ? { user: ctx.info.user, client: ctx.info.client, ...(chanInfo === undefined ? {} : { chanInfo }) } : undefined;
     this.publications.push({ channel: ctx.channel, data, binary: ctx.data instanceof Uint8Array, offset: ctx.offset, info });
     this.wake();
   }

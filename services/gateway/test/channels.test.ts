@@ -91,7 +91,8 @@ describe("a namespace with history (orders: history_size 3, history_ttl 300s, re
     expect(info.config.republish).toEqual({ src: channelStoreWildcard("orders").replace(/\*$/, ">"), dest: channelStoreWildcard("orders").replace("store", "live").replace(/\*$/, ">") });
     const names: string[] = [];
     for await (const s of jsm.streams.list()) names.push(s.config.name);
-    expect(names.sort()).toEqual([ROOMS_STREAM, "NOTIFICATIONS", ...["orders", "doc", "news", "dm"].map(namespaceStream)].sort());
+    expect(names.filter((n) => n.startsWith("NS_")).sort()).toEqual(["orders", "doc", "news", "dm"].map(namespaceStream).sort());
+    expect(names).toContain(ROOMS_STREAM);
   });
 
   test("across two gateways: every subscriber gets every publication once, in order, with offsets; history returns the last history_size", async () => {
