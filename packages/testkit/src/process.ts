@@ -64,6 +64,11 @@ export class ServiceProcess implements AsyncDisposable {
     return await this.proc.exited;
   }
 
+  /** SIGKILL now, without waiting (for an `exit` handler). */
+  killNow(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGKILL");
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) {
       this.proc.kill("SIGKILL");
