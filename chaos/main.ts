@@ -10,11 +10,15 @@
  * each undone after a while. Then it waits for every client to come back and checks that every
  * acknowledged publication reached every receiver that stayed subscribed, once and in order.
  *
+ * `--events FILE` writes the whole event log (publications, what each receiver was told and got,
+ * the faults) as JSON at the end, for a closer look at a violation.
+ *
  * stderr: the seed, the schedule, progress, and on a violation the detail. stdout: the seed line
  * first, the summary last: `chaos: <F> faults, <A> acknowledged, <L> lost, <D> duplicated, <O> out of order`.
  * Exit 0 only when L, D and O are 0; 1 on a violation or a failed run; 2 for bad arguments.
  * Every child process and temporary directory goes on exit, also on SIGINT/SIGTERM and on a crash.
  */
+import { writeFileSync } from "node:fs";
 import { USAGE, parseArgs, type ChaosArgs } from "./lib/args.ts";
 import { EventLog } from "./lib/log.ts";
 import { Progress } from "./lib/progress.ts";
@@ -68,6 +72,10 @@ try {
   progress.log(run.status());
   const verdict = await run.settle();
   for (const line of run.notes()) progress.log(line);
+  if (args.events) {
+    writeFileSync(args.events, JSON.stringify({ seed: args.seed, seconds: args.seconds, publications: log.publications, tracks: log.tracks, faults: log.faults }));
+    progress.log(`event log written to ${args.events}`);
+  }
   const bad = verdict.lost + verdict.duplicated + verdict.outOfOrder > 0;
   if (bad) {
     progress.log(`VIOLATIONS (seed ${args.seed}; replay: ${replay})`);

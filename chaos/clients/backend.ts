@@ -17,9 +17,9 @@ const ANSWER_MS = 10_000;
 const json = { "content-type": "application/json" };
 
 /**
- * A backend that sends one publication at a time (the next once the last was acknowledged or
- * given up), retrying each with its idempotency key, so a retry after a lost answer stores
- * nothing new and is answered with the first one's offset or seq.
+ * A backend that sends one publication at a time from `run` (the next once the last was
+ * acknowledged or given up), retrying each with its idempotency key, so a retry after a lost
+ * answer stores nothing new and is answered with the first one's offset or seq.
  */
 export class BackendSender {
   private n = 0;
@@ -108,4 +108,43 @@ function apiAnswer(body: unknown): Attempt {
 function seqAnswer(body: unknown): Attempt {
   const seq = (body as { seq?: unknown }).seq;
   return typeof seq === "number" ? { ok: true, offset: seq } : { ok: false, retry: false, why: `answer without seq: ${JSON.stringify(body).slice(0, 200)}` };
+}
+
+/** Publications per `batch` request of a flood (each `pad` bytes: the request stays under the API's 1 MiB). */
+const FLOOD_BATCH = 128;
+
+/**
+ * Floods `channel` through the server API's `batch` (parallel publishes, 128 a request, each with
+ * its idempotency key) until `more()` says stop or `max` were acknowledged: each publication is
+ * acknowledged by its own reply's offset; one refused is sent again in the next request (same key).
+ * All of one request are in flight at once, so no order is promised among them.
+ */
+export async function flood(notifier: string, log: EventLog, publisher: string, channel: string, pad: number, max: number, more: () => boolean): Promise<void> {
+  const padding = "x".repeat(pad);
+  let n = 0;
+  let acked = 0;
+  let retry: Publication[] = [];
+  const deadline = performance.now() + GIVE_UP_MS;
+  while (acked < max && (more() || retry.length > 0) && performance.now() < deadline) {
+    const fresh = more() ? Math.min(FLOOD_BATCH - retry.length, max - acked - retry.length) : 0;
+    const pubs = [...retry, ...Array.from({ length: Math.max(0, fresh) }, () => log.sent({ id: `${publisher}.${++n}`, channel, source: "api-http", publisher, n }))];
+    retry = [];
+    if (pubs.length === 0) break;
+    const commands = pubs.map((p) => ({ publish: { channel, data: { text: p.id, pad: padding }, idempotency_key: p.id } }));
+    let replies: unknown[] = [];
+    try {
+      const r = await fetch(`${notifier}/api/batch`, { method: "POST", headers: json, body: JSON.stringify({ commands, parallel: true }), signal: AbortSignal.timeout(ANSWER_MS) });
+      if (r.status === 200) replies = ((await r.json()) as { replies?: unknown[] }).replies ?? [];
+    } catch {
+      // no answer: every one of them is tried again
+    }
+    for (const [i, p] of pubs.entries()) {
+      const offset = (replies[i] as { publish?: { offset?: unknown } } | undefined)?.publish?.offset;
+      if (typeof offset === "number") {
+        log.acked(p, offset);
+        acked++;
+      } else retry.push(p);
+    }
+    if (retry.length > 0) await Bun.sleep(RETRY_MS);
+  }
 }

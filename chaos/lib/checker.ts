@@ -37,15 +37,15 @@ export interface Verdict {
  * - **Lost.** An expected publication a track never received.
  * - **Duplicated.** Every reception of a publication beyond its first, acknowledged or not.
  * - **Out of order.** A publication received after one placed later in the channel's stream (a
- *   greater offset: the track's own, or the one the acknowledgement or another receiver saw), or
- *   after a later one of the same publisher that was sent only once this one was acknowledged (or,
- *   for a `/chat/` socket, any later frame of the same socket).
+ *   greater offset, for receivers told offsets), or after a later one of the same publisher that
+ *   was sent only once this one was acknowledged (or, for a `/chat/` socket, any later frame of the
+ *   same socket). `/chat/` sockets are told no offsets, and get their own gateway's `/chat/` frames
+ *   at once, ahead of the stream: their order is the publishers' only.
  * - A received id that nobody published is reported (`unknown`) without being counted.
  */
 export function check(log: ChaosLog): Verdict {
   const pubs = new Map<string, Publication>();
   for (const p of log.publications) pubs.set(p.id, p);
-  const offsets = knownOffsets(log, pubs);
   const byChannel = new Map<string, Publication[]>();
   for (const p of log.publications) {
     if (p.ackedAt === undefined) continue;
@@ -55,18 +55,8 @@ export function check(log: ChaosLog): Verdict {
   }
   const v: Verdict = { faults: log.faults.length, acknowledged: 0, lost: 0, duplicated: 0, outOfOrder: 0, violations: [] };
   for (const list of byChannel.values()) v.acknowledged += list.length;
-  for (const track of log.tracks) checkTrack(track, pubs, offsets, byChannel.get(track.channel) ?? [], v);
+  for (const track of log.tracks) checkTrack(track, pubs, byChannel.get(track.channel) ?? [], v);
   return v;
-}
-
-/** Each publication's offset: from its acknowledgement, else the first one a receiver saw it with. */
-function knownOffsets(log: ChaosLog, pubs: Map<string, Publication>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const p of pubs.values()) if (p.offset !== undefined) out.set(p.id, p.offset);
-  for (const t of log.tracks) {
-    for (const e of t.entries) if (e.type === "pub" && e.offset !== undefined && !out.has(e.id)) out.set(e.id, e.offset);
-  }
-  return out;
 }
 
 /** A stretch a recovering track was not subscribed: from a down to the next subscribe (`to` undefined: never again). */
@@ -76,7 +66,7 @@ interface Gap {
   recovered: boolean;
 }
 
-function checkTrack(track: Track, pubs: Map<string, Publication>, offsets: Map<string, number>, acked: Publication[], v: Verdict): void {
+function checkTrack(track: Track, pubs: Map<string, Publication>, acked: Publication[], v: Verdict): void {
   const counts = new Map<string, number>();
   const gaps: Gap[] = [];
   let firstSub: number | undefined;
@@ -108,7 +98,7 @@ function checkTrack(track: Track, pubs: Map<string, Publication>, offsets: Map<s
       continue;
     }
     // Order: the stream's, then the publisher's.
-    const offset = e.offset ?? offsets.get(e.id);
+    const offset = e.offset;
     let late: string | undefined;
     if (offset !== undefined && maxOffset && offset < maxOffset.offset) late = `offset ${offset} after ${maxOffset.id} (offset ${maxOffset.offset})`;
     const before = lastOf.get(pub.publisher);

@@ -1,8 +1,16 @@
 import { NOTIFICATIONS_STREAM, ROOMS_STREAM } from "@rt/protocol";
-import type { StallableTransport, TestSystem } from "@rt/testkit";
+import type { TestSystem } from "@rt/testkit";
 import type { EventLog } from "./log.ts";
 import type { Progress } from "./progress.ts";
 import { resources, type PlannedFault } from "./schedule.ts";
+
+/** A client whose reading can be stalled. */
+export interface StallTarget {
+  /** Stops reading. */
+  stall(): void;
+  /** Reads again. */
+  unstall(): Promise<void>;
+}
 
 /** How long a restarted NATS node gets to bring every stream back to three current replicas. */
 const HEALTHY_MS = 60_000;
@@ -26,7 +34,7 @@ export class FaultInjector {
 
   constructor(
     private readonly sys: TestSystem,
-    private readonly stallable: ReadonlyMap<string, StallableTransport>,
+    private readonly stallable: ReadonlyMap<string, StallTarget>,
     private readonly log: EventLog,
     private readonly progress: Progress,
   ) {}
@@ -88,9 +96,9 @@ export class FaultInjector {
         case "stall": {
           const t = this.stallable.get(f.target);
           if (!t) throw new Error(`no client ${f.target} to stall`);
-          t.pause();
+          t.stall();
           await Bun.sleep(f.downMs);
-          t.resume();
+          await t.unstall();
           break;
         }
       }

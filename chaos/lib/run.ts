@@ -1,12 +1,12 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NOTIFICATIONS_STREAM, ROOMS_STREAM } from "@rt/protocol";
-import { TestSystem, natsAs, signToken, waitFor, type StallableTransport } from "@rt/testkit";
-import { BackendSender, apiOverHttp, apiOverNats, notifyOverHttp, notifyOverNats } from "../clients/backend.ts";
+import { TestSystem, natsAs, signToken, waitFor } from "@rt/testkit";
+import { BackendSender, apiOverHttp, apiOverNats, flood, notifyOverHttp, notifyOverNats } from "../clients/backend.ts";
 import { ChatSocket } from "../clients/chat.ts";
 import { InboxSocket } from "../clients/inbox.ts";
 import { SdkClient } from "../clients/sdk.ts";
 import { check, type Verdict } from "./checker.ts";
-import { FaultInjector } from "./faults.ts";
+import { FaultInjector, type StallTarget } from "./faults.ts";
 import type { EventLog } from "./log.ts";
 import type { Progress } from "./progress.ts";
 import { Running } from "./running.ts";
@@ -17,7 +17,7 @@ export const WORLD = {
   gateways: 3,
   nodes: ["n1", "n2", "n3"],
   rooms: ["r0", "r1", "r2"],
-  /** SDK clients that only receive: every room and their own inbox; each can be stalled. */
+  /** SDK clients that only receive: every room, their own bulk room and their inbox; each can be stalled. */
   receivers: ["u0", "u1", "u2", "u3"],
   /** SDK clients that publish into one room each (and receive it). */
   publishers: ["p0", "p1", "p2"],
@@ -27,6 +27,15 @@ export const WORLD = {
   sdkEveryMs: 50,
   chatEveryMs: 100,
   backendEveryMs: 60,
+  /**
+   * While a receiver is stalled, its own room `chat:bulk-<user>` is flooded through the API's
+   * `batch` with publications of this many bytes, at most `bulkMax` of them (12 MB): more than the
+   * kernel's socket buffers and BACKPRESSURE_LIMIT_BYTES hold (a stall was cut here after 4 to 6
+   * MB), so the gateway's slow-consumer cut fires (3008) and the SDK reconnects and recovers, as a
+   * stalled tab behind a busy room does.
+   */
+  bulkPadBytes: 6000,
+  bulkMax: 2000,
 } as const;
 
 /** What the schedule may break in this world. */
@@ -54,6 +63,7 @@ export class ChaosRun implements AsyncDisposable {
   private readonly chats: ChatSocket[] = [];
   private readonly inboxes: InboxSocket[] = [];
   private readonly backends: BackendSender[] = [];
+  private readonly stallTargets = new Map<string, StallTarget>();
   private injector: FaultInjector | undefined;
 
   constructor(private readonly log: EventLog, private readonly progress: Progress) {}
@@ -61,7 +71,12 @@ export class ChaosRun implements AsyncDisposable {
   /** Starts the cluster, the services and every client; resolves once all are connected and subscribed. */
   async start(): Promise<void> {
     this.progress.log("starting a 3-node NATS cluster, the notifier and 3 gateways (JETSTREAM_REPLICAS=3, each link through its own proxies)");
-    this.sys = await TestSystem.start({ cluster: true, proxied: true, gateways: WORLD.gateways, notifier: true, gatewayEnv: SERVICE_ENV, notifierEnv: SERVICE_ENV });
+    const opts = { cluster: true, proxied: true, gateways: WORLD.gateways, notifier: true, gatewayEnv: SERVICE_ENV, notifierEnv: SERVICE_ENV };
+    // On a loaded machine a service can miss its start-up deadline: one more try before giving up.
+    this.sys = await TestSystem.start(opts).catch((err: unknown) => {
+      this.progress.log(`the system did not start (${String(err).split("\n")[0]}); trying once more`);
+      return TestSystem.start(opts);
+    });
     const sys = this.sys;
     await Promise.all([ROOMS_STREAM, NOTIFICATIONS_STREAM].map((s) => sys.cluster!.waitStreamHealthy(s, 3, 60_000).catch(() => undefined)));
     const gateways = sys.gateways.map((g) => g.ws);
@@ -78,12 +93,13 @@ export class ChaosRun implements AsyncDisposable {
     for (const user of WORLD.receivers) {
       const c = new SdkClient(user, user, await signToken(user, { expiresIn: "24h" }), gateways, home++ % gateways.length, this.log);
       this.sdk.push(c);
+      this.stallTargets.set(user, this.stallTarget(c, notifier));
     }
     const publishers = WORLD.publishers.map((p, i) => ({ rooms: [rooms[i % rooms.length]!], p }));
     for (const { p } of publishers) this.sdk.push(new SdkClient(p, p, await signToken(p, { expiresIn: "24h" }), gateways, home++ % gateways.length, this.log));
     for (const [i, room] of WORLD.rooms.entries()) this.chats.push(new ChatSocket(`c${i}`, room, gateways, home++ % gateways.length, this.log));
     for (const user of WORLD.inboxUsers) this.inboxes.push(new InboxSocket(`inbox-${user}`, user, await signToken(user, { expiresIn: "24h" }), gateways, home++ % gateways.length, this.log));
-    await Promise.all(this.sdk.map((c, i) => c.start(i < WORLD.receivers.length ? rooms : publishers[i - WORLD.receivers.length]!.rooms)));
+    await Promise.all(this.sdk.map((c, i) => c.start(i < WORLD.receivers.length ? [...rooms, bulkRoom(c.user)] : publishers[i - WORLD.receivers.length]!.rooms)));
     this.progress.log(`${this.sdk.length} SDK clients subscribed (${WORLD.receivers.length} receivers in ${rooms.length} rooms and their inboxes, ${WORLD.publishers.length} publishers), ${this.chats.length} /chat/ sockets, ${this.inboxes.length} /notifications sockets, 4 backends (API and notifications, HTTP and NATS)`);
   }
 
@@ -91,8 +107,7 @@ export class ChaosRun implements AsyncDisposable {
   async traffic(seconds: number, faults: readonly PlannedFault[]): Promise<void> {
     const sys = this.sys!;
     const running = new Running();
-    const stallable = new Map<string, StallableTransport>(this.sdk.map((c) => [c.name, c.transport]));
-    const injector = new FaultInjector(sys, stallable, this.log, this.progress);
+    const injector = new FaultInjector(sys, this.stallTargets, this.log, this.progress);
     this.injector = injector;
     const rooms = WORLD.rooms.map((r) => `chat:${r}`);
     const inboxes = WORLD.receivers.map((u) => `#${u}`);
@@ -144,6 +159,25 @@ export class ChaosRun implements AsyncDisposable {
     return verdict;
   }
 
+  /** Stalling `c`: its socket stops reading while its bulk room is flooded; it reads again once the flood stopped. */
+  private stallTarget(c: SdkClient, notifier: string): StallTarget {
+    let flooding = false;
+    let stalls = 0;
+    let done = Promise.resolve();
+    return {
+      stall: () => {
+        c.transport.pause();
+        flooding = true;
+        done = flood(notifier, this.log, `bulk-${c.user}-${++stalls}`, bulkRoom(c.user), WORLD.bulkPadBytes, WORLD.bulkMax, () => flooding);
+      },
+      unstall: async () => {
+        flooding = false;
+        await done;
+        c.transport.resume();
+      },
+    };
+  }
+
   /** One progress line: what was acknowledged and delivered so far, and the faults. */
   status(): string {
     const acked = this.log.publications.filter((p) => p.ackedAt !== undefined).length;
@@ -182,5 +216,8 @@ export class ChaosRun implements AsyncDisposable {
     await this.sys?.[Symbol.asyncDispose]();
   }
 }
+
+/** A receiver's own room, flooded while it is stalled. */
+const bulkRoom = (user: string): string => `chat:bulk-${user}`;
 
 const fmt = (m: ReadonlyMap<unknown, number>): string => [...m].map(([k, n]) => `${String(k)} x${n}`).join(", ");

@@ -38,9 +38,9 @@ describe("the chaos schedule", () => {
   });
 
   test("the command line: --seconds and --seed, a clock seed otherwise, clear errors", () => {
-    expect(parseArgs(["--seconds", "30", "--seed", "7"])).toEqual({ seconds: 30, seed: 7 });
-    expect(parseArgs(["--seed=9"], () => 1)).toEqual({ seconds: 60, seed: 9 });
-    expect(parseArgs([], () => 1234)).toEqual({ seconds: 60, seed: 1234 });
+    expect(parseArgs(["--seconds", "30", "--seed", "7"])).toEqual({ seconds: 30, seed: 7, events: undefined });
+    expect(parseArgs(["--seed=9", "--events", "/tmp/e.json"], () => 1)).toEqual({ seconds: 60, seed: 9, events: "/tmp/e.json" });
+    expect(parseArgs([], () => 1234)).toEqual({ seconds: 60, seed: 1234, events: undefined });
     expect(() => parseArgs(["--seconds", "abc"])).toThrow("--seconds must be an integer");
     expect(() => parseArgs(["--seconds"])).toThrow("--seconds needs a value");
     expect(() => parseArgs(["--fast"])).toThrow("unknown argument --fast");
