@@ -45,7 +45,11 @@ process.on("exit", () => run.killNow());
 let stopping = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, () => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: no more waiting.
+      run.killNow();
+      process.exit(130);
+    }
     stopping = true;
     progress.log(`${sig}: stopping every process`);
     void run[Symbol.asyncDispose]().finally(() => process.exit(130));

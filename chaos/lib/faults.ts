@@ -2,6 +2,7 @@ import { NOTIFICATIONS_STREAM, ROOMS_STREAM } from "@rt/protocol";
 import type { TestSystem } from "@rt/testkit";
 import type { EventLog } from "./log.ts";
 import type { Progress } from "./progress.ts";
+import { Running } from "./running.ts";
 import { resources, type PlannedFault } from "./schedule.ts";
 
 /** A client whose reading can be stalled. */
@@ -29,6 +30,8 @@ export class FaultInjector {
   finished = 0;
   /** When the schedule started, on the log's clock. */
   private origin = 0;
+  /** Until abort(): waits end early after it, and nothing new starts. */
+  private readonly live = new Running();
   /** Harness problems while injecting (a service that would not come back). */
   readonly problems: string[] = [];
 
@@ -44,8 +47,8 @@ export class FaultInjector {
     this.origin = this.log.now();
     for (const [i, f] of faults.entries()) {
       const wait = this.origin + f.at - this.log.now();
-      if (wait > 0) await Bun.sleep(wait);
-      if (stopped()) return;
+      if (wait > 0) await this.live.sleep(wait);
+      if (stopped() || !this.live.on) return;
       this.running.push(this.take(resources(f.kind, f.target), () => this.inject(f, `${i + 1}/${faults.length}`)));
     }
   }
@@ -53,6 +56,11 @@ export class FaultInjector {
   /** Resolves when every fault begun is over (targets back). */
   async done(): Promise<void> {
     await Promise.all(this.running);
+  }
+
+  /** Ends every fault now (targets back at once, no waiting for stream health), and starts no more. */
+  abort(): void {
+    this.live.stop();
   }
 
   /** Runs `fn` once every resource's previous holder is done, holding them until it is. */
@@ -67,6 +75,7 @@ export class FaultInjector {
   }
 
   private async inject(f: PlannedFault, which: string): Promise<void> {
+    if (!this.live.on) return;
     const late = this.log.now() - this.origin - f.at;
     this.begun++;
     const what = describe(f);
@@ -81,15 +90,15 @@ export class FaultInjector {
         case "nats-kill": {
           const cluster = this.sys.cluster!;
           await cluster.kill(f.target);
-          await Bun.sleep(f.downMs);
+          await this.live.sleep(f.downMs);
           await cluster.restart(f.target);
-          await Promise.all([ROOMS_STREAM, NOTIFICATIONS_STREAM].map((s) => cluster.waitStreamHealthy(s, 3, HEALTHY_MS)));
+          if (this.live.on) await Promise.all([ROOMS_STREAM, NOTIFICATIONS_STREAM].map((s) => cluster.waitStreamHealthy(s, 3, HEALTHY_MS)));
           break;
         }
         case "link-cut": {
           const link = this.sys.proxy(this.sys.gw(Number(f.target)));
           link.cut();
-          await Bun.sleep(f.downMs);
+          await this.live.sleep(f.downMs);
           link.restore();
           break;
         }
@@ -97,7 +106,7 @@ export class FaultInjector {
           const t = this.stallable.get(f.target);
           if (!t) throw new Error(`no client ${f.target} to stall`);
           t.stall();
-          await Bun.sleep(f.downMs);
+          await this.live.sleep(f.downMs);
           await t.unstall();
           break;
         }
@@ -116,7 +125,7 @@ export class FaultInjector {
         await this.sys.restartGateway(i, signal, downMs);
         return;
       } catch (err) {
-        if (attempt >= 5) throw new Error(`gateway ${i} did not come back after ${attempt} starts: ${String(err).slice(0, 500)}`);
+        if (attempt >= 5 || !this.live.on) throw new Error(`gateway ${i} did not come back after ${attempt} starts: ${String(err).slice(0, 500)}`);
         this.progress.log(`gateway ${i} did not start (attempt ${attempt}), trying again: ${String(err).slice(0, 200)}`);
       }
     }

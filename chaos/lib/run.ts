@@ -58,6 +58,8 @@ const SETTLE_MS = 45_000;
  */
 export class ChaosRun implements AsyncDisposable {
   private sys: TestSystem | undefined;
+  /** The system while it starts (so that stopping meanwhile waits for it, then stops it). */
+  private starting: Promise<TestSystem> | undefined;
   private nc: NatsConnection | undefined;
   private readonly sdk: SdkClient[] = [];
   private readonly chats: ChatSocket[] = [];
@@ -73,10 +75,11 @@ export class ChaosRun implements AsyncDisposable {
     this.progress.log("starting a 3-node NATS cluster, the notifier and 3 gateways (JETSTREAM_REPLICAS=3, each link through its own proxies)");
     const opts = { cluster: true, proxied: true, gateways: WORLD.gateways, notifier: true, gatewayEnv: SERVICE_ENV, notifierEnv: SERVICE_ENV };
     // On a loaded machine a service can miss its start-up deadline: one more try before giving up.
-    this.sys = await TestSystem.start(opts).catch((err: unknown) => {
+    this.starting = TestSystem.start(opts).catch((err: unknown) => {
       this.progress.log(`the system did not start (${String(err).split("\n")[0]}); trying once more`);
       return TestSystem.start(opts);
     });
+    this.sys = await this.starting;
     const sys = this.sys;
     await Promise.all([ROOMS_STREAM, NOTIFICATIONS_STREAM].map((s) => sys.cluster!.waitStreamHealthy(s, 3, 60_000).catch(() => undefined)));
     const gateways = sys.gateways.map((g) => g.ws);
@@ -208,12 +211,16 @@ export class ChaosRun implements AsyncDisposable {
     this.sys?.killNow();
   }
 
+  /** Stops everything: faults in progress end (their targets come back), clients close, every process stops. */
   async [Symbol.asyncDispose](): Promise<void> {
+    this.injector?.abort();
     for (const c of this.sdk) c.stop();
     for (const c of this.chats) c.stop();
     for (const c of this.inboxes) c.stop();
+    await this.injector?.done();
     await this.nc?.close().catch(() => undefined);
-    await this.sys?.[Symbol.asyncDispose]();
+    const sys = this.sys ?? (await this.starting?.catch(() => undefined));
+    await sys?.[Symbol.asyncDispose]();
   }
 }
 

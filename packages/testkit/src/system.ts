@@ -101,11 +101,13 @@ export class TestSystem implements AsyncDisposable {
     const env = this.envs.get(old)!;
     await old.stop(signal);
     if (downMs > 0) await Bun.sleep(downMs);
-    const svc = await ServiceProcess.start("gateway", { ...env, PORT: String(old.port) });
+    // In the system before it is ready, so that disposing (or killNow) meanwhile stops it too.
+    const svc = await ServiceProcess.start("gateway", { ...env, PORT: String(old.port) }, { waitReady: false });
     this.gateways[i] = svc;
     this.envs.set(svc, env);
     const proxy = this.proxies.get(old);
     if (proxy) this.proxies.set(svc, proxy);
+    await svc.ready();
     return svc;
   }
 
