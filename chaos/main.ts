@@ -11,7 +11,7 @@
  * acknowledged publication reached every receiver that stayed subscribed, once and in order.
  *
  * `--events FILE` writes the whole event log (publications, what each receiver was told and got,
- * the faults) as JSON at the end, for a closer look at a violation.
+ * the faults, what each service process printed) as JSON at the end, for a closer look at a violation.
  *
  * stderr: the seed, the schedule, progress, and on a violation the detail. stdout: the seed line
  * first, the summary last: `chaos: <F> faults, <A> acknowledged, <L> lost, <D> duplicated, <O> out of order`.
@@ -77,7 +77,8 @@ try {
   const verdict = await run.settle();
   for (const line of run.notes()) progress.log(line);
   if (args.events) {
-    writeFileSync(args.events, JSON.stringify({ seed: args.seed, seconds: args.seconds, publications: log.publications, tracks: log.tracks, faults: log.faults }));
+    run.collectOutputs();
+    writeFileSync(args.events, JSON.stringify({ seed: args.seed, seconds: args.seconds, publications: log.publications, tracks: log.tracks, faults: log.faults, outputs: log.outputs }));
     progress.log(`event log written to ${args.events}`);
   }
   const bad = verdict.lost + verdict.duplicated + verdict.outOfOrder > 0;

@@ -121,12 +121,15 @@ export class FaultInjector {
   /** Stops gateway `i` and starts it again after `downMs`; a start that fails is tried again (a gateway must come back). */
   private async restartGateway(i: number, signal: NodeJS.Signals, downMs: number): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      const old = this.sys.gw(i);
       try {
         await this.sys.restartGateway(i, signal, downMs);
         return;
       } catch (err) {
         if (attempt >= 5 || !this.live.on) throw new Error(`gateway ${i} did not come back after ${attempt} starts: ${String(err).slice(0, 500)}`);
         this.progress.log(`gateway ${i} did not start (attempt ${attempt}), trying again: ${String(err).slice(0, 200)}`);
+      } finally {
+        this.log.output(`gateway ${i} (pid ${old.proc.pid})`, old.logs);
       }
     }
   }

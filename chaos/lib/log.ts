@@ -65,11 +65,20 @@ export interface ChaosLog {
   faults: FaultRecord[];
 }
 
+/** What one service process printed (its warnings and errors), kept for the event log file. */
+export interface ServiceOutput {
+  service: string;
+  /** When it was collected: the process ended (restarted by a fault) or the run ended. */
+  at: number;
+  text: string;
+}
+
 /** The recorder the clients and senders write to while the run goes. */
 export class EventLog implements ChaosLog {
   readonly publications: Publication[] = [];
   readonly tracks: Track[] = [];
   readonly faults: FaultRecord[] = [];
+  readonly outputs: ServiceOutput[] = [];
   private readonly byId = new Map<string, Publication>();
   private readonly t0 = performance.now();
 
@@ -105,6 +114,11 @@ export class EventLog implements ChaosLog {
     const f: FaultRecord = { at: this.now(), end: undefined, kind, target };
     this.faults.push(f);
     return () => (f.end = this.now());
+  }
+
+  /** Keeps what a service process printed. */
+  output(service: string, text: string): void {
+    if (text.length > 0) this.outputs.push({ service, at: this.now(), text });
   }
 
   get(id: string): Publication | undefined {

@@ -29,13 +29,13 @@ export const WORLD = {
   backendEveryMs: 60,
   /**
    * While a receiver is stalled, its own room `chat:bulk-<user>` is flooded through the API's
-   * `batch` with publications of this many bytes, at most `bulkMax` of them (12 MB): more than the
+   * `batch` with publications of this many bytes, at most `bulkMax` of them (7 MB): more than the
    * kernel's socket buffers and BACKPRESSURE_LIMIT_BYTES hold (a stall was cut here after 4 to 6
    * MB), so the gateway's slow-consumer cut fires (3008) and the SDK reconnects and recovers, as a
    * stalled tab behind a busy room does.
    */
   bulkPadBytes: 6000,
-  bulkMax: 2000,
+  bulkMax: 1200,
 } as const;
 
 /** What the schedule may break in this world. */
@@ -209,6 +209,14 @@ export class ChaosRun implements AsyncDisposable {
   /** Kills every process now, synchronously (on a crash, from an `exit` handler). */
   killNow(): void {
     this.sys?.killNow();
+  }
+
+  /** Keeps what every service running now has printed (for the event log file). */
+  collectOutputs(): void {
+    const sys = this.sys;
+    if (!sys) return;
+    for (const [i, g] of sys.gateways.entries()) this.log.output(`gateway ${i} (pid ${g.proc.pid})`, g.logs);
+    if (sys.notifier) this.log.output(`notifier (pid ${sys.notifier.proc.pid})`, sys.notifier.logs);
   }
 
   /** Stops everything: faults in progress end (their targets come back), clients close, every process stops. */

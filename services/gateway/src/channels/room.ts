@@ -98,6 +98,8 @@ interface RoomState {
 export class RoomHub {
   private readonly rooms = new Map<string, RoomState>();
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  /** Reads of a room's last offset in flight, shared (see top). */
+  private readonly tops = new Map<string, Promise<number>>();
   /** Store reads in flight per room, shared by the recoveries they cover (see readAfter). */
   private readonly reads = new Map<string, { from: number; entries: Promise<StoredPublication[]> }>();
   /** Protocol pushes of one turn, one frame per room and encoding. */
@@ -324,7 +326,7 @@ export class RoomHub {
    * so); rejects after LIVE_TIMEOUT_MS.
    */
   private async reach(st: RoomState, offset: number): Promise<void> {
-    if (offset > (await this.store.top(st.room))) return;
+    if (offset > (await this.top(st.room, offset))) return;
     if (st.cursor.last >= offset) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -340,6 +342,26 @@ export class RoomHub {
       };
       st.reachers.push(waiter);
     });
+  }
+
+  /**
+   * The room's last offset in the stream. Recoveries of one room at once (a reconnect storm onto a
+   * lagging gateway) share a read in flight; one that read less than `atLeast` proves nothing (it
+   * may have begun before that offset was stored), so then this one reads for itself.
+   */
+  private async top(room: string, atLeast: number): Promise<number> {
+    const shared = this.tops.get(room);
+    if (shared) {
+      const top = await shared.catch(() => -1);
+      if (top >= atLeast) return top;
+    }
+    const read = this.store.top(room);
+    this.tops.set(room, read);
+    try {
+      return await read;
+    } finally {
+      if (this.tops.get(room) === read) this.tops.delete(room);
+    }
   }
 
   /** Resolves with the room once its cursor is live here (joined and placed in the stream). */
