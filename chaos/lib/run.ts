@@ -192,6 +192,15 @@ export class ChaosRun implements AsyncDisposable {
   /** Why publishes and sends failed, and which disconnect codes clients saw (for the report). */
   notes(): string[] {
     const out: string[] = [];
+    const bySource = new Map<string, { sent: number; acked: number }>();
+    for (const p of this.log.publications) {
+      const key = p.publisher.startsWith("bulk-") ? "flood" : p.source;
+      const s = bySource.get(key) ?? { sent: 0, acked: 0 };
+      s.sent++;
+      if (p.ackedAt !== undefined) s.acked++;
+      bySource.set(key, s);
+    }
+    out.push(`publications (acknowledged/sent): ${[...bySource].map(([k, s]) => `${k} ${s.acked}/${s.sent}`).join(", ")}`);
     for (const b of this.backends) if (b.failures.size) out.push(`${b.name} failed tries: ${fmt(b.failures)}`);
     for (const c of this.sdk) {
       if (c.failures.size) out.push(`${c.name} failed publishes: ${fmt(c.failures)}`);
