@@ -5,8 +5,11 @@ import type { Running } from "../lib/running.ts";
  * A `/chat/{room}` socket (the article's endpoint: no acknowledgement, no recovery) that sends a
  * frame every `everyMs` and records what it receives. Each connection is a session of its own
  * (a track that ends at its close); when one closes, the next opens, on the next gateway when
- * its own refuses. A session counts as subscribed from the first room frame it receives: by then
- * its gateway follows the room, so everything sent later must reach it while it stays open.
+ * its own refuses. A session counts as subscribed from the first frame it receives that can only
+ * have come through the ROOMS stream (`viaStream`: a server API publication; a `/chat/` or SDK
+ * publisher's text is written to its own gateway's `/chat/` sockets at once, before its gateway
+ * has placed the room, e.g. while it is cut off from NATS): by then its gateway follows the room,
+ * so everything sent later must reach it while it stays open.
  */
 export class ChatSocket {
   private session = 0;
@@ -15,7 +18,15 @@ export class ChatSocket {
   private n = 0;
   private readonly prefix: string;
 
-  constructor(readonly name: string, readonly room: string, private readonly gateways: readonly string[], home: number, private readonly log: EventLog) {
+  constructor(
+    readonly name: string,
+    readonly room: string,
+    private readonly gateways: readonly string[],
+    home: number,
+    private readonly log: EventLog,
+    /** True for the id of a publication that reaches `/chat/` sockets only through the ROOMS stream. */
+    private readonly viaStream: (id: string) => boolean,
+  ) {
     this.gateway = home;
     this.prefix = `Room ${room}: `;
   }
@@ -56,11 +67,12 @@ export class ChatSocket {
     ws.addEventListener("message", (e) => {
       const text = String(e.data);
       const t = this.log.now();
-      if (!subscribed) {
+      const id = text.startsWith(this.prefix) ? text.slice(this.prefix.length) : `?${text}`;
+      if (!subscribed && this.viaStream(id)) {
         subscribed = true;
         track.entries.push({ t, type: "subscribed", recovered: false, wasRecovering: false });
       }
-      track.entries.push({ t, type: "pub", id: text.startsWith(this.prefix) ? text.slice(this.prefix.length) : `?${text}`, offset: undefined });
+      track.entries.push({ t, type: "pub", id, offset: undefined });
     });
     return new Promise((resolve) => {
       ws.addEventListener("open", () => {

@@ -100,7 +100,8 @@ export class ChaosRun implements AsyncDisposable {
     }
     const publishers = WORLD.publishers.map((p, i) => ({ rooms: [rooms[i % rooms.length]!], p }));
     for (const { p } of publishers) this.sdk.push(new SdkClient(p, p, await signToken(p, { expiresIn: "24h" }), gateways, home++ % gateways.length, this.log));
-    for (const [i, room] of WORLD.rooms.entries()) this.chats.push(new ChatSocket(`c${i}`, room, gateways, home++ % gateways.length, this.log));
+    const viaStream = (id: string) => this.log.get(id)?.source.startsWith("api-") === true || this.log.get(id)?.source === "marker";
+    for (const [i, room] of WORLD.rooms.entries()) this.chats.push(new ChatSocket(`c${i}`, room, gateways, home++ % gateways.length, this.log, viaStream));
     for (const user of WORLD.inboxUsers) this.inboxes.push(new InboxSocket(`inbox-${user}`, user, await signToken(user, { expiresIn: "24h" }), gateways, home++ % gateways.length, this.log));
     await Promise.all(this.sdk.map((c, i) => c.start(i < WORLD.receivers.length ? [...rooms, bulkRoom(c.user)] : publishers[i - WORLD.receivers.length]!.rooms)));
     this.progress.log(`${this.sdk.length} SDK clients subscribed (${WORLD.receivers.length} receivers in ${rooms.length} rooms and their inboxes, ${WORLD.publishers.length} publishers), ${this.chats.length} /chat/ sockets, ${this.inboxes.length} /notifications sockets, 4 backends (API and notifications, HTTP and NATS)`);
