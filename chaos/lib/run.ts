@@ -100,7 +100,8 @@ export class ChaosRun implements AsyncDisposable {
     }
     const publishers = WORLD.publishers.map((p, i) => ({ rooms: [rooms[i % rooms.length]!], p }));
     for (const { p } of publishers) this.sdk.push(new SdkClient(p, p, await signToken(p, { expiresIn: "24h" }), gateways, home++ % gateways.length, this.log));
-    const viaStream = (id: string) => this.log.get(id)?.source.startsWith("api-") === true || this.log.get(id)?.source === "marker";
+    // Server API publications (markers included) reach /chat/ sockets only through the ROOMS stream.
+    const viaStream = (id: string) => ["api-http", "api-nats", "marker"].includes(this.log.get(id)?.source ?? "");
     for (const [i, room] of WORLD.rooms.entries()) this.chats.push(new ChatSocket(`c${i}`, room, gateways, home++ % gateways.length, this.log, viaStream));
     for (const user of WORLD.inboxUsers) this.inboxes.push(new InboxSocket(`inbox-${user}`, user, await signToken(user, { expiresIn: "24h" }), gateways, home++ % gateways.length, this.log));
     await Promise.all(this.sdk.map((c, i) => c.start(i < WORLD.receivers.length ? [...rooms, bulkRoom(c.user)] : publishers[i - WORLD.receivers.length]!.rooms)));
