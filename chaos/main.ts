@@ -11,14 +11,16 @@
  * acknowledged publication reached every receiver that stayed subscribed, once and in order.
  *
  * `--events FILE` writes the whole event log (publications, what each receiver was told and got,
- * the faults, what each service process printed) as JSON at the end, for a closer look at a violation.
+ * the faults, what each service process printed) as JSON at the end, for a closer look at a
+ * violation; without it, a run with a violation writes it to .tmp/chaos/events-<seed>.json.
  *
  * stderr: the seed, the schedule, progress, and on a violation the detail. stdout: the seed line
  * first, the summary last: `chaos: <F> faults, <A> acknowledged, <L> lost, <D> duplicated, <O> out of order`.
  * Exit 0 only when L, D and O are 0; 1 on a violation or a failed run; 2 for bad arguments.
  * Every child process and temporary directory goes on exit, also on SIGINT/SIGTERM and on a crash.
  */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { USAGE, parseArgs, type ChaosArgs } from "./lib/args.ts";
 import { EventLog } from "./lib/log.ts";
 import { Progress } from "./lib/progress.ts";
@@ -26,6 +28,9 @@ import { details, summary } from "./lib/report.ts";
 import { ChaosRun, SHAPE } from "./lib/run.ts";
 import { plan } from "./lib/schedule.ts";
 import { describe } from "./lib/faults.ts";
+
+/** Where a run with a violation leaves its event log when --events is not given (git ignores .tmp/). */
+const VIOLATION_LOGS = resolve(import.meta.dir, "..", ".tmp", "chaos");
 
 let args: ChaosArgs;
 try {
@@ -76,12 +81,15 @@ try {
   progress.log(run.status());
   const verdict = await run.settle();
   for (const line of run.notes()) progress.log(line);
-  if (args.events) {
-    run.collectOutputs();
-    writeFileSync(args.events, JSON.stringify({ seed: args.seed, seconds: args.seconds, publications: log.publications, tracks: log.tracks, faults: log.faults, outputs: log.outputs }));
-    progress.log(`event log written to ${args.events}`);
-  }
   const bad = verdict.lost + verdict.duplicated + verdict.outOfOrder > 0;
+  // The event log: where --events says, and after a violation always (a replay may not hit the same race).
+  const events = args.events ?? (bad ? join(VIOLATION_LOGS, `events-${args.seed}.json`) : undefined);
+  if (events) {
+    run.collectOutputs();
+    mkdirSync(dirname(resolve(events)), { recursive: true });
+    writeFileSync(events, JSON.stringify({ seed: args.seed, seconds: args.seconds, publications: log.publications, tracks: log.tracks, faults: log.faults, outputs: log.outputs }));
+    progress.log(`event log written to ${events}`);
+  }
   if (bad) {
     progress.log(`VIOLATIONS (seed ${args.seed}; replay: ${replay})`);
     for (const line of details(verdict, log)) process.stderr.write(`${line}\n`);
