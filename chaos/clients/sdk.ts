@@ -1,7 +1,10 @@
 import { Centrifuge, type PublicationContext, type Subscription } from "centrifuge";
 import { StallableTransport } from "@rt/testkit";
-import type { EventLog, Track } from "../lib/log.ts";
+import type { EventLog, Track, TrackEntry } from "../lib/log.ts";
 import type { Running } from "../lib/running.ts";
+
+/** Omit over each member of a union. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** The unique id a publication carries: `text` in a room, `body` in a notification. */
 export function idOf(data: unknown): string {
@@ -47,7 +50,7 @@ export class SdkClient {
     const inbox = `#${user}`;
     this.tracks.set(inbox, log.track(name, inbox, true));
     // The server-side subscription (the inbox) reports on the client itself.
-    this.centrifuge.on("subscribed", (ctx) => this.entry(ctx.channel, { type: "subscribed", recovered: ctx.recovered, wasRecovering: ctx.wasRecovering }));
+    this.centrifuge.on("subscribed", (ctx) => this.entry(ctx.channel, { type: "subscribed", recovered: ctx.recovered, wasRecovering: ctx.wasRecovering, position: ctx.streamPosition }));
     this.centrifuge.on("subscribing", (ctx) => this.entry(ctx.channel, { type: "down", reason: "reconnecting" }));
     this.centrifuge.on("unsubscribed", (ctx) => this.entry(ctx.channel, { type: "down", reason: "unsubscribed by the server" }));
     this.centrifuge.on("publication", (ctx) => this.received(ctx));
@@ -62,7 +65,7 @@ export class SdkClient {
     for (const channel of channels) {
       this.tracks.set(channel, this.log.track(this.name, channel, true));
       const sub = this.centrifuge.newSubscription(channel);
-      sub.on("subscribed", (ctx) => this.entry(channel, { type: "subscribed", recovered: ctx.recovered, wasRecovering: ctx.wasRecovering }));
+      sub.on("subscribed", (ctx) => this.entry(channel, { type: "subscribed", recovered: ctx.recovered, wasRecovering: ctx.wasRecovering, position: ctx.streamPosition }));
       sub.on("subscribing", (ctx) => this.entry(channel, { type: "down", reason: `${ctx.code} ${ctx.reason}` }));
       sub.on("unsubscribed", (ctx) => this.entry(channel, { type: "down", reason: `unsubscribed: ${ctx.code} ${ctx.reason}` }));
       sub.on("publication", (ctx) => this.received(ctx));
@@ -119,7 +122,7 @@ export class SdkClient {
     this.entry(ctx.channel, { type: "pub", id: idOf(ctx.data), offset: ctx.offset });
   }
 
-  private entry(channel: string, e: { type: "subscribed"; recovered: boolean; wasRecovering: boolean } | { type: "down"; reason: string } | { type: "pub"; id: string; offset: number | undefined }): void {
+  private entry(channel: string, e: DistributiveOmit<TrackEntry, "t">): void {
     const track = this.tracks.get(channel) ?? this.log.track(this.name, channel, true);
     this.tracks.set(channel, track);
     track.entries.push({ t: this.log.now(), ...e });

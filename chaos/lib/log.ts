@@ -30,7 +30,7 @@ export interface Publication {
 /** What a receiver was told about one channel, or received on it. */
 export type TrackEntry =
   /** Subscribed: the first time, or again after a disconnect (`recovered`: every publication missed meanwhile was delivered). */
-  | { t: number; type: "subscribed"; recovered: boolean; wasRecovering: boolean }
+  | { t: number; type: "subscribed"; recovered: boolean; wasRecovering: boolean; position?: { offset: number; epoch: string } }
   /** No longer subscribed (a disconnect; the SDK will subscribe again), with why. */
   | { t: number; type: "down"; reason: string }
   /** A publication received. */

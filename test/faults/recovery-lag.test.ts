@@ -14,7 +14,7 @@ describe("recovering on a gateway that is behind the client", () => {
     const url = (gw: number) => `${sys.gw(gw).ws}/connection/websocket`;
     const room = "chat:lagging";
     // Gateway 1 serves the room too (a member there), so its copy of the room is live, and then lags:
-    // everything NATS sends it arrives 1.5 s late.
+    // everything NATS sends it arrives 1 s late.
     await using member = SdkClient.create(url(1), { token: await signToken("member") });
     await member.connect();
     await member.subscribe(room);
@@ -29,7 +29,7 @@ describe("recovering on a gateway that is behind the client", () => {
     await publish(0);
     await first.waitFor(room, 1);
     await member.waitFor(room, 1);
-    sys.proxy(sys.gw(1)).delay(1500, "toClient");
+    sys.proxy(sys.gw(1)).delay(1000, "toClient");
     for (let n = 1; n <= 5; n++) await publish(n);
     await first.waitFor(room, 6);
     const last = first.publications.filter((p) => p.channel === room).at(-1)!;
