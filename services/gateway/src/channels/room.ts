@@ -79,6 +79,8 @@ interface RoomState {
   topics: Record<EncodingName, string>;
   /** Waiting for the cursor to go live. */
   waiters: Array<() => void>;
+  /** Recoveries waiting for the cursor to reach the offset their client saw elsewhere. */
+  reachers: Array<{ offset: number; done: () => void }>;
   /** Publications that came early, keyed by their `prev`: each is written once the one before it is. */
   early: Map<number, RoomEvent>;
   earlyBytes: number;
@@ -99,6 +101,8 @@ interface RoomState {
 export class RoomHub {
   private readonly rooms = new Map<string, RoomState>();
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  /** Reads of a room's last offset in flight, shared (see top). */
+  private readonly tops = new Map<string, Promise<number>>();
   /** Store reads in flight per room, shared by the recoveries they cover (see readAfter). */
   private readonly reads = new Map<string, { from: number; entries: Promise<StoredPublication[]> }>();
   /** Protocol pushes of one turn, one frame per room and encoding. */
@@ -158,6 +162,7 @@ export class RoomHub {
       subscribers: noneYet(),
       topics: Object.fromEntries(this.encodings.map((enc) => [enc.name, enc.topic(channel)])) as Record<EncodingName, string>,
       waiters: [],
+      reachers: [],
       early: new Map(),
       earlyBytes: 0,
       earlyTimer: undefined,
@@ -239,6 +244,9 @@ export class RoomHub {
 
   private async place(room: string, recover: { offset: number; epoch: string } | undefined): Promise<RoomPosition> {
     const st = await this.live(room);
+    // A client that saw more of the room on another gateway than this one has fanned out yet: wait
+    // until this one has, or the reply would place it behind what it has, and the topic repeat it.
+    if (recover && recover.epoch === st.cursor.epoch && recover.offset > st.cursor.last) await this.reach(st, recover.offset);
     const epoch = st.cursor.epoch!;
     if (!recover || recover.epoch !== epoch || recover.offset > st.cursor.last) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
     if (recover.offset === st.cursor.last) return { epoch, offset: st.cursor.last, recovered: true, publications: [] };
@@ -337,6 +345,50 @@ export class RoomHub {
     return out;
   }
 
+  /**
+   * Resolves once the room's cursor here has fanned out `offset`, when the stream holds it (a
+   * position the stream never reached cannot be recovered: it resolves at once and place() says
+   * so); rejects after LIVE_TIMEOUT_MS.
+   */
+  private async reach(st: RoomState, offset: number): Promise<void> {
+    if (offset > (await this.top(st.room, offset))) return;
+    if (st.cursor.last >= offset) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        st.reachers = st.reachers.filter((r) => r !== waiter);
+        reject(new Error("the room did not reach the client's offset in time"));
+      }, LIVE_TIMEOUT_MS);
+      const waiter = {
+        offset,
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      st.reachers.push(waiter);
+    });
+  }
+
+  /**
+   * The room's last offset in the stream. Recoveries of one room at once (a reconnect storm onto a
+   * lagging gateway) share a read in flight; one that read less than `atLeast` proves nothing (it
+   * may have begun before that offset was stored), so then this one reads for itself.
+   */
+  private async top(room: string, atLeast: number): Promise<number> {
+    const shared = this.tops.get(room);
+    if (shared) {
+      const top = await shared.catch(() => -1);
+      if (top >= atLeast) return top;
+    }
+    const read = this.store.top(room);
+    this.tops.set(room, read);
+    try {
+      return await read;
+    } finally {
+      if (this.tops.get(room) === read) this.tops.delete(room);
+    }
+  }
+
   /** Resolves with the room once its cursor is live here (joined and placed in the stream). */
   private live(room: string): Promise<RoomState> {
     const st = this.rooms.get(room);
@@ -403,6 +455,8 @@ export class RoomHub {
         st.ring = [];
         st.ringBytes = 0;
         this.clearEarly(st);
+        // Recoveries waiting for an offset of the old life: place() answers them (not recovered) now.
+        for (const r of st.reachers.splice(0)) r.done();
       }
       void this.sync(st);
     }
@@ -501,6 +555,7 @@ export class RoomHub {
    */
   private fanOut(st: RoomState, e: RoomEvent): void {
     st.cursor.wrote(e.seq);
+    if (st.reachers.length > 0) this.reached(st);
     st.ring.push(e);
     st.ringBytes += e.raw.byteLength;
     while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
@@ -513,6 +568,14 @@ export class RoomHub {
     const text = legacy ? legacyText(pub.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic, roomFrame(st.room, text));
     for (const enc of encodings) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
+  }
+
+  /** Releases the recoveries waiting for an offset the cursor has now fanned out. */
+  private reached(st: RoomState): void {
+    const due = st.reachers.filter((r) => r.offset <= st.cursor.last);
+    if (due.length === 0) return;
+    st.reachers = st.reachers.filter((r) => r.offset > st.cursor.last);
+    for (const r of due) r.done();
   }
 
   /**
