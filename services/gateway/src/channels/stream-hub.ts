@@ -66,6 +66,8 @@ interface ChannelState {
   topics: Record<EncodingName, string>;
   /** Waiting for the cursor to go live. */
   waiters: Array<() => void>;
+  /** Recoveries waiting for the cursor to reach the offset their client saw elsewhere. */
+  reachers: Array<{ offset: number; done: () => void }>;
   /** Publications that came early, keyed by their `prev`: each is written once the one before it is. */
   early: Map<number, StreamEvent>;
   earlyBytes: number;
@@ -87,6 +89,8 @@ interface ChannelState {
 export class StreamHub implements HistoryHub {
   private readonly channels = new Map<string, ChannelState>();
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  /** Reads of a channel's last offset in flight, shared (see top). */
+  private readonly tops = new Map<string, Promise<number>>();
   /** Store reads in flight per channel, shared by the recoveries they cover (see readAfter). */
   private readonly reads = new Map<string, { from: number; entries: Promise<StoredPublication[]> }>();
   /** Protocol pushes of one turn, one frame per channel and encoding. */
@@ -150,6 +154,7 @@ export class StreamHub implements HistoryHub {
       subscribers: noneYet(),
       topics: Object.fromEntries(this.encodings.map((enc) => [enc.name, enc.topic(channel)])) as Record<EncodingName, string>,
       waiters: [],
+      reachers: [],
       early: new Map(),
       earlyBytes: 0,
       earlyTimer: undefined,
@@ -233,6 +238,9 @@ export class StreamHub implements HistoryHub {
 
   private async place(channel: string, recover: Recovery | undefined): Promise<Position> {
     const st = await this.live(channel);
+    // A client that saw more of the channel on another gateway than this one has fanned out yet: wait
+    // until this one has, or the reply would place it behind what it has, and the topic repeat it.
+    if (recover && recover.epoch === st.cursor.epoch && recover.offset > st.cursor.last) await this.reach(st, recover.offset);
     const epoch = st.cursor.epoch!;
     if (!recover || recover.epoch !== epoch || recover.offset > st.cursor.last) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
     if (recover.offset === st.cursor.last) return { epoch, offset: st.cursor.last, recovered: true, publications: [] };
@@ -331,6 +339,50 @@ export class StreamHub implements HistoryHub {
     return out;
   }
 
+  /**
+   * Resolves once the channel's cursor here has fanned out `offset`, when the stream holds it (a
+   * position the stream never reached cannot be recovered: it resolves at once and place() says
+   * so); rejects after LIVE_TIMEOUT_MS.
+   */
+  private async reach(st: ChannelState, offset: number): Promise<void> {
+    if (offset > (await this.top(st.channel, offset))) return;
+    if (st.cursor.last >= offset) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        st.reachers = st.reachers.filter((r) => r !== waiter);
+        reject(new Error("the channel did not reach the client's offset in time"));
+      }, LIVE_TIMEOUT_MS);
+      const waiter = {
+        offset,
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      st.reachers.push(waiter);
+    });
+  }
+
+  /**
+   * The channel's last offset in the stream. Recoveries of one channel at once (a reconnect storm onto a
+   * lagging gateway) share a read in flight; one that read less than `atLeast` proves nothing (it
+   * may have begun before that offset was stored), so then this one reads for itself.
+   */
+  private async top(channel: string, atLeast: number): Promise<number> {
+    const shared = this.tops.get(channel);
+    if (shared) {
+      const top = await shared.catch(() => -1);
+      if (top >= atLeast) return top;
+    }
+    const read = this.store.top(channel);
+    this.tops.set(channel, read);
+    try {
+      return await read;
+    } finally {
+      if (this.tops.get(channel) === read) this.tops.delete(channel);
+    }
+  }
+
   /** Resolves with the channel once its cursor is live here (joined and placed in the stream). */
   private live(channel: string): Promise<ChannelState> {
     const st = this.channels.get(channel);
@@ -397,6 +449,8 @@ export class StreamHub implements HistoryHub {
         st.ring = [];
         st.ringBytes = 0;
         this.clearEarly(st);
+        // Recoveries waiting for an offset of the old life: place() answers them (not recovered) now.
+        for (const r of st.reachers.splice(0)) r.done();
       }
       void this.sync(st);
     }
@@ -495,6 +549,7 @@ export class StreamHub implements HistoryHub {
    */
   private fanOut(st: ChannelState, e: StreamEvent): void {
     st.cursor.wrote(e.seq);
+    if (st.reachers.length > 0) this.reached(st);
     st.ring.push(e);
     st.ringBytes += e.raw.byteLength;
     while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
@@ -507,6 +562,14 @@ export class StreamHub implements HistoryHub {
     const text = legacy ? legacyText(pub.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic!, roomFrame(st.room!, text));
     for (const enc of encodings) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
+  }
+
+  /** Releases the recoveries waiting for an offset the cursor has now fanned out. */
+  private reached(st: ChannelState): void {
+    const due = st.reachers.filter((r) => r.offset <= st.cursor.last);
+    if (due.length === 0) return;
+    st.reachers = st.reachers.filter((r) => r.offset > st.cursor.last);
+    for (const r of due) r.done();
   }
 
   /**
