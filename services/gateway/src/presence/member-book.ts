@@ -45,11 +45,20 @@ export class MemberBook {
     return true;
   }
 
-  /** `gateway`'s members are exactly `members` now (its snapshot, as tuples): what that changed. */
-  replace(gateway: string, members: Iterable<MemberTuple>): MembershipChange {
+  /**
+   * `gateway`'s members are its snapshot (`members`, as tuples) with the events it published since
+   * the snapshot was asked for (`since`, in order) applied on top: what that changed. An event older
+   * than the snapshot changes nothing when applied again (its join is in it, its leave already out of
+   * it), so every event received while the question was out may be given, whichever came first.
+   */
+  replace(gateway: string, members: Iterable<MemberTuple>, since: ReadonlyArray<{ kind: "join" | "leave"; m: Member }> = []): MembershipChange {
     const before = this.byGateway.get(gateway) ?? new Map<string, Member>();
     const after = new Map<string, Member>();
     for (const t of members) after.set(t[0], memberOf(t));
+    for (const e of since) {
+      if (e.kind === "join") after.set(e.m.client, e.m);
+      else after.delete(e.m.client);
+    }
     const change = none();
     for (const [client, m] of after) if (before.get(client)?.user !== m.user) change.joined.push(m);
     for (const [client, m] of before) if (after.get(client)?.user !== m.user) change.left.push(m);

@@ -26,6 +26,13 @@ interface Watched {
   book: MemberBook;
   /** False until the first snapshot: the members there before are not announced as joining. */
   loaded: boolean;
+  /**
+   * Events received while a snapshot is being asked for (undefined: none is), by gateway, in order:
+   * applied on top of the snapshot, which may have been taken before them though it arrives after.
+   */
+  since: Map<string, Array<{ kind: "join" | "leave"; m: Member }>> | undefined;
+  /** Another reconcile was asked for while one was running: run it once more after. */
+  again: boolean;
 }
 
 /** A member of this gateway: its user, its channel info, whether presence lists it, and whether its joins and leaves are published (the namespace's `join_leave`). */
@@ -122,7 +129,7 @@ export class Presence {
       const acquired = channel;
       this.broker.acquire(presenceEventSubject(acquired), (msg) => this.event(acquired, msg));
       // The link down: nothing to wait for (a reconnect reconciles from every gateway's snapshot).
-      w = { channel, subscribers: noneYet(), ready: this.broker.flush().catch(() => undefined), book: new MemberBook(), loaded: false };
+      w = { channel, subscribers: noneYet(), ready: this.broker.flush().catch(() => undefined), book: new MemberBook(), loaded: false, since: undefined, again: false };
       this.watched.set(channel, w);
       void this.reconcile(channel, w);
     }
@@ -210,9 +217,12 @@ export class Presence {
       return;
     }
     if (!w) return;
+    let since = w.since?.get(e.gateway);
+    if (w.since && !since) w.since.set(e.gateway, (since = []));
     for (const change of e.changes) {
       const [kind, ...t] = change;
       const m = memberOf(t as MemberTuple);
+      since?.push({ kind, m });
       if (w.book.apply(e.gateway, kind, m)) this.announce(w, kind, [m]);
     }
   }
@@ -264,23 +274,36 @@ export class Presence {
    * snapshot only fills the book.
    */
   private async reconcile(channel: string, w: Watched): Promise<void> {
+    if (w.since) {
+      w.again = true; // one is asking: it runs once more when done
+      return;
+    }
+    w.since = new Map();
     let answers;
     try {
       answers = await this.ask(channel, { kind: "members" });
     } catch (err) {
+      w.since = undefined;
       if (err instanceof ClusterUnavailableError) return; // the link is down: onUp reconciles again
       throw err;
     }
+    const since = w.since;
+    w.since = undefined;
     if (this.watched.get(channel) !== w) return;
     const announce = w.loaded;
     w.loaded = true;
     for (const [gateway, parts] of answers) {
       if (!this.registry.alive(gateway)) continue;
-      const change = w.book.replace(gateway, parts.flatMap((p) => (p.members ?? []) as MemberTuple[]));
+      // The events it published while the question was out apply on top: its answer may predate them.
+      const change = w.book.replace(gateway, parts.flatMap((p) => (p.members ?? []) as MemberTuple[]), since.get(gateway));
       if (!announce) continue;
       this.announce(w, "leave", change.left);
       this.announce(w, "join", change.joined);
     }
     for (const gateway of w.book.gateways()) if (!this.registry.alive(gateway)) this.announce(w, "leave", w.book.drop(gateway));
+    if (w.again) {
+      w.again = false;
+      void this.reconcile(channel, w);
+    }
   }
 }
