@@ -108,6 +108,11 @@ export class EmulationRouter {
     return this.queue.size;
   }
 
+  /** Emulation requests waiting for or running in their session here. */
+  get pendingRequests(): number {
+    return this.queue.waiting;
+  }
+
   /** Answers one request to `/emulation` (its preflight included); never throws. */
   async handle(req: Request): Promise<Response> {
     try {

@@ -7,6 +7,7 @@
  */
 export class SessionQueue<S> {
   private readonly lines = new Map<S, { tail: Promise<unknown>; waiting: number }>();
+  private total = 0;
 
   constructor(private readonly maxPending: number) {}
 
@@ -16,6 +17,7 @@ export class SessionQueue<S> {
     if (!line) this.lines.set(session, (line = { tail: Promise.resolve(), waiting: 0 }));
     if (line.waiting >= this.maxPending) return undefined;
     line.waiting++;
+    this.total++;
     const l = line;
     const result = l.tail.then(task);
     l.tail = result.then(
@@ -30,7 +32,13 @@ export class SessionQueue<S> {
     return this.lines.size;
   }
 
+  /** Requests waiting or running, every session together. */
+  get waiting(): number {
+    return this.total;
+  }
+
   private settled(session: S, line: { waiting: number }): void {
+    this.total--;
     if (--line.waiting === 0 && this.lines.get(session) === line) this.lines.delete(session);
   }
 }
