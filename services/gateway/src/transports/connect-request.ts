@@ -54,6 +54,8 @@ export function parseUniConnect(text: string): UniConnect | Refusal {
   }
   const checked = centrifugo.METHODS.connect.validate(value);
   if (!checked.ok) return bad(`connect request${checked.errors[0]!.path}: ${checked.errors[0]!.message}`);
+  // Unknown fields are ignored, as Centrifugo does; a whole command would otherwise read as a connect without a token.
+  if ("connect" in checked.value) return bad('a bare connect request is expected here ({"token":…}), not a command ({"id":1,"connect":{…}})');
   return checked.value;
 }
 
