@@ -7,7 +7,7 @@ import { validator } from "./validator.ts";
  * (base64url), never the client id that presence and the server API show. Anything that cannot be
  * one is a bad request.
  */
-export const SessionSecret = Type.String({ pattern: "^[A-Za-z0-9_-]{16,128}$", minLength: 16, maxLength: 128 });
+export const SessionSecret = Type.String({ pattern: "^[A-Za-z0-9_-]{16,128}$", minLength: 16, maxLength: 128, description: "The session's secret: the connect result's `session`, never its client id." });
 
 /** The longest `data` an emulation request carries here (the HTTP body limit comes first). */
 const MAX_EMULATION_DATA = 1024 * 1024;
@@ -20,9 +20,9 @@ const MAX_EMULATION_DATA = 1024 * 1024;
  * Protobuf message `EmulationRequest` (`application/octet-stream`; `data` is then bytes).
  */
 export const EmulationRequest = Type.Object({
-  node: GatewayId,
+  node: Type.String({ ...GatewayId, description: "The gateway owning the session: the connect result's `node`." }),
   session: SessionSecret,
-  data: Type.String({ maxLength: MAX_EMULATION_DATA }),
+  data: Type.String({ maxLength: MAX_EMULATION_DATA, description: "The commands as the JSON protocol writes them, one per line." }),
 });
 export type EmulationRequest = Static<typeof EmulationRequest>;
 export const emulationRequest = validator(EmulationRequest);
@@ -34,8 +34,8 @@ export const emulationRequest = validator(EmulationRequest);
  */
 export const EmulationForward = Type.Object({
   session: SessionSecret,
-  encoding: Type.Union([Type.Literal("json"), Type.Literal("protobuf")]),
-  data: Type.String({ maxLength: 2 * MAX_EMULATION_DATA }),
+  encoding: Type.Union([Type.Literal("json"), Type.Literal("protobuf")], { description: "How the client encoded `data` (its session's encoding, or the request is refused)." }),
+  data: Type.String({ maxLength: 2 * MAX_EMULATION_DATA, description: "The commands: JSON text (one per line), or the base64 of length-delimited Protobuf Commands." }),
 });
 export type EmulationForward = Static<typeof EmulationForward>;
 export const emulationForward = validator(EmulationForward);
@@ -46,7 +46,7 @@ export const emulationForward = validator(EmulationForward);
  * session (another encoding), `busy` when the session has too many requests waiting.
  */
 export const EmulationAnswer = Type.Object({
-  outcome: Type.Union([Type.Literal("delivered"), Type.Literal("gone"), Type.Literal("bad_request"), Type.Literal("busy")]),
+  outcome: Type.Union([Type.Literal("delivered"), Type.Literal("gone"), Type.Literal("bad_request"), Type.Literal("busy")], { description: "`delivered`, `gone`, `bad_request` or `busy`." }),
 });
 export type EmulationAnswer = Static<typeof EmulationAnswer>;
 export const emulationAnswer = validator(EmulationAnswer);
