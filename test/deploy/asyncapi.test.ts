@@ -50,7 +50,7 @@ test("every WebSocket endpoint and every kind of NATS subject is a channel", () 
   const addresses = Object.values(doc().channels).map((c) => c.address);
   for (const address of [
     "/ws-chat", "/chat/{room_id}", "/system-monitor", "/notifications", "/connection/websocket",
-    "chat.room.{room}", "chat.live.{room}", "rpc.{rpcMethod}", ...Object.values(subjects.PROXY_SUBJECTS), "metrics.host.{host}", "notify.user.{user}", "notify.live.{user}", "notify.delivered.{id}", "notifier.send",
+    "chat.room.{room}", "chat.live.{room}", "rpc.{rpcMethod}", ...Object.values(subjects.PROXY_SUBJECTS), "metrics.host.{host}", "notify.user.{user}", "notify.live.{user}", "notify.delivered.{id}", "notify.answer.{dedupId}", "notifier.send",
     "gateway.heartbeat.{gateway}", "gateway.emulation.{gateway}", "presence.query.{room}", "presence.event.{room}", "$JS.EVENT.ADVISORY.STREAM.{advisory}.{stream}", "$JS.API.STREAM.MSG.GET.{stream}",
     ...Object.keys(API_METHODS).map((m) => `api.${m}`), ...GATEWAY_API_METHODS.map((m) => `gateway.api.${m}`), ...GATEWAY_CONTROL_OPS.map((op) => `gateway.control.${op}`),
   ]) expect(addresses).toContain(address);
@@ -59,6 +59,7 @@ test("every WebSocket endpoint and every kind of NATS subject is a channel", () 
 /** Sample subjects from every export of subjects.ts; an export that builds no subject says so (a new one must be classified here). */
 const SAMPLES: Record<keyof typeof subjects, string[] | "not a subject"> = {
   NOTIFICATIONS_STREAM: "not a subject",
+  NOTIFY_ANSWERS_STREAM: "not a subject",
   ROOMS_STREAM: "not a subject",
   GATEWAY_API_QUEUE: "not a subject",
   RPC_METHOD_PATTERN: "not a subject",
@@ -83,6 +84,8 @@ const SAMPLES: Record<keyof typeof subjects, string[] | "not a subject"> = {
   userStoreSubject: [subjects.userStoreSubject("alice")],
   userLiveSubject: [subjects.userLiveSubject("auth0|用户")],
   deliveredSubject: [subjects.deliveredSubject("n1")],
+  NOTIFY_ANSWER_WILDCARD: [subjects.NOTIFY_ANSWER_WILDCARD],
+  answerSubject: [subjects.answerSubject("0".repeat(64))],
   metricsSubject: [subjects.metricsSubject("web-1")],
   streamAdvisorySubjects: [...subjects.streamAdvisorySubjects(subjects.ROOMS_STREAM), ...subjects.streamAdvisorySubjects(subjects.NOTIFICATIONS_STREAM)],
   GATEWAY_HEARTBEAT_PREFIX: [`${subjects.GATEWAY_HEARTBEAT_PREFIX}g1`],

@@ -18,7 +18,7 @@ describe("configuration that used to be accepted and fail later", () => {
     const { code, output } = await runToExit("gateway", { JWT_SECRET: TEST_JWT_SECRET, BACKPRESSURE_LIMIT_BYTES: String(300 * 1024) });
     expect(code).toBe(2);
     expect(output.trim().split("\n")).toHaveLength(1);
-    expect(output).toContain("BACKPRESSURE_LIMIT_BYTES: must be at least 526336");
+    expect(output).toContain("BACKPRESSURE_LIMIT_BYTES: must be at least 532480");
   });
 
   test.each([["NOTIFICATIONS_MAX_AGE", "200000d"], ["NOTIFIER_DEDUP_WINDOW", "99999999999h"]])("%s=%s (beyond JetStream's int64 nanoseconds): exit 2 naming it", async (variable, value) => {
@@ -49,7 +49,7 @@ describe("every bad variable in one run", () => {
     const { code, output } = await runToExit("gateway", { JWT_SECRET: TEST_JWT_SECRET, ROOMS_MAX_BYTES: "65536", CHANNEL_CREATE_RATE_PER_MIN: "often", CHANNEL_CREATE_BURST: "0" });
     expect(code).toBe(2);
     expect(output.trim().split("\n").map((l) => l.split(":")[2]!.trim())).toEqual(["CHANNEL_CREATE_RATE_PER_MIN", "CHANNEL_CREATE_BURST", "ROOMS_MAX_BYTES"]);
-    expect(output).toContain("ROOMS_MAX_BYTES: must be at least 139264");
+    expect(output).toContain("ROOMS_MAX_BYTES: must be at least 135680"); // twice roomMaxMessageSize(65536): 65536 + 2048 + 256
   });
 
   test("the proxies: exit 2 naming each bad PROXY_* variable", async () => {

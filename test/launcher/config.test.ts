@@ -100,6 +100,10 @@ describe("NATS users (deploy/nats/auth.conf)", () => {
     expect(serviceEnv(caller, "metrics", passwords)).toEqual({ HOME: "/home/me", NATS_USER: "metrics", NATS_PASSWORD: passwords.metrics });
   });
 
+  test("MAX_MESSAGE_BYTES reaches the gateways and the notifier alike (what the API stores, the gateways relay)", () => {
+    for (const role of ["gateway", "notifier"] as const) expect(serviceEnv({ MAX_MESSAGE_BYTES: "4096" }, role, passwords).MAX_MESSAGE_BYTES).toBe("4096");
+  });
+
   test("with NATS_URL (no passwords of the launcher's) the caller's credentials pass through as they are", () => {
     expect(serviceEnv({ HOME: "/home/me", NATS_USER: "me", NATS_PASSWORD: "mine", NATS_BACKEND_PASSWORD: "pB", PORT: "1" }, "notifier", undefined)).toEqual({ HOME: "/home/me", NATS_USER: "me", NATS_PASSWORD: "mine" });
     expect(serviceEnv({ NATS_CREDS: "/x.creds" }, "gateway", undefined)).toEqual({ NATS_CREDS: "/x.creds" });

@@ -1,7 +1,7 @@
 import type { TSchema } from "typebox";
 import { ChatError, ChatMessage, ChatReceived } from "./frames.ts";
 import { MetricsSample } from "./metrics.ts";
-import { LiveNotification, NotificationFrame, NotifyAnswer, NotifyErrorAnswer, NotifyRequest, StoredNotification } from "./notification.ts";
+import { AnswerRecord, LiveNotification, NotificationFrame, NotifyAnswer, NotifyErrorAnswer, NotifyRequest, StoredNotification } from "./notification.ts";
 import { ControlAnswer } from "./control.ts";
 import { EmulationAnswer, EmulationForward } from "./emulation.ts";
 import { GatewayHeartbeat, PresenceAnswer, PresenceEvent, PresenceQuery } from "./presence.ts";
@@ -25,7 +25,7 @@ export const CATALOG: CatalogEntry[] = [
   { name: "ChatError", schema: ChatError, where: "`/ws-chat`", direction: "gateway → client", summary: "The answer to anything else (not JSON, wrong shape, a binary frame); the socket stays open." },
   { name: "MetricsSample", schema: MetricsSample, where: "`/system-monitor`; NATS `metrics.host.<host>`", direction: "metrics → NATS → gateway → client (sent as published)", summary: "One sample of one host: `cpu_load` is the 1-minute load average, `memory_usage` the percent of memory in use (0-100), `cpu_percent` the CPU busy percent since the previous sample, `timestamp` ISO-8601, `interval_ms` the host's sampling period." },
   { name: "NotificationFrame", schema: NotificationFrame, where: "`/notifications`", direction: "gateway → client", summary: "One notification. `seq` only grows for a user within one `epoch`." },
-  { name: "NotifyRequest", schema: NotifyRequest, where: "`POST /notifications` (notifier); NATS request `notifier.send`", direction: "service → notifier", summary: "`body` at most 64 KiB of UTF-8, the whole request at most 256 KiB, `data` nested at most 64 levels." },
+  { name: "NotifyRequest", schema: NotifyRequest, where: "`POST /notifications` (notifier); NATS request `notifier.send`", direction: "service → notifier", summary: "`body` at most 64 KiB of UTF-8, the whole request at most 256 KiB (and the notification as stored at most 257 KiB), `data` nested at most 64 levels." },
   { name: "NotifyAnswer", schema: NotifyAnswer, where: "`POST /notifications` 202/200; reply to `notifier.send`", direction: "notifier → service", summary: "The stored notification's id, seq and epoch; `delivered` only when `wait_for_delivery_ms` was given." },
   { name: "NotifyErrorAnswer", schema: NotifyErrorAnswer, where: "`POST /notifications` 4xx/5xx; reply to `notifier.send` (with `status` added)", direction: "notifier → service", summary: "Every problem found, each with a JSON pointer (`path`) into the request." },
   { name: "StoredNotification", schema: StoredNotification, where: "JetStream stream `NOTIFICATIONS`, subject `notify.user.<user>`", direction: "notifier → stream → gateway", summary: "As stored; the stream sequence is its `seq`; `prev_seq` is the user's previous one (enforced with `Nats-Expected-Last-Subject-Sequence`)." },
@@ -37,5 +37,6 @@ export const CATALOG: CatalogEntry[] = [
   { name: "ControlAnswer", schema: ControlAnswer, where: "reply to `gateway.control.<op>`", direction: "gateway → gateway", summary: "One gateway's part of a server API call that spans gateways: what it did (`done`: connections unsubscribed or closed), its channels with member counts, or its `node` (info); in parts of at most 128 KiB." },
   { name: "EmulationForward", schema: EmulationForward, where: "NATS request `gateway.emulation.<gateway>`", direction: "gateway → gateway", summary: "An HTTP-streaming or SSE client's `POST /emulation` taken by another gateway than its session's: the session secret (gateways only may read this subject), the session's encoding and its commands (JSON text, or base64 of the Protobuf bytes)." },
   { name: "EmulationAnswer", schema: EmulationAnswer, where: "reply to `gateway.emulation.<gateway>`", direction: "gateway → gateway", summary: "`delivered` once the session took the commands (the POST gets 204), `gone` (404), `bad_request` (400: another encoding), `busy` (429: too many waiting for the session)." },
+  { name: "AnswerRecord", schema: AnswerRecord, where: "JetStream stream `NOTIFY_ANSWERS`, subject `notify.answer.<dedup id>`", direction: "notifier → stream → notifier", summary: "The first answer to a notification sent with both `idempotency_key` and `wait_for_delivery_ms`, recorded once its wait ended: a repeat within `NOTIFIER_DEDUP_WINDOW`, on any notifier, answers the same `delivered`. One message per key, kept for the dedup window." },
   { name: "LiveNotification", schema: LiveNotification, where: "NATS `notify.live.<user>`", direction: "notifier → gateways", summary: "Published after the store acknowledged it: the stored notification plus `seq` and `epoch`." },
 ];

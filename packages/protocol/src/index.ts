@@ -10,6 +10,7 @@ export { MAX_JSON_DEPTH, depthWithin } from "./json-depth.ts";
 export { Epoch, EPOCH_PATTERN, epochOf } from "./epoch.ts";
 export { CATALOG, type CatalogEntry } from "./catalog.ts";
 export * from "./rooms.ts";
+export * from "./limits.ts";
 export * as centrifugo from "./centrifugo/index.ts";
 export * as proxy from "./proxy/index.ts";
 export * from "./presence.ts";

@@ -7,15 +7,6 @@ import { validator } from "./validator.ts";
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Largest notifier request. */
 export const MAX_REQUEST_BYTES = 256 * 1024;
-/** What the NATS headers of a stored notification take at most (`Nats-Expected-Last-Subject-Sequence`, `Nats-Msg-Id`). */
-export const NOTIFICATION_HEADER_BYTES = 256;
-/**
- * The largest notification (headers and payload) the NOTIFICATIONS stream stores, its
- * `max_msg_size`: a request of MAX_REQUEST_BYTES plus what storing adds (id, seq, time, headers).
- * A request whose stored JSON would be larger (numbers such as `1e21` are written back as `1e+21`)
- * is refused with 413.
- */
-export const MAX_STORED_NOTIFICATION_BYTES = MAX_REQUEST_BYTES + 4096;
 
 const Data = Type.Record(Type.String(), Type.Unknown());
 
@@ -25,7 +16,7 @@ export const NotifyRequest = Type.Object({
   body: Type.String({ description: "The text; at most 64 KiB of UTF-8." }),
   title: Type.Optional(Type.String({ maxLength: 1024, description: "A short title." })),
   data: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "Any JSON object for the app (at most 64 levels deep)." })),
-  idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: "Scoped to `user_id`: a repeat within NOTIFIER_DEDUP_WINDOW (1 h) stores nothing and answers 200 with the first {id, seq, epoch}." })),
+  idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: "Scoped to `user_id`: a repeat within NOTIFIER_DEDUP_WINDOW (1 h) stores nothing and answers 200 with the first {id, seq, epoch} (and, asked with wait_for_delivery_ms, the `delivered` the first was told)." })),
   wait_for_delivery_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 30000, description: "Wait up to this long for a receipt: `delivered` says whether at least one of the user's sockets got it." })),
 });
 export type NotifyRequest = Static<typeof NotifyRequest>;
@@ -37,9 +28,23 @@ export const NotifyAnswer = Type.Object({
   seq: Type.Integer({ minimum: 1, description: "Its place in the user's inbox: grows for a user within one epoch." }),
   /** The inbox's epoch the seq belongs to (left out only when the notifier could not tell). */
   epoch: Type.Optional(Epoch),
-  delivered: Type.Optional(Type.Boolean({ description: "With wait_for_delivery_ms: whether a socket of the user got it in time." })),
+  delivered: Type.Optional(Type.Boolean({ description: "With wait_for_delivery_ms: whether a socket of the user got it in time (for an idempotent repeat: what the first request was told)." })),
 });
 export type NotifyAnswer = Static<typeof NotifyAnswer>;
+
+/**
+ * The first answer to a keyed notification that waited for delivery, as the notifier that gave it
+ * recorded it (stream `NOTIFY_ANSWERS`, subject `notify.answer.<dedup id>`): a repeat of the request
+ * gets the same `delivered`.
+ */
+export const AnswerRecord = Type.Object({
+  id: Type.String({ maxLength: 64, description: "The notification's id." }),
+  seq: Type.Integer({ minimum: 1, description: "The notification's seq: a record of another seq (an earlier use of the key) is not this one's." }),
+  epoch: Type.Optional(Epoch),
+  delivered: Type.Boolean({ description: "Whether a socket of the user got it within the first request's wait." }),
+});
+export type AnswerRecord = Static<typeof AnswerRecord>;
+export const answerRecord = validator(AnswerRecord);
 
 /** An error answer from the notifier (HTTP body or NATS reply). */
 export const NotifyErrorAnswer = Type.Object({

@@ -17,22 +17,12 @@ export type RoomPublication = Static<typeof RoomPublication>;
 export const roomPublication = validator(RoomPublication);
 
 /**
- * What a room message may carry beyond the client's data (MAX_MESSAGE_BYTES): the publication's
- * envelope (`{"data":…,"info":{"user","client"}}`, a user id of up to 256 characters) and its NATS
- * headers (`Nats-Msg-Id`, `Rt-Origin`, `Rt-Seq`). The JSON a gateway stores may also be longer than
- * the frame it came in (a `/chat/` text is escaped, `1e21` becomes `1e+21`): that is measured, not assumed.
+ * A publication's stored form (a RoomPublication as JSON) from its data's JSON, serialized once:
+ * `{"data":…}` (the server API's) or `{"data":…,"info":{"user":…,"client":…}}` (a client's).
  */
-export const ROOM_ENVELOPE_BYTES = 4096;
-/** What the NATS headers of a room message take at most (the rest of the envelope is for the payload). */
-export const ROOM_HEADER_BYTES = 256;
-/**
- * The largest room message (headers and payload) the ROOMS stream stores: its `max_msg_size`, for
- * a gateway configured with `maxMessageBytes` (MAX_MESSAGE_BYTES). Gateways relay every payload up
- * to this size, so whatever the stream took is delivered.
- */
-export const roomMaxMessageSize = (maxMessageBytes: number): number => maxMessageBytes + ROOM_ENVELOPE_BYTES;
-/** The largest payload a gateway hands to the ROOMS stream (room messages larger than this are refused before they are stored). */
-export const roomMaxPayload = (maxMessageBytes: number): number => roomMaxMessageSize(maxMessageBytes) - ROOM_HEADER_BYTES;
+export function roomPayload(dataJson: string, info?: ClientInfo): string {
+  return info === undefined ? `{"data":${dataJson}}` : `{"data":${dataJson},"info":${JSON.stringify({ user: info.user, client: info.client })}}`;
+}
 
 /** The text a `/chat/{room}` socket sees for a publication, or undefined when it has none. */
 export function legacyText(data: unknown): string | undefined {

@@ -24,14 +24,14 @@ const Publication = Type.Object({ data: Type.Unknown(), info: Type.Optional(Clie
 
 export const PublishRequest = Type.Object({
   channel: Channel,
-  data: Type.Unknown({ description: "Any JSON value (nested at most 64 levels). On `chat:<room>`, an object with a string `text` also reaches `/chat/<room>` sockets as `Room <room>: <text>`." }),
+  data: Type.Unknown({ description: "Any JSON value (nested at most 64 levels; at most MAX_MESSAGE_BYTES, 64 KiB by default, as JSON, else 107). On `chat:<room>`, an object with a string `text` also reaches `/chat/<room>` sockets as `Room <room>: <text>`." }),
   idempotency_key: Type.Optional(IdempotencyKey),
 });
 export const PublishResult = Type.Object({ offset: Type.Optional(Offset), epoch: Type.Optional(EpochText) }, { description: "The publication's place in the channel's history." });
 
 export const BroadcastRequest = Type.Object({
   channels: Type.Array(Channel, { minItems: 1, maxItems: 1000 }),
-  data: Type.Unknown(),
+  data: Type.Unknown({ description: "As `publish`'s; over MAX_MESSAGE_BYTES the whole call is 107 and nothing is published." }),
   idempotency_key: Type.Optional(IdempotencyKey),
 });
 const PublishReply = Type.Union([Type.Object({ result: PublishResult }), Type.Object({ error: ApiError })]);
@@ -136,6 +136,8 @@ export const MAX_API_REQUEST_BYTES = 1024 * 1024;
 
 /** An API answer: a result, or an error. */
 export type ApiAnswer = { result: unknown } | { error: ApiError };
+/** Checks an API answer read from NATS (a gateway's, on `gateway.api.<method>`). */
+export const apiAnswer = validator(Type.Union([Type.Object({ result: Type.Unknown() }), Type.Object({ error: ApiError })]));
 
 /** The server API methods a notifier hands to one gateway (`gateway.api.<method>`): the ones that need the gateways' sockets or presence. */
 export const GATEWAY_API_METHODS = ["history", "presence", "presence_stats", "unsubscribe", "disconnect", "channels", "info"] as const;

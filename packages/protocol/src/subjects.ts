@@ -102,6 +102,20 @@ export function deliveredSubject(id: string): string {
   return `notify.delivered.${id}`;
 }
 
+/**
+ * JetStream stream that keeps the first answer of each keyed notification that waited for delivery
+ * (`wait_for_delivery_ms` with an `idempotency_key`), one subject per key, the last message only,
+ * for the dedup window: a repeat is answered the same `delivered` by whichever notifier serves it.
+ */
+export const NOTIFY_ANSWERS_STREAM = "NOTIFY_ANSWERS";
+export const NOTIFY_ANSWER_WILDCARD = "notify.answer.*";
+
+/** Subject of one keyed notification's first answer (`dedupId`: the notifier's dedup id, hex). */
+export function answerSubject(dedupId: string): string {
+  if (!/^[0-9a-f]{64}$/.test(dedupId)) throw new RangeError("invalid dedup id");
+  return `notify.answer.${dedupId}`;
+}
+
 /** Subject of one metrics host's samples. */
 export const metricsSubject = (hostId: string): string => `metrics.host.${encodeToken(hostId)}`;
 

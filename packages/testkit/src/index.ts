@@ -10,6 +10,8 @@ export { JwksServer, b64url, unsignedToken, type JwksAlg, type JwksKey, type Jwk
 export { rssBytes, RssSampler, tcpQueues, type TcpQueues } from "./proc-stats.ts";
 export { Prng } from "./prng.ts";
 export { FaultProxy } from "./fault-proxy.ts";
+export { FaultProxySet, type NatsLink } from "./proxy-set.ts";
+export { StallableTransport, StallableWebSocket, type StallableCloseEvent } from "./stallable-ws.ts";
 export { TestCluster, type ClusterNode } from "./nats-cluster.ts";
 export { SdkClient, jsonBytes, type Received, type SdkEncoding, type Presence as PresenceEvent } from "./sdk-client.ts";
 export { metric, samples } from "./prom.ts";

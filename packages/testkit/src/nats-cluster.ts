@@ -89,6 +89,12 @@ export class TestCluster implements AsyncDisposable {
     await this.spawn(this.node(name));
   }
 
+  /** Kills every node and removes the stores, synchronously (for an `exit` handler after a crash). */
+  killNow(): void {
+    for (const n of this.nodes) n.proc?.kill("SIGKILL");
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.kill(n.name)));
     rmSync(this.dir, { recursive: true, force: true });

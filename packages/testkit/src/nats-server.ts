@@ -75,6 +75,12 @@ export class TestNats implements AsyncDisposable {
     await p.exited;
   }
 
+  /** Kills the server and removes its store, synchronously (for an `exit` handler after a crash). */
+  killNow(): void {
+    this.proc?.kill("SIGKILL");
+    rmSync(this.storeDir, { recursive: true, force: true });
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop(true);
     rmSync(this.storeDir, { recursive: true, force: true });

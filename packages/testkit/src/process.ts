@@ -28,19 +28,24 @@ export class ServiceProcess implements AsyncDisposable {
       stderr: "pipe",
     });
     const svc = new ServiceProcess(name, proc, port);
-    if (port !== undefined && opts.waitReady !== false) {
-      try {
-        await waitFor(`${name} /readyz`, async () => {
-          if (proc.exitCode !== null) throw new Error(`${name} exited ${proc.exitCode}: ${svc.output}`);
-          const r = await fetch(`http://127.0.0.1:${port}/readyz`);
-          return r.status === 200;
-        }, 15_000, 50);
-      } catch (err) {
-        proc.kill("SIGKILL");
-        throw new Error(`${name} did not become ready: ${String(err)}\n${svc.output}`);
-      }
-    }
+    if (port !== undefined && opts.waitReady !== false) await svc.ready();
     return svc;
+  }
+
+  /** Waits until /readyz answers 200; after `timeoutMs` (or an early exit) kills the process and throws. */
+  async ready(timeoutMs = 15_000): Promise<void> {
+    const { proc, port, name } = this;
+    if (port === undefined) throw new Error(`${name} has no port to ask /readyz on`);
+    try {
+      await waitFor(`${name} /readyz`, async () => {
+        if (proc.exitCode !== null) throw new Error(`${name} exited ${proc.exitCode}: ${this.output}`);
+        const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+        return r.status === 200;
+      }, timeoutMs, 50);
+    } catch (err) {
+      proc.kill("SIGKILL");
+      throw new Error(`${name} did not become ready: ${String(err)}\n${this.output}`);
+    }
   }
 
   /** http://127.0.0.1:port */
@@ -62,6 +67,11 @@ export class ServiceProcess implements AsyncDisposable {
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill(signal);
     return await this.proc.exited;
+  }
+
+  /** SIGKILL now, without waiting (for an `exit` handler). */
+  killNow(): void {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill("SIGKILL");
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

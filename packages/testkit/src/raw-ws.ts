@@ -83,6 +83,8 @@ export interface RawOpenOptions {
   autoPong?: boolean;
   /** Keep every data message (default true; off for floods where only counts matter). */
   keepMessages?: boolean;
+  /** Called with every whole data message as it is read (kept or not). */
+  onMessage?: (m: RawMessage) => void;
 }
 
 /**
@@ -112,10 +114,12 @@ export class RawSocket implements AsyncDisposable {
   private readonly conditions = new Conditions();
   private readonly keep: boolean;
   private readonly autoPong: boolean;
+  private readonly onMessage: ((m: RawMessage) => void) | undefined;
 
   private constructor(readonly socket: Socket, opts: RawOpenOptions) {
     this.keep = opts.keepMessages ?? true;
     this.autoPong = opts.autoPong ?? true;
+    this.onMessage = opts.onMessage;
   }
 
   /** Connects and completes the handshake; rejects with UpgradeRefused for any other answer. */
@@ -335,10 +339,14 @@ export class RawSocket implements AsyncDisposable {
       this.fragmentOpcode = f.opcode;
       this.fragments = [];
     }
-    if (this.keep) this.fragments.push(f.payload);
+    if (this.keep || this.onMessage) this.fragments.push(f.payload);
     if (!f.fin) return;
     this.messageCount++;
-    if (this.keep) this.messages.push({ opcode: this.fragmentOpcode, data: this.fragments.length === 1 ? this.fragments[0]! : Buffer.concat(this.fragments) });
+    if (this.keep || this.onMessage) {
+      const m = { opcode: this.fragmentOpcode, data: this.fragments.length === 1 ? this.fragments[0]! : Buffer.concat(this.fragments) };
+      if (this.keep) this.messages.push(m);
+      this.onMessage?.(m);
+    }
     this.fragments = [];
   }
 }

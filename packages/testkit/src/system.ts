@@ -1,5 +1,6 @@
 import { FaultProxy } from "./fault-proxy.ts";
 import { TestCluster } from "./nats-cluster.ts";
+import { FaultProxySet, type NatsLink } from "./proxy-set.ts";
 import { TestNats } from "./nats-server.ts";
 import { ServiceProcess } from "./process.ts";
 import { TEST_JWT_SECRET } from "./tokens.ts";
@@ -9,7 +10,7 @@ export interface SystemOptions {
   gateways?: number;
   notifier?: boolean;
   metrics?: boolean;
-  /** Give each gateway and the notifier its own FaultProxy to NATS (single server only). */
+  /** Give each gateway and the notifier its own FaultProxy to NATS (on a cluster: one per node, a FaultProxySet). */
   proxied?: boolean;
   /** Run on a 3-node TestCluster with JETSTREAM_REPLICAS=3 instead of one nats-server. */
   cluster?: boolean;
@@ -28,24 +29,23 @@ export class TestSystem implements AsyncDisposable {
     readonly gateways: ServiceProcess[],
     readonly notifier: ServiceProcess | undefined,
     readonly metrics: ServiceProcess | undefined,
-    private readonly proxies: Map<ServiceProcess, FaultProxy>,
+    private readonly proxies: Map<ServiceProcess, NatsLink & AsyncDisposable>,
     /** The environment each service was started with (to start it again). */
     private readonly envs: Map<ServiceProcess, Record<string, string>>,
   ) {}
 
   static async start(opts: SystemOptions = {}): Promise<TestSystem> {
-    if (opts.proxied && opts.cluster) throw new Error("proxied and cluster cannot be combined");
     const server = opts.cluster ? undefined : await TestNats.start();
     const cluster = opts.cluster ? await TestCluster.start() : undefined;
     const url = server?.url ?? cluster!.url;
-    const proxies = new Map<ServiceProcess, FaultProxy>();
+    const proxies = new Map<ServiceProcess, NatsLink & AsyncDisposable>();
     const started: ServiceProcess[] = [];
     const envs = new Map<ServiceProcess, Record<string, string>>();
-    const opened: FaultProxy[] = [];
-    /** The NATS URL for one more service, through a new proxy when proxied. */
-    const natsFor = async (): Promise<{ url: string; proxy?: FaultProxy }> => {
-      if (!opts.proxied || !server) return { url };
-      const proxy = await FaultProxy.start(server.port);
+    const opened: Array<NatsLink & AsyncDisposable> = [];
+    /** The NATS URL for one more service, through a new proxy (a proxy per node on a cluster) when proxied. */
+    const natsFor = async (): Promise<{ url: string; proxy?: NatsLink & AsyncDisposable }> => {
+      if (!opts.proxied) return { url };
+      const proxy = server ? await FaultProxy.start(server.port) : await FaultProxySet.start(cluster!.nodes.map((n) => n.port));
       opened.push(proxy);
       return { url: proxy.url, proxy };
     };
@@ -101,19 +101,28 @@ export class TestSystem implements AsyncDisposable {
     const env = this.envs.get(old)!;
     await old.stop(signal);
     if (downMs > 0) await Bun.sleep(downMs);
-    const svc = await ServiceProcess.start("gateway", { ...env, PORT: String(old.port) });
+    // In the system before it is ready, so that disposing (or killNow) meanwhile stops it too.
+    const svc = await ServiceProcess.start("gateway", { ...env, PORT: String(old.port) }, { waitReady: false });
     this.gateways[i] = svc;
     this.envs.set(svc, env);
     const proxy = this.proxies.get(old);
     if (proxy) this.proxies.set(svc, proxy);
+    await svc.ready();
     return svc;
   }
 
-  /** The FaultProxy between `svc` and NATS (systems started with `proxied`). */
-  proxy(svc: ServiceProcess | undefined): FaultProxy {
+  /** The link between `svc` and NATS, to cut or delay (systems started with `proxied`): a FaultProxy, a FaultProxySet on a cluster. */
+  proxy(svc: ServiceProcess | undefined): NatsLink {
     const p = svc && this.proxies.get(svc);
     if (!p) throw new Error("that service has no proxy (start the system with proxied: true)");
     return p;
+  }
+
+  /** Kills every process at once, synchronously (for an `exit` handler after a crash; the proxies end with this process). */
+  killNow(): void {
+    for (const s of [...this.gateways, this.notifier, this.metrics]) s?.killNow();
+    this.server?.killNow();
+    this.cluster?.killNow();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

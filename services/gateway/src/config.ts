@@ -1,4 +1,4 @@
-import { MAX_REQUEST_BYTES, ROOM_ENVELOPE_BYTES, roomMaxMessageSize } from "@rt/protocol";
+import { DEFAULT_MAX_MESSAGE_BYTES, MAX_LIVE_NOTIFICATION_BYTES, MAX_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, maxStoredPublicationBytes, roomMaxMessageSize } from "@rt/protocol";
 import { ConfigError, EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
 
 /** Everything the gateway reads from its environment, parsed once at start-up. */
@@ -62,16 +62,16 @@ export interface ProxyConfig {
 /** The largest `max_bytes` a stream may be given here (1 PiB). */
 const MAX_STREAM_BYTES = 2 ** 50;
 
-/** Envelope and escaping a frame may add to what it carries (room prefix, notification fields). */
-const FRAME_MARGIN = 1024;
+/** What a frame adds to the publication it carries: the push envelope, its channel (`#<user>`: up to 1,025 bytes) and offset. */
+const FRAME_MARGIN = 2048;
 
-/** The largest frame the gateway writes: a room message or echo of MAX_MESSAGE_BYTES, or a notification of the notifier's largest request. */
-export const largestFrame = (maxMessageBytes: number): number => Math.max(maxMessageBytes, MAX_REQUEST_BYTES) + FRAME_MARGIN;
+/** The largest frame the gateway writes: a room publication or a notification as large as the gateways relay, in its push envelope. */
+export const largestFrame = (maxMessageBytes: number): number => Math.max(maxStoredPublicationBytes(maxMessageBytes), MAX_LIVE_NOTIFICATION_BYTES) + FRAME_MARGIN;
 
 export const DEFAULTS = {
   port: 8080,
   host: "0.0.0.0",
-  maxMessageBytes: 64 * 1024,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   rateLimitPerSec: 50,
   rateLimitBurst: 100,
   backpressureLimitBytes: 1024 * 1024,
@@ -127,7 +127,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     jwt,
     allowInsecureUserId,
     logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
-    maxMessageBytes: r.int("MAX_MESSAGE_BYTES", DEFAULTS.maxMessageBytes, 16, 16 * 1024 * 1024),
+    maxMessageBytes: r.int("MAX_MESSAGE_BYTES", DEFAULTS.maxMessageBytes, MIN_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES),
     rateLimitPerSec: r.int("RATE_LIMIT_PER_SEC", DEFAULTS.rateLimitPerSec, 0, 1_000_000),
     rateLimitBurst: r.int("RATE_LIMIT_BURST", DEFAULTS.rateLimitBurst, 0, 1_000_000),
     backpressureLimitBytes: r.int("BACKPRESSURE_LIMIT_BYTES", DEFAULTS.backpressureLimitBytes, 1024, 1024 * 1024 * 1024),
@@ -160,12 +160,12 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   // socket would be closed with 1013 for that one frame on every reconnect: a wedged inbox.
   const minBackpressure = 2 * largestFrame(config.maxMessageBytes);
   if (!r.bad("BACKPRESSURE_LIMIT_BYTES") && config.backpressureLimitBytes < minBackpressure) {
-    r.fail("BACKPRESSURE_LIMIT_BYTES", `must be at least ${minBackpressure} (twice the largest frame: MAX_MESSAGE_BYTES or a notification of ${MAX_REQUEST_BYTES} bytes, plus ${FRAME_MARGIN}), got ${config.backpressureLimitBytes}`);
+    r.fail("BACKPRESSURE_LIMIT_BYTES", `must be at least ${minBackpressure} (twice the largest frame: a publication of MAX_MESSAGE_BYTES or a notification of ${MAX_LIVE_NOTIFICATION_BYTES} bytes, plus its envelope), got ${config.backpressureLimitBytes}`);
   }
   // The stream must hold a few of its largest messages, or one of them would push out everything else.
-  const minRoomsBytes = 2 * roomMaxMessageSize(config.maxMessageBytes);
-  if (!r.bad("ROOMS_MAX_BYTES") && !r.bad("MAX_MESSAGE_BYTES") && config.roomHistory.maxBytes < minRoomsBytes) {
-    r.fail("ROOMS_MAX_BYTES", `must be at least ${minRoomsBytes} (twice the largest room message: MAX_MESSAGE_BYTES plus ${ROOM_ENVELOPE_BYTES}), got ${config.roomHistory.maxBytes}`);
+  const largestRoomMessage = roomMaxMessageSize(config.maxMessageBytes);
+  if (!r.bad("ROOMS_MAX_BYTES") && !r.bad("MAX_MESSAGE_BYTES") && config.roomHistory.maxBytes < 2 * largestRoomMessage) {
+    r.fail("ROOMS_MAX_BYTES", `must be at least ${2 * largestRoomMessage} (twice the largest room message: MAX_MESSAGE_BYTES plus ${largestRoomMessage - config.maxMessageBytes} of envelope and headers), got ${config.roomHistory.maxBytes}`);
   }
   if (origins !== undefined) config.allowedOrigins = new Set(origins);
   if (config.demoPage) config.demoNotifier = readDemoNotifier(r);
@@ -234,9 +234,10 @@ export function isOrigin(o: string): boolean {
   }
 }
 
-/** Throws ConfigError when the largest room message (MAX_MESSAGE_BYTES and its envelope) does not fit the NATS server's `max_payload` (0: not known yet). */
+/** Throws ConfigError when the largest room message (roomMaxMessageSize: MAX_MESSAGE_BYTES, its envelope and headers) does not fit the NATS server's `max_payload` (0: not known yet). */
 export function checkMaxPayload(maxMessageBytes: number, maxPayload: number): void {
-  if (maxPayload > 0 && roomMaxMessageSize(maxMessageBytes) > maxPayload) {
-    throw new ConfigError("MAX_MESSAGE_BYTES", `${maxMessageBytes} (+${ROOM_ENVELOPE_BYTES} of envelope) does not fit the NATS server's max_payload of ${maxPayload} bytes; lower it or raise max_payload`);
+  const largest = roomMaxMessageSize(maxMessageBytes);
+  if (maxPayload > 0 && largest > maxPayload) {
+    throw new ConfigError("MAX_MESSAGE_BYTES", `${maxMessageBytes} (+${largest - maxMessageBytes} of envelope and headers) does not fit the NATS server's max_payload of ${maxPayload} bytes; lower it or raise max_payload`);
   }
 }

@@ -87,12 +87,12 @@ const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);
 // One set of client dependencies per encoding (the same rooms, inboxes, presence and per-user counts).
 const jsonDeps: ClientDeps = {
   auth, rooms, inbox, inboxStore, monitor, presence, broker, codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
-  config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, historySize: config.roomHistory.size, version: VERSION },
+  config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, historySize: config.roomHistory.size, version: VERSION, maxMessageBytes: config.maxMessageBytes },
 };
 const protobufDeps: ClientDeps = { ...jsonDeps, codec: new ProtobufCodec() };
 const adapters: Adapters = {
   echo: echoAdapter(limits),
-  room: legacyRoomAdapter(rooms, presence, limits, () => rejections.count("binary_frame", log)),
+  room: legacyRoomAdapter(rooms, presence, limits, config.maxMessageBytes, (reason) => rejections.count(reason, log)),
   monitor: legacyMonitorAdapter(monitor, limits),
   notifications: legacyNotificationsAdapter(inbox, limits),
   centrifugo: centrifugoAdapter(inbox, limits),

@@ -15,6 +15,7 @@ import { newBucket } from "./sessions/rate-limit.ts";
 import type { GatewaySocket, SocketData } from "./protocols/socket-data.ts";
 import { clientIdOf, userOf, type SocketIndex } from "./sessions/socket-index.ts";
 import type { Sweeper } from "./sessions/sweeper.ts";
+import { ThrottledLog } from "./throttled-log.ts";
 
 /** What the HTTP/WebSocket server needs from the rest of the gateway. */
 export interface ServerDeps {
@@ -58,6 +59,8 @@ export function adapterOf(adapters: Adapters, ws: GatewaySocket): ProtocolAdapte
 /** Starts Bun.serve: the route table (WebSocket endpoints, health, readiness, metrics) and the dispatch of socket events to protocol adapters. */
 export function startServer(d: ServerDeps): Server<SocketData> {
   const { config, log } = d;
+  // Failures of our own code that a client may cause at will: never one line per frame.
+  const unexpected = new ThrottledLog(log);
   const reject = (status: number, reason: string, message: string): Response => {
     d.rejections.count(reason, log);
     return json(status, { error: message });
@@ -127,12 +130,12 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     ...(d.demo ? { routes: { "/": d.demo.page }, development: false } : {}),
     fetch(req, server) {
       return fetch(req, server).catch((err: unknown) => {
-        log.error({ err }, "request failed");
+        unexpected.error({ err }, "request failed");
         return json(500, { error: "internal error" });
       });
     },
     error(err) {
-      log.error({ err }, "server error");
+      unexpected.error({ err }, "server error");
       return json(500, { error: "internal error" });
     },
     websocket: {
@@ -152,7 +155,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         try {
           adapter(ws).open(ws);
         } catch (err) {
-          log.error({ err }, "open failed");
+          unexpected.error({ err }, "open failed");
           adapter(ws).internalError(ws);
         }
       },
@@ -166,7 +169,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         try {
           a.message(ws, message);
         } catch (err) {
-          log.error({ err }, "message failed");
+          unexpected.error({ err }, "message failed");
           a.internalError(ws);
         }
       },

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { DiscardPolicy, StorageType, jetstream, jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
 import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
-import { ROOMS_STREAM, ROOM_ENVELOPE_BYTES, ROOM_LIVE_WILDCARD, ROOM_STORE_WILDCARD } from "@rt/protocol";
+import { ROOMS_STREAM, ROOM_LIVE_WILDCARD, ROOM_STORE_WILDCARD, roomMaxMessageSize } from "@rt/protocol";
 import { NATS_ADMIN, SdkClient, ServiceProcess, TEST_JWT_SECRET, TestNats, TestSocket, metric, signToken, waitFor } from "@rt/testkit";
 
 const gatewayOn = (nats: TestNats, env: Record<string, string> = {}) =>
@@ -42,13 +42,14 @@ async function rawClient(gw: ServiceProcess, user: string): Promise<{ s: TestSoc
 }
 
 describe("the stream's bounds", () => {
-  test("a fresh server: max_bytes is ROOMS_MAX_BYTES, max_msg_size is MAX_MESSAGE_BYTES plus the envelope, discard old", async () => {
+  test("a fresh server: max_bytes is ROOMS_MAX_BYTES, max_msg_size is MAX_MESSAGE_BYTES plus the envelope and headers, discard old", async () => {
     await using nats = await TestNats.start();
     await using _gw = await gatewayOn(nats, { ROOMS_MAX_BYTES: "40960", MAX_MESSAGE_BYTES: "2048" });
     await using nc = await admin(nats);
     const { config } = await roomsInfo(nc);
+    expect(roomMaxMessageSize(2048)).toBe(2048 + 2048 + 256);
     expect({ max_bytes: config.max_bytes, max_msg_size: config.max_msg_size, discard: config.discard })
-      .toEqual({ max_bytes: 40960, max_msg_size: 2048 + ROOM_ENVELOPE_BYTES, discard: DiscardPolicy.Old });
+      .toEqual({ max_bytes: 40960, max_msg_size: roomMaxMessageSize(2048), discard: DiscardPolicy.Old });
   });
 
   test("a stream an older version made without bounds gets them at start, and what is over them goes, oldest first", async () => {
@@ -67,7 +68,7 @@ describe("the stream's bounds", () => {
     await using _gw = await gatewayOn(nats, { ROOMS_MAX_BYTES: "40960", MAX_MESSAGE_BYTES: "2048" });
     const after = await roomsInfo(nc);
     expect({ max_bytes: after.config.max_bytes, max_msg_size: after.config.max_msg_size, discard: after.config.discard, within: after.state.bytes <= 40960, last: after.state.last_seq })
-      .toEqual({ max_bytes: 40960, max_msg_size: 2048 + ROOM_ENVELOPE_BYTES, discard: DiscardPolicy.Old, within: true, last: 50 });
+      .toEqual({ max_bytes: 40960, max_msg_size: roomMaxMessageSize(2048), discard: DiscardPolicy.Old, within: true, last: 50 });
     expect(after.state.first_seq).toBeGreaterThan(1);
   });
 });
@@ -109,7 +110,7 @@ describe("at ROOMS_MAX_BYTES", () => {
 });
 
 describe("over max_msg_size", () => {
-  test("a protocol publish whose stored form is over it is answered 106, never {}; the next ones are delivered", async () => {
+  test("a protocol publish whose data as stored is over MAX_MESSAGE_BYTES is answered 107 naming the limit, never {}; the next ones are delivered", async () => {
     await using nats = await TestNats.start();
     await using gw = await gatewayOn(nats, { MAX_MESSAGE_BYTES: "16384" });
     await using observer = await client(gw, "big-observer");
@@ -120,7 +121,7 @@ describe("over max_msg_size", () => {
     // 1e20 is written back as 100000000000000000000: a frame within MAX_MESSAGE_BYTES stored as four times that.
     const frame = `{"id":3,"publish":{"channel":"chat:big","data":[${Array(3200).fill("1e20").join(",")}]}}`;
     expect(frame.length).toBeLessThan(16384);
-    expect(await call(3, frame)).toEqual({ id: 3, error: { code: 106, message: "limit exceeded" } });
+    expect(await call(3, frame)).toEqual({ id: 3, error: { code: 107, message: `data is ${3200 * 22 + 1} bytes; at most 16384 (MAX_MESSAGE_BYTES)` } });
     expect(await call(4, JSON.stringify({ id: 4, publish: { channel: "chat:big", data: { after: 1 } } }))).toEqual({ id: 4, publish: {} });
     await observer.waitFor("chat:big", 1);
     expect(observer.data("chat:big")).toEqual([{ after: 1 }]);
@@ -162,4 +163,20 @@ describe("over max_msg_size", () => {
     expect(observer.data("chat:lowered")).toEqual([{ text: "small-1" }, { text: "small-2" }]);
     expect(await metric(gw.http, "rt_room_outbox_dropped_total")).toBe(1);
   }, 30_000);
+
+  test("a server API publication the stream refuses for good (its limit below the notifier's MAX_MESSAGE_BYTES) is answered 107 naming the limit; nothing stored, the next ones are", async () => {
+    await using nats = await TestNats.start();
+    await using _gw = await gatewayOn(nats);
+    await using _notifier = await ServiceProcess.start("notifier", { NATS_URL: nats.url, LOG_LEVEL: "warn" });
+    await using nc = await admin(nats);
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.update(ROOMS_STREAM, { ...(await roomsInfo(nc)).config, max_msg_size: 1024 });
+    const api = async (data: unknown) => JSON.parse(new TextDecoder().decode((await nc.request("api.publish", JSON.stringify({ channel: "chat:api-lowered", data }), { timeout: 10_000 })).data)) as Record<string, unknown>;
+    // Within the notifier's MAX_MESSAGE_BYTES (64 KiB), over the stream's lowered limit.
+    expect(await api({ text: "x".repeat(2000) })).toEqual({
+      error: { code: 107, message: "the publication is over the rooms stream's max_msg_size (the gateways' MAX_MESSAGE_BYTES plus 2304): give the gateways and the notifier the same MAX_MESSAGE_BYTES" },
+    });
+    expect(await api({ text: "small" })).toMatchObject({ result: { offset: 1 } });
+    expect((await roomsInfo(nc)).state.messages).toBe(1);
+  });
 });

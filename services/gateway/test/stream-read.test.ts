@@ -2,8 +2,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { INBOX_PREFIX, ROOMS_STREAM } from "@rt/protocol";
 import { createLogger } from "@rt/runtime";
-import { TestNats, waitFor, NATS_ADMIN } from "@rt/testkit";
+import { FaultProxy, TestNats, natsAs, waitFor, NATS_ADMIN } from "@rt/testkit";
 import { NatsBroker } from "../src/broker/nats-broker.ts";
 import { StreamMissingError } from "../src/channels/stream-get.ts";
 import { GETS_FIRST, streamRead } from "../src/channels/stream-read.ts";
@@ -76,5 +77,61 @@ describe("streamRead", () => {
       for await (const _ of streamRead(broker, "NOPE", "nope.x", 1)) void _;
     };
     expect(missing()).rejects.toBeInstanceOf(StreamMissingError);
+  });
+});
+
+describe("streamRead across a NATS reconnect (the gateway's own NATS permissions)", () => {
+  // Found by the chaos run: a gateway whose link dropped while a room's replay was fetching from its
+  // consumer never finished that replay. The client library, on the reconnect, asked for the
+  // consumer's info in a loop (a request the gateway's user may not make: denied, every 3 s,
+  // forever); the room stayed behind on that gateway, and every client recovering there timed out.
+  test("a link that drops and comes back in the middle of a fetch: the read ends (done or an error to read again from), never hangs, never skips", async () => {
+    await using server = await TestNats.start();
+    await using link = await FaultProxy.start(server.port);
+    const admin = await connect({ ...NATS_ADMIN, servers: server.url });
+    const adminJsm = await jetstreamManager(admin);
+    await adminJsm.streams.add({ name: ROOMS_STREAM, subjects: ["chat.room.*"] });
+    const js = jetstream(admin);
+    const seqs: number[] = [];
+    for (let i = 0; i < 600; i++) seqs.push((await js.publish("chat.room.lag", JSON.stringify({ n: i, pad: "x".repeat(200) }))).seq);
+    const gw = new NatsBroker(createLogger("test", "silent"), INBOX_PREFIX.gateway);
+    await gw.connect({ ...natsAs("gateway"), servers: [link.url], name: "stream-read-reconnect" });
+    await waitFor("gateway broker up", () => gw.connected() && gw.jetstream() !== undefined);
+    try {
+      const read = streamRead(gw, ROOMS_STREAM, "chat.room.lag", 1);
+      const got: number[] = [];
+      // The single gets and the first fetch of 128.
+      while (got.length < GETS_FIRST + 128) got.push((await read.next()).value!.seq);
+      // The next fetch goes out, its answer held back by the link, which then drops and comes back.
+      link.delay(1000, "toClient");
+      const pending = read.next();
+      pending.catch(() => undefined); // it may fail before it is awaited below
+      await Bun.sleep(300);
+      link.cut();
+      await waitFor("the broker saw the drop", () => !gw.connected(), 5000);
+      link.delay(0);
+      link.restore();
+      await waitFor("the broker is back", () => gw.connected(), 10_000);
+      let ended: "done" | "error" = "done";
+      const rest = (async () => {
+        try {
+          let r = await pending;
+          while (!r.done) {
+            got.push(r.value.seq);
+            r = await read.next();
+          }
+        } catch {
+          ended = "error";
+        }
+      })();
+      const within = await Promise.race([rest.then(() => true), Bun.sleep(20_000).then(() => false)]);
+      expect(within).toBe(true);
+      // What it gave is the stream's order with nothing skipped: all of it, or a prefix when it ended with an error.
+      expect(got).toEqual(seqs.slice(0, got.length));
+      if (ended === "done") expect(got).toHaveLength(seqs.length);
+    } finally {
+      await gw.close();
+      await admin.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { MAX_STORED_NOTIFICATION_BYTES } from "@rt/protocol";
+import { DEFAULT_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, NOTIFICATIONS_MAX_MSG_SIZE } from "@rt/protocol";
 import { EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
 
 export const DEFAULT_PORT = 8081;
@@ -11,7 +11,7 @@ export const DEFAULT_MAX_PER_USER = 1000;
 /** How many bytes the stream keeps for every user together (past it the oldest notifications go). */
 export const DEFAULT_MAX_BYTES = 1024 ** 3;
 /** The stream must hold a few of its largest notifications, or one would push out everything else. */
-const MIN_MAX_BYTES = 2 * MAX_STORED_NOTIFICATION_BYTES;
+const MIN_MAX_BYTES = 2 * NOTIFICATIONS_MAX_MSG_SIZE;
 /** Smallest duplicate window JetStream accepts is 100 ms; below a second is never useful here. */
 const MIN_WINDOW_MS = 1000;
 
@@ -33,6 +33,11 @@ export interface NotifierConfig {
   maxBytes: number;
   /** JETSTREAM_REPLICAS: copies of every stream this service creates. */
   replicas: number;
+  /**
+   * MAX_MESSAGE_BYTES: the largest `data` (as JSON) of a server API publication. The gateways read
+   * the same variable (their frame limit, and what they relay): give both the same value.
+   */
+  maxMessageBytes: number;
   logLevel: LogLevel;
 }
 
@@ -51,6 +56,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxPerUser: reader.int("NOTIFICATIONS_MAX_PER_USER", DEFAULT_MAX_PER_USER, 1, 1_000_000_000),
     maxBytes: reader.int("NOTIFICATIONS_MAX_BYTES", DEFAULT_MAX_BYTES, MIN_MAX_BYTES, 2 ** 50),
     replicas: reader.int("JETSTREAM_REPLICAS", 1, 1, 5),
+    maxMessageBytes: reader.int("MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES),
     logLevel: reader.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };
   // JetStream refuses a duplicate window longer than the stream's max age.

@@ -2,6 +2,7 @@ import { INBOX_PREFIX, REPLY_PREFIX } from "@rt/protocol";
 import { Metrics, ReplyGuard, RequestMux, connectNats, createLogger, exitOnNatsFailure, listenOrExit, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
 import { ApiDispatcher, apiError } from "./api/dispatcher.ts";
 import { ApiResponder } from "./api/nats-responder.ts";
+import { AnswerRecords } from "./answers.ts";
 import { RoomPublisher } from "./api/room-publisher.ts";
 import { bearerAuthorizer } from "./auth.ts";
 import { loadConfig } from "./config.ts";
@@ -40,12 +41,14 @@ const server = listenOrExit("notifier", config.port, () => startHttp({
 log.info({ url: server.url.href }, "http listening");
 
 let store: NotificationStore | undefined;
+let answers: AnswerRecords | undefined;
 let api: NatsApi | undefined;
 let apiResponder: ApiResponder | undefined;
 onShutdown(log, async () => {
   await Promise.race([server.stop(), Bun.sleep(3000)]);
   void server.stop(true);
   store?.close();
+  answers?.close();
   await api?.stop();
   await apiResponder?.stop();
   if (nats?.connected()) await nats.nc.drain();
@@ -55,12 +58,18 @@ onShutdown(log, async () => {
 nats = await connectNats({ ...config.natsAuth, servers: config.natsUrl, name: "notifier", inboxPrefix: INBOX_PREFIX.notifier, logger: log.child({ module: "nats" }) }).catch((err: unknown) => exitOnNatsFailure("notifier", log, err));
 nats.onFailed((err) => exitOnNatsFailure("notifier", log, err));
 store = new NotificationStore(nats.nc, { maxAgeMs: config.maxAgeMs, maxPerUser: config.maxPerUser, maxBytes: config.maxBytes, dedupWindowMs: config.dedupWindowMs, replicas: config.replicas }, log.child({ module: "store" }), metrics);
-const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, log: log.child({ module: "publish" }), metrics });
-nats.onReconnect(() => void store?.ensureStream());
+answers = new AnswerRecords(nats.nc, { windowMs: config.dedupWindowMs, replicas: config.replicas }, log.child({ module: "answers" }));
+const pub = new Publisher({ nc: nats.nc, connected: nats.connected, store, answers, log: log.child({ module: "publish" }), metrics });
+nats.onReconnect(() => {
+  void store?.ensureStream();
+  void answers?.ensureStream();
+});
 api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }), metrics, replies);
-dispatcher = new ApiDispatcher(new RequestMux(nats.nc, REPLY_PREFIX.gatewayApi), new RoomPublisher(nats.nc, INBOX_PREFIX.notifier, log.child({ module: "rooms" }), metrics), log.child({ module: "api" }));
+dispatcher = new ApiDispatcher(new RequestMux(nats.nc, REPLY_PREFIX.gatewayApi), new RoomPublisher(nats.nc, INBOX_PREFIX.notifier, log.child({ module: "rooms" }), metrics), config.maxMessageBytes, log.child({ module: "api" }));
 apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }), metrics, replies);
 apiResponder.start();
+// The first-answers stream is not waited for: without it a repeat that waited for delivery is told `delivered: false`.
+void answers.ensureStream();
 await store.ensureStream();
 api.start();
 // Ready (/readyz reads `publisher`) only once the server has the subscriptions: a `notifier.send` request right after a 200 finds one.

@@ -2,10 +2,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { JetStreamApiCodes, JetStreamApiError, JetStreamError, type PubAck } from "@nats-io/jetstream";
 import { errors, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import {
-  deliveredSubject, userLiveSubject, userStoreSubject,
+  MAX_STORED_NOTIFICATION_BYTES, bytesOver, deliveredSubject, userLiveSubject, userStoreSubject,
   type LiveNotification, type NotifyAnswer, type NotifyRequest, type StoredNotification,
 } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
+import type { AnswerRecords } from "./answers.ts";
 import { LruMap } from "./lru.ts";
 import type { NotifierMetrics } from "./metrics.ts";
 import { failed, unavailable, type Outcome } from "./outcome.ts";
@@ -22,12 +23,16 @@ export const MAX_SEQ_ATTEMPTS = 8;
  * (the dedup id makes a repeat a no-op) or a send that certainly stored nothing (no responders).
  */
 export const SEND_BUDGET_MS = 5000;
+/** How long past the first request's wait a repeat waits for its recorded answer (the record is written once the wait is over). */
+export const RECORD_GRACE_MS = 2000;
 
 /** What the publish flow needs from the NATS connection. */
 export interface PublishDeps {
   nc: NatsConnection;
   connected: () => boolean;
   store: NotificationStore;
+  /** Where the first answers of keyed requests that waited for delivery are kept (a repeat answers the same). */
+  answers: Pick<AnswerRecords, "record" | "delivered">;
   log: Logger;
   metrics: Pick<NotifierMetrics, "stored" | "deduplicated" | "publishFailed">;
   lastSeqCacheSize?: number;
@@ -36,8 +41,15 @@ export interface PublishDeps {
 /** A stored (or found) notification as the live event carries it, and how to answer. */
 interface Announced {
   outcome: Outcome;
-  /** Subscribed to the notification's delivery receipts when the request waits for one. */
+  /** A new notification whose request waits for delivery: subscribed to its receipts. */
   receipt?: Subscription;
+  /** A keyed request: its dedup id (where a first answer that waited is recorded). */
+  keyed?: string;
+  /**
+   * An idempotent repeat: when the first was stored and how long its request waited for delivery
+   * (undefined: it did not wait); undefined altogether when the first is no longer in the inbox.
+   */
+  first?: { storedAt: number; waitMs: number | undefined };
 }
 
 /**
@@ -70,11 +82,27 @@ export class Publisher {
     } catch (err) {
       return this.failure(req.user_id, err);
     }
-    const { outcome, receipt } = done;
-    if (receipt && (outcome.status === 200 || outcome.status === 202)) {
-      outcome.body = { ...outcome.body, delivered: await waitForReceipt(receipt, req.wait_for_delivery_ms ?? 0) };
+    const { outcome, receipt, keyed, first } = done;
+    if (outcome.status === 202 && receipt) {
+      const answer = { ...outcome.body, delivered: await waitForReceipt(receipt, req.wait_for_delivery_ms ?? 0) };
+      // Recorded before it is given, so a repeat that comes after this answer finds it.
+      if (keyed !== undefined) await this.deps.answers.record(keyed, answer);
+      outcome.body = answer;
+    } else if (outcome.status === 200 && keyed !== undefined && req.wait_for_delivery_ms !== undefined) {
+      outcome.body = { ...outcome.body, delivered: await this.firstDelivered(keyed, outcome.body.seq, first) };
     }
     return outcome;
+  }
+
+  /**
+   * What the first request of a repeat was told about delivery: its recorded answer, awaited while
+   * it may still be waiting (until its wait is over, plus RECORD_GRACE_MS). False when the first did
+   * not wait for delivery, or never recorded an answer (its notifier stopped meanwhile).
+   */
+  private async firstDelivered(keyed: string, seq: number, first: Announced["first"]): Promise<boolean> {
+    if (first !== undefined && first.waitMs === undefined) return false;
+    const until = first === undefined ? 0 : first.storedAt + first.waitMs! + RECORD_GRACE_MS;
+    return (await this.deps.answers.delivered(keyed, seq, until)) ?? false;
   }
 
   /** Runs when no other send for this user is in flight in this process. */
@@ -104,9 +132,15 @@ export class Publisher {
       const n: StoredNotification = { id, user_id: req.user_id, body: req.body, created_at, prev_seq };
       if (req.title !== undefined) n.title = req.title;
       if (req.data !== undefined) n.data = req.data;
+      // Serialized once. `data` serialized again may be larger than it came (`1e20` is 21 bytes):
+      // refused here rather than stored and dropped by every gateway.
+      const payload = JSON.stringify(n);
+      const over = bytesOver(payload, MAX_STORED_NOTIFICATION_BYTES);
+      if (over !== undefined) return { outcome: failed(413, `the notification is ${over} bytes as stored; at most ${MAX_STORED_NOTIFICATION_BYTES}`) };
       let ack: PubAck;
       try {
-        ack = await store.append(subject, n, keyed);
+        // A keyed request may be repeated: the repeat reads how long this one waits for delivery.
+        ack = await store.append(subject, payload, prev_seq, keyed, keyed === undefined ? undefined : req.wait_for_delivery_ms);
       } catch (err) {
         this.lastSeq.delete(req.user_id);
         if (err instanceof NotificationTooLargeError) throw err;
@@ -123,16 +157,16 @@ export class Publisher {
       if (!ack.duplicate) {
         this.deps.metrics.stored();
         this.lastSeq.set(req.user_id, ack.seq);
-        return this.announce(req, { ...n, seq: ack.seq }, 202);
+        return { ...this.announce(req, { ...n, seq: ack.seq }, 202), ...(keyed === undefined ? {} : { keyed }) };
       }
       // A repeated key: nothing new was stored; the ack carries the first message's seq.
       this.deps.metrics.deduplicated();
       const first = await store.read(ack.seq);
       if (first === null) {
         log.info({ seq: ack.seq }, "idempotent repeat of a notification no longer in the inbox; answered without announcing");
-        return { outcome: { status: 200, body: this.answer(id, ack.seq) } };
+        return { outcome: { status: 200, body: this.answer(id, ack.seq) }, keyed: keyed! };
       }
-      return this.announce(req, { ...first, seq: ack.seq }, 200);
+      return { ...this.announce(req, { ...first.notification, seq: ack.seq }, 200), keyed: keyed!, first: { storedAt: first.storedAt, waitMs: first.waitMs } };
     }
   }
 
@@ -162,8 +196,10 @@ export class Publisher {
     const { nc, log, store, metrics } = this.deps;
     const live: LiveNotification = store.epoch === undefined ? stored : { ...stored, epoch: store.epoch };
     const outcome: Outcome = { status, body: this.answer(live.id, live.seq) };
-    // Subscribe before the live event goes out, so a fast gateway's receipt is not missed.
-    const receipt = req.wait_for_delivery_ms === undefined ? undefined : nc.subscribe(deliveredSubject(live.id), { max: 1 });
+    // Subscribe before the live event goes out, so a fast gateway's receipt is not missed. A repeat
+    // waits for no receipt (a socket that has it already does not acknowledge it again): it is told
+    // what the first request was.
+    const receipt = req.wait_for_delivery_ms === undefined || status === 200 ? undefined : nc.subscribe(deliveredSubject(live.id), { max: 1 });
     try {
       nc.publish(userLiveSubject(live.user_id), JSON.stringify(live));
     } catch (err) {

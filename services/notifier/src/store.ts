@@ -3,7 +3,7 @@ import {
   type JetStreamClient, type JetStreamManager, type PubAck, type StreamConfig, type StreamInfo,
 } from "@nats-io/jetstream";
 import { headers, nanos, type NatsConnection } from "@nats-io/transport-node";
-import { MAX_STORED_NOTIFICATION_BYTES, NOTIFICATIONS_STREAM, NOTIFICATION_HEADER_BYTES, NOTIFY_USER_WILDCARD, epochOf, storedNotification, streamAdvisorySubjects, type StoredNotification } from "@rt/protocol";
+import { NOTIFICATIONS_MAX_MSG_SIZE, NOTIFICATIONS_STREAM, NOTIFY_USER_WILDCARD, epochOf, storedNotification, streamAdvisorySubjects, type StoredNotification } from "@rt/protocol";
 import { secondsSince, type Logger } from "@rt/runtime";
 import type { NotifierMetrics } from "./metrics.ts";
 
@@ -23,12 +23,12 @@ export const STORE_TIMEOUT_MS = 3000;
 /** How long one JetStream ack or API answer is waited for; a send that may be retried safely tries again within SEND_BUDGET_MS. */
 export const ATTEMPT_TIMEOUT_MS = 1000;
 const HDR_EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence";
-/** The largest payload appended (the rest of the stream's `max_msg_size` is for the headers). */
-const MAX_PAYLOAD_BYTES = MAX_STORED_NOTIFICATION_BYTES - NOTIFICATION_HEADER_BYTES;
 /** JetStream's answer to a message over the stream's `max_msg_size` (JSStreamMessageExceedsMaximumErr). */
 const MESSAGE_TOO_LARGE = 10054;
 /** JetStream's "insufficient storage resources available" (JSInsufficientResourcesErr): max_bytes is over what the server may store. */
 const INSUFFICIENT_RESOURCES = 10047;
+/** How long the request that stored a notification waited for its delivery (ms): a repeat of it knows whether to look for its first answer. */
+const HDR_DELIVERY_WAIT_MS = "Rt-Delivery-Wait-Ms";
 
 /** The subject's last stored seq was not the one expected (another writer got there first). */
 export class WrongLastSequenceError extends Error {
@@ -38,7 +38,11 @@ export class WrongLastSequenceError extends Error {
   }
 }
 
-/** The notification is larger than the stream stores (MAX_STORED_NOTIFICATION_BYTES once written as JSON): retrying cannot help. */
+/**
+ * The stream refused the notification for its size (over its `max_msg_size`, lower than
+ * NOTIFICATIONS_MAX_MSG_SIZE: set by hand or by another version). The publisher checked the stored
+ * form against MAX_STORED_NOTIFICATION_BYTES before; retrying cannot help (413).
+ */
 export class NotificationTooLargeError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -100,7 +104,7 @@ export class NotificationStore {
       max_age: nanos(this.limits.maxAgeMs),
       max_msgs_per_subject: this.limits.maxPerUser,
       max_bytes: this.limits.maxBytes,
-      max_msg_size: MAX_STORED_NOTIFICATION_BYTES,
+      max_msg_size: NOTIFICATIONS_MAX_MSG_SIZE,
       duplicate_window: nanos(this.limits.dedupWindowMs),
       discard: DiscardPolicy.Old,
       num_replicas: this.limits.replicas,
@@ -147,30 +151,34 @@ export class NotificationStore {
     return m?.seq ?? 0;
   }
 
-  /** The notification stored at `seq`, or null when it is gone (aged out, over the per-user limit). */
-  async read(seq: number): Promise<StoredNotification | null> {
+  /**
+   * The notification stored at `seq`, when it was stored (ms, the server's clock) and how long its
+   * request waited for delivery (`wait_for_delivery_ms`, undefined when it did not); null when it is
+   * gone (aged out, over the per-user limit).
+   */
+  async read(seq: number): Promise<{ notification: StoredNotification; storedAt: number; waitMs: number | undefined } | null> {
     const jsm = await this.manager();
     const m = await jsm.streams.getMessage(NOTIFICATIONS_STREAM, { seq });
     if (!m) return null;
     const value: unknown = m.json();
-    return storedNotification.check(value) ? value : null;
+    if (!storedNotification.check(value)) return null;
+    const wait = m.header?.get(HDR_DELIVERY_WAIT_MS) ?? "";
+    return { notification: value, storedAt: m.time.getTime(), waitMs: /^\d{1,6}$/.test(wait) ? Number(wait) : undefined };
   }
 
   /**
-   * Appends `n` on `subject` only if the subject's last seq is still `n.prev_seq` (the header is set
-   * for 0 as well: "no message yet"). Throws WrongLastSequenceError when it is not. With a `msgID`,
-   * a repeat inside the dedup window stores nothing and acks with the first one's seq; without,
-   * JetStream keeps no dedup entry for it (about 170 bytes of server memory for the whole window).
-   * Each ack's wait is measured; every other failure than a moved last seq counts as a failed publish.
+   * Appends a notification (`payload`, a StoredNotification as JSON) on `subject` only if the
+   * subject's last seq is still `prevSeq`, its `prev_seq` (the header is set for 0 as well: "no
+   * message yet"). Throws WrongLastSequenceError when it is not. `waitMs`, the request's
+   * `wait_for_delivery_ms`, goes along in a header (a repeat reads it). With a `msgID`, a repeat inside the
+   * dedup window stores nothing and acks with the first one's seq; without, JetStream keeps no dedup
+   * entry for it (about 170 bytes of server memory for the whole window). Each ack's wait is
+   * measured; every other failure than a moved last seq counts as a failed publish.
    */
-  async append(subject: string, n: StoredNotification, msgID: string | undefined): Promise<PubAck> {
-    const payload = JSON.stringify(n);
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a payload near the limit is measured.
-    if (payload.length * 3 > MAX_PAYLOAD_BYTES && Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) {
-      throw new NotificationTooLargeError(`the stored notification would be over ${MAX_PAYLOAD_BYTES} bytes`);
-    }
+  async append(subject: string, payload: string, prevSeq: number, msgID: string | undefined, waitMs?: number): Promise<PubAck> {
     const h = headers();
-    h.set(HDR_EXPECTED_LAST_SUBJECT_SEQ, String(n.prev_seq));
+    h.set(HDR_EXPECTED_LAST_SUBJECT_SEQ, String(prevSeq));
+    if (waitMs !== undefined) h.set(HDR_DELIVERY_WAIT_MS, String(waitMs));
     const started = performance.now();
     try {
       const ack = await this.js.publish(subject, payload, { ...(msgID === undefined ? {} : { msgID }), headers: h, timeout: ATTEMPT_TIMEOUT_MS });
@@ -180,8 +188,8 @@ export class NotificationStore {
       if (err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) {
         throw new WrongLastSequenceError(err.message, { cause: err });
       }
-      // The stream's own limit is lower than ours (set by another version): refused for good.
-      if (err instanceof JetStreamApiError && err.code === MESSAGE_TOO_LARGE) throw new NotificationTooLargeError(err.message, { cause: err });
+      // The stream's own limit is lower than ours (set by hand or by another version): refused for good.
+      if (err instanceof JetStreamApiError && err.code === MESSAGE_TOO_LARGE) throw new NotificationTooLargeError(`the notifications stream refused it as over its max_msg_size (${err.message})`, { cause: err });
       this.metrics.publishFailed();
       throw err;
     }

@@ -4,22 +4,23 @@
 import { expect, test } from "bun:test";
 import { DiscardPolicy, StorageType, jetstream, jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
 import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
-import { MAX_REQUEST_BYTES, MAX_STORED_NOTIFICATION_BYTES, NOTIFICATIONS_STREAM, NOTIFY_USER_WILDCARD, userStoreSubject, type NotificationFrame } from "@rt/protocol";
+import { MAX_REQUEST_BYTES, MAX_STORED_NOTIFICATION_BYTES, NOTIFICATIONS_MAX_MSG_SIZE, NOTIFICATIONS_STREAM, NOTIFY_USER_WILDCARD, userStoreSubject, type NotificationFrame } from "@rt/protocol";
 import { NATS_ADMIN, ServiceProcess, TEST_JWT_SECRET, TestNats, TestSocket, signToken } from "@rt/testkit";
 import { Fixture, post } from "./helpers.ts";
 
-/** The smallest NOTIFICATIONS_MAX_BYTES: two of the largest notifications. */
-const SMALLEST = 2 * MAX_STORED_NOTIFICATION_BYTES;
+/** The smallest NOTIFICATIONS_MAX_BYTES: two of the largest notifications (with their headers). */
+const SMALLEST = 2 * NOTIFICATIONS_MAX_MSG_SIZE;
 
 async function info(nc: NatsConnection): Promise<StreamInfo> {
   return (await jetstreamManager(nc)).streams.info(NOTIFICATIONS_STREAM);
 }
 
-test("a fresh server: max_bytes is NOTIFICATIONS_MAX_BYTES, max_msg_size the largest stored notification, discard old", async () => {
+test("a fresh server: max_bytes is NOTIFICATIONS_MAX_BYTES, max_msg_size the largest stored notification and its headers, discard old", async () => {
   await using f = await Fixture.start({ NOTIFICATIONS_MAX_BYTES: "1048576" });
   const { config } = await info(f.nc);
+  expect(NOTIFICATIONS_MAX_MSG_SIZE).toBe(MAX_STORED_NOTIFICATION_BYTES + 256);
   expect({ max_bytes: config.max_bytes, max_msg_size: config.max_msg_size, discard: config.discard })
-    .toEqual({ max_bytes: 1048576, max_msg_size: MAX_STORED_NOTIFICATION_BYTES, discard: DiscardPolicy.Old });
+    .toEqual({ max_bytes: 1048576, max_msg_size: NOTIFICATIONS_MAX_MSG_SIZE, discard: DiscardPolicy.Old });
 });
 
 test("a stream an older version made without bounds gets them at start, and what is over them goes, oldest first", async () => {
@@ -38,7 +39,7 @@ test("a stream an older version made without bounds gets them at start, and what
     await using _notifier = await ServiceProcess.start("notifier", { NATS_URL: nats.url, LOG_LEVEL: "warn", NOTIFICATIONS_MAX_BYTES: String(SMALLEST) });
     const after = await info(nc);
     expect({ max_bytes: after.config.max_bytes, max_msg_size: after.config.max_msg_size, within: after.state.bytes <= SMALLEST, last: after.state.last_seq })
-      .toEqual({ max_bytes: SMALLEST, max_msg_size: MAX_STORED_NOTIFICATION_BYTES, within: true, last: 40 });
+      .toEqual({ max_bytes: SMALLEST, max_msg_size: NOTIFICATIONS_MAX_MSG_SIZE, within: true, last: 40 });
     expect(after.state.first_seq).toBeGreaterThan(1);
   } finally {
     await nc.close();
@@ -79,7 +80,20 @@ test("a request within MAX_REQUEST_BYTES whose stored form is over the stream's 
   expect(body.length).toBeLessThan(MAX_REQUEST_BYTES);
   const r = await post(f.svc.http, body, { raw: true });
   expect({ status: r.status, path: r.json.errors?.[0]?.path }).toEqual({ status: 413, path: "" });
-  expect(r.json.errors[0].message).toContain("would be over");
+  expect(r.json.errors[0].message).toMatch(new RegExp(`^the notification is \\d+ bytes as stored; at most ${MAX_STORED_NOTIFICATION_BYTES}$`));
   expect((await f.post({ user_id: "big-user", body: "after" })).status).toBe(202);
   expect((await f.stored(userStoreSubject("big-user"))).map((n) => n.body)).toEqual(["after"]);
+});
+
+test("a notification the stream refuses for its size (its limit lowered by hand) is answered 413, not retried; nothing stored, later sends are", async () => {
+  await using f = await Fixture.start();
+  await f.post({ user_id: "lowered-user", body: "first" });
+  const jsm = await jetstreamManager(f.nc);
+  await jsm.streams.update(NOTIFICATIONS_STREAM, { ...(await info(f.nc)).config, max_msg_size: 1024 });
+  // Within MAX_STORED_NOTIFICATION_BYTES, over the stream's lowered limit; keyed, so a retry would be allowed.
+  const r = await f.post({ user_id: "lowered-user", body: "x".repeat(2000), idempotency_key: "big" });
+  expect({ status: r.status, path: r.json.errors?.[0]?.path }).toEqual({ status: 413, path: "" });
+  expect(r.json.errors[0].message).toContain("the notifications stream refused it as over its max_msg_size");
+  expect((await f.post({ user_id: "lowered-user", body: "after" })).status).toBe(202);
+  expect((await f.stored(userStoreSubject("lowered-user"))).map((n) => n.body)).toEqual(["first", "after"]);
 });

@@ -5,7 +5,7 @@ import { LruMap } from "../src/lru.ts";
 import { idempotencyMsgId } from "../src/publish.ts";
 import { KeyedSerializer } from "../src/serial.ts";
 import { MAX_BATCH_REQUEST_BYTES, parseBody } from "../src/request.ts";
-import { MAX_REQUEST_BYTES, MAX_STORED_NOTIFICATION_BYTES } from "@rt/protocol";
+import { MAX_REQUEST_BYTES, NOTIFICATIONS_MAX_MSG_SIZE } from "@rt/protocol";
 
 test("LruMap forgets the least recently used entry", () => {
   const m = new LruMap<string, number>(2);
@@ -51,13 +51,17 @@ test("idempotency msg ids are hex sha256, scoped to the user", () => {
 test("config defaults", () => {
   expect(loadConfig({})).toEqual({
     port: 8081, host: "0.0.0.0", reusePort: false, natsUrl: ["nats://127.0.0.1:4222"], natsAuth: {}, tokens: undefined,
-    dedupWindowMs: 3_600_000, maxAgeMs: 7 * 86_400_000, maxPerUser: 1000, maxBytes: 1024 ** 3, replicas: 1, logLevel: "info",
+    dedupWindowMs: 3_600_000, maxAgeMs: 7 * 86_400_000, maxPerUser: 1000, maxBytes: 1024 ** 3, replicas: 1, maxMessageBytes: 65_536, logLevel: "info",
   });
+  // The gateways' variable, with their default and bounds.
+  expect(loadConfig({ MAX_MESSAGE_BYTES: "4096" }).maxMessageBytes).toBe(4096);
+  expect(() => loadConfig({ MAX_MESSAGE_BYTES: "15" })).toThrow("MAX_MESSAGE_BYTES");
+  expect(() => loadConfig({ MAX_MESSAGE_BYTES: "64k" })).toThrow("MAX_MESSAGE_BYTES");
   expect(loadConfig({ NOTIFIER_TOKENS: "a, b,,", NOTIFIER_DEDUP_WINDOW: "90s", NOTIFICATIONS_MAX_AGE: "1d" })).toMatchObject({ tokens: ["a", "b"], dedupWindowMs: 90_000, maxAgeMs: 86_400_000 });
   expect(loadConfig({ NATS_TOKEN: "tok" }).natsAuth).toEqual({ token: "tok" });
   expect(loadConfig({ NOTIFICATIONS_MAX_BYTES: "1048576" }).maxBytes).toBe(1048576);
-  // At least two of the largest stored notifications.
-  expect(() => loadConfig({ NOTIFICATIONS_MAX_BYTES: String(2 * MAX_STORED_NOTIFICATION_BYTES - 1) })).toThrow(`NOTIFICATIONS_MAX_BYTES: must be between ${2 * MAX_STORED_NOTIFICATION_BYTES} and`);
+  // At least two of the largest stored notifications (with their headers: the stream's max_msg_size).
+  expect(() => loadConfig({ NOTIFICATIONS_MAX_BYTES: String(2 * NOTIFICATIONS_MAX_MSG_SIZE - 1) })).toThrow(`NOTIFICATIONS_MAX_BYTES: must be between ${2 * NOTIFICATIONS_MAX_MSG_SIZE} and`);
   expect(() => loadConfig({ NOTIFICATIONS_MAX_BYTES: "1GiB" })).toThrow('NOTIFICATIONS_MAX_BYTES: must be a whole number, got "1GiB"');
   expect(loadConfig({ REUSE_PORT: "1" }).reusePort).toBe(true);
   expect(() => loadConfig({ REUSE_PORT: "shared" })).toThrow("REUSE_PORT: must be 1 or 0");

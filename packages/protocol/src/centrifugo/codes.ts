@@ -33,6 +33,14 @@ export const ERROR_MESSAGES: Record<ErrorCode, string> = {
   112: "unrecoverable position",
 };
 
+/**
+ * The message of an error code: its own entry of ERROR_MESSAGES, or "error" for any other value
+ * (codes may come from outside: a gateway's answer, a backend's; `constructor` is not a code).
+ */
+export function errorMessage(code: unknown): string {
+  return typeof code === "number" && Object.hasOwn(ERROR_MESSAGES, code) ? ERROR_MESSAGES[code as ErrorCode] : "error";
+}
+
 /** Errors the SDKs retry by themselves (as for codes below 100). */
 export const TEMPORARY_ERRORS: ReadonlySet<number> = new Set([ErrorCode.Internal, ErrorCode.TooManyRequests]);
 

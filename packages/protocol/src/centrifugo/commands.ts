@@ -82,6 +82,9 @@ export const METHODS = {
 export type Method = keyof typeof METHODS;
 export const METHOD_NAMES = Object.keys(METHODS) as Method[];
 
+/** True when `name` is a method of the protocol: an own name of METHODS (`toString`, `__proto__` and the like are not). */
+export const isMethod = (name: string): name is Method => Object.hasOwn(METHODS, name);
+
 /** A command: `{"id": N, "<method>": {...}}`; `{}` alone is a pong. */
 export const Command = Type.Object({ id: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295 })) });
 export const command = validator(Command);

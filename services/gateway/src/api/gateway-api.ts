@@ -23,7 +23,7 @@ import type { Rejections } from "../rejections.ts";
 import type { SocketIndex } from "../sessions/socket-index.ts";
 import { globMatcher } from "./glob.ts";
 
-const { ErrorCode, ERROR_MESSAGES, DisconnectCode } = centrifugo;
+const { ErrorCode, DisconnectCode, errorMessage } = centrifugo;
 
 /** What a gateway answers for the server API. */
 export interface GatewayApiDeps {
@@ -49,12 +49,12 @@ export interface GatewayApiDeps {
 /** A call the API refuses: answered `{"error": {code, message}}`. */
 export class ApiFailure extends Error {
   constructor(readonly code: number) {
-    super(ERROR_MESSAGES[code as centrifugo.ErrorCode] ?? "error");
+    super(errorMessage(code));
   }
 }
 
 /** An error answer. */
-export const apiError = (code: number): ApiAnswer => ({ error: { code, message: ERROR_MESSAGES[code as centrifugo.ErrorCode] ?? "error" } });
+export const apiError = (code: number): ApiAnswer => ({ error: { code, message: errorMessage(code) } });
 
 /** The methods a notifier hands to a gateway (`gateway.api.<method>`, one gateway of the queue group answers). */
 const SERVED = GATEWAY_API_METHODS;

@@ -3,6 +3,7 @@ import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, MsgHdrs, Subscription } from "@nats-io/transport-node";
 import { REPLY_PREFIX } from "@rt/protocol";
 import { RequestMux, connectNats, drainOrClose, type Logger, type ServiceNats, type ServiceNatsOptions } from "@rt/runtime";
+import { ThrottledLog } from "../throttled-log.ts";
 import type { Broker } from "./broker.ts";
 
 interface Held {
@@ -26,6 +27,8 @@ export class NatsBroker implements Broker {
   private readonly downs: Array<() => void> = [];
   private down = NatsBroker.signal();
   private readonly fails: Array<(err: Error) => void> = [];
+  /** Handlers that threw on a message: whoever publishes such messages cannot flood the log. */
+  private readonly unexpected: ThrottledLog;
 
   /**
    * `connectionInboxPrefix`: where this connection's replies arrive (nats.js `inboxPrefix`; the
@@ -37,6 +40,7 @@ export class NatsBroker implements Broker {
     const token = randomBytes(12).toString("base64url");
     this.inboxPrefix = `${connectionInboxPrefix}.${token}`;
     this.gatherPrefix = `${REPLY_PREFIX.gather}${token}.`;
+    this.unexpected = new ThrottledLog(log);
   }
   private readonly gatherPrefix: string;
 
@@ -121,7 +125,7 @@ export class NatsBroker implements Broker {
         try {
           last = onAnswer(msg);
         } catch (e) {
-          this.log.error({ subject, err: e }, "gathered answer handler failed");
+          this.unexpected.error({ subject, err: e }, "gathered answer handler failed");
         }
         if (last) finish();
       },
@@ -185,7 +189,7 @@ export class NatsBroker implements Broker {
         try {
           onMsg(msg);
         } catch (e) {
-          this.log.error({ subject, err: e }, "NATS message handler failed");
+          this.unexpected.error({ subject, err: e }, "NATS message handler failed");
         }
       },
     });
@@ -196,7 +200,7 @@ export class NatsBroker implements Broker {
       try {
         fn();
       } catch (err) {
-        this.log.error({ err }, "broker listener failed");
+        this.unexpected.error({ err }, "broker listener failed");
       }
     }
   }

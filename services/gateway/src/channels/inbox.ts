@@ -1,5 +1,5 @@
 import type { Msg } from "@nats-io/transport-node";
-import { deliveredSubject, depthWithin, liveNotification, notificationFrame, userLiveSubject, type LiveNotification, type StoredNotification } from "@rt/protocol";
+import { MAX_LIVE_NOTIFICATION_BYTES, deliveredSubject, depthWithin, liveNotification, notificationFrame, userLiveSubject, type LiveNotification, type StoredNotification } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
@@ -63,8 +63,6 @@ export interface InboxSub {
 
 /** Live events held per socket while it reads from the store (count and payload bytes). */
 export const HELD_LIMITS = { maxEvents: 64, maxBytes: 256 * 1024 };
-/** Largest live event accepted from NATS (the notifier's request limit plus the envelope). */
-const MAX_LIVE_BYTES = 320 * 1024;
 /** A notification read from the store gets a delivery receipt when stored this recently (the longest a sender waits). */
 const RECEIPT_WINDOW_MS = 30_000;
 /** Read failures are logged at most once per this many ms, with how many were not. */
@@ -361,7 +359,7 @@ export class Inbox {
   }
 
   private parseLive(msg: Msg): LiveNotification | undefined {
-    if (msg.data.byteLength > MAX_LIVE_BYTES) return undefined;
+    if (msg.data.byteLength > MAX_LIVE_NOTIFICATION_BYTES) return undefined;
     try {
       const value: unknown = JSON.parse(this.decoder.decode(msg.data));
       return liveNotification.check(value) && depthWithin(value.data) ? value : undefined;

@@ -1,6 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { ROOMS_STREAM, legacyText, readRoomPayload, roomFrame, roomLiveSubject, roomMaxMessageSize, roomMaxPayload, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
+import { ROOMS_STREAM, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, roomLiveSubject, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
 export type { ProtocolPublication } from "../protocols/centrifugo/push.ts";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
@@ -47,11 +47,8 @@ export const legacyRoomTopic = (room: string): string => `room:${room}`;
 /** Publications kept per room for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
 const RING_BYTES = 256 * 1024;
-/**
- * Why a publish was not taken: its stored form would be over the ROOMS stream's `max_msg_size`
- * (`too_large`), or it would create a room and its creator created too many lately (`create_rate`).
- */
-export type PublishRefusal = "too_large" | "create_rate";
+/** Why a publish was not taken: it would create a room and its creator created too many lately. */
+export type PublishRefusal = "create_rate";
 /** How long a subscribe waits for the room to be placed in its stream. */
 const LIVE_TIMEOUT_MS = 5000;
 /** Publications held while a gap is read from the stream (a burst must fit: the stream keeps only ROOM_HISTORY_SIZE to read back). */
@@ -82,6 +79,8 @@ interface RoomState {
   topics: Record<EncodingName, string>;
   /** Waiting for the cursor to go live. */
   waiters: Array<() => void>;
+  /** Recoveries waiting for the cursor to reach the offset their client saw elsewhere. */
+  reachers: Array<{ offset: number; done: () => void }>;
   /** Publications that came early, keyed by their `prev`: each is written once the one before it is. */
   early: Map<number, RoomEvent>;
   earlyBytes: number;
@@ -102,14 +101,15 @@ interface RoomState {
 export class RoomHub {
   private readonly rooms = new Map<string, RoomState>();
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  /** Reads of a room's last offset in flight, shared (see top). */
+  private readonly tops = new Map<string, Promise<number>>();
   /** Store reads in flight per room, shared by the recoveries they cover (see readAfter). */
   private readonly reads = new Map<string, { from: number; entries: Promise<StoredPublication[]> }>();
   /** Protocol pushes of one turn, one frame per room and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
   private failures = { count: 0, at: 0 };
-  /** The largest payload handed to the stream, and the largest accepted from it. */
-  private readonly maxPayload: number;
-  private readonly maxRelayed: number;
+  /** The largest stored publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES). */
+  private readonly maxStoredBytes: number;
 
   constructor(
     private readonly server: () => Server<unknown>,
@@ -129,8 +129,7 @@ export class RoomHub {
     private readonly createLimit: CreateLimit,
     private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
-    this.maxPayload = roomMaxPayload(maxMessageBytes);
-    this.maxRelayed = roomMaxMessageSize(maxMessageBytes);
+    this.maxStoredBytes = maxStoredPublicationBytes(maxMessageBytes);
     broker.onUp(() => {
       for (const st of this.rooms.values()) void this.sync(st);
     });
@@ -163,6 +162,7 @@ export class RoomHub {
       subscribers: noneYet(),
       topics: Object.fromEntries(this.encodings.map((enc) => [enc.name, enc.topic(channel)])) as Record<EncodingName, string>,
       waiters: [],
+      reachers: [],
       early: new Map(),
       earlyBytes: 0,
       earlyTimer: undefined,
@@ -188,19 +188,15 @@ export class RoomHub {
   }
 
   /**
-   * A member of this gateway (`creator`) publishes `data` on `room`; undefined once it is taken
-   * (queued for the stream), or why not. A publish into a room that has nothing stored, as this
-   * gateway sees it (not placed yet, or placed at offset 0, and nothing written since), creates
+   * A member of this gateway (`creator`) publishes `data` on `room`, stored as `payload` (its
+   * RoomPublication as JSON, `roomPayload`, serialized once by the caller, which checked its size
+   * by its path's rule in limits.ts: what is stored here the gateways relay); undefined once it is
+   * taken (queued for the stream), or why not. A publish into a room that has nothing stored, as
+   * this gateway sees it (not placed yet, or placed at offset 0, and nothing written since), creates
    * the room: the first such publish spends one of the creator's creations (CreateLimit). Rooms
    * with a history never ask: one comparison on the hot path.
    */
-  publish(room: string, data: unknown, info: centrifugo.ClientInfo, creator: Creator): PublishRefusal | undefined {
-    const payload = JSON.stringify({ data, info } satisfies RoomPublication);
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a payload near the limit is measured.
-    if (payload.length * 3 > this.maxPayload && Buffer.byteLength(payload) > this.maxPayload) {
-      this.rejections.count("room_message_too_large", this.log, { room });
-      return "too_large";
-    }
+  publish(room: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined {
     const st = this.rooms.get(room);
     if (!st || (st.cursor.last === 0 && !st.created)) {
       if (!this.createLimit.take(creator)) {
@@ -248,6 +244,9 @@ export class RoomHub {
 
   private async place(room: string, recover: { offset: number; epoch: string } | undefined): Promise<RoomPosition> {
     const st = await this.live(room);
+    // A client that saw more of the room on another gateway than this one has fanned out yet: wait
+    // until this one has, or the reply would place it behind what it has, and the topic repeat it.
+    if (recover && recover.epoch === st.cursor.epoch && recover.offset > st.cursor.last) await this.reach(st, recover.offset);
     const epoch = st.cursor.epoch!;
     if (!recover || recover.epoch !== epoch || recover.offset > st.cursor.last) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
     if (recover.offset === st.cursor.last) return { epoch, offset: st.cursor.last, recovered: true, publications: [] };
@@ -346,6 +345,50 @@ export class RoomHub {
     return out;
   }
 
+  /**
+   * Resolves once the room's cursor here has fanned out `offset`, when the stream holds it (a
+   * position the stream never reached cannot be recovered: it resolves at once and place() says
+   * so); rejects after LIVE_TIMEOUT_MS.
+   */
+  private async reach(st: RoomState, offset: number): Promise<void> {
+    if (offset > (await this.top(st.room, offset))) return;
+    if (st.cursor.last >= offset) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        st.reachers = st.reachers.filter((r) => r !== waiter);
+        reject(new Error("the room did not reach the client's offset in time"));
+      }, LIVE_TIMEOUT_MS);
+      const waiter = {
+        offset,
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      st.reachers.push(waiter);
+    });
+  }
+
+  /**
+   * The room's last offset in the stream. Recoveries of one room at once (a reconnect storm onto a
+   * lagging gateway) share a read in flight; one that read less than `atLeast` proves nothing (it
+   * may have begun before that offset was stored), so then this one reads for itself.
+   */
+  private async top(room: string, atLeast: number): Promise<number> {
+    const shared = this.tops.get(room);
+    if (shared) {
+      const top = await shared.catch(() => -1);
+      if (top >= atLeast) return top;
+    }
+    const read = this.store.top(room);
+    this.tops.set(room, read);
+    try {
+      return await read;
+    } finally {
+      if (this.tops.get(room) === read) this.tops.delete(room);
+    }
+  }
+
   /** Resolves with the room once its cursor is live here (joined and placed in the stream). */
   private live(room: string): Promise<RoomState> {
     const st = this.rooms.get(room);
@@ -412,6 +455,8 @@ export class RoomHub {
         st.ring = [];
         st.ringBytes = 0;
         this.clearEarly(st);
+        // Recoveries waiting for an offset of the old life: place() answers them (not recovered) now.
+        for (const r of st.reachers.splice(0)) r.done();
       }
       void this.sync(st);
     }
@@ -422,7 +467,7 @@ export class RoomHub {
     const h = headerFields(msg, REPUBLISHED);
     const seq = Number(h?.["Nats-Sequence"]);
     const prev = Number(h?.["Nats-Last-Sequence"]);
-    if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxRelayed) {
+    if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxStoredBytes) {
       this.rejections.count("nats_room_payload", this.log, { room: st.room });
       return;
     }
@@ -510,6 +555,7 @@ export class RoomHub {
    */
   private fanOut(st: RoomState, e: RoomEvent): void {
     st.cursor.wrote(e.seq);
+    if (st.reachers.length > 0) this.reached(st);
     st.ring.push(e);
     st.ringBytes += e.raw.byteLength;
     while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
@@ -522,6 +568,14 @@ export class RoomHub {
     const text = legacy ? legacyText(pub.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic, roomFrame(st.room, text));
     for (const enc of encodings) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
+  }
+
+  /** Releases the recoveries waiting for an offset the cursor has now fanned out. */
+  private reached(st: RoomState): void {
+    const due = st.reachers.filter((r) => r.offset <= st.cursor.last);
+    if (due.length === 0) return;
+    st.reachers = st.reachers.filter((r) => r.offset > st.cursor.last);
+    for (const r of due) r.done();
   }
 
   /**

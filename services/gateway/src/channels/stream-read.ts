@@ -41,6 +41,12 @@ const fromConsumer = (m: JsMsg): ReadMsg => ({
  * milliseconds instead of one round trip each. Stopping early (`break`) deletes the consumer; one
  * left by a gateway that died goes after INACTIVE_MS. A fetch that stops short of what the
  * consumer said was pending (a link drop) throws: the caller reads again from where it is.
+ *
+ * Fetches are bound (nats.js `bind`): after a reconnect the client pulls again instead of asking
+ * for the consumer's info, which the gateway's NATS user may not do (denied, the client asked
+ * again every few seconds and the fetch never ended). What was in flight when the link dropped is
+ * gone for a consumer that acks nothing, so a delivery that does not follow the one before (its
+ * consumer sequence) throws too: never a silent gap.
  */
 export async function* streamRead(broker: Broker, stream: string, subject: string, fromSeq: number): AsyncGenerator<ReadMsg> {
   let seq = fromSeq;
@@ -69,11 +75,13 @@ export async function* streamRead(broker: Broker, stream: string, subject: strin
   }
   try {
     let pending = info.num_pending;
+    let delivered = 0;
     const consumer = jsm.jetstream().consumers.getConsumerFromInfo(info);
     while (pending > 0) {
       let got = 0;
-      const batch = await consumer.fetch({ ...FETCH, expires: FETCH_EXPIRES_MS });
+      const batch = await consumer.fetch({ ...FETCH, expires: FETCH_EXPIRES_MS, bind: true });
       for await (const m of batch) {
+        if (m.info.deliverySequence !== ++delivered) throw new Error(`reading ${subject} skipped deliveries ${delivered} to ${m.info.deliverySequence - 1} (a link drop)`);
         got++;
         pending = m.info.pending;
         yield fromConsumer(m);

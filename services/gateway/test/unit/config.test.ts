@@ -52,9 +52,9 @@ describe("stream bounds and the room creation rate", () => {
 
   test("bad values are refused, naming the variable", () => {
     expect(refused({ ROOMS_MAX_BYTES: "1g" })).toEqual(['ROOMS_MAX_BYTES: must be a whole number, got "1g"']);
-    // At least two of the largest room messages (MAX_MESSAGE_BYTES plus its 4096 of envelope).
-    expect(refused({ ROOMS_MAX_BYTES: "20479", MAX_MESSAGE_BYTES: "6144" })).toEqual(["ROOMS_MAX_BYTES: must be at least 20480 (twice the largest room message: MAX_MESSAGE_BYTES plus 4096), got 20479"]);
-    expect(refused({ ROOMS_MAX_BYTES: "20480", MAX_MESSAGE_BYTES: "6144" })).toEqual([]);
+    // At least two of the largest room messages (MAX_MESSAGE_BYTES plus 2048 of envelope and 256 of headers).
+    expect(refused({ ROOMS_MAX_BYTES: "16895", MAX_MESSAGE_BYTES: "6144" })).toEqual(["ROOMS_MAX_BYTES: must be at least 16896 (twice the largest room message: MAX_MESSAGE_BYTES plus 2304 of envelope and headers), got 16895"]);
+    expect(refused({ ROOMS_MAX_BYTES: "16896", MAX_MESSAGE_BYTES: "6144" })).toEqual([]);
     expect(refused({ CHANNEL_CREATE_RATE_PER_MIN: "-1", CHANNEL_CREATE_BURST: "0" })).toEqual([
       'CHANNEL_CREATE_RATE_PER_MIN: must be a whole number, got "-1"',
       "CHANNEL_CREATE_BURST: must be between 1 and 1000000, got 0",

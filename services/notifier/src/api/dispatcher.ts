@@ -1,12 +1,12 @@
 import { errors } from "@nats-io/transport-node";
 import {
-  API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, centrifugo, depthWithin, isApiMethod, methodSubject, parseChannel,
+  API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, apiAnswer, centrifugo, dataSizeError, depthWithin, isApiMethod, methodSubject, parseChannel,
   type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type PublishRequest, type PublishResult,
 } from "@rt/protocol";
 import type { Logger, RequestMux } from "@rt/runtime";
 import { NoRoomsStreamError, RoomMessageTooLargeError, type RoomPublisher } from "./room-publisher.ts";
 
-const { ErrorCode, ERROR_MESSAGES } = centrifugo;
+const { ErrorCode, errorMessage } = centrifugo;
 
 /** How long a gateway is given to answer (the gathering methods wait up to 1 s for the others themselves). */
 const GATEWAY_TIMEOUT_MS = 5000;
@@ -18,29 +18,34 @@ const MAX_GATEWAY_ANSWER_BYTES = 64 * 1024 * 1024;
 /** What `batch` answers: `{"replies": [...]}` at the top level (Centrifugo's shape), not inside `result`. */
 export type BatchAnswer = { replies: Array<Record<string, unknown>> };
 
-/** An error answer with the code's message. */
+/** An error answer with the code's message (or `message`). */
 export const apiError = (code: number, message?: string): { error: { code: number; message: string } } => ({
-  error: { code, message: message ?? ERROR_MESSAGES[code as centrifugo.ErrorCode] ?? "error" },
+  error: { code, message: message ?? errorMessage(code) },
 });
 
-/** A call refused with an API error code. */
+/** A call refused with an API error code (and the code's message unless given). */
 class ApiFailure extends Error {
-  constructor(readonly code: number) {
-    super(ERROR_MESSAGES[code as centrifugo.ErrorCode] ?? "error");
+  constructor(readonly code: number, message?: string) {
+    super(message ?? errorMessage(code));
   }
 }
 
 /**
  * The server API, the same for HTTP and NATS: each method's request checked against its schema
  * (107 otherwise), then served. Publications into rooms are stored here, straight into the ROOMS
- * stream (the fast path: no gateway in between); everything that needs sockets and their state
- * goes to one gateway on `gateway.api.<method>`, which asks the others where the method spans them.
+ * stream (the fast path: no gateway in between), once their data fits MAX_MESSAGE_BYTES (107
+ * naming the limit otherwise: the gateways would not relay it); everything that needs sockets and
+ * their state goes to one gateway on `gateway.api.<method>`, which asks the others where the
+ * method spans them.
  */
 export class ApiDispatcher {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
 
-  /** `gateways`: requests answered under REPLY_PREFIX.gatewayApi (the only inboxes of the notifier a gateway may write to). */
-  constructor(private readonly gateways: RequestMux, private readonly rooms: RoomPublisher, private readonly log: Logger) {}
+  /**
+   * `gateways`: requests answered under REPLY_PREFIX.gatewayApi (the only inboxes of the notifier a
+   * gateway may write to). `maxMessageBytes`: MAX_MESSAGE_BYTES, the largest publication data.
+   */
+  constructor(private readonly gateways: RequestMux, private readonly rooms: RoomPublisher, private readonly maxMessageBytes: number, private readonly log: Logger) {}
 
   /** Serves one call; never throws. */
   async call(method: string, body: unknown): Promise<ApiAnswer | BatchAnswer> {
@@ -58,7 +63,7 @@ export class ApiDispatcher {
     switch (method) {
       case "publish": {
         const req = body as PublishRequest;
-        return this.publish(req.channel, req.data, req.idempotency_key);
+        return this.publish(req.channel, () => this.dataJson(req.data), req.idempotency_key);
       }
       case "broadcast":
         return this.broadcast(body as BroadcastRequest);
@@ -67,19 +72,30 @@ export class ApiDispatcher {
     }
   }
 
-  /** A publication: rooms only (`#<user>` and `system:monitor` are 103, other namespaces 102). */
-  private async publish(channel: string, data: unknown, key: string | undefined): Promise<PublishResult> {
+  /** A publication: rooms only (`#<user>` and `system:monitor` are 103, other namespaces 102); its data's JSON from `dataJson` once the channel is good. */
+  private async publish(channel: string, dataJson: () => string, key: string | undefined): Promise<PublishResult> {
     const ref = parseChannel(channel);
-    if (ref.kind === "invalid" || !depthWithin(data)) throw new ApiFailure(ErrorCode.BadRequest);
+    if (ref.kind === "invalid") throw new ApiFailure(ErrorCode.BadRequest);
     if (ref.kind === "unknown") throw new ApiFailure(ErrorCode.UnknownChannel);
     if (ref.kind !== "room") throw new ApiFailure(ErrorCode.PermissionDenied); // notifications go through POST /notifications; the monitor carries samples
-    return this.rooms.publish(ref.room, data, key);
+    return this.rooms.publish(ref.room, dataJson(), key);
   }
 
+  /** The data as JSON, serialized once; 107 when it nests too deep or is over MAX_MESSAGE_BYTES (the message names the limit). */
+  private dataJson(data: unknown): string {
+    if (!depthWithin(data)) throw new ApiFailure(ErrorCode.BadRequest);
+    const json = JSON.stringify(data);
+    const tooLarge = dataSizeError(json, this.maxMessageBytes);
+    if (tooLarge !== undefined) throw new ApiFailure(ErrorCode.BadRequest, tooLarge);
+    return json;
+  }
+
+  /** The same data into every channel: checked and serialized once (a data too large refuses the whole call, nothing published). */
   private async broadcast(req: BroadcastRequest): Promise<{ responses: ApiAnswer[] }> {
+    const dataJson = this.dataJson(req.data);
     const responses = await inBatches(req.channels, MAX_IN_FLIGHT, async (channel) => {
       try {
-        return { result: await this.publish(channel, req.data, req.idempotency_key) };
+        return { result: await this.publish(channel, () => dataJson, req.idempotency_key) };
       } catch (err) {
         return this.failure(err);
       }
@@ -111,15 +127,17 @@ export class ApiDispatcher {
       if (err instanceof errors.NoRespondersError || (err instanceof errors.RequestError && err.isNoResponders())) throw new ApiFailure(ErrorCode.NotAvailable);
       throw err;
     }
-    const answer = JSON.parse(text) as ApiAnswer;
+    const answer: unknown = JSON.parse(text);
+    if (!apiAnswer.check(answer)) throw new Error("a gateway answered something that is not an API answer");
     if ("error" in answer) throw new ApiFailure(answer.error.code);
     return answer.result;
   }
 
   private failure(err: unknown): ApiAnswer {
-    if (err instanceof ApiFailure) return apiError(err.code);
+    if (err instanceof ApiFailure) return apiError(err.code, err.message);
     if (err instanceof NoRoomsStreamError) return apiError(ErrorCode.Internal, "the rooms stream is not there yet (no gateway has started); retry shortly");
-    if (err instanceof RoomMessageTooLargeError) return apiError(ErrorCode.LimitExceeded, err.message);
+    // The stream's own limit is below ours (the gateways run with a smaller MAX_MESSAGE_BYTES): too large all the same.
+    if (err instanceof RoomMessageTooLargeError) return apiError(ErrorCode.BadRequest, err.message);
     this.log.warn({ err: String(err) }, "server API call failed");
     return apiError(ErrorCode.Internal);
   }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ROOMS_STREAM, ROOM_ENVELOPE_BYTES, epochOf, roomSubject, streamAdvisorySubjects } from "@rt/protocol";
+import { PUBLICATION_ENVELOPE_BYTES, ROOMS_STREAM, STREAM_HEADER_BYTES, epochOf, roomPayload, roomSubject, streamAdvisorySubjects } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { NotifierMetrics } from "../metrics.ts";
 import { AckedPublisher, PublishFailedError, type StreamAck } from "./acked-publish.ts";
@@ -12,7 +12,11 @@ const API_TIMEOUT_MS = 5000;
 /** The ROOMS stream is not there (no gateway created it yet, or it was deleted): the caller may retry. */
 export class NoRoomsStreamError extends Error {}
 
-/** The ROOMS stream refused the publication for its size (over its `max_msg_size`, set by the gateways from MAX_MESSAGE_BYTES): retrying cannot help. */
+/**
+ * The ROOMS stream refused the publication for its size (over its `max_msg_size`, set by the
+ * gateways from their MAX_MESSAGE_BYTES): only when the gateways were given a smaller one than this
+ * notifier, which checked the data against its own. Retrying cannot help.
+ */
 export class RoomMessageTooLargeError extends Error {}
 
 /** The stream's answer to a message over its `max_msg_size` (JSStreamMessageExceedsMaximumErr). */
@@ -41,16 +45,16 @@ export class RoomPublisher {
     this.publisher.stop();
   }
 
-  /** Stores `data` as a publication of `room` (no `info`: the server published it); a publish the stream did not take is counted as failed. */
-  async publish(room: string, data: unknown, idempotencyKey: string | undefined): Promise<{ offset: number; epoch: string }> {
+  /** Stores the data (its JSON: `dataJson`) as a publication of `room` (no `info`: the server published it); a publish the stream did not take is counted as failed. */
+  async publish(room: string, dataJson: string, idempotencyKey: string | undefined): Promise<{ offset: number; epoch: string }> {
     const msgID = idempotencyKey === undefined ? undefined : `api:${createHash("sha256").update(`${room}\u0000${idempotencyKey}`).digest("base64url")}`;
     let ack: StreamAck;
     try {
-      ack = await this.publisher.publish(roomSubject(room), JSON.stringify({ data }), msgID);
+      ack = await this.publisher.publish(roomSubject(room), roomPayload(dataJson), msgID);
     } catch (err) {
       this.metrics.publishFailed();
       if (err instanceof PublishFailedError && err.reason === "no-stream") throw new NoRoomsStreamError("the ROOMS stream is not there (no gateway has created it yet)");
-      if (err instanceof PublishFailedError && err.reason === "refused" && err.message.includes(MESSAGE_TOO_LARGE)) throw new RoomMessageTooLargeError(`the publication is over the rooms stream's max_msg_size (MAX_MESSAGE_BYTES of the gateways plus ${ROOM_ENVELOPE_BYTES})`);
+      if (err instanceof PublishFailedError && err.reason === "refused" && err.message.includes(MESSAGE_TOO_LARGE)) throw new RoomMessageTooLargeError(`the publication is over the rooms stream's max_msg_size (the gateways' MAX_MESSAGE_BYTES plus ${PUBLICATION_ENVELOPE_BYTES + STREAM_HEADER_BYTES}): give the gateways and the notifier the same MAX_MESSAGE_BYTES`);
       throw err;
     }
     return { offset: ack.seq, epoch: this.epoch ?? (await this.currentEpoch()) };

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { centrifugo, depthWithin, RPC_METHOD_PATTERN, rpcSubject, type centrifugo as C } from "@rt/protocol";
+import { centrifugo, dataSizeError, depthWithin, roomPayload, RPC_METHOD_PATTERN, rpcSubject, type centrifugo as C } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Authenticator, Principal } from "../../auth.ts";
 import type { Broker } from "../../broker/broker.ts";
@@ -21,7 +21,7 @@ import { SmallMap } from "../../sessions/small-map.ts";
 import type { SocketIndex } from "../../sessions/socket-index.ts";
 import type { Codec } from "./codec.ts";
 
-const { ErrorCode, ERROR_MESSAGES, TEMPORARY_ERRORS, DisconnectCode, METHODS } = centrifugo;
+const { ErrorCode, TEMPORARY_ERRORS, DisconnectCode, METHODS, errorMessage, isMethod } = centrifugo;
 type Ws = SocketOf<ClientData>;
 type Method = C.Method;
 
@@ -55,12 +55,14 @@ export interface ClientConfig {
   maxChannels: number;
   historySize: number;
   version: string;
+  /** MAX_MESSAGE_BYTES: the largest publication `data` (as JSON). */
+  maxMessageBytes: number;
 }
 
-/** A command could not be served: answered with an error reply (`code`) or, with `disconnect`, by closing. */
+/** A command could not be served: answered with an error reply (`code`, and the code's message unless given) or, with `disconnect`, by closing. */
 class CommandError extends Error {
-  constructor(readonly code: number, readonly disconnect?: C.Disconnect) {
-    super(ERROR_MESSAGES[code as C.ErrorCode] ?? "error");
+  constructor(readonly code: number, readonly disconnect?: C.Disconnect, message?: string) {
+    super(message ?? errorMessage(code));
   }
 }
 
@@ -154,13 +156,18 @@ export class Client {
       }
       const id = cmd.id;
       if (id !== undefined && !(typeof id === "number" && Number.isSafeInteger(id) && id >= 0)) return this.disconnect(DisconnectCode.BadRequest, "bad_command_id");
-      const method = keys.find((k) => k !== "id") as Method | undefined;
-      if (method === undefined || keys.length > 2) return this.disconnect(DisconnectCode.BadRequest, "bad_command");
-      if (!(method in METHODS)) {
+      const name = keys.find((k) => k !== "id");
+      if (name === undefined || keys.length > 2) return this.disconnect(DisconnectCode.BadRequest, "bad_command");
+      // An own name of the method table only: `toString`, `__proto__` and the like are unknown methods too.
+      if (!isMethod(name)) {
         if (id === undefined) return this.disconnect(DisconnectCode.BadRequest, "unknown_method");
-        this.replyError(id, ErrorCode.MethodNotFound);
+        if (!this.admit()) {
+          if (this.refusedInARow > MAX_REFUSED_IN_A_ROW) return this.disconnect(DisconnectCode.TooManyRequests, "rate_limit");
+          this.replyError(id, ErrorCode.TooManyRequests);
+        } else this.replyError(id, ErrorCode.MethodNotFound);
         continue;
       }
+      const method: Method = name;
       // Commands queued behind a connect (the SDK sends its subscribes in the same frame) wait for it.
       if (method === "connect") this.connectQueued = true;
       else if (!this.connectQueued) return this.disconnect(DisconnectCode.BadRequest, "command_before_connect");
@@ -490,10 +497,18 @@ export class Client {
     if (ref.kind !== "room") throw new CommandError(ErrorCode.PermissionDenied);
     if (this.subs.get(req.channel)?.kind !== "room") throw new CommandError(ErrorCode.PermissionDenied); // subscribers publish
     if (!depthWithin(req.data)) throw new CommandError(ErrorCode.BadRequest);
-    const refused = this.d.rooms.publish(ref.room, req.data, { user: this.user!, client: this.id }, this.creator());
-    // Not `{}`: a publication the stream would refuse (106), or a room created past the allowance (111, temporary).
-    if (refused === "too_large") throw new CommandError(ErrorCode.LimitExceeded);
-    if (refused === "create_rate") throw new CommandError(ErrorCode.TooManyRequests);
+    // Serialized once: checked against MAX_MESSAGE_BYTES here (107 naming the limit; what it lets
+    // through the gateways relay), stored as it is by the room.
+    const dataJson = JSON.stringify(req.data);
+    const tooLarge = dataSizeError(dataJson, this.d.config.maxMessageBytes);
+    if (tooLarge !== undefined) {
+      this.d.rejections.count("room_message_too_large", this.d.log, { room: ref.room });
+      throw new CommandError(ErrorCode.BadRequest, undefined, tooLarge);
+    }
+    // A room created past the allowance: 111 (temporary), nothing published.
+    if (this.d.rooms.publish(ref.room, req.data, roomPayload(dataJson, { user: this.user!, client: this.id }), this.creator()) === "create_rate") {
+      throw new CommandError(ErrorCode.TooManyRequests);
+    }
     this.reply(id, "publish", {});
   }
 
@@ -535,9 +550,8 @@ export class Client {
 
   private async presence(req: C.ChannelRequest): Promise<Record<string, C.ClientInfo>> {
     const members = await this.askPresence(() => this.d.presence.list(this.presenceRoom(req.channel)));
-    const out: Record<string, C.ClientInfo> = {};
-    for (const [client, user] of members) out[client] = { client, user };
-    return out;
+    // Own properties whatever the client ids are (a `__proto__` from NATS would set the prototype).
+    return Object.fromEntries([...members].map(([client, user]) => [client, { client, user }]));
   }
 
   private presenceStats(req: C.ChannelRequest): Promise<{ num_clients: number; num_users: number }> {
@@ -631,9 +645,9 @@ export class Client {
     this.ws.send(this.d.codec.encode([{ id, [method]: result }]));
   }
 
-  private replyError(id: number, code: number): void {
+  private replyError(id: number, code: number, message = errorMessage(code)): void {
     if (this.state === "closed") return;
-    const error: Record<string, unknown> = { code, message: ERROR_MESSAGES[code as C.ErrorCode] ?? "error" };
+    const error: Record<string, unknown> = { code, message };
     if (TEMPORARY_ERRORS.has(code)) error.temporary = true;
     this.ws.send(this.d.codec.encode([{ id, error }]));
   }
@@ -642,7 +656,7 @@ export class Client {
     if (this.state === "closed") return;
     if (err instanceof CommandError) {
       if (err.disconnect) return this.disconnect(err.disconnect, `error_${err.code}`);
-      if (id !== undefined) this.replyError(id, err.code);
+      if (id !== undefined) this.replyError(id, err.code, err.message);
       return;
     }
     // A store or NATS that did not answer: the command fails (temporary), the session stays.
