@@ -56,9 +56,12 @@ export function wireBytes(format: WireFormat, frame: string | Uint8Array): Uint8
 
 /**
  * `frame` as Server-Sent Events: one event per line (JSON text never holds a raw newline, so a
- * line is one reply). A browser's EventSource hands each event's data to `onmessage` whole.
+ * line is one reply). A browser's EventSource hands each event's data to `onmessage` whole. A raw
+ * CR, which SSE reads as a line end, can only be whitespace between JSON tokens (text relayed as
+ * it came, a metrics sample say): it becomes a space.
  */
 function sseEvents(frame: string): string {
+  if (frame.includes("\r")) frame = frame.replaceAll("\r", " ");
   if (!frame.includes("\n")) return `data: ${frame}\n\n`;
   let out = "";
   for (const line of frame.split("\n")) if (line !== "") out += `data: ${line}\n\n`;

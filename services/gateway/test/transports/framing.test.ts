@@ -45,6 +45,13 @@ describe("wireBytes", () => {
     expect(text(wireBytes("uni-sse", "{}"))).toBe("data: {}\n\n");
   });
 
+  test("sse: a raw CR (whitespace between JSON tokens in relayed text) cannot end an event line", () => {
+    const relayed = jsonPushes.publication("system:monitor", '{"host":"h",\r"cpu_load":1}') as string;
+    const events = text(wireBytes("sse", relayed));
+    expect(events).not.toContain("\r");
+    expect(JSON.parse(events.slice("data: ".length, -2))).toEqual({ push: { channel: "system:monitor", pub: { data: { host: "h", cpu_load: 1 } } } });
+  });
+
   test("protobuf: the length-delimited replies as they are (a WebSocket frame's bytes)", () => {
     const frame = protobufPushes.join([protobufPushes.frame("a", { pub: { data: 1 } }), protobufPushes.frame("a", { pub: { data: 2 } })]);
     expect(wireBytes("protobuf", frame)).toBe(frame as Uint8Array);
