@@ -3,6 +3,7 @@ import { ChatError, ChatMessage, ChatReceived } from "./frames.ts";
 import { MetricsSample } from "./metrics.ts";
 import { AnswerRecord, LiveNotification, NotificationFrame, NotifyAnswer, NotifyErrorAnswer, NotifyRequest, StoredNotification } from "./notification.ts";
 import { ControlAnswer } from "./control.ts";
+import { EmulationAnswer, EmulationForward } from "./emulation.ts";
 import { GatewayHeartbeat, PresenceAnswer, PresenceEvent, PresenceQuery } from "./presence.ts";
 import { RoomPublication } from "./rooms.ts";
 
@@ -34,6 +35,8 @@ export const CATALOG: CatalogEntry[] = [
   { name: "PresenceAnswer", schema: PresenceAnswer, where: "reply to `presence.query.<room>`", direction: "gateway → gateway", summary: "One gateway's answer in `parts` messages of at most 128 KiB: `members` as `[client, user]` pairs, or `clients` (the count) and `users` (distinct)." },
   { name: "PresenceEvent", schema: PresenceEvent, where: "NATS `presence.event.<room>`", direction: "gateway → gateways", summary: "Members that joined or left the room on `gateway`, in order, as `[kind, client, user]` (the changes of one event-loop turn together, at most 1000 per message); pushed as `join`/`leave` to subscribers that asked for them." },
   { name: "ControlAnswer", schema: ControlAnswer, where: "reply to `gateway.control.<op>`", direction: "gateway → gateway", summary: "One gateway's part of a server API call that spans gateways: what it did (`done`: connections unsubscribed or closed), its channels with member counts, or its `node` (info); in parts of at most 128 KiB." },
+  { name: "EmulationForward", schema: EmulationForward, where: "NATS request `gateway.emulation.<gateway>`", direction: "gateway → gateway", summary: "An HTTP-streaming or SSE client's `POST /emulation` taken by another gateway than its session's: the session secret (gateways only may read this subject), the session's encoding and its commands (JSON text, or base64 of the Protobuf bytes)." },
+  { name: "EmulationAnswer", schema: EmulationAnswer, where: "reply to `gateway.emulation.<gateway>`", direction: "gateway → gateway", summary: "`delivered` once the session took the commands (the POST gets 204), `gone` (404), `bad_request` (400: another encoding), `busy` (429: too many waiting for the session)." },
   { name: "AnswerRecord", schema: AnswerRecord, where: "JetStream stream `NOTIFY_ANSWERS`, subject `notify.answer.<dedup id>`", direction: "notifier → stream → notifier", summary: "The first answer to a notification sent with both `idempotency_key` and `wait_for_delivery_ms`, recorded once its wait ended: a repeat within `NOTIFIER_DEDUP_WINDOW`, on any notifier, answers the same `delivered`. One message per key, kept for the dedup window." },
   { name: "LiveNotification", schema: LiveNotification, where: "NATS `notify.live.<user>`", direction: "notifier → gateways", summary: "Published after the store acknowledged it: the stored notification plus `seq` and `epoch`." },
 ];

@@ -17,3 +17,4 @@ export { SdkClient, jsonBytes, type Received, type SdkEncoding, type Presence as
 export { metric, samples } from "./prom.ts";
 export { NATS_ADMIN, NATS_AUTH_CONF, TEST_NATS_PASSWORDS, natsAs, natsServerEnv, serviceNatsEnv, type NatsRole } from "./nats-auth.ts";
 export { importCycles, localImports, type ImportCycle } from "./import-cycles.ts";
+export { TestEventSource } from "./event-source.ts";
