@@ -13,6 +13,8 @@ describe("configuration", () => {
     [{ JWT_SECRET: TEST_JWT_SECRET, NATS_URL: "not a url" }, "NATS_URL"],
     [{ JWT_SECRET: TEST_JWT_SECRET, MAX_MESSAGE_BYTES: "-1" }, "MAX_MESSAGE_BYTES"],
     [{ JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ JWT_SECRET: TEST_JWT_SECRET, PONG_TIMEOUT: "0" }, "PONG_TIMEOUT"],
+    [{ JWT_SECRET: TEST_JWT_SECRET, GATEWAY_HEARTBEAT_INTERVAL: "5s", GATEWAY_GONE_AFTER: "6s" }, "GATEWAY_GONE_AFTER"],
   ])("%p exits 2 naming %s", async (env, variable) => {
     const { code, output } = await runToExit("gateway", env);
     expect(code).toBe(2);
