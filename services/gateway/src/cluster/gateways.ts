@@ -19,8 +19,9 @@ interface Seen {
  * interval (5 s by default; and at once when its NATS link comes back, with a new `gen`) and
  * listens to the others'. A gateway silent for `goneAfterMs` (15 s) is gone (killed, cut off),
  * found at the next look (one per heartbeat interval): `onGone` tells who, so what it held
- * (presence) is let go. `onChanged` tells of a gateway that is new, or whose link came back (it may have missed
- * events, and its own may have been lost). Its own id is the origin id of its publishes.
+ * (presence) is let go. `onChanged` tells of a gateway that is new, or whose link came back (it
+ * may have missed events, and its own may have been lost). Its own id is the origin id of its
+ * publishes.
  */
 export class GatewayRegistry {
   private readonly seen = new Map<string, Seen>();
