@@ -118,7 +118,7 @@ export function asyncApiDocument(): Json {
   }
   const codes = Object.entries(centrifugo.ERROR_MESSAGES).map(([code, text]) => `${code} ${text}`).join(", ");
   const closes = Object.values(centrifugo.DisconnectCode).map((d) => `${d.code} ${d.reason}`).join(", ");
-  message("CentrifugoPing", "`{}`: a ping from the gateway every PING_INTERVAL_SEC; the client answers `{}` (a pong) within 10 s or is closed with 3012.", plain(centrifugo.Command));
+  message("CentrifugoPing", "`{}`: a ping from the gateway every PING_INTERVAL_SEC; the client answers `{}` (a pong) within PONG_TIMEOUT (10 s) or is closed with 3012.", plain(centrifugo.Command));
   message("CentrifugoReply", "A command's reply: `{\"id\": N, \"<method>\": {result}}` or `{\"id\": N, \"error\": {\"code\", \"message\", \"temporary\"?}}`.", {
     ...plain(centrifugo.Command),
     description: `The Centrifugo client protocol v2's reply, result by method as in docs/websocket.md. Error codes: ${codes}.`,
@@ -199,7 +199,7 @@ export function asyncApiDocument(): Json {
   operation("notifierServeSend", "notifier", "receive", "notifierSend", ["NotifyRequest", "NotifyBatch"], "Store and announce each notification, then answer.", { reply: ["NotifyAnswer", "NotifyErrorAnswer", "NotifyBatchAnswer"], queue: "notifier" });
 
   message("GatewayHeartbeat", "A gateway is alive; `gen` grows each time its NATS link comes back.", plain(GatewayHeartbeat));
-  channel("gatewayHeartbeat", "nats", template(gatewayHeartbeatSubject("x"), "gateway"), "Every 5 s, and at once after a reconnect. Published by: every gateway. Subscribed by: every gateway (`gateway.heartbeat.*`): one silent for 15 s is gone, with its members.", ["GatewayHeartbeat"]);
+  channel("gatewayHeartbeat", "nats", template(gatewayHeartbeatSubject("x"), "gateway"), "Every GATEWAY_HEARTBEAT_INTERVAL (5 s), and at once after a reconnect. Published by: every gateway. Subscribed by: every gateway (`gateway.heartbeat.*`): one silent for GATEWAY_GONE_AFTER (15 s) is gone, with its members.", ["GatewayHeartbeat"]);
   operation("gatewaySendHeartbeat", "gateway", "send", "gatewayHeartbeat", ["GatewayHeartbeat"], "Say this gateway is alive.");
   operation("gatewayReceiveHeartbeat", "gateway", "receive", "gatewayHeartbeat", ["GatewayHeartbeat"], "Track which gateways are alive.");
 

@@ -2,6 +2,7 @@ export { freePort, waitFor, portOpen } from "./ports.ts";
 export { TestNats, natsServerBinary, type TestNatsOptions } from "./nats-server.ts";
 export { ServiceProcess, runToExit, ROOT } from "./process.ts";
 export { TestSocket, upgradeStatus } from "./ws-client.ts";
+export { roomJoined, roomTexts } from "./rooms.ts";
 export { signToken, TEST_JWT_SECRET } from "./tokens.ts";
 export { TestSystem, type SystemOptions } from "./system.ts";
 export { ResumingClient, auditSeqs } from "./resuming-client.ts";

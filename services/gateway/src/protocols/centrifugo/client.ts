@@ -48,6 +48,8 @@ export interface ClientDeps {
 /** The protocol's settings (from the gateway's configuration). */
 export interface ClientConfig {
   pingIntervalSec: number;
+  /** How long a client may leave the oldest ping unanswered (then 3012). */
+  pongTimeoutMs: number;
   allowAnonymous: boolean;
   maxConnectionsPerUser: number;
   rateLimitPerSec: number;
@@ -90,8 +92,6 @@ function recoveryOf(asked: { recover?: boolean; offset?: number; epoch?: string 
 /** The unsubscribe push of the server API's `unsubscribe` (below 2500: the SDKs do not subscribe again). */
 const SERVER_UNSUBSCRIBE = { code: 2000, reason: "server unsubscribe" };
 
-/** How long a client may leave the oldest ping unanswered. */
-const PONG_TIMEOUT_MS = 10_000;
 /** How long connect waits for the user's inbox to be placed (its position goes into the reply). */
 const INBOX_POSITION_TIMEOUT_MS = 5000;
 /** RPC requests wait this long for a backend's answer (docs/websocket.md: 108 after 5 s). */
@@ -214,7 +214,7 @@ export class Client {
   /** The sweeper's look: ping, pong deadline, token expiry, slow output (3008 is the adapter's). */
   tick(now: number): void {
     if (this.state !== "connected") return;
-    if (this.pingSentAt !== undefined && now - this.pingSentAt > PONG_TIMEOUT_MS) return this.disconnect(DisconnectCode.NoPong);
+    if (this.pingSentAt !== undefined && now - this.pingSentAt > this.d.config.pongTimeoutMs) return this.disconnect(DisconnectCode.NoPong);
     if (now - this.lastPingAt >= this.d.config.pingIntervalSec * 1000) {
       this.lastPingAt = now;
       this.pingSentAt ??= now;
