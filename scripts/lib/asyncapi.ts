@@ -1,7 +1,7 @@
 import {
   API_METHODS, API_PREFIX, GATEWAY_API_METHODS, GATEWAY_CONTROL_OPS, ApiError, ChatError, ChatMessage, ChatReceived, ControlAnswer, GATEWAY_API_PREFIX, GATEWAY_API_QUEUE, GATEWAY_CONTROL_PREFIX, GatewayHeartbeat,
-  AnswerRecord, LiveNotification, MetricsSample, NOTIFICATIONS_STREAM, NOTIFIER_SEND, NOTIFY_ANSWERS_STREAM, PROXY_SUBJECTS, proxy, NotificationFrame, NotifyAnswer, NotifyErrorAnswer, NotifyRequest, PresenceAnswer, PresenceEvent,
-  PresenceQuery, REPLY_PREFIX, ROOMS_STREAM, RoomPublication, StoredNotification, answerSubject, centrifugo, deliveredSubject, encodeToken, gatewayHeartbeatSubject, methodSubject, metricsSubject,
+  AnswerRecord, EmulationAnswer, EmulationForward, LiveNotification, MetricsSample, NOTIFICATIONS_STREAM, NOTIFIER_SEND, NOTIFY_ANSWERS_STREAM, PROXY_SUBJECTS, proxy, NotificationFrame, NotifyAnswer, NotifyErrorAnswer, NotifyRequest, PresenceAnswer, PresenceEvent,
+  PresenceQuery, REPLY_PREFIX, ROOMS_STREAM, RoomPublication, StoredNotification, answerSubject, centrifugo, deliveredSubject, encodeToken, gatewayEmulationSubject, gatewayHeartbeatSubject, methodSubject, metricsSubject,
   namespaceStream, namespaceToken, presenceEventSubject, presenceQuerySubject, roomLiveSubject, roomSubject, rpcSubject, streamAdvisorySubjects, userLiveSubject, userStoreSubject,
 } from "@rt/protocol";
 import { Parser } from "@asyncapi/parser";
@@ -120,7 +120,7 @@ export function asyncApiDocument(): Json {
   }
   const codes = Object.entries(centrifugo.ERROR_MESSAGES).map(([code, text]) => `${code} ${text}`).join(", ");
   const closes = Object.values(centrifugo.DisconnectCode).map((d) => `${d.code} ${d.reason}`).join(", ");
-  message("CentrifugoPing", "`{}`: a ping from the gateway every PING_INTERVAL_SEC; the client answers `{}` (a pong) within 10 s or is closed with 3012.", plain(centrifugo.Command));
+  message("CentrifugoPing", "`{}`: a ping from the gateway every PING_INTERVAL_SEC; the client answers `{}` (a pong) within PONG_TIMEOUT (10 s) or is closed with 3012.", plain(centrifugo.Command));
   message("CentrifugoReply", "A command's reply: `{\"id\": N, \"<method>\": {result}}` or `{\"id\": N, \"error\": {\"code\", \"message\", \"temporary\"?}}`.", {
     ...plain(centrifugo.Command),
     description: `The Centrifugo client protocol v2's reply, result by method as in docs/websocket.md. Error codes: ${codes}.`,
@@ -212,7 +212,7 @@ export function asyncApiDocument(): Json {
   operation("notifierServeSend", "notifier", "receive", "notifierSend", ["NotifyRequest", "NotifyBatch"], "Store and announce each notification, then answer.", { reply: ["NotifyAnswer", "NotifyErrorAnswer", "NotifyBatchAnswer"], queue: "notifier" });
 
   message("GatewayHeartbeat", "A gateway is alive; `gen` grows each time its NATS link comes back.", plain(GatewayHeartbeat));
-  channel("gatewayHeartbeat", "nats", template(gatewayHeartbeatSubject("x"), "gateway"), "Every 5 s, and at once after a reconnect. Published by: every gateway. Subscribed by: every gateway (`gateway.heartbeat.*`): one silent for 15 s is gone, with its members.", ["GatewayHeartbeat"]);
+  channel("gatewayHeartbeat", "nats", template(gatewayHeartbeatSubject("x"), "gateway"), "Every GATEWAY_HEARTBEAT_INTERVAL (5 s), and at once after a reconnect. Published by: every gateway. Subscribed by: every gateway (`gateway.heartbeat.*`): one silent for GATEWAY_GONE_AFTER (15 s) is gone, with its members.", ["GatewayHeartbeat"]);
   operation("gatewaySendHeartbeat", "gateway", "send", "gatewayHeartbeat", ["GatewayHeartbeat"], "Say this gateway is alive.");
   operation("gatewayReceiveHeartbeat", "gateway", "receive", "gatewayHeartbeat", ["GatewayHeartbeat"], "Track which gateways are alive.");
 
@@ -248,6 +248,12 @@ export function asyncApiDocument(): Json {
     operation(`notifierAskGateway${pascal(method)}`, "notifier", "send", id, [`${name}Request`], `Hand \`${method}\` to one gateway.`, { reply: [`${name}Answer`] });
     operation(`gatewayServeApi${pascal(method)}`, "gateway", "receive", id, [`${name}Request`], `Serve \`${method}\` (asking the other gateways on \`gateway.control.*\` or \`presence.query.*\` when needed).`, { reply: [`${name}Answer`], queue: GATEWAY_API_QUEUE });
   }
+  message("EmulationForward", "An emulation request (`POST /emulation`) for a session of another gateway: its secret, encoding and commands.", plain(EmulationForward));
+  message("EmulationAnswer", "What became of it: `delivered` once the session took the commands, or why not.", plain(EmulationAnswer));
+  channel("gatewayEmulation", "nats", template(gatewayEmulationSubject("x"), "gateway"), "The commands an HTTP-streaming or SSE client posted to `/emulation` on another gateway, for the gateway owning its session (the connect result's `node`). Carries session secrets: only gateways may publish or subscribe (deploy/nats/auth.conf). Published by: the gateway that took the POST. Subscribed by: the gateway named (its own subject only).", ["EmulationForward"]);
+  operation("gatewayForwardEmulation", "gateway", "send", "gatewayEmulation", ["EmulationForward"], "Hand a session's commands to its gateway (within 10 s).", { reply: ["EmulationAnswer"] });
+  operation("gatewayServeEmulation", "gateway", "receive", "gatewayEmulation", ["EmulationForward"], "Hand the commands to the session, in the order received, and answer once it took them.", { reply: ["EmulationAnswer"] });
+
   message("ControlAnswer", "One gateway's part of a server API call that spans gateways, in parts of at most 128 KiB.", plain(ControlAnswer));
   for (const op of GATEWAY_CONTROL_OPS) {
     const id = `gatewayControl${pascal(op)}`;
@@ -270,7 +276,7 @@ export function asyncApiDocument(): Json {
   operation("gatewayManageStream", "gateway", "send", "streamManage", ["JetStreamApiRequest"], "Create or update `ROOMS` and each namespace's `NS_<ns>`; read the streams' `created` time (the epoch).", { reply: ["JetStreamApiReply"] });
   operation("notifierManageStream", "notifier", "send", "streamManage", ["JetStreamApiRequest"], "Create or update `NOTIFICATIONS` and `NOTIFY_ANSWERS`; read the streams' `created` time (the epoch).", { reply: ["JetStreamApiReply"] });
 
-  channel("natsReply", "nats", null, `The requester's reply subject, chosen at run time under its own prefix: \`_INBOX_gateway.…\`, \`_INBOX_notifier.…\` (\`INBOX_PREFIX\`; each service's NATS user may subscribe under its own only), a backend's \`_INBOX.…\`: NATS request/reply. A responder answers only under its callers' reply prefix (\`REPLY_PREFIX\`; any other reply subject: the request is dropped and counted in \`rt_reply_refused_total\`, docs/nats-security.md): \`${REPLY_PREFIX.clients}\` for \`notifier.send\` and \`api.*\`, \`${REPLY_PREFIX.gatewayApi}\` for \`gateway.api.*\`, \`${REPLY_PREFIX.gather}\` for \`gateway.control.*\` and \`presence.query.*\`, \`${REPLY_PREFIX.proxy}\` for a backend's answer to \`rpc.*\` and \`proxy.*\`.`, [...replies].sort());
+  channel("natsReply", "nats", null, `The requester's reply subject, chosen at run time under its own prefix: \`_INBOX_gateway.…\`, \`_INBOX_notifier.…\` (\`INBOX_PREFIX\`; each service's NATS user may subscribe under its own only), a backend's \`_INBOX.…\`: NATS request/reply. A responder answers only under its callers' reply prefix (\`REPLY_PREFIX\`; any other reply subject: the request is dropped and counted in \`rt_reply_refused_total\`, docs/nats-security.md): \`${REPLY_PREFIX.clients}\` for \`notifier.send\` and \`api.*\`, \`${REPLY_PREFIX.gatewayApi}\` for \`gateway.api.*\`, \`${REPLY_PREFIX.gather}\` for \`gateway.control.*\` and \`presence.query.*\`, \`${REPLY_PREFIX.emulation}\` for \`gateway.emulation.*\`, \`${REPLY_PREFIX.proxy}\` for a backend's answer to \`rpc.*\` and \`proxy.*\`.`, [...replies].sort());
 
   return {
     asyncapi: "3.0.0",

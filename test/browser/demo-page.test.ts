@@ -59,7 +59,10 @@ describe("the demo page in Chromium", () => {
     expect(await text(page, "presence")).toContain("loader"); // itself, from presence once subscribed
     const sockets = await page.evaluate(() => (globalThis as unknown as { centrifuge: { state: string } }).centrifuge.state);
     expect(sockets).toBe("connected");
-    await Bun.sleep(300); // late errors (a failed history or presence call) would show here
+    // A round trip on the page's own connection after everything it asked at load (the inbox, the
+    // monitor, the room's subscribe, history and presence): the gateway answers one connection's
+    // commands in order, so their replies, and any error they caused, came before this one.
+    await page.evaluate(() => (globalThis as unknown as { centrifuge: { presenceStats(ch: string): Promise<unknown> } }).centrifuge.presenceStats("chat:load-room"));
     expect(errors).toEqual([]);
     expect(consoleErrors).toEqual([]);
   });

@@ -51,7 +51,7 @@ test("every WebSocket endpoint and every kind of NATS subject is a channel", () 
   for (const address of [
     "/ws-chat", "/chat/{room_id}", "/system-monitor", "/notifications", "/connection/websocket",
     "chat.room.{room}", "chat.live.{room}", "rpc.{rpcMethod}", ...Object.values(subjects.PROXY_SUBJECTS), "metrics.host.{host}", "notify.user.{user}", "notify.live.{user}", "notify.delivered.{id}", "notify.answer.{dedupId}", "notifier.send",
-    "gateway.heartbeat.{gateway}", "presence.query.{room}", "presence.event.{room}", "presence.query.{ns}.{channel}", "presence.event.{ns}.{channel}",
+    "gateway.heartbeat.{gateway}", "gateway.emulation.{gateway}", "presence.query.{room}", "presence.event.{room}", "presence.query.{ns}.{channel}", "presence.event.{ns}.{channel}",
     "chan.store.{ns}.{channel}", "chan.live.{ns}.{channel}", "chan.pub.{ns}.{channel}", "$JS.EVENT.ADVISORY.STREAM.{advisory}.{stream}", "$JS.API.STREAM.MSG.GET.{stream}",
     ...Object.keys(API_METHODS).map((m) => `api.${m}`), ...GATEWAY_API_METHODS.map((m) => `gateway.api.${m}`), ...GATEWAY_CONTROL_OPS.map((op) => `gateway.control.${op}`),
   ]) expect(addresses).toContain(address);
@@ -111,6 +111,8 @@ const SAMPLES: Record<keyof typeof subjects, string[] | "not a subject"> = {
   GATEWAY_API_WILDCARD: GATEWAY_API_METHODS.map((m) => subjects.GATEWAY_API_WILDCARD.replace("*", m)),
   GATEWAY_CONTROL_PREFIX: GATEWAY_CONTROL_OPS.map((op) => `${subjects.GATEWAY_CONTROL_PREFIX}${op}`),
   GATEWAY_CONTROL_WILDCARD: GATEWAY_CONTROL_OPS.map((op) => subjects.GATEWAY_CONTROL_WILDCARD.replace("*", op)),
+  GATEWAY_EMULATION_PREFIX: [`${subjects.GATEWAY_EMULATION_PREFIX}g1`],
+  gatewayEmulationSubject: [subjects.gatewayEmulationSubject("g1")],
   methodSubject: [subjects.methodSubject(subjects.API_PREFIX, "info"), subjects.methodSubject(subjects.GATEWAY_API_PREFIX, "info"), subjects.methodSubject(subjects.GATEWAY_CONTROL_PREFIX, "info")],
 };
 

@@ -2,9 +2,13 @@
 // the points of compose's load balancer that can be checked without Docker.
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { Hub } from "../../services/gateway/src/transports/hub.ts";
+import { openHttpStream } from "../../services/gateway/src/transports/http-stream.ts";
+import type { StreamTransport } from "../../services/gateway/src/transports/stream-transport.ts";
 import { ROOT, ServiceProcess, TEST_JWT_SECRET, TestNats, TestSocket, freePort, rssBytes, signToken, upgradeStatus, waitFor } from "@rt/testkit";
 
 /** deploy/nginx-local.sh in front of `upstreams`; its prefix (config, logs) is kept in `prefix`. */
@@ -129,5 +133,158 @@ describe("deploy/nginx.conf with Debian's nginx in front of two gateways", () =>
     await lb2.proc.exited;
     expect(Date.now() - t0).toBeLessThan(8000);
     expect(await held.closed()).toBe(1006);
+  });
+});
+
+/**
+ * An upstream standing in for a gateway's streaming endpoints (the gateway routes them once the
+ * session is integrated; docs/transports.md): each stream sends its first line, then its second
+ * only when the test says so, then ends. It sends no `X-Accel-Buffering`, so what is checked is
+ * deploy/nginx.conf itself.
+ */
+function streamingUpstream(opts: { refuseStreams?: boolean } = {}) {
+  const seen: Array<{ method: string; path: string; query: string; body: string }> = [];
+  const releases: Array<() => void> = [];
+  const server = Bun.serve({
+    port: 0,
+    async fetch(req, srv) {
+      const url = new URL(req.url);
+      const body = await req.text();
+      seen.push({ method: req.method, path: url.pathname, query: url.search, body });
+      if (url.pathname === "/emulation") return new Response(null, { status: 204 });
+      if (opts.refuseStreams) return Response.json({ error: "gateway is full or shutting down" }, { status: 503 });
+      srv.timeout(req, 0);
+      const sse = url.pathname.endsWith("sse");
+      const line = (s: string) => new TextEncoder().encode(sse ? `data: ${s}\n\n` : `${s}\n`);
+      const release = Promise.withResolvers<void>();
+      releases.push(release.resolve);
+      const stream = new ReadableStream<Uint8Array>({
+        async start(c) {
+          c.enqueue(line("first"));
+          await release.promise;
+          c.enqueue(line("second"));
+          c.close();
+        },
+      });
+      return new Response(stream, { headers: { "Content-Type": sse ? "text/event-stream; charset=utf-8" : "application/x-ndjson" } });
+    },
+  });
+  return { server, seen, releases, port: server.port!, [Symbol.dispose]: () => server.stop(true) };
+}
+
+describe("deploy/nginx.conf and the streaming transports (a streaming upstream in place of the gateway's routes)", () => {
+  test("http_stream, sse and the unidirectional streams pass byte by byte: the first line arrives while the upstream holds the second", async () => {
+    using up = streamingUpstream();
+    await using lb = await LocalLb.start([up.port]);
+    const cfConnect = encodeURIComponent(JSON.stringify({ id: 1, connect: { token: "secret-token" } }));
+    const requests: Array<[string, RequestInit]> = [
+      ["/connection/http_stream", { method: "POST", body: '{"id":1,"connect":{}}' }],
+      [`/connection/sse?cf_connect=${cfConnect}`, {}],
+      ["/connection/uni_http_stream", { method: "POST", body: '{"token":"t"}' }],
+      [`/connection/uni_sse?cf_connect=${cfConnect}`, {}],
+    ];
+    for (const [i, [path, init]] of requests.entries()) {
+      const res = await fetch(`http://127.0.0.1:${lb.port}${path}`, init);
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      let text = "";
+      // The upstream sends "second" only once the first arrived here: a buffering proxy would hold "first" and this would time out.
+      while (!text.includes("first")) text += new TextDecoder().decode((await reader.read()).value);
+      expect(text).not.toContain("second");
+      up.releases[i]!();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      expect(text).toContain("second");
+      if (path.includes("sse")) expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    }
+    // The request reached the upstream as it was sent, body and cf_connect included; the access log has neither.
+    expect(up.seen.map((s) => [s.method, s.path])).toEqual(requests.map(([p, init]) => [init.method ?? "GET", p.split("?")[0]!]));
+    expect(up.seen[0]!.body).toBe('{"id":1,"connect":{}}');
+    expect(up.seen[1]!.query).toBe(`?cf_connect=${cfConnect}`);
+    await waitFor("logged", () => lb.accessLog.includes("/connection/uni_sse"), 5000);
+    expect(lb.accessLog).not.toContain("cf_connect");
+    expect(lb.accessLog).not.toContain("secret-token");
+  });
+
+  test("a client that stops reading behind nginx stalls the gateway's stream within a few MB (nginx passes the stall back, never spools it to disk): the slow-reader cut applies", async () => {
+    // The gateway's own stream (the transport kit) as the upstream, with a small limit.
+    const limit = 256 * 1024;
+    const hub = new Hub(() => undefined);
+    let t: StreamTransport | undefined;
+    using up = {
+      server: Bun.serve({
+        port: 0,
+        fetch(req, server) {
+          const o = openHttpStream({ limitBytes: limit, hub, server, req, encoding: "json", unidirectional: false });
+          t = o.transport;
+          // Without the gateway's `X-Accel-Buffering: no`, so that what is checked is deploy/nginx.conf itself.
+          const headers = new Headers(o.response.headers);
+          headers.delete("x-accel-buffering");
+          return new Response(o.response.body, { headers });
+        },
+      }),
+      [Symbol.dispose]() {
+        this.server.stop(true);
+      },
+    };
+    await using lb = await LocalLb.start([up.server.port!]);
+    const sock = connect(lb.port, "127.0.0.1");
+    await new Promise<void>((resolve) => sock.on("connect", () => resolve()));
+    sock.on("error", () => undefined);
+    sock.write("POST /connection/http_stream HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+    sock.pause(); // reads nothing from now on
+    await waitFor("stream opened", () => t !== undefined);
+    const frame = JSON.stringify({ push: { channel: "c", pub: { data: "x".repeat(16 * 1024) } } });
+    // A producer that keeps the stream's queue under its limit, as long as the queue drains: what
+    // leaves the gateway goes to nginx. Stalled: no byte left for a second.
+    let written = 0;
+    let left = 0;
+    let progressAt = Date.now();
+    while (Date.now() - progressAt < 1000 && written < 128 * 1024 * 1024) {
+      if (t!.bufferedBytes() < limit) {
+        expect(t!.write(frame)).toBe(true);
+        written += frame.length + 1;
+      } else await Bun.sleep(5);
+      const nowLeft = written - t!.bufferedBytes();
+      if (nowLeft > left) {
+        left = nowLeft;
+        progressAt = Date.now();
+      }
+    }
+    // Kernel buffers on both sides of nginx take some MB, nginx itself (buffering off) a few KB. With
+    // proxy_buffering on, nginx would take everything (spooled to disk) and the stall would never reach the gateway.
+    expect(left).toBeLessThan(48 * 1024 * 1024);
+    expect(t!.slow || t!.bufferedBytes() >= limit - frame.length).toBe(true);
+    t!.close({ code: 3008, reason: "slow" });
+    expect(t!.closedBy).toBe("slow"); // too far behind for the disconnect push: cut
+    sock.destroy();
+  });
+
+  test("/emulation reaches a gateway: the POST body in, its status out", async () => {
+    using up = streamingUpstream();
+    await using lb = await LocalLb.start([up.port]);
+    const body = JSON.stringify({ node: "g1", session: "s".repeat(43), data: '{"id":2,"subscribe":{"channel":"chat:x"}}' });
+    const res = await fetch(`http://127.0.0.1:${lb.port}/emulation`, { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    expect(res.status).toBe(204);
+    expect(up.seen).toEqual([{ method: "POST", path: "/emulation", query: "", body }]);
+  });
+
+  test("a stream connect that a full replica refused (503) goes to the next replica", async () => {
+    using full = streamingUpstream({ refuseStreams: true });
+    using ok = streamingUpstream();
+    await using lb = await LocalLb.start([full.port, ok.port]);
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`http://127.0.0.1:${lb.port}/connection/http_stream`, { method: "POST", body: '{"id":1,"connect":{}}' });
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      let text = "";
+      while (!text.includes("first")) text += new TextDecoder().decode((await reader.read()).value);
+      ok.releases.at(-1)!();
+      await reader.cancel();
+    }
+    expect(ok.seen.length).toBe(4);
   });
 });

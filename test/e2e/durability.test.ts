@@ -27,7 +27,7 @@ describe("notifications are never lost", () => {
     const sender = (async () => {
       for (let i = 0; i < 300; i++) {
         acked.push((await notify(sys, "kim", `n${i}`)).seq);
-        await Bun.sleep(2);
+        await Bun.sleep(2); // a steady flow for the kill to fall into (its pace changes no check)
       }
     })();
     await waitFor("some delivered", () => client.seqs.length >= 60);
@@ -37,7 +37,9 @@ describe("notifications are never lost", () => {
     await client.connect();
     await sender;
     await waitFor("all delivered", () => client.seqs.length >= acked.length, 15_000);
-    await Bun.sleep(200);
+    // A marker after them (one user's arrive in seq order): a repeat would have come before it.
+    acked.push((await notify(sys, "kim", "marker")).seq);
+    await waitFor("the marker", () => client.seqs.includes(acked.at(-1)!), 15_000);
     expect(auditSeqs(client.seqs, acked)).toEqual({ missing: [], duplicates: 0, outOfOrder: 0 });
     expect(client.seqs).toEqual(acked);
   });
@@ -78,7 +80,10 @@ describe("notifications are never lost", () => {
     await using sys = await TestSystem.start({ gateways: 2, notifier: true });
     const online = await clientFor(sys, "online-user", () => 1);
     await online.connect(false);
-    await Bun.sleep(200);
+    // Live first (a notification has come through), so the receipt's 3 s measure delivery, not the
+    // socket's start on a loaded machine.
+    const warm = await notify(sys, "online-user", "warm-up");
+    await waitFor("the socket live", () => online.seqs.includes(warm.seq));
     const yes = await notify(sys, "online-user", "hi", { wait_for_delivery_ms: 3000 });
     expect(yes.delivered).toBe(true);
     const t0 = Date.now();
@@ -106,7 +111,7 @@ describe("notifications are never lost", () => {
     const churn = (async () => {
       const tick = 50; // each client is dropped with probability tick/1000 per tick: about once a second
       while (sending) {
-        await Bun.sleep(tick);
+        await Bun.sleep(tick); // the churn's pace: a client's chance of a drop per tick; no check depends on it
         await Promise.all(clients.map(async ({ c }) => {
           if (Math.random() < tick / 1000 && c.open) {
             await c.drop();
@@ -133,7 +138,9 @@ describe("notifications are never lost", () => {
     for (const { c } of clients) if (!c.open) await c.connect();
     for (const a of acked.values()) a.sort((x, y) => x - y);
     await waitFor("every client has everything", () => clients.every(({ user, c }) => new Set(c.seqs).size >= acked.get(user)!.length), 30_000);
-    await Bun.sleep(300);
+    // A marker per user after everything: a repeat would have come before it on each client.
+    for (const user of users) acked.get(user)!.push((await notify(sys, user, "marker")).seq);
+    await waitFor("every client has its marker", () => clients.every(({ user, c }) => c.seqs.includes(acked.get(user)!.at(-1)!)), 30_000);
     let delivered = 0;
     let duplicates = 0;
     let outOfOrder = 0;
@@ -146,11 +153,11 @@ describe("notifications are never lost", () => {
       missing += audit.missing.length;
     }
     const closes = clients.reduce((n, { c }) => n + c.closes, 0);
-    console.log(`churn: ${TOTAL} notifications in ${sendSeconds.toFixed(1)} s to ${clients.length} clients; ${closes} forced reconnects; delivered ${delivered}/${TOTAL * PER_USER} (${((100 * delivered) / (TOTAL * PER_USER)).toFixed(2)}%), duplicates ${duplicates}, out of order ${outOfOrder}`);
+    console.log(`churn: ${TOTAL} notifications in ${sendSeconds.toFixed(1)} s to ${clients.length} clients; ${closes} forced reconnects; delivered ${delivered}/${(TOTAL + USERS) * PER_USER} (${((100 * delivered) / ((TOTAL + USERS) * PER_USER)).toFixed(2)}%), duplicates ${duplicates}, out of order ${outOfOrder}`);
     expect(missing).toBe(0);
     expect(duplicates).toBe(0);
     expect(outOfOrder).toBe(0);
-    expect(delivered).toBe(TOTAL * PER_USER);
+    expect(delivered).toBe((TOTAL + USERS) * PER_USER); // the markers too
     expect(closes).toBeGreaterThan(clients.length * sendSeconds * 0.3);
     for (const { c } of clients) c.close();
   }, 120_000);

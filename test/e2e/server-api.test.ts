@@ -25,6 +25,8 @@ async function call(transport: Transport, method: string, body: unknown): Promis
   expect(r.status).toBe(method === "nope" ? 404 : 200); // an API error is a 200 with {"error"}; only an unknown method is not
   return (await r.json()) as Answer;
 }
+/** A command and its reply on `c`'s connection (an RPC nobody serves: error 108). */
+const roundTrip = (c: SdkClient) => c.centrifuge.rpc("api-test-round-trip", {}).then(() => 0, (e: { code: number }) => e.code);
 async function client(gw: number, user: string): Promise<SdkClient> {
   const c = SdkClient.create(`${sys.gw(gw).ws}/connection/websocket`, { token: await signToken(user) });
   await c.connect();
@@ -59,9 +61,11 @@ describe.each(["http", "nats"] as const)("the server API over %s", (t) => {
     const other = await call(t, "publish", { channel: `chat:api-idem-${t}`, data: { n: 2 }, idempotency_key: "k2" });
     expect(again.result).toEqual(first.result!);
     expect((other.result as { offset: number }).offset).toBeGreaterThan((first.result as { offset: number }).offset);
-    await a.waitFor(`chat:api-idem-${t}`, 2);
-    await Bun.sleep(200); // nothing more may come
-    expect(a.data(`chat:api-idem-${t}`)).toEqual([{ n: 1 }, { n: 2 }]);
+    // A marker publication after them: a second copy of n:1 would have been stored, and so
+    // delivered, before it.
+    await call(t, "publish", { channel: `chat:api-idem-${t}`, data: { n: 3 } });
+    await a.waitFor(`chat:api-idem-${t}`, 3);
+    expect(a.data(`chat:api-idem-${t}`)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
   });
 
   test("publish errors: #<user> and system:monitor 103, another namespace 102, a bad name or no data 107, an unknown method 104", async () => {
@@ -165,8 +169,11 @@ describe.each(["http", "nats"] as const)("the server API over %s", (t) => {
     expect(await n.closed()).toBe(3503);
     await c.until(() => c.disconnects.length > 0, "the disconnect");
     expect(c.disconnects[0]).toMatchObject({ code: 3503 });
-    await Bun.sleep(500);
+    // The SDK tells "disconnected" only when it will not reconnect (for a code it reconnects on it
+    // goes to "connecting"), so its state now is the answer.
     expect(String(c.centrifuge.state)).toBe("disconnected");
+    // The bystander is on the gateway that closed n: a round trip on it after that.
+    expect(await roundTrip(bystander)).toBe(108);
     expect(String(bystander.centrifuge.state)).toBe("connected");
 
     await using d = await client(0, user);
@@ -175,6 +182,9 @@ describe.each(["http", "nats"] as const)("the server API over %s", (t) => {
     expect((await call(t, "disconnect", { user, client: d.clientId, disconnect: { code: 4501, reason: "custom" } })).result).toEqual({});
     await d.until(() => d.disconnects.length > 0, "one client disconnected");
     expect(d.disconnects[0]).toEqual({ code: 4501, reason: "custom" });
+    // The call returns once the gateways have answered, each after acting: a close of the other
+    // client would have been written before the reply to a command sent now.
+    expect(await roundTrip(other)).toBe(108);
     expect(String(other.centrifuge.state)).toBe("connected");
   });
 

@@ -1,4 +1,3 @@
-import { expect } from "bun:test";
 import { TestSocket, metric as readMetric, signToken, waitFor, type ServiceProcess, type TestSystem } from "@rt/testkit";
 
 /** POSTs one notification; returns the answer (throws on anything but 200/202). */
@@ -31,17 +30,4 @@ export function metric(svc: ServiceProcess, name: string, labels = ""): Promise<
   return readMetric(svc.http, name, labels);
 }
 
-/** Sends a probe on a room socket and waits until every `others` socket has it: the room is joined everywhere. */
-export async function roomJoined(sender: TestSocket, others: TestSocket[], room: string): Promise<void> {
-  const tag = `probe-${Math.random().toString(36).slice(2)}`;
-  const has = (s: TestSocket) => s.messages.includes(`Room ${room}: ${tag}`);
-  for (let i = 0; i < 100 && !others.every(has); i++) {
-    sender.send(tag);
-    await Bun.sleep(50);
-  }
-  expect(others.every(has)).toBe(true);
-}
-
-/** The room messages a socket received, without the join probes. */
-export const roomTexts = (s: TestSocket, room: string) =>
-  s.messages.filter((m) => !m.startsWith(`Room ${room}: probe-`)).map((m) => m.slice(`Room ${room}: `.length));
+export { roomJoined, roomTexts } from "@rt/testkit";

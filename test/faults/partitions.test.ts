@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { connect } from "@nats-io/transport-node";
-import { userLiveSubject } from "@rt/protocol";
+import { userLiveSubject, userStoreSubject } from "@rt/protocol";
 import { TestSocket, TestSystem, waitFor, NATS_ADMIN } from "@rt/testkit";
 import { frames, inbox, metric, notify, readyIs, roomJoined, roomTexts } from "./helpers.ts";
 
@@ -17,7 +17,8 @@ describe("rooms: a gateway cut off from NATS", () => {
     await readyIs(sys.gw(0), 503);
     for (let i = 0; i < 20; i++) a.send(`during ${i}`);
     await waitFor("local members have them at once", () => roomTexts(a, "cut").length === 21);
-    await Bun.sleep(300);
+    // Held by the cut-off gateway until NATS confirms them, which it cannot.
+    await waitFor("the 20 held", async () => (await metric(sys.gw(0), "rt_room_outbox_held")) >= 20);
     expect(roomTexts(b, "cut")).toEqual(["before"]);
 
     sys.proxy(sys.gw(0)).restore();
@@ -25,7 +26,9 @@ describe("rooms: a gateway cut off from NATS", () => {
     a.send("after");
     const expected = ["before", ...Array.from({ length: 20 }, (_, i) => `during ${i}`), "after"];
     await waitFor("all of them on the other gateway", () => roomTexts(b, "cut").length >= expected.length, 10_000);
-    await Bun.sleep(300);
+    // Probes after them, from each gateway through the stream: a repeat would have come before.
+    await roomJoined(a, [b], "cut");
+    await roomJoined(b, [a], "cut");
     expect(roomTexts(b, "cut")).toEqual(expected);
     expect(roomTexts(a, "cut")).toEqual(expected);
   });
@@ -36,25 +39,30 @@ describe("rooms: a gateway cut off from NATS", () => {
     await using b = await TestSocket.open(`${sys.gw(1).ws}/chat/flow`);
     await roomJoined(a, [b], "flow");
     const sent: string[] = [];
+    const delaySet = Promise.withResolvers<void>();
     const sender = (async () => {
       for (let i = 0; i < 300; i++) {
+        if (i === 100) await delaySet.promise; // so that some are sent after the delay below, under any load
         a.send(`m${i}`);
         sent.push(`m${i}`);
-        await Bun.sleep(5);
+        await Bun.sleep(5); // a steady flow for the cut to fall into (its pace changes no check)
       }
     })();
     await waitFor("some through", () => roomTexts(b, "flow").length > 40);
-    // NATS gets the messages but its confirmations (PONGs) are held back: at the cut, those
-    // messages were delivered yet look unconfirmed, so they are sent again and must be dropped as repeats.
-    sys.proxy(sys.gw(0)).delay(300, "toClient");
-    await Bun.sleep(200);
+    // NATS gets the messages but its confirmations (PONGs) are held back (longer than this test
+    // waits for anything): once b has one sent after that, it was delivered yet looks unconfirmed
+    // at the cut, so it is sent again and must be dropped as a repeat.
+    const heldFrom = sent.length;
+    sys.proxy(sys.gw(0)).delay(10_000, "toClient");
+    delaySet.resolve();
+    await waitFor("one delivered while its confirmation is held", () => roomTexts(b, "flow").length > heldFrom);
     sys.proxy(sys.gw(0)).cut();
     sys.proxy(sys.gw(0)).delay(0);
-    await Bun.sleep(400);
+    await readyIs(sys.gw(0), 503); // the gateway has seen its link drop
     sys.proxy(sys.gw(0)).restore();
     await sender;
     await waitFor("all through", () => roomTexts(b, "flow").length >= 300, 10_000);
-    await Bun.sleep(300);
+    await roomJoined(a, [b], "flow"); // a probe after them: a repeat would have come before
     expect(roomTexts(b, "flow")).toEqual(sent);
     expect(await metric(sys.gw(0), "rt_room_repeats_dropped_total")).toBeGreaterThan(0); // stored once: the stream recognized the repeats
   });
@@ -73,7 +81,7 @@ describe("rooms: a gateway cut off from NATS", () => {
     proxy.restore();
     await readyIs(sys.gw(0), 200);
     await waitFor("the newest arrive", () => roomTexts(b, "bound").some((t) => t.startsWith("39")), 10_000);
-    await Bun.sleep(300);
+    await roomJoined(a, [b], "bound"); // a probe after them: anything else held would have come before
     const got = roomTexts(b, "bound").map((t) => Number(t.slice(0, 2)));
     expect(got.length).toBeGreaterThan(5);
     expect(got.length).toBeLessThan(40);
@@ -84,7 +92,11 @@ describe("rooms: a gateway cut off from NATS", () => {
     proxy.cut();
     await readyIs(sys.gw(0), 503);
     a.send("too old");
-    await Bun.sleep(2000);
+    // Past ROOM_OUTBOX_MAX_AGE (1.5 s) from when the gateway took it in, which was before its member
+    // had it: an age is time itself, so this waits on the clock, from an observed event.
+    await waitFor("the local member has it", () => roomTexts(a, "bound").includes("too old"));
+    const heldBy = Date.now();
+    await waitFor("too old past ROOM_OUTBOX_MAX_AGE", () => Date.now() > heldBy + 1500, 5000, 25);
     proxy.restore();
     await readyIs(sys.gw(0), 200);
     a.send("fresh");
@@ -106,9 +118,9 @@ describe("notifications: a gateway cut off from NATS", () => {
     sys.proxy(sys.gw(0)).restore();
     await s.waitForMessages(3, 10_000);
     const live = await notify(sys, "pat", "live");
-    await s.waitForMessages(4);
-    await Bun.sleep(200);
-    expect(frames(s).map((f) => f.seq)).toEqual([...stored, live].map((r) => r.seq));
+    const marker = await notify(sys, "pat", "marker"); // one user's arrive in seq order: anything more would come before it
+    await s.until(() => frames(s).some((f) => f.seq === marker.seq), "the marker");
+    expect(frames(s).map((f) => f.seq)).toEqual([...stored, live, marker].map((r) => r.seq));
   });
 
   test("a live-only socket whose first read was in flight when the link dropped gets everything stored from the moment it opened", async () => {
@@ -116,16 +128,19 @@ describe("notifications: a gateway cut off from NATS", () => {
     await notify(sys, "quinn", "before the socket");
     const proxy = sys.proxy(sys.gw(0));
     proxy.delay(400);
+    proxy.mark();
     await using s = await inbox(sys.gw(0), "quinn");
-    await Bun.sleep(100); // its subscription and first read are inside the proxy's delay now
+    // Its subscription and first read are inside the proxy's delay now: both seen reaching the proxy.
+    await waitFor("the subscription and the first read at the proxy", () => proxy.sentToUpstream.includes(`SUB ${userLiveSubject("quinn")} `) && proxy.sentToUpstream.includes(userStoreSubject("quinn")));
     proxy.cut();
     const stored = [];
     for (let i = 0; i < 3; i++) stored.push(await notify(sys, "quinn", `while cut ${i}`));
     proxy.delay(0);
     proxy.restore();
     await s.waitForMessages(3, 10_000);
-    await Bun.sleep(200);
-    expect(frames(s).map((f) => f.seq)).toEqual(stored.map((r) => r.seq));
+    const marker = await notify(sys, "quinn", "marker");
+    await s.until(() => frames(s).some((f) => f.seq === marker.seq), "the marker");
+    expect(frames(s).map((f) => f.seq)).toEqual([...stored, marker].map((r) => r.seq));
   });
 
   test("a stale live event (an idempotent repeat of an old notification) never rewinds a live-only socket", async () => {
@@ -135,10 +150,11 @@ describe("notifications: a gateway cut off from NATS", () => {
     const nc = await connect({ ...NATS_ADMIN, servers: sys.nats.url });
     // The repeat re-announces the first notification (prev_seq 0) while sockets open and ask for the newest seq.
     let repeating = true;
+    let repeated = 0;
     const repeats = (async () => {
       while (repeating) {
         await notify(sys, "rae", "the first", { idempotency_key: "k1" });
-        await Bun.sleep(1);
+        repeated++;
       }
     })();
     const proxy = sys.proxy(sys.gw(0));
@@ -146,15 +162,16 @@ describe("notifications: a gateway cut off from NATS", () => {
     for (let i = 0; i < 10; i++) {
       proxy.delay(i % 2 === 0 ? 0 : 150);
       sockets.push(await inbox(sys.gw(0), "rae"));
-      await Bun.sleep(30);
+      const r = repeated;
+      await waitFor("a repeat after this socket opened", () => repeated > r); // sockets and repeats interleave
     }
     proxy.delay(0);
     repeating = false;
     await repeats;
     const live = await notify(sys, "rae", "new");
-    for (const s of sockets) await s.waitForMessages(1);
-    await Bun.sleep(300);
-    for (const s of sockets) expect(frames(s).map((f) => f.seq)).toEqual([live.seq]);
+    const marker = await notify(sys, "rae", "marker"); // in seq order after it: a rewind would show before
+    for (const s of sockets) await s.until(() => frames(s).some((f) => f.seq === marker.seq), "the marker");
+    for (const s of sockets) expect(frames(s).map((f) => f.seq)).toEqual([live.seq, marker.seq]);
     expect(first.seq).toBeLessThan(live.seq);
     for (const s of sockets) s.close();
     await nc.close();

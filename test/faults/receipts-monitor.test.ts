@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { metricsSubject } from "@rt/protocol";
+import { NOTIFICATIONS_STREAM, metricsSubject, userStoreSubject } from "@rt/protocol";
 import { ServiceProcess, TestNats, TestSocket, TestSystem, TEST_JWT_SECRET, waitFor, NATS_ADMIN } from "@rt/testkit";
 import { frames, inbox, metric, notify } from "./helpers.ts";
 
@@ -8,7 +9,11 @@ describe("delivery receipts", () => {
   test("a notification that reaches a socket through a store read (a since replay) is receipted delivered: true", async () => {
     await using sys = await TestSystem.start({ gateways: 1, notifier: true });
     const pending = notify(sys, "una", "while offline", { wait_for_delivery_ms: 3000 });
-    await Bun.sleep(300); // stored and announced; nobody is online
+    // Stored (and so announced) while nobody is online: it can only reach the socket through a store read.
+    const nc = await connect({ ...NATS_ADMIN, servers: sys.natsUrl });
+    const jsm = await jetstreamManager(nc);
+    await waitFor("stored", async () => (await jsm.streams.info(NOTIFICATIONS_STREAM)).state.messages === 1);
+    await nc.close();
     await using s = await inbox(sys.gw(0), "una", "&since=0");
     const answer = await pending;
     await s.waitForMessages(1);
@@ -28,13 +33,18 @@ describe("the monitor's host cache", () => {
     await nc.flush();
     await using first = await TestSocket.open(`${gw.ws}/system-monitor`);
     await first.waitForMessages(1024);
-    await Bun.sleep(3200); // three periods (at least 3 s) without a sample: every old host is gone
+    // Three periods (at least 3 s, the cache's floor) without a sample: every old host is gone. The
+    // gateway heard each before this socket had it, so 3 s from now is past every one's expiry
+    // (a host's life is time itself: this waits on the clock, from an observed event).
+    const lastHeard = Date.now();
+    await waitFor("three periods (at least 3 s) since the old hosts' samples", () => Date.now() > lastHeard + 3000, 10_000, 50);
 
     await using later = await TestSocket.open(`${gw.ws}/system-monitor`);
-    await Bun.sleep(300);
-    expect(later.messages).toEqual([]); // departed hosts are not sent
+    // What a new socket is sent at open (the live hosts) comes before anything published after:
+    // so the newcomer's sample is the first it gets, or a departed host was sent.
     nc.publish(metricsSubject("newcomer"), sample("newcomer", 1000));
     await later.waitForMessages(1);
+    expect(later.messages.map((m) => (JSON.parse(m) as { host: string }).host)).toEqual(["newcomer"]); // departed hosts are not sent
     await using last = await TestSocket.open(`${gw.ws}/system-monitor`);
     await last.waitForMessages(1);
     expect(JSON.parse(last.messages[0]!).host).toBe("newcomer");
@@ -46,9 +56,24 @@ describe("the monitor's host cache", () => {
 describe("a missing inbox stream", () => {
   test("sockets wait for it quietly (a cause logged once per interval, not a warning per socket every 500 ms) and resume as soon as it exists", async () => {
     await using sys = await TestSystem.start({ gateways: 1, gatewayEnv: { LOG_LEVEL: "info" } });
+    // What the gateway asks JetStream about the inbox stream, seen by this connection too (it does
+    // not answer): its looks for the stream (STREAM.INFO, again and again with backoff while it is
+    // missing) and any read of a user's notifications (MSG.GET naming the user's subject).
+    const nc = await connect({ ...NATS_ADMIN, servers: sys.natsUrl });
+    const users = Array.from({ length: 20 }, (_, i) => `w${i}`);
+    let looks = 0;
+    const reads: string[] = [];
+    nc.subscribe(`$JS.API.STREAM.INFO.${NOTIFICATIONS_STREAM}`, { callback: () => void looks++ });
+    nc.subscribe(`$JS.API.STREAM.MSG.GET.${NOTIFICATIONS_STREAM}`, { callback: (_err, m) => void reads.push(new TextDecoder().decode(m.data)) });
+    await nc.flush();
     const sockets: TestSocket[] = [];
-    for (let i = 0; i < 20; i++) sockets.push(await inbox(sys.gw(0), `w${i}`, "&since=0"));
-    await Bun.sleep(3000);
+    for (const u of users) sockets.push(await inbox(sys.gw(0), u, "&since=0"));
+    // The gateway's next look for the stream, with every socket open: they wait for it quietly,
+    // without a read of their own to retry (so without a warning each) meanwhile.
+    const looksBefore = looks;
+    await waitFor("the gateway's next look for the stream", () => looks > looksBefore, 15_000, 50);
+    await nc.close();
+    expect(reads.filter((r) => users.some((u) => r.includes(`"${userStoreSubject(u)}"`)))).toEqual([]);
     const warnings = sys.gw(0).logs.split("\n").filter((l) => l.includes('"level":40'));
     expect(warnings.length).toBeLessThanOrEqual(3);
     await using notifier = await ServiceProcess.start("notifier", { NATS_URL: sys.natsUrl, LOG_LEVEL: "warn" });
@@ -58,6 +83,5 @@ describe("a missing inbox stream", () => {
     await sockets[7]!.waitForMessages(1, 5000);
     expect(Date.now() - t0).toBeLessThan(3000);
     for (const s of sockets) s.close();
-    void waitFor;
   });
 });

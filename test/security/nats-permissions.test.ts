@@ -42,8 +42,9 @@ async function seenOn(subject: string, act: () => Promise<void>): Promise<number
     },
   });
   await admin.flush();
-  await act();
-  await Bun.sleep(150);
+  await act(); // each act ends with a flush of its own connection: the server has handled its publishes
+  // ...and routed any that got through into the admin's connection, ahead of the answer to this flush.
+  await admin.flush();
   sub.unsubscribe();
   return n;
 }

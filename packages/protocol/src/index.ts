@@ -19,3 +19,4 @@ export * from "./server-api.ts";
 export * from "./control.ts";
 export * from "./channels/index.ts";
 export { REPLY_PREFIXES, MAX_REPLY_SUBJECT_LENGTH, replyAccepted, type Responder } from "./reply-subjects.ts";
+export * from "./emulation.ts";

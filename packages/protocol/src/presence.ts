@@ -11,7 +11,7 @@ const ChanInfo = Type.Unknown();
 const Member = Type.Union([Type.Tuple([ClientId, User]), Type.Tuple([ClientId, User, ChanInfo])]);
 
 /**
- * A gateway is alive: published on `gateway.heartbeat.<gateway>` every 5 s. `gen` grows each time
+ * A gateway is alive: published on `gateway.heartbeat.<gateway>` every GATEWAY_HEARTBEAT_INTERVAL (5 s). `gen` grows each time
  * its NATS link comes back, so others know it may have missed (and they may have missed) events.
  */
 export const GatewayHeartbeat = Type.Object({ gen: Type.Integer({ minimum: 0 }) });

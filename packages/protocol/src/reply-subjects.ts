@@ -17,6 +17,8 @@ export const REPLY_PREFIXES = {
   "gateway.control": [REPLY_PREFIX.gather],
   /** Gateways only. */
   "presence.query": [REPLY_PREFIX.gather],
+  /** Gateways only (an emulation request's answer: delivered to the session, or why not). */
+  "gateway.emulation": [REPLY_PREFIX.emulation],
 } as const satisfies Record<string, readonly string[]>;
 
 /** A responder: the subjects it answers, as the `responder` label of `rt_reply_refused_total`. */

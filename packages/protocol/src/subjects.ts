@@ -36,6 +36,8 @@ export const REPLY_PREFIX = {
   gather: `${INBOX_PREFIX.gateway}.gather.`,
   /** A gateway's requests to backends (`rpc.*`, and every request a backend answers for a gateway): the only gateway inboxes a backend may write to. */
   proxy: `${INBOX_PREFIX.gateway}.proxy.`,
+  /** A gateway's emulation requests to the gateway owning a session (`gateway.emulation.*`): gateways only. */
+  emulation: `${INBOX_PREFIX.gateway}.emu.`,
 } as const;
 
 function roomToken(room: string): string {
@@ -236,4 +238,18 @@ export function methodFromSubject(prefix: string, subject: string): string | und
   if (!subject.startsWith(prefix)) return undefined;
   const name = subject.slice(prefix.length);
   return METHOD_TOKEN.test(name) ? name : undefined;
+}
+
+/**
+ * Emulation requests for one gateway's sessions (`gateway.emulation.<gateway>`): the commands an
+ * HTTP-streaming or SSE client posted to `/emulation` on whichever gateway it reached, handed to the
+ * gateway that owns its session. They carry session secrets: only gateways may publish or subscribe
+ * here (deploy/nats/auth.conf).
+ */
+export const GATEWAY_EMULATION_PREFIX = "gateway.emulation.";
+
+/** Subject of one gateway's emulation requests (gateway ids are generated, subject-safe). */
+export function gatewayEmulationSubject(gateway: string): string {
+  if (!isSafeToken(gateway) || gateway.length > 64) throw new RangeError("invalid gateway id");
+  return `${GATEWAY_EMULATION_PREFIX}${gateway}`;
 }

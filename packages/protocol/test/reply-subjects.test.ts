@@ -16,6 +16,8 @@ test.each([
   [`${REPLY_PREFIX.gatewayApi}r4nd0m.1`, ["gateway.api"]],
   [`${REPLY_PREFIX.gather}r4nd0m.1`, ["gateway.control", "presence.query"]],
   [`${REPLY_PREFIX.proxy}r4nd0m.1`, []],
+  [`${REPLY_PREFIX.emulation}r4nd0m.1`, ["gateway.emulation"]],
+  [`${REPLY_PREFIX.emulation}*`, []],
   // The rest of a service's inbox (its JetStream replies and acks) is nobody's to answer into.
   ["_INBOX_notifier.KjOTTZNdoB0whdSbqTtKWo.zv1cfpkK", []],
   ["_INBOX_gateway.KjOTTZNdoB0whdSbqTtKWo.ack.1", []],

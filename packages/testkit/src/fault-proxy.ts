@@ -13,6 +13,7 @@ export class FaultProxy implements AsyncDisposable {
   private delays = { toUpstream: 0, toClient: 0 };
   /** Connections accepted so far (refused ones included). */
   accepted = 0;
+  private upstreamText = "";
 
   private constructor(private readonly server: Server, readonly port: number, private readonly upstreamPort: number) {
     server.on("connection", (client) => this.onConnection(client));
@@ -60,6 +61,19 @@ export class FaultProxy implements AsyncDisposable {
     this.isCut = false;
   }
 
+  /**
+   * What the services sent toward the upstream since the last `mark()`, as text as it reached the
+   * proxy (before any delay; NATS is a text protocol; the last 1 MiB): shows a request is on its way.
+   */
+  get sentToUpstream(): string {
+    return this.upstreamText;
+  }
+
+  /** Starts `sentToUpstream` afresh. */
+  mark(): void {
+    this.upstreamText = "";
+  }
+
   /** Holds every chunk `ms` before passing it on (0: none), both ways or one; order is kept. */
   delay(ms: number, direction: "both" | "toUpstream" | "toClient" = "both"): void {
     if (direction !== "toClient") this.delays.toUpstream = ms;
@@ -96,6 +110,7 @@ export class FaultProxy implements AsyncDisposable {
   private forward(from: Socket, to: Socket, direction: "toUpstream" | "toClient"): void {
     let chain = Promise.resolve();
     from.on("data", (chunk: Buffer) => {
+      if (direction === "toUpstream") this.upstreamText = (this.upstreamText + chunk.toString("latin1")).slice(-(1 << 20));
       const ms = this.delays[direction];
       if (ms === 0) {
         chain = chain.then(() => write(from, to, chunk));

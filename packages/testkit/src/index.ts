@@ -2,6 +2,7 @@ export { freePort, waitFor, portOpen } from "./ports.ts";
 export { TestNats, natsServerBinary, type TestNatsOptions } from "./nats-server.ts";
 export { ServiceProcess, runToExit, ROOT } from "./process.ts";
 export { TestSocket, upgradeStatus } from "./ws-client.ts";
+export { roomJoined, roomTexts } from "./rooms.ts";
 export { signToken, TEST_JWT_SECRET } from "./tokens.ts";
 export { TestSystem, type SystemOptions } from "./system.ts";
 export { ResumingClient, auditSeqs } from "./resuming-client.ts";
@@ -17,3 +18,4 @@ export { SdkClient, jsonBytes, type Received, type SdkEncoding, type Presence as
 export { metric, samples } from "./prom.ts";
 export { NATS_ADMIN, NATS_AUTH_CONF, TEST_NATS_PASSWORDS, natsAs, natsServerEnv, serviceNatsEnv, type NatsRole } from "./nats-auth.ts";
 export { importCycles, localImports, type ImportCycle } from "./import-cycles.ts";
+export { TestEventSource } from "./event-source.ts";

@@ -16,6 +16,10 @@ export interface NatsLink {
   restore(): void;
   /** Holds every chunk `ms` before passing it on (0: none), both ways or one. */
   delay(ms: number, direction?: "both" | "toUpstream" | "toClient"): void;
+  /** What the service sent toward NATS since the last `mark()`, as text (shows a request is on its way). */
+  readonly sentToUpstream: string;
+  /** Starts `sentToUpstream` afresh. */
+  mark(): void;
 }
 
 /**
@@ -53,6 +57,14 @@ export class FaultProxySet implements NatsLink, AsyncDisposable {
 
   get cutOff(): boolean {
     return this.proxies.every((p) => p.cutOff);
+  }
+
+  get sentToUpstream(): string {
+    return this.proxies.map((p) => p.sentToUpstream).join("");
+  }
+
+  mark(): void {
+    for (const p of this.proxies) p.mark();
   }
 
   cut(): void {

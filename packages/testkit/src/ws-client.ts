@@ -67,7 +67,8 @@ export class TestSocket implements AsyncDisposable {
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close();
   }
 
-  private until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  /** Waits until `cond` holds, re-checked on every frame and on the close. */
+  until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
     return this.conditions.until(cond, what, timeoutMs);
   }
 }

@@ -45,8 +45,10 @@ export interface GatewayConfig {
    * (DEMO_NOTIFIER_URL) and its bearer token when it has NOTIFIER_TOKENS (DEMO_NOTIFIER_TOKEN).
    */
   demoNotifier?: { url: string; token?: string };
-  /** The client protocol (`/connection/websocket`). */
-  protocol: { pingIntervalSec: number; allowAnonymous: boolean; maxConnectionsPerUser: number };
+  /** The client protocol (`/connection/websocket`); `pongTimeoutMs` (PONG_TIMEOUT): how long the oldest ping may go unanswered before 3012. */
+  protocol: { pingIntervalSec: number; pongTimeoutMs: number; allowAnonymous: boolean; maxConnectionsPerUser: number };
+  /** GATEWAY_HEARTBEAT_INTERVAL and GATEWAY_GONE_AFTER: how often this gateway says it is alive, and how long another one may be silent before it counts as gone. */
+  cluster: { heartbeatMs: number; goneAfterMs: number };
   /** Decisions handed to backends over NATS (docs/proxy.md). */
   proxy: ProxyConfig;
 }
@@ -91,6 +93,9 @@ export const DEFAULTS = {
   channelCreatePerMin: 60,
   channelCreateBurst: 60,
   pingIntervalSec: 25,
+  pongTimeoutMs: 10_000,
+  heartbeatMs: 5000,
+  goneAfterMs: 15_000,
   maxConnectionsPerUser: 1000,
   demoNotifierUrl: "http://127.0.0.1:8081",
   proxyTimeoutMs: 1000,
@@ -160,11 +165,20 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
     demoPage: r.flag("DEMO_PAGE"),
     protocol: {
       pingIntervalSec: r.int("PING_INTERVAL_SEC", DEFAULTS.pingIntervalSec, 1, 3600),
+      pongTimeoutMs: r.duration("PONG_TIMEOUT", DEFAULTS.pongTimeoutMs, 100, 3_600_000),
       allowAnonymous,
       maxConnectionsPerUser: r.int("MAX_CONNECTIONS_PER_USER", DEFAULTS.maxConnectionsPerUser, 1, 10_000_000),
     },
     proxy,
+    cluster: {
+      heartbeatMs: r.duration("GATEWAY_HEARTBEAT_INTERVAL", DEFAULTS.heartbeatMs, 50, 3_600_000),
+      goneAfterMs: r.duration("GATEWAY_GONE_AFTER", DEFAULTS.goneAfterMs, 100, 3_600_000),
+    },
   };
+  // One lost heartbeat must not make a live gateway gone.
+  if (!r.bad("GATEWAY_HEARTBEAT_INTERVAL") && !r.bad("GATEWAY_GONE_AFTER") && config.cluster.goneAfterMs < 2 * config.cluster.heartbeatMs) {
+    r.fail("GATEWAY_GONE_AFTER", `must be at least twice GATEWAY_HEARTBEAT_INTERVAL (${config.cluster.heartbeatMs} ms), got ${config.cluster.goneAfterMs} ms`);
+  }
   // A frame must fit under the limit with room to spare (a replay pauses at half of it), or a
   // socket would be closed with 1013 for that one frame on every reconnect: a wedged inbox.
   const minBackpressure = 2 * largestFrame(config.maxMessageBytes);

@@ -108,7 +108,7 @@ for (const ns of config.channels.all()) if (!hubs.has(ns.name)) hubs.set(ns.name
 const inboxEpoch = new StreamEpoch(NOTIFICATIONS_STREAM, broker, log.child({ module: "epoch" }), "the notifier creates it: is it running?");
 const inboxStore = new JetStreamNotificationStore(broker, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
 const inbox = new Inbox(broker, inboxStore, inboxEpoch, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes, counters);
-const gateways = new GatewayRegistry(publisher.origin, broker, log.child({ module: "gateways" }), () => rejections.count("nats_heartbeat_payload", log));
+const gateways = new GatewayRegistry(publisher.origin, broker, log.child({ module: "gateways" }), () => rejections.count("nats_heartbeat_payload", log), config.cluster);
 const presence = new Presence(getServer, broker, gateways, encodings, rejections, replies, log.child({ module: "presence" }), published);
 const monitor = new MonitorRelay(getServer, broker, encodings, rejections, log.child({ module: "monitor" }), published, counters);
 

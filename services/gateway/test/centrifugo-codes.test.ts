@@ -7,15 +7,17 @@ let nats: TestNats;
 let nc: NatsConnection;
 /** Defaults, plus ALLOW_ANONYMOUS. */
 let gw: ServiceProcess;
-/** Tight limits: 2 commands a second (burst 4), 4 KiB frames, one connection per user, pings every second. */
+/** Tight limits: 2 commands a second (burst 4), 4 KiB frames, one connection per user, pings every second answered within 2 s, sweeps every 100 ms. */
 let tight: ServiceProcess;
+const TIGHT_PING_MS = 1000;
+const TIGHT_PONG_TIMEOUT_MS = 2000;
 
 beforeAll(async () => {
   nats = await TestNats.start();
   const base = { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn" };
   [gw, tight] = await Promise.all([
     ServiceProcess.start("gateway", { ...base, ALLOW_ANONYMOUS: "1", RATE_LIMIT_PER_SEC: "0" }),
-    ServiceProcess.start("gateway", { ...base, RATE_LIMIT_PER_SEC: "2", RATE_LIMIT_BURST: "4", MAX_MESSAGE_BYTES: "4096", MAX_CONNECTIONS_PER_USER: "1", PING_INTERVAL_SEC: "1" }),
+    ServiceProcess.start("gateway", { ...base, RATE_LIMIT_PER_SEC: "2", RATE_LIMIT_BURST: "4", MAX_MESSAGE_BYTES: "4096", MAX_CONNECTIONS_PER_USER: "1", PING_INTERVAL_SEC: String(TIGHT_PING_MS / 1000), PONG_TIMEOUT: `${TIGHT_PONG_TIMEOUT_MS}ms`, SWEEP_INTERVAL_MS: "100" }),
   ]);
   nc = await connect({ ...NATS_ADMIN, servers: nats.url });
 });
@@ -106,19 +108,30 @@ describe("close codes", () => {
     }, 5000, 100);
   });
 
-  test("3012: a client that does not answer pings within 10 s", async () => {
+  test("3012: a client that does not answer pings within PONG_TIMEOUT", async () => {
+    const t0 = Date.now();
     await using s = await connected(tight, "no-pong");
-    await waitFor("a ping", () => s.messages.some((m) => m === "{}"), 3000, 50);
-    expect(await s.closed(15_000)).toBe(3012);
-  }, 20_000);
+    await s.until(() => s.messages.includes("{}"), "a ping");
+    expect(await s.closed(10_000)).toBe(3012);
+    // Not before the timeout: the first ping goes out PING_INTERVAL after the connect, and the close
+    // comes more than PONG_TIMEOUT after that ping (both on the gateway's clock, after t0).
+    expect(Date.now() - t0).toBeGreaterThan(TIGHT_PING_MS + TIGHT_PONG_TIMEOUT_MS);
+  });
 
   test("answering pings keeps the connection", async () => {
     await using s = await connected(tight, "pongs");
-    const answer = setInterval(() => s.send({}), 500);
-    await Bun.sleep(12_000);
-    clearInterval(answer);
-    expect(s.closeCode).toBeUndefined();
-  }, 20_000);
+    let pings = 0;
+    s.ws.addEventListener("message", (e) => {
+      if (e.data !== "{}") return;
+      pings++;
+      s.send({}); // the pong
+    });
+    // Pings are at least PING_INTERVAL apart, and the gateway checks the pong deadline just before it
+    // sends one. So a fourth ping comes at least 3 s after the first, past the 2 s PONG_TIMEOUT: had
+    // the answers not counted, the connection would have been closed with 3012 instead.
+    await s.until(() => pings >= 4 || s.closeCode !== undefined, "four pings", 15_000);
+    expect({ fourPings: pings >= 4, closeCode: s.closeCode }).toEqual({ fourPings: true, closeCode: undefined });
+  });
 
   test("3005: a token that expires while connected, without a refresh", async () => {
     await using s = await connected(gw, "expiring", { expiresIn: "2s" });
@@ -143,12 +156,27 @@ describe("close codes", () => {
     sender.send({ id: 2, subscribe: { channel: "chat:stall" } });
     await reply(sender, 2);
     const big = "y".repeat(60_000);
-    // 24 MB: far more than the kernel's socket buffers hold, so it piles up in the gateway.
+    // The newest of its own publications the sender has got back (one publisher's arrive in order;
+    // the last of a frame's pushes is the newest, its `i` near the end of the frame). Frames are
+    // read once each, as they come.
+    let back = -1;
+    let read = 0;
+    const echoed = (i: number) => {
+      for (; read < sender.messages.length; read++) {
+        const found = [...sender.messages[read]!.slice(-400).matchAll(/"i":(\d+)\}/g)].at(-1);
+        if (found) back = Math.max(back, Number(found[1]));
+      }
+      return back >= i;
+    };
+    // 24 MB: far more than the kernel's socket buffers hold, so it piles up in the gateway. The
+    // sender (a healthy reader) stays at most 8 publications ahead of what it has got back.
     for (let i = 0; i < 400; i++) {
+      if (i >= 8) await sender.until(() => echoed(i - 8), `publication ${i - 8} back`, 15_000);
       sender.send({ id: 10 + i, publish: { channel: "chat:stall", data: { big, i } } });
-      if (i % 50 === 49) await Bun.sleep(50);
     }
-    await Bun.sleep(1500);
+    // All 400 fanned out: the stalled reader's share went into its buffer, and the sweeps that
+    // publishing triggers (one per quarter of the limit) have looked at it.
+    await sender.until(() => echoed(399), "publication 399 back", 15_000);
     raw.resume();
     const closed = await raw.closed(10_000);
     expect(closed.code).toBe(3008);
@@ -244,14 +272,21 @@ describe("error replies", () => {
   });
 
   test("refresh: a valid token of the same user extends the connection; another user's token closes with 3500; an expired one is 109", async () => {
-    await using s = await connected(gw, "refresher", { expiresIn: "3s" });
+    const exp = Math.floor(Date.now() / 1000) + 3;
+    await using s = await connected(gw, "refresher", { expiresIn: exp });
+    // The control: a connection whose token has the same exp and is not refreshed.
+    await using control = await connected(gw, "refresher-control", { expiresIn: exp });
     s.send({ id: 2, refresh: { token: await signToken("refresher", { expiresIn: "1h" }) } });
     const r = (await reply(s, 2)).refresh as { expires: boolean; ttl: number };
     expect(r.expires).toBe(true);
     expect(r.ttl).toBeGreaterThan(3500);
     s.send({ id: 3, refresh: { token: await signToken("refresher", { expiresIn: -5 }) } });
     expect((await errorOf(s, 3))?.code).toBe(109);
-    await Bun.sleep(3500);
+    expect(await control.closed(10_000)).toBe(3005);
+    // The sweep that closed the control looked at this connection too, with the same clock: had it
+    // kept its first expiry, its close would have been written before the reply to a later command.
+    s.send({ id: 5, history: { channel: "chat:refresher-probe" } });
+    await reply(s, 5);
     expect(s.closeCode).toBeUndefined(); // the refreshed expiry holds
     s.send({ id: 4, refresh: { token: await signToken("somebody-else") } });
     expect(await s.closed()).toBe(3500);

@@ -1,7 +1,7 @@
 // The official `centrifuge` SDK (npm, unmodified) against two gateways, a notifier and a real nats-server.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { SdkClient, TestSocket, TestSystem, signToken, waitFor, NATS_ADMIN } from "@rt/testkit";
+import { SdkClient, TestSocket, TestSystem, roomTexts, signToken, waitFor, NATS_ADMIN } from "@rt/testkit";
 
 let sys: TestSystem;
 let nc: NatsConnection;
@@ -69,10 +69,16 @@ describe("the centrifuge SDK on /connection/websocket", () => {
       await j.subscribe("chat:burst");
       return j;
     };
+    // Rounds of four publishes, each round sent once the previous one is acknowledged (a pace set by
+    // the gateways, not a clock). A joiner starts every 20 rounds and must be subscribed before the
+    // round that starts the next one: so each of the first four lands with publications in flight
+    // before and after it, whatever the load.
     for (let i = 0; i < 90; i++) {
-      for (const p of pubs) sends.push(p.s.publish({ n: i }));
+      if (i % 20 === 5 && joining.length > 0) await joining.at(-1);
+      const round = pubs.map((p) => p.s.publish({ n: i }));
+      sends.push(...round);
       if (i % 20 === 5) joining.push(join(i % 40 === 5 ? 0 : 1, `joiner-${i}`));
-      await Bun.sleep(2); // a burst of about 200 ms: the joiners' connects and subscribes land inside it
+      await Promise.all(round);
     }
     await Promise.all(sends);
     const joiners = await Promise.all(joining);
@@ -101,19 +107,30 @@ describe("the centrifuge SDK on /connection/websocket", () => {
     await s.connect();
     const sub = await s.subscribe("chat:bridge-lobby");
     await using legacy = await TestSocket.open(`${sys.gw(0).ws}/chat/bridge-lobby`);
-    await Bun.sleep(200);
+    /** Publishes a probe ({text} from the SDK) until the /chat/ socket has it: the room live on its gateway, and everything published before it delivered. */
+    const probe = async () => {
+      const text = `probe-${Math.random().toString(36).slice(2)}`;
+      await waitFor("the probe at the /chat/ socket", async () => {
+        if (legacy.messages.includes(`Room bridge-lobby: ${text}`)) return true;
+        await sub.publish({ text });
+        return false;
+      }, 10_000, 100);
+    };
+    const isProbe = (d: unknown) => String((d as { text?: unknown }).text).startsWith("probe-");
+    const data = () => s.data("chat:bridge-lobby").filter((d) => !isProbe(d));
+    await probe();
     legacy.send("hello from /chat");
-    await s.waitFor("chat:bridge-lobby", 1);
-    const first = s.publications.find((p) => p.channel === "chat:bridge-lobby")!;
+    await s.until(() => data().length >= 1, "the /chat/ message");
+    const first = s.publications.find((p) => p.channel === "chat:bridge-lobby" && !isProbe(p.data))!;
     expect(first.data).toEqual({ text: "hello from /chat" });
     expect(first.info?.user).toBe("");
     await sub.publish({ text: "hi from the SDK" });
     await sub.publish({ other: true });
     await sub.publish({ text: "second" });
-    await legacy.waitForMessages(3);
-    await Bun.sleep(200);
-    expect(legacy.messages).toEqual(["Room bridge-lobby: hello from /chat", "Room bridge-lobby: hi from the SDK", "Room bridge-lobby: second"]);
-    await s.waitFor("chat:bridge-lobby", 4);
+    // One publisher's publications arrive in order: {other} would have reached the /chat/ socket before the probe.
+    await probe();
+    expect(roomTexts(legacy, "bridge-lobby")).toEqual(["hello from /chat", "hi from the SDK", "second"]);
+    await s.until(() => data().length >= 4, "four publications");
   });
 
   test("personal notifications arrive on #<user> with the notification as data and its seq as offset", async () => {
@@ -126,8 +143,11 @@ describe("the centrifuge SDK on /connection/websocket", () => {
     expect(p.offset).toBe(sent.seq);
     expect(p.data).toMatchObject({ id: sent.id, seq: sent.seq, epoch: sent.epoch, user_id: "sdk-carol", body: "for carol" });
     await notify("sdk-someone-else", "not for carol");
-    await Bun.sleep(300);
-    expect(c.data("#sdk-carol")).toHaveLength(1);
+    // A marker for carol after it: the gateway gets both users' notifications in the stream's order
+    // on its one NATS connection, so one misrouted to carol would have come before the marker.
+    const marker = await notify("sdk-carol", "marker");
+    await c.until(() => c.publications.some((x) => x.channel === "#sdk-carol" && x.offset === marker.seq), "the marker");
+    expect(c.publications.filter((x) => x.channel === "#sdk-carol").map((x) => x.offset)).toEqual([sent.seq, marker.seq]);
   });
 
   test("disconnect and reconnect: a room and the inbox recover exactly what was missed, in order, nothing twice", async () => {
@@ -150,10 +170,12 @@ describe("the centrifuge SDK on /connection/websocket", () => {
     await c.waitFor("chat:recover", 6);
     await c.waitFor("#sdk-dave", 3);
     await pub.publish({ n: "after" });
+    // Markers on both channels: a repeat of anything recovered would have come before them.
+    const marker = await notify("sdk-dave", "marker");
     await c.waitFor("chat:recover", 7);
-    await Bun.sleep(200);
+    await c.until(() => c.publications.some((p) => p.channel === "#sdk-dave" && p.offset === marker.seq), "the inbox marker");
     expect(c.data("chat:recover")).toEqual([{ n: "before" }, ...Array.from({ length: 5 }, (_, i) => ({ n: i })), { n: "after" }]);
-    expect(c.publications.filter((p) => p.channel === "#sdk-dave").map((p) => p.offset).slice(1)).toEqual(missed.map((m) => m.seq));
+    expect(c.publications.filter((p) => p.channel === "#sdk-dave").map((p) => p.offset).slice(1)).toEqual([...missed.map((m) => m.seq), marker.seq]);
     const room = c.subscribed.find((s) => s.channel === "chat:recover")!;
     expect(room).toMatchObject({ wasRecovering: true, recovered: true });
     expect(c.subscribed.find((s) => s.channel === "#sdk-dave")).toMatchObject({ wasRecovering: true, recovered: true });
@@ -176,9 +198,9 @@ describe("the centrifuge SDK on /connection/websocket", () => {
     await using second = await client(1, "sdk-erin");
     await second.connect();
     await second.subscribe("chat:hop", { since: { offset: seen.offset, epoch } });
-    await second.waitFor("chat:hop", 2);
-    await Bun.sleep(200);
-    expect(second.data("chat:hop")).toEqual([{ n: 1 }, { n: 2 }]);
+    await pub.publish({ n: 3 }); // a marker: a repeat of the recovered ones would have come before it
+    await second.waitFor("chat:hop", 3);
+    expect(second.data("chat:hop")).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
     expect(second.subscribed.find((s) => s.channel === "chat:hop")).toMatchObject({ wasRecovering: true, recovered: true });
   });
 
@@ -202,9 +224,11 @@ describe("the centrifuge SDK on /connection/websocket", () => {
 
   test("system:monitor: the latest sample of each host right after subscribing, then every new one", async () => {
     const sample = (host: string, cpu: number) => JSON.stringify({ timestamp: new Date().toISOString(), cpu_load: cpu, memory_usage: 40, host, interval_ms: 60_000 });
+    // A /system-monitor socket already on that gateway sees it take the sample in.
+    await using watcher = await TestSocket.open(`${sys.gw(1).ws}/system-monitor`);
     nc.publish("metrics.host.c2RrLWhvc3Q", sample("sdk-host", 0.5));
     await nc.flush();
-    await Bun.sleep(200);
+    await watcher.until(() => watcher.messages.some((m) => m.includes('"host":"sdk-host"')), "the sample at the gateway");
     await using c = await client(1, "sdk-gina");
     await c.connect();
     await c.subscribe("system:monitor");
@@ -236,11 +260,21 @@ describe("the centrifuge SDK on /connection/websocket", () => {
       issued++;
       return signToken("sdk-ivan", { expiresIn: "1h" });
     };
-    await using c = await client(0, "sdk-ivan", { expiresIn: "3s", getToken });
+    // The SDK refreshes after the connect result's whole-second `ttl`; an exp 3.5-4.5 s away leaves
+    // it at least half a second before the gateway closes expired connections.
+    const exp = Math.ceil((Date.now() + 3500) / 1000);
+    await using c = await client(0, "sdk-ivan", { expiresIn: exp, getToken });
     await c.connect();
+    const id = c.clientId;
+    // The control: a raw connection on the same gateway whose token has the same exp, not refreshed.
+    await using control = await TestSocket.open(url(0));
+    control.send({ id: 1, connect: { token: await signToken("sdk-ivan-control", { expiresIn: exp }) } });
     await waitFor("a refresh", () => issued >= 1, 8000, 100);
-    await Bun.sleep(2500); // past the first token's expiry
+    expect(await control.closed(10_000)).toBe(3005); // past the first token's expiry
+    // The sweep that closed the control looked at this connection too: a round trip on it after that.
+    expect(await c.centrifuge.rpc("sdk-round-trip", {}).catch((e: { code: number }) => e.code)).toBe(108);
     expect(c.disconnects).toEqual([]);
     expect(String(c.centrifuge.state)).toBe("connected");
+    expect(c.clientId).toBe(id); // the same connection, not a new one after a close
   });
 });

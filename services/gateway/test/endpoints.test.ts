@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { metricsSubject } from "@rt/protocol";
-import { TestSocket, TestSystem, signToken, upgradeStatus, TEST_JWT_SECRET, NATS_ADMIN } from "@rt/testkit";
+import { TestSocket, TestSystem, roomJoined, roomTexts, signToken, upgradeStatus, waitFor, TEST_JWT_SECRET, NATS_ADMIN } from "@rt/testkit";
 
 let sys: TestSystem;
 let nc: NatsConnection;
@@ -13,8 +13,6 @@ afterAll(async () => {
   await nc?.close();
   await sys?.[Symbol.asyncDispose]();
 });
-
-const settle = () => Bun.sleep(300);
 
 describe("/ws-chat validated echo", () => {
   test("echoes content and type, defaulting type to text, ignoring unknown properties", async () => {
@@ -59,51 +57,71 @@ describe("/chat/{room_id} across two gateways", () => {
     await using c = await TestSocket.open(`${sys.gw(1).ws}/chat/lobby`);
     await using other = await TestSocket.open(`${sys.gw(1).ws}/chat/elsewhere`);
     await using other0 = await TestSocket.open(`${sys.gw(0).ws}/chat/elsewhere`);
-    await settle(); // the remote gateway's NATS interest is registered
+    // The room is live on both gateways, both ways (probes are left out of roomTexts).
+    await roomJoined(a, [b, c], "lobby");
+    await roomJoined(c, [a, b], "lobby");
     const fromA = Array.from({ length: 30 }, (_, i) => `a-${i}`);
     const fromC = Array.from({ length: 30 }, (_, i) => `c-${i}`);
     for (let i = 0; i < 30; i++) {
       a.send(fromA[i]!);
       c.send(fromC[i]!);
     }
-    for (const s of [a, b, c]) await s.waitForMessages(60);
-    await settle();
+    for (const s of [a, b, c]) await s.until(() => roomTexts(s, "lobby").length >= 60, "60 messages");
+    // Markers after them from both gateways: a repeat of any of the 60 would have come before.
+    await roomJoined(a, [a, b, c], "lobby");
+    await roomJoined(c, [a, b, c], "lobby");
     for (const s of [a, b, c]) {
-      expect(s.messages).toHaveLength(60);
-      expect(s.messages.filter((m) => m.startsWith("Room lobby: a-"))).toEqual(fromA.map((m) => `Room lobby: ${m}`));
-      expect(s.messages.filter((m) => m.startsWith("Room lobby: c-"))).toEqual(fromC.map((m) => `Room lobby: ${m}`));
+      expect(roomTexts(s, "lobby")).toHaveLength(60);
+      expect(roomTexts(s, "lobby").filter((m) => m.startsWith("a-"))).toEqual(fromA);
+      expect(roomTexts(s, "lobby").filter((m) => m.startsWith("c-"))).toEqual(fromC);
     }
-    expect(other.messages).toEqual([]);
-    expect(other0.messages).toEqual([]);
+    // The other room, live on both gateways too, got only its own probes: a lobby message leaking
+    // there would have been written when the lobby message was fanned out, before these.
+    await roomJoined(other0, [other, other0], "elsewhere");
+    await roomJoined(other, [other, other0], "elsewhere");
+    expect(roomTexts(other, "elsewhere")).toEqual([]);
+    expect(roomTexts(other0, "elsewhere")).toEqual([]);
   });
 
   test("the room id appears as given and unicode text passes through", async () => {
     await using a = await TestSocket.open(`${sys.gw(0).ws}/chat/Room_1-x`);
     await using c = await TestSocket.open(`${sys.gw(1).ws}/chat/Room_1-x`);
-    await settle();
+    await roomJoined(a, [c], "Room_1-x");
     a.send("héllo 用户 😀");
-    expect(await c.waitForMessages(1)).toEqual(["Room Room_1-x: héllo 用户 😀"]);
-    expect(await a.waitForMessages(1)).toEqual(["Room Room_1-x: héllo 用户 😀"]);
+    const received = (s: TestSocket) => s.messages.filter((m) => !m.startsWith("Room Room_1-x: probe-"));
+    for (const s of [c, a]) await s.until(() => received(s).length >= 1, "the message");
+    expect(received(c)).toEqual(["Room Room_1-x: héllo 用户 😀"]);
+    expect(received(a)).toEqual(["Room Room_1-x: héllo 用户 😀"]);
   });
 
   test("a binary frame in a room closes with 1003 and reaches nobody", async () => {
     await using a = await TestSocket.open(`${sys.gw(0).ws}/chat/bin`);
+    await using a2 = await TestSocket.open(`${sys.gw(0).ws}/chat/bin`);
     await using b = await TestSocket.open(`${sys.gw(1).ws}/chat/bin`);
-    await settle();
+    await roomJoined(a2, [b], "bin");
     a.send(new Uint8Array([0xff, 0x00]));
     expect(await a.closed()).toBe(1003);
-    await settle();
-    expect(b.messages).toEqual([]);
+    // The control: a marker from a2, on a's gateway, sent after a's frame was handled (it was closed
+    // for it). That gateway publishes the room's messages in the order it handles them, so whatever
+    // the binary frame had made would have reached b (and a2) before the marker.
+    await roomJoined(a2, [b, a2], "bin");
+    expect(roomTexts(b, "bin")).toEqual([]);
+    expect(roomTexts(a2, "bin")).toEqual([]);
   });
 
   test("garbage on a room subject (invalid UTF-8) is dropped, valid text is relayed", async () => {
     await using a = await TestSocket.open(`${sys.gw(0).ws}/chat/nats-input`);
-    await settle();
+    // Live once a message published on NATS after it has joined comes through (sent again until then).
+    await waitFor("the room live", async () => {
+      nc.publish("chat.room.nats-input", "ready");
+      await nc.flush();
+      return a.messages.includes("Room nats-input: ready");
+    }, 10_000, 100);
     nc.publish("chat.room.nats-input", new Uint8Array([0xc3, 0x28]));
     nc.publish("chat.room.nats-input", "from another service");
-    expect(await a.waitForMessages(1)).toEqual(["Room nats-input: from another service"]);
-    await settle();
-    expect(a.messages).toHaveLength(1);
+    nc.publish("chat.room.nats-input", "marker"); // after them on one connection and subject: stored, and so relayed, in this order
+    await a.until(() => a.messages.includes("Room nats-input: marker"), "the marker");
+    expect(a.messages.filter((m) => m !== "Room nats-input: ready")).toEqual(["Room nats-input: from another service", "Room nats-input: marker"]);
   });
 });
 
@@ -111,11 +129,13 @@ describe("/system-monitor", () => {
   const sample = (host: string, cpu: number) => ({ timestamp: new Date().toISOString(), cpu_load: cpu, memory_usage: 42.5, host });
 
   test("the latest sample of each host comes at once on connect, then every new one", async () => {
+    // A socket already there sees the gateway take in the samples (one subscription, in order).
+    await using watcher = await TestSocket.open(`${sys.gw(1).ws}/system-monitor`);
     nc.publish(metricsSubject("host-a"), JSON.stringify(sample("host-a", 0.1)));
     nc.publish(metricsSubject("host-a"), JSON.stringify(sample("host-a", 0.2)));
     nc.publish(metricsSubject("host.b*"), JSON.stringify(sample("host.b*", 0.3)));
     await nc.flush();
-    await settle();
+    await watcher.until(() => watcher.messages.some((m) => m.includes('"cpu_load":0.3')), "the last sample at the gateway");
     await using ws = await TestSocket.open(`${sys.gw(1).ws}/system-monitor`);
     const first = (await ws.waitForMessages(2, 1000)).map((m) => JSON.parse(m) as { host: string; cpu_load: number });
     expect(first.map((s) => [s.host, s.cpu_load]).sort()).toEqual([["host-a", 0.2], ["host.b*", 0.3]]);
@@ -127,7 +147,10 @@ describe("/system-monitor", () => {
 
   test("invalid samples are never forwarded", async () => {
     await using ws = await TestSocket.open(`${sys.gw(0).ws}/system-monitor`);
-    await settle();
+    // The latest samples are written at open, before the socket takes live ones: once a live one is
+    // in, they all are.
+    nc.publish(metricsSubject("ready"), JSON.stringify(sample("ready", 1)));
+    await ws.until(() => ws.messages.some((m) => m.includes('"host":"ready"')), "a live sample");
     const before = ws.messages.length;
     nc.publish(metricsSubject("bad"), "not json");
     nc.publish(metricsSubject("bad"), JSON.stringify({ ...sample("bad", 1), memory_usage: 500 }));
@@ -136,8 +159,11 @@ describe("/system-monitor", () => {
     nc.publish(metricsSubject("good"), JSON.stringify(sample("good", 1)));
     const last = await ws.nextJson<{ host: string }>();
     expect(last.host).toBe("good");
-    await settle();
-    expect(ws.messages.length).toBe(before + 1);
+    // A marker from the same connection: the gateway takes every host's samples in the order they
+    // were published, so anything of the invalid ones that got through came before it.
+    nc.publish(metricsSubject("marker"), JSON.stringify(sample("marker", 1)));
+    await ws.until(() => ws.messages.some((m) => m.includes('"host":"marker"')), "the marker");
+    expect(ws.messages.slice(before).map((m) => (JSON.parse(m) as { host: string }).host)).toEqual(["good", "marker"]);
   });
 });
 

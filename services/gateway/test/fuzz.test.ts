@@ -185,7 +185,8 @@ describe("gateway fuzz", () => {
     const roomFrames: string[] = [];
     const lanes = new Map<Endpoint, RawSocket>();
     for (const e of ENDPOINTS) lanes.set(e, await RawSocket.open(urlFor(gw, e)));
-    await Bun.sleep(200);
+    // No wait: the witness was a member from the moment it opened (the gateway joins a socket in
+    // its open handler, before the 101 reaches the client), before any lane was opened.
     const rss = new RssSampler(gw.proc.pid, 50);
     const counts: Record<string, number> = {};
     let sent = 0;
@@ -228,23 +229,24 @@ describe("gateway fuzz", () => {
       }));
     }
     const elapsed = Date.now() - t0;
-    await Bun.sleep(500);
-    const mem = rss.stop();
-    console.log(`gateway fuzz: ${sent} frames in ${elapsed} ms, ${reconnects} reconnects, outcomes ${JSON.stringify(counts)}; VmRSS ${(mem.first / 2 ** 20).toFixed(1)} MB -> peak ${(mem.peak / 2 ** 20).toFixed(1)} MB, after ${(mem.last / 2 ** 20).toFixed(1)} MB`);
 
-    // The listen-only endpoints never answered; the room witness saw every room frame, in order.
+    // The listen-only endpoints never answered; the room witness saw every room frame, in order,
+    // and nothing more: a marker sent last on the room lane comes after anything else it had.
     expect(lanes.get("/system-monitor")!.messageCount + lanes.get("/notifications")!.messageCount).toBe(0);
-    await witness.waitForMessages(roomFrames.length, 10_000);
-    expect(witness.messages.length).toBe(roomFrames.length);
-    expect(witness.messages.every((m, i) => m === roomFrames[i])).toBe(true);
+    lanes.get(`/chat/${ROOM}`)!.sendText("fuzz-marker");
+    await witness.until(() => witness.messages.at(-1) === `Room ${ROOM}: fuzz-marker`, "the marker", 10_000);
+    expect(witness.messages.length).toBe(roomFrames.length + 1);
+    expect(witness.messages.slice(0, -1).every((m, i) => m === roomFrames[i])).toBe(true);
     expect(witness.closeCode).toBeUndefined();
 
-    // Healthy, accepting and echoing, memory bounded.
+    // Healthy, accepting and echoing, memory bounded (sampled through the fuzz and these checks).
     expect((await fetch(`${gw.http}/healthz`)).status).toBe(200);
     expect((await fetch(`${gw.http}/readyz`)).status).toBe(200);
     await using fresh = await TestSocket.open(`${gw.ws}/ws-chat`);
     fresh.send({ content: "after the fuzz" });
     expect(await fresh.nextJson()).toEqual({ status: "received", data: { content: "after the fuzz", type: "text" } });
+    const mem = rss.stop();
+    console.log(`gateway fuzz: ${sent} frames in ${elapsed} ms, ${reconnects} reconnects, outcomes ${JSON.stringify(counts)}; VmRSS ${(mem.first / 2 ** 20).toFixed(1)} MB -> peak ${(mem.peak / 2 ** 20).toFixed(1)} MB, after ${(mem.last / 2 ** 20).toFixed(1)} MB`);
     expect(mem.last - mem.first).toBeLessThan(100 * 2 ** 20);
     expect(mem.peak - mem.first).toBeLessThan(200 * 2 ** 20);
     for (const s of lanes.values()) s.destroy();
@@ -262,16 +264,20 @@ describe("the same fuzz with the rate limit on (50/s, burst 100)", () => {
       const p = randomFrame(endpoint, rng);
       if (p.expect.kind !== "close") plan.push(p); // only frames that would be accepted without a limit
     }
+    const t0 = Date.now();
     for (const p of plan) p.send(s);
     const c = await s.closed(10_000);
+    // What the bucket can refill (50 a second) while the gateway reads the frames: at most the time
+    // from the first send to the close; 10 when that is under 200 ms, as on an idle machine.
+    const refill = Math.max(10, Math.ceil(((Date.now() - t0) / 1000) * 50));
     expect({ code: c.code, reason: c.reason }).toEqual({ code: 1008, reason: "rate limit" });
     if (endpoint === "/system-monitor" || endpoint === "/notifications") {
       expect(s.messageCount).toBe(0);
     } else {
-      // Every frame here gets an answer: the first ones, answered exactly, the burst and no more than a little refill.
+      // Every frame here gets an answer: the first ones, answered exactly, the burst and no more than the refill.
       const replied = s.texts.length;
       expect(replied).toBeGreaterThanOrEqual(100);
-      expect(replied).toBeLessThanOrEqual(110);
+      expect(replied).toBeLessThanOrEqual(100 + refill);
       check(endpoint, plan.slice(0, replied), s.texts);
     }
     expect((await fetch(`${limited.http}/healthz`)).status).toBe(200);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect } from "@nats-io/transport-node";
 import { userLiveSubject, type NotificationFrame } from "@rt/protocol";
 import {
-  Opcode, RawSocket, ServiceProcess, TestNats, TestSocket, TEST_JWT_SECRET, closePayload, encodeFrame, rawUpgrade, signToken, NATS_ADMIN,
+  Opcode, RawSocket, ServiceProcess, TestNats, TestSocket, TEST_JWT_SECRET, closePayload, encodeFrame, metric, rawUpgrade, roomJoined, roomTexts, signToken, waitFor, NATS_ADMIN,
 } from "@rt/testkit";
 
 /**
@@ -336,8 +336,16 @@ describe("hostile frames", () => {
   });
 
   test("nothing sent in room 'hostile' reached room 'other'", async () => {
-    await Bun.sleep(100);
-    expect(outsider.messages).toEqual([]);
+    // Two probes make sure 'other' here has seen all 'hostile' had, locally and through the stream:
+    // the first, from this gateway into 'hostile', is stored after every earlier frame of that room
+    // from here (one publisher's order); the second, into 'other' from the other gateway, is stored
+    // after it, and this gateway reads the stream's copies in order.
+    await using hereHostile = await TestSocket.open(`${gw.ws}/chat/hostile`);
+    await using thereHostile = await TestSocket.open(`${big.ws}/chat/hostile`);
+    await using thereOther = await TestSocket.open(`${big.ws}/chat/other`);
+    await roomJoined(hereHostile, [thereHostile], "hostile");
+    await roomJoined(thereOther, [outsider], "other");
+    expect(roomTexts(outsider, "other")).toEqual([]);
     expect(outsider.closeCode).toBeUndefined();
   });
 });
@@ -385,17 +393,24 @@ describe("hostile messages on NATS", () => {
       await using bystanderUser = await TestSocket.open(`${gw.ws}/notifications?token=${await signToken("deep-bystander")}`);
       await using roomHere = await TestSocket.open(`${gw.ws}/chat/after-poison`);
       await using roomThere = await TestSocket.open(`${big.ws}/chat/after-poison`);
-      await Bun.sleep(300);
+      await roomJoined(roomThere, [roomHere], "after-poison");
       const poison = `{"id":"poison","seq":999999,"prev_seq":0,"user_id":"deep-victim","body":"x","created_at":"2020-01-01T00:00:00Z","data":{"a":${"[".repeat(100_000)}${"]".repeat(100_000)}}}`;
-      nc.publish(userLiveSubject("deep-victim"), poison);
-      await nc.flush();
-      await Bun.sleep(300);
+      // Sent until the gateway has taken one in and dropped it (counted): its subscription to the
+      // victim's live events is made in the background after the socket opens.
+      const dropped = () => metric(gw.http, "rt_rejections_total", 'reason="nats_notification_payload"');
+      const droppedBefore = await dropped();
+      await waitFor("the poison dropped", async () => {
+        nc.publish(userLiveSubject("deep-victim"), poison);
+        await nc.flush();
+        return (await dropped()) > droppedBefore;
+      }, 10_000, 100);
       const seqVictim = await notify("deep-victim", "after the poison");
       const seqBystander = await notify("deep-bystander", "unrelated");
       roomThere.send("still relayed");
-      await Promise.all([victim, bystanderUser, roomHere].map((s) => s.waitForMessages(1, 5000).catch(() => undefined)));
+      const room = () => roomHere.messages.filter((m) => !m.startsWith("Room after-poison: probe-"));
+      await Promise.all([victim.waitForMessages(1, 5000), bystanderUser.waitForMessages(1, 5000), roomHere.until(() => room().length >= 1, "the room message")].map((p) => p.catch(() => undefined)));
       const seqs = (t: TestSocket) => t.messages.map((m) => (JSON.parse(m) as NotificationFrame).seq);
-      expect({ victim: seqs(victim), bystander: seqs(bystanderUser), room: roomHere.messages, readyz: (await fetch(`${gw.http}/readyz`)).status })
+      expect({ victim: seqs(victim), bystander: seqs(bystanderUser), room: room(), readyz: (await fetch(`${gw.http}/readyz`)).status })
         .toEqual({ victim: [seqVictim], bystander: [seqBystander], room: ["Room after-poison: still relayed"], readyz: 200 });
     } finally {
       await nc.close();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { userStoreSubject, type NotificationFrame } from "@rt/protocol";
-import { RawSocket, TestSocket, TestSystem, signToken, waitFor, NATS_ADMIN } from "@rt/testkit";
+import { RawSocket, TestSocket, TestSystem, signToken, tcpQueues, waitFor, NATS_ADMIN } from "@rt/testkit";
 
 let sys: TestSystem;
 let nc: NatsConnection;
@@ -31,7 +31,16 @@ async function inbox(gw: number, user: string, query = ""): Promise<TestSocket> 
 }
 
 const frames = (s: TestSocket) => s.messages.map((m) => JSON.parse(m) as NotificationFrame);
-const settle = () => Bun.sleep(300);
+/** Bytes waiting in the two kernel buffers of `raw`'s connection to `port`: the client's receive queue and the gateway's send queue. */
+function kernelQueued(raw: RawSocket, port: number): number {
+  const me = raw.socket.localPort!;
+  const q = tcpQueues(me);
+  const client = q.find((e) => e.localPort === me && e.remotePort === port);
+  const server = q.find((e) => e.localPort === port && e.remotePort === me);
+  return (client?.rxQueue ?? 0) + (server?.txQueue ?? 0);
+}
+/** Waits until `s` has the notification `id` (a marker: one user's notifications arrive in seq order). */
+const has = (s: TestSocket, id: string) => s.until(() => frames(s).some((f) => f.id === id), `notification ${id}`);
 
 describe("/notifications", () => {
   test("a user's notifications reach all of that user's sockets on every gateway, and nobody else's", async () => {
@@ -39,7 +48,7 @@ describe("/notifications", () => {
     await using a2 = await inbox(0, "alice");
     await using a3 = await inbox(1, "alice");
     await using b1 = await inbox(1, "bob");
-    await settle();
+    // No wait: a socket without since gets everything stored from the moment it opened.
     const sent = [];
     for (let i = 0; i < 5; i++) sent.push(await notify("alice", `hello ${i}`, { title: "t", data: { i } }));
     const forBob = await notify("bob", "for bob");
@@ -50,10 +59,13 @@ describe("/notifications", () => {
       expect(f).toMatchObject({ user_id: "alice", title: "t", data: { i: 0 } });
       expect(Number.isNaN(Date.parse(f.created_at))).toBe(false);
     }
-    await b1.waitForMessages(1);
-    await settle();
-    expect(frames(b1).map((f) => f.id)).toEqual([forBob.id]);
-    for (const s of [a1, a2, a3]) expect(s.messages).toHaveLength(5);
+    // Markers, one per user: each user's notifications reach a gateway in the stream's order on its
+    // one NATS connection, so a repeat, or one of alice's sent to bob, would have come before them.
+    const [aliceMarker, bobMarker] = [await notify("alice", "marker"), await notify("bob", "marker")];
+    for (const s of [a1, a2, a3]) await has(s, aliceMarker.id);
+    await has(b1, bobMarker.id);
+    expect(frames(b1).map((f) => f.id)).toEqual([forBob.id, bobMarker.id]);
+    for (const s of [a1, a2, a3]) expect(frames(s).map((f) => f.id)).toEqual([...sent.map((r) => r.id), aliceMarker.id]);
   });
 
   test("seq only grows for a user", async () => {
@@ -80,9 +92,9 @@ describe("/notifications", () => {
     const stored = [];
     for (let i = 0; i < 4; i++) stored.push(await notify("dave", `n ${i}`));
     await using s = await inbox(0, "dave", `&since=${stored[1]!.seq}`);
-    await s.waitForMessages(2);
-    await settle();
-    expect(frames(s).map((f) => f.seq)).toEqual([stored[2]!.seq, stored[3]!.seq]);
+    const marker = await notify("dave", "marker"); // after the replay, in seq order
+    await has(s, marker.id);
+    expect(frames(s).map((f) => f.seq)).toEqual([stored[2]!.seq, stored[3]!.seq, marker.seq]);
   });
 
   test("a replay larger than the backpressure limit goes at the client's pace: a slow reader gets all of it, no 1013", async () => {
@@ -93,7 +105,16 @@ describe("/notifications", () => {
     const token = await signToken("ivy");
     await using raw = await RawSocket.open(`${sys.gw(0).ws}/notifications?token=${token}&since=0`);
     raw.pause(); // the client reads nothing for a while: without flow control the replay would pile up and be cut off
-    await Bun.sleep(700);
+    // Paused until the replay has stopped filling the connection's kernel buffers (two reads alike)
+    // with more than the 1 MiB backpressure limit in them: from there on, a replay without flow
+    // control would pile the rest up in the gateway (each write checks the limit) and be cut off.
+    let queued = -1;
+    await waitFor("the replay to stop filling the kernel buffers", () => {
+      const now = kernelQueued(raw, sys.gw(0).port!);
+      const still = now === queued && now > 2 ** 20;
+      queued = now;
+      return still;
+    }, 20_000, 100);
     raw.resume();
     await raw.waitForMessages(250, 20_000);
     expect(raw.closeFrame).toBeUndefined();
@@ -103,11 +124,10 @@ describe("/notifications", () => {
   test("without since, only live notifications arrive", async () => {
     await notify("erin", "before");
     await using s = await inbox(0, "erin");
-    await settle();
     const live = await notify("erin", "after");
-    await s.waitForMessages(1);
-    await settle();
-    expect(frames(s).map((f) => f.seq)).toEqual([live.seq]);
+    const marker = await notify("erin", "marker");
+    await has(s, marker.id);
+    expect(frames(s).map((f) => f.seq)).toEqual([live.seq, marker.seq]);
   });
 
   test("replay hands over to live with no duplicate and no gap while notifications flow", async () => {
@@ -122,31 +142,29 @@ describe("/notifications", () => {
     await waitFor("more flowing", () => acked.length >= 80);
     sending = false;
     await sender;
-    const expected = acked.filter((q) => q > since);
-    await s.waitForMessages(expected.length, 10_000);
-    await settle();
+    const marker = await notify("frank", "marker");
+    const expected = [...acked.filter((q) => q > since), marker.seq];
+    await s.until(() => frames(s).some((f) => f.id === marker.id), "the marker", 10_000);
     expect(frames(s).map((f) => f.seq)).toEqual(expected);
   });
 
   test("odd user ids each get only their own", async () => {
     const users = ["auth0|123", "a.b@example.com", "用户", "*", "x.>"];
     const sockets = await Promise.all(users.map((u, i) => inbox(i % 2, u)));
-    await settle();
     const ids = new Map<string, string>();
     for (const u of users) ids.set(u, (await notify(u, `for ${u}`)).id);
+    // A marker per user after all of them: one sent to the wrong socket would have come before.
+    const markers = new Map<string, string>();
+    for (const u of users) markers.set(u, (await notify(u, "marker")).id);
+    for (const [i, u] of users.entries()) await has(sockets[i]!, markers.get(u)!);
     for (const [i, u] of users.entries()) {
-      await sockets[i]!.waitForMessages(1);
-    }
-    await settle();
-    for (const [i, u] of users.entries()) {
-      expect(frames(sockets[i]!).map((f) => [f.id, f.user_id])).toEqual([[ids.get(u)!, u]]);
+      expect(frames(sockets[i]!).map((f) => [f.id, f.user_id])).toEqual([[ids.get(u)!, u], [markers.get(u)!, u]]);
       sockets[i]!.close();
     }
   });
 
   test("a missed live event is repaired from the store: nothing skipped, nothing doubled", async () => {
     await using s = await inbox(0, "gina");
-    await settle();
     const first = await notify("gina", "first");
     await s.waitForMessages(1);
     // A notification stored without its live event (as if the notifier died between the two).
@@ -156,14 +174,13 @@ describe("/notifications", () => {
     const body = { id: "direct-1", user_id: "gina", body: "stored only", created_at: new Date().toISOString(), prev_seq: first.seq };
     const ack = await js.publish(userStoreSubject("gina"), JSON.stringify(body), { headers: h });
     const third = await notify("gina", "third");
-    await s.waitForMessages(3);
-    await settle();
-    expect(frames(s).map((f) => f.seq)).toEqual([first.seq, ack.seq, third.seq]);
+    const marker = await notify("gina", "marker");
+    await has(s, marker.id);
+    expect(frames(s).map((f) => f.seq)).toEqual([first.seq, ack.seq, third.seq, marker.seq]);
   });
 
   test("through a NATS restart the socket stays open and what was stored meanwhile arrives with no new event", async () => {
     await using s = await inbox(1, "hank");
-    await settle();
     const before = await notify("hank", "before");
     await s.waitForMessages(1);
     // Freeze the gateway so it cannot reconnect before the store is written behind its back.

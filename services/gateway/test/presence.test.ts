@@ -145,8 +145,11 @@ describe("limits", () => {
 });
 
 describe("faults", () => {
-  test("a gateway killed with -9 leaves no ghosts: its members are gone from presence at once and announced as left within 30 s", async () => {
-    await using s = await TestSystem.start({ gateways: 2 });
+  test("a gateway killed with -9 leaves no ghosts: its members are gone from presence at once and announced as left once it is known gone", async () => {
+    // Short cluster timers (the defaults are 5 s and 15 s): the leaves come once the dead gateway
+    // has been silent for GATEWAY_GONE_AFTER. When exactly is GatewayRegistry's unit test's to pin
+    // (gateway-registry.test.ts); here the behaviour: each member of the dead gateway leaves.
+    await using s = await TestSystem.start({ gateways: 2, gatewayEnv: { GATEWAY_HEARTBEAT_INTERVAL: "500ms", GATEWAY_GONE_AFTER: "2s" } });
     await using a = await client(s, 0, "gh-ann");
     await using b = await client(s, 1, "gh-bob");
     const sub = await a.subscribe("chat:ghosts", { joinLeave: true });
@@ -154,13 +157,12 @@ describe("faults", () => {
     await using legacy = await TestSocket.open(`${s.gw(1).ws}/chat/ghosts`);
     await waitFor("three members", async () => (await sub.presenceStats()).numClients === 3);
     await a.until(() => a.joins.some((j) => j.user === "gh-bob") && a.joins.some((j) => j.user === ""), "the joins");
+    expect(a.leaves).toEqual([]);
 
-    const killedAt = Date.now();
     await s.gw(1).stop("SIGKILL");
     await waitFor("only ann in presence", async () => users(await sub.presence()).join() === "gh-ann", 5000);
     await a.until(() => a.leaves.some((l) => l.user === "gh-bob") && a.leaves.some((l) => l.user === ""), "leaves for the dead gateway's members", 30_000);
-    const tookMs = Date.now() - killedAt;
-    expect(tookMs).toBeLessThan(30_000);
+    expect(a.leaves.map((l) => l.user).sort()).toEqual(["", "gh-bob"]);
     expect(await sub.presenceStats()).toEqual({ numClients: 1, numUsers: 1 });
   }, 60_000);
 

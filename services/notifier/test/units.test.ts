@@ -19,15 +19,32 @@ test("LruMap forgets the least recently used entry", () => {
 test("KeyedSerializer runs one key's tasks in order, other keys alongside, and survives failures", async () => {
   const s = new KeyedSerializer<string>();
   const log: string[] = [];
-  const task = (name: string, ms: number, fail = false) => async () => {
-    log.push(`start ${name}`);
-    await Bun.sleep(ms);
-    log.push(`end ${name}`);
-    if (fail) throw new Error(name);
-    return name;
+  /** A task that runs until its gate opens; `started` resolves when it begins. */
+  const task = (name: string, fail = false) => {
+    const gate = Promise.withResolvers<void>();
+    const started = Promise.withResolvers<void>();
+    const run = async () => {
+      log.push(`start ${name}`);
+      started.resolve();
+      await gate.promise;
+      log.push(`end ${name}`);
+      if (fail) throw new Error(name);
+      return name;
+    };
+    return { run, open: gate.resolve, started: started.promise };
   };
-  const results = await Promise.allSettled([s.run("u", task("u1", 30, true)), s.run("u", task("u2", 1)), s.run("v", task("v1", 1))]);
-  expect(results.map((r) => r.status)).toEqual(["rejected", "fulfilled", "fulfilled"]);
+  const [u1, u2, v1] = [task("u1", true), task("u2"), task("v1")];
+  const results = Promise.allSettled([s.run("u", u1.run), s.run("u", u2.run), s.run("v", v1.run)]);
+  await Promise.all([u1.started, v1.started]); // another key runs alongside u1
+  expect(log).not.toContain("start u2"); // u2 waits for u1
+  v1.open();
+  u2.open();
+  await s.run("v", async () => undefined); // v's queue is through: v1 ended while u1 still runs
+  expect(log).toContain("end v1");
+  expect(log).not.toContain("end u1");
+  expect(log).not.toContain("start u2");
+  u1.open();
+  expect((await results).map((r) => r.status)).toEqual(["rejected", "fulfilled", "fulfilled"]);
   expect(log.indexOf("start u2")).toBeGreaterThan(log.indexOf("end u1"));
   expect(log.indexOf("end v1")).toBeLessThan(log.indexOf("end u1"));
   expect(s.pending).toBe(0);

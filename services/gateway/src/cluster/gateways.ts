@@ -3,9 +3,11 @@ import { GATEWAY_HEARTBEAT_PREFIX, GATEWAY_HEARTBEAT_WILDCARD, gatewayHeartbeat,
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 
-/** How often a gateway says it is alive, and how long silence means it is gone. */
-export const HEARTBEAT_MS = 5000;
-export const GONE_AFTER_MS = 15_000;
+/** How often a gateway says it is alive, and how long silence means it is gone (GATEWAY_HEARTBEAT_INTERVAL, GATEWAY_GONE_AFTER). */
+export interface RegistryTiming {
+  heartbeatMs: number;
+  goneAfterMs: number;
+}
 
 interface Seen {
   at: number;
@@ -13,11 +15,13 @@ interface Seen {
 }
 
 /**
- * Which other gateways are alive: each one publishes `gateway.heartbeat.<id>` every 5 s (and at
- * once when its NATS link comes back, with a new `gen`) and listens to the others'. A gateway
- * silent for 15 s is gone (killed, cut off): `onGone` tells who, so what it held (presence) is let
- * go. `onChanged` tells of a gateway that is new, or whose link came back (it may have missed
- * events, and its own may have been lost). Its own id is the origin id of its publishes.
+ * Which other gateways are alive: each one publishes `gateway.heartbeat.<id>` every heartbeat
+ * interval (5 s by default; and at once when its NATS link comes back, with a new `gen`) and
+ * listens to the others'. A gateway silent for `goneAfterMs` (15 s) is gone (killed, cut off),
+ * found at the next look (one per heartbeat interval): `onGone` tells who, so what it held
+ * (presence) is let go. `onChanged` tells of a gateway that is new, or whose link came back (it
+ * may have missed events, and its own may have been lost). Its own id is the origin id of its
+ * publishes.
  */
 export class GatewayRegistry {
   private readonly seen = new Map<string, Seen>();
@@ -32,6 +36,7 @@ export class GatewayRegistry {
     private readonly broker: Broker,
     private readonly log: Logger,
     private readonly onInvalid: () => void,
+    private readonly timing: RegistryTiming,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -41,7 +46,7 @@ export class GatewayRegistry {
     this.broker.onUp(() => {
       if (!first) this.gen++;
       first = false;
-      // Silence while this gateway's own link was down says nothing about the others: a fresh 15 s.
+      // Silence while this gateway's own link was down says nothing about the others: a fresh start.
       const now = this.now();
       for (const s of this.seen.values()) s.at = now;
       this.beat();
@@ -49,7 +54,7 @@ export class GatewayRegistry {
     this.timer = setInterval(() => {
       this.beat();
       this.expire();
-    }, HEARTBEAT_MS);
+    }, this.timing.heartbeatMs);
   }
 
   stop(): void {
@@ -76,14 +81,14 @@ export class GatewayRegistry {
     this.changedFns.push(fn);
   }
 
-  /** Forgets the gateways silent for GONE_AFTER_MS (and tells); not while this gateway's own link is down. */
+  /** Forgets the gateways silent for longer than `goneAfterMs` (and tells); not while this gateway's own link is down. */
   expire(): void {
     if (!this.broker.connected()) return;
-    const cutoff = this.now() - GONE_AFTER_MS;
+    const cutoff = this.now() - this.timing.goneAfterMs;
     for (const [id, s] of this.seen) {
       if (s.at >= cutoff) continue;
       this.seen.delete(id);
-      this.log.warn({ gateway: id }, "gateway gone (no heartbeat for 15 s)");
+      this.log.warn({ gateway: id, silentMs: this.timing.goneAfterMs }, "gateway gone (no heartbeat)");
       this.tell(this.goneFns, id);
     }
   }
@@ -108,7 +113,7 @@ export class GatewayRegistry {
     if (before && before.gen === gen) return;
     if (!before) {
       this.log.info({ gateway: id }, "gateway joined");
-      this.beat(); // a newcomer learns about this one at once, not within the next 5 s
+      this.beat(); // a newcomer learns about this one at once, not at the next heartbeat
     }
     this.tell(this.changedFns, id);
   }

@@ -1,4 +1,4 @@
-// The gateway's configuration in-process: NATS credentials and the demo page's notifier.
+// The gateway's configuration in-process: NATS credentials, the demo page's notifier, server timers.
 import { describe, expect, test } from "bun:test";
 import { ConfigErrors } from "@rt/runtime";
 import { TEST_JWT_SECRET } from "@rt/testkit";
@@ -97,5 +97,26 @@ describe("the proxies (PROXY_*)", () => {
     };
     expect(errors({})).toEqual(["JWT_SECRET"]);
     expect(errors({ PROXY_CONNECT: "1" })).toEqual([]);
+  });
+});
+
+describe("server timers", () => {
+  test("PONG_TIMEOUT, GATEWAY_HEARTBEAT_INTERVAL, GATEWAY_GONE_AFTER: 10 s, 5 s and 15 s by default; durations otherwise", () => {
+    const d = loadGatewayConfig(base);
+    expect({ pong: d.protocol.pongTimeoutMs, cluster: d.cluster }).toEqual({ pong: 10_000, cluster: { heartbeatMs: 5000, goneAfterMs: 15_000 } });
+    const set = loadGatewayConfig({ ...base, PONG_TIMEOUT: "1500ms", GATEWAY_HEARTBEAT_INTERVAL: "250ms", GATEWAY_GONE_AFTER: "2s" });
+    expect({ pong: set.protocol.pongTimeoutMs, cluster: set.cluster }).toEqual({ pong: 1500, cluster: { heartbeatMs: 250, goneAfterMs: 2000 } });
+  });
+
+  test.each([
+    [{ PONG_TIMEOUT: "10" }, "PONG_TIMEOUT: must be at least 100 ms"],
+    [{ PONG_TIMEOUT: "2h" }, "PONG_TIMEOUT: must be at most 1h, got \"2h\""],
+    [{ PONG_TIMEOUT: "soon" }, "PONG_TIMEOUT: must be a duration like 500ms, 30s, 1h or 7d, got \"soon\""],
+    [{ GATEWAY_HEARTBEAT_INTERVAL: "10ms" }, "GATEWAY_HEARTBEAT_INTERVAL: must be at least 50 ms"],
+    [{ GATEWAY_GONE_AFTER: "1d" }, "GATEWAY_GONE_AFTER: must be at most 1h, got \"1d\""],
+    [{ GATEWAY_GONE_AFTER: "9s" }, "GATEWAY_GONE_AFTER: must be at least twice GATEWAY_HEARTBEAT_INTERVAL (5000 ms), got 9000 ms"],
+    [{ GATEWAY_HEARTBEAT_INTERVAL: "1s", GATEWAY_GONE_AFTER: "1999ms" }, "GATEWAY_GONE_AFTER: must be at least twice GATEWAY_HEARTBEAT_INTERVAL (1000 ms), got 1999 ms"],
+  ])("%p is refused", (env, message) => {
+    expect(refused(env)).toEqual([message]);
   });
 });

@@ -34,6 +34,8 @@ export interface ClientDeps {
 /** The protocol's settings (from the gateway's configuration). */
 export interface ClientConfig {
   pingIntervalSec: number;
+  /** How long a client may leave the oldest ping unanswered (then 3012). */
+  pongTimeoutMs: number;
   allowAnonymous: boolean;
   maxConnectionsPerUser: number;
   rateLimitPerSec: number;

@@ -12,8 +12,6 @@ const { ErrorCode, DisconnectCode, METHODS, isMethod } = centrifugo;
 type Ws = SocketOf<ClientData>;
 type Method = C.Method;
 
-/** How long a client may leave the oldest ping unanswered. */
-const PONG_TIMEOUT_MS = 10_000;
 /** Commands refused for the rate in a row before the connection is closed with 3013. */
 const MAX_REFUSED_IN_A_ROW = 50;
 /** The command chain of a connection with nothing queued (shared: an idle connection holds no promise of its own). */
@@ -126,7 +124,7 @@ export class Session implements ClientSession, ClientContext {
   /** The sweeper's look: ping, pong deadline, subscriptions whose token expired unrenewed (token expiry and 3008 are the adapter's). */
   tick(now: number): void {
     if (this.state !== "connected") return;
-    if (this.pingSentAt !== undefined && now - this.pingSentAt > PONG_TIMEOUT_MS) return this.disconnect(DisconnectCode.NoPong);
+    if (this.pingSentAt !== undefined && now - this.pingSentAt > this.d.config.pongTimeoutMs) return this.disconnect(DisconnectCode.NoPong);
     if (now - this.lastPingAt >= this.d.config.pingIntervalSec * 1000) {
       this.lastPingAt = now;
       this.pingSentAt ??= now;
