@@ -1,4 +1,5 @@
-import { EnvReader, LOG_LEVELS, logColors, readLogFormat, readNatsAuth } from "@rt/runtime";
+import { resolve } from "node:path";
+import { EnvReader, LOG_LEVELS, logColors, readChannelsFile, readLogFormat, readNatsAuth } from "@rt/runtime";
 import { devStateDir } from "../lib/dev-state.ts";
 
 /** The launcher's settings, read once from the environment. */
@@ -31,6 +32,12 @@ export interface DevConfig {
   readyTimeoutMs: number;
   /** DEV_STATE_DIR (.tmp/dev at the repository root): the folder of the run's state (scripts/lib/dev-state.ts), absolute. */
   stateDir: string;
+  /**
+   * CHANNELS_FILE, made absolute from the launcher's working folder (each service runs in its own
+   * folder): passed to every gateway and the notifier; checked here first, so a bad file stops the
+   * launcher at once with every problem (exit 2). Undefined: the built-in channels.
+   */
+  channelsFile: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -44,7 +51,7 @@ const MAX_GATEWAYS = 64;
  * Reads the launcher's variables; throws ConfigErrors (from @rt/runtime) naming every bad one.
  * `stdoutIsTTY`: whether the launcher's own stdout is a terminal (it decides the services' log format).
  */
-export function readDevConfig(env: Env, stdoutIsTTY = false): DevConfig {
+export function readDevConfig(env: Env, stdoutIsTTY = false, cwd = process.cwd()): DevConfig {
   const r = new EnvReader(env);
   const logPretty = readLogFormat(r, stdoutIsTTY) === "pretty";
   const gatewayPort = r.port("GATEWAY_PORT", DEFAULT_GATEWAY_PORT, false);
@@ -56,6 +63,10 @@ export function readDevConfig(env: Env, stdoutIsTTY = false): DevConfig {
   // With NATS_URL the services get the caller's NATS credentials as they are: checked here as each
   // service would (a half pair, two ways at once, an unreadable NATS_CREDS). Without, they are ignored.
   if (natsUrl !== undefined) readNatsAuth(r);
+  const channels = r.string("CHANNELS_FILE");
+  const channelsFile = channels === undefined ? undefined : resolve(cwd, channels);
+  // Read as the services read it (the history given only sizes the built-in chat, which cannot be wrong).
+  readChannelsFile(r, { size: 100, ttlMs: 86_400_000 }, "CHANNELS_FILE", cwd);
   return r.done({
     gateways: r.int("GATEWAYS", 1, 1, MAX_GATEWAYS),
     gatewayPort,
@@ -70,6 +81,7 @@ export function readDevConfig(env: Env, stdoutIsTTY = false): DevConfig {
     natsServerBin: r.string("NATS_SERVER_BIN"),
     readyTimeoutMs: r.int("DEV_READY_TIMEOUT_MS", DEFAULT_READY_TIMEOUT_MS, 100, 600_000),
     stateDir: devStateDir(env),
+    channelsFile,
   });
 }
 

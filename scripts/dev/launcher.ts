@@ -21,9 +21,10 @@ const DEMO_TOKEN_TTL_S = 24 * 3600;
 /**
  * Variables meant for the launcher only, not passed on to the services; nor are the NATS users'
  * passwords (a service gets its own role's only, as NATS_PASSWORD), nor REUSE_PORT (the launcher
- * alone decides that its gateways share a port).
+ * alone decides that its gateways share a port), nor CHANNELS_FILE as given (the gateways and the
+ * notifier get it as an absolute path: each runs in its own folder).
  */
-const LAUNCHER_VARS = ["GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "DEV_STATE_DIR", "PORT", "REUSE_PORT", "JWT_SECRET", "DEMO_PAGE", ...NATS_ROLES.map(passwordVar)];
+const LAUNCHER_VARS = ["GATEWAYS", "GATEWAY_PORT", "NOTIFIER_PORT", "NATS_SERVER_BIN", "DEV_READY_TIMEOUT_MS", "DEV_STATE_DIR", "PORT", "REUSE_PORT", "JWT_SECRET", "DEMO_PAGE", "CHANNELS_FILE", ...NATS_ROLES.map(passwordVar)];
 /** The users and permissions every nats-server of the project runs with, from the repository root. */
 const NATS_AUTH_CONF = ["deploy", "nats", "auth.conf"];
 
@@ -130,12 +131,14 @@ export class Launcher {
     const dev = cfg.jwtSecret === undefined ? this.state.jwtSecret() : undefined;
     const secret = cfg.jwtSecret ?? dev!.secret;
     const gateways: Child[] = [];
+    const channels: Record<string, string> = cfg.channelsFile === undefined ? {} : { CHANNELS_FILE: cfg.channelsFile };
+    if (cfg.channelsFile !== undefined) out.line("dev", `channels: ${cfg.channelsFile} (CHANNELS_FILE), for every gateway and the notifier`);
     for (let i = 1; i <= cfg.gateways; i++) {
       // Several gateways share the port on purpose (REUSE_PORT=1: the kernel spreads connections); one alone does not, so nothing else can join it.
       const shared: Record<string, string> = cfg.gateways > 1 ? { REUSE_PORT: "1" } : {};
-      gateways.push(this.spawnService(`gateway-${i}`, "gateway", natsUrl, { PORT: String(cfg.gatewayPort), ...shared, JWT_SECRET: secret, DEMO_PAGE: cfg.demoPage ? "1" : "0", ...(cfg.demoPage ? this.demoNotifier() : {}) }));
+      gateways.push(this.spawnService(`gateway-${i}`, "gateway", natsUrl, { PORT: String(cfg.gatewayPort), ...shared, ...channels, JWT_SECRET: secret, DEMO_PAGE: cfg.demoPage ? "1" : "0", ...(cfg.demoPage ? this.demoNotifier() : {}) }));
     }
-    this.spawnService("notifier", "notifier", natsUrl, { PORT: String(cfg.notifierPort) });
+    this.spawnService("notifier", "notifier", natsUrl, { PORT: String(cfg.notifierPort), ...channels });
     this.spawnService("metrics", "metrics", natsUrl, {});
 
     const targets = { gatewayPort: cfg.gatewayPort, notifierPort: cfg.notifierPort, gateways: gateways.map((g) => ({ name: g.name, pid: g.pid })) };

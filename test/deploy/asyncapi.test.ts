@@ -51,7 +51,8 @@ test("every WebSocket endpoint and every kind of NATS subject is a channel", () 
   for (const address of [
     "/ws-chat", "/chat/{room_id}", "/system-monitor", "/notifications", "/connection/websocket",
     "chat.room.{room}", "chat.live.{room}", "rpc.{rpcMethod}", ...Object.values(subjects.PROXY_SUBJECTS), "metrics.host.{host}", "notify.user.{user}", "notify.live.{user}", "notify.delivered.{id}", "notify.answer.{dedupId}", "notifier.send",
-    "gateway.heartbeat.{gateway}", "gateway.emulation.{gateway}", "presence.query.{room}", "presence.event.{room}", "$JS.EVENT.ADVISORY.STREAM.{advisory}.{stream}", "$JS.API.STREAM.MSG.GET.{stream}",
+    "gateway.heartbeat.{gateway}", "gateway.emulation.{gateway}", "presence.query.{room}", "presence.event.{room}", "presence.query.{ns}.{channel}", "presence.event.{ns}.{channel}",
+    "chan.store.{ns}.{channel}", "chan.live.{ns}.{channel}", "chan.pub.{ns}.{channel}", "$JS.EVENT.ADVISORY.STREAM.{advisory}.{stream}", "$JS.API.STREAM.MSG.GET.{stream}",
     ...Object.keys(API_METHODS).map((m) => `api.${m}`), ...GATEWAY_API_METHODS.map((m) => `gateway.api.${m}`), ...GATEWAY_CONTROL_OPS.map((op) => `gateway.control.${op}`),
   ]) expect(addresses).toContain(address);
 });
@@ -65,7 +66,10 @@ const SAMPLES: Record<keyof typeof subjects, string[] | "not a subject"> = {
   RPC_METHOD_PATTERN: "not a subject",
   roomFromSubject: "not a subject",
   hostFromSubject: "not a subject",
-  roomFromPresenceSubject: "not a subject",
+  channelFromPresenceSubject: "not a subject",
+  streamOfStoreSubject: "not a subject",
+  namespaceToken: "not a subject",
+  namespaceStream: "not a subject",
   methodFromSubject: "not a subject",
   // Reply prefixes (`_INBOX_<service>.…`): replies go to whoever asked, no channel of the document.
   INBOX_PREFIX: "not a subject",
@@ -93,8 +97,14 @@ const SAMPLES: Record<keyof typeof subjects, string[] | "not a subject"> = {
   gatewayHeartbeatSubject: [subjects.gatewayHeartbeatSubject("g1")],
   PRESENCE_QUERY_PREFIX: [`${subjects.PRESENCE_QUERY_PREFIX}lobby`],
   PRESENCE_QUERY_WILDCARD: [subjects.PRESENCE_QUERY_WILDCARD],
-  presenceQuerySubject: [subjects.presenceQuerySubject("lobby")],
-  presenceEventSubject: [subjects.presenceEventSubject("lobby")],
+  PRESENCE_CHANNEL_QUERY_WILDCARD: [subjects.PRESENCE_CHANNEL_QUERY_WILDCARD],
+  presenceQuerySubject: [subjects.presenceQuerySubject("chat:lobby"), subjects.presenceQuerySubject("orders:1"), subjects.presenceQuerySubject("news.v2:a.b*>")],
+  presenceEventSubject: [subjects.presenceEventSubject("chat:lobby"), subjects.presenceEventSubject("orders:1"), subjects.presenceEventSubject("lobby")],
+  channelStoreWildcard: [subjects.channelStoreWildcard("orders")],
+  channelLiveWildcard: [subjects.channelLiveWildcard("orders")],
+  channelStoreSubject: [subjects.channelStoreSubject("orders", "orders:1"), subjects.channelStoreSubject("", "board")],
+  channelLiveSubject: [subjects.channelLiveSubject("orders", "orders:1")],
+  channelPubSubject: [subjects.channelPubSubject("game", "game:lobby#a,b")],
   API_PREFIX: Object.keys(API_METHODS).map((m) => `${subjects.API_PREFIX}${m}`),
   API_WILDCARD: Object.keys(API_METHODS).map((m) => subjects.API_WILDCARD.replace("*", m)),
   GATEWAY_API_PREFIX: GATEWAY_API_METHODS.map((m) => `${subjects.GATEWAY_API_PREFIX}${m}`),

@@ -41,4 +41,4 @@ export function compose(args: string[], env: Record<string, string>, envFile?: s
 }
 
 /** The variables compose.yaml and compose.cluster.yaml interpolate (kept out of the caller's environment). */
-const COMPOSE_VARIABLE = /^(JWT_|NOTIFIER_|NATS_|GATEWAY_|PROMETHEUS_|GRAFANA_|LOG_LEVEL$|HOST_ID$|INTERVAL_MS$|ALLOWED_ORIGINS$|MAX_MESSAGE_BYTES$|COMPOSE_)/;
+const COMPOSE_VARIABLE = /^(JWT_|NOTIFIER_|NATS_|GATEWAY_|PROMETHEUS_|GRAFANA_|LOG_LEVEL$|HOST_ID$|INTERVAL_MS$|ALLOWED_ORIGINS$|MAX_MESSAGE_BYTES$|CHANNELS_FILE$|COMPOSE_)/;

@@ -156,7 +156,7 @@ describe("docs/nats-security.md's table says what deploy/nats/auth.conf allows",
     expect(r.publish.sort()).toEqual(a.publish.filter((s) => !s.startsWith("$JS.")).sort());
     for (const s of a.subscribe.filter((x) => !x.startsWith("$JS."))) expect(r.subscribe).toContain(`\`${s}\``);
     for (const s of a.publish.filter((x) => x.startsWith("$JS.API."))) {
-      const op = s.replace(/^\$JS\.API\./, "").replace(/\.(ROOMS|NOTIFICATIONS|NOTIFY_ANSWERS)(\.[*>])?$/, "");
+      const op = s.replace(/^\$JS\.API\./, "").replace(/\.(ROOMS|NOTIFICATIONS|NOTIFY_ANSWERS|\*)(\.[*>])?$/, "");
       expect(r.js, s).toContain(`\`${op}\``);
     }
     if (!a.publish.some((s) => s.startsWith("$JS.API."))) expect(r.js).toBe("none");

@@ -115,6 +115,25 @@ describe.each(["http", "nats"] as const)("the server API over %s", (t) => {
     expect(inbox.offset).toBe(inbox.publications[1]!.offset);
   });
 
+  test("history of #<user> since another epoch is 112 for the server API and for the client protocol alike (one policy, one answer)", async () => {
+    const user = `epoch-user-${t}`;
+    await fetch(`${sys.notifier!.http}/notifications`, { method: "POST", headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" }, body: JSON.stringify({ user_id: user, body: "one" }) });
+    const inbox = (await call(t, "history", { channel: `#${user}`, limit: -1 })).result as { offset: number; epoch: string };
+    expect(inbox.epoch).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect((await call(t, "history", { channel: `#${user}`, limit: -1, since: { offset: inbox.offset, epoch: "stale" } })).error?.code).toBe(112);
+    await using s = await TestSocket.open(`${sys.gw(1).ws}/connection/websocket`);
+    s.send({ id: 1, connect: { token: await signToken(user) } });
+    s.send({ id: 2, history: { channel: `#${user}`, limit: -1, since: { offset: inbox.offset, epoch: "stale" } } });
+    s.send({ id: 3, history: { channel: `#${user}`, limit: -1, since: { offset: 0, epoch: inbox.epoch } } });
+    const replies = async () => {
+      await waitFor("both history replies", () => s.messages.flatMap((m) => m.split("\n")).filter((l) => /"id":[23]\b/.test(l)).length === 2);
+      return Object.fromEntries(s.messages.flatMap((m) => m.split("\n")).map((l) => JSON.parse(l) as { id?: number }).filter((r) => r.id === 2 || r.id === 3).map((r) => [r.id, r]));
+    };
+    const got = await replies();
+    expect(got[2]).toMatchObject({ error: { code: 112 } });
+    expect((got[3] as { history: { publications: Array<{ data: { body: string } }> } }).history.publications.map((p) => p.data.body)).toEqual(["one"]);
+  });
+
   test("presence and presence_stats across both gateways; 108 where there is none", async () => {
     await using a = await client(0, `pr-a-${t}`);
     await using b = await client(1, `pr-b-${t}`);

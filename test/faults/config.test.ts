@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ServiceProcess, TestNats, TEST_JWT_SECRET, runToExit } from "@rt/testkit";
 
 describe("configuration that used to be accepted and fail later", () => {
@@ -56,6 +59,42 @@ describe("every bad variable in one run", () => {
     const { code, output } = await runToExit("gateway", { JWT_SECRET: TEST_JWT_SECRET, PROXY_TIMEOUT: "1 minute", PROXY_CONNECT: "yes please", PROXY_HTTP_HEADERS: "cookie,x real ip" });
     expect(code).toBe(2);
     expect(output.trim().split("\n").map((l) => l.split(":")[2]!.trim())).toEqual(["PROXY_HTTP_HEADERS", "PROXY_TIMEOUT", "PROXY_CONNECT"]);
+  });
+
+  test("CHANNELS_FILE: every problem of the file on its own line, naming the namespace and the option as written, exit 2, in the gateway and the notifier alike", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rt-bad-channels-"));
+    try {
+      const file = join(dir, "channels.json");
+      writeFileSync(file, JSON.stringify({
+        channel: {
+          namespaces: [
+            { name: "orders", history_size: 10, presense: true, allow_publish_for_client: "yes" },
+            { name: "orders" },
+            { name: "bad name" },
+            { name: "maps", subscription_type: "map", history_ttl: "1.5s", history_size: 1 },
+          ],
+        },
+      }));
+      const expected = [
+        'CHANNELS_FILE: namespace "orders": unknown option: presense',
+        'CHANNELS_FILE: namespace "orders": allow_publish_for_client: must be true or false, got "yes"',
+        'CHANNELS_FILE: namespace "orders": history_ttl: must be set too when history_size is (history needs both)',
+        'CHANNELS_FILE: namespace "orders": duplicate namespace (namespaces[0] and namespaces[1])',
+        'CHANNELS_FILE: namespaces[2]: name: must match ^[A-Za-z0-9_.-]{1,64}$, got "bad name"',
+        'CHANNELS_FILE: namespace "maps": not supported: subscription_type',
+        'CHANNELS_FILE: namespace "maps": history_ttl: must be whole seconds, got "1.5s"',
+      ];
+      for (const [service, env] of [["gateway", { JWT_SECRET: TEST_JWT_SECRET }], ["notifier", {}]] as const) {
+        const { code, output } = await runToExit(service, { ...env, CHANNELS_FILE: file });
+        expect(code).toBe(2);
+        expect(output.trim().split("\n")).toEqual(expected.map((line) => `${service}: invalid configuration: ${line}`));
+      }
+      const missing = await runToExit("gateway", { JWT_SECRET: TEST_JWT_SECRET, CHANNELS_FILE: join(dir, "none.json") });
+      expect(missing.code).toBe(2);
+      expect(missing.output.trim()).toBe(`gateway: invalid configuration: CHANNELS_FILE: cannot read ${join(dir, "none.json")}: ENOENT`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("the notifier and the metrics service too", async () => {

@@ -199,3 +199,31 @@ describe("the state folder (what the launcher leaves for the other commands)", (
     expect(serviceEnv({ DEV_STATE_DIR: "/x", REUSE_PORT: "1", KEEP: "me" }, "gateway", undefined)).toEqual({ KEEP: "me" });
   });
 });
+
+describe("CHANNELS_FILE: passed through to every gateway and the notifier", () => {
+  test("a relative path is read from where bun run dev was started and passed on absolute (each service runs in its own folder), never as given", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rt-dev-channels-"));
+    try {
+      writeFileSync(join(dir, "channels.json"), JSON.stringify({ channel: { namespaces: [{ name: "orders", presence: true }] } }));
+      expect(readDevConfig({ CHANNELS_FILE: "channels.json" }, false, dir).channelsFile).toBe(join(dir, "channels.json"));
+      expect(readDevConfig({}, false, dir).channelsFile).toBeUndefined();
+      expect(serviceEnv({ CHANNELS_FILE: "channels.json", KEEP: "me" }, "gateway", undefined)).toEqual({ KEEP: "me" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a bad file stops the launcher before anything starts, one line per problem, as the services would", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rt-dev-channels-"));
+    try {
+      writeFileSync(join(dir, "bad.json"), JSON.stringify({ channel: { namespaces: [{ name: "orders", presense: true }, { name: "a b" }] } }));
+      expect(configErrors({ CHANNELS_FILE: join(dir, "bad.json") })).toEqual([
+        'CHANNELS_FILE: namespace "orders": unknown option: presense',
+        'CHANNELS_FILE: namespaces[1]: name: must match ^[A-Za-z0-9_.-]{1,64}$, got "a b"',
+      ]);
+      expect(configErrors({ CHANNELS_FILE: join(dir, "missing.json") })).toEqual([`CHANNELS_FILE: cannot read ${join(dir, "missing.json")}: ENOENT`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -2,7 +2,8 @@
 // each role may do what it needs and is refused the rest with a permissions error, never a silent drop.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, errors, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { INBOX_PREFIX, metricsSubject, roomSubject, userLiveSubject, userStoreSubject } from "@rt/protocol";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { INBOX_PREFIX, channelPubSubject, channelStoreSubject, channelStoreWildcard, metricsSubject, namespaceStream, roomSubject, userLiveSubject, userStoreSubject } from "@rt/protocol";
 import { NATS_ADMIN, SdkClient, TestSystem, natsAs, signToken, waitFor, type NatsRole } from "@rt/testkit";
 
 let sys: TestSystem;
@@ -127,6 +128,35 @@ describe("NATS users and permissions (deploy/nats/auth.conf)", () => {
     const answer = await client.centrifuge.rpc("perm-echo", { n: 1 });
     expect(answer.data).toEqual({ echoed: { n: 1 } });
     rpc.unsubscribe();
+  });
+
+  test("namespace streams: the gateway creates and updates NS_<ns> (any name but NOTIFICATIONS, denied by name) and publishes channels; a backend may not publish them", async () => {
+    const gw = await as("gateway");
+    const jsm = await jetstreamManager(gw.nc, { checkAPI: false });
+    const stream = namespaceStream("perm-orders");
+    await jsm.streams.add({ name: stream, subjects: [channelStoreWildcard("perm-orders")], max_msgs_per_subject: 5 });
+    await jsm.streams.update(stream, { subjects: [channelStoreWildcard("perm-orders")], max_msgs_per_subject: 6 });
+    expect((await jsm.streams.info(stream)).config.max_msgs_per_subject).toBe(6);
+    await refused(gw.nc, "$JS.API.STREAM.CREATE.NOTIFICATIONS");
+    await refused(gw.nc, "$JS.API.STREAM.UPDATE.NOTIFICATIONS");
+    for (const op of ["DELETE", "PURGE"]) await refused(gw.nc, `$JS.API.STREAM.${op}.${stream}`);
+    await refused(gw.nc, `$JS.API.STREAM.MSG.DELETE.${stream}`);
+    // Core publishes of a namespace's channels: the gateway and the notifier may, a backend may not (it has api.publish).
+    for (const role of ["gateway", "notifier"] as const) {
+      const c = role === "gateway" ? gw : await as(role);
+      expect(await seenOn("chan.pub.>", async () => {
+        c.nc.publish(channelPubSubject("perm-game", "perm-game:x"), "{}");
+        await c.nc.flush();
+      })).toBe(1);
+    }
+    const backend = await as("backend");
+    expect(await seenOn("chan.>", async () => {
+      backend.nc.publish(channelPubSubject("perm-game", "perm-game:x"), "{}");
+      backend.nc.publish(channelStoreSubject("perm-orders", "perm-orders:1"), "{}");
+      await backend.nc.flush();
+    })).toBe(0);
+    await waitFor("both refusals reported", () => backend.violations.length >= 2);
+    await jetstreamManager(admin).then((m) => m.streams.delete(stream));
   });
 
   test("services cannot stand in for each other: the gateway cannot serve notifier.send or api.*, the notifier cannot publish samples", async () => {

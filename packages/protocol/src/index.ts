@@ -12,6 +12,7 @@ export { CATALOG, type CatalogEntry } from "./catalog.ts";
 export * from "./rooms.ts";
 export * from "./limits.ts";
 export * as centrifugo from "./centrifugo/index.ts";
+export { ProtocolError } from "./centrifugo/errors.ts";
 export * as proxy from "./proxy/index.ts";
 export * from "./presence.ts";
 export * from "./server-api.ts";

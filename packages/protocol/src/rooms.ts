@@ -18,10 +18,14 @@ export const roomPublication = validator(RoomPublication);
 
 /**
  * A publication's stored form (a RoomPublication as JSON) from its data's JSON, serialized once:
- * `{"data":…}` (the server API's) or `{"data":…,"info":{"user":…,"client":…}}` (a client's).
+ * `{"data":…}` (the server API's) or `{"data":…,"info":{"user":…,"client":…}}` (a client's, with
+ * its `chan_info` when it has one).
  */
 export function roomPayload(dataJson: string, info?: ClientInfo): string {
-  return info === undefined ? `{"data":${dataJson}}` : `{"data":${dataJson},"info":${JSON.stringify({ user: info.user, client: info.client })}}`;
+  if (info === undefined) return `{"data":${dataJson}}`;
+  // `chan_info` (a subscription token's `info`) rides along when the publisher has one: not bounded by PUBLICATION_ENVELOPE_BYTES, so such a publication is measured as stored too (storedSizeError).
+  const who = info.chan_info === undefined ? { user: info.user, client: info.client } : { user: info.user, client: info.client, chan_info: info.chan_info };
+  return `{"data":${dataJson},"info":${JSON.stringify(who)}}`;
 }
 
 /** The text a `/chat/{room}` socket sees for a publication, or undefined when it has none. */

@@ -1,4 +1,5 @@
 import { ROOM_ID_PATTERN } from "./ids.ts";
+import { namespaceOf } from "./channels/names.ts";
 import { decodeToken, encodeToken, isSafeToken } from "./subject-token.ts";
 
 /** Every NATS subject the system uses is built here and only here. */
@@ -65,6 +66,37 @@ export function roomFromSubject(subject: string): string | undefined {
     return ROOM_ID_PATTERN.test(room) ? room : undefined;
   }
   return undefined;
+}
+
+/**
+ * The channels of namespaces other than `chat` (a CHANNELS_FILE's): `chan.<kind>.<ns>.<channel>`,
+ * where `<ns>` is the namespace's token (namespaceToken) and `<channel>` the whole channel name as
+ * one base64url token, so no character of a name (`.`, `*`, `>`, `#`, `,`, `$`) can change a
+ * subject's meaning. Kinds: `store` (published into the namespace's stream, which keeps its
+ * history), `live` (what that stream republishes), `pub` (a namespace without history: core NATS
+ * only, fanned out by every gateway on delivery).
+ */
+const CHANNEL_PREFIX = "chan.";
+/** A namespace's name as one subject token: base64url of the name; `_` for channels without a namespace (no name). */
+export const namespaceToken = (namespace: string): string => (namespace === "" ? "_" : encodeToken(namespace));
+/** The JetStream stream keeping a namespace's history (every namespace with history but `chat`, which keeps ROOMS). */
+export const namespaceStream = (namespace: string): string => `NS_${namespaceToken(namespace)}`;
+/** Every subject of a namespace's stream (its stream's `subjects`). */
+export const channelStoreWildcard = (namespace: string): string => `${CHANNEL_PREFIX}store.${namespaceToken(namespace)}.*`;
+/** Where a namespace's stream republishes what it stored. */
+export const channelLiveWildcard = (namespace: string): string => `${CHANNEL_PREFIX}live.${namespaceToken(namespace)}.*`;
+/** Subject a publication on `channel` (of `namespace`, which keeps history) is stored on. */
+export const channelStoreSubject = (namespace: string, channel: string): string => `${CHANNEL_PREFIX}store.${namespaceToken(namespace)}.${encodeToken(channel)}`;
+/** Subject a namespace's stream republishes one channel's stored publications on. */
+export const channelLiveSubject = (namespace: string, channel: string): string => `${CHANNEL_PREFIX}live.${namespaceToken(namespace)}.${encodeToken(channel)}`;
+/** Subject of a publication on `channel` of a namespace without history (core NATS, no stream). */
+export const channelPubSubject = (namespace: string, channel: string): string => `${CHANNEL_PREFIX}pub.${namespaceToken(namespace)}.${encodeToken(channel)}`;
+
+/** The stream a store subject (`chat.room.<room>`, `chan.store.<ns>.<channel>`) is kept in, or undefined for any other subject. */
+export function streamOfStoreSubject(subject: string): string | undefined {
+  if (subject.startsWith("chat.room.")) return ROOMS_STREAM;
+  const m = /^chan\.store\.([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+$/.exec(subject);
+  return m ? `NS_${m[1]}` : undefined;
 }
 
 /** RPC methods: 1 to 64 characters of A-Z a-z 0-9 _ - (so one subject token as they are). */
@@ -145,17 +177,39 @@ export function gatewayHeartbeatSubject(gateway: string): string {
 export const PRESENCE_QUERY_PREFIX = "presence.query.";
 export const PRESENCE_QUERY_WILDCARD = "presence.query.*";
 
-/** Subject a presence question about `room` is asked on. */
-export const presenceQuerySubject = (room: string): string => `${PRESENCE_QUERY_PREFIX}${roomToken(room)}`;
+/** Presence questions about channels of other namespaces: `presence.query.<ns>.<channel>` (four tokens, so never a room's). */
+export const PRESENCE_CHANNEL_QUERY_WILDCARD = "presence.query.*.*";
 
-/** Subject of `room`'s joins and leaves. */
-export const presenceEventSubject = (room: string): string => `presence.event.${roomToken(room)}`;
-
-/** The room of a presence subject (`presence.query.<room>`), or undefined. */
-export function roomFromPresenceSubject(subject: string): string | undefined {
-  if (!subject.startsWith(PRESENCE_QUERY_PREFIX)) return undefined;
-  const room = subject.slice(PRESENCE_QUERY_PREFIX.length);
+/** The room of a `chat:<room>` channel (its presence keeps the subjects rooms always had), or undefined. */
+const roomOf = (channel: string): string | undefined => {
+  if (!channel.startsWith("chat:")) return undefined;
+  const room = channel.slice(5);
   return ROOM_ID_PATTERN.test(room) ? room : undefined;
+};
+
+/** `<ns>.<channel>`: a channel of a namespace other than `chat` as two tokens (its namespace's, then its whole name encoded). */
+const channelTokens = (channel: string): string => `${namespaceToken(namespaceOf(channel))}.${encodeToken(channel)}`;
+
+/** Subject a presence question about `channel` is asked on: `presence.query.<room>` for `chat:<room>` (as ever), `presence.query.<ns>.<channel>` for any other. */
+export function presenceQuerySubject(channel: string): string {
+  const room = roomOf(channel);
+  return `${PRESENCE_QUERY_PREFIX}${room ?? channelTokens(channel)}`;
+}
+
+/** Subject of `channel`'s joins and leaves: `presence.event.<room>` for `chat:<room>`, `presence.event.<ns>.<channel>` for any other. */
+export function presenceEventSubject(channel: string): string {
+  const room = roomOf(channel);
+  return `presence.event.${room ?? channelTokens(channel)}`;
+}
+
+/** The channel a presence question is about (`presence.query.<room>`: `chat:<room>`; `presence.query.<ns>.<channel>`: the channel), or undefined. */
+export function channelFromPresenceSubject(subject: string): string | undefined {
+  if (!subject.startsWith(PRESENCE_QUERY_PREFIX)) return undefined;
+  const rest = subject.slice(PRESENCE_QUERY_PREFIX.length).split(".");
+  if (rest.length === 1) return ROOM_ID_PATTERN.test(rest[0]!) ? `chat:${rest[0]}` : undefined;
+  if (rest.length !== 2) return undefined;
+  const channel = decodeToken(rest[1]!);
+  return channel !== undefined && roomOf(channel) === undefined && rest[0] === namespaceToken(namespaceOf(channel)) ? channel : undefined;
 }
 
 /** Server API requests over NATS (`api.<method>`), answered by the notifiers (queue group `notifier`). */

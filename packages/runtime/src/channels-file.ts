@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { defaultNamespaces, parseChannelsFile, type ChannelNamespaces, type RoomHistory } from "@rt/protocol";
 import type { EnvReader } from "./env.ts";
 
@@ -10,12 +11,14 @@ const MAX_FILE_BYTES = 1024 * 1024;
  * an application defines). Read and checked once, at start-up; every problem in it is recorded on
  * `r` as its own line (`CHANNELS_FILE: namespace "orders": history_ttl: …`), so the service exits 2
  * naming them all. Unset: the built-in channels. `history` is the built-in `chat`'s
- * (ROOM_HISTORY_SIZE and ROOM_HISTORY_TTL), used when the file does not define `chat`.
+ * (ROOM_HISTORY_SIZE and ROOM_HISTORY_TTL), used when the file does not define `chat`. A relative
+ * path is read from `baseDir` (the working folder by default).
  */
-export function readChannelsFile(r: EnvReader, history: RoomHistory, name = "CHANNELS_FILE"): ChannelNamespaces {
+export function readChannelsFile(r: EnvReader, history: RoomHistory, name = "CHANNELS_FILE", baseDir = process.cwd()): ChannelNamespaces {
   const fallback = defaultNamespaces(history);
-  const path = r.string(name);
-  if (path === undefined) return fallback;
+  const given = r.string(name);
+  if (given === undefined) return fallback;
+  const path = resolve(baseDir, given);
   let text: string;
   try {
     const bytes = readFileSync(path);

@@ -20,7 +20,8 @@ export interface Received {
   channel: string;
   data: unknown;
   offset: number | undefined;
-  info: { user: string; client: string } | undefined;
+  /** Who published (`chanInfo`: the publisher's channel info, only when it has one). */
+  info: { user: string; client: string; chanInfo?: unknown } | undefined;
   /** True when the SDK handed the data over as bytes (the Protobuf build). */
   binary: boolean;
 }
@@ -129,7 +130,11 @@ export class SdkClient implements AsyncDisposable {
 
   private onPublication(ctx: PublicationContext): void {
     const data: unknown = ctx.data instanceof Uint8Array ? JSON.parse(new TextDecoder().decode(ctx.data)) : ctx.data;
-    this.publications.push({ channel: ctx.channel, data, binary: ctx.data instanceof Uint8Array, offset: ctx.offset, info: ctx.info ? { user: ctx.info.user, client: ctx.info.client } : undefined });
+    // Channel info as the JSON value it holds (the Protobuf build hands bytes over, empty when there is none).
+    const raw: unknown = ctx.info?.chanInfo;
+    const chanInfo = raw instanceof Uint8Array ? (raw.byteLength === 0 ? undefined : (JSON.parse(new TextDecoder().decode(raw)) as unknown)) : raw;
+    const info = ctx.info ? { user: ctx.info.user, client: ctx.info.client, ...(chanInfo === undefined ? {} : { chanInfo }) } : undefined;
+    this.publications.push({ channel: ctx.channel, data, binary: ctx.data instanceof Uint8Array, offset: ctx.offset, info });
     this.wake();
   }
 

@@ -1,5 +1,5 @@
-import { DEFAULT_MAX_MESSAGE_BYTES, MAX_LIVE_NOTIFICATION_BYTES, MAX_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, maxStoredPublicationBytes, roomMaxMessageSize } from "@rt/protocol";
-import { ConfigError, EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
+import { DEFAULT_MAX_MESSAGE_BYTES, MAX_LIVE_NOTIFICATION_BYTES, MAX_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, maxStoredPublicationBytes, roomMaxMessageSize, type ChannelNamespaces } from "@rt/protocol";
+import { ConfigError, EnvReader, LOG_LEVELS, readChannelsFile, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
 
 /** Everything the gateway reads from its environment, parsed once at start-up. */
 export interface GatewayConfig {
@@ -27,8 +27,12 @@ export interface GatewayConfig {
   outbox: { maxBytes: number; maxAgeMs: number };
   /** JETSTREAM_REPLICAS: copies of every stream the gateway creates (the ROOMS stream). */
   replicas: number;
-  /** ROOM_HISTORY_SIZE and ROOM_HISTORY_TTL: how much of each room the ROOMS stream keeps; ROOMS_MAX_BYTES: how much of all rooms together. */
+  /** ROOM_HISTORY_SIZE and ROOM_HISTORY_TTL: how much of each room the ROOMS stream keeps (unless CHANNELS_FILE's `chat` says); ROOMS_MAX_BYTES: how much of all rooms together. */
   roomHistory: { size: number; ttlMs: number; maxBytes: number };
+  /** CHANNELS_FILE: the namespaces served (without it, the built-in `chat`). */
+  channels: ChannelNamespaces;
+  /** CHANNELS_MAX_BYTES: the `max_bytes` of each stream of a namespace with history other than `chat` (every channel of it together). */
+  namespaceMaxBytes: number;
   /**
    * CHANNEL_CREATE_RATE_PER_MIN and CHANNEL_CREATE_BURST: how many rooms one user (or one client
    * address, for anonymous clients and `/chat/` sockets) may create on this gateway (0: no limit).
@@ -85,6 +89,7 @@ export const DEFAULTS = {
   roomHistorySize: 100,
   roomHistoryTtlMs: 24 * 3_600_000,
   roomsMaxBytes: 1024 ** 3,
+  namespaceMaxBytes: 256 * 1024 ** 2,
   channelCreatePerMin: 60,
   channelCreateBurst: 60,
   pingIntervalSec: 25,
@@ -123,6 +128,11 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   const subscriptionSecret = r.string("SUBSCRIPTION_JWT_SECRET");
   if (subscriptionSecret !== undefined && Buffer.byteLength(subscriptionSecret) < 32) r.fail("SUBSCRIPTION_JWT_SECRET", "must be at least 32 bytes");
   else if (subscriptionSecret !== undefined) jwt.subscriptionSecret = new TextEncoder().encode(subscriptionSecret);
+  const roomHistory = {
+    size: r.int("ROOM_HISTORY_SIZE", DEFAULTS.roomHistorySize, 1, 100_000),
+    ttlMs: r.duration("ROOM_HISTORY_TTL", DEFAULTS.roomHistoryTtlMs, 1000),
+    maxBytes: r.int("ROOMS_MAX_BYTES", DEFAULTS.roomsMaxBytes, 1, MAX_STREAM_BYTES),
+  };
   const config: GatewayConfig = {
     port: r.port("PORT", DEFAULTS.port),
     host: r.string("HOST", DEFAULTS.host),
@@ -144,11 +154,10 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
       maxAgeMs: r.duration("ROOM_OUTBOX_MAX_AGE", DEFAULTS.outboxMaxAgeMs, 100, 3_600_000),
     },
     replicas: r.int("JETSTREAM_REPLICAS", 1, 1, 5),
-    roomHistory: {
-      size: r.int("ROOM_HISTORY_SIZE", DEFAULTS.roomHistorySize, 1, 100_000),
-      ttlMs: r.duration("ROOM_HISTORY_TTL", DEFAULTS.roomHistoryTtlMs, 1000),
-      maxBytes: r.int("ROOMS_MAX_BYTES", DEFAULTS.roomsMaxBytes, 1, MAX_STREAM_BYTES),
-    },
+    roomHistory,
+    // The built-in `chat` (when the file has none) keeps ROOM_HISTORY_SIZE for ROOM_HISTORY_TTL.
+    channels: readChannelsFile(r, { size: roomHistory.size, ttlMs: roomHistory.ttlMs }),
+    namespaceMaxBytes: r.int("CHANNELS_MAX_BYTES", DEFAULTS.namespaceMaxBytes, 1, MAX_STREAM_BYTES),
     channelCreate: {
       perMin: r.int("CHANNEL_CREATE_RATE_PER_MIN", DEFAULTS.channelCreatePerMin, 0, 1_000_000),
       burst: r.int("CHANNEL_CREATE_BURST", DEFAULTS.channelCreateBurst, 1, 1_000_000),
@@ -180,6 +189,9 @@ export function loadGatewayConfig(env: Record<string, string | undefined> = proc
   const largestRoomMessage = roomMaxMessageSize(config.maxMessageBytes);
   if (!r.bad("ROOMS_MAX_BYTES") && !r.bad("MAX_MESSAGE_BYTES") && config.roomHistory.maxBytes < 2 * largestRoomMessage) {
     r.fail("ROOMS_MAX_BYTES", `must be at least ${2 * largestRoomMessage} (twice the largest room message: MAX_MESSAGE_BYTES plus ${largestRoomMessage - config.maxMessageBytes} of envelope and headers), got ${config.roomHistory.maxBytes}`);
+  }
+  if (!r.bad("CHANNELS_MAX_BYTES") && !r.bad("MAX_MESSAGE_BYTES") && config.namespaceMaxBytes < 2 * largestRoomMessage) {
+    r.fail("CHANNELS_MAX_BYTES", `must be at least ${2 * largestRoomMessage} (twice the largest message: MAX_MESSAGE_BYTES plus ${largestRoomMessage - config.maxMessageBytes} of envelope and headers), got ${config.namespaceMaxBytes}`);
   }
   if (origins !== undefined) config.allowedOrigins = new Set(origins);
   if (config.demoPage) config.demoNotifier = readDemoNotifier(r);

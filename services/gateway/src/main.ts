@@ -1,20 +1,24 @@
-import { INBOX_PREFIX, NOTIFICATIONS_STREAM, ROOMS_STREAM, roomMaxMessageSize } from "@rt/protocol";
+import { CHAT_NAMESPACE, ChannelPolicy, INBOX_PREFIX, NOTIFICATIONS_STREAM, hasHistory, roomMaxMessageSize, streamOfStoreSubject } from "@rt/protocol";
 import { Metrics, ReplyGuard, createLogger, exitOnNatsFailure, listenOrExit, loadConfigOrExit, natsMetrics, onShutdown } from "@rt/runtime";
 import { JwtAuthenticator } from "./auth.ts";
 import { NatsBroker } from "./broker/nats-broker.ts";
 import { Outbox } from "./broker/outbox.ts";
 import { StreamPublisher } from "./broker/stream-publisher.ts";
+import { ChannelStore } from "./channels/channel-store.ts";
+import type { ChannelHub } from "./channels/hub.ts";
 import { Inbox } from "./channels/inbox.ts";
 import { JetStreamNotificationStore } from "./channels/inbox-store.ts";
+import { LiveHub } from "./channels/live-hub.ts";
 import { MonitorRelay } from "./channels/monitor.ts";
-import { RoomHub } from "./channels/room.ts";
-import { RoomStore } from "./channels/room-store.ts";
 import { StreamEpoch } from "./channels/stream-epoch.ts";
+import { StreamHub } from "./channels/stream-hub.ts";
+import { namespaceStreamOf, roomsStream, type ChannelStream } from "./channels/streams.ts";
 import { checkMaxPayload, loadGatewayConfig } from "./config.ts";
 import type { Adapters } from "./protocols/adapter.ts";
 import { centrifugoAdapter } from "./protocols/centrifugo/adapter.ts";
-import { Client, type ClientDeps } from "./protocols/centrifugo/client.ts";
+import type { ClientDeps } from "./protocols/centrifugo/context.ts";
 import { JsonCodec } from "./protocols/centrifugo/codec-json.ts";
+import { Session } from "./protocols/centrifugo/session.ts";
 import { ProtobufCodec, protobufPushes } from "./protocols/centrifugo/codec-protobuf.ts";
 import { jsonPushes } from "./protocols/centrifugo/push.ts";
 import { echoAdapter } from "./protocols/echo.ts";
@@ -27,19 +31,28 @@ import { GatewayRegistry } from "./cluster/gateways.ts";
 import { Presence } from "./presence/presence.ts";
 import { demoRoute } from "./demo/demo-routes.ts";
 import { GatewayMetrics } from "./metrics.ts";
+import { Node } from "./node/node.ts";
+import { RpcRelay } from "./proxies/rpc-relay.ts";
 import { Rejections } from "./rejections.ts";
 import { adapterOf, startServer } from "./server.ts";
+import { JwtSubscriptionTokens } from "./subscription-token.ts";
 import { CreateLimit } from "./sessions/create-limit.ts";
 import { SocketIndex } from "./sessions/socket-index.ts";
 import { Sweeper } from "./sessions/sweeper.ts";
 
 const VERSION = "rt-gateway 0.3";
+/** An expired subscription is unsubscribed (2501) once it has gone this long without `sub_refresh` (the SDKs renew right at the expiry). */
+const SUBSCRIPTION_EXPIRY_GRACE_MS = 5000;
 
 const config = loadConfigOrExit("gateway", () => loadGatewayConfig());
 const log = createLogger("gateway", config.logLevel);
 if (config.allowInsecureUserId) log.warn("ALLOW_INSECURE_USER_ID is on: /notifications accepts ?user_id= without a token (development only)");
 if (config.protocol.allowAnonymous) log.warn("ALLOW_ANONYMOUS is on: /connection/websocket accepts a connect without a token (development only)");
 if (!config.allowedOrigins) log.warn("ALLOWED_ORIGINS is unset: browsers from any origin may connect");
+for (const ns of config.channels.all()) {
+  const proxies = (["subscribe_proxy_enabled", "publish_proxy_enabled", "sub_refresh_proxy_enabled"] as const).filter((o) => ns.options[o]);
+  if (proxies.length > 0) log.warn({ namespace: ns.name, options: proxies }, "CHANNELS_FILE: this namespace hands decisions to a backend proxy, which the gateway does not ask yet: those requests are refused with 108 (not available)");
+}
 
 const metrics = new Metrics();
 const rejections = new Rejections(metrics);
@@ -64,16 +77,34 @@ const publisher = new StreamPublisher(broker, outbox, {
     counters.publishFailed();
     rejections.count("nats_publish_failed", log, { err: String(err) });
   },
-  onStored: (ms) => counters.stored("ROOMS", ms / 1000),
+  onStored: (ms, subject) => counters.stored(streamOfStoreSubject(subject) ?? "ROOMS", ms / 1000),
 });
 
-// Channels: rooms, inboxes, the monitor.
+// Channels: every namespace (a stream's for those with history, core NATS for the others), inboxes, the monitor.
 const encodings = [jsonPushes, protobufPushes];
-const roomEpoch = new StreamEpoch(ROOMS_STREAM, broker, log.child({ module: "rooms-epoch" }), "the gateways create it when they connect to NATS");
-const roomLimits = { ...config.roomHistory, maxMsgSize: roomMaxMessageSize(config.maxMessageBytes), replicas: config.replicas };
-const roomStore = new RoomStore(broker, roomLimits, log.child({ module: "rooms-store" }), (seq) => rejections.count("stored_publication_invalid", log, { seq }));
+const policy = new ChannelPolicy(config.channels);
 const createLimit = new CreateLimit(config.channelCreate.perMin, config.channelCreate.burst);
-const rooms = new RoomHub(getServer, broker, roomStore, roomEpoch, publisher, encodings, config.roomHistory.size, config.maxMessageBytes, rejections, log.child({ module: "rooms" }), published, createLimit, counters);
+const maxMsgSize = roomMaxMessageSize(config.maxMessageBytes);
+const chat = config.channels.get(CHAT_NAMESPACE)!;
+const streams: ChannelStream[] = [
+  // `chat` keeps the ROOMS stream and its subjects; its history is the file's when the file defines `chat`.
+  roomsStream({ size: chat.options.history_size, ttlMs: chat.options.history_ttl_ms, maxBytes: config.roomHistory.maxBytes, maxMsgSize, replicas: config.replicas }),
+  ...config.channels.all().filter((ns) => ns.name !== CHAT_NAMESPACE && hasHistory(ns.options)).map((ns) => namespaceStreamOf(ns, { maxBytes: config.namespaceMaxBytes, maxMsgSize, replicas: config.replicas })),
+];
+const live = new LiveHub(getServer, broker, encodings, config.maxMessageBytes, rejections, log.child({ module: "live" }), published, counters);
+const hubs = new Map<string, ChannelHub>();
+const stores: ChannelStore[] = [];
+const streamEpochs: StreamEpoch[] = [];
+for (const stream of streams) {
+  const rooms = stream.namespace === CHAT_NAMESPACE;
+  const prefix = rooms ? "rooms" : `ns-${stream.namespace}`;
+  const epoch = new StreamEpoch(stream.name, broker, log.child({ module: `${prefix}-epoch` }), "the gateways create it when they connect to NATS");
+  const store = new ChannelStore(broker, stream, log.child({ module: `${prefix}-store` }), (seq) => rejections.count("stored_publication_invalid", log, { seq, stream: stream.name }));
+  hubs.set(stream.namespace, new StreamHub(getServer, broker, store, epoch, publisher, encodings, config.maxMessageBytes, rejections, log.child({ module: rooms ? "rooms" : `ns-${stream.namespace}` }), published, createLimit, counters));
+  stores.push(store);
+  streamEpochs.push(epoch);
+}
+for (const ns of config.channels.all()) if (!hubs.has(ns.name)) hubs.set(ns.name, live);
 const inboxEpoch = new StreamEpoch(NOTIFICATIONS_STREAM, broker, log.child({ module: "epoch" }), "the notifier creates it: is it running?");
 const inboxStore = new JetStreamNotificationStore(broker, (seq) => rejections.count("stored_notification_invalid", log, { seq }));
 const inbox = new Inbox(broker, inboxStore, inboxEpoch, rejections, log.child({ module: "notifications" }), config.backpressureLimitBytes, counters);
@@ -81,50 +112,70 @@ const gateways = new GatewayRegistry(publisher.origin, broker, log.child({ modul
 const presence = new Presence(getServer, broker, gateways, encodings, rejections, replies, log.child({ module: "presence" }), published);
 const monitor = new MonitorRelay(getServer, broker, encodings, rejections, log.child({ module: "monitor" }), published, counters);
 
-// Protocols: the article's four endpoints and the client protocol.
+// The one gateway API every entry point calls.
 const sockets = new SocketIndex();
+const node = new Node({
+  policy, hubs, inbox, inboxStore, inboxEpoch, monitor, presence, sockets, server: getServer, encodings, inboxHistorySize: config.roomHistory.size, maxMessageBytes: config.maxMessageBytes,
+  reject: (reason, fields) => rejections.count(reason, log, fields),
+});
+
+// Protocols: the article's four endpoints and the client protocol.
 const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);
-// One set of client dependencies per encoding (the same rooms, inboxes, presence and per-user counts).
+// One set of client dependencies per encoding (the same Node and per-user counts).
 const jsonDeps: ClientDeps = {
-  auth, rooms, inbox, inboxStore, monitor, presence, broker, codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
-  config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, historySize: config.roomHistory.size, version: VERSION, maxMessageBytes: config.maxMessageBytes },
+  auth, subscriptionTokens: new JwtSubscriptionTokens(config.jwt), node, rpc: new RpcRelay(broker), codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
+  config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, version: VERSION, subscriptionExpiryGraceMs: SUBSCRIPTION_EXPIRY_GRACE_MS },
 };
 const protobufDeps: ClientDeps = { ...jsonDeps, codec: new ProtobufCodec() };
 const adapters: Adapters = {
   echo: echoAdapter(limits),
-  room: legacyRoomAdapter(rooms, presence, limits, config.maxMessageBytes, (reason) => rejections.count(reason, log)),
+  room: legacyRoomAdapter(node, limits, (reason) => rejections.count(reason, log)),
   monitor: legacyMonitorAdapter(monitor, limits),
   notifications: legacyNotificationsAdapter(inbox, limits),
-  centrifugo: centrifugoAdapter(inbox, limits),
+  centrifugo: centrifugoAdapter(limits),
 };
 const api = new GatewayApi({
-  server: getServer, broker, registry: gateways, rooms, presence, inbox, inboxStore, inboxEpoch, sockets, encodings, rejections, replies, log: log.child({ module: "api" }),
+  broker, registry: gateways, node, sockets, rejections, replies, log: log.child({ module: "api" }),
   socketCount: () => sweeper.size,
-  info: { name: `${hostname()}:${config.port}`, version: VERSION, historySize: config.roomHistory.size },
+  info: { name: `${hostname()}:${config.port}`, version: VERSION },
 });
 const sweeper = new Sweeper(config.backpressureLimitBytes, (ws, now) => adapterOf(adapters, ws).sweep(ws, now));
 let accepting = true;
 
 metrics.gauge("users", "Distinct users with a socket here (token subjects)", [], (g) => g.set(sockets.users));
+const namespaceCounts = (): Map<string, { subs: number; channels: number }> => {
+  const by = new Map<string, { subs: number; channels: number }>();
+  for (const ns of config.channels.all()) by.set(ns.name === "" ? "_" : ns.name, { subs: 0, channels: 0 });
+  for (const hub of new Set(hubs.values())) {
+    for (const [channel, n] of hub.holdersByChannel()) {
+      const ns = policy.resolve(channel);
+      const c = ns.kind === "namespace" ? by.get(ns.namespace.name === "" ? "_" : ns.namespace.name) : undefined;
+      if (!c) continue;
+      c.subs += n;
+      c.channels++;
+    }
+  }
+  return by;
+};
 metrics.gauge("subscriptions", "Channel subscriptions here by namespace (a `/chat/`, `/system-monitor` or `/notifications` socket is one)", ["namespace"], (g) => {
-  g.set({ namespace: "chat" }, rooms.holders);
+  for (const [namespace, c] of namespaceCounts()) g.set({ namespace }, c.subs);
   g.set({ namespace: "system" }, monitor.protocolSubscribers + counters.open("monitor"));
   g.set({ namespace: "personal" }, inbox.subscriptionCount);
 });
 metrics.gauge("channels", "Channels with a subscriber here by namespace", ["namespace"], (g) => {
-  g.set({ namespace: "chat" }, rooms.size);
+  for (const [namespace, c] of namespaceCounts()) g.set({ namespace }, c.channels);
   g.set({ namespace: "system" }, monitor.protocolSubscribers + counters.open("monitor") > 0 ? 1 : 0);
   g.set({ namespace: "personal" }, inbox.userCount);
 });
 metrics.gauge("nats_subscriptions", "Interest-based NATS subscriptions", [], (g) => g.set(broker.subscriptions));
 metrics.gauge("room_outbox_held", "Room publishes held until the stream confirms them", [], (g) => g.set(outbox.size));
 
-/** Ready: accepting sockets, connected to NATS, JetStream answering and the rooms stream in place. */
+/** Ready: accepting sockets, connected to NATS, JetStream answering and every stream of this gateway in place (ROOMS and each namespace's). */
 const ready = (): true | string => {
   if (!accepting) return "shutting down";
   if (!broker.connected()) return "nats disconnected";
   if (!inboxEpoch.jetstreamUp) return "jetstream not ready";
-  if (!roomStore.ready) return "rooms stream not ready";
+  for (const store of stores) if (!store.ready) return store.stream.namespace === CHAT_NAMESPACE ? "rooms stream not ready" : `stream ${store.stream.name} (namespace ${store.stream.namespace}) not ready`;
   return true;
 };
 
@@ -134,12 +185,12 @@ gateways.start();
 presence.start();
 api.start();
 inboxEpoch.start();
-roomEpoch.start((look) => roomStore.onReady(look)); // ROOMS is this gateway's own: looked at once in place
+for (const [i, epoch] of streamEpochs.entries()) epoch.start((look) => stores[i]!.onReady(look)); // ROOMS and the namespaces' streams are this gateway's own: each looked at once in place
 publisher.start();
 const demoNotifier = config.demoNotifier; // set with DEMO_PAGE=1 only
 const demo = demoNotifier ? { page: (await import("../demo/index.html")).default, route: (req: Request, url: URL) => demoRoute(req, url, { jwt: config.jwt, auth, notifier: demoNotifier, log: log.child({ module: "demo" }) }) } : undefined;
 if (demo) log.warn("DEMO_PAGE is on: the demo page at / and /demo/token, which signs a token for any user (development only)");
-server = listenOrExit("gateway", config.port, () => startServer({ demo, config, auth, adapters, sockets, newClient: (encoding, address) => new Client(encoding === "json" ? jsonDeps : protobufDeps, address), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log }));
+server = listenOrExit("gateway", config.port, () => startServer({ demo, config, auth, adapters, sockets, newClient: (encoding, address) => new Session(encoding === "json" ? jsonDeps : protobufDeps, address), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log }));
 sweeper.start(config.sweepIntervalMs);
 log.info({ port: server.port, host: config.host }, "gateway listening");
 
@@ -149,8 +200,8 @@ onShutdown(log, async () => {
   gateways.stop();
   publisher.stop();
   inboxEpoch.stop();
-  roomEpoch.stop();
-  roomStore.stop();
+  for (const epoch of streamEpochs) epoch.stop();
+  for (const store of stores) store.stop();
   for (const ws of sweeper.all()) adapterOf(adapters, ws).shutdown(ws); // 1001, or 3001 on the client protocol
   await server?.stop(true);
   await broker.close();

@@ -2,10 +2,14 @@ import type { Metrics } from "@rt/runtime";
 import type { Counter, Histogram } from "prom-client";
 import type { ProtocolName } from "./routes.ts";
 
-/** A channel namespace as metrics label it: rooms (`chat:`), the monitor (`system:`), a user's inbox (`#user`). */
-export type Namespace = "chat" | "system" | "personal";
-/** A stream whose store latency is measured. */
-export type StoreStream = "ROOMS" | "NOTIFICATIONS";
+/**
+ * A channel namespace as metrics label it: rooms (`chat`), the monitor (`system`), a user's inbox
+ * (`personal`), or a CHANNELS_FILE namespace by its name (`_` for channels without a namespace):
+ * as many values as the file has namespaces.
+ */
+export type Namespace = string;
+/** A stream whose store latency is measured: ROOMS, NOTIFICATIONS, or a namespace's `NS_<ns>`. */
+export type StoreStream = string;
 type Protocol = ProtocolName;
 
 /** What the gateway's parts report for Prometheus (every name under `rt_`, listed in docs/observability.md). */
@@ -39,7 +43,7 @@ export class GatewayMetrics implements GatewayCounters {
   private readonly publishFailures: Counter;
   private readonly storeLatency: Histogram<"stream">;
   /** Per namespace, label values bound once: these are called per message. */
-  private readonly outBound: Record<Namespace, Counter.Internal>;
+  private readonly outBound = new Map<Namespace, Counter.Internal>();
 
   constructor(m: Metrics, publishFailures: Counter) {
     m.gauge("connections", "Open WebSockets by endpoint protocol", ["protocol"], (g) => {
@@ -52,8 +56,10 @@ export class GatewayMetrics implements GatewayCounters {
     this.recoveries = m.counter("recoveries_total", "Recoveries asked for, by whether everything missed was sent", ["namespace", "result"]);
     this.storeLatency = m.histogram("jetstream_store_duration_seconds", "From a publish to the stream's confirmation that it is stored", ["stream"]);
     this.publishFailures = publishFailures;
-    this.outBound = { chat: this.outMessages.labels("chat"), system: this.outMessages.labels("system"), personal: this.outMessages.labels("personal") };
-    for (const ns of ["chat", "system", "personal"] as const) this.inMessages.inc({ namespace: ns }, 0);
+    for (const ns of ["chat", "system", "personal"] as const) {
+      this.outBound.set(ns, this.outMessages.labels(ns));
+      this.inMessages.inc({ namespace: ns }, 0);
+    }
   }
 
   /** Sockets of `protocol` open now. */
@@ -75,15 +81,17 @@ export class GatewayMetrics implements GatewayCounters {
   }
 
   messageIn(ns: Namespace): void {
-    this.inMessages.inc({ namespace: ns });
+    this.inMessages.inc({ namespace: label(ns) });
   }
 
   messageOut(ns: Namespace): void {
-    this.outBound[ns].inc();
+    let c = this.outBound.get(ns);
+    if (!c) this.outBound.set(ns, (c = this.outMessages.labels(label(ns))));
+    c.inc();
   }
 
   recovery(ns: Namespace, recovered: boolean): void {
-    this.recoveries.inc({ namespace: ns, result: recovered ? "recovered" : "not_recovered" });
+    this.recoveries.inc({ namespace: label(ns), result: recovered ? "recovered" : "not_recovered" });
   }
 
   publishFailed(): void {
@@ -94,6 +102,9 @@ export class GatewayMetrics implements GatewayCounters {
     this.storeLatency.observe({ stream }, seconds);
   }
 }
+
+/** A namespace's label value: channels without a namespace are `_`. */
+const label = (ns: Namespace): string => (ns === "" ? "_" : ns);
 
 /** Counters that count nothing (for parts built without metrics, as in unit tests). */
 export const NO_COUNTERS: GatewayCounters = {

@@ -6,13 +6,12 @@ import type { InboxStart } from "./channels/inbox.ts";
 import type { GatewayConfig } from "./config.ts";
 import { isWebSocketHandshake } from "./handshake.ts";
 import type { Adapters, ProtocolAdapter } from "./protocols/adapter.ts";
-import type { Client } from "./protocols/centrifugo/client.ts";
 import type { EncodingName } from "./protocols/centrifugo/push.ts";
 import type { GatewayCounters } from "./metrics.ts";
 import type { Rejections } from "./rejections.ts";
 import { route } from "./routes.ts";
 import { newBucket } from "./sessions/rate-limit.ts";
-import type { GatewaySocket, SocketData } from "./protocols/socket-data.ts";
+import type { ClientSession, GatewaySocket, SocketData } from "./protocols/socket-data.ts";
 import { clientIdOf, userOf, type SocketIndex } from "./sessions/socket-index.ts";
 import type { Sweeper } from "./sessions/sweeper.ts";
 import { ThrottledLog } from "./throttled-log.ts";
@@ -23,7 +22,7 @@ export interface ServerDeps {
   auth: Authenticator;
   adapters: Adapters;
   /** A new client protocol session (for `/connection/websocket`), JSON or Protobuf, of a client at `address`. */
-  newClient: (encoding: EncodingName, address: string) => Client;
+  newClient: (encoding: EncodingName, address: string) => ClientSession;
   sweeper: Sweeper;
   /** Sockets by user and client id (protocol clients add themselves at connect). */
   sockets: SocketIndex;

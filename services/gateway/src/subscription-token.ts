@@ -15,9 +15,9 @@ export interface SubscriptionTarget {
 export interface SubscriptionGrant {
   /** When the subscription expires (ms since the epoch): `expire_at` when the token has it (0: never), else `exp`. */
   expiresAt: number | undefined;
-  /** `info`: the subscriber's channel info as JSON (undefined: none, or given as `b64info`). */
+  /** The subscriber's channel info as a JSON value: `info`, or `b64info` decoded (it wins over `info`, as in Centrifugo); undefined: none. */
   info: unknown;
-  /** `b64info`, decoded: the channel info as bytes (it wins over `info`, as in Centrifugo). */
+  /** `b64info`, decoded: the channel info as bytes (UTF-8 JSON: the value of `info` here). */
   infoBytes: Uint8Array | undefined;
   /** `override`: channel options replaced for this subscription. */
   override: SubscriptionOverride | undefined;
@@ -92,7 +92,16 @@ export class JwtSubscriptionTokens implements SubscriptionTokens {
     if (!centrifugo.subscriptionTokenClaims.check(v)) return { ok: false, failure: "invalid" };
     if (v.exp * 1000 <= Date.now()) return { ok: false, failure: "expired" }; // the clock tolerance is for nbf/iat skew, not for expiry
     let infoBytes: Uint8Array | undefined;
-    if (v.b64info !== undefined && v.b64info !== "") infoBytes = new Uint8Array(Buffer.from(v.b64info, "base64"));
+    let b64Value: unknown;
+    if (v.b64info !== undefined && v.b64info !== "") {
+      infoBytes = new Uint8Array(Buffer.from(v.b64info, "base64"));
+      // Channel info travels as a JSON value to JSON and Protobuf clients alike: bytes that are not UTF-8 JSON cannot be carried.
+      try {
+        b64Value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(infoBytes));
+      } catch {
+        return { ok: false, failure: "invalid" };
+      }
+    }
     // Centrifugo's order: the channel, then the user, then the client.
     if (v.channel !== target.channel) return { ok: false, failure: "wrong_channel" };
     if ((v.sub ?? "") !== target.user) return { ok: false, failure: "wrong_user" };
@@ -103,7 +112,7 @@ export class JwtSubscriptionTokens implements SubscriptionTokens {
       for (const k of OVERRIDES) if (v.override[k] !== undefined) override[k] = v.override[k]!.value ?? false;
     }
     const expiresAt = v.expire_at !== undefined ? (v.expire_at > 0 ? v.expire_at * 1000 : undefined) : v.exp * 1000;
-    return { ok: true, grant: { expiresAt, info: infoBytes ? undefined : v.info, infoBytes, override } };
+    return { ok: true, grant: { expiresAt, info: infoBytes ? b64Value : v.info, infoBytes, override } };
   }
 
   /** The verified payload, or why not: tried with the HMAC key, then the JWKS. */

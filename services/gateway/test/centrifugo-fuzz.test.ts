@@ -75,9 +75,9 @@ function oracle(method: string, body: Record<string, unknown>, subs: Set<string>
     case "subscribe":
       if (ref.kind === "invalid") return { code: 107 };
       if (subs.has(channel)) return { code: 105 };
-      if (ref.kind === "inbox") return { code: 103 };
       if (subs.size >= 128) return { code: 106 };
       if (ref.kind === "unknown") return { code: 102 };
+      if (ref.kind === "inbox") return { code: 103 };
       subs.add(channel);
       return { ok: true };
     case "unsubscribe":

@@ -1,5 +1,5 @@
-import { DEFAULT_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, NOTIFICATIONS_MAX_MSG_SIZE } from "@rt/protocol";
-import { EnvReader, LOG_LEVELS, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
+import { DEFAULT_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, NOTIFICATIONS_MAX_MSG_SIZE, type ChannelNamespaces } from "@rt/protocol";
+import { EnvReader, LOG_LEVELS, readChannelsFile, readNatsAuth, type LogLevel, type NatsAuth } from "@rt/runtime";
 
 export const DEFAULT_PORT = 8081;
 /** How long a repeated `idempotency_key` is recognised (the stream's duplicate_window). */
@@ -38,8 +38,17 @@ export interface NotifierConfig {
    * the same variable (their frame limit, and what they relay): give both the same value.
    */
   maxMessageBytes: number;
+  /** CHANNELS_FILE: the namespaces the server API publishes into (the gateways read the same file). */
+  channels: ChannelNamespaces;
   logLevel: LogLevel;
 }
+
+/**
+ * What the built-in `chat` keeps, as far as the notifier is concerned: only whether it keeps
+ * history matters here (it always does; the gateways size the ROOMS stream from ROOM_HISTORY_SIZE
+ * and ROOM_HISTORY_TTL).
+ */
+const BUILT_IN_CHAT_HISTORY = { size: 100, ttlMs: 86_400_000 };
 
 /** Reads the configuration, throwing ConfigError (naming the variable) on the first bad value. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): NotifierConfig {
@@ -57,6 +66,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBytes: reader.int("NOTIFICATIONS_MAX_BYTES", DEFAULT_MAX_BYTES, MIN_MAX_BYTES, 2 ** 50),
     replicas: reader.int("JETSTREAM_REPLICAS", 1, 1, 5),
     maxMessageBytes: reader.int("MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, MIN_MAX_MESSAGE_BYTES, MAX_MAX_MESSAGE_BYTES),
+    channels: readChannelsFile(reader, BUILT_IN_CHAT_HISTORY),
     logLevel: reader.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
   };
   // JetStream refuses a duplicate window longer than the stream's max age.

@@ -1,9 +1,9 @@
-import { INBOX_PREFIX, REPLY_PREFIX } from "@rt/protocol";
+import { ChannelPolicy, INBOX_PREFIX, REPLY_PREFIX } from "@rt/protocol";
 import { Metrics, ReplyGuard, RequestMux, connectNats, createLogger, exitOnNatsFailure, listenOrExit, loadConfigOrExit, onShutdown, type ServiceNats } from "@rt/runtime";
 import { ApiDispatcher, apiError } from "./api/dispatcher.ts";
 import { ApiResponder } from "./api/nats-responder.ts";
 import { AnswerRecords } from "./answers.ts";
-import { RoomPublisher } from "./api/room-publisher.ts";
+import { ChannelPublisher } from "./api/channel-publisher.ts";
 import { bearerAuthorizer } from "./auth.ts";
 import { loadConfig } from "./config.ts";
 import { startHttp } from "./http.ts";
@@ -65,7 +65,8 @@ nats.onReconnect(() => {
   void answers?.ensureStream();
 });
 api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }), metrics, replies);
-dispatcher = new ApiDispatcher(new RequestMux(nats.nc, REPLY_PREFIX.gatewayApi), new RoomPublisher(nats.nc, INBOX_PREFIX.notifier, log.child({ module: "rooms" }), metrics), config.maxMessageBytes, log.child({ module: "api" }));
+const channels = new ChannelPublisher(nats.nc, nats.connected, INBOX_PREFIX.notifier, config.channels, log.child({ module: "channels" }), metrics);
+dispatcher = new ApiDispatcher(new RequestMux(nats.nc, REPLY_PREFIX.gatewayApi), channels, new ChannelPolicy(config.channels), config.maxMessageBytes, log.child({ module: "api" }));
 apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }), metrics, replies);
 apiResponder.start();
 // The first-answers stream is not waited for: without it a repeat that waited for delivery is told `delivered: false`.

@@ -66,10 +66,12 @@ test("idempotency msg ids are hex sha256, scoped to the user", () => {
 });
 
 test("config defaults", () => {
-  expect(loadConfig({})).toEqual({
+  const { channels, ...rest } = loadConfig({});
+  expect(rest).toEqual({
     port: 8081, host: "0.0.0.0", reusePort: false, natsUrl: ["nats://127.0.0.1:4222"], natsAuth: {}, tokens: undefined,
     dedupWindowMs: 3_600_000, maxAgeMs: 7 * 86_400_000, maxPerUser: 1000, maxBytes: 1024 ** 3, replicas: 1, maxMessageBytes: 65_536, logLevel: "info",
   });
+  expect(channels.all().map((ns) => ns.name)).toEqual(["chat"]); // without CHANNELS_FILE: the built-in chat
   // The gateways' variable, with their default and bounds.
   expect(loadConfig({ MAX_MESSAGE_BYTES: "4096" }).maxMessageBytes).toBe(4096);
   expect(() => loadConfig({ MAX_MESSAGE_BYTES: "15" })).toThrow("MAX_MESSAGE_BYTES");

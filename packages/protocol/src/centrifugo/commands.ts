@@ -4,7 +4,7 @@ import { validator } from "../validator.ts";
 /** An offset in a channel's stream: a JetStream sequence (a whole number, at most 2^53 - 1 here). */
 const Offset = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Epoch = Type.String({ maxLength: 64 });
-const Channel = Type.String({ maxLength: 512, description: "A channel name: chat:<room>, #<user> or system:monitor." });
+const Channel = Type.String({ maxLength: 512, description: "A channel name: chat:<room>, #<user>, system:monitor, or a channel of a namespace the CHANNELS_FILE defines." });
 const Token = Type.String({ maxLength: 16384 });
 
 /** A recoverable position the client sends back (connect `subs`, subscribe). */
@@ -36,6 +36,8 @@ export const SubscribeRequest = Type.Object({
   join_leave: Type.Optional(Type.Boolean()),
   delta: Type.Optional(Type.String({ maxLength: 64 })),
   flag: Type.Optional(Type.Integer()),
+  /** The subscription type: 0 (or absent) a stream; 1-4 Centrifugo's map and shared poll types, which are not served here (108). */
+  type: Type.Optional(Type.Integer()),
 });
 export type SubscribeRequest = Static<typeof SubscribeRequest>;
 
@@ -89,9 +91,10 @@ export const isMethod = (name: string): name is Method => Object.hasOwn(METHODS,
 export const Command = Type.Object({ id: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295 })) });
 export const command = validator(Command);
 
-/** Who published: the protocol's ClientInfo. */
+/** Who published: the protocol's ClientInfo (`chan_info`: the publisher's channel info, from its subscription token). */
 export const ClientInfo = Type.Object({
   user: Type.String({ maxLength: 256 }),
   client: Type.String({ maxLength: 64 }),
+  chan_info: Type.Optional(Type.Unknown()),
 });
 export type ClientInfo = Static<typeof ClientInfo>;

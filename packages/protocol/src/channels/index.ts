@@ -9,7 +9,7 @@ export {
   type LoadedChannels, type Namespace, type RoomHistory,
 } from "./namespaces.ts";
 export {
-  MONITOR_CHANNEL, MAX_CHANNEL_LENGTH, PRIVATE_PREFIX, channelRegexMatches, legacyRef, parseChannel, resolveChannel,
+  MONITOR_CHANNEL, MAX_CHANNEL_LENGTH, PRIVATE_PREFIX, channelRegexMatches, legacyRef, namespaceOf, parseChannel, resolveChannel,
   type ChannelName, type ChannelRef,
 } from "./names.ts";
 export {

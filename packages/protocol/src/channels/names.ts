@@ -79,6 +79,13 @@ export function resolveChannel(name: string, namespaces: ChannelNamespaces): Cha
   return { kind: "namespace", channel: name, namespace, rest, private: isPrivate, users, room: namespace.rooms ? rest : undefined };
 }
 
+/** The namespace a channel name names (what comes before the first `:`, after a leading `$`; "" without one): its name only, whether configured or not. */
+export function namespaceOf(name: string): string {
+  const body = name.startsWith(PRIVATE_PREFIX) ? name.slice(PRIVATE_PREFIX.length) : name;
+  const colon = body.indexOf(NAMESPACE_BOUNDARY);
+  return colon < 0 ? "" : body.slice(0, colon);
+}
+
 /** True when the channel's name fits its namespace's `channel_regex` (or it has none). Centrifugo applies it to clients only. */
 export function channelRegexMatches(ref: Extract<ChannelName, { kind: "namespace" }>): boolean {
   const re = ref.namespace.options.channel_regex;
@@ -100,7 +107,7 @@ const BUILT_IN = defaultNamespaces({ size: 1, ttlMs: 1000 });
 
 /**
  * Parses a channel name against the built-in channels only (`chat:<room>`, `#<user>`,
- * `system:monitor`): for callers not yet reading CHANNELS_FILE. New code uses `resolveChannel`.
+ * `system:monitor`), in the shape tests' oracles read; the services use `resolveChannel` (through the policy).
  */
 export function parseChannel(name: string): ChannelRef {
   return legacyRef(resolveChannel(name, BUILT_IN));

@@ -1,60 +1,38 @@
 import type { Msg } from "@nats-io/transport-node";
-import type { Server } from "bun";
 import {
-  API_METHODS, MONITOR_CHANNEL, GATEWAY_API_METHODS, GATEWAY_CONTROL_OPS, GATEWAY_API_PREFIX, GATEWAY_API_QUEUE, GATEWAY_API_WILDCARD, GATEWAY_CONTROL_PREFIX, GATEWAY_CONTROL_WILDCARD, MAX_API_REQUEST_BYTES,
-  centrifugo, controlAnswer, methodFromSubject, methodSubject,
-  type ApiAnswer, type ChannelsRequest, type ControlAnswer, type DisconnectRequest, type HistoryRequest, type InfoNode, type UnsubscribeRequest,
+  API_METHODS, GATEWAY_API_METHODS, GATEWAY_CONTROL_OPS, GATEWAY_API_PREFIX, GATEWAY_API_QUEUE, GATEWAY_API_WILDCARD, GATEWAY_CONTROL_PREFIX, GATEWAY_CONTROL_WILDCARD, MAX_API_REQUEST_BYTES,
+  ProtocolError, centrifugo, controlAnswer, methodFromSubject, methodSubject,
+  type Actor, type ApiAnswer, type ChannelsRequest, type ControlAnswer, type DisconnectRequest, type HistoryRequest, type InfoNode, type UnsubscribeRequest,
 } from "@rt/protocol";
 import type { Logger, ReplyGuard } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
-import { inboxHistory } from "../channels/inbox-history.ts";
-import type { NotificationStore } from "../channels/inbox-store.ts";
-import type { Inbox } from "../channels/inbox.ts";
-import { MONITOR_TOPIC } from "../channels/monitor.ts";
-import { parseChannel, type ChannelRef } from "@rt/protocol";
-import type { RoomHub } from "../channels/room.ts";
-import type { StreamEpoch } from "../channels/stream-epoch.ts";
 import { ClusterUnavailableError, answerInParts, askEveryGateway, readJson } from "../cluster/gather.ts";
 import type { GatewayRegistry } from "../cluster/gateways.ts";
 import { split, textBytes } from "../cluster/parts.ts";
-import type { Presence } from "../presence/presence.ts";
-import type { PushEncoding } from "../protocols/centrifugo/push.ts";
+import type { Node } from "../node/node.ts";
 import type { Rejections } from "../rejections.ts";
 import type { SocketIndex } from "../sessions/socket-index.ts";
 import { globMatcher } from "./glob.ts";
 
-const { ErrorCode, DisconnectCode, errorMessage } = centrifugo;
+const { ErrorCode, DisconnectCode } = centrifugo;
+/** The server API asks the policy as the server. */
+const SERVER: Actor = { kind: "server" };
 
 /** What a gateway answers for the server API. */
 export interface GatewayApiDeps {
-  server: () => Server<unknown>;
   broker: Broker;
   registry: GatewayRegistry;
-  rooms: RoomHub;
-  presence: Presence;
-  inbox: Inbox;
-  inboxStore: NotificationStore;
-  inboxEpoch: StreamEpoch;
+  /** The one gateway API (channels, policy, presence, history, this gateway's connections). */
+  node: Node;
   sockets: SocketIndex;
-  encodings: readonly PushEncoding[];
   rejections: Rejections;
   /** Which reply subjects a request may name (the notifier's for `gateway.api`, gateways' for `gateway.control`). */
   replies: ReplyGuard;
   log: Logger;
   /** Open sockets here. */
   socketCount: () => number;
-  info: { name: string; version: string; historySize: number };
+  info: { name: string; version: string };
 }
-
-/** A call the API refuses: answered `{"error": {code, message}}`. */
-export class ApiFailure extends Error {
-  constructor(readonly code: number) {
-    super(errorMessage(code));
-  }
-}
-
-/** An error answer. */
-export const apiError = (code: number): ApiAnswer => ({ error: { code, message: errorMessage(code) } });
 
 /** The methods a notifier hands to a gateway (`gateway.api.<method>`, one gateway of the queue group answers). */
 const SERVED = GATEWAY_API_METHODS;
@@ -91,7 +69,7 @@ export class GatewayApi {
     const method = methodFromSubject(GATEWAY_API_PREFIX, msg.subject);
     let answer: ApiAnswer;
     try {
-      if (!isServed(method)) throw new ApiFailure(ErrorCode.MethodNotFound);
+      if (!isServed(method)) throw new ProtocolError(ErrorCode.MethodNotFound);
       answer = { result: await this.serve(method, this.request(method, msg)) };
     } catch (err) {
       answer = this.failure(err);
@@ -102,26 +80,26 @@ export class GatewayApi {
   /** A request body from NATS, checked against its method's schema (107 otherwise). */
   private request(method: keyof typeof API_METHODS, msg: Msg): unknown {
     const value = readJson(msg, MAX_API_REQUEST_BYTES);
-    if (!API_METHODS[method].validator.check(value)) throw new ApiFailure(ErrorCode.BadRequest);
+    if (!API_METHODS[method].validator.check(value)) throw new ProtocolError(ErrorCode.BadRequest);
     return value;
   }
 
   private failure(err: unknown): ApiAnswer {
-    if (err instanceof ApiFailure) return apiError(err.code);
+    if (err instanceof ProtocolError) return err.toAnswer();
     if (!(err instanceof ClusterUnavailableError)) this.d.rejections.count("api_failed", this.d.log, { err: String(err) });
-    return apiError(ErrorCode.Internal);
+    return new ProtocolError(ErrorCode.Internal).toAnswer();
   }
 
   private async serve(method: Served, body: unknown): Promise<unknown> {
     switch (method) {
-      case "history":
-        return this.history(body as HistoryRequest);
-      case "presence": {
-        const members = await this.d.presence.list(this.presenceRoom(body as { channel: string }));
-        return { presence: Object.fromEntries([...members].map(([client, user]) => [client, { client, user }])) };
+      case "history": {
+        const req = body as HistoryRequest;
+        return this.d.node.history(SERVER, req.channel, req);
       }
+      case "presence":
+        return { presence: await this.d.node.presence(SERVER, (body as { channel: string }).channel) };
       case "presence_stats":
-        return this.d.presence.stats(this.presenceRoom(body as { channel: string }));
+        return this.d.node.presenceStats(SERVER, (body as { channel: string }).channel);
       case "unsubscribe": {
         const req = body as UnsubscribeRequest;
         this.channel(req.channel);
@@ -172,24 +150,16 @@ export class GatewayApi {
     switch (op) {
       case "unsubscribe": {
         const req = body as UnsubscribeRequest;
-        let done = 0;
-        for (const ws of this.d.sockets.find(req.user, req.client)) if (ws.data.protocol === "centrifugo" && ws.data.client.serverUnsubscribe(req.channel)) done++;
-        return [{ done }];
+        return [{ done: this.d.node.unsubscribeHere(req.user, req.client, req.channel) }];
       }
       case "disconnect": {
         const req = body as DisconnectRequest;
-        const d = req.disconnect ?? DisconnectCode.ForceNoReconnect;
-        const targets = this.d.sockets.find(req.user, req.client);
-        for (const ws of targets) {
-          if (ws.data.protocol === "centrifugo") ws.data.client.disconnect(d, "api_disconnect");
-          else ws.close(d.code, d.reason);
-        }
-        return [{ done: targets.length }];
+        return [{ done: this.d.node.disconnectHere(req.user, req.client, req.disconnect ?? DisconnectCode.ForceNoReconnect) }];
       }
       case "channels": {
         const pattern = (body as ChannelsRequest).pattern;
         const matches = pattern === undefined ? () => true : globMatcher(pattern);
-        const list = [...this.localChannels()].filter(([ch, n]) => n > 0 && matches(ch));
+        const list = [...this.d.node.channelsHere()].filter(([ch, n]) => n > 0 && matches(ch));
         return split(list, channelBytes).map((channels) => ({ channels }));
       }
       case "info":
@@ -197,20 +167,10 @@ export class GatewayApi {
     }
   }
 
-  /** Channels with members here, and how many: rooms (`/chat/` sockets included), the monitor (both endpoints), users' inboxes (both endpoints). */
-  private *localChannels(): Generator<[string, number]> {
-    for (const [room, n] of this.d.presence.localCounts()) yield [`chat:${room}`, n];
-    const server = this.d.server();
-    let monitor = server.subscriberCount(MONITOR_TOPIC);
-    for (const enc of this.d.encodings) monitor += server.subscriberCount(enc.topic(MONITOR_CHANNEL));
-    yield [MONITOR_CHANNEL, monitor];
-    for (const [user, n] of this.d.inbox.userCounts()) yield [`#${user}`, n];
-  }
-
   private node(): InfoNode {
     let channels = 0;
     let subs = 0;
-    for (const [, n] of this.localChannels()) {
+    for (const [, n] of this.d.node.channelsHere()) {
       if (n === 0) continue;
       channels++;
       subs += n;
@@ -227,38 +187,15 @@ export class GatewayApi {
     };
   }
 
-  private async history(req: HistoryRequest): Promise<unknown> {
-    const ref = this.channel(req.channel);
-    const limit = req.limit ?? 0;
-    if (ref.kind === "room") {
-      if (req.since?.epoch !== undefined && req.since.epoch !== "" && req.since.epoch !== (await this.d.rooms.currentEpoch())) throw new ApiFailure(ErrorCode.UnrecoverablePosition);
-      return this.d.rooms.history(ref.room, { limit, sinceOffset: req.since?.offset, reverse: req.reverse ?? false });
-    }
-    if (ref.kind === "inbox") {
-      const epoch = this.d.inboxEpoch.current ?? "";
-      if (req.since?.epoch !== undefined && req.since.epoch !== "" && req.since.epoch !== epoch) throw new ApiFailure(ErrorCode.UnrecoverablePosition);
-      return inboxHistory(this.d.inboxStore, ref.userId, epoch, { limit, since: req.since?.offset ?? 0, reverse: req.reverse ?? false, max: this.d.info.historySize });
-    }
-    throw new ApiFailure(ErrorCode.NotAvailable); // system:monitor keeps no history
-  }
-
-  /** The room of a presence call: rooms only (108 elsewhere). */
-  private presenceRoom(req: { channel: string }): string {
-    const ref = this.channel(req.channel);
-    if (ref.kind !== "room") throw new ApiFailure(ErrorCode.NotAvailable);
-    return ref.room;
-  }
-
-  /** A channel the gateways serve (107 when it cannot be valid, 102 for other namespaces). */
-  private channel(name: string): Exclude<ChannelRef, { kind: "invalid" | "unknown" }> {
-    const ref = parseChannel(name);
-    if (ref.kind === "invalid") throw new ApiFailure(ErrorCode.BadRequest);
-    if (ref.kind === "unknown") throw new ApiFailure(ErrorCode.UnknownChannel);
-    return ref;
+  /** A channel name the gateways serve (107 when it cannot be valid, 102 for a namespace nobody configured). */
+  private channel(name: string): void {
+    const ref = this.d.node.resolve(name);
+    if (ref.kind === "invalid") throw new ProtocolError(ErrorCode.BadRequest);
+    if (ref.kind === "unknown") throw new ProtocolError(ErrorCode.UnknownChannel);
   }
 
   /** Anonymous connections are named one at a time (`user: ""` needs a `client`), never all at once. */
   private named(req: { user: string; client?: string | undefined }): void {
-    if (req.user === "" && req.client === undefined) throw new ApiFailure(ErrorCode.BadRequest);
+    if (req.user === "" && req.client === undefined) throw new ProtocolError(ErrorCode.BadRequest);
   }
 }

@@ -79,8 +79,8 @@ export class Outbox {
     return out;
   }
 
-  /** Publish `seq` alone is confirmed (confirmations may skip one that failed): the confirmed front leaves. Returns when it was pushed, or undefined when it was not waiting. */
-  ackOne(seq: number): number | undefined {
+  /** Publish `seq` alone is confirmed (confirmations may skip one that failed): the confirmed front leaves. Returns the entry (when it was pushed, its subject), or undefined when it was not waiting. */
+  ackOne(seq: number): OutboxEntry | undefined {
     const first = this.q[this.head];
     if (!first || seq < first.seq) return undefined;
     const e = this.q[this.head + (seq - first.seq)];
@@ -88,7 +88,7 @@ export class Outbox {
     e.acked = true;
     while (this.head < this.next && this.q[this.head]!.acked) this.shift();
     this.compact();
-    return e.at;
+    return e;
   }
 
   /** Publish `seq` was refused for good: it leaves as a confirmed one would, reported to `dropped` as `refused`. False when it was not waiting. */

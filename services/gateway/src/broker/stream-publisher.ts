@@ -2,7 +2,7 @@ import type { Msg, MsgHdrs } from "@nats-io/transport-node";
 import { randomBytes } from "node:crypto";
 import { Backoff } from "../backoff.ts";
 import type { Broker } from "./broker.ts";
-import type { Outbox } from "./outbox.ts";
+import type { Outbox, OutboxEntry } from "./outbox.ts";
 
 /** Headers that number a gateway's publishes: who sent it, and its place in that sender's order. */
 export const ORIGIN_HEADER = "Rt-Origin";
@@ -30,8 +30,8 @@ export interface StreamPublisherEvents {
   onRepeat(): void;
   /** A publish call that threw. */
   onError(err: unknown): void;
-  /** The stream confirmed a publish `ms` after it was queued. */
-  onStored(ms: number): void;
+  /** The stream confirmed a publish on `subject` `ms` after it was queued. */
+  onStored(ms: number, subject: string): void;
 }
 
 /**
@@ -134,8 +134,8 @@ export class StreamPublisher implements StreamPublishing {
     this.backoff.reset();
   }
 
-  private stored(at: number | undefined): void {
-    if (at !== undefined) this.events.onStored(Date.now() - at);
+  private stored(e: OutboxEntry | undefined): void {
+    if (e !== undefined) this.events.onStored(Date.now() - e.at, e.subject);
   }
 
   /** A publish was refused (no leader, no stream): send everything unconfirmed again after a pause. */

@@ -1,10 +1,11 @@
-/** A member of a room as presence reports it. */
+/** A member of a channel as presence reports it (`info`: its channel info, when it has one). */
 export interface Member {
   client: string;
   user: string;
+  info?: unknown;
 }
 
-/** What changed in a room's membership: members to announce as joined, and as left. */
+/** What changed in a channel's membership: members to announce as joined, and as left. */
 export interface MembershipChange {
   joined: Member[];
   left: Member[];
@@ -12,22 +13,31 @@ export interface MembershipChange {
 
 const none = (): MembershipChange => ({ joined: [], left: [] });
 
+/** A member as an answer or an event carries it: `[client, user]`, or `[client, user, info]`. */
+export type MemberTuple = readonly [string, string] | readonly [string, string, unknown];
+
+/** A member from its tuple. */
+export const memberOf = (t: MemberTuple): Member => (t.length === 3 ? { client: t[0], user: t[1], info: t[2] } : { client: t[0], user: t[1] });
+
+/** A member as a tuple. */
+export const tupleOf = (m: Member): MemberTuple => (m.info === undefined ? [m.client, m.user] : [m.client, m.user, m.info]);
+
 /**
- * The members other gateways have in one room, per gateway, for a room with join/leave
+ * The members other gateways have in one channel, per gateway, for a channel with join/leave
  * subscribers here: kept from their join and leave events and from snapshots (their answers to a
  * presence question), so that the members of a gateway that is gone can be announced as left, and
  * what a gateway's events missed (a link that dropped) is announced once its snapshot comes.
  */
 export class MemberBook {
-  private readonly byGateway = new Map<string, Map<string, string>>();
+  private readonly byGateway = new Map<string, Map<string, Member>>();
 
   /** A join or leave event of `gateway`: true when it changed the book (so it is news). */
   apply(gateway: string, kind: "join" | "leave", m: Member): boolean {
     let members = this.byGateway.get(gateway);
     if (kind === "join") {
       if (!members) this.byGateway.set(gateway, (members = new Map()));
-      if (members.get(m.client) === m.user) return false;
-      members.set(m.client, m.user);
+      if (members.get(m.client)?.user === m.user) return false;
+      members.set(m.client, m);
       return true;
     }
     if (!members?.delete(m.client)) return false;
@@ -35,13 +45,23 @@ export class MemberBook {
     return true;
   }
 
-  /** `gateway`'s members are exactly `members` now (its snapshot): what that changed. */
-  replace(gateway: string, members: Iterable<readonly [string, string]>): MembershipChange {
-    const before = this.byGateway.get(gateway) ?? new Map<string, string>();
-    const after = new Map(members);
+  /**
+   * `gateway`'s members are its snapshot (`members`, as tuples) with the events it published since
+   * the snapshot was asked for (`since`, in order) applied on top: what that changed. An event older
+   * than the snapshot changes nothing when applied again (its join is in it, its leave already out of
+   * it), so every event received while the question was out may be given, whichever came first.
+   */
+  replace(gateway: string, members: Iterable<MemberTuple>, since: ReadonlyArray<{ kind: "join" | "leave"; m: Member }> = []): MembershipChange {
+    const before = this.byGateway.get(gateway) ?? new Map<string, Member>();
+    const after = new Map<string, Member>();
+    for (const t of members) after.set(t[0], memberOf(t));
+    for (const e of since) {
+      if (e.kind === "join") after.set(e.m.client, e.m);
+      else after.delete(e.m.client);
+    }
     const change = none();
-    for (const [client, user] of after) if (before.get(client) !== user) change.joined.push({ client, user });
-    for (const [client, user] of before) if (after.get(client) !== user) change.left.push({ client, user });
+    for (const [client, m] of after) if (before.get(client)?.user !== m.user) change.joined.push(m);
+    for (const [client, m] of before) if (after.get(client)?.user !== m.user) change.left.push(m);
     if (after.size > 0) this.byGateway.set(gateway, after);
     else this.byGateway.delete(gateway);
     return change;
@@ -51,7 +71,7 @@ export class MemberBook {
   drop(gateway: string): Member[] {
     const members = this.byGateway.get(gateway);
     this.byGateway.delete(gateway);
-    return members ? [...members].map(([client, user]) => ({ client, user })) : [];
+    return members ? [...members.values()] : [];
   }
 
   /** The gateways with members here. */

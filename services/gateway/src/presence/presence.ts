@@ -1,6 +1,9 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { MAX_PRESENCE_CHANGES, PRESENCE_QUERY_WILDCARD, presenceAnswer, presenceEvent, presenceEventSubject, presenceQuery, presenceQuerySubject, roomFromPresenceSubject, type PresenceAnswer, type PresenceQuery } from "@rt/protocol";
+import {
+  MAX_PRESENCE_CHANGES, PRESENCE_CHANNEL_QUERY_WILDCARD, PRESENCE_QUERY_WILDCARD, channelFromPresenceSubject, presenceAnswer, presenceEvent, presenceEventSubject, presenceQuery, presenceQuerySubject,
+  type PresenceAnswer, type PresenceQuery,
+} from "@rt/protocol";
 import type { Logger, ReplyGuard } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import type { GatewayRegistry } from "../cluster/gateways.ts";
@@ -8,37 +11,63 @@ import { noneYet, type PerEncoding, type PushEncoding } from "../protocols/centr
 import type { Rejections } from "../rejections.ts";
 import { ClusterUnavailableError, answerInParts, askEveryGateway, readJson } from "../cluster/gather.ts";
 import { split, textBytes } from "../cluster/parts.ts";
-import { MemberBook, type Member } from "./member-book.ts";
+import { MemberBook, memberOf, tupleOf, type Member, type MemberTuple } from "./member-book.ts";
 
-/** A member's bytes in an answer: `["client","user"],` with room for escapes. */
-const memberBytes = (m: readonly [string, string]): number => m[0].length + 2 * m[1].length + 8;
+/** A member's bytes in an answer: `["client","user"],` with room for escapes (and its channel info). */
+const memberBytes = (m: MemberTuple): number => m[0].length + 2 * m[1].length + 8 + (m.length === 3 ? 2 * (JSON.stringify(m[2])?.length ?? 4) : 0);
 
-/** A room with join/leave subscribers on this gateway. */
+/** A channel with join/leave subscribers on this gateway. */
 interface Watched {
   channel: string;
   subscribers: PerEncoding;
+  /** Resolves once NATS has this gateway's subscription to the channel's joins and leaves (every join published after it reaches this gateway). */
+  ready: Promise<void>;
   /** The other gateways' members, so their joins, leaves and deaths can be told. */
   book: MemberBook;
   /** False until the first snapshot: the members there before are not announced as joining. */
   loaded: boolean;
+  /**
+   * Events received while a snapshot is being asked for (undefined: none is), by gateway, in order:
+   * applied on top of the snapshot, which may have been taken before them though it arrives after.
+   */
+  since: Map<string, Array<{ kind: "join" | "leave"; m: Member }>> | undefined;
+  /** Another reconcile was asked for while one was running: run it once more after. */
+  again: boolean;
+}
+
+/** A member of this gateway: its user, its channel info, whether presence lists it, and whether its joins and leaves are published (the namespace's `join_leave`). */
+interface LocalMember {
+  user: string;
+  info: unknown;
+  listed: boolean;
+  emit: boolean;
+}
+
+/** How a member takes part: listed by presence (`presence`), its joins and leaves told (`join_leave`), and its channel info. */
+export interface Membership {
+  listed: boolean;
+  emit: boolean;
+  info?: unknown;
 }
 
 /**
- * Who is in each room, across gateways, without shared state: each gateway knows its own members
- * (`/chat/{room}` sockets and protocol subscribers of `chat:<room>`) and answers presence
- * questions on `presence.query.<room>`; a `presence` call asks every live gateway (GatewayRegistry)
- * and merges the answers with its own members. Joins and leaves are published on
- * `presence.event.<room>` and pushed (serialized once per encoding) to the join/leave subscribers
- * of every gateway; for rooms with such subscribers a gateway keeps the others' members (MemberBook)
- * so that a gateway that dies has its members announced as left once it is known gone (15 s), and
- * what a dropped link hid is reconciled from a snapshot when it comes back.
+ * Who is in each channel, across gateways, without shared state: each gateway knows its own
+ * members (`/chat/{room}` sockets and protocol subscribers of channels whose namespace keeps
+ * presence) and answers presence questions on `presence.query.<room>` (`chat:<room>`) or
+ * `presence.query.<ns>.<channel>`; a `presence` call asks every live gateway (GatewayRegistry) and
+ * merges the answers with its own members. Joins and leaves (of members whose namespace has
+ * `join_leave`) are published on `presence.event.…` and pushed (serialized once per encoding) to
+ * the join/leave subscribers of every gateway; for channels with such subscribers a gateway keeps
+ * the others' members (MemberBook) so that a gateway that dies has its members announced as left
+ * once it is known gone (15 s), and what a dropped link hid is reconciled from a snapshot when it
+ * comes back.
  */
 export class Presence {
-  /** This gateway's members: room → client → user. */
-  private readonly local = new Map<string, Map<string, string>>();
+  /** This gateway's members: channel → client → member. */
+  private readonly local = new Map<string, Map<string, LocalMember>>();
   private readonly watched = new Map<string, Watched>();
-  /** Changes of this turn not yet published, per room (one message per room per turn). */
-  private readonly outgoing = new Map<string, Array<["join" | "leave", string, string]>>();
+  /** Changes of this turn not yet published, per channel (one message per channel per turn). */
+  private readonly outgoing = new Map<string, Array<["join" | "leave", ...MemberTuple]>>();
   private flushScheduled = false;
 
   constructor(
@@ -57,6 +86,7 @@ export class Presence {
   /** Answers the presence questions of other gateways; follows gateways that come, come back and go. */
   start(): void {
     this.broker.acquire(PRESENCE_QUERY_WILDCARD, (msg) => this.answer(msg));
+    this.broker.acquire(PRESENCE_CHANNEL_QUERY_WILDCARD, (msg) => this.answer(msg));
     this.registry.onGone((gateway) => {
       for (const w of this.watched.values()) this.announce(w, "leave", w.book.drop(gateway));
     });
@@ -64,59 +94,77 @@ export class Presence {
     this.broker.onUp(() => this.reconcileAll());
   }
 
-  /** `client` of `user` is a member of `room` here now. */
-  add(room: string, client: string, user: string): void {
-    let members = this.local.get(room);
-    if (!members) this.local.set(room, (members = new Map()));
-    members.set(client, user);
-    this.changed(room, "join", { client, user });
+  /**
+   * `client` of `user` is a member of `channel` here now: listed by `presence` when `m.listed`; with
+   * `m.emit`, its join (and later its leave) is told to the join/leave subscribers of every gateway.
+   */
+  add(channel: string, client: string, user: string, m: Membership): void {
+    let members = this.local.get(channel);
+    if (!members) this.local.set(channel, (members = new Map()));
+    const info = m.info;
+    members.set(client, { user, info, listed: m.listed, emit: m.emit });
+    if (m.emit) this.changed(channel, "join", info === undefined ? { client, user } : { client, user, info });
   }
 
-  /** `client` is no longer a member of `room`. */
-  remove(room: string, client: string): void {
-    const members = this.local.get(room);
-    const user = members?.get(client);
-    if (user === undefined) return;
+  /** `client` is no longer a member of `channel`. */
+  remove(channel: string, client: string): void {
+    const members = this.local.get(channel);
+    const m = members?.get(client);
+    if (m === undefined) return;
     members!.delete(client);
-    if (members!.size === 0) this.local.delete(room);
-    this.changed(room, "leave", { client, user });
+    if (members!.size === 0) this.local.delete(channel);
+    if (m.emit) this.changed(channel, "leave", m.info === undefined ? { client, user: m.user } : { client, user: m.user, info: m.info });
   }
 
-  /** A join/leave subscriber of `room` here (after its subscribe reply and topic subscribe). */
-  watch(room: string, enc: PushEncoding): void {
-    let w = this.watched.get(room);
+  /**
+   * A join/leave subscriber of `channel` here, from its subscribe on (before its reply: joins of
+   * that moment are not its to see, joins after it must all reach it). Resolves once NATS has this
+   * gateway's subscription to the channel's joins and leaves: a join another gateway publishes after
+   * that is told, so the subscribe reply waits for it (one round trip, for a channel's first
+   * join/leave subscriber here). Undone by `unwatch`.
+   */
+  watch(channel: string, enc: PushEncoding): Promise<void> {
+    let w = this.watched.get(channel);
     if (!w) {
-      w = { channel: `chat:${room}`, subscribers: noneYet(), book: new MemberBook(), loaded: false };
-      this.watched.set(room, w);
-      this.broker.acquire(presenceEventSubject(room), (msg) => this.event(room, msg));
-      void this.reconcile(room, w);
+      const acquired = channel;
+      this.broker.acquire(presenceEventSubject(acquired), (msg) => this.event(acquired, msg));
+      // The link down: nothing to wait for (a reconnect reconciles from every gateway's snapshot).
+      w = { channel, subscribers: noneYet(), ready: this.broker.flush().catch(() => undefined), book: new MemberBook(), loaded: false, since: undefined, again: false };
+      this.watched.set(channel, w);
+      void this.reconcile(channel, w);
     }
     w.subscribers[enc.name]++;
+    return w.ready;
   }
 
   /** A join/leave subscriber left. */
-  unwatch(room: string, enc: PushEncoding): void {
-    const w = this.watched.get(room);
+  unwatch(channel: string, enc: PushEncoding): void {
+    const w = this.watched.get(channel);
     if (!w) return;
     w.subscribers[enc.name]--;
     if (this.encodings.some((e) => w.subscribers[e.name] > 0)) return;
-    this.watched.delete(room);
-    this.broker.release(presenceEventSubject(room));
+    this.watched.delete(channel);
+    this.broker.release(presenceEventSubject(channel));
   }
 
-  /** Every member of `room` on every live gateway (ClusterUnavailableError when others cannot be asked). */
-  async list(room: string): Promise<Map<string, string>> {
-    const all = new Map(this.local.get(room));
-    for (const parts of (await this.ask(room, { kind: "list" })).values()) for (const p of parts) for (const [client, user] of p.members ?? []) all.set(client, user);
+  /** Every member of `channel` on every live gateway, by client (ClusterUnavailableError when others cannot be asked). */
+  async list(channel: string): Promise<Map<string, Member>> {
+    const all = new Map<string, Member>();
+    for (const [client, m] of this.local.get(channel) ?? []) if (m.listed) all.set(client, m.info === undefined ? { client, user: m.user } : { client, user: m.user, info: m.info });
+    for (const parts of (await this.ask(channel, { kind: "list" })).values()) for (const p of parts) for (const t of p.members ?? []) all.set(t[0], memberOf(t as MemberTuple));
     return all;
   }
 
-  /** The number of `room`'s members and of distinct users among them, on every live gateway. */
-  async stats(room: string): Promise<{ num_clients: number; num_users: number }> {
-    const members = this.local.get(room);
-    const users = new Set(members?.values());
-    let clients = members?.size ?? 0;
-    for (const parts of (await this.ask(room, { kind: "stats" })).values()) {
+  /** The number of `channel`'s members and of distinct users among them, on every live gateway. */
+  async stats(channel: string): Promise<{ num_clients: number; num_users: number }> {
+    const users = new Set<string>();
+    let clients = 0;
+    for (const m of this.local.get(channel)?.values() ?? []) {
+      if (!m.listed) continue;
+      clients++;
+      users.add(m.user);
+    }
+    for (const parts of (await this.ask(channel, { kind: "stats" })).values()) {
       for (const p of parts) {
         clients += p.clients ?? 0;
         for (const u of p.users ?? []) users.add(u);
@@ -125,59 +173,67 @@ export class Presence {
     return { num_clients: clients, num_users: users.size };
   }
 
-  /** This gateway's members, per room (for `channels`). */
+  /** This gateway's members, per channel (for `channels`). */
   *localCounts(): Generator<[string, number]> {
-    for (const [room, members] of this.local) yield [room, members.size];
+    for (const [channel, members] of this.local) yield [channel, members.size];
   }
 
-  /** Rooms with members here. */
-  get rooms(): number {
+  /** Channels with members here. */
+  get channels(): number {
     return this.local.size;
   }
 
-  private ask(room: string, q: PresenceQuery): Promise<ReadonlyMap<string, readonly PresenceAnswer[]>> {
-    return askEveryGateway(this.broker, this.registry, presenceQuerySubject(room), JSON.stringify(q), presenceAnswer.check, () =>
+  private ask(channel: string, q: PresenceQuery): Promise<ReadonlyMap<string, readonly PresenceAnswer[]>> {
+    return askEveryGateway(this.broker, this.registry, presenceQuerySubject(channel), JSON.stringify(q), presenceAnswer.check, () =>
       this.rejections.count("nats_presence_payload", this.log, { subject: "presence answer" }),
     );
   }
 
-  /** Another gateway's question about one of the rooms: this gateway's members, in parts. */
+  /** Another gateway's question about one of the channels: this gateway's members, in parts. */
   private answer(msg: Msg): void {
     if (!this.replies.allows("presence.query", msg.subject, msg.reply)) return;
-    const room = roomFromPresenceSubject(msg.subject);
+    const channel = channelFromPresenceSubject(msg.subject);
     const q = readJson(msg, 1024);
-    if (room === undefined || !msg.reply || !presenceQuery.check(q)) {
+    if (channel === undefined || !msg.reply || !presenceQuery.check(q)) {
       this.rejections.count("nats_presence_payload", this.log, { subject: msg.subject });
       return;
     }
     if (this.outgoing.size > 0) this.flush(); // the changes this answer already shows go out before it, in order
-    const members = this.local.get(room);
+    const members = [...(this.local.get(channel) ?? [])].filter(([, m]) => (q.kind === "members" ? m.emit : m.listed));
+    const tuples: MemberTuple[] = members.map(([client, m]) => (m.info === undefined ? [client, m.user] : [client, m.user, m.info]));
     const bodies: Array<Partial<PresenceAnswer>> =
-      q.kind === "list"
-        ? split([...(members ?? [])], memberBytes).map((part) => ({ members: part }))
-        : split([...new Set(members?.values())], textBytes).map((users, i) => ({ users, clients: i === 0 ? (members?.size ?? 0) : 0 }));
+      q.kind !== "stats"
+        ? split(tuples, memberBytes).map((part) => ({ members: part as PresenceAnswer["members"] }))
+        : split([...new Set(tuples.map((t) => t[1]))], textBytes).map((users, i) => ({ users, clients: i === 0 ? tuples.length : 0 }));
     answerInParts(this.broker, msg.reply, this.registry.id, bodies);
   }
 
   /** Joins and leaves on another gateway. */
-  private event(room: string, msg: Msg): void {
-    const w = this.watched.get(room);
+  private event(channel: string, msg: Msg): void {
+    const w = this.watched.get(channel);
     const e = readJson(msg, 256 * 1024);
     if (!presenceEvent.check(e) || e.gateway === this.registry.id) {
       this.rejections.count("nats_presence_payload", this.log, { subject: msg.subject });
       return;
     }
     if (!w) return;
-    for (const [kind, client, user] of e.changes) if (w.book.apply(e.gateway, kind, { client, user })) this.announce(w, kind, [{ client, user }]);
+    let since = w.since?.get(e.gateway);
+    if (w.since && !since) w.since.set(e.gateway, (since = []));
+    for (const change of e.changes) {
+      const [kind, ...t] = change;
+      const m = memberOf(t as MemberTuple);
+      since?.push({ kind, m });
+      if (w.book.apply(e.gateway, kind, m)) this.announce(w, kind, [m]);
+    }
   }
 
   /** A member of this gateway joined or left: told to this gateway's join/leave subscribers at once, and to the other gateways with the rest of this turn's changes. */
-  private changed(room: string, kind: "join" | "leave", m: Member): void {
-    const w = this.watched.get(room);
+  private changed(channel: string, kind: "join" | "leave", m: Member): void {
+    const w = this.watched.get(channel);
     if (w) this.announce(w, kind, [m]);
-    let list = this.outgoing.get(room);
-    if (!list) this.outgoing.set(room, (list = []));
-    list.push([kind, m.client, m.user]);
+    let list = this.outgoing.get(channel);
+    if (!list) this.outgoing.set(channel, (list = []));
+    list.push([kind, ...tupleOf(m)]);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => this.flush());
@@ -186,13 +242,13 @@ export class Presence {
   private flush(): void {
     this.flushScheduled = false;
     const gateway = this.registry.id;
-    for (const [room, changes] of this.outgoing) {
-      for (let i = 0; i < changes.length; i += MAX_PRESENCE_CHANGES) this.broker.publish(presenceEventSubject(room), JSON.stringify({ gateway, changes: changes.slice(i, i + MAX_PRESENCE_CHANGES) }));
+    for (const [channel, changes] of this.outgoing) {
+      for (let i = 0; i < changes.length; i += MAX_PRESENCE_CHANGES) this.broker.publish(presenceEventSubject(channel), JSON.stringify({ gateway, changes: changes.slice(i, i + MAX_PRESENCE_CHANGES) }));
     }
     this.outgoing.clear();
   }
 
-  /** Pushes joins or leaves to the room's join/leave subscribers here: each frame serialized once per encoding. */
+  /** Pushes joins or leaves to the channel's join/leave subscribers here: each frame serialized once per encoding. */
   private announce(w: Watched, kind: "join" | "leave", members: Member[]): void {
     if (members.length === 0) return;
     const server = this.server();
@@ -200,7 +256,7 @@ export class Presence {
       if (w.subscribers[enc.name] === 0) continue;
       const topic = enc.joinLeaveTopic(w.channel);
       for (const m of members) {
-        const info = { user: m.user, client: m.client };
+        const info = m.info === undefined ? { user: m.user, client: m.client } : { user: m.user, client: m.client, chan_info: m.info };
         const frame = enc.frame(w.channel, kind === "join" ? { join: { info } } : { leave: { info } });
         server.publish(topic, frame);
         this.published(frame.length);
@@ -209,33 +265,45 @@ export class Presence {
   }
 
   private reconcileAll(): void {
-    for (const [room, w] of this.watched) void this.reconcile(room, w);
+    for (const [channel, w] of this.watched) void this.reconcile(channel, w);
   }
 
   /**
-   * Puts a watched room's book right from every gateway's snapshot: members that joined or left
+   * Puts a watched channel's book right from every gateway's snapshot: members that joined or left
    * unseen (a link that dropped) are announced; gateways that are gone are dropped. The first
    * snapshot only fills the book.
    */
-  private async reconcile(room: string, w: Watched): Promise<void> {
+  private async reconcile(channel: string, w: Watched): Promise<void> {
+    if (w.since) {
+      w.again = true; // one is asking: it runs once more when done
+      return;
+    }
+    w.since = new Map();
     let answers;
     try {
-      answers = await this.ask(room, { kind: "list" });
+      answers = await this.ask(channel, { kind: "members" });
     } catch (err) {
+      w.since = undefined;
       if (err instanceof ClusterUnavailableError) return; // the link is down: onUp reconciles again
       throw err;
     }
-    if (this.watched.get(room) !== w) return;
+    const since = w.since;
+    w.since = undefined;
+    if (this.watched.get(channel) !== w) return;
     const announce = w.loaded;
     w.loaded = true;
     for (const [gateway, parts] of answers) {
       if (!this.registry.alive(gateway)) continue;
-      const change = w.book.replace(gateway, parts.flatMap((p) => p.members ?? []));
+      // The events it published while the question was out apply on top: its answer may predate them.
+      const change = w.book.replace(gateway, parts.flatMap((p) => (p.members ?? []) as MemberTuple[]), since.get(gateway));
       if (!announce) continue;
       this.announce(w, "leave", change.left);
       this.announce(w, "join", change.joined);
     }
     for (const gateway of w.book.gateways()) if (!this.registry.alive(gateway)) this.announce(w, "leave", w.book.drop(gateway));
+    if (w.again) {
+      w.again = false;
+      void this.reconcile(channel, w);
+    }
   }
-
 }

@@ -53,9 +53,9 @@ export interface ClientData extends Common {
 }
 
 /**
- * A client protocol session as the rest of the gateway sees it (the adapter, the server API, the
- * socket index): `protocols/centrifugo/client.ts`'s `Client` fits it. Named here, not imported, so
- * the socket types do not depend on the session that uses them.
+ * A client protocol session as the rest of the gateway sees it (the adapter, the Node's server API
+ * parts, the socket index): `protocols/centrifugo/session.ts`'s `Session` fits it. Named here, not
+ * imported, so the socket types do not depend on the session that uses them.
  */
 export interface ClientSession {
   /** Its client id (the connect result's `client`). */
@@ -74,8 +74,8 @@ export interface ClientSession {
   disconnect(d: { code: number; reason: string }, rejection?: string): void;
   /** The server API's unsubscribe from `channel`; false when not subscribed to it. */
   serverUnsubscribe(channel: string): boolean;
-  /** Every inbox subscription of this connection (for Bun's drain). */
-  inboxSubs(): Iterable<InboxSub>;
+  /** Bun's drain: its output shrank (its inbox's paused replay goes on). */
+  drain(): void;
 }
 
 export type SocketData = EchoData | RoomData | MonitorData | NotificationsData | ClientData;

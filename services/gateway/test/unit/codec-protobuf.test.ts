@@ -109,3 +109,15 @@ test("delta subscribers: data that is bytes goes as it is; Publication.delta is 
   const sub = codec.encode([{ id: 1, subscribe: { delta: true } }]);
   expect([...sub]).toEqual([6, 0x08, 0x01, 0x32, 0x02, 0x68, 0x01]);
 });
+
+test("channel info (a subscription token's info) travels as the UTF-8 bytes of its JSON: in publications, joins and leaves, presence", () => {
+  const info = { user: "u", client: "c", chan_info: { name: "Ann" } };
+  const pub = replies(protobufPushes.frame("board:x", { pub: { data: { a: 1 }, info } }) as Uint8Array)[0]!;
+  expect(((pub.push as { pub: { info: { chan_info: Uint8Array } } }).pub.info.chan_info)).toEqual(bytes(...text('{"name":"Ann"}')));
+  const join = replies(protobufPushes.frame("board:x", { join: { info } }) as Uint8Array)[0]!;
+  expect(((join.push as { join: { info: { chan_info: Uint8Array; user: string } } }).join.info)).toMatchObject({ user: "u", chan_info: bytes(...text('{"name":"Ann"}')) });
+  const presence = replies(codec.encode([{ id: 9, presence: { presence: { c: info, d: { user: "v", client: "d" } } } }]))[0]!;
+  const clients = (presence.presence as { presence: Record<string, { chan_info?: Uint8Array }> }).presence;
+  expect(clients.c!.chan_info).toEqual(bytes(...text('{"name":"Ann"}')));
+  expect(clients.d!.chan_info === undefined || clients.d!.chan_info.length === 0).toBe(true);
+});

@@ -31,9 +31,9 @@ describe("Outbox", () => {
     tick(7);
     outbox.push("s", "2");
     outbox.takeUnsent();
-    expect(outbox.ackOne(2)).toBe(7);
+    expect(outbox.ackOne(2)?.at).toBe(7);
     expect(outbox.ackOne(2)).toBeUndefined(); // the republished copy after the ack: counted once
-    expect(outbox.ackOne(1)).toBe(0);
+    expect(outbox.ackOne(1)?.at).toBe(0);
     expect(outbox.ackOne(1)).toBeUndefined();
     expect(outbox.ackOne(9)).toBeUndefined();
   });
@@ -109,7 +109,7 @@ describe("Outbox", () => {
     outbox.push("s", "big");
     outbox.push("s", "small");
     outbox.takeUnsent();
-    expect(outbox.ackOne(2)).toBe(0);
+    expect(outbox.ackOne(2)?.at).toBe(0);
     expect(outbox.size).toBe(2); // held behind the unconfirmed first
     expect(outbox.refuse(1)).toBe(true);
     expect({ size: outbox.size, bytes: outbox.bytes, oldestSentAt: outbox.oldestSentAt, drops }).toEqual({ size: 0, bytes: 0, oldestSentAt: 0, drops: [["refused", 1]] });

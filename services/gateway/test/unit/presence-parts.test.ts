@@ -18,6 +18,17 @@ test("a member book: events change it once; a snapshot tells what it missed; a d
   expect(book.gateways()).toEqual([]);
 });
 
+test("a member book: a snapshot taken before a join it arrives after keeps that join (the events since the question go on top), so the member's leave is still news", () => {
+  const book = new MemberBook();
+  expect(book.apply("g1", "join", { client: "b", user: "bob" })).toBe(true); // the event, processed before the older snapshot
+  expect(book.replace("g1", [], [{ kind: "join", m: { client: "b", user: "bob" } }])).toEqual({ joined: [], left: [] });
+  expect(book.apply("g1", "leave", { client: "b", user: "bob" })).toBe(true);
+  // Events older than the snapshot change nothing applied again: a join already in it, a leave already out of it.
+  expect(book.replace("g1", [["c", "carl"]], [{ kind: "join", m: { client: "c", user: "carl" } }, { kind: "leave", m: { client: "x", user: "x" } }])).toEqual({ joined: [{ client: "c", user: "carl" }], left: [] });
+  // A member that joined and left while the question was out: not there, and nothing to tell.
+  expect(book.replace("g1", [["c", "carl"], ["d", "dan"]], [{ kind: "join", m: { client: "d", user: "dan" } }, { kind: "leave", m: { client: "d", user: "dan" } }])).toEqual({ joined: [], left: [] });
+});
+
 test("split: parts of at most maxBytes (one oversized item alone), always at least one part", () => {
   expect(split([], () => 1, 10)).toEqual([[]]);
   expect(split([1, 2, 3, 4, 5], () => 4, 10)).toEqual([[1, 2], [3, 4], [5]]);

@@ -39,10 +39,12 @@ describe("signed as connection tokens (JWT_SECRET)", () => {
     expect(r).toEqual({ ok: true, grant: { expiresAt: exp * 1000, info: { role: "editor" }, infoBytes: undefined, override: { presence: false, force_recovery: true, join_leave: false } } });
   });
 
-  test("expire_at: the subscription's own expiry (0: never), b64info wins over info", async () => {
+  test("expire_at: the subscription's own expiry (0: never), b64info (UTF-8 JSON) wins over info", async () => {
     const at = now() + 60;
-    const a = await tokens().verify(await hs({ expire_at: at, info: { x: 1 }, b64info: Buffer.from("raw bytes").toString("base64") }), target);
-    expect(a).toEqual({ ok: true, grant: { expiresAt: at * 1000, info: undefined, infoBytes: bytes("raw bytes"), override: undefined } });
+    const a = await tokens().verify(await hs({ expire_at: at, info: { x: 1 }, b64info: Buffer.from('{"y":2}').toString("base64") }), target);
+    expect(a).toEqual({ ok: true, grant: { expiresAt: at * 1000, info: { y: 2 }, infoBytes: bytes('{"y":2}'), override: undefined } });
+    // Bytes that are not UTF-8 JSON cannot travel as channel info to JSON clients: the token is invalid (103).
+    expect(await tokens().verify(await hs({ b64info: Buffer.from("raw bytes").toString("base64") }), target)).toEqual({ ok: false, failure: "invalid" });
     const never = await tokens().verify(await hs({ expire_at: 0 }), target);
     expect(never.ok && never.grant.expiresAt).toBeUndefined();
   });

@@ -1,12 +1,12 @@
 import { errors } from "@nats-io/transport-node";
 import {
-  API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, apiAnswer, centrifugo, dataSizeError, depthWithin, isApiMethod, methodSubject, parseChannel,
-  type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type PublishRequest, type PublishResult,
+  API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, ProtocolError, apiAnswer, centrifugo, dataSizeError, depthWithin, isApiMethod, methodSubject,
+  type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type ChannelPolicy, type PublishRequest, type PublishResult,
 } from "@rt/protocol";
 import type { Logger, RequestMux } from "@rt/runtime";
-import { NoRoomsStreamError, RoomMessageTooLargeError, type RoomPublisher } from "./room-publisher.ts";
+import { MessageTooLargeError, NoStreamError, NotConnectedError, type ChannelPublisher } from "./channel-publisher.ts";
 
-const { ErrorCode, errorMessage } = centrifugo;
+const { ErrorCode } = centrifugo;
 
 /** How long a gateway is given to answer (the gathering methods wait up to 1 s for the others themselves). */
 const GATEWAY_TIMEOUT_MS = 5000;
@@ -18,25 +18,17 @@ const MAX_GATEWAY_ANSWER_BYTES = 64 * 1024 * 1024;
 /** What `batch` answers: `{"replies": [...]}` at the top level (Centrifugo's shape), not inside `result`. */
 export type BatchAnswer = { replies: Array<Record<string, unknown>> };
 
-/** An error answer with the code's message (or `message`). */
-export const apiError = (code: number, message?: string): { error: { code: number; message: string } } => ({
-  error: { code, message: message ?? errorMessage(code) },
-});
-
-/** A call refused with an API error code (and the code's message unless given). */
-class ApiFailure extends Error {
-  constructor(readonly code: number, message?: string) {
-    super(message ?? errorMessage(code));
-  }
-}
+/** An error answer: the code's message, or `message`. */
+export const apiError = (code: number, message?: string): { error: { code: number; message: string } } => new ProtocolError(code, undefined, message).toAnswer();
 
 /**
  * The server API, the same for HTTP and NATS: each method's request checked against its schema
- * (107 otherwise), then served. Publications into rooms are stored here, straight into the ROOMS
- * stream (the fast path: no gateway in between), once their data fits MAX_MESSAGE_BYTES (107
- * naming the limit otherwise: the gateways would not relay it); everything that needs sockets and
- * their state goes to one gateway on `gateway.api.<method>`, which asks the others where the
- * method spans them.
+ * (107 otherwise), then served. Publications are refused or allowed by the channel policy (the
+ * gateways' own), then published here, straight into the channel's stream or onto core NATS (the
+ * fast path: no gateway in between), once their data fits MAX_MESSAGE_BYTES (107 naming the limit
+ * otherwise: the gateways would not relay it); everything that needs sockets and their state goes
+ * to one gateway on `gateway.api.<method>`, which asks the policy there and the other gateways
+ * where the method spans them.
  */
 export class ApiDispatcher {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
@@ -45,7 +37,13 @@ export class ApiDispatcher {
    * `gateways`: requests answered under REPLY_PREFIX.gatewayApi (the only inboxes of the notifier a
    * gateway may write to). `maxMessageBytes`: MAX_MESSAGE_BYTES, the largest publication data.
    */
-  constructor(private readonly gateways: RequestMux, private readonly rooms: RoomPublisher, private readonly maxMessageBytes: number, private readonly log: Logger) {}
+  constructor(
+    private readonly gateways: RequestMux,
+    private readonly channels: ChannelPublisher,
+    private readonly policy: ChannelPolicy,
+    private readonly maxMessageBytes: number,
+    private readonly log: Logger,
+  ) {}
 
   /** Serves one call; never throws. */
   async call(method: string, body: unknown): Promise<ApiAnswer | BatchAnswer> {
@@ -72,21 +70,24 @@ export class ApiDispatcher {
     }
   }
 
-  /** A publication: rooms only (`#<user>` and `system:monitor` are 103, other namespaces 102); its data's JSON from `dataJson` once the channel is good. */
+  /**
+   * A publication, as the policy allows the server (`#<user>` and `system:monitor` are 103, unknown
+   * namespaces 102); its data's JSON from `dataJson` once the channel is good.
+   */
   private async publish(channel: string, dataJson: () => string, key: string | undefined): Promise<PublishResult> {
-    const ref = parseChannel(channel);
-    if (ref.kind === "invalid") throw new ApiFailure(ErrorCode.BadRequest);
-    if (ref.kind === "unknown") throw new ApiFailure(ErrorCode.UnknownChannel);
-    if (ref.kind !== "room") throw new ApiFailure(ErrorCode.PermissionDenied); // notifications go through POST /notifications; the monitor carries samples
-    return this.rooms.publish(ref.room, dataJson(), key);
+    const decision = this.policy.check({ kind: "server" }, "publish", channel);
+    if (decision.kind === "deny") throw new ProtocolError(decision.code);
+    const ref = decision.channel;
+    if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied); // notifications go through POST /notifications; the monitor carries samples
+    return this.channels.publish(ref, dataJson(), key);
   }
 
   /** The data as JSON, serialized once; 107 when it nests too deep or is over MAX_MESSAGE_BYTES (the message names the limit). */
   private dataJson(data: unknown): string {
-    if (!depthWithin(data)) throw new ApiFailure(ErrorCode.BadRequest);
+    if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
     const json = JSON.stringify(data);
     const tooLarge = dataSizeError(json, this.maxMessageBytes);
-    if (tooLarge !== undefined) throw new ApiFailure(ErrorCode.BadRequest, tooLarge);
+    if (tooLarge !== undefined) throw new ProtocolError(ErrorCode.BadRequest, undefined, tooLarge);
     return json;
   }
 
@@ -121,23 +122,24 @@ export class ApiDispatcher {
     let text: string;
     try {
       const msg = await this.gateways.request(methodSubject(GATEWAY_API_PREFIX, method), JSON.stringify(body), GATEWAY_TIMEOUT_MS);
-      if (msg.data.byteLength > MAX_GATEWAY_ANSWER_BYTES) throw new ApiFailure(ErrorCode.Internal);
+      if (msg.data.byteLength > MAX_GATEWAY_ANSWER_BYTES) throw new ProtocolError(ErrorCode.Internal);
       text = this.decoder.decode(msg.data);
     } catch (err) {
-      if (err instanceof errors.NoRespondersError || (err instanceof errors.RequestError && err.isNoResponders())) throw new ApiFailure(ErrorCode.NotAvailable);
+      if (err instanceof errors.NoRespondersError || (err instanceof errors.RequestError && err.isNoResponders())) throw new ProtocolError(ErrorCode.NotAvailable);
       throw err;
     }
     const answer: unknown = JSON.parse(text);
     if (!apiAnswer.check(answer)) throw new Error("a gateway answered something that is not an API answer");
-    if ("error" in answer) throw new ApiFailure(answer.error.code);
+    if ("error" in answer) throw new ProtocolError(answer.error.code);
     return answer.result;
   }
 
   private failure(err: unknown): ApiAnswer {
-    if (err instanceof ApiFailure) return apiError(err.code, err.message);
-    if (err instanceof NoRoomsStreamError) return apiError(ErrorCode.Internal, "the rooms stream is not there yet (no gateway has started); retry shortly");
+    if (err instanceof ProtocolError) return err.toAnswer();
+    if (err instanceof NoStreamError) return apiError(ErrorCode.Internal, `${err.message}; retry shortly`);
+    if (err instanceof NotConnectedError) return apiError(ErrorCode.Internal, "not connected to NATS; retry shortly");
     // The stream's own limit is below ours (the gateways run with a smaller MAX_MESSAGE_BYTES): too large all the same.
-    if (err instanceof RoomMessageTooLargeError) return apiError(ErrorCode.BadRequest, err.message);
+    if (err instanceof MessageTooLargeError) return apiError(ErrorCode.BadRequest, err.message);
     this.log.warn({ err: String(err) }, "server API call failed");
     return apiError(ErrorCode.Internal);
   }

@@ -1,5 +1,4 @@
 import { centrifugo } from "@rt/protocol";
-import type { Inbox } from "../../channels/inbox.ts";
 import type { ClientData } from "../socket-data.ts";
 import type { ProtocolAdapter } from "../adapter.ts";
 import type { SocketLimits } from "../limits.ts";
@@ -8,7 +7,7 @@ import { closeIfOver } from "../limits.ts";
 const { DisconnectCode } = centrifugo;
 
 /** `/connection/websocket`: the Centrifugo client protocol; each socket's Client holds its session. */
-export function centrifugoAdapter(inbox: Inbox, limits: SocketLimits): ProtocolAdapter<ClientData> {
+export function centrifugoAdapter(limits: SocketLimits): ProtocolAdapter<ClientData> {
   return {
     open(ws) {
       ws.data.client.attach(ws);
@@ -20,7 +19,7 @@ export function centrifugoAdapter(inbox: Inbox, limits: SocketLimits): ProtocolA
       ws.data.client.disconnect(DisconnectCode.TooManyRequests, "rate_limit");
     },
     drain(ws) {
-      for (const sub of ws.data.client.inboxSubs()) inbox.drain(sub);
+      ws.data.client.drain();
     },
     close(ws) {
       ws.data.client.closed();

@@ -54,10 +54,19 @@ function toCommand(msg: protobuf.Message): Obj {
   return cmd;
 }
 
-/** A publication's JSON `data` as bytes (data that is bytes already, a delta subscriber's, goes as it is). */
+/** A ClientInfo's channel info (a JSON value here) as the bytes it is on the wire. */
+function wireInfo(info: unknown): unknown {
+  if (!isObj(info) || info.chan_info === undefined) return info;
+  return { ...info, chan_info: jsonBytes(info.chan_info) };
+}
+
+/** A publication's JSON `data` as bytes (data that is bytes already, a delta subscriber's, goes as it is), and its info's channel info. */
 function wirePub(p: unknown): unknown {
-  if (!isObj(p) || p.data === undefined || p.data instanceof Uint8Array) return p;
-  return { ...p, data: jsonBytes(p.data) };
+  if (!isObj(p)) return p;
+  const out: Obj = { ...p };
+  if (p.data !== undefined && !(p.data instanceof Uint8Array)) out.data = jsonBytes(p.data);
+  if (p.info !== undefined) out.info = wireInfo(p.info);
+  return out;
 }
 
 const wirePubs = (list: unknown): unknown => (Array.isArray(list) ? list.map(wirePub) : list);
@@ -76,6 +85,8 @@ function wireResult(method: string, r: Obj): Obj {
       return { ...r, publications: wirePubs(r.publications) };
     case "rpc":
       return r.data === undefined ? r : { ...r, data: jsonBytes(r.data) };
+    case "presence":
+      return isObj(r.presence) ? { ...r, presence: Object.fromEntries(Object.entries(r.presence).map(([client, info]) => [client, wireInfo(info)])) } : r;
     default:
       return r;
   }
@@ -85,6 +96,7 @@ function wireResult(method: string, r: Obj): Obj {
 function wirePush(p: Obj): Obj {
   const out: Obj = { ...p };
   if (p.pub !== undefined) out.pub = wirePub(p.pub);
+  for (const kind of ["join", "leave"] as const) if (isObj(p[kind])) out[kind] = { ...p[kind], info: wireInfo(p[kind].info) };
   if (isObj(p.message) && p.message.data !== undefined) out.message = { data: jsonBytes(p.message.data) };
   return out;
 }

@@ -1,7 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { ROOMS_STREAM, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, roomLiveSubject, roomSubject, type RoomPublication, type centrifugo } from "@rt/protocol";
-export type { ProtocolPublication } from "../protocols/centrifugo/push.ts";
+import { legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
@@ -10,15 +9,16 @@ import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
 import type { CreateLimit, Creator } from "../sessions/create-limit.ts";
 import { StreamCursor, type ChainedEvent } from "./cursor.ts";
-import type { RoomStore, StoredPublication } from "./room-store.ts";
+import type { ChannelStore, StoredPublication } from "./channel-store.ts";
+import { legacyRoomTopic, type Audience, type HistoryHub, type HistoryPage, type HistoryQuery, type Position, type PublishRefusal, type Recovery } from "./hub.ts";
 import { StreamMissingError } from "./stream-get.ts";
 import type { StreamEpoch } from "./stream-epoch.ts";
 import { PushBatcher } from "./push-batch.ts";
 import { SyncTask } from "./sync-task.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
 
-/** One publication of a room as this gateway fans it out. */
-export interface RoomEvent extends ChainedEvent {
+/** One publication of a channel as this gateway fans it out. */
+export interface StreamEvent extends ChainedEvent {
   /** The gateway process that published it. */
   origin: string;
   /** Its payload as stored; read (and validated) only when someone here needs a frame of it. */
@@ -27,29 +27,13 @@ export interface RoomEvent extends ChainedEvent {
   pub: RoomPublication | null | undefined;
 }
 
-/** Who a room's publications go to on this gateway (what is serialized depends on it): `/chat/` sockets, or protocol subscribers of an encoding. */
-export type RoomAudience = "legacy" | EncodingName;
-
-/** What a protocol subscriber is told at subscribe: where the room stands, and what it missed when it asked to recover. */
-export interface RoomPosition {
-  epoch: string;
-  offset: number;
-  recovered: boolean;
-  publications: ProtocolPublication[];
-}
-
 /** The headers a republished publication is read by. */
 const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER] as const;
 
-/** The Bun topic of a room's `/chat/{room}` sockets (protocol subscribers have one per encoding: PushEncoding.topic). */
-export const legacyRoomTopic = (room: string): string => `room:${room}`;
-
-/** Publications kept per room for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
+/** Publications kept per channel for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
 const RING_BYTES = 256 * 1024;
-/** Why a publish was not taken: it would create a room and its creator created too many lately. */
-export type PublishRefusal = "create_rate";
-/** How long a subscribe waits for the room to be placed in its stream. */
+/** How long a subscribe waits for the channel to be placed in its stream. */
 const LIVE_TIMEOUT_MS = 5000;
 /** Publications held while a gap is read from the stream (a burst must fit: the stream keeps only ROOM_HISTORY_SIZE to read back). */
 const HELD = { maxEvents: 8192, maxBytes: 8 * 1024 * 1024 };
@@ -61,95 +45,103 @@ const HELD = { maxEvents: 8192, maxBytes: 8 * 1024 * 1024 };
 const REORDER_MS = 500;
 const REORDER_LIMIT = { maxEvents: 8192, maxBytes: 8 * 1024 * 1024 };
 
-interface RoomState {
-  room: string;
+interface ChannelState {
   channel: string;
-  legacyTopic: string;
+  /** `chat:<room>`: the room of its `/chat/{room}` sockets (undefined in other namespaces). */
+  room: string | undefined;
+  legacyTopic: string | undefined;
+  /** Where the stream republishes it. */
+  live: string;
   holders: number;
-  cursor: StreamCursor<RoomEvent>;
-  /** Its catch-up job: placing the room, reading gaps and what a reconnect may have hidden. */
+  cursor: StreamCursor<StreamEvent>;
+  /** Its catch-up job: placing the channel, reading gaps and what a reconnect may have hidden. */
   sync: SyncTask;
   /** The last publications fanned out (at most RING_SIZE and RING_BYTES), oldest first: a chain, each one's prev is the one before. */
-  ring: RoomEvent[];
+  ring: StreamEvent[];
   ringBytes: number;
   /** Holders by audience: no frame is built for an audience that is not here. */
   legacy: number;
   subscribers: PerEncoding;
-  /** The room's Bun topic per encoding, built once (not per publication, not per subscriber). */
+  /** The channel's Bun topic per encoding, built once (not per publication, not per subscriber). */
   topics: Record<EncodingName, string>;
   /** Waiting for the cursor to go live. */
   waiters: Array<() => void>;
   /** Recoveries waiting for the cursor to reach the offset their client saw elsewhere. */
   reachers: Array<{ offset: number; done: () => void }>;
   /** Publications that came early, keyed by their `prev`: each is written once the one before it is. */
-  early: Map<number, RoomEvent>;
+  early: Map<number, StreamEvent>;
   earlyBytes: number;
   earlyTimer: ReturnType<typeof setTimeout> | undefined;
-  /** A publish into the room while it had nothing stored (as this gateway saw it) was counted as its creation. */
+  /** A publish into the channel while it had nothing stored (as this gateway saw it) was counted as its creation. */
   created: boolean;
 }
 
 /**
- * Chat rooms across gateways. A publication (a `/chat/{room}` text frame, or a protocol publish on
- * `chat:{room}`) is published by its gateway into the ROOMS stream (through the confirmed outbox);
- * the stream stores it and republishes it to every gateway with its offset and the room's previous
- * offset. Each gateway keeps one StreamCursor per room it serves and fans each publication out
+ * The channels of one stream across gateways: `chat` rooms (ROOMS), or the channels of another
+ * namespace with history (its own stream). A publication (a protocol publish, or a `/chat/{room}`
+ * text frame) is published by its gateway into the stream (through the confirmed outbox); the
+ * stream stores it and republishes it to every gateway with its offset and the channel's previous
+ * offset. Each gateway keeps one StreamCursor per channel it serves and fans each publication out
  * with Bun's topic publish, serialized once per encoding: exactly once, in the stream's order, gaps
- * read back from the stream. A text publication also reaches its own gateway's `/chat/{room}`
- * sockets at once, so they are served while NATS is away.
+ * read back from the stream. In `chat`, a text publication also reaches its own gateway's
+ * `/chat/{room}` sockets at once, so they are served while NATS is away.
  */
-export class RoomHub {
-  private readonly rooms = new Map<string, RoomState>();
+export class StreamHub implements HistoryHub {
+  private readonly channels = new Map<string, ChannelState>();
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
-  /** Reads of a room's last offset in flight, shared (see top). */
+  /** Reads of a channel's last offset in flight, shared (see top). */
   private readonly tops = new Map<string, Promise<number>>();
-  /** Store reads in flight per room, shared by the recoveries they cover (see readAfter). */
+  /** Store reads in flight per channel, shared by the recoveries they cover (see readAfter). */
   private readonly reads = new Map<string, { from: number; entries: Promise<StoredPublication[]> }>();
-  /** Protocol pushes of one turn, one frame per room and encoding. */
+  /** Protocol pushes of one turn, one frame per channel and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
   private failures = { count: 0, at: 0 };
   /** The largest stored publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES). */
   private readonly maxStoredBytes: number;
+  /** Publications kept per channel (the stream's `max_msgs_per_subject`): the most a history or a recovery reads. */
+  private readonly historySize: number;
+  /** The namespace, as metrics label it. */
+  private readonly namespace: string;
 
   constructor(
     private readonly server: () => Server<unknown>,
     private readonly broker: Broker,
-    private readonly store: RoomStore,
+    private readonly store: ChannelStore,
     private readonly epoch: StreamEpoch,
     private readonly publisher: StreamPublishing,
     /** The client protocol's encodings (a publication is serialized once for each one that has subscribers here). */
     private readonly encodings: readonly PushEncoding[],
-    private readonly historySize: number,
     maxMessageBytes: number,
     private readonly rejections: Rejections,
     private readonly log: Logger,
     /** Told the size of every topic publish (the sweeper's trigger). */
     private readonly published: (bytes: number) => void,
-    /** How fast rooms may be created (a publish into a room with nothing stored). */
+    /** How fast channels may be created (a publish into a channel with nothing stored). */
     private readonly createLimit: CreateLimit,
     private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
     this.maxStoredBytes = maxStoredPublicationBytes(maxMessageBytes);
+    this.historySize = store.stream.limits.size;
+    this.namespace = store.stream.namespace;
     broker.onUp(() => {
-      for (const st of this.rooms.values()) void this.sync(st);
+      for (const st of this.channels.values()) void this.sync(st);
     });
     epoch.onChange((e) => this.epochChanged(e));
   }
 
-  /** One more local holder of `room` (a `/chat/` socket or a protocol subscription); the first one subscribes to it. */
-  join(room: string, audience: RoomAudience): void {
-    const st = this.rooms.get(room);
+  join(channel: string, audience: Audience): void {
+    const st = this.channels.get(channel);
     if (st) {
       st.holders++;
       this.count(st, audience, 1);
       return;
     }
-    const channel = `chat:${room}`;
-    const fresh: RoomState = {
-      room,
+    const room = this.store.stream.room(channel);
+    const fresh: ChannelState = {
       channel,
-      legacyTopic: legacyRoomTopic(room),
-
+      room,
+      legacyTopic: room === undefined ? undefined : legacyRoomTopic(room),
+      live: this.store.stream.liveSubject(channel),
       holders: 1,
       cursor: new StreamCursor(HELD),
       sync: new SyncTask(() => this.syncOnce(fresh), () => fresh.cursor.closed, (err) => {
@@ -169,82 +161,84 @@ export class RoomHub {
       created: false,
     };
     this.count(fresh, audience, 1);
-    this.rooms.set(room, fresh);
-    this.broker.acquire(roomLiveSubject(room), (msg) => this.fromNats(fresh, msg));
+    this.channels.set(channel, fresh);
+    this.broker.acquire(fresh.live, (msg) => this.fromNats(fresh, msg));
     void this.sync(fresh);
   }
 
-  /** One holder fewer; the last one unsubscribes. */
-  leave(room: string, audience: RoomAudience): void {
-    const st = this.rooms.get(room);
+  leave(channel: string, audience: Audience): void {
+    const st = this.channels.get(channel);
     if (!st) return;
     this.count(st, audience, -1);
     if (--st.holders > 0) return;
-    this.rooms.delete(room);
+    this.channels.delete(channel);
     st.cursor.close();
     st.sync.stop();
     this.clearEarly(st);
-    this.broker.release(roomLiveSubject(room));
+    this.broker.release(st.live);
   }
 
   /**
-   * A member of this gateway (`creator`) publishes `data` on `room`, stored as `payload` (its
-   * RoomPublication as JSON, `roomPayload`, serialized once by the caller, which checked its size
-   * by its path's rule in limits.ts: what is stored here the gateways relay); undefined once it is
-   * taken (queued for the stream), or why not. A publish into a room that has nothing stored, as
+   * A client of this gateway (`creator`) publishes `data` on `channel`, stored as `payload` (its
+   * RoomPublication as JSON, `roomPayload`, serialized once by the caller, which checked its size by
+   * its path's rule in limits.ts: what is stored here the gateways relay); undefined once it is
+   * taken (queued for the stream), or why not. A publish into a channel that has nothing stored, as
    * this gateway sees it (not placed yet, or placed at offset 0, and nothing written since), creates
-   * the room: the first such publish spends one of the creator's creations (CreateLimit). Rooms
-   * with a history never ask: one comparison on the hot path.
+   * the channel: the first such publish spends one of the creator's creations (CreateLimit).
+   * Channels with a history never ask: one comparison on the hot path.
    */
-  publish(room: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined {
-    const st = this.rooms.get(room);
+  publish(channel: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined {
+    const st = this.channels.get(channel);
     if (!st || (st.cursor.last === 0 && !st.created)) {
       if (!this.createLimit.take(creator)) {
-        this.rejections.count("channel_create_rate", this.log, { room });
+        this.rejections.count("channel_create_rate", this.log, { channel });
         return "create_rate";
       }
       if (st) st.created = true;
     }
-    const text = legacyText(data);
+    const room = this.store.stream.room(channel);
+    const text = room === undefined ? undefined : legacyText(data);
     // Its own `/chat/{room}` sockets at once (also while NATS is away); everyone else from the stream.
-    if (text !== undefined) this.topicPublish(legacyRoomTopic(room), roomFrame(room, text));
-    this.publisher.publish(roomSubject(room), payload);
-    this.counters.messageIn("chat");
+    if (text !== undefined) this.topicPublish(legacyRoomTopic(room!), roomFrame(room!, text));
+    this.publisher.publish(this.store.stream.storeSubject(channel), payload);
+    this.counters.messageIn(this.namespace);
     return undefined;
   }
 
-  private count(st: RoomState, audience: RoomAudience, by: number): void {
+  private count(st: ChannelState, audience: Audience, by: number): void {
     if (audience === "legacy") st.legacy += by;
     else st.subscribers[audience] += by;
   }
 
-  /** Rooms with a holder here. */
   get size(): number {
-    return this.rooms.size;
+    return this.channels.size;
   }
 
-  /** Holders of every room here (`/chat/` sockets and protocol subscriptions). */
   get holders(): number {
     let n = 0;
-    for (const st of this.rooms.values()) n += st.holders;
+    for (const st of this.channels.values()) n += st.holders;
     return n;
   }
 
+  *holdersByChannel(): Generator<[string, number]> {
+    for (const st of this.channels.values()) yield [st.channel, st.holders];
+  }
+
   /**
-   * Where a protocol subscriber of `room` starts (the room must be joined). With `recover`, the
+   * Where a protocol subscriber of `channel` starts (it must be joined). With `recover`, the
    * publications after the client's offset when all are still kept and the epoch matches. Resolves
    * at a point where the caller must, synchronously, send the reply and subscribe the socket to the
-   * room's topic: every later publication then reaches it through the topic, none twice.
+   * channel's topic: every later publication then reaches it through the topic, none twice.
    */
-  async position(room: string, recover: { offset: number; epoch: string } | undefined): Promise<RoomPosition> {
-    const pos = await this.place(room, recover);
-    if (recover) this.counters.recovery("chat", pos.recovered);
+  async position(channel: string, recover: Recovery | undefined): Promise<Position> {
+    const pos = await this.place(channel, recover);
+    if (recover) this.counters.recovery(this.namespace, pos.recovered);
     return pos;
   }
 
-  private async place(room: string, recover: { offset: number; epoch: string } | undefined): Promise<RoomPosition> {
-    const st = await this.live(room);
-    // A client that saw more of the room on another gateway than this one has fanned out yet: wait
+  private async place(channel: string, recover: Recovery | undefined): Promise<Position> {
+    const st = await this.live(channel);
+    // A client that saw more of the channel on another gateway than this one has fanned out yet: wait
     // until this one has, or the reply would place it behind what it has, and the topic repeat it.
     if (recover && recover.epoch === st.cursor.epoch && recover.offset > st.cursor.last) await this.reach(st, recover.offset);
     const epoch = st.cursor.epoch!;
@@ -253,14 +247,14 @@ export class RoomHub {
     // The ring first: when it reaches back to the offset, nothing needs the stream (a reconnect storm recovers from memory).
     const recent = this.ringAfter(st, recover.offset);
     if (recent) return { epoch, offset: st.cursor.last, recovered: true, publications: recent };
-    if (!(await this.stillKept(room, recover.offset))) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
+    if (!(await this.stillKept(channel, recover.offset))) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
     let read: ProtocolPublication[] = [];
     let after = recover.offset;
     for (;;) {
       // Synchronously from here to the return: the ring covers what came after the last read?
       const tail = this.ringAfter(st, after);
       if (tail) return { epoch, offset: st.cursor.last, recovered: true, publications: [...read, ...tail] };
-      const more = await this.readAfter(room, after);
+      const more = await this.readAfter(channel, after);
       if (st.cursor.epoch !== epoch) return { epoch: st.cursor.epoch!, offset: st.cursor.last, recovered: false, publications: [] };
       read = [...read, ...more.map(toProtocol)];
       if (more.length === 0) return { epoch, offset: st.cursor.last, recovered: true, publications: read };
@@ -270,12 +264,12 @@ export class RoomHub {
 
   /**
    * `pos` (from position()) brought up to now, synchronously, for a caller that places several
-   * channels before one reply: what the room wrote since is added when the client recovers, and
+   * channels before one reply: what the channel wrote since is added when the client recovers, and
    * the offset moves on. When the ring no longer reaches back that far (or the epoch changed), the
    * recovery is reported as failed at the current position.
    */
-  catchUp(room: string, pos: RoomPosition, recovering: boolean): RoomPosition {
-    const st = this.rooms.get(room);
+  catchUp(channel: string, pos: Position, recovering: boolean): Position {
+    const st = this.channels.get(channel);
     if (!st || st.cursor.last === pos.offset) return pos;
     const now = { epoch: st.cursor.epoch!, offset: st.cursor.last };
     if (!recovering) return { ...now, recovered: false, publications: [] };
@@ -284,56 +278,56 @@ export class RoomHub {
   }
 
   /** The `history` command: kept publications, oldest first (or newest first with `reverse`). */
-  async history(room: string, opts: { limit: number; sinceOffset: number | undefined; reverse: boolean }): Promise<{ epoch: string; offset: number; publications: ProtocolPublication[] }> {
+  async history(channel: string, opts: HistoryQuery): Promise<HistoryPage> {
     const epoch = await this.currentEpoch();
-    const offset = await this.store.top(room);
+    const offset = await this.store.top(channel);
     if (opts.limit === 0) return { epoch, offset, publications: [] };
     const max = opts.limit < 0 ? this.historySize : Math.min(opts.limit, this.historySize);
-    if (!opts.reverse) return { epoch, offset, publications: (await this.store.after(room, opts.sinceOffset ?? 0, max)).map(toProtocol) };
-    const all = await this.store.after(room, 0, this.historySize);
+    if (!opts.reverse) return { epoch, offset, publications: (await this.store.after(channel, opts.sinceOffset ?? 0, max)).map(toProtocol) };
+    const all = await this.store.after(channel, 0, this.historySize);
     const before = opts.sinceOffset === undefined ? all : all.filter((p) => p.seq < opts.sinceOffset!);
     return { epoch, offset, publications: before.reverse().slice(0, max).map(toProtocol) };
   }
 
-  /** The rooms stream's epoch, once known. */
+  /** The stream's epoch, once known. */
   async currentEpoch(): Promise<string> {
     if (this.epoch.current === undefined) await this.epoch.refresh();
     const e = this.epoch.current;
-    if (e === undefined) throw new StreamMissingError("the rooms stream is not there (yet)");
+    if (e === undefined) throw new StreamMissingError(`the ${this.store.stream.name} stream is not there (yet)`);
     return e;
   }
 
   /**
-   * The room's stored publications after `after` (at most ROOM_HISTORY_SIZE). Recoveries of one
-   * room at once (clients of a gateway that died, all coming back here) share a read in flight
+   * The channel's stored publications after `after` (at most its history size). Recoveries of one
+   * channel at once (clients of a gateway that died, all coming back here) share a read in flight
    * that began at or before their offset, each taking what lies after its own; a shared read that
    * holds nothing past it proves nothing (it may have begun before the latest were stored), so
    * then this one reads for itself.
    */
-  private async readAfter(room: string, after: number): Promise<StoredPublication[]> {
-    const shared = this.reads.get(room);
+  private async readAfter(channel: string, after: number): Promise<StoredPublication[]> {
+    const shared = this.reads.get(channel);
     if (shared && shared.from <= after + 1) {
       const mine = (await shared.entries).filter((e) => e.seq > after);
       if (mine.length > 0) return mine;
     }
-    const read = { from: after + 1, entries: this.store.after(room, after, this.historySize) };
-    this.reads.set(room, read);
+    const read = { from: after + 1, entries: this.store.after(channel, after, this.historySize) };
+    this.reads.set(channel, read);
     try {
       return await read.entries;
     } finally {
-      if (this.reads.get(room) === read) this.reads.delete(room);
+      if (this.reads.get(channel) === read) this.reads.delete(channel);
     }
   }
 
-  /** True when `offset` of `room` is still stored, so everything after it is too (per-subject limits trim oldest first). */
-  private async stillKept(room: string, offset: number): Promise<boolean> {
-    if (offset > 0) return (await this.store.at(room, offset)) !== undefined;
+  /** True when `offset` of `channel` is still stored, so everything after it is too (per-subject limits trim oldest first). */
+  private async stillKept(channel: string, offset: number): Promise<boolean> {
+    if (offset > 0) return (await this.store.at(channel, offset)) !== undefined;
     // Offset 0 (nothing seen yet): nothing can have been trimmed while fewer than the limit are kept.
-    return (await this.store.after(room, 0, this.historySize)).length < this.historySize;
+    return (await this.store.after(channel, 0, this.historySize)).length < this.historySize;
   }
 
   /** The ring's publications after `offset`, or undefined when the ring does not reach back that far. */
-  private ringAfter(st: RoomState, offset: number): ProtocolPublication[] | undefined {
+  private ringAfter(st: ChannelState, offset: number): ProtocolPublication[] | undefined {
     if (offset >= st.cursor.last) return [];
     const first = st.ring[0];
     if (!first || first.prev > offset) return undefined;
@@ -346,17 +340,17 @@ export class RoomHub {
   }
 
   /**
-   * Resolves once the room's cursor here has fanned out `offset`, when the stream holds it (a
+   * Resolves once the channel's cursor here has fanned out `offset`, when the stream holds it (a
    * position the stream never reached cannot be recovered: it resolves at once and place() says
    * so); rejects after LIVE_TIMEOUT_MS.
    */
-  private async reach(st: RoomState, offset: number): Promise<void> {
-    if (offset > (await this.top(st.room, offset))) return;
+  private async reach(st: ChannelState, offset: number): Promise<void> {
+    if (offset > (await this.top(st.channel, offset))) return;
     if (st.cursor.last >= offset) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         st.reachers = st.reachers.filter((r) => r !== waiter);
-        reject(new Error("the room did not reach the client's offset in time"));
+        reject(new Error("the channel did not reach the client's offset in time"));
       }, LIVE_TIMEOUT_MS);
       const waiter = {
         offset,
@@ -370,32 +364,32 @@ export class RoomHub {
   }
 
   /**
-   * The room's last offset in the stream. Recoveries of one room at once (a reconnect storm onto a
+   * The channel's last offset in the stream. Recoveries of one channel at once (a reconnect storm onto a
    * lagging gateway) share a read in flight; one that read less than `atLeast` proves nothing (it
    * may have begun before that offset was stored), so then this one reads for itself.
    */
-  private async top(room: string, atLeast: number): Promise<number> {
-    const shared = this.tops.get(room);
+  private async top(channel: string, atLeast: number): Promise<number> {
+    const shared = this.tops.get(channel);
     if (shared) {
       const top = await shared.catch(() => -1);
       if (top >= atLeast) return top;
     }
-    const read = this.store.top(room);
-    this.tops.set(room, read);
+    const read = this.store.top(channel);
+    this.tops.set(channel, read);
     try {
       return await read;
     } finally {
-      if (this.tops.get(room) === read) this.tops.delete(room);
+      if (this.tops.get(channel) === read) this.tops.delete(channel);
     }
   }
 
-  /** Resolves with the room once its cursor is live here (joined and placed in the stream). */
-  private live(room: string): Promise<RoomState> {
-    const st = this.rooms.get(room);
-    if (!st) return Promise.reject(new Error(`room ${room} is not joined`));
+  /** Resolves with the channel once its cursor is live here (joined and placed in the stream). */
+  private live(channel: string): Promise<ChannelState> {
+    const st = this.channels.get(channel);
+    if (!st) return Promise.reject(new Error(`channel ${channel} is not joined`));
     if (st.cursor.state === "live" || st.cursor.state === "replaying") return Promise.resolve(st);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("the room's stream did not answer in time")), LIVE_TIMEOUT_MS);
+      const timer = setTimeout(() => reject(new Error("the channel's stream did not answer in time")), LIVE_TIMEOUT_MS);
       st.waiters.push(() => {
         clearTimeout(timer);
         resolve(st);
@@ -403,24 +397,24 @@ export class RoomHub {
     });
   }
 
-  private sync(st: RoomState): Promise<void> {
+  private sync(st: ChannelState): Promise<void> {
     return st.sync.run();
   }
 
-  /** Places the room at its stream's top (first time), then reads what the cursor misses and goes live. */
-  private async syncOnce(st: RoomState): Promise<void> {
+  /** Places the channel at its stream's top (first time), then reads what the cursor misses and goes live. */
+  private async syncOnce(st: ChannelState): Promise<void> {
     const c = st.cursor;
     if (!this.broker.connected()) return; // onUp resumes
     if (c.state === "positioning") {
       const epoch = await this.currentEpoch();
-      const top = await this.store.top(st.room);
+      const top = await this.store.top(st.channel);
       if (c.state !== "positioning") return;
       c.position(epoch, top);
     } else if (c.state === "live") c.replay(); // a reconnect: what was republished meanwhile is in the stream
     while (c.state === "replaying") {
       const generation = c.generation;
       let atEnd = true;
-      for await (const entry of this.store.read(st.room, c.last + 1)) {
+      for await (const entry of this.store.read(st.channel, c.last + 1)) {
         if (c.generation !== generation || c.state !== "replaying") {
           atEnd = false;
           break;
@@ -433,7 +427,7 @@ export class RoomHub {
     }
   }
 
-  private goLive(st: RoomState): void {
+  private goLive(st: ChannelState): void {
     const c = st.cursor;
     const held = c.endReplay();
     if (!held) return;
@@ -446,10 +440,10 @@ export class RoomHub {
     for (const w of waiters) w();
   }
 
-  /** The rooms stream was created anew: every room starts over at 0 of the new life (its publications are all new). */
+  /** The stream was created anew: every channel starts over at 0 of the new life (its publications are all new). */
   private epochChanged(epoch: string | undefined): void {
     if (epoch === undefined) return;
-    for (const st of this.rooms.values()) {
+    for (const st of this.channels.values()) {
       if (st.cursor.state !== "positioning" && st.cursor.epoch !== epoch) {
         st.cursor.position(epoch, 0);
         st.ring = [];
@@ -463,12 +457,12 @@ export class RoomHub {
   }
 
   /** A publication the stream republished: its headers checked now, its payload when a frame of it is needed. */
-  private fromNats(st: RoomState, msg: Msg): void {
+  private fromNats(st: ChannelState, msg: Msg): void {
     const h = headerFields(msg, REPUBLISHED);
     const seq = Number(h?.["Nats-Sequence"]);
     const prev = Number(h?.["Nats-Last-Sequence"]);
-    if (h?.["Nats-Stream"] !== ROOMS_STREAM || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxStoredBytes) {
-      this.rejections.count("nats_room_payload", this.log, { room: st.room });
+    if (h?.["Nats-Stream"] !== this.store.stream.name || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxStoredBytes) {
+      this.rejections.count("nats_room_payload", this.log, { channel: st.channel });
       return;
     }
     // This gateway's own publish, stored: that confirms it to the outbox (its first send asks for no ack).
@@ -478,7 +472,7 @@ export class RoomHub {
   }
 
   /** The publication of `e`, read and validated once (null, and counted, when it is not one). */
-  private read(st: RoomState, e: RoomEvent): RoomPublication | null {
+  private read(st: ChannelState, e: StreamEvent): RoomPublication | null {
     if (e.pub === undefined) {
       let pub: RoomPublication | undefined;
       try {
@@ -487,16 +481,16 @@ export class RoomHub {
         pub = undefined;
       }
       e.pub = pub ?? null;
-      if (!pub) this.rejections.count("nats_room_payload", this.log, { room: st.room, seq: e.seq });
+      if (!pub) this.rejections.count("nats_room_payload", this.log, { channel: st.channel, seq: e.seq });
     }
     return e.pub;
   }
 
-  private offer(st: RoomState, e: RoomEvent): void {
+  private offer(st: ChannelState, e: StreamEvent): void {
     const c = st.cursor;
-    // The first publication the stream republishes to us places the room: everything before it
+    // The first publication the stream republishes to us places the channel: everything before it
     // (its `prev` and older) was published before this gateway joined. No store read, so a busy
-    // room is live at once; a quiet one is placed by the store's top (syncOnce) instead.
+    // channel is live at once; a quiet one is placed by the store's top (syncOnce) instead.
     if (c.state === "positioning" && this.epoch.current !== undefined) {
       c.position(this.epoch.current, e.prev);
       this.goLive(st);
@@ -510,12 +504,12 @@ export class RoomHub {
       case "gap":
         return this.early(st, e);
       default:
-        return; // a duplicate (or the missing one of a gap already read from the stream), or the room left
+        return; // a duplicate (or the missing one of a gap already read from the stream), or the channel left
     }
   }
 
   /** A publication ahead of a gap: kept until the missing one arrives, or read from the stream after REORDER_MS. */
-  private early(st: RoomState, e: RoomEvent): void {
+  private early(st: ChannelState, e: StreamEvent): void {
     st.early.set(e.prev, e);
     st.earlyBytes += e.raw.byteLength;
     if (st.early.size > REORDER_LIMIT.maxEvents || st.earlyBytes > REORDER_LIMIT.maxBytes) return this.readGap(st);
@@ -523,7 +517,7 @@ export class RoomHub {
   }
 
   /** Writes the early publications that now follow on. */
-  private writeEarly(st: RoomState): void {
+  private writeEarly(st: ChannelState): void {
     for (let next = st.early.get(st.cursor.last); next && st.cursor.state === "live"; next = st.early.get(st.cursor.last)) {
       st.early.delete(next.prev);
       st.earlyBytes -= next.raw.byteLength;
@@ -533,7 +527,7 @@ export class RoomHub {
   }
 
   /** The missing publication did not come: read the gap from the stream; the early ones wait in the cursor. */
-  private readGap(st: RoomState): void {
+  private readGap(st: ChannelState): void {
     const early = [...st.early.values()].sort((a, b) => a.seq - b.seq);
     this.clearEarly(st);
     if (st.cursor.state !== "live") return;
@@ -542,7 +536,7 @@ export class RoomHub {
     void this.sync(st);
   }
 
-  private clearEarly(st: RoomState): void {
+  private clearEarly(st: ChannelState): void {
     clearTimeout(st.earlyTimer);
     st.earlyTimer = undefined;
     st.early.clear();
@@ -550,10 +544,10 @@ export class RoomHub {
   }
 
   /**
-   * Writes one publication to the room's sockets: one topic publish per audience present, each
+   * Writes one publication to the channel's sockets: one topic publish per audience present, each
    * frame serialized once. `/chat/` sockets of the publishing gateway had it at once (not again).
    */
-  private fanOut(st: RoomState, e: RoomEvent): void {
+  private fanOut(st: ChannelState, e: StreamEvent): void {
     st.cursor.wrote(e.seq);
     if (st.reachers.length > 0) this.reached(st);
     st.ring.push(e);
@@ -561,17 +555,17 @@ export class RoomHub {
     while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
     const legacy = st.legacy > 0 && e.origin !== this.publisher.origin;
     const encodings = this.encodings.filter((enc) => st.subscribers[enc.name] > 0);
-    if (st.legacy > 0 || encodings.length > 0) this.counters.messageOut("chat"); // the publisher's own `/chat/` sockets had it already
+    if (st.legacy > 0 || encodings.length > 0) this.counters.messageOut(this.namespace); // the publisher's own `/chat/` sockets had it already
     if (!legacy && encodings.length === 0) return;
     const pub = this.read(st, e);
     if (!pub) return;
     const text = legacy ? legacyText(pub.data) : undefined;
-    if (text !== undefined) this.topicPublish(st.legacyTopic, roomFrame(st.room, text));
+    if (text !== undefined) this.topicPublish(st.legacyTopic!, roomFrame(st.room!, text));
     for (const enc of encodings) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
   }
 
   /** Releases the recoveries waiting for an offset the cursor has now fanned out. */
-  private reached(st: RoomState): void {
+  private reached(st: ChannelState): void {
     const due = st.reachers.filter((r) => r.offset <= st.cursor.last);
     if (due.length === 0) return;
     st.reachers = st.reachers.filter((r) => r.offset > st.cursor.last);
@@ -579,18 +573,18 @@ export class RoomHub {
   }
 
   /**
-   * Writes the room's held protocol pushes now: call it before a socket subscribes to the room's
-   * topic, whose subscribe reply (its offset, or the publications it recovered) covers them.
+   * Writes the channel's held protocol pushes now: call it before a socket subscribes to the
+   * channel's topic, whose subscribe reply (its offset, or the publications it recovered) covers them.
    */
-  flush(room: string): void {
-    const st = this.rooms.get(room);
+  flush(channel: string): void {
+    const st = this.channels.get(channel);
     if (!st) return;
     for (const enc of this.encodings) this.batch.flush(st.topics[enc.name]);
   }
 
-  /** The Bun topic of a joined room's publications in `enc` (one string per room, shared by its subscribers). */
-  topic(room: string, enc: PushEncoding): string {
-    return this.rooms.get(room)?.topics[enc.name] ?? enc.topic(`chat:${room}`);
+  /** The Bun topic of a joined channel's publications in `enc` (one string per channel, shared by its subscribers). */
+  topic(channel: string, enc: PushEncoding): string {
+    return this.channels.get(channel)?.topics[enc.name] ?? enc.topic(channel);
   }
 
   private topicPublish(topic: string, frame: string | Uint8Array): void {
@@ -602,7 +596,7 @@ export class RoomHub {
     this.failures.count++;
     const now = Date.now();
     if (now - this.failures.at < 5000) return;
-    this.log.warn({ err: String(err), failures: this.failures.count }, "rooms: reading the stream failed; retrying with backoff");
+    this.log.warn({ err: String(err), failures: this.failures.count, stream: this.store.stream.name }, "reading the stream failed; retrying with backoff");
     this.failures = { count: 0, at: now };
   }
 }

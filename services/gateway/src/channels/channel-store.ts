@@ -1,25 +1,15 @@
 import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, StorageType, type StoredMsg, type StreamConfig } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { ROOMS_STREAM, ROOM_LIVE_WILDCARD, ROOM_STORE_WILDCARD, readRoomPayload, roomSubject, type RoomPublication } from "@rt/protocol";
+import { readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import { Backoff } from "../backoff.ts";
 import type { Broker } from "../broker/broker.ts";
 import { ORIGIN_HEADER } from "../broker/stream-publisher.ts";
 import { streamGet, type MsgQuery } from "./stream-get.ts";
 import { fromGet, streamRead, type ReadMsg } from "./stream-read.ts";
+import type { ChannelStream } from "./streams.ts";
 
-/** How much of each room is kept (ROOM_HISTORY_SIZE, ROOM_HISTORY_TTL), of all rooms together (ROOMS_MAX_BYTES), the largest message, and on how many servers. */
-export interface RoomHistoryLimits {
-  size: number;
-  ttlMs: number;
-  /** The stream's `max_bytes`: past it the oldest publications of any room go. */
-  maxBytes: number;
-  /** The stream's `max_msg_size` (roomMaxMessageSize of MAX_MESSAGE_BYTES). */
-  maxMsgSize: number;
-  replicas: number;
-}
-
-/** One stored publication of a room: its offset (stream seq), when it was stored, and who sent it. */
+/** One stored publication of a channel: its offset (stream seq), when it was stored, and who sent it. */
 export interface StoredPublication {
   seq: number;
   at: number;
@@ -40,14 +30,15 @@ const INSUFFICIENT_RESOURCES = 10047;
 const DEDUP_WINDOW_MS = 120_000;
 
 /**
- * The ROOMS stream: every room's recent publications on `chat.room.<room>`, republished by the
- * server to `chat.live.<room>` with `Nats-Sequence` (the offset) and `Nats-Last-Sequence` (the
- * room's previous offset): a per-room chain made by the server. Gateways create or update it
- * (every gateway must be given the same limits) at start and after each reconnect. It is bounded in
- * total (`max_bytes`, discarding the oldest) and per message (`max_msg_size`); a stream created
- * without them (an older version) gets them at the next start.
+ * One stream of channel history (ROOMS for `chat`, `NS_<ns>` for each other namespace with
+ * history): every channel's recent publications on its store subject, republished by the server
+ * to its live subject with `Nats-Sequence` (the offset) and `Nats-Last-Sequence` (the channel's
+ * previous offset): a per-channel chain made by the server. Gateways create or update it (every
+ * gateway must be given the same limits) at start and after each reconnect. It is bounded per
+ * channel (`max_msgs_per_subject`, `max_age`), in total (`max_bytes`, discarding the oldest) and per
+ * message (`max_msg_size`); a stream created without them (an older version) gets them at the next start.
  */
-export class RoomStore {
+export class ChannelStore {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
   private readonly backoff = new Backoff(250, 10_000);
   private ensuring: Promise<void> | undefined;
@@ -55,7 +46,10 @@ export class RoomStore {
   private inPlace = false;
   private readonly readyListeners: Array<() => void> = [];
 
-  constructor(private readonly broker: Broker, private readonly limits: RoomHistoryLimits, private readonly log: Logger, private readonly onInvalid: (seq: number) => void) {
+  private readonly limits: ChannelStream["limits"];
+
+  constructor(private readonly broker: Broker, readonly stream: ChannelStream, private readonly log: Logger, private readonly onInvalid: (seq: number) => void) {
+    this.limits = stream.limits;
     broker.onUp(() => void this.ensureStream());
     broker.onDown(() => (this.inPlace = false));
   }
@@ -67,8 +61,8 @@ export class RoomStore {
   /** The stream configuration the gateways own. */
   streamConfig(): Partial<StreamConfig> & { name: string } {
     return {
-      name: ROOMS_STREAM,
-      subjects: [ROOM_STORE_WILDCARD],
+      name: this.stream.name,
+      subjects: [this.stream.storeWildcard],
       storage: StorageType.File,
       max_msgs_per_subject: this.limits.size,
       max_age: nanos(this.limits.ttlMs),
@@ -77,11 +71,11 @@ export class RoomStore {
       duplicate_window: nanos(Math.min(DEDUP_WINDOW_MS, this.limits.ttlMs)),
       discard: DiscardPolicy.Old,
       num_replicas: this.limits.replicas,
-      republish: { src: ROOM_STORE_WILDCARD.replace("*", ">"), dest: ROOM_LIVE_WILDCARD.replace("*", ">") },
+      republish: { src: this.stream.storeWildcard.replace(/\*$/, ">"), dest: this.stream.liveWildcard.replace(/\*$/, ">") },
     };
   }
 
-  /** True once the stream was created or updated on this connection (rooms publish into it). */
+  /** True once the stream was created or updated on this connection (channels publish into it). */
   get ready(): boolean {
     return this.inPlace && this.broker.connected();
   }
@@ -97,30 +91,30 @@ export class RoomStore {
     return this.ensuring;
   }
 
-  /** The room's newest stored offset (0: none). */
-  async top(room: string): Promise<number> {
-    return (await this.get({ last_by_subj: roomSubject(room) }))?.seq ?? 0;
+  /** The channel's newest stored offset (0: none). */
+  async top(channel: string): Promise<number> {
+    return (await this.get({ last_by_subj: this.stream.storeSubject(channel) }))?.seq ?? 0;
   }
 
-  /** The room's publication stored at exactly `seq`, or undefined when it is gone (or another room's). */
-  async at(room: string, seq: number): Promise<StoredPublication | undefined> {
+  /** The channel's publication stored at exactly `seq`, or undefined when it is gone (or another channel's). */
+  async at(channel: string, seq: number): Promise<StoredPublication | undefined> {
     const m = await this.get({ seq });
-    return m && m.subject === roomSubject(room) ? this.entry(fromGet(m)) : undefined;
+    return m && m.subject === this.stream.storeSubject(channel) ? this.entry(fromGet(m)) : undefined;
   }
 
-  /** The room's valid publications with seq >= `fromSeq`, oldest first, read as they are consumed (stop early with `break`). */
-  async *read(room: string, fromSeq: number): AsyncGenerator<StoredPublication> {
-    for await (const m of streamRead(this.broker, ROOMS_STREAM, roomSubject(room), fromSeq)) {
+  /** The channel's valid publications with seq >= `fromSeq`, oldest first, read as they are consumed (stop early with `break`). */
+  async *read(channel: string, fromSeq: number): AsyncGenerator<StoredPublication> {
+    for await (const m of streamRead(this.broker, this.stream.name, this.stream.storeSubject(channel), fromSeq)) {
       const e = this.entry(m);
       if (e) yield e;
     }
   }
 
-  /** Every kept publication of the room after `afterSeq`, oldest first (at most `max`). */
-  async after(room: string, afterSeq: number, max: number): Promise<StoredPublication[]> {
+  /** Every kept publication of the channel after `afterSeq`, oldest first (at most `max`). */
+  async after(channel: string, afterSeq: number, max: number): Promise<StoredPublication[]> {
     const out: StoredPublication[] = [];
     if (max <= 0) return out;
-    for await (const e of this.read(room, afterSeq + 1)) {
+    for await (const e of this.read(channel, afterSeq + 1)) {
       out.push(e);
       if (out.length >= max) break;
     }
@@ -128,7 +122,7 @@ export class RoomStore {
   }
 
   private get(query: MsgQuery): Promise<StoredMsg | null> {
-    return streamGet(this.broker, ROOMS_STREAM, query);
+    return streamGet(this.broker, this.stream.name, query);
   }
 
   private entry(m: ReadMsg): StoredPublication | undefined {
@@ -152,13 +146,14 @@ export class RoomStore {
         await this.createOrUpdate();
         this.inPlace = true;
         this.backoff.reset();
-        this.log.info({ stream: ROOMS_STREAM, limits: this.limits }, "rooms stream ready");
+        this.log.info({ stream: this.stream.name, namespace: this.stream.namespace, limits: this.limits }, this.stream.namespace === "chat" ? "rooms stream ready" : "namespace stream ready");
         for (const fn of this.readyListeners) fn();
         return;
       } catch (err) {
         if (err instanceof JetStreamApiError && err.code === INSUFFICIENT_RESOURCES) {
-          if (attempt === 1 || attempt % 10 === 0) this.log.error({ err: String(err), attempt, maxBytes: this.limits.maxBytes, replicas: this.limits.replicas }, "JetStream cannot reserve ROOMS_MAX_BYTES: lower it or give the NATS servers more storage (jetstream max_file_store); retrying");
-        } else if (attempt === 1 || attempt % 10 === 0) this.log.warn({ err: String(err), attempt }, "rooms stream not ready; retrying");
+          const variable = this.stream.namespace === "chat" ? "ROOMS_MAX_BYTES" : "CHANNELS_MAX_BYTES";
+          if (attempt === 1 || attempt % 10 === 0) this.log.error({ err: String(err), attempt, stream: this.stream.name, maxBytes: this.limits.maxBytes, replicas: this.limits.replicas }, `JetStream cannot reserve ${variable}: lower it or give the NATS servers more storage (jetstream max_file_store); retrying`);
+        } else if (attempt === 1 || attempt % 10 === 0) this.log.warn({ err: String(err), attempt, stream: this.stream.name }, "stream not ready; retrying");
         await Bun.sleep(this.backoff.next());
       }
     }
@@ -169,7 +164,7 @@ export class RoomStore {
     if (!jsm) throw new Error("not connected to NATS yet");
     const config = this.streamConfig();
     try {
-      await jsm.streams.info(ROOMS_STREAM);
+      await jsm.streams.info(this.stream.name);
     } catch (err) {
       if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
       try {
@@ -181,6 +176,6 @@ export class RoomStore {
       }
     }
     const { name: _name, storage: _storage, ...update } = config;
-    await jsm.streams.update(ROOMS_STREAM, update);
+    await jsm.streams.update(this.stream.name, update);
   }
 }

@@ -1,0 +1,171 @@
+import type { Msg } from "@nats-io/transport-node";
+import type { Server } from "bun";
+import { channelPubSubject, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
+import type { Logger } from "@rt/runtime";
+import type { Broker } from "../broker/broker.ts";
+import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
+import type { Rejections } from "../rejections.ts";
+import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
+import type { Audience, ChannelHub, Position, PublishRefusal } from "./hub.ts";
+import { PushBatcher } from "./push-batch.ts";
+
+/** Where every subscriber of a channel without history starts: nowhere in particular (no offsets, no epoch). */
+const NO_POSITION: Position = Object.freeze({ epoch: "", offset: 0, recovered: false, publications: [] as ProtocolPublication[] }) as Position;
+
+interface LiveState {
+  channel: string;
+  namespace: string;
+  /** Its core NATS subject. */
+  subject: string;
+  holders: number;
+  subscribers: PerEncoding;
+  /** The channel's Bun topic per encoding, built once. */
+  topics: Record<EncodingName, string>;
+}
+
+/**
+ * The channels of namespaces without history, across gateways, without JetStream: a publication
+ * is one core NATS publish on `chan.pub.<ns>.<channel>` (nothing stored, nothing acknowledged),
+ * and every gateway with subscribers of the channel holds that subject (by interest) and fans each
+ * publication out with Bun's topic publish, serialized once per encoding. The publishing gateway
+ * writes to its own subscribers at once: its NATS connection does not echo what it publishes.
+ *
+ * No offsets and no epoch: a subscriber gets what is published from its subscribe on. One
+ * publisher's publications arrive in the order it made them, on every gateway; two publishers'
+ * may interleave differently on two gateways (NATS orders per connection only). While this
+ * gateway's NATS link is down, a publish is refused (`unavailable`: the caller may publish again
+ * later) and nothing from other gateways arrives; what was handed to NATS just before a cut the
+ * gateway had not yet noticed may be lost. Nothing is replayed after the link is back.
+ */
+export class LiveHub implements ChannelHub {
+  private readonly channels = new Map<string, LiveState>();
+  private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  /** Protocol pushes of one turn, one frame per channel and encoding. */
+  private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
+  /** The largest publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES), what a producer publishes at most. */
+  private readonly maxRelayed: number;
+
+  constructor(
+    private readonly server: () => Server<unknown>,
+    private readonly broker: Broker,
+    /** The client protocol's encodings (a publication is serialized once for each one that has subscribers here). */
+    private readonly encodings: readonly PushEncoding[],
+    maxMessageBytes: number,
+    private readonly rejections: Rejections,
+    private readonly log: Logger,
+    /** Told the size of every topic publish (the sweeper's trigger). */
+    private readonly published: (bytes: number) => void,
+    private readonly counters: GatewayCounters = NO_COUNTERS,
+  ) {
+    this.maxRelayed = maxStoredPublicationBytes(maxMessageBytes);
+  }
+
+  join(channel: string, audience: Audience): void {
+    if (audience === "legacy") throw new RangeError("channels without history have no /chat/ sockets");
+    const st = this.channels.get(channel);
+    if (st) {
+      st.holders++;
+      st.subscribers[audience]++;
+      return;
+    }
+    const namespace = namespaceOf(channel);
+    const fresh: LiveState = {
+      channel,
+      namespace,
+      subject: channelPubSubject(namespace, channel),
+      holders: 1,
+      subscribers: noneYet(),
+      topics: Object.fromEntries(this.encodings.map((enc) => [enc.name, enc.topic(channel)])) as Record<EncodingName, string>,
+    };
+    fresh.subscribers[audience]++;
+    this.channels.set(channel, fresh);
+    this.broker.acquire(fresh.subject, (msg) => this.fromNats(fresh, msg));
+  }
+
+  leave(channel: string, audience: Audience): void {
+    const st = this.channels.get(channel);
+    if (!st || audience === "legacy") return;
+    st.subscribers[audience]--;
+    if (--st.holders > 0) return;
+    this.channels.delete(channel);
+    this.broker.release(st.subject);
+  }
+
+  /** Nothing to place: the subscriber gets what is published from now on. */
+  position(): Promise<Position> {
+    return Promise.resolve(NO_POSITION);
+  }
+
+  catchUp(_channel: string, pos: Position): Position {
+    return pos;
+  }
+
+  /** Publishes `payload` (measured by the caller) to every gateway's subscribers, this one's at once; `unavailable` while the NATS link is down. No creation allowance: nothing is stored. */
+  publish(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
+    const st = this.channels.get(channel);
+    const namespace = st?.namespace ?? namespaceOf(channel);
+    if (!this.broker.publish(st?.subject ?? channelPubSubject(namespace, channel), payload)) {
+      this.rejections.count("nats_publish_unavailable", this.log, { channel });
+      return "unavailable";
+    }
+    this.counters.messageIn(namespace);
+    if (st) this.fanOut(st, payload, data);
+    return undefined;
+  }
+
+  flush(channel: string): void {
+    const st = this.channels.get(channel);
+    if (!st) return;
+    for (const enc of this.encodings) this.batch.flush(st.topics[enc.name]);
+  }
+
+  topic(channel: string, enc: PushEncoding): string {
+    return this.channels.get(channel)?.topics[enc.name] ?? enc.topic(channel);
+  }
+
+  *holdersByChannel(): Generator<[string, number]> {
+    for (const st of this.channels.values()) yield [st.channel, st.holders];
+  }
+
+  get size(): number {
+    return this.channels.size;
+  }
+
+  get holders(): number {
+    let n = 0;
+    for (const st of this.channels.values()) n += st.holders;
+    return n;
+  }
+
+  /** A publication from another gateway (or the server API): checked, then fanned out. */
+  private fromNats(st: LiveState, msg: Msg): void {
+    let pub: RoomPublication | undefined;
+    if (msg.data.byteLength <= this.maxRelayed) {
+      try {
+        pub = readRoomPayload(this.decoder.decode(msg.data));
+      } catch {
+        pub = undefined;
+      }
+    }
+    if (!pub) {
+      this.rejections.count("nats_channel_payload", this.log, { channel: st.channel });
+      return;
+    }
+    this.fanOut(st, undefined, pub.data, pub);
+  }
+
+  /** One publication to the channel's sockets here: one frame per encoding present, serialized once (`payload` read when `pub` is not). */
+  private fanOut(st: LiveState, payload: string | undefined, data: unknown, read?: RoomPublication): void {
+    this.counters.messageOut(st.namespace);
+    if (!this.encodings.some((enc) => st.subscribers[enc.name] > 0)) return;
+    const pub = read ?? (payload === undefined ? undefined : readRoomPayload(payload));
+    const info = pub?.info;
+    const p: ProtocolPublication = info ? { data, info } : { data };
+    for (const enc of this.encodings) if (st.subscribers[enc.name] > 0) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+  }
+
+  private topicPublish(topic: string, frame: string | Uint8Array): void {
+    this.server().publish(topic, frame);
+    this.published(frame.length);
+  }
+}
