@@ -14,7 +14,7 @@ import type { Presence } from "../presence/presence.ts";
 import type { PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { RoomData, SocketOf } from "../protocols/socket-data.ts";
 import type { Creator } from "../sessions/create-limit.ts";
-import type { SocketIndex } from "../sessions/socket-index.ts";
+import { sessionOf, type SocketIndex } from "../sessions/socket-index.ts";
 import { openInbox, placeInHub, placeMonitor } from "./placements.ts";
 import type { Opened, Placement, Subscriber, SubscriptionGrant } from "./subscription.ts";
 
@@ -220,16 +220,17 @@ export class Node {
   /** The server API's `unsubscribe`, for this gateway's connections of `user` (or the one `client`): how many were subscribed. */
   unsubscribeHere(user: string, client: string | undefined, channel: string): number {
     let done = 0;
-    for (const ws of this.d.sockets.find(user, client)) if (ws.data.protocol === "centrifugo" && ws.data.client.serverUnsubscribe(channel)) done++;
+    for (const c of this.d.sockets.find(user, client)) if (sessionOf(c)?.serverUnsubscribe(channel)) done++;
     return done;
   }
 
   /** The server API's `disconnect`, for this gateway's sockets of `user` (or the one `client`), every endpoint: how many. */
   disconnectHere(user: string, client: string | undefined, d: centrifugo.Disconnect | { code: number; reason: string }): number {
     const targets = this.d.sockets.find(user, client);
-    for (const ws of targets) {
-      if (ws.data.protocol === "centrifugo") ws.data.client.disconnect(d, "api_disconnect");
-      else ws.close(d.code, d.reason);
+    for (const c of targets) {
+      const session = sessionOf(c);
+      if (session) session.disconnect(d, "api_disconnect");
+      else if ("data" in c) c.close(d.code, d.reason);
     }
     return targets.length;
   }

@@ -1,15 +1,21 @@
-import type { GatewaySocket } from "../protocols/socket-data.ts";
+import type { ClientSession, GatewaySocket } from "../protocols/socket-data.ts";
+
+/** What the index holds: a socket of the article's endpoints, or a client protocol session on any transport (it indexes itself once connected). */
+export type Connection = GatewaySocket | ClientSession;
+
+/** The client protocol session of `c`, if it is one. */
+export const sessionOf = (c: Connection): ClientSession | undefined => ("data" in c ? (c.data.protocol === "centrifugo" ? c.data.client : undefined) : c);
 
 /**
- * The sockets of this gateway by user (the token's `sub`; anonymous ones are not indexed) and by
+ * The connections of this gateway by user (the token's `sub`; anonymous ones are not indexed) and by
  * client id, for the server API's `unsubscribe` and `disconnect`.
  */
 export class SocketIndex {
-  private readonly byUser = new Map<string, Set<GatewaySocket>>();
-  private readonly byClient = new Map<string, GatewaySocket>();
+  private readonly byUser = new Map<string, Set<Connection>>();
+  private readonly byClient = new Map<string, Connection>();
 
   /** `ws` belongs to `user` ("" when anonymous) and, when it has one, is known by `client`. */
-  add(ws: GatewaySocket, user: string, client: string | undefined): void {
+  add(ws: Connection, user: string, client: string | undefined): void {
     if (user !== "") {
       let set = this.byUser.get(user);
       if (!set) this.byUser.set(user, (set = new Set()));
@@ -19,17 +25,17 @@ export class SocketIndex {
   }
 
   /** `ws` closed. */
-  delete(ws: GatewaySocket, user: string, client: string | undefined): void {
+  delete(ws: Connection, user: string, client: string | undefined): void {
     const set = this.byUser.get(user);
     if (set?.delete(ws) && set.size === 0) this.byUser.delete(user);
     if (client !== undefined && this.byClient.get(client) === ws) this.byClient.delete(client);
   }
 
   /** The sockets a server API call names: every one of `user`, or the one `client` when it is `user`'s ("" for anonymous ones). */
-  find(user: string, client: string | undefined): GatewaySocket[] {
+  find(user: string, client: string | undefined): Connection[] {
     if (client !== undefined) {
       const ws = this.byClient.get(client);
-      return ws && userOf(ws) === user ? [ws] : [];
+      return ws && ownerOf(ws) === user ? [ws] : [];
     }
     return user === "" ? [] : [...(this.byUser.get(user) ?? [])];
   }
@@ -63,3 +69,6 @@ export function clientIdOf(ws: GatewaySocket): string | undefined {
       return undefined;
   }
 }
+
+/** The user of an indexed connection. */
+const ownerOf = (c: Connection): string => ("data" in c ? userOf(c) : (c.user ?? ""));

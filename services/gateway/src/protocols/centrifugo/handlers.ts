@@ -100,9 +100,10 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   if (user !== "" && n > c.d.config.maxConnectionsPerUser) throw new ProtocolError(ErrorCode.LimitExceeded, DisconnectCode.ConnectionLimit);
   c.d.perUser.set(user, n);
   c.user = user;
-  c.ws.data.expiresAt = principal.expiresAt;
+  c.expiresAt = principal.expiresAt;
 
-  const result: Record<string, unknown> = { client: c.id, version: c.d.config.version, ping: c.d.config.pingIntervalSec, pong: true, ...expiry(principal.expiresAt) };
+  // A push-only client never answers pings; an emulated one gets its session secret and gateway (it sends them back with its commands).
+  const result: Record<string, unknown> = { client: c.id, version: c.d.config.version, ping: c.d.config.pingIntervalSec, pong: !c.transport.info.unidirectional, ...expiry(principal.expiresAt), ...c.emulation() };
   const subs: Record<string, unknown> = {};
   const sub = c.subscriber();
   // The token's channels first (their positions are brought up to date at the reply), then the
@@ -135,7 +136,7 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   if (Object.keys(subs).length > 0) result.subs = subs;
   c.state = "connected";
   c.lastPingAt = Date.now();
-  c.d.sockets.add(c.ws, user, c.id); // removed by the server at close
+  c.index();
   c.reply(id, "connect", result);
   // Synchronously after the reply: every later publication reaches the socket through the topics.
   for (const p of placed) c.subs.opened(p.channel, p.open());
@@ -203,7 +204,7 @@ async function refresh(c: ClientContext, id: number | undefined, req: C.RefreshR
     throw new ProtocolError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
   }
   if (check.principal.userId !== c.user) throw new ProtocolError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
-  c.ws.data.expiresAt = check.principal.expiresAt;
+  c.expiresAt = check.principal.expiresAt;
   c.reply(id, "refresh", { client: c.id, version: c.d.config.version, ...expiry(check.principal.expiresAt) });
 }
 
