@@ -195,6 +195,7 @@ describe("deploy/nginx.conf in front of two gateways whose WebSockets are refuse
     // Several commands, each a POST that nginx gives to either gateway (round robin): the session's gateway gets them over NATS when needed.
     const sub = await c.subscribe(room);
     for (let i = 0; i < 6; i++) await sub.publish({ n: i });
+    await ws.waitFor(room, 6); // a publish is answered before the stream stored it: the order between two publishers is known once seen
     await wsSub.publish({ from: "ws" });
     await c.waitFor(room, 7);
     await ws.waitFor(room, 7);
