@@ -128,7 +128,7 @@ const sessionSecrets = new SessionSecrets<EmulatedSession>();
 // The one gateway API every entry point calls.
 const sockets = new SocketIndex();
 const node = new Node({
-  policy, hubs, inbox, inboxStore, inboxEpoch, monitor, presence, sockets, server: getServer, encodings, inboxHistorySize: config.roomHistory.size, maxMessageBytes: config.maxMessageBytes,
+  policy, hubs, inbox, inboxStore, inboxEpoch, monitor, presence, sockets, server: () => ({ subscriberCount: (topic: string) => getServer().subscriberCount(topic) + transportHub.othersCount(topic) }), encodings, inboxHistorySize: config.roomHistory.size, maxMessageBytes: config.maxMessageBytes,
   reject: (reason, fields) => rejections.count(reason, log, fields),
 });
 
@@ -191,6 +191,8 @@ metrics.gauge("channels", "Channels with a subscriber here by namespace", ["name
   g.set({ namespace: "system" }, monitor.protocolSubscribers + counters.open("monitor") > 0 ? 1 : 0);
   g.set({ namespace: "personal" }, inbox.userCount);
 });
+metrics.gauge("streams", "Client protocol connections on HTTP responses here (HTTP-streaming, SSE and their push-only forms)", [], (g) => g.set(openStreams.size));
+metrics.gauge("emulation_pending", "Emulation requests waiting for or running in their session here", [], (g) => g.set(emulation.pendingRequests));
 metrics.gauge("nats_subscriptions", "Interest-based NATS subscriptions", [], (g) => g.set(broker.subscriptions));
 metrics.gauge("room_outbox_held", "Room publishes held until the stream confirms them", [], (g) => g.set(outbox.size));
 

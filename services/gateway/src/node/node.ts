@@ -33,7 +33,8 @@ export interface NodeDeps {
   presence: Presence;
   /** Sockets by user and client id (the server API's unsubscribe and disconnect). */
   sockets: SocketIndex;
-  server: () => Server<unknown>;
+  /** Subscribers of a topic here, every transport together (Bun's sockets and the Hub's streams). */
+  server: () => Pick<Server<unknown>, "subscriberCount">;
   /** The client protocol's encodings. */
   encodings: readonly PushEncoding[];
   /** Most notifications a `history` of `#<user>` returns (ROOM_HISTORY_SIZE). */

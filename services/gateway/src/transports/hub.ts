@@ -79,6 +79,11 @@ export class Hub implements TopicPublisher {
     return this.uniSockets.get(topic) ?? 0;
   }
 
+  /** Subscribers of `topic` that are not Bun's bidirectional WebSockets: stream sinks and unidirectional sockets. */
+  othersCount(topic: string): number {
+    return (this.sinks.get(topic)?.size ?? 0) + (this.uniSockets.get(topic) ?? 0);
+  }
+
   /** Stream sinks of `topic`. */
   sinkCount(topic: string): number {
     return this.sinks.get(topic)?.size ?? 0;

@@ -62,6 +62,7 @@ describe("protections on the HTTP transports", () => {
     const ws = await SdkClient.create(`${g.ws}/connection/websocket`, { token: await signToken("cap-b") });
     await ws.connect();
     expect((await httpStream(g, "cap-c")).status).toBe(503);
+    expect(await (await fetch(`${g.http}/metrics`)).text()).toMatch(/^rt_streams 1$/m);
     expect((await upgradeStatus(`${g.ws}/connection/websocket`)).status).toBe(503);
     await a.body!.cancel();
     await waitFor("the stream's place freed", async () => {
