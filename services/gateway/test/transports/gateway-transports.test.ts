@@ -24,7 +24,7 @@ const KINDS: Kind[] = ["http_stream json", "http_stream protobuf", "sse"];
  * (its endpoint answers the upgrade with 405, as a proxy that blocks WebSockets would refuse it),
  * so it falls back: to `kind`'s transport on gateway `streamOn`, its commands to `emulationOn`.
  */
-async function client(kind: Kind, user: string, streamOn = 0, emulationOn = 1, opts: { expiresIn?: string | number } = {}): Promise<SdkClient> {
+async function client(kind: Kind, user: string, streamOn = 0, emulationOn = 1, opts: { expiresIn?: string | number; getToken?: () => Promise<string> } = {}): Promise<SdkClient> {
   const token = await signToken(user, { expiresIn: opts.expiresIn ?? "1h" });
   const g = sys.gw(streamOn);
   const transports = [
@@ -32,7 +32,7 @@ async function client(kind: Kind, user: string, streamOn = 0, emulationOn = 1, o
     ...(kind === "sse" ? [] : [{ transport: "http_stream", endpoint: `${g.http}/connection/http_stream` }]),
     { transport: "sse", endpoint: `${g.http}/connection/sse` },
   ];
-  const options = { token, emulationEndpoint: `${sys.gw(emulationOn).http}/emulation`, fetch, readableStream: ReadableStream, eventsource: TestEventSource, websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 };
+  const options = { token, ...(opts.getToken ? { getToken: opts.getToken } : {}), emulationEndpoint: `${sys.gw(emulationOn).http}/emulation`, fetch, readableStream: ReadableStream, eventsource: TestEventSource, websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 };
   const c = kind === "http_stream protobuf" ? (new ProtobufCentrifuge(transports as never, options as never) as unknown as Centrifuge) : new Centrifuge(transports as never, options as never);
   return new SdkClient(c);
 }
@@ -82,6 +82,27 @@ describe.each(KINDS)("the centrifuge SDK over %s, its WebSocket refused", (kind)
     await notify(user, `hello ${tag}`);
     await c.until(() => c.publications.some((p) => p.channel === `#${user}`), "the notification on the inbox");
     expect(c.errors).toEqual([{ type: "transport", error: { code: 2, message: "transport closed" }, transport: "websocket" }]); // the refused WebSocket, and nothing else
+  });
+
+  test("token refresh through /emulation keeps the stream past the first token's expiry; RPC is answered (108: no backend)", async () => {
+    let issued = 0;
+    const getToken = async () => {
+      issued++;
+      return signToken(`refresh-${tag}`, { expiresIn: "1h" });
+    };
+    // The SDK refreshes after the connect result's whole-second `ttl`; an exp 3.5-4.5 s away leaves it at least half a second.
+    const exp = Math.ceil((Date.now() + 3500) / 1000);
+    await using c = await client(kind, `refresh-${tag}`, 0, 1, { expiresIn: exp, getToken });
+    await c.connect();
+    const id = c.clientId;
+    // The control: a raw stream on the same gateway whose token has the same exp, not refreshed.
+    const control = await fetch(`${sys.gw(0).http}/connection/http_stream`, { method: "POST", body: JSON.stringify({ id: 1, connect: { token: await signToken(`refresh-control-${tag}`, { expiresIn: exp }) } }) });
+    await waitFor("a refresh", () => issued >= 1, 8000, 100);
+    expect((await control.text()).trim().split("\n").at(-1)).toBe('{"push":{"disconnect":{"code":3005,"reason":"connection expired"}}}');
+    // The sweep that closed the control looked at this connection too: a round trip on it after that.
+    expect(await c.centrifuge.rpc("no-such-backend", dataFor(kind, {})).catch((e: { code: number }) => e.code)).toBe(108);
+    expect(c.disconnects).toEqual([]);
+    expect(c.clientId).toBe(id);
   });
 
   test("recovers what it missed in a room after its stream drops (a reconnect with recover)", async () => {
