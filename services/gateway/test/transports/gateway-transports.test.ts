@@ -273,8 +273,9 @@ describe("unidirectional transports: pushes only, the user's inbox and the token
         const pubLine = JSON.parse(got.find((l) => l.includes('"hello":"uni"'))!) as { channel: string; pub: { data: unknown } };
         expect(pubLine).toMatchObject({ channel: "chat:uni-claim", pub: { data: { hello: "uni" } } });
       }
-      // Push-only: a command sent afterwards is ignored (no reply, the connection stays).
+      // Push-only: what is sent afterwards is ignored, readable or not (no reply, the connection stays).
       ws.send(JSON.stringify({ id: 2, subscribe: { channel: "chat:other" } }));
+      ws.send("not even JSON");
       await notify(user, "after-command");
       await waitFor("still open", () => wsMessages.some((m) => m.includes("after-command")));
       expect(wsMessages.some((m) => m.includes('"id":2'))).toBe(false);

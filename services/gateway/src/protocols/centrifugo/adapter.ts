@@ -15,6 +15,8 @@ const { DisconnectCode } = centrifugo;
  */
 export function centrifugoAdapter(hub: Hub): ProtocolAdapter<ClientData> {
   const transports = new WeakMap<object, WebSocketTransport>();
+  /** The uni_websocket sockets that sent their connect request: what they send after is ignored. */
+  const connected = new WeakSet<object>();
   return {
     open(ws) {
       const t = new WebSocketTransport(ws, ws.data.client.encoding, ws.data.unidirectional, hub);
@@ -23,7 +25,9 @@ export function centrifugoAdapter(hub: Hub): ProtocolAdapter<ClientData> {
     },
     message(ws, message) {
       if (!ws.data.unidirectional) return ws.data.client.onFrame(message);
-      // Push-only: the first message is the connect request; later ones are ignored.
+      // Push-only: the first message is the connect request; later ones are ignored (unread).
+      if (connected.has(ws)) return;
+      connected.add(ws);
       const request = readUniWebSocketConnect(message);
       if (isRefusal(request)) ws.data.client.disconnect(DisconnectCode.BadRequest, "uni_connect_request");
       else ws.data.client.connectUni(request);
