@@ -22,7 +22,8 @@ let connections = 0;
  */
 export class MemoryBroker implements Broker {
   readonly inboxPrefix: string;
-  private readonly conn = ++connections;
+  /** This connection's id on its MemoryNats. */
+  readonly conn = ++connections;
   private readonly held = new Map<string, Held>();
   private readonly ups: Array<() => void> = [];
   private readonly downs: Array<() => void> = [];

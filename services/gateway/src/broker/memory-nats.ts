@@ -62,6 +62,7 @@ export class MemoryNats {
   private rotor = 0;
   private lastCreated = 0;
   private readonly now: () => number;
+  private losing: ((subject: string, conn: number) => boolean) | undefined;
 
   constructor(opts: { maxPayload?: number; now?: () => number } = {}) {
     this.maxPayload = opts.maxPayload ?? 1024 * 1024;
@@ -74,6 +75,11 @@ export class MemoryNats {
 
   unsubscribe(sub: MemorySub): void {
     this.subs.delete(sub);
+  }
+
+  /** Fault injection: deliveries for which `fn(subject, connection id)` is true are lost (undefined: none are). */
+  loseWhen(fn: ((subject: string, conn: number) => boolean) | undefined): void {
+    this.losing = fn;
   }
 
   /** Runs `fn` after everything queued before it is delivered. */
@@ -107,6 +113,7 @@ export class MemoryNats {
     for (const sub of plain) {
       this.enqueue(() => {
         if (!this.subs.has(sub) || !sub.up()) return; // unsubscribed or its link down meanwhile: lost, as on NATS
+        if (this.losing?.(subject, sub.conn)) return;
         sub.deliver(new MemoryMsg(subject, 0, data, headers, reply, (to, payload, opts) => (this.publish(sub.conn, to, payloadBytes(payload), opts?.headers, opts?.reply), true)));
       });
     }
