@@ -189,7 +189,7 @@ export function brokerContract(name: string, start: () => Promise<BrokerWorld>):
 
     describe("streams", () => {
       test("stored publications are republished to the live subject in order, each with its offset and its subject's previous one", async () => {
-        await w.gw.streams()!.add(streamOf("CLIVE"));
+        await w.gw.streams()!.ensure(streamOf("CLIVE"));
         const live = collect(w.gw, "clive.live.*");
         await w.gw.flush();
         const h = headers();
@@ -207,7 +207,7 @@ export function brokerContract(name: string, start: () => Promise<BrokerWorld>):
       });
 
       test("acks: a publish with a reply is answered with its seq; a repeat (same Nats-Msg-Id) is stored once and not republished", async () => {
-        await w.gw.streams()!.add(streamOf("CACK"));
+        await w.gw.streams()!.ensure(streamOf("CACK"));
         const acks = collect(w.gw, `${w.gw.inboxPrefix}.ack.*`);
         const live = collect(w.gw, "cack.live.>");
         await w.gw.flush();
@@ -230,7 +230,7 @@ export function brokerContract(name: string, start: () => Promise<BrokerWorld>):
 
       test("reads: by seq, the last of a subject, the next of a subject from a seq (skipping the others'), and an ordered read", async () => {
         const streams = w.gw.streams()!;
-        await streams.add(streamOf("CREAD"));
+        await streams.ensure(streamOf("CREAD"));
         const acks = collect(w.gw, `${w.gw.inboxPrefix}.rd.*`);
         await w.gw.flush();
         // a at 1, 3, 5, ... 29; b at 2, 4, ... 30.
@@ -261,7 +261,7 @@ export function brokerContract(name: string, start: () => Promise<BrokerWorld>):
 
       test("bounds: per subject (oldest of that subject go), in bytes (oldest of any go), per message (refused with 10054)", async () => {
         const streams = w.gw.streams()!;
-        await streams.add(streamOf("CBOUND", { max_msgs_per_subject: 3, max_msg_size: 1000 }));
+        await streams.ensure(streamOf("CBOUND", { max_msgs_per_subject: 3, max_msg_size: 1000 }));
         const acks = collect(w.gw, `${w.gw.inboxPrefix}.b.*`);
         await w.gw.flush();
         for (let i = 0; i < 6; i++) w.gw.publish(`cbound.store.${i < 5 ? "a" : "b"}`, String(i), undefined, `${w.gw.inboxPrefix}.b.${i}`);
@@ -276,7 +276,7 @@ export function brokerContract(name: string, start: () => Promise<BrokerWorld>):
         expect((await streams.get("CBOUND", { seq: 6 }))?.subject).toBe("cbound.store.b");
 
         // max_bytes: 100-byte payloads into a 1 KiB stream keep fewer than 10, always the newest.
-        await streams.add(streamOf("CBYTES", { max_bytes: 1024 }));
+        await streams.ensure(streamOf("CBYTES", { max_bytes: 1024 }));
         for (let i = 0; i < 30; i++) w.gw.publish(`cbytes.store.${i % 3}`, String(i).padStart(100, "0"), undefined, `${w.gw.inboxPrefix}.b.${i}`);
         await waitFor("30 more acks", () => acks.length === 37);
         const kept: number[] = [];
@@ -286,9 +286,8 @@ export function brokerContract(name: string, start: () => Promise<BrokerWorld>):
         expect(kept.length).toBeLessThan(10);
         expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => 31 - kept.length + i));
 
-        // Lowering a limit applies at once.
-        const { name: _name, storage: _storage, ...lower } = streamOf("CBOUND", { max_msgs_per_subject: 1, max_msg_size: 1000 });
-        await streams.update("CBOUND", lower);
+        // Ensuring it again with a lower limit applies it at once.
+        await streams.ensure(streamOf("CBOUND", { max_msgs_per_subject: 1, max_msg_size: 1000 }));
         const after: number[] = [];
         for await (const m of streams.read("CBOUND", "cbound.store.a", 1)) after.push(m.seq);
         expect(after).toEqual([5]);
@@ -297,7 +296,7 @@ export function brokerContract(name: string, start: () => Promise<BrokerWorld>):
 
       test("max_age: publications older than it go", async () => {
         const streams = w.gw.streams()!;
-        await streams.add(streamOf("CAGE", { max_age: nanos(300), duplicate_window: nanos(300) }));
+        await streams.ensure(streamOf("CAGE", { max_age: nanos(300), duplicate_window: nanos(300) }));
         const acks = collect(w.gw, `${w.gw.inboxPrefix}.age.*`);
         await w.gw.flush();
         w.gw.publish("cage.store.a", "old", undefined, `${w.gw.inboxPrefix}.age.1`);
@@ -307,19 +306,20 @@ export function brokerContract(name: string, start: () => Promise<BrokerWorld>):
         w.gw.release(`${w.gw.inboxPrefix}.age.*`);
       });
 
-      test("a stream's life: 10059 when missing, 10058 for a name in use with other settings, a new `created` (epoch) and advisories when made again", async () => {
+      test("a stream's life: 10059 when missing, the same `created` when ensured again, a new one (epoch) and advisories when made anew", async () => {
         const streams = w.gw.streams()!;
         expect(await apiCode(streams.info("CNONE"))).toBe(10059);
         expect(await apiCode(streams.get("CNONE", { seq: 1 }))).toBe(10059);
-        expect(await apiCode(streams.update("CNONE", { max_msgs_per_subject: 2 }))).toBe(10059);
         const [created, deleted] = streamAdvisorySubjects("CLIFE");
         const advisories: string[] = [];
         w.gw.acquire(created!, () => advisories.push("created"));
         w.gw.acquire(deleted!, () => advisories.push("deleted"));
         await w.gw.flush();
-        await streams.add(streamOf("CLIFE", { max_msgs_per_subject: 5 }));
-        expect(await apiCode(streams.add(streamOf("CLIFE", { max_msgs_per_subject: 6 })))).toBe(10058);
+        await streams.ensure(streamOf("CLIFE", { max_msgs_per_subject: 5 }));
         const first = (await streams.info("CLIFE")).created;
+        // Ensuring an existing stream keeps its life.
+        await streams.ensure(streamOf("CLIFE", { max_msgs_per_subject: 6 }));
+        expect((await streams.info("CLIFE")).created).toBe(first);
         expect(Number.isNaN(Date.parse(first))).toBe(false);
         const acks = collect(w.gw, `${w.gw.inboxPrefix}.life.*`);
         await w.gw.flush();
@@ -327,7 +327,7 @@ export function brokerContract(name: string, start: () => Promise<BrokerWorld>):
         await waitFor("stored", () => acks.length === 1);
         await w.deleteStream("CLIFE");
         expect(await apiCode(streams.info("CLIFE"))).toBe(10059);
-        await streams.add(streamOf("CLIFE", { max_msgs_per_subject: 5 }));
+        await streams.ensure(streamOf("CLIFE", { max_msgs_per_subject: 5 }));
         const second = (await streams.info("CLIFE")).created;
         expect(second).not.toBe(first);
         expect(await streams.get("CLIFE", { last_by_subj: "clife.store.a" })).toBeNull();

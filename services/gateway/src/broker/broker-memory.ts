@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { errors, type Msg, type MsgHdrs } from "@nats-io/transport-node";
 import { REPLY_PREFIX } from "@rt/protocol";
-import type { Logger } from "@rt/runtime";
-import { ThrottledLog } from "../throttled-log.ts";
+import { LogLimiter, type Logger } from "@rt/runtime";
 import type { Broker } from "./broker.ts";
 import { MemoryNats, MemoryStreams, payloadBytes, type MemorySub } from "./memory-nats.ts";
 
@@ -33,7 +32,7 @@ export class MemoryBroker implements Broker {
   private readonly proxyBase: string;
   private readonly gatherBase: string;
   private requests = 0;
-  private readonly unexpected: ThrottledLog;
+  private readonly unexpected = new LogLimiter();
   private readonly streamsApi: MemoryStreams;
 
   /** `noEcho`: this connection's own core publishes never come back to it (the gateway connects so). */
@@ -42,7 +41,6 @@ export class MemoryBroker implements Broker {
     this.inboxPrefix = `${opts.inboxPrefix ?? "_INBOX"}.${token}`;
     this.proxyBase = `${REPLY_PREFIX.proxy}${token}.`;
     this.gatherBase = `${REPLY_PREFIX.gather}${token}.`;
-    this.unexpected = new ThrottledLog(log);
     this.streamsApi = new MemoryStreams(nats, () => this.up);
   }
 
@@ -149,7 +147,7 @@ export class MemoryBroker implements Broker {
       try {
         last = onAnswer(msg);
       } catch (e) {
-        this.unexpected.error({ subject, err: e }, "gathered answer handler failed");
+        this.unexpected.error(this.log, { subject, err: e }, "gathered answer handler failed");
       }
       if (last) finish();
     });
@@ -222,7 +220,7 @@ export class MemoryBroker implements Broker {
         try {
           onMsg(msg);
         } catch (e) {
-          this.unexpected.error({ subject, err: e }, "NATS message handler failed");
+          this.unexpected.error(this.log, { subject, err: e }, "NATS message handler failed");
         }
       },
     };
@@ -233,7 +231,7 @@ export class MemoryBroker implements Broker {
       try {
         fn();
       } catch (err) {
-        this.unexpected.error({ err }, "broker listener failed");
+        this.unexpected.error(this.log, { err }, "broker listener failed");
       }
     }
   }

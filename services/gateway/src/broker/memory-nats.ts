@@ -1,4 +1,3 @@
-import type { StreamConfig } from "@nats-io/jetstream";
 import { headers as newHeaders, type Msg, type MsgHdrs, type Payload, type PublishOptions } from "@nats-io/transport-node";
 import { streamAdvisorySubjects } from "@rt/protocol";
 import { MemoryStream, apiError, readHeaders, subjectMatches } from "./memory-stream.ts";
@@ -145,18 +144,15 @@ export class MemoryNats {
     return { created: this.stream(name).created };
   }
 
-  add(settings: StreamSettings): void {
+  /** Creates the stream, or brings the existing one to `settings` (its name and storage stay). */
+  ensure(settings: StreamSettings): void {
     const had = this.streams.get(settings.name);
     if (had) {
-      if (JSON.stringify(had.settings) === JSON.stringify(settings)) return;
-      throw apiError(400, 10058, "stream name already in use with a different configuration");
+      const { name: _name, storage: _storage, ...update } = settings;
+      return had.update(update);
     }
     this.streams.set(settings.name, new MemoryStream(settings, this.created(), this.now));
     this.advise(settings.name, 0);
-  }
-
-  update(name: string, settings: Partial<StreamConfig>): void {
-    this.stream(name).update(settings);
   }
 
   /** Deletes a stream (what an operator or a new NATS store does): the next `add` begins a new life, a new epoch. */
@@ -229,14 +225,9 @@ export class MemoryStreams implements BrokerStreams {
     return this.nats.info(stream);
   }
 
-  async add(settings: StreamSettings): Promise<void> {
+  async ensure(settings: StreamSettings): Promise<void> {
     this.check();
-    this.nats.add(settings);
-  }
-
-  async update(stream: string, settings: Partial<StreamConfig>): Promise<void> {
-    this.check();
-    this.nats.update(stream, settings);
+    this.nats.ensure(settings);
   }
 
   async get(stream: string, query: MsgQuery): Promise<ReadMsg | null> {

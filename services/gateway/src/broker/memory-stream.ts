@@ -74,6 +74,7 @@ export class MemoryStream {
 
   /** New limits; what they no longer allow goes at once. */
   update(settings: Partial<StreamConfig>): void {
+    if (settings.discard === DiscardPolicy.New) throw apiError(400, 10052, "discard new is not modelled by the memory broker");
     this.config = { ...this.config, ...settings, name: this.config.name };
     for (const seqs of this.bySubject.values()) this.trimSubject(seqs);
     this.trimTotal();

@@ -1,5 +1,6 @@
-import { AckPolicy, DeliverPolicy, type JetStreamManager, type JsMsg, type StoredMsg, type StreamConfig } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, type JetStreamManager, type JsMsg, type StoredMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
+import { ensureStream } from "@rt/runtime";
 import type { BrokerStreams, MsgQuery, ReadMsg, StreamSettings, StreamState } from "./streams.ts";
 
 /** Messages read with single gets before a consumer is worth its round trip (most reads are short: a reconnect that missed one or two). */
@@ -28,12 +29,8 @@ export class NatsStreams implements BrokerStreams {
     return { created: (await this.jsm.streams.info(stream)).created };
   }
 
-  async add(settings: StreamSettings): Promise<void> {
-    await this.jsm.streams.add(settings);
-  }
-
-  async update(stream: string, settings: Partial<StreamConfig>): Promise<void> {
-    await this.jsm.streams.update(stream, settings);
+  async ensure(settings: StreamSettings): Promise<void> {
+    await ensureStream(this.jsm, settings);
   }
 
   async get(stream: string, query: MsgQuery): Promise<ReadMsg | null> {

@@ -26,15 +26,13 @@ export interface StreamState {
 /**
  * The JetStream operations the gateway uses: a stream's life, single reads and ordered reads.
  * Failures JetStream answers are `JetStreamApiError`s with its codes (10059: no such stream,
- * 10058: the name is in use with another configuration, 10047: not enough storage).
+ * 10047: not enough storage for its limits).
  */
 export interface BrokerStreams {
   /** The stream's state; rejects with code 10059 when it does not exist. */
   info(stream: string): Promise<StreamState>;
-  /** Creates a stream; rejects with 10058 when one of that name exists with another configuration. */
-  add(settings: StreamSettings): Promise<void>;
-  /** Changes an existing stream's limits (its name and storage stay); 10059 when it does not exist. */
-  update(stream: string, settings: Partial<StreamConfig>): Promise<void>;
+  /** Creates the stream, or brings an existing one to these settings (every limit: what they no longer allow goes; name and storage stay). */
+  ensure(settings: StreamSettings): Promise<void>;
   /** One stored message, or null when none answers the query. */
   get(stream: string, query: MsgQuery): Promise<ReadMsg | null>;
   /**
