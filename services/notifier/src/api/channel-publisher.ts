@@ -31,6 +31,16 @@ const MESSAGE_TOO_LARGE = '"err_code":10054';
 /** A channel of a namespace (`chat` and the CHANNELS_FILE's), as the server API publishes into it. */
 export type NamespaceChannel = Extract<ServedChannel, { kind: "namespace" }>;
 
+/** How the server API publishes one publication. */
+export interface PublishOptions {
+  /** Scoped to the channel: a repeat within the stream's duplicate window stores nothing. */
+  idempotencyKey?: string | undefined;
+  /** Delivered, not stored. */
+  skipHistory?: boolean | undefined;
+  /** The request's `delta` (Centrifugo's): taken, not acted on here (delta compression is the gateways', by the namespace's options). */
+  delta?: boolean | undefined;
+}
+
 /** Where a channel with history (`chat` or a namespace with history) is stored: its stream and subject. */
 export function storedAt(ref: NamespaceChannel): { stream: string; subject: string } {
   const ns = ref.namespace;
@@ -88,10 +98,10 @@ export class ChannelPublisher {
    * it) on `ref`: stored, or only delivered (`skipHistory`, and every channel without history); a
    * publish that did not go through is counted as failed.
    */
-  async publish(ref: NamespaceChannel, payload: string, idempotencyKey: string | undefined, skipHistory = false): Promise<{ offset?: number; epoch?: string }> {
+  async publish(ref: NamespaceChannel, payload: string, opts: PublishOptions = {}): Promise<{ offset?: number; epoch?: string }> {
     const ns = ref.namespace;
     const stored = ns.name === CHAT_NAMESPACE || hasHistory(ns.options);
-    if (!stored || skipHistory) {
+    if (!stored || opts.skipHistory === true) {
       if (!this.connected()) throw new NotConnectedError("not connected to NATS");
       try {
         if (!stored) this.nc.publish(channelPubSubject(ns.name, ref.channel), payload);
@@ -104,7 +114,7 @@ export class ChannelPublisher {
     }
     const { stream, subject } = storedAt(ref);
     const scope = ns.name === CHAT_NAMESPACE ? ref.room! : ref.channel; // rooms keep the key scope they always had
-    const msgID = idempotencyKey === undefined ? undefined : `api:${createHash("sha256").update(`${scope}\u0000${idempotencyKey}`).digest("base64url")}`;
+    const msgID = opts.idempotencyKey === undefined ? undefined : `api:${createHash("sha256").update(`${scope}\u0000${opts.idempotencyKey}`).digest("base64url")}`;
     let ack: StreamAck;
     try {
       ack = await this.publisher.publish(subject, payload, msgID);

@@ -80,9 +80,9 @@ export class ApiDispatcher {
    * namespaces 102); its stored form from `payload` once the channel is good. `delta` is passed on
    * as it is (the gateways' delta compression follows the namespace's options).
    */
-  private async publish(channel: string, payload: () => string, req: Pick<PublishRequest, "idempotency_key" | "skip_history">): Promise<PublishResult> {
+  private async publish(channel: string, payload: () => string, req: Pick<PublishRequest, "idempotency_key" | "skip_history" | "delta">): Promise<PublishResult> {
     const ref = this.allowed("publish", channel);
-    return this.channels.publish(ref, payload(), req.idempotency_key, req.skip_history === true);
+    return this.channels.publish(ref, payload(), { idempotencyKey: req.idempotency_key, skipHistory: req.skip_history, delta: req.delta });
   }
 
   /** The channel of a namespace when the policy lets the server do `action` on it (`#<user>` and `system:monitor`: 103). */
