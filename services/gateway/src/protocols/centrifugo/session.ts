@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { ProtocolError, centrifugo, type centrifugo as C } from "@rt/protocol";
+import { ProtocolError, centrifugo, type ServedChannel, type centrifugo as C } from "@rt/protocol";
 import type { Subscriber } from "../../node/subscription.ts";
 import type { Creator } from "../../sessions/create-limit.ts";
 import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
@@ -7,7 +7,7 @@ import { Subscriptions } from "../../sessions/subscriptions.ts";
 import type { Transport } from "../../transports/transport.ts";
 import type { ClientSession } from "../socket-data.ts";
 import type { ClientContext, ClientDeps, SessionState } from "./context.ts";
-import { SERVER_UNSUBSCRIBE, SUBSCRIPTION_EXPIRED, runCommand } from "./handlers.ts";
+import { SERVER_UNSUBSCRIBE, SUBSCRIPTION_EXPIRED, runCommand, serverSubscribe } from "./handlers.ts";
 
 const { ErrorCode, DisconnectCode, METHODS, isMethod } = centrifugo;
 type Method = C.Method;
@@ -58,6 +58,7 @@ export class Session implements ClientSession, ClientContext {
 
   attach(transport: Transport): void {
     this.transport = transport;
+    this.d.sockets.add(this, "", this.id); // under its user once connected (index()); out when it closes
   }
 
   /** An emulation request's commands (http_stream, sse): taken into the command loop; false when the session is gone. */
@@ -173,7 +174,7 @@ export class Session implements ClientSession, ClientContext {
     this.state = "closed";
     this.subs.releaseAll();
     if (this.secret !== undefined) this.d.emulation?.sessions.revoke(this.secret);
-    if (wasConnected) this.d.sockets.delete(this, this.user ?? "", this.id);
+    this.d.sockets.delete(this, this.user ?? "", this.id);
     if (wasConnected && this.user !== undefined) {
       const n = (this.d.perUser.get(this.user) ?? 1) - 1;
       if (n <= 0) this.d.perUser.delete(this.user);
@@ -196,6 +197,23 @@ export class Session implements ClientSession, ClientContext {
   serverUnsubscribe(channel: string): boolean {
     if (this.state !== "connected" || !this.subs.open(channel)) return false;
     this.endSubscription(channel, SERVER_UNSUBSCRIBE);
+    return true;
+  }
+
+  /** The server API's subscribe (see serverSubscribe). */
+  serverSubscribe(channel: ServedChannel, info: unknown, data: unknown): Promise<boolean> {
+    return serverSubscribe(this, channel, info, data);
+  }
+
+  /**
+   * The server API's refresh: `expired` closes the connection now with 3005 (the SDKs connect again,
+   * with a new token); otherwise it expires at `expiresAt` (undefined: never), when the sweeper
+   * closes it with 3005 unless it is refreshed again (by the client's `refresh`, or this call).
+   */
+  serverRefresh(expired: boolean, expiresAt: number | undefined): boolean {
+    if (this.state !== "connected") return false;
+    if (expired) this.disconnect(DisconnectCode.Expired, "api_expired");
+    else this.expiresAt = expiresAt;
     return true;
   }
 
