@@ -130,6 +130,45 @@ describe.each(KINDS)("the centrifuge SDK over %s, its WebSocket refused", (kind)
   });
 });
 
+describe("the server API reaches sessions on every transport", () => {
+  test("subscribe pushes a server-side subscription to an SSE session and a push-only stream; disconnect ends both with its code", async () => {
+    const user = "api-streams";
+    await using c = await client("sse", user, 1, 0);
+    await c.connect();
+    const abort = new AbortController();
+    const res = await fetch(`${sys.gw(0).http}/connection/uni_http_stream`, { method: "POST", body: JSON.stringify({ token: await signToken(user) }), signal: abort.signal });
+    const lines: string[] = [];
+    const ended = (async () => {
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      let buf = "";
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
+        if (done) return;
+        buf += decoder.decode(value, { stream: true });
+        const parts = buf.split("\n");
+        buf = parts.pop()!;
+        lines.push(...parts);
+      }
+    })();
+    await waitFor("the uni connect push", () => lines.length >= 1);
+    const api = (method: string, body: unknown) => fetch(`${sys.notifier!.http}/api/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then((r) => r.json());
+    expect(await api("subscribe", { user, channel: "chat:api-streams" })).toEqual({ result: {} });
+    await c.until(() => c.subscribed.some((s) => s.channel === "chat:api-streams"), "the subscribe push on SSE");
+    await waitFor("the subscribe push on the uni stream", () => lines.some((l) => l.startsWith('{"channel":"chat:api-streams","subscribe":')));
+    await using ws = SdkClient.create(`${sys.gw(0).ws}/connection/websocket`, { token: await signToken("api-streams-pub") });
+    await ws.connect();
+    await (await ws.subscribe("chat:api-streams")).publish({ via: "api" });
+    await c.waitFor("chat:api-streams", 1);
+    await waitFor("the publication on the uni stream", () => lines.some((l) => l.includes('"via":"api"')));
+    expect(await api("disconnect", { user, disconnect: { code: 4501, reason: "kicked" } })).toEqual({ result: {} });
+    await ended;
+    expect(lines.at(-1)).toBe('{"disconnect":{"code":4501,"reason":"kicked"}}');
+    await c.until(() => c.disconnects.some((d) => d.code === 4501), "the SSE session disconnected");
+    abort.abort();
+  });
+});
+
 describe("emulation is honoured only for its own session", () => {
   /** A raw HTTP-streaming connect (JSON): the connect result, and the stream's reader. */
   async function rawStream(user: string, gw = 0): Promise<{ result: { client: string; session: string; node: string }; lines: string[]; abort: () => void; more: () => Promise<void> }> {
