@@ -207,6 +207,39 @@ describe("deploy/nginx.conf in front of two gateways whose WebSockets are refuse
   });
 });
 
+describe("deploy/nginx.conf: a gateway holding HTTP streams shuts down", () => {
+  test("its streams get 3001 (a code the SDK reconnects after); the SDK reconnects through nginx to the other gateway and recovers its room", async () => {
+    await using nats = await TestNats.start();
+    const env = { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn" };
+    const gateways = [await ServiceProcess.start("gateway", env), await ServiceProcess.start("gateway", env)];
+    await using lb = await LocalLb.start(gateways.map((g) => g.port!));
+    const http = `http://127.0.0.1:${lb.port}`;
+    const transports = [{ transport: "http_stream", endpoint: `${http}/connection/http_stream` }];
+    const options = { token: await signToken("lb-moving"), emulationEndpoint: `${http}/emulation`, fetch, readableStream: ReadableStream, websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 };
+    await using c = new SdkClient(new Centrifuge(transports as never, options as never));
+    await c.connect();
+    const sub = c.subscription("chat:lb-moving", { recoverable: true });
+    sub.subscribe();
+    await c.until(() => c.subscribed.some((s) => s.channel === "chat:lb-moving"), "subscribed");
+    await sub.publish({ n: 0 });
+    await c.waitFor("chat:lb-moving", 1);
+    // The gateway holding the stream (rt_streams 1) stops; the other keeps running.
+    const streamsOf = async (g: ServiceProcess) => Number(/^rt_streams (\d+)$/m.exec(await (await fetch(`${g.http}/metrics`)).text())?.[1] ?? 0);
+    const holder = (await streamsOf(gateways[0]!)) === 1 ? 0 : 1;
+    const other = gateways[1 - holder]!;
+    expect(await streamsOf(gateways[holder]!)).toBe(1);
+    const first = c.clientId;
+    expect(await gateways[holder]!.stop("SIGTERM")).toBe(0);
+    await c.until(() => c.clientId !== first && String(c.centrifuge.state) === "connected", "connected again", 10_000);
+    expect(await streamsOf(other)).toBe(1);
+    await sub.publish({ n: 1 });
+    await c.waitFor("chat:lb-moving", 2);
+    expect(c.data("chat:lb-moving")).toEqual([{ n: 0 }, { n: 1 }]);
+    expect(c.subscribed.filter((s) => s.channel === "chat:lb-moving").at(-1)).toMatchObject({ wasRecovering: true, recovered: true });
+    await other[Symbol.asyncDispose]();
+  });
+});
+
 describe("deploy/nginx.conf and the streaming transports (a streaming upstream in place of the gateway's routes)", () => {
   test("http_stream, sse and the unidirectional streams pass byte by byte: the first line arrives while the upstream holds the second", async () => {
     using up = streamingUpstream();
