@@ -1,7 +1,7 @@
 import type { Server } from "bun";
 import type { EncodingName } from "../protocols/centrifugo/push.ts";
 import { readHttpStreamConnect, readSseConnect, readUniHttpStreamConnect, readUniSseConnect } from "./connect-request.ts";
-import { capacityRefusal, corsHeaders, isRefusal, originRefusal, preflight, refusalResponse, type Admission, type Refusal } from "./http-checks.ts";
+import { capacityRefusal, corsHeaders, isRefusal, methodRefusal, originRefusal, preflight, refusalResponse, type Admission, type Refusal } from "./http-checks.ts";
 import { openHttpStream } from "./http-stream.ts";
 import type { Hub } from "./hub.ts";
 import type { OpenStreams } from "./open-streams.ts";
@@ -63,7 +63,7 @@ export class StreamEndpoints {
     const methods = METHODS[name];
     if (req.method === "OPTIONS") return preflight(req, this.d.admission, methods);
     const cors = corsHeaders(req, this.d.admission);
-    const refused: Refusal | undefined = (methods.includes(req.method) ? undefined : { status: 405, reason: "method", message: `use ${methods.join(" or ")}` }) ?? originRefusal(req, this.d.admission) ?? capacityRefusal(this.d.admission);
+    const refused: Refusal | undefined = methodRefusal(req, methods) ?? originRefusal(req, this.d.admission) ?? capacityRefusal(this.d.admission);
     if (refused) return this.refuse(refused, cors);
     const max = this.d.maxBodyBytes;
     const address = server.requestIP(req)?.address ?? "";
