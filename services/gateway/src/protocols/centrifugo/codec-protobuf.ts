@@ -71,16 +71,24 @@ function wirePub(p: unknown): unknown {
 
 const wirePubs = (list: unknown): unknown => (Array.isArray(list) ? list.map(wirePub) : list);
 
+/** A subscribe result (or a connect's `subs` entry): its publications, and the `data` a subscribe proxy gave it, as bytes. */
+function wireSubscribeResult(r: Obj): Obj {
+  const out: Obj = { ...r, publications: wirePubs(r.publications) };
+  if (r.data !== undefined) out.data = jsonBytes(r.data);
+  return out;
+}
+
 /** The results whose publications (and data) are JSON values inside, bytes on the wire. */
 function wireResult(method: string, r: Obj): Obj {
   switch (method) {
     case "connect": {
       const out: Obj = { ...r };
       if (r.data !== undefined) out.data = jsonBytes(r.data);
-      if (isObj(r.subs)) out.subs = Object.fromEntries(Object.entries(r.subs).map(([ch, s]) => [ch, isObj(s) ? { ...s, publications: wirePubs(s.publications) } : s]));
+      if (isObj(r.subs)) out.subs = Object.fromEntries(Object.entries(r.subs).map(([ch, s]) => [ch, isObj(s) ? wireSubscribeResult(s) : s]));
       return out;
     }
     case "subscribe":
+      return wireSubscribeResult(r);
     case "history":
       return { ...r, publications: wirePubs(r.publications) };
     case "rpc":
