@@ -254,6 +254,17 @@ describe("subscribe, publish and sub_refresh proxies (per namespace)", () => {
     expect(s.closeCode).toBeUndefined();
   });
 
+  test("a subscription whose answer set expire_at, in a namespace without sub_refresh_proxy_enabled: no expires in the reply, ended with 2501 once expired", async () => {
+    asked.length = 0;
+    script.set("proxy.subscribe", () => ({ result: { expire_at: unix(500) } }));
+    await using s = await proxied(0, "exp-eve");
+    s.send({ id: 2, subscribe: { channel: "live:expiring" } });
+    expect((await reply(s, 2)).subscribe).not.toHaveProperty("expires");
+    await s.until(() => replies(s).some((r) => (r.push as Json | undefined)?.unsubscribe !== undefined), "the unsubscribe push", 15_000);
+    expect(replies(s).find((r) => (r.push as Json | undefined)?.unsubscribe)!.push).toEqual({ channel: "live:expiring", unsubscribe: { code: 2501, reason: "subscription expired" } });
+    expect(requests("proxy.sub_refresh")).toEqual([]);
+  }, 30_000);
+
   test("a disconnect answer to a subscribe closes the connection with its code", async () => {
     script.set("proxy.subscribe", () => ({ disconnect: { code: 4000, reason: "go away" } }));
     await using s = await proxied(0, "sub-dis");

@@ -190,7 +190,7 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   for (const p of placed) {
     p.catchUp();
     const o = proxied?.subs.get(p.channel);
-    subs[p.channel] = o ? { ...p.result, ...(o.data === undefined ? {} : { data: o.data }), ...subscriptionExpiry(serverSide.find((ch) => ch.channel === p.channel)!, o.expiresAt) } : p.result;
+    subs[p.channel] = o?.data === undefined ? p.result : { ...p.result, data: o.data };
   }
   if (Object.keys(subs).length > 0) result.subs = subs;
   c.state = "connected";
@@ -205,9 +205,6 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   }
   if (refreshed && principal.expiresAt !== undefined) c.refreshBefore(principal.expiresAt);
 }
-
-/** A subscribe result's `expires`/`ttl` for a subscription expiring at `expiresAt`: none when its namespace's proxy renews it (the SDK does not). */
-const subscriptionExpiry = (channel: ServedChannel, expiresAt: number | undefined): object => (proxyRenews(channel) ? {} : expiry(expiresAt));
 
 /**
  * `subscribe`, in Centrifugo's order: a name that cannot be valid (107), not subscribed yet (105),
@@ -257,7 +254,9 @@ async function subscribe(c: ClientContext, id: number | undefined, req: C.Subscr
   // From here to the topic subscribe, synchronously: nothing of the channel can slip between.
   const expiresAt = proxied ? proxied.expiresAt : token?.expiresAt;
   const data = proxied?.data === undefined ? {} : { data: proxied.data };
-  c.reply(id, "subscribe", { ...placement.result, ...data, ...(proxied ? subscriptionExpiry(channel, expiresAt) : expiry(expiresAt)) });
+  // A subscription the proxy granted expires by the gateway's doing (renewed through proxy.sub_refresh,
+  // or ended with 2501 and subscribed again, which asks proxy.subscribe): its reply does not ask the SDK to renew it.
+  c.reply(id, "subscribe", { ...placement.result, ...data, ...(proxied ? {} : expiry(expiresAt)) });
   c.subs.opened(req.channel, placement.open(), { expiresAt, info: grant.info });
   if (proxied && expiresAt !== undefined && proxyRenews(channel)) c.subRefreshBefore(req.channel, expiresAt);
 }
