@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type Msg, type NatsConnection, type Subscription as NatsSubscription } from "@nats-io/transport-node";
 import { Centrifuge } from "centrifuge";
+import { Centrifuge as ProtobufCentrifuge } from "centrifuge/build/protobuf";
 import { ROOT, SdkClient, TEST_NATS_PASSWORDS, TestSocket, TestSystem, metric, natsAs, signToken, waitFor } from "@rt/testkit";
 
 type Json = Record<string, unknown>;
@@ -99,15 +100,17 @@ async function proxied(gw: number, user: string, extra: Json = {}): Promise<Test
   return s;
 }
 
-/** centrifuge-js with `cookie` on its upgrade request: Bun's WebSocket takes headers in its constructor's options. */
-function sdk(gw: number, cookie: string | undefined, opts: Json = {}): SdkClient {
+/** centrifuge-js with `cookie` on its upgrade request: Bun's WebSocket takes headers in its constructor's options. Its Protobuf build with `protobuf`. */
+function sdk(gw: number, cookie: string | undefined, opts: Json = {}, protobuf = false): SdkClient {
   class CookieWebSocket extends WebSocket {
     constructor(u: string | URL, protocols?: string | string[]) {
       super(u, { headers: cookie === undefined ? {} : { cookie }, ...(protocols === undefined ? {} : { protocols }) } as unknown as string[]);
     }
   }
-  return new SdkClient(new Centrifuge(url(gw), { websocket: CookieWebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000, ...opts }));
+  const options = { websocket: CookieWebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000, ...opts };
+  return new SdkClient(protobuf ? (new ProtobufCentrifuge(url(gw), options) as unknown as Centrifuge) : new Centrifuge(url(gw), options));
 }
+const fromBytes = (b: unknown): unknown => JSON.parse(new TextDecoder().decode(b as Uint8Array));
 
 describe("connect (PROXY_CONNECT=1)", () => {
   test("the SDK's cookie reaches proxy.connect; the answer's user, data, channels, subs and meta apply; later requests carry the meta", async () => {
@@ -134,6 +137,27 @@ describe("connect (PROXY_CONNECT=1)", () => {
     expect((await reply(other, 3)).publish).toEqual({});
     await c.waitFor("p:ann-room", 1);
     expect(c.data("p:ann-room")).toEqual([{ text: "room" }]);
+  });
+
+  test("the Protobuf SDK: the proxies' data arrives as the bytes of its JSON (connect, subscribe, rpc); the request says protocol protobuf", async () => {
+    asked.length = 0;
+    script.set("proxy.connect", () => ({ result: { user: "pb-pam", data: { welcome: "pb" } } }));
+    script.set("proxy.subscribe", () => ({ result: { data: { granted: "pb" } } }));
+    script.set("rpc.echo", (req) => ({ result: { data: { echo: req.data, protocol: req.protocol } } }));
+    await using c = sdk(1, "session=pb", {}, true);
+    let connectData: unknown;
+    c.centrifuge.on("connected", (ctx) => void (connectData = ctx.data));
+    await c.connect();
+    expect(fromBytes(connectData)).toEqual({ welcome: "pb" });
+    expect(requests("proxy.connect")[0]).toMatchObject({ protocol: "protobuf", headers: { cookie: "session=pb" } });
+    const sub = c.subscription("live:pb");
+    let subscribeData: unknown;
+    sub.on("subscribed", (ctx) => void (subscribeData = ctx.data));
+    sub.subscribe();
+    await sub.ready(5000);
+    expect(fromBytes(subscribeData)).toEqual({ granted: "pb" });
+    const r = await c.centrifuge.rpc("echo", new TextEncoder().encode(JSON.stringify({ q: 1 })));
+    expect(fromBytes(r.data)).toEqual({ echo: { q: 1 }, protocol: "protobuf" });
   });
 
   test("the raw connect reply: data, subs with the proxy's data, no expires (the gateway refreshes); headers not listed are not sent", async () => {
