@@ -19,12 +19,14 @@ export const roomPublication = validator(RoomPublication);
 /**
  * A publication's stored form (a RoomPublication as JSON) from its data's JSON, serialized once:
  * `{"data":…}` (the server API's) or `{"data":…,"info":{"user":…,"client":…}}` (a client's, with
- * its `chan_info` when it has one).
+ * its `conn_info` and `chan_info` when it has them).
  */
 export function roomPayload(dataJson: string, info?: ClientInfo): string {
   if (info === undefined) return `{"data":${dataJson}}`;
-  // `chan_info` (a subscription token's `info`) rides along when the publisher has one: not bounded by PUBLICATION_ENVELOPE_BYTES, so such a publication is measured as stored too (storedSizeError).
-  const who = info.chan_info === undefined ? { user: info.user, client: info.client } : { user: info.user, client: info.client, chan_info: info.chan_info };
+  // `conn_info` and `chan_info` (a proxy's or a subscription token's `info`) ride along when the publisher has them: not bounded by PUBLICATION_ENVELOPE_BYTES, so such a publication is measured as stored too (storedSizeError).
+  const who = info.chan_info === undefined && info.conn_info === undefined
+    ? { user: info.user, client: info.client }
+    : { user: info.user, client: info.client, ...(info.conn_info === undefined ? {} : { conn_info: info.conn_info }), ...(info.chan_info === undefined ? {} : { chan_info: info.chan_info }) };
   return `{"data":${dataJson},"info":${JSON.stringify(who)}}`;
 }
 

@@ -188,6 +188,7 @@ describe("connect (PROXY_CONNECT=1)", () => {
 
   test("a connect with a token is checked locally: no proxy.connect", async () => {
     asked.length = 0;
+    script.set("rpc.echo", (req) => ({ result: { data: { user: req.user, meta: req.meta ?? null } } }));
     await using s = await TestSocket.open(url(0));
     s.send({ id: 1, connect: { token: await signToken("token-tom") } });
     expect((await reply(s, 1)).connect).toBeDefined();
@@ -215,6 +216,27 @@ describe("refresh (PROXY_REFRESH=1)", () => {
     expect(await s.closed(10_000)).toBe(3005);
     expect(requests("proxy.refresh")).toHaveLength(2);
     expect(requests("proxy.refresh")[0]).toMatchObject({ user: "ref-rob", meta: { k: 1 }, transport: "websocket" });
+  });
+
+  test("the connection's info (connect, then refresh) is its publications' info.conn_info, on the other gateway too", async () => {
+    let n = 0;
+    script.set("proxy.refresh", () => (++n === 1 ? { result: { expire_at: unix(60_000), b64info: Buffer.from(JSON.stringify({ name: "Wes 2" })).toString("base64") } } : { result: {} }));
+    await using reader = await proxied(1, "ci-reader");
+    reader.send({ id: 2, subscribe: { channel: "plain:ci" } });
+    await reply(reader, 2);
+    await using writer = await proxied(0, "ci-wes", { info: { name: "Wes" }, expire_at: unix(500) });
+    const writerId = (replies(writer).find((r) => r.id === 1)!.connect as Json).client;
+    writer.send({ id: 2, publish: { channel: "plain:ci", data: { n: 1 } } });
+    await reply(writer, 2);
+    await waitFor("the refresh", () => n >= 1, 10_000);
+    writer.send({ id: 3, publish: { channel: "plain:ci", data: { n: 2 } } });
+    await reply(writer, 3);
+    const pubs = () => replies(reader).flatMap((r) => ((r.push as Json | undefined)?.pub ? [(r.push as Json).pub as Json] : []));
+    await reader.until(() => pubs().length >= 2, "two publications");
+    expect(pubs()).toEqual([
+      { data: { n: 1 }, info: { user: "ci-wes", client: writerId, conn_info: { name: "Wes" } } },
+      { data: { n: 2 }, info: { user: "ci-wes", client: writerId, conn_info: { name: "Wes 2" } } },
+    ]);
   });
 
   test("a refresh that gets no decision keeps the connection and asks again later", async () => {

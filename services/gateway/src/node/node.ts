@@ -139,7 +139,7 @@ export class Node {
     if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied);
     const dataJson = JSON.stringify(data);
     const payload = roomPayload(dataJson, info);
-    const tooLarge = dataSizeError(dataJson, this.d.maxMessageBytes) ?? (info?.chan_info === undefined ? undefined : storedSizeError(payload, this.d.maxMessageBytes));
+    const tooLarge = dataSizeError(dataJson, this.d.maxMessageBytes) ?? (info?.chan_info === undefined && info?.conn_info === undefined ? undefined : storedSizeError(payload, this.d.maxMessageBytes));
     if (tooLarge !== undefined) {
       this.d.reject("room_message_too_large", { channel });
       throw new ProtocolError(ErrorCode.BadRequest, undefined, tooLarge);

@@ -54,10 +54,13 @@ function toCommand(msg: protobuf.Message): Obj {
   return cmd;
 }
 
-/** A ClientInfo's channel info (a JSON value here) as the bytes it is on the wire. */
+/** A ClientInfo's connection and channel info (JSON values here) as the bytes they are on the wire. */
 function wireInfo(info: unknown): unknown {
-  if (!isObj(info) || info.chan_info === undefined) return info;
-  return { ...info, chan_info: jsonBytes(info.chan_info) };
+  if (!isObj(info) || (info.chan_info === undefined && info.conn_info === undefined)) return info;
+  const out: Obj = { ...info };
+  if (info.conn_info !== undefined) out.conn_info = jsonBytes(info.conn_info);
+  if (info.chan_info !== undefined) out.chan_info = jsonBytes(info.chan_info);
+  return out;
 }
 
 /** A publication's JSON `data` as bytes (data that is bytes already, a delta subscriber's, goes as it is), and its info's channel info. */

@@ -87,6 +87,8 @@ export interface ClientContext {
   subscriber(): Subscriber;
   /** Where it comes from. */
   readonly origin: ClientOrigin;
+  /** Its connection info (the connect or refresh proxy's `info`): in its publications' `info.conn_info`. */
+  connInfo: unknown;
   /** What the connect proxy's answer set as `meta` (sent back with every later proxy request). */
   meta: Record<string, unknown> | undefined;
   /** This connection as the proxies describe it. */

@@ -1,7 +1,7 @@
 import { ProtocolError, centrifugo, depthWithin, type Actor, type ServedChannel, type centrifugo as C } from "@rt/protocol";
 import type { Principal } from "../../auth.ts";
 import type { ConnectGrant } from "../../proxies/connect.ts";
-import type { ProxyOutcome } from "../../proxies/outcome.ts";
+import type { AnswerInfo, ProxyOutcome } from "../../proxies/outcome.ts";
 import type { ProxySubscription } from "../../proxies/subscribe.ts";
 import type { Recovery } from "../../channels/hub.ts";
 import type { Placement } from "../../node/subscription.ts";
@@ -54,11 +54,11 @@ export class BackendDisconnect extends Error {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** A backend's channel info as the JSON value the gateway carries: `info`, or `b64info`'s bytes when they are UTF-8 JSON (otherwise none). */
-function chanInfoOf(s: ProxySubscription): unknown {
-  if (s.infoBytes === undefined) return s.info;
+/** A backend's connection or channel info as the JSON value the gateway carries: `info`, or `b64info`'s bytes when they are UTF-8 JSON (otherwise none). */
+export function jsonInfo(a: AnswerInfo): unknown {
+  if (a.infoBytes === undefined) return a.info;
   try {
-    return JSON.parse(utf8.decode(s.infoBytes));
+    return JSON.parse(utf8.decode(a.infoBytes));
   } catch {
     return undefined;
   }
@@ -127,6 +127,7 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
     }
     proxied = o.result;
     c.meta = proxied.meta;
+    c.connInfo = jsonInfo(proxied);
     principal = { userId: proxied.user, expiresAt: proxied.expiresAt, channels: [...proxied.subs.keys()] };
   } else if (req.token === undefined || req.token === "") {
     if (!c.d.config.allowAnonymous) throw new ProtocolError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
@@ -165,7 +166,7 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   // reply), then the inbox, which may write as soon as it is placed: nothing awaits between it and the reply.
   const settled = await Promise.allSettled(serverSide.map((ch) => {
     const o = optionsOf(ch);
-    return c.d.node.place(sub, ch, c.d.node.grant(user, ch, {}, o?.override, o ? chanInfoOf(o) : undefined), recoveryOf(req.subs?.[ch.channel]));
+    return c.d.node.place(sub, ch, c.d.node.grant(user, ch, {}, o?.override, o ? jsonInfo(o) : undefined), recoveryOf(req.subs?.[ch.channel]));
   }));
   const placed = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const cancel = () => {
@@ -200,7 +201,7 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   // Synchronously after the reply: every later publication reaches the socket through the topics.
   for (const p of placed) {
     const o = proxied?.subs.get(p.channel);
-    c.subs.opened(p.channel, p.open(), o ? { expiresAt: o.expiresAt, info: chanInfoOf(o) } : {});
+    c.subs.opened(p.channel, p.open(), o ? { expiresAt: o.expiresAt, info: jsonInfo(o) } : {});
     if (o?.expiresAt !== undefined && proxyRenews(serverSide.find((ch) => ch.channel === p.channel)!)) c.subRefreshBefore(p.channel, o.expiresAt);
   }
   if (refreshed && principal.expiresAt !== undefined) c.refreshBefore(principal.expiresAt);
@@ -242,7 +243,7 @@ async function subscribe(c: ClientContext, id: number | undefined, req: C.Subscr
     }
     proxied = o.result;
   }
-  const grant = proxied ? node.grant(c.user!, channel, req, proxied.override, chanInfoOf(proxied)) : node.grant(c.user!, channel, req, token?.override, token?.info);
+  const grant = proxied ? node.grant(c.user!, channel, req, proxied.override, jsonInfo(proxied)) : node.grant(c.user!, channel, req, token?.override, token?.info);
   let placement: Placement;
   try {
     placement = await node.place(c.subscriber(), channel, grant, recoveryOf(req), ((req.flag ?? 0) & REJECT_UNRECOVERED) !== 0);
@@ -286,7 +287,9 @@ async function publish(c: ClientContext, id: number | undefined, req: C.PublishR
     if (o.result.data !== undefined) data = o.result.data;
   }
   const sub = c.subs.open(req.channel);
-  const info: C.ClientInfo = sub?.info === undefined ? { user: c.user!, client: c.id } : { user: c.user!, client: c.id, chan_info: sub.info };
+  const info: C.ClientInfo = { user: c.user!, client: c.id };
+  if (c.connInfo !== undefined) info.conn_info = c.connInfo;
+  if (sub?.info !== undefined) info.chan_info = sub.info;
   c.d.node.publishTo(decision.channel, data, info, c.creator());
   c.reply(id, "publish", {});
 }

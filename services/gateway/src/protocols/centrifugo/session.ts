@@ -9,7 +9,7 @@ import type { ProxyConnection } from "../../proxies/request-fields.ts";
 import { REFRESH_RETRY_MS, type RefreshGrant } from "../../proxies/refresh.ts";
 import type { ProxyOutcome } from "../../proxies/outcome.ts";
 import type { ClientContext, ClientDeps, ClientOrigin, SessionState } from "./context.ts";
-import { BackendDisconnect, SERVER_UNSUBSCRIBE, SUBSCRIPTION_EXPIRED, runCommand } from "./handlers.ts";
+import { BackendDisconnect, jsonInfo, SERVER_UNSUBSCRIBE, SUBSCRIPTION_EXPIRED, runCommand } from "./handlers.ts";
 
 const { ErrorCode, DisconnectCode, METHODS, isMethod } = centrifugo;
 type Ws = SocketOf<ClientData>;
@@ -49,6 +49,7 @@ export class Session implements ClientSession, ClientContext {
   private createdBy: Creator | undefined;
   private asSubscriber: Subscriber | undefined;
   meta: Record<string, unknown> | undefined;
+  connInfo: unknown;
   /** Timers of the proxy refreshes this connection waits for (PROXY_REFRESH, sub_refresh_proxy_enabled): cleared when it closes. */
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
 
@@ -64,6 +65,7 @@ export class Session implements ClientSession, ClientContext {
   refreshBefore(expiresAt: number): void {
     this.before(expiresAt, async () => {
       const o = await this.d.proxies.refresh(this.proxyConnection());
+      if (o.kind === "result" && (o.result.info !== undefined || o.result.infoBytes !== undefined)) this.connInfo = jsonInfo(o.result);
       this.afterRefresh(o, (at) => this.refreshBefore(at), () => this.disconnect(DisconnectCode.Expired));
     });
   }
