@@ -285,6 +285,37 @@ describe("subscribe, publish and sub_refresh proxies (per namespace)", () => {
     expect(pubs).toEqual([{ text: "hi", by: "pub-writer" }]);
   });
 
+  test("publish with skip_history: delivered on both gateways (the publisher's too) without an offset, not stored", async () => {
+    // The subscribe answer's override positions the subscriptions (the namespace alone would not).
+    script.set("proxy.subscribe", () => ({ result: { override: { force_positioning: { value: true }, force_recovery: { value: true } } } }));
+    script.set("proxy.publish", (req) => ({ result: { skip_history: (req.data as Json).skip === true } }));
+    const channel = "p:skip";
+    await using far = await proxied(1, "skip-far");
+    await using near = await proxied(0, "skip-near");
+    let epoch = "";
+    for (const s of [far, near]) {
+      s.send({ id: 2, subscribe: { channel } });
+      const r = (await reply(s, 2)).subscribe as Json;
+      expect(r).toMatchObject({ offset: 0, recoverable: true });
+      epoch = String(r.epoch);
+    }
+    await using writer = await proxied(0, "skip-writer");
+    writer.send({ id: 2, publish: { channel, data: { n: 1, skip: true } } });
+    expect((await reply(writer, 2)).publish).toEqual({});
+    writer.send({ id: 3, publish: { channel, data: { n: 2 } } });
+    expect((await reply(writer, 3)).publish).toEqual({});
+    for (const s of [far, near]) {
+      const pubs = () => replies(s).flatMap((r) => ((r.push as Json | undefined)?.pub ? [(r.push as Json).pub as Json] : []));
+      await s.until(() => pubs().length >= 2, "two publications");
+      expect(pubs().map((p) => [(p.data as Json).n, p.offset === undefined])).toEqual([[1, true], [2, false]]);
+    }
+    // Not stored: a recovery from the channel's start gets the second only.
+    await using late = await proxied(1, "skip-late");
+    late.send({ id: 2, subscribe: { channel, recover: true, offset: 0, epoch } });
+    const r = (await reply(late, 2)).subscribe as { recovered: boolean; publications: Json[] };
+    expect({ recovered: r.recovered, data: r.publications.map((p) => p.data) }).toEqual({ recovered: true, data: [{ n: 2 }] });
+  });
+
   test("sub_refresh: a subscription whose answer set expire_at is renewed by the gateway (no expires in the reply); expired: unsubscribe push 2501", async () => {
     asked.length = 0;
     let n = 0;

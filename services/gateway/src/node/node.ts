@@ -132,8 +132,8 @@ export class Node {
     this.publishTo(this.check(actor, "publish", channel), data, info, creator);
   }
 
-  /** Publishes on a channel already allowed (`decide`, then its proxy's answer): as `publish`. */
-  publishTo(ref: ServedChannel, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator): void {
+  /** Publishes on a channel already allowed (`decide`, then its proxy's answer): as `publish`; `skipHistory`: delivered, not stored (the publish proxy's `skip_history`). */
+  publishTo(ref: ServedChannel, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator, skipHistory = false): void {
     const channel = ref.channel;
     if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
     if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied);
@@ -144,7 +144,7 @@ export class Node {
       this.d.reject("room_message_too_large", { channel });
       throw new ProtocolError(ErrorCode.BadRequest, undefined, tooLarge);
     }
-    switch (this.hubOf(ref.namespace.name).publish(ref.channel, data, payload, creator)) {
+    switch (this.hubOf(ref.namespace.name).publish(ref.channel, data, payload, creator, skipHistory)) {
       case "create_rate":
         throw new ProtocolError(ErrorCode.TooManyRequests);
       case "unavailable":

@@ -307,19 +307,20 @@ function unsubscribe(c: ClientContext, id: number | undefined, req: C.ChannelReq
 async function publish(c: ClientContext, id: number | undefined, req: C.PublishRequest): Promise<void> {
   const decision = c.d.node.decide(actor(c, req.channel), "publish", req.channel);
   let data = req.data;
+  let skipHistory = false;
   if (decision.kind === "proxy") {
     if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
     const o = await c.d.proxies.publish(c.proxyConnection(), req.channel, data);
     if (c.state !== "connected") return;
     if (o.kind !== "result") throw refusal(o);
-    // skip_history: published as any other (the gateway keeps every publication of a namespace with history; docs/proxy.md).
     if (o.result.data !== undefined) data = o.result.data;
+    skipHistory = o.result.skipHistory;
   }
   const sub = c.subs.open(req.channel);
   const info: C.ClientInfo = { user: c.user!, client: c.id };
   if (c.connInfo !== undefined) info.conn_info = c.connInfo;
   if (sub?.info !== undefined) info.chan_info = sub.info;
-  c.d.node.publishTo(decision.channel, data, info, c.creator());
+  c.d.node.publishTo(decision.channel, data, info, c.creator(), skipHistory);
   c.reply(id, "publish", {});
 }
 
