@@ -36,8 +36,8 @@ function actor(c: ClientContext, channel: string, subscriptionToken = false): Ac
 }
 
 /**
- * A proxy's answer that is not a result, as what the client gets: its error as it is (code,
- * message, temporary), or the ProtocolError a disconnect becomes (the session closes with it).
+ * A proxy's answer that is not a result, as what the session throws: its error as the client gets
+ * it (code, message, temporary), or its disconnect (the session closes with that code and reason).
  */
 function refusal(o: Exclude<ProxyOutcome<unknown>, { kind: "result" }>): ProtocolError | BackendDisconnect {
   if (o.kind === "disconnect") return new BackendDisconnect(o.disconnect);
