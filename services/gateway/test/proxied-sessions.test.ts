@@ -342,6 +342,24 @@ describe("subscribe, publish and sub_refresh proxies (per namespace)", () => {
     expect(requests("proxy.sub_refresh")).toEqual([]);
   }, 30_000);
 
+  test("a sub_refresh answer's info is the subscriber's channel info in its publications from then on", async () => {
+    let n = 0;
+    script.set("proxy.subscribe", () => ({ result: { expire_at: unix(500), info: { v: 1 } } }));
+    script.set("proxy.sub_refresh", () => (++n === 1 ? { result: { expire_at: unix(60_000), info: { v: 2 } } } : { result: {} }));
+    script.set("proxy.publish", () => ({ result: {} }));
+    await using s = await proxied(0, "sri-ida");
+    s.send({ id: 2, subscribe: { channel: "p:sri" } });
+    await reply(s, 2);
+    s.send({ id: 3, publish: { channel: "p:sri", data: { n: 1 } } });
+    await reply(s, 3);
+    await waitFor("the sub_refresh", () => n >= 1, 10_000);
+    s.send({ id: 4, publish: { channel: "p:sri", data: { n: 2 } } });
+    await reply(s, 4);
+    const infos = () => replies(s).flatMap((r) => ((r.push as Json | undefined)?.pub ? [(((r.push as Json).pub as Json).info as Json).chan_info] : []));
+    await s.until(() => infos().length >= 2, "both publications");
+    expect(infos()).toEqual([{ v: 1 }, { v: 2 }]);
+  });
+
   test("a disconnect answer to a subscribe closes the connection with its code", async () => {
     script.set("proxy.subscribe", () => ({ disconnect: { code: 4000, reason: "go away" } }));
     await using s = await proxied(0, "sub-dis");

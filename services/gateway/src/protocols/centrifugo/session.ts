@@ -77,6 +77,8 @@ export class Session implements ClientSession, ClientContext {
       if (this.subs.open(channel) !== s) return; // unsubscribed meanwhile
       const o = await this.d.proxies.subRefresh(this.proxyConnection(), channel);
       if (this.subs.open(channel) !== s) return;
+      // New channel info: in its publications from then on (presence keeps what it had at subscribe).
+      if (o.kind === "result" && (o.result.info !== undefined || o.result.infoBytes !== undefined)) s.info = jsonInfo(o.result);
       this.afterRefresh(o, (at) => {
         this.subs.renewed(s, at);
         this.subRefreshBefore(channel, at);
