@@ -12,6 +12,8 @@ import { validator } from "./validator.ts";
 export const RoomPublication = Type.Object({
   data: Type.Unknown(),
   info: Type.Optional(ClientInfo),
+  /** Sent as a Fossil delta to the channel's delta subscribers (the server API's `delta`, or the namespace's `delta_publish`): decided once, where it is published, so every gateway does the same. */
+  delta: Type.Optional(Type.Boolean()),
 });
 export type RoomPublication = Static<typeof RoomPublication>;
 export const roomPublication = validator(RoomPublication);
@@ -19,13 +21,14 @@ export const roomPublication = validator(RoomPublication);
 /**
  * A publication's stored form (a RoomPublication as JSON) from its data's JSON, serialized once:
  * `{"data":…}` (the server API's) or `{"data":…,"info":{"user":…,"client":…}}` (a client's, with
- * its `chan_info` when it has one).
+ * its `chan_info` when it has one); `,"delta":true` after them when it goes as a delta.
  */
-export function roomPayload(dataJson: string, info?: ClientInfo): string {
-  if (info === undefined) return `{"data":${dataJson}}`;
+export function roomPayload(dataJson: string, info?: ClientInfo, delta = false): string {
+  const tail = delta ? `,"delta":true}` : "}";
+  if (info === undefined) return `{"data":${dataJson}${tail}`;
   // `chan_info` (a subscription token's `info`) rides along when the publisher has one: not bounded by PUBLICATION_ENVELOPE_BYTES, so such a publication is measured as stored too (storedSizeError).
   const who = info.chan_info === undefined ? { user: info.user, client: info.client } : { user: info.user, client: info.client, chan_info: info.chan_info };
-  return `{"data":${dataJson},"info":${JSON.stringify(who)}}`;
+  return `{"data":${dataJson},"info":${JSON.stringify(who)}${tail}`;
 }
 
 /** The text a `/chat/{room}` socket sees for a publication, or undefined when it has none. */

@@ -13,6 +13,7 @@ const Offset = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const EpochText = Type.String({ maxLength: 64 });
 const User = Type.String({ maxLength: 256, description: "A user id (the JWT `sub` of their connections)." });
 const ClientId = Type.String({ minLength: 1, maxLength: 64, description: "One connection's client id (the connect result's `client`)." });
+const Delta = Type.Boolean({ description: "Sent as a Fossil delta against the channel's previous publication to subscribers that asked for `delta: \"fossil\"` in a namespace that allows it (`allowed_delta_types`); namespaces with `delta_publish` send every publication so." });
 const IdempotencyKey = Type.String({ minLength: 1, maxLength: 256, description: "Scoped to the channel: a repeat within 2 minutes stores nothing and answers the first publication's offset." });
 
 /** An API error: a client-protocol code and its message. */
@@ -26,6 +27,7 @@ export const PublishRequest = Type.Object({
   channel: Channel,
   data: Type.Unknown({ description: "Any JSON value (nested at most 64 levels; at most MAX_MESSAGE_BYTES, 64 KiB by default, as JSON, else 107). On `chat:<room>`, an object with a string `text` also reaches `/chat/<room>` sockets as `Room <room>: <text>`." }),
   idempotency_key: Type.Optional(IdempotencyKey),
+  delta: Type.Optional(Delta),
 });
 export const PublishResult = Type.Object({ offset: Type.Optional(Offset), epoch: Type.Optional(EpochText) }, { description: "The publication's place in the channel's history." });
 
@@ -33,6 +35,7 @@ export const BroadcastRequest = Type.Object({
   channels: Type.Array(Channel, { minItems: 1, maxItems: 1000 }),
   data: Type.Unknown({ description: "As `publish`'s; over MAX_MESSAGE_BYTES the whole call is 107 and nothing is published." }),
   idempotency_key: Type.Optional(IdempotencyKey),
+  delta: Type.Optional(Delta),
 });
 const PublishReply = Type.Union([Type.Object({ result: PublishResult }), Type.Object({ error: ApiError })]);
 export const BroadcastResult = Type.Object({ responses: Type.Array(PublishReply, { description: "One per channel, in order." }) });

@@ -67,9 +67,9 @@ export class ChannelPublisher {
     this.publisher.stop();
   }
 
-  /** Publishes the data (its JSON: `dataJson`) on `ref` (no `info`: the server published it); a publish that did not go through is counted as failed. */
-  async publish(ref: NamespaceChannel, dataJson: string, idempotencyKey: string | undefined): Promise<{ offset?: number; epoch?: string }> {
-    const payload = roomPayload(dataJson);
+  /** Publishes the data (its JSON: `dataJson`) on `ref` (no `info`: the server published it; `delta`: sent as a Fossil delta); a publish that did not go through is counted as failed. */
+  async publish(ref: NamespaceChannel, dataJson: string, idempotencyKey: string | undefined, delta = false): Promise<{ offset?: number; epoch?: string }> {
+    const payload = roomPayload(dataJson, undefined, delta);
     const ns = ref.namespace;
     if (ns.name !== CHAT_NAMESPACE && !hasHistory(ns.options)) {
       if (!this.connected()) throw new NotConnectedError("not connected to NATS");

@@ -61,7 +61,7 @@ export class ApiDispatcher {
     switch (method) {
       case "publish": {
         const req = body as PublishRequest;
-        return this.publish(req.channel, () => this.dataJson(req.data), req.idempotency_key);
+        return this.publish(req.channel, () => this.dataJson(req.data), req.idempotency_key, req.delta === true);
       }
       case "broadcast":
         return this.broadcast(body as BroadcastRequest);
@@ -74,12 +74,13 @@ export class ApiDispatcher {
    * A publication, as the policy allows the server (`#<user>` and `system:monitor` are 103, unknown
    * namespaces 102); its data's JSON from `dataJson` once the channel is good.
    */
-  private async publish(channel: string, dataJson: () => string, key: string | undefined): Promise<PublishResult> {
+  private async publish(channel: string, dataJson: () => string, key: string | undefined, delta: boolean): Promise<PublishResult> {
     const decision = this.policy.check({ kind: "server" }, "publish", channel);
     if (decision.kind === "deny") throw new ProtocolError(decision.code);
     const ref = decision.channel;
     if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied); // notifications go through POST /notifications; the monitor carries samples
-    return this.channels.publish(ref, dataJson(), key);
+    // As a Fossil delta when asked, or always in a namespace with `delta_publish`: stored with the publication, so every gateway sends it alike.
+    return this.channels.publish(ref, dataJson(), key, delta || ref.namespace.options.delta_publish);
   }
 
   /** The data as JSON, serialized once; 107 when it nests too deep or is over MAX_MESSAGE_BYTES (the message names the limit). */
@@ -96,7 +97,7 @@ export class ApiDispatcher {
     const dataJson = this.dataJson(req.data);
     const responses = await inBatches(req.channels, MAX_IN_FLIGHT, async (channel) => {
       try {
-        return { result: await this.publish(channel, () => dataJson, req.idempotency_key) };
+        return { result: await this.publish(channel, () => dataJson, req.idempotency_key, req.delta === true) };
       } catch (err) {
         return this.failure(err);
       }
