@@ -140,7 +140,7 @@ describe(`fossil deltas (seed ${seed}: FUZZ_SEED=${seed} repeats it)`, () => {
     }
   });
 
-  test("a publication without delta goes whole and is the base of the next; a subscriber that joins later gets its first one whole", async () => {
+  test("a publication without delta goes whole and is the base of the next; broadcast's delta too; a subscriber that joins later gets its first one whole", async () => {
     const channel = "scores:mixed";
     const early = await sdk(0, "e", "json");
     const late = await sdk(1, "l", "protobuf");
@@ -150,7 +150,8 @@ describe(`fossil deltas (seed ${seed}: FUZZ_SEED=${seed} repeats it)`, () => {
       const sent: Board[] = [];
       for (let i = 0; i < 6; i++) {
         sent.push(next());
-        await api("publish", { channel, data: sent.at(-1), ...(i === 3 ? {} : { delta: true }) });
+        if (i === 4) expect((await api("broadcast", { channels: [channel, "scores:elsewhere"], data: sent.at(-1), delta: true })).result?.responses).toHaveLength(2);
+        else await api("publish", { channel, data: sent.at(-1), ...(i === 3 ? {} : { delta: true }) });
         await early.waitFor(channel, i + 1);
       }
       const lateSub = await late.subscribe(channel, { delta: "fossil" });
