@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subscription } from "centrifuge";
+import { Centrifuge, type Subscription } from "centrifuge";
+import { Centrifuge as ProtobufCentrifuge } from "centrifuge/build/protobuf";
 import { Prng, SdkClient, TestSocket, TestSystem, signToken, waitFor, type SdkEncoding } from "@rt/testkit";
 
 const FILE = {
@@ -212,6 +213,53 @@ describe(`fossil deltas (seed ${seed}: FUZZ_SEED=${seed} repeats it)`, () => {
       } finally {
         await c[Symbol.asyncDispose]();
         await online[Symbol.asyncDispose]();
+      }
+    });
+  }
+
+  for (const encoding of ["json", "protobuf"] as const) {
+    test(`${encoding}: a client that comes back on the other gateway recovers there (deltas that gateway kept), then reads its live deltas`, async () => {
+      const channel = `scores:move-${encoding}`;
+      // The SDK's WebSocket, pointed at whichever gateway `target` names when it connects.
+      let target = url(0);
+      const Redirected = class extends WebSocket {
+        constructor(_url: string | URL, protocols?: string | string[]) {
+          super(target, protocols);
+        }
+      };
+      const opts = { token: await signToken("mover"), websocket: Redirected, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 };
+      const c = new SdkClient(encoding === "json" ? new Centrifuge(url(0), opts) : (new ProtobufCentrifuge(url(0), opts) as unknown as Centrifuge));
+      const holder = await sdk(1, "h", encoding); // a delta subscriber on the other gateway all along
+      try {
+        await c.connect();
+        await holder.subscribe(channel, { delta: "fossil" });
+        const sub = await c.subscribe(channel, { delta: "fossil" });
+        const next = boards();
+        const sent: Board[] = [];
+        const publish = async () => {
+          sent.push(next());
+          expect((await api("publish", { channel, data: sent.at(-1), delta: true })).result).toBeDefined();
+        };
+        for (let i = 0; i < 3; i++) await publish();
+        await c.waitFor(channel, 3);
+        c.centrifuge.disconnect();
+        await c.until(() => c.centrifuge.state === "disconnected", "disconnected");
+        for (let i = 0; i < 5; i++) await publish();
+        await holder.waitFor(channel, 8);
+        target = url(1);
+        c.subscribed.length = 0;
+        c.centrifuge.connect();
+        await c.until(() => c.subscribed.some((s) => s.channel === channel), "resubscribed");
+        expect(c.subscribed.find((s) => s.channel === channel)).toMatchObject({ wasRecovering: true, recovered: true });
+        for (let i = 0; i < 4; i++) await publish();
+        await c.waitFor(channel, 12);
+        expect(c.data(channel)).toEqual(sent);
+        // Whole: its first (on gateway 0) and the first recovered (on gateway 1); every other one a delta.
+        expect(statsOf(sub)).toMatchObject({ numPublications: 12, numFullPayloads: 2, numDeltaPayloads: 10 });
+        expect(c.errors).toEqual([]);
+      } finally {
+        await c[Symbol.asyncDispose]();
+        await holder[Symbol.asyncDispose]();
       }
     });
   }
