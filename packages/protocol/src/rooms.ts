@@ -12,6 +12,8 @@ import { validator } from "./validator.ts";
 export const RoomPublication = Type.Object({
   data: Type.Unknown(),
   info: Type.Optional(ClientInfo),
+  /** The server API's `tags`: the publication's `tags` in every push and history entry. */
+  tags: Type.Optional(Type.Record(Type.String(), Type.String())),
   /** Sent as a Fossil delta to the channel's delta subscribers (the server API's `delta`, or the namespace's `delta_publish`): decided once, where it is published, so every gateway does the same. */
   delta: Type.Optional(Type.Boolean()),
 });
@@ -20,16 +22,24 @@ export const roomPublication = validator(RoomPublication);
 
 /**
  * A publication's stored form (a RoomPublication as JSON) from its data's JSON, serialized once:
- * `{"data":…}` (the server API's) or `{"data":…,"info":{"user":…,"client":…}}` (a client's, with
- * its `chan_info` when it has one); `,"delta":true` after them when it goes as a delta.
+ * `{"data":…}` (the server API's; `{"data":…,"tags":{…}}` with tags) or
+ * `{"data":…,"info":{"user":…,"client":…}}` (a client's, with its `chan_info` when it has one);
+ * `,"delta":true` last when it goes as a Fossil delta.
  */
-export function roomPayload(dataJson: string, info?: ClientInfo, delta = false): string {
-  const tail = delta ? `,"delta":true}` : "}";
+export function roomPayload(dataJson: string, info?: ClientInfo, tags?: Record<string, string>, delta = false): string {
+  const tail = `${tags === undefined ? "" : `,"tags":${JSON.stringify(tags)}`}${delta ? `,"delta":true` : ""}}`;
   if (info === undefined) return `{"data":${dataJson}${tail}`;
   // `chan_info` (a subscription token's `info`) rides along when the publisher has one: not bounded by PUBLICATION_ENVELOPE_BYTES, so such a publication is measured as stored too (storedSizeError).
   const who = info.chan_info === undefined ? { user: info.user, client: info.client } : { user: info.user, client: info.client, chan_info: info.chan_info };
   return `{"data":${dataJson},"info":${JSON.stringify(who)}${tail}`;
 }
+
+/**
+ * The header of a publication published straight onto a live subject (`chat.live.<room>`,
+ * `chan.live.<ns>.<channel>`) by the server API's `skip_history`: delivered, not stored, so it has
+ * no seq; its value is `1`. Everything else on a live subject is the stream's republished copy.
+ */
+export const LIVE_ONLY_HEADER = "Rt-Live-Only";
 
 /** The text a `/chat/{room}` socket sees for a publication, or undefined when it has none. */
 export function legacyText(data: unknown): string | undefined {

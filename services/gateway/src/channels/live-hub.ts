@@ -168,8 +168,12 @@ export class LiveHub implements ChannelHub {
     const pub = read ?? (payload === undefined ? undefined : readRoomPayload(payload));
     const info = pub?.info;
     const p: ProtocolPublication = info ? { data, info } : { data };
+    if (pub?.tags !== undefined) p.tags = pub.tags;
     for (const enc of this.encodings) if (plain(enc)) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
-    if (delta) this.deltas.publish(st.channel, data, info ? { info } : {}, pub?.delta === true);
+    if (delta) {
+      const { data: _data, ...meta } = p;
+      this.deltas.publish(st.channel, data, meta, pub?.delta === true);
+    }
   }
 
   private topicPublish(topic: string, frame: string | Uint8Array): void {

@@ -122,7 +122,7 @@ export class Node {
     if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
     if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied);
     const dataJson = JSON.stringify(data);
-    const payload = roomPayload(dataJson, info, ref.namespace.options.delta_publish);
+    const payload = roomPayload(dataJson, info, undefined, ref.namespace.options.delta_publish);
     const tooLarge = dataSizeError(dataJson, this.d.maxMessageBytes) ?? (info?.chan_info === undefined ? undefined : storedSizeError(payload, this.d.maxMessageBytes));
     if (tooLarge !== undefined) {
       this.d.reject("room_message_too_large", { channel });
@@ -205,7 +205,7 @@ export class Node {
     const channel = `${CHAT_NAMESPACE}:${ws.data.room}`;
     const data = { text };
     // Serialized once: measured here, stored as it is.
-    const payload = roomPayload(JSON.stringify(data), ws.data.info, this.policy.namespaces.get(CHAT_NAMESPACE)?.options.delta_publish);
+    const payload = roomPayload(JSON.stringify(data), ws.data.info, undefined, this.policy.namespaces.get(CHAT_NAMESPACE)?.options.delta_publish);
     if (storedSizeError(payload, this.d.maxMessageBytes) !== undefined) return "too_large";
     return this.hubOf(CHAT_NAMESPACE).publish(channel, data, payload, ws.data.creator) === "create_rate" ? "create_rate" : undefined;
   }
@@ -221,6 +221,28 @@ export class Node {
   unsubscribeHere(user: string, client: string | undefined, channel: string): number {
     let done = 0;
     for (const ws of this.d.sockets.find(user, client)) if (ws.data.protocol === "centrifugo" && ws.data.client.serverUnsubscribe(channel)) done++;
+    return done;
+  }
+
+  /**
+   * The server API's `subscribe`, for this gateway's protocol connections of `user` (or the one
+   * `client`): how many were subscribed now (one subscribed already, or whose placing failed, is
+   * not counted; a failure is counted under `api_subscribe_failed`).
+   */
+  async subscribeHere(user: string, client: string | undefined, channel: ServedChannel, info: unknown, data: unknown): Promise<number> {
+    const targets = this.d.sockets.find(user, client).flatMap((ws) => (ws.data.protocol === "centrifugo" ? [ws.data.client.serverSubscribe(channel, info, data)] : []));
+    let done = 0;
+    for (const r of await Promise.allSettled(targets)) {
+      if (r.status === "fulfilled") done += r.value ? 1 : 0;
+      else this.d.reject("api_subscribe_failed", { channel: channel.channel, err: String(r.reason) });
+    }
+    return done;
+  }
+
+  /** The server API's `refresh`, for this gateway's protocol connections of `user` (or the one `client`): how many. */
+  refreshHere(user: string, client: string | undefined, expired: boolean, expiresAt: number | undefined): number {
+    let done = 0;
+    for (const ws of this.d.sockets.find(user, client)) if (ws.data.protocol === "centrifugo" && ws.data.client.serverRefresh(expired, expiresAt)) done++;
     return done;
   }
 
