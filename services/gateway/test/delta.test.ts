@@ -98,11 +98,11 @@ describe(`fossil deltas (seed ${seed}: FUZZ_SEED=${seed} repeats it)`, () => {
     s.send({ id: 4, subscribe: { channel: "scores:other" } });
     expect((await reply(4)).subscribe?.delta).toBeUndefined();
     // JSON: a delta subscription's data is the publication's JSON text as a string, a plain one's the value.
-    expect((await api("publish", { channel: "scores:reply", data: { a: 1 }, delta: true })).result).toBeDefined();
+    expect((await api("publish", { channel: "scores:reply", data: { a: 1 }, delta: true, tags: { k: "v" } })).result).toBeDefined();
     expect((await api("publish", { channel: "scores:other", data: { a: 1 }, delta: true })).result).toBeDefined();
     await waitFor("pushes", () => lines().filter((l) => l.push).length >= 2, 5000);
-    const pushes = lines().filter((l) => l.push).map((l) => l.push as { channel: string; pub: { data: unknown } });
-    expect(pushes.find((p) => p.channel === "scores:reply")!.pub.data).toBe('{"a":1}');
+    const pushes = lines().filter((l) => l.push).map((l) => l.push as { channel: string; pub: { data: unknown; tags?: unknown } });
+    expect(pushes.find((p) => p.channel === "scores:reply")!.pub).toMatchObject({ data: '{"a":1}', tags: { k: "v" } });
     expect(pushes.find((p) => p.channel === "scores:other")!.pub.data).toEqual({ a: 1 });
     s.send({ id: 5, subscribe: { channel: "scores:bad", delta: "xdelta" } });
     expect(await s.closed()).toBe(3501);
@@ -141,7 +141,7 @@ describe(`fossil deltas (seed ${seed}: FUZZ_SEED=${seed} repeats it)`, () => {
     }
   });
 
-  test("a publication without delta goes whole and is the base of the next; broadcast's delta too; a subscriber that joins later gets its first one whole", async () => {
+  test("a publication without delta goes whole and is the base of the next; broadcast's delta too, and skip_history's; a subscriber that joins later gets its first one whole", async () => {
     const channel = "scores:mixed";
     const early = await sdk(0, "e", "json");
     const late = await sdk(1, "l", "protobuf");
@@ -152,6 +152,7 @@ describe(`fossil deltas (seed ${seed}: FUZZ_SEED=${seed} repeats it)`, () => {
       for (let i = 0; i < 6; i++) {
         sent.push(next());
         if (i === 4) expect((await api("broadcast", { channels: [channel, "scores:elsewhere"], data: sent.at(-1), delta: true })).result?.responses).toHaveLength(2);
+        else if (i === 5) expect((await api("publish", { channel, data: sent.at(-1), delta: true, skip_history: true })).result).toEqual({}); // delivered only: a delta all the same
         else await api("publish", { channel, data: sent.at(-1), ...(i === 3 ? {} : { delta: true }) });
         await early.waitFor(channel, i + 1);
       }
