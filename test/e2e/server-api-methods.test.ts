@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { API_METHODS } from "@rt/protocol";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { API_METHODS, LIVE_ONLY_HEADER, ROOMS_STREAM, roomLiveSubject } from "@rt/protocol";
 import { NATS_ADMIN, SdkClient, TestSocket, TestSystem, signToken, waitFor, type SdkEncoding } from "@rt/testkit";
 
 /** orders: history, recovery forced; game: no history; lobby: anonymous clients too. */
@@ -240,6 +240,34 @@ describe.each(["http", "nats"] as const)("over %s", (t) => {
     const batch = await call(t, "batch", { commands: [{ info: { extra: 1 } }, { history_remove: { channel: "chat:strict" } }] });
     expect(batch.replies).toEqual([{ error: { code: 107, message: expect.any(String) } }, { history_remove: {} }]);
   });
+});
+
+test("skip_history behind a gap: a live-only publication that comes while later stored ones wait for a missing one is written after them, not before", async () => {
+  const room = "skip-gap";
+  const ch = `chat:${room}`;
+  await using a = await client(0, "gap-a");
+  await a.subscribe(ch);
+  await call("http", "publish", { channel: ch, data: { n: 0 } });
+  await a.waitFor(ch, 1);
+  // The stream's republished copies as they may arrive under load: the second before the first
+  // (seqs far ahead of the stream's, on a room of this test only), and a live-only one between.
+  const copy = (seq: number, prev: number, n: number) => {
+    const h = headers();
+    h.set("Nats-Stream", ROOMS_STREAM);
+    h.set("Nats-Sequence", String(seq));
+    h.set("Nats-Last-Sequence", String(prev));
+    nc.publish(roomLiveSubject(room), JSON.stringify({ data: { n } }), { headers: h });
+  };
+  const liveOnly = headers();
+  liveOnly.set(LIVE_ONLY_HEADER, "1");
+  const top = a.publications.find((p) => p.channel === ch)!.offset!;
+  const base = 1_000_000_000;
+  copy(base + 2, base + 1, 2); // waits for base + 1
+  nc.publish(roomLiveSubject(room), JSON.stringify({ data: { n: "live" } }), { headers: liveOnly });
+  copy(base + 1, top, 1);
+  await a.waitFor(ch, 4);
+  expect(a.data(ch)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }, { n: "live" }]);
+  expect(a.publications.filter((p) => p.channel === ch).map((p) => p.offset ?? 0)).toEqual([top, base + 1, base + 2, 0]);
 });
 
 test("HTTP: 404 and 405 under /api answer {\"error\": {code, message}}", async () => {
