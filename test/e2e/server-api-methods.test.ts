@@ -123,6 +123,9 @@ describe.each(["http", "nats"] as const)("over %s", (t) => {
     expect((await call(t, "subscribe", { user, channel: "nowhere:x" })).error?.code).toBe(102);
     expect((await call(t, "subscribe", { user, channel: "chat:no room" })).error?.code).toBe(107);
     expect((await call(t, "subscribe", { user: "", channel: ch })).error?.code).toBe(107);
+    // Channel info and data are bounded like publication data (MAX_MESSAGE_BYTES as JSON).
+    expect((await call(t, "subscribe", { user, channel: ch, info: "x".repeat(70_000) })).error?.code).toBe(107);
+    expect((await call(t, "subscribe", { user, channel: ch, data: "x".repeat(70_000) })).error?.code).toBe(107);
   });
 
   test("refresh: expired closes the user's connections with 3005; expire_at in the past closes them at the next sweep; others stay", async () => {
