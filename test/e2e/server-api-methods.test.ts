@@ -245,6 +245,19 @@ describe.each(["http", "nats"] as const)("over %s", (t) => {
   });
 });
 
+test("a server-side subscription made by the API lasts one connection: after a reconnect the connect result does not list it and the SDK drops it", async () => {
+  const user = "ss-reconnect";
+  const ch = "orders:ss-reconnect";
+  await using a = await client(0, user);
+  expect(await call("http", "subscribe", { user, channel: ch })).toEqual({ result: {} });
+  await a.until(() => a.subscribed.some((s) => s.channel === ch), "the subscribe push");
+  // 3000-3499: the SDK reconnects.
+  expect(await call("http", "disconnect", { user, disconnect: { code: 3001, reason: "reconnect please" } })).toEqual({ result: {} });
+  await a.until(() => a.serverUnsubscribed.includes(ch), "the SDK dropped the server-side subscription");
+  await a.until(() => String(a.centrifuge.state) === "connected", "connected again");
+  expect(a.subscribed.filter((s) => s.channel === ch)).toHaveLength(1);
+});
+
 test("skip_history behind a gap: a live-only publication that comes while later stored ones wait for a missing one is written after them, not before", async () => {
   const room = "skip-gap";
   const ch = `chat:${room}`;
