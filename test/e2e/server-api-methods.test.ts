@@ -54,9 +54,9 @@ async function client(gw: number, user: string | undefined, encoding: SdkEncodin
 /** A command and its reply on `c`'s connection (an RPC nobody serves: 108): what the server wrote before it has arrived. */
 const roundTrip = (c: SdkClient) => c.centrifuge.rpc("api-methods-round-trip", {}).then(() => 0, (e: { code: number }) => e.code);
 /** A protocol connection on a raw socket, connected as `user`. */
-async function rawClient(gw: number, user: string): Promise<TestSocket> {
+async function rawClient(gw: number, user: string, token?: string): Promise<TestSocket> {
   const s = await TestSocket.open(`${sys.gw(gw).ws}/connection/websocket`);
-  s.send({ id: 1, connect: { token: await signToken(user) } });
+  s.send({ id: 1, connect: { token: token ?? (await signToken(user)) } });
   await s.waitForMessages(1);
   expect(s.messages[0]).toContain('"client"');
   return s;
@@ -256,6 +256,21 @@ test("a server-side subscription made by the API lasts one connection: after a r
   await a.until(() => a.serverUnsubscribed.includes(ch), "the SDK dropped the server-side subscription");
   await a.until(() => String(a.centrifuge.state) === "connected", "connected again");
   expect(a.subscribed.filter((s) => s.channel === ch)).toHaveLength(1);
+});
+
+test("refresh expire_at extends a connection past its token's expiry: when another connection with the same expiry is closed (3005), the refreshed one is still up", async () => {
+  // The refreshed one's token first: its expiry is at most the other's.
+  const a = await rawClient(0, "rfx-a", await signToken("rfx-a", { expiresIn: "2s" }));
+  const b = await rawClient(0, "rfx-b", await signToken("rfx-b", { expiresIn: "2s" }));
+  await using _a = a;
+  await using _b = b;
+  expect(await call("http", "refresh", { user: "rfx-a", expire_at: Math.floor(Date.now() / 1000) + 3600 })).toEqual({ result: {} });
+  expect(await b.closed(10_000)).toBe(3005);
+  // The sweep that closed b looked at a too: a command answered after it proves a is up.
+  a.send({ id: 2, rpc: { method: "api-methods-round-trip", data: {} } });
+  await a.waitForMessages(2);
+  expect(a.messages[1]).toContain('"id":2');
+  expect(a.closeCode).toBeUndefined();
 });
 
 test("skip_history behind a gap: a live-only publication that comes while later stored ones wait for a missing one is written after them, not before", async () => {
