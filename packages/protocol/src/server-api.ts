@@ -101,7 +101,7 @@ export const Node = Type.Object({
   name: Type.String(),
   version: Type.String(),
   num_clients: Type.Integer({ minimum: 0, description: "Open WebSockets, every endpoint." }),
-  num_users: Type.Integer({ minimum: 0, description: "Distinct users with a socket (tokens' `sub`)." }),
+  num_users: Type.Integer({ minimum: 0, description: "Distinct users with a socket (tokens' `sub`), every socket without one (anonymous, `/chat/`) counted as the one user \"\", as `presence_stats` counts." }),
   num_channels: Type.Integer({ minimum: 0 }),
   num_subs: Type.Integer({ minimum: 0, description: "Channel memberships, summed over channels." }),
   uptime: Type.Integer({ minimum: 0, description: "Seconds." }),

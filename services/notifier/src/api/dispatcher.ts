@@ -1,7 +1,7 @@
 import { errors } from "@nats-io/transport-node";
 import {
   API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, ProtocolError, apiAnswer, centrifugo, dataSizeError, depthWithin, isApiMethod, methodSubject, roomPayload, storedSizeError,
-  type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type ChannelPolicy, type ChannelRequest, type PublishRequest, type PublishResult,
+  type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type ChannelPolicy, type ChannelRequest, type PublishRequest, type PublishResult, type SubscribeRequest,
 } from "@rt/protocol";
 import type { Logger, RequestMux } from "@rt/runtime";
 import { MessageTooLargeError, NoStreamError, NotConnectedError, type ChannelPublisher, type NamespaceChannel } from "./channel-publisher.ts";
@@ -70,6 +70,12 @@ export class ApiDispatcher {
         return this.broadcast(body as BroadcastRequest);
       case "history_remove":
         return this.removeHistory((body as ChannelRequest).channel);
+      case "subscribe": {
+        // The channel info rides in every publication, presence answer and join of the subscriber, the data in one push: bounded like publication data.
+        const req = body as SubscribeRequest;
+        for (const value of [req.info, req.data]) if (value !== undefined) this.payload({ data: value });
+        return this.askGateway(method, body);
+      }
       default:
         return this.askGateway(method, body);
     }
