@@ -32,7 +32,7 @@ export interface StreamEvent extends ChainedEvent {
 
 const utf8 = new TextEncoder();
 /** The headers of a live-only publication (one object for all: never changed). */
-const LIVE_ONLY = (() => {
+const LIVE_ONLY_HEADERS = (() => {
   const h = natsHeaders();
   h.set(LIVE_ONLY_HEADER, "1");
   return h;
@@ -41,7 +41,7 @@ const LIVE_ONLY = (() => {
 /** The headers a republished publication is read by. */
 const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER] as const;
 /** The header of a server API publication with `skip_history` (read only on a message without the stream's headers). */
-const LIVE_ONLY = [LIVE_ONLY_HEADER] as const;
+const LIVE_ONLY_FIELDS = [LIVE_ONLY_HEADER] as const;
 
 /** Publications kept per channel for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
@@ -230,7 +230,7 @@ export class StreamHub implements HistoryHub {
    * back). It creates nothing, so it spends no creation allowance. `unavailable` while NATS is away.
    */
   private publishLiveOnly(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
-    if (!this.broker.publish(this.store.stream.liveSubject(channel), payload, LIVE_ONLY)) {
+    if (!this.broker.publish(this.store.stream.liveSubject(channel), payload, LIVE_ONLY_HEADERS)) {
       this.rejections.count("nats_publish_unavailable", this.log, { channel });
       return "unavailable";
     }
@@ -502,7 +502,7 @@ export class StreamHub implements HistoryHub {
    */
   private fromNats(st: ChannelState, msg: Msg): void {
     const h = headerFields(msg, REPUBLISHED);
-    if (h?.["Nats-Stream"] === "" && headerFields(msg, LIVE_ONLY)?.[LIVE_ONLY_HEADER] === "1" && msg.data.byteLength <= this.maxStoredBytes) {
+    if (h?.["Nats-Stream"] === "" && headerFields(msg, LIVE_ONLY_FIELDS)?.[LIVE_ONLY_HEADER] === "1" && msg.data.byteLength <= this.maxStoredBytes) {
       return this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", raw: msg.data.slice(), pub: undefined, liveOnly: true });
     }
     const seq = Number(h?.["Nats-Sequence"]);
