@@ -32,13 +32,14 @@ import { Presence } from "./presence/presence.ts";
 import { demoRoute } from "./demo/demo-routes.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { Node } from "./node/node.ts";
-import { RpcRelay } from "./proxies/rpc-relay.ts";
+import { ProxyClient } from "./proxies/proxy-client.ts";
 import { Rejections } from "./rejections.ts";
 import { adapterOf, startServer } from "./server.ts";
 import { JwtSubscriptionTokens } from "./subscription-token.ts";
 import { CreateLimit } from "./sessions/create-limit.ts";
 import { EmulationRouter, type EmulatedSession } from "./transports/emulation.ts";
 import { StreamEndpoints } from "./transports/endpoints.ts";
+import type { TransportName } from "./transports/transport.ts";
 import { Hub } from "./transports/hub.ts";
 import { OpenStreams } from "./transports/open-streams.ts";
 import { SessionSecrets } from "./transports/session-secrets.ts";
@@ -55,10 +56,6 @@ const log = createLogger("gateway", config.logLevel);
 if (config.allowInsecureUserId) log.warn("ALLOW_INSECURE_USER_ID is on: /notifications accepts ?user_id= without a token (development only)");
 if (config.protocol.allowAnonymous) log.warn("ALLOW_ANONYMOUS is on: /connection/websocket accepts a connect without a token (development only)");
 if (!config.allowedOrigins) log.warn("ALLOWED_ORIGINS is unset: browsers from any origin may connect");
-for (const ns of config.channels.all()) {
-  const proxies = (["subscribe_proxy_enabled", "publish_proxy_enabled", "sub_refresh_proxy_enabled"] as const).filter((o) => ns.options[o]);
-  if (proxies.length > 0) log.warn({ namespace: ns.name, options: proxies }, "CHANNELS_FILE: this namespace hands decisions to a backend proxy, which the gateway does not ask yet: those requests are refused with 108 (not available)");
-}
 
 const metrics = new Metrics();
 const rejections = new Rejections(metrics);
@@ -135,8 +132,9 @@ const node = new Node({
 // Protocols: the article's four endpoints and the client protocol.
 const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);
 // One set of client dependencies per encoding (the same Node and per-user counts).
+const proxies = new ProxyClient({ requester: broker, metrics, log: log.child({ module: "proxies" }), config: config.proxy });
 const jsonDeps: ClientDeps = {
-  auth, subscriptionTokens: new JwtSubscriptionTokens(config.jwt, auth.jwks), node, rpc: new RpcRelay(broker), codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
+  auth, subscriptionTokens: new JwtSubscriptionTokens(config.jwt, auth.jwks), node, proxies, codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
   config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, version: VERSION, subscriptionExpiryGraceMs: SUBSCRIPTION_EXPIRY_GRACE_MS, backpressureLimitBytes: config.backpressureLimitBytes },
   emulation: { node: publisher.origin, sessions: sessionSecrets },
 };
@@ -156,7 +154,9 @@ const api = new GatewayApi({
 const sweeper = new Sweeper(config.backpressureLimitBytes, (ws, now) => adapterOf(adapters, ws).sweep(ws, now));
 let accepting = true;
 const admission = { allowedOrigins: config.allowedOrigins, accepting: () => accepting, connections: () => sweeper.size + openStreams.size, maxConnections: config.maxConnections };
-const newClient = (encoding: EncodingName, address: string) => new Session(encoding === "json" ? jsonDeps : protobufDeps, address);
+/** A client protocol session of `encoding` on `transport`, for a client at `address` whose request had `headers`. */
+const newClient = (encoding: EncodingName, address: string, headers: Headers, transport: TransportName = "websocket") =>
+  new Session(encoding === "json" ? jsonDeps : protobufDeps, { address, transport, headers: proxies.connectEnabled ? proxies.headers(headers) : {} });
 const streamEndpoints = new StreamEndpoints({
   hub: transportHub, streams: openStreams, admission, maxBodyBytes: config.maxMessageBytes, limitBytes: config.backpressureLimitBytes, newSession: newClient,
   rejected: (reason) => rejections.count(reason, log),
@@ -166,7 +166,7 @@ const emulation = new EmulationRouter({
   rejected: (reason) => rejections.count(reason, log),
 });
 
-metrics.gauge("users", "Distinct users with a socket here (token subjects)", [], (g) => g.set(sockets.users));
+metrics.gauge("users", "Distinct users with a socket here (token subjects)", [], (g) => g.set(sockets.identifiedUsers));
 const namespaceCounts = (): Map<string, { subs: number; channels: number }> => {
   const by = new Map<string, { subs: number; channels: number }>();
   for (const ns of config.channels.all()) by.set(ns.name === "" ? "_" : ns.name, { subs: 0, channels: 0 });

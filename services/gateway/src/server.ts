@@ -15,14 +15,15 @@ import type { ClientSession, GatewaySocket, SocketData } from "./protocols/socke
 import { clientIdOf, userOf, type SocketIndex } from "./sessions/socket-index.ts";
 import type { Sweeper } from "./sessions/sweeper.ts";
 import type { StreamEndpoints } from "./transports/endpoints.ts";
+import type { TransportName } from "./transports/transport.ts";
 
 /** What the HTTP/WebSocket server needs from the rest of the gateway. */
 export interface ServerDeps {
   config: GatewayConfig;
   auth: Authenticator;
   adapters: Adapters;
-  /** A new client protocol session (for `/connection/websocket`), JSON or Protobuf, of a client at `address`. */
-  newClient: (encoding: EncodingName, address: string) => ClientSession;
+  /** A new client protocol session (for `/connection/websocket`), JSON or Protobuf, of a client at `address` whose upgrade request had `headers`. */
+  newClient: (encoding: EncodingName, address: string, headers: Headers, transport?: TransportName) => ClientSession;
   sweeper: Sweeper;
   /** `/connection/http_stream`, `/connection/sse` and their `uni_` forms. */
   streams: StreamEndpoints;
@@ -119,12 +120,12 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         const protobuf = asksProtobuf(req);
         if (protobuf) headers = { "Sec-WebSocket-Protocol": PROTOBUF_SUBPROTOCOL };
         // No frame bucket: the client rate-limits each command (111 each, 3013 after a run of them).
-        data = { ...common, bucket: undefined, protocol: "centrifugo", unidirectional: false, client: d.newClient(protobuf ? "protobuf" : "json", peerAddress(server, req)) };
+        data = { ...common, bucket: undefined, protocol: "centrifugo", unidirectional: false, client: d.newClient(protobuf ? "protobuf" : "json", peerAddress(server, req), req.headers) };
         break;
       }
       case "uniWebsocket":
         // Push-only, JSON: its one message is the connect request (a frame bucket for what it sends after).
-        data = { ...common, protocol: "centrifugo", unidirectional: true, client: d.newClient("json", peerAddress(server, req)) };
+        data = { ...common, protocol: "centrifugo", unidirectional: true, client: d.newClient("json", peerAddress(server, req), req.headers, "uni_websocket") };
         break;
       default:
         data = { ...common, protocol: "echo" };

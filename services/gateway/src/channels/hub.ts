@@ -1,5 +1,6 @@
 import type { Creator } from "../sessions/create-limit.ts";
 import type { EncodingName, ProtocolPublication, PushEncoding } from "../protocols/centrifugo/push.ts";
+import type { DeltaChannels } from "./delta/delta-channels.ts";
 
 export type { ProtocolPublication } from "../protocols/centrifugo/push.ts";
 
@@ -65,13 +66,16 @@ export interface ChannelHub {
   /**
    * Publishes `data` on `channel`, as `payload` (its stored form, serialized once and measured by
    * the caller: `roomPayload`, limits.ts); `creator`: whose creation allowance it spends. Undefined
-   * once taken, or why not.
+   * once taken, or why not. `skipHistory` (a publish proxy's `skip_history`): delivered to every
+   * gateway's subscribers, not stored (nothing is, on a hub without history).
    */
-  publish(channel: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined;
+  publish(channel: string, data: unknown, payload: string, creator: Creator, skipHistory?: boolean): PublishRefusal | undefined;
   /** Writes the channel's held pushes now: call it before a socket subscribes to the channel's topic (its reply covers them). */
   flush(channel: string): void;
   /** The Bun topic of `channel`'s publications in `enc`. */
   topic(channel: string, enc: PushEncoding): string;
+  /** The channels' Fossil delta subscribers here (each one is a holder too): on their own topics, fed by every publication the hub fans out. */
+  readonly deltas: DeltaChannels;
   /** Each channel with holders here, and how many. */
   holdersByChannel(): Iterable<[string, number]>;
   /** Channels with a holder here. */

@@ -1,4 +1,4 @@
-import type { Msg } from "@nats-io/transport-node";
+import { headers as natsHeaders, type Msg } from "@nats-io/transport-node";
 import { LIVE_ONLY_HEADER, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
@@ -14,6 +14,7 @@ import { StreamMissingError } from "./stream-get.ts";
 import type { StreamEpoch } from "./stream-epoch.ts";
 import { PushBatcher } from "./push-batch.ts";
 import { SyncTask } from "./sync-task.ts";
+import { DeltaChannels } from "./delta/delta-channels.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { TopicPublisher } from "./sink.ts";
 
@@ -29,8 +30,18 @@ export interface StreamEvent extends ChainedEvent {
   liveOnly?: true;
 }
 
+const utf8 = new TextEncoder();
+/** The headers of a live-only publication (one object for all: never changed). */
+const LIVE_ONLY_HEADERS = (() => {
+  const h = natsHeaders();
+  h.set(LIVE_ONLY_HEADER, "1");
+  return h;
+})();
+
 /** The headers a republished publication is read by. */
-const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER, LIVE_ONLY_HEADER] as const;
+const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER] as const;
+/** The header of a server API publication with `skip_history` (read only on a message without the stream's headers). */
+const LIVE_ONLY_FIELDS = [LIVE_ONLY_HEADER] as const;
 
 /** Publications kept per channel for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
@@ -99,6 +110,7 @@ export class StreamHub implements HistoryHub {
   private readonly reads = new Map<string, { from: number; entries: Promise<StoredPublication[]> }>();
   /** Protocol pushes of one turn, one frame per channel and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
+  readonly deltas = new DeltaChannels((topic, frame) => this.topicPublish(topic, frame));
   private failures = { count: 0, at: 0 };
   /** The largest stored publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES). */
   private readonly maxStoredBytes: number;
@@ -192,7 +204,8 @@ export class StreamHub implements HistoryHub {
    * the channel: the first such publish spends one of the creator's creations (CreateLimit).
    * Channels with a history never ask: one comparison on the hot path.
    */
-  publish(channel: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined {
+  publish(channel: string, data: unknown, payload: string, creator: Creator, skipHistory = false): PublishRefusal | undefined {
+    if (skipHistory) return this.publishLiveOnly(channel, data, payload);
     const st = this.channels.get(channel);
     if (!st || (st.cursor.last === 0 && !st.created)) {
       if (!this.createLimit.take(creator)) {
@@ -207,6 +220,26 @@ export class StreamHub implements HistoryHub {
     if (text !== undefined) this.topicPublish(legacyRoomTopic(room!), roomFrame(room!, text));
     this.publisher.publish(this.store.stream.storeSubject(channel), payload);
     this.counters.messageIn(this.namespace);
+    return undefined;
+  }
+
+  /**
+   * A publication that is not stored (a publish proxy's `skip_history`): onto the subject the stream
+   * republishes on, marked LIVE_ONLY_HEADER, as the server API's `skip_history` is, for the other
+   * gateways; to this gateway's subscribers at once (this connection gets none of its own messages
+   * back). It creates nothing, so it spends no creation allowance. `unavailable` while NATS is away.
+   */
+  private publishLiveOnly(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
+    if (!this.broker.publish(this.store.stream.liveSubject(channel), payload, LIVE_ONLY_HEADERS)) {
+      this.rejections.count("nats_publish_unavailable", this.log, { channel });
+      return "unavailable";
+    }
+    const room = this.store.stream.room(channel);
+    const text = room === undefined ? undefined : legacyText(data);
+    if (text !== undefined) this.topicPublish(legacyRoomTopic(room!), roomFrame(room!, text));
+    this.counters.messageIn(this.namespace);
+    const st = this.channels.get(channel);
+    if (st) this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", raw: utf8.encode(payload), pub: undefined, liveOnly: true });
     return undefined;
   }
 
@@ -453,6 +486,7 @@ export class StreamHub implements HistoryHub {
         st.cursor.position(epoch, 0);
         st.ring = [];
         st.ringBytes = 0;
+        this.deltas.forget(st.channel);
         this.clearEarly(st);
         // Recoveries waiting for an offset of the old life: place() answers them (not recovered) now.
         for (const r of st.reachers.splice(0)) r.done();
@@ -468,7 +502,7 @@ export class StreamHub implements HistoryHub {
    */
   private fromNats(st: ChannelState, msg: Msg): void {
     const h = headerFields(msg, REPUBLISHED);
-    if (h?.[LIVE_ONLY_HEADER] === "1" && h["Nats-Stream"] === "" && msg.data.byteLength <= this.maxStoredBytes) {
+    if (h?.["Nats-Stream"] === "" && headerFields(msg, LIVE_ONLY_FIELDS)?.[LIVE_ONLY_HEADER] === "1" && msg.data.byteLength <= this.maxStoredBytes) {
       return this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", raw: msg.data.slice(), pub: undefined, liveOnly: true });
     }
     const seq = Number(h?.["Nats-Sequence"]);
@@ -591,15 +625,21 @@ export class StreamHub implements HistoryHub {
       while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
     }
     const legacy = st.legacy > 0 && e.origin !== this.publisher.origin;
-    const encodings = this.encodings.filter((enc) => st.subscribers[enc.name] > 0);
-    if (st.legacy > 0 || encodings.length > 0) this.counters.messageOut(this.namespace); // the publisher's own `/chat/` sockets had it already
-    if (!legacy && encodings.length === 0) return;
+    // Delta subscribers are on their own topics: a plain frame only for the others.
+    const delta = this.deltas.has(st.channel);
+    const encodings = this.encodings.filter((enc) => st.subscribers[enc.name] > (delta ? this.deltas.count(st.channel, enc.name) : 0));
+    if (st.legacy > 0 || encodings.length > 0 || delta) this.counters.messageOut(this.namespace); // the publisher's own `/chat/` sockets had it already
+    if (!legacy && encodings.length === 0 && !delta) return;
     const pub = this.read(st, e);
     if (!pub) return;
     const text = legacy ? legacyText(pub.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic!, roomFrame(st.room!, text));
     const p = e.liveOnly ? liveOnlyPublication(pub) : toProtocol({ seq: e.seq, pub });
     for (const enc of encodings) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+    if (delta) {
+      const { data, ...meta } = p;
+      this.deltas.publish(st.channel, data, meta, pub.delta === true);
+    }
   }
 
   /** Releases the recoveries waiting for an offset the cursor has now fanned out. */

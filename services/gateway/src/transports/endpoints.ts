@@ -37,8 +37,8 @@ export interface StreamEndpointsDeps {
   maxBodyBytes: number;
   /** BACKPRESSURE_LIMIT_BYTES. */
   limitBytes: number;
-  /** A new session of `encoding` for a client at `address`. */
-  newSession(encoding: EncodingName, address: string): StreamSession;
+  /** A new session of `encoding` on `transport`, for a client at `address` whose request had `headers`. */
+  newSession(encoding: EncodingName, address: string, headers: Headers, transport: StreamEndpoint): StreamSession;
   /** Counts a refusal under its reason. */
   rejected(reason: string): void;
   /** A stream opened or closed (metrics). */
@@ -72,19 +72,18 @@ export class StreamEndpoints {
       const connect = name === "sse" ? await readSseConnect(req, url, max) : await readHttpStreamConnect(req, max);
       if (isRefusal(connect)) return this.refuse(connect, cors);
       const { transport, response } = name === "sse" ? openSse({ ...open, unidirectional: false }) : openHttpStream({ ...open, encoding: connect.encoding, unidirectional: false });
-      const session = this.start(name, transport, connect.encoding, address);
+      const session = this.start(name, transport, this.d.newSession(connect.encoding, address, req.headers, name));
       session.onFrame(typeof connect.frame === "string" ? connect.frame : Buffer.from(connect.frame.buffer, connect.frame.byteOffset, connect.frame.byteLength));
       return response;
     }
     const connect = name === "uni_sse" ? await readUniSseConnect(req, url, max) : await readUniHttpStreamConnect(req, max);
     if (isRefusal(connect)) return this.refuse(connect, cors);
     const { transport, response } = name === "uni_sse" ? openSse({ ...open, unidirectional: true }) : openHttpStream({ ...open, encoding: "json", unidirectional: true });
-    this.start(name, transport, "json", address).connectUni(connect);
+    this.start(name, transport, this.d.newSession("json", address, req.headers, name)).connectUni(connect);
     return response;
   }
 
-  private start(name: StreamEndpoint, transport: StreamTransport, encoding: EncodingName, address: string): StreamSession {
-    const session = this.d.newSession(encoding, address);
+  private start(name: StreamEndpoint, transport: StreamTransport, session: StreamSession): StreamSession {
     session.attach(transport);
     this.d.opened?.(name);
     this.d.streams.add(transport, (now) => session.sweep(now));
