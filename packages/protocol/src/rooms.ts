@@ -21,13 +21,15 @@ export const roomPublication = validator(RoomPublication);
 /**
  * A publication's stored form (a RoomPublication as JSON) from its data's JSON, serialized once:
  * `{"data":…}` (the server API's; `{"data":…,"tags":{…}}` with tags) or
- * `{"data":…,"info":{"user":…,"client":…}}` (a client's, with its `chan_info` when it has one).
+ * `{"data":…,"info":{"user":…,"client":…}}` (a client's, with its `conn_info` and `chan_info` when it has them).
  */
 export function roomPayload(dataJson: string, info?: ClientInfo, tags?: Record<string, string>): string {
   const tagsJson = tags === undefined ? "" : `,"tags":${JSON.stringify(tags)}`;
   if (info === undefined) return `{"data":${dataJson}${tagsJson}}`;
-  // `chan_info` (a subscription token's `info`) rides along when the publisher has one: not bounded by PUBLICATION_ENVELOPE_BYTES, so such a publication is measured as stored too (storedSizeError).
-  const who = info.chan_info === undefined ? { user: info.user, client: info.client } : { user: info.user, client: info.client, chan_info: info.chan_info };
+  // `conn_info` and `chan_info` (a proxy's or a subscription token's `info`) ride along when the publisher has them: not bounded by PUBLICATION_ENVELOPE_BYTES, so such a publication is measured as stored too (storedSizeError).
+  const who = info.chan_info === undefined && info.conn_info === undefined
+    ? { user: info.user, client: info.client }
+    : { user: info.user, client: info.client, ...(info.conn_info === undefined ? {} : { conn_info: info.conn_info }), ...(info.chan_info === undefined ? {} : { chan_info: info.chan_info }) };
   return `{"data":${dataJson},"info":${JSON.stringify(who)}${tagsJson}}`;
 }
 

@@ -1,4 +1,4 @@
-import type { Msg } from "@nats-io/transport-node";
+import { headers as natsHeaders, type Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
 import { LIVE_ONLY_HEADER, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
@@ -28,6 +28,14 @@ export interface StreamEvent extends ChainedEvent {
   /** The server API's `skip_history`: not stored, no seq (`seq` and `prev` are 0); fanned out in arrival order, never kept in the ring. */
   liveOnly?: true;
 }
+
+const utf8 = new TextEncoder();
+/** The headers of a live-only publication (one object for all: never changed). */
+const LIVE_ONLY = (() => {
+  const h = natsHeaders();
+  h.set(LIVE_ONLY_HEADER, "1");
+  return h;
+})();
 
 /** The headers a republished publication is read by. */
 const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER, LIVE_ONLY_HEADER] as const;
@@ -192,7 +200,8 @@ export class StreamHub implements HistoryHub {
    * the channel: the first such publish spends one of the creator's creations (CreateLimit).
    * Channels with a history never ask: one comparison on the hot path.
    */
-  publish(channel: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined {
+  publish(channel: string, data: unknown, payload: string, creator: Creator, skipHistory = false): PublishRefusal | undefined {
+    if (skipHistory) return this.publishLiveOnly(channel, data, payload);
     const st = this.channels.get(channel);
     if (!st || (st.cursor.last === 0 && !st.created)) {
       if (!this.createLimit.take(creator)) {
@@ -207,6 +216,26 @@ export class StreamHub implements HistoryHub {
     if (text !== undefined) this.topicPublish(legacyRoomTopic(room!), roomFrame(room!, text));
     this.publisher.publish(this.store.stream.storeSubject(channel), payload);
     this.counters.messageIn(this.namespace);
+    return undefined;
+  }
+
+  /**
+   * A publication that is not stored (a publish proxy's `skip_history`): onto the subject the stream
+   * republishes on, marked LIVE_ONLY_HEADER, as the server API's `skip_history` is, for the other
+   * gateways; to this gateway's subscribers at once (this connection gets none of its own messages
+   * back). It creates nothing, so it spends no creation allowance. `unavailable` while NATS is away.
+   */
+  private publishLiveOnly(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
+    if (!this.broker.publish(this.store.stream.liveSubject(channel), payload, LIVE_ONLY)) {
+      this.rejections.count("nats_publish_unavailable", this.log, { channel });
+      return "unavailable";
+    }
+    const room = this.store.stream.room(channel);
+    const text = room === undefined ? undefined : legacyText(data);
+    if (text !== undefined) this.topicPublish(legacyRoomTopic(room!), roomFrame(room!, text));
+    this.counters.messageIn(this.namespace);
+    const st = this.channels.get(channel);
+    if (st) this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", raw: utf8.encode(payload), pub: undefined, liveOnly: true });
     return undefined;
   }
 
