@@ -28,6 +28,8 @@ function streamServer(opts: { sse?: boolean; idleTimeout?: number; limit?: numbe
     port: 0,
     ...(opts.idleTimeout === undefined ? {} : { idleTimeout: opts.idleTimeout }),
     fetch(req, srv) {
+      // A plain request that is never answered (no stream, so Bun's idle timeout applies to it).
+      if (new URL(req.url).pathname === "/plain") return new Promise<Response>(() => undefined);
       const o = { limitBytes: opts.limit ?? LIMIT, hub, server: srv, req, closeGraceMs: opts.closeGraceMs };
       const { transport, response } = opts.sse ? openSse({ ...o, unidirectional: false }) : openHttpStream({ ...o, encoding: "json", unidirectional: false });
       transport.onClose((why) => closes.push(why));
@@ -208,8 +210,12 @@ describe("Bun's idle timeout", () => {
     const res = await fetch(s.url);
     const t = s.opened[0]!;
     const reading = readAll(res, (text) => text.includes("late"));
-    // Positive control for "still open": Bun's timer (1 s here) has fired by the time a 2.5 s old frame is read.
-    await Bun.sleep(2500);
+    // Positive control: a plain request opened after the stream, never answered, is ended by Bun's
+    // idle timeout; the stream, quiet for longer, would have been ended by the same sweep.
+    let plainEnded = false;
+    void fetch(`${s.url}plain`).then(() => undefined, () => undefined).finally(() => (plainEnded = true));
+    await waitFor("Bun's idle timeout ended the plain request", () => plainEnded, 20_000);
+    expect(s.opened).toHaveLength(1);
     expect(t.closed).toBe(false);
     t.write('{"late":true}');
     expect(await reading).toContain('data: {"late":true}');
