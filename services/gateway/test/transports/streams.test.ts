@@ -205,11 +205,16 @@ describe("the client going away", () => {
 });
 
 describe("Bun's idle timeout", () => {
-  test("does not end a quiet stream (it ends a plain request after idleTimeout): a frame written after it still arrives", async () => {
-    const s = streamServer({ sse: true, idleTimeout: 1 });
-    const res = await fetch(s.url);
+  test.each([
+    ["SSE", true, 'data: {"late":true}'],
+    ["HTTP-streaming", false, '{"late":true}'],
+  ] as const)("does not end a quiet %s stream (it ends a plain request after idleTimeout): a frame written after it still arrives", async (_kind, sse, late) => {
+    const s = streamServer({ sse, idleTimeout: 1 });
+    // An HTTP-streaming answer's headers go with its first frame: the response comes with "late".
+    const response = fetch(s.url, { method: sse ? "GET" : "POST" });
+    response.catch(() => undefined); // awaited below
+    await waitFor("the stream opened", () => s.opened.length === 1);
     const t = s.opened[0]!;
-    const reading = readAll(res, (text) => text.includes("late"));
     // Positive control: a plain request opened after the stream, never answered, is ended by Bun's
     // idle timeout; the stream, quiet for longer, would have been ended by the same sweep.
     let plainEnded = false;
@@ -218,7 +223,7 @@ describe("Bun's idle timeout", () => {
     expect(s.opened).toHaveLength(1);
     expect(t.closed).toBe(false);
     t.write('{"late":true}');
-    expect(await reading).toContain('data: {"late":true}');
+    expect(await readAll(await response, (text) => text.includes("late"))).toContain(late);
   });
 });
 
