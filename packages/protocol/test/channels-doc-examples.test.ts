@@ -1,9 +1,10 @@
-// docs/channels.md's configurations, read from the page itself: each one loads as the page shows
-// it, and does what the page says it does (the policy's answers), so the page cannot rot.
+// docs/channels.md, read from the page itself: its option table names every option served and no
+// other, and each configuration loads as the page shows it and does what the page says it does
+// (the policy's answers), so the page cannot rot.
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ChannelPolicy, parseChannelsFile, type Action, type Actor, type ChannelNamespaces, type Decision, type SubscribeAsk } from "../src/channels/index.ts";
+import { ChannelPolicy, OPTIONS, parseChannelsFile, type Action, type Actor, type ChannelNamespaces, type Decision, type SubscribeAsk } from "../src/channels/index.ts";
 
 const PAGE = readFileSync(join(import.meta.dir, "../../../docs/channels.md"), "utf8");
 const history = { size: 100, ttlMs: 86_400_000 };
@@ -54,6 +55,14 @@ function features(policy: ChannelPolicy, user: string, channel: string, asked: S
   if (resolved.kind === "unknown" || resolved.kind === "invalid") throw new Error(`${channel} is ${resolved.kind}`);
   return policy.features(user, resolved, asked);
 }
+
+test("the option table names every option served, and only those", () => {
+  const start = PAGE.indexOf("\n## The options\n");
+  const section = PAGE.slice(start, PAGE.indexOf("\n## ", start + 1));
+  const named = section.split("\n").filter((l) => l.startsWith("| `")).flatMap((row) => [...row.split("|")[1]!.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]!));
+  expect(named.filter((k) => !Object.hasOwn(OPTIONS, k))).toEqual([]);
+  expect(Object.keys(OPTIONS).filter((k) => !named.includes(k))).toEqual([]);
+});
 
 test("the page has the four examples, each one configuration", () => {
   expect(jsonBlocks("## Four examples")).toHaveLength(4);
