@@ -22,6 +22,8 @@ interface LiveState {
   subscribers: PerEncoding;
   /** The channel's Bun topic per encoding, built once. */
   topics: Record<EncodingName, string>;
+  /** Settles once NATS has this gateway's subscription of `subject` (a flush after it), or the link was down then. */
+  interest: Promise<void>;
 }
 
 /**
@@ -78,10 +80,14 @@ export class LiveHub implements ChannelHub {
       holders: 1,
       subscribers: noneYet(),
       topics: Object.fromEntries(this.encodings.map((enc) => [enc.name, enc.topic(channel)])) as Record<EncodingName, string>,
+      interest: Promise.resolve(),
     };
     fresh.subscribers[audience]++;
     this.channels.set(channel, fresh);
     this.broker.acquire(fresh.subject, (msg) => this.fromNats(fresh, msg));
+    // The subscription goes out now; a PING after it comes back once the server has it. While the
+    // link is down there is nothing to wait for (publishes are refused, nothing arrives).
+    if (this.broker.connected()) fresh.interest = this.broker.flush().catch(() => undefined);
   }
 
   leave(channel: string, audience: Audience): void {
@@ -93,9 +99,14 @@ export class LiveHub implements ChannelHub {
     this.broker.release(st.subject);
   }
 
-  /** Nothing to place: the subscriber gets what is published from now on. */
-  position(): Promise<Position> {
-    return Promise.resolve(NO_POSITION);
+  /**
+   * Nothing to place: the subscriber gets what is published from now on, where "now" is once NATS
+   * has this gateway's interest in the channel. Answering before that, a publication another
+   * gateway makes right after the subscribe reply would reach NATS first and be lost for it.
+   */
+  position(channel: string): Promise<Position> {
+    const st = this.channels.get(channel);
+    return st ? st.interest.then(() => NO_POSITION) : Promise.resolve(NO_POSITION);
   }
 
   catchUp(_channel: string, pos: Position): Position {
