@@ -2,13 +2,21 @@ import type { Msg, MsgHdrs } from "@nats-io/transport-node";
 import { randomBytes } from "node:crypto";
 import { Backoff } from "../backoff.ts";
 import type { Broker } from "./broker.ts";
-import type { Outbox, OutboxEntry } from "./outbox.ts";
+import { settle, type Outbox, type OutboxEntry, type Stored } from "./outbox.ts";
 
 /** Headers that number a gateway's publishes: who sent it, and its place in that sender's order. */
 export const ORIGIN_HEADER = "Rt-Origin";
 export const ORIGIN_SEQ_HEADER = "Rt-Seq";
 /** An entry not confirmed this long after it was sent is sent again, asking for an ack (it or its confirmation was lost). */
 const ACK_TIMEOUT_MS = 3000;
+/**
+ * How long a caller that asked (`publish`'s `stored`) waits for its publish to be stored before it
+ * is told false: under the SDK's 5 s publish timeout, over the 2-4 s a lost stream leader takes to
+ * be replaced (the publish stays queued and may still be stored after).
+ */
+export const STORED_WAIT_MS = 4000;
+/** How often waits past STORED_WAIT_MS and lost confirmations are looked for. */
+const CHECK_EVERY_MS = 250;
 /** The stream's answer to a message over its `max_msg_size` (JSStreamMessageExceedsMaximumErr): permanent. */
 const MESSAGE_TOO_LARGE = '"err_code":10054';
 const encoder = new TextEncoder();
@@ -18,8 +26,12 @@ const ackDecoder = new TextDecoder();
 export interface StreamPublishing {
   /** This gateway's origin id (in the `Rt-Origin` header of everything it publishes). */
   readonly origin: string;
-  /** Queues a publish: sent with the next batch, and again until the stream confirms it. */
-  publish(subject: string, payload: string): void;
+  /**
+   * Queues a publish: sent with the next batch, and again until the stream confirms it. `stored`,
+   * when given, is told once: true when the stream has stored it, false when it was dropped
+   * unconfirmed or not confirmed within STORED_WAIT_MS.
+   */
+  publish(subject: string, payload: string, stored?: Stored): void;
   /** The stream republished this gateway's publish numbered `seq` (its `Rt-Seq` header): that confirms it. */
   confirmed(seq: string | undefined): void;
 }
@@ -55,6 +67,9 @@ export class StreamPublisher implements StreamPublishing {
   private readonly ackPrefix: string;
   private readonly headerPrefix: string;
   private timer: ReturnType<typeof setInterval> | undefined;
+  /** Entries whose caller waits to hear they were stored, oldest first (confirmed ones are skipped when expiring). */
+  private waiting: OutboxEntry[] = [];
+  private waitingHead = 0;
 
   constructor(private readonly broker: Broker, private readonly outbox: Outbox, private readonly events: StreamPublisherEvents) {
     this.ackPrefix = `${broker.inboxPrefix}.ack.`;
@@ -69,16 +84,35 @@ export class StreamPublisher implements StreamPublishing {
 
   /** Starts the check for confirmations that never came. */
   start(): void {
-    this.timer = setInterval(() => this.checkLost(), 1000);
+    this.timer = setInterval(() => {
+      this.checkLost();
+      this.expireWaits();
+    }, CHECK_EVERY_MS);
   }
 
   stop(): void {
     clearInterval(this.timer);
   }
 
-  publish(subject: string, payload: string): void {
-    this.outbox.push(subject, payload);
+  publish(subject: string, payload: string, stored?: Stored): void {
+    const e = this.outbox.push(subject, payload, stored);
+    if (stored !== undefined) this.waiting.push(e);
     this.schedule();
+  }
+
+  /** Callers waiting longer than STORED_WAIT_MS are told false (their publishes stay queued). */
+  private expireWaits(): void {
+    const cutoff = Date.now() - STORED_WAIT_MS;
+    const w = this.waiting;
+    while (this.waitingHead < w.length && w[this.waitingHead]!.at <= cutoff) settle(w[this.waitingHead++]!, false);
+    while (this.waitingHead < w.length && w[this.waitingHead]!.done === undefined) this.waitingHead++;
+    if (this.waitingHead === w.length) {
+      this.waiting = [];
+      this.waitingHead = 0;
+    } else if (this.waitingHead > 1024 && this.waitingHead * 2 > w.length) {
+      this.waiting = w.slice(this.waitingHead);
+      this.waitingHead = 0;
+    }
   }
 
   private schedule(): void {

@@ -4,6 +4,7 @@ import { legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
+import type { Stored } from "../broker/outbox.ts";
 import { ORIGIN_HEADER, ORIGIN_SEQ_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
@@ -187,7 +188,7 @@ export class StreamHub implements HistoryHub {
    * the channel: the first such publish spends one of the creator's creations (CreateLimit).
    * Channels with a history never ask: one comparison on the hot path.
    */
-  publish(channel: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined {
+  publish(channel: string, data: unknown, payload: string, creator: Creator, stored?: Stored): PublishRefusal | undefined {
     const st = this.channels.get(channel);
     if (!st || (st.cursor.last === 0 && !st.created)) {
       if (!this.createLimit.take(creator)) {
@@ -200,7 +201,7 @@ export class StreamHub implements HistoryHub {
     const text = room === undefined ? undefined : legacyText(data);
     // Its own `/chat/{room}` sockets at once (also while NATS is away); everyone else from the stream.
     if (text !== undefined) this.topicPublish(legacyRoomTopic(room!), roomFrame(room!, text));
-    this.publisher.publish(this.store.stream.storeSubject(channel), payload);
+    this.publisher.publish(this.store.stream.storeSubject(channel), payload, stored);
     this.counters.messageIn(this.namespace);
     return undefined;
   }
@@ -251,13 +252,15 @@ export class StreamHub implements HistoryHub {
     let read: ProtocolPublication[] = [];
     let after = recover.offset;
     for (;;) {
-      // Synchronously from here to the return: the ring covers what came after the last read?
+      // Synchronously from here to the return: the ring covers what came after the last read? The
+      // read may have gone past what this gateway has fanned out (the stream is ahead of its
+      // cursor): those come through the topic, so the reply stops at the cursor, its offset.
       const tail = this.ringAfter(st, after);
-      if (tail) return { epoch, offset: st.cursor.last, recovered: true, publications: [...read, ...tail] };
+      if (tail) return { epoch, offset: st.cursor.last, recovered: true, publications: [...upTo(read, st.cursor.last), ...tail] };
       const more = await this.readAfter(channel, after);
       if (st.cursor.epoch !== epoch) return { epoch: st.cursor.epoch!, offset: st.cursor.last, recovered: false, publications: [] };
       read = [...read, ...more.map(toProtocol)];
-      if (more.length === 0) return { epoch, offset: st.cursor.last, recovered: true, publications: read };
+      if (more.length === 0) return { epoch, offset: st.cursor.last, recovered: true, publications: upTo(read, st.cursor.last) };
       after = more.at(-1)!.seq;
     }
   }
@@ -599,6 +602,12 @@ export class StreamHub implements HistoryHub {
     this.log.warn({ err: String(err), failures: this.failures.count, stream: this.store.stream.name }, "reading the stream failed; retrying with backoff");
     this.failures = { count: 0, at: now };
   }
+}
+
+/** The publications at or before `offset` (a sorted list: cut at the first one past it). */
+function upTo(pubs: ProtocolPublication[], offset: number): ProtocolPublication[] {
+  const past = pubs.findIndex((p) => p.offset! > offset);
+  return past < 0 ? pubs : pubs.slice(0, past);
 }
 
 function toProtocol(p: Pick<StoredPublication, "seq" | "pub">): ProtocolPublication {

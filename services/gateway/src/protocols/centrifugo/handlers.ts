@@ -189,11 +189,15 @@ function unsubscribe(c: ClientContext, id: number | undefined, req: C.ChannelReq
   c.reply(id, "unsubscribe", {});
 }
 
+/**
+ * Taken in command order (a refusal is its reply); the reply comes once the publication is stored
+ * (its channel's stream confirmed it), not when it is queued, and holds up no later command.
+ */
 function publish(c: ClientContext, id: number | undefined, req: C.PublishRequest): void {
   const sub = c.subs.open(req.channel);
   const info: C.ClientInfo = sub?.info === undefined ? { user: c.user!, client: c.id } : { user: c.user!, client: c.id, chan_info: sub.info };
-  c.d.node.publish(actor(c, req.channel), req.channel, req.data, info, c.creator());
-  c.reply(id, "publish", {});
+  const stored = c.d.node.publish(actor(c, req.channel), req.channel, req.data, info, c.creator());
+  c.replyWhen(id, "publish", stored.then(() => ({})));
 }
 
 async function refresh(c: ClientContext, id: number | undefined, req: C.RefreshRequest): Promise<void> {
