@@ -7,6 +7,8 @@ import { settle, type Outbox, type OutboxEntry, type Stored } from "./outbox.ts"
 /** Headers that number a gateway's publishes: who sent it, and its place in that sender's order. */
 export const ORIGIN_HEADER = "Rt-Origin";
 export const ORIGIN_SEQ_HEADER = "Rt-Seq";
+/** JetStream's per-publish id (the stream stores a repeat within its duplicate window once): `<origin>:<seq>` here. */
+export const MSG_ID_HEADER = "Nats-Msg-Id";
 /** An entry not confirmed this long after it was sent is sent again, asking for an ack (it or its confirmation was lost). */
 const ACK_TIMEOUT_MS = 3000;
 /**

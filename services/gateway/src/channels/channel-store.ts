@@ -4,7 +4,7 @@ import { readRoomPayload, type RoomPublication } from "@rt/protocol";
 import { ensureStream, type Logger } from "@rt/runtime";
 import { Backoff } from "../backoff.ts";
 import type { Broker } from "../broker/broker.ts";
-import { ORIGIN_HEADER } from "../broker/stream-publisher.ts";
+import { MSG_ID_HEADER, ORIGIN_HEADER } from "../broker/stream-publisher.ts";
 import { streamGet, type MsgQuery } from "./stream-get.ts";
 import { fromGet, streamRead, type ReadMsg } from "./stream-read.ts";
 import type { ChannelStream } from "./streams.ts";
@@ -18,6 +18,8 @@ export interface StoredPublication {
   raw: Uint8Array;
   /** The gateway process that published it (`Rt-Origin`). */
   origin: string;
+  /** Its publisher's id for it (`Nats-Msg-Id`; "" when none). */
+  id: string;
 }
 
 /** Largest stored publication read back (MAX_MESSAGE_BYTES is at most 16 MiB; the envelope adds little). */
@@ -136,7 +138,7 @@ export class ChannelStore {
       this.onInvalid(m.seq);
       return undefined;
     }
-    return { seq: m.seq, at: m.at, pub, raw: m.data, origin: m.header(ORIGIN_HEADER) };
+    return { seq: m.seq, at: m.at, pub, raw: m.data, origin: m.header(ORIGIN_HEADER), id: m.header(MSG_ID_HEADER) };
   }
 
   private async ensureLoop(): Promise<void> {

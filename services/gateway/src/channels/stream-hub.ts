@@ -5,7 +5,7 @@ import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
 import type { Stored } from "../broker/outbox.ts";
-import { ORIGIN_HEADER, ORIGIN_SEQ_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
+import { MSG_ID_HEADER, ORIGIN_HEADER, ORIGIN_SEQ_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
 import type { CreateLimit, Creator } from "../sessions/create-limit.ts";
@@ -22,6 +22,8 @@ import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication,
 export interface StreamEvent extends ChainedEvent {
   /** The gateway process that published it. */
   origin: string;
+  /** Its publisher's id for it (`Nats-Msg-Id`; "" when it has none): a copy stored again under another offset has the same. */
+  id: string;
   /** Its payload as stored; read (and validated) only when someone here needs a frame of it. */
   raw: Uint8Array;
   /** The payload read: a publication, null when it is not a valid one, undefined until read. */
@@ -29,7 +31,7 @@ export interface StreamEvent extends ChainedEvent {
 }
 
 /** The headers a republished publication is read by. */
-const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER] as const;
+const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER, MSG_ID_HEADER] as const;
 
 /** Publications kept per channel for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
@@ -60,6 +62,8 @@ interface ChannelState {
   /** The last publications fanned out (at most RING_SIZE and RING_BYTES), oldest first: a chain, each one's prev is the one before. */
   ring: StreamEvent[];
   ringBytes: number;
+  /** The ring's publications by id (`Nats-Msg-Id`): a later copy of one of them is not written again. */
+  ids: Map<string, number>;
   /** Holders by audience: no frame is built for an audience that is not here. */
   legacy: number;
   subscribers: PerEncoding;
@@ -151,6 +155,7 @@ export class StreamHub implements HistoryHub {
       }),
       ring: [],
       ringBytes: 0,
+      ids: new Map(),
       legacy: 0,
       subscribers: noneYet(),
       topics: Object.fromEntries(this.encodings.map((enc) => [enc.name, enc.topic(channel)])) as Record<EncodingName, string>,
@@ -250,6 +255,7 @@ export class StreamHub implements HistoryHub {
     if (recent) return { epoch, offset: st.cursor.last, recovered: true, publications: recent };
     if (!(await this.stillKept(channel, recover.offset))) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
     let read: ProtocolPublication[] = [];
+    const seen = new Set<string>();
     let after = recover.offset;
     for (;;) {
       // Synchronously from here to the return: the ring covers what came after the last read? The
@@ -259,7 +265,7 @@ export class StreamHub implements HistoryHub {
       if (tail) return { epoch, offset: st.cursor.last, recovered: true, publications: [...upTo(read, st.cursor.last), ...tail] };
       const more = await this.readAfter(channel, after);
       if (st.cursor.epoch !== epoch) return { epoch: st.cursor.epoch!, offset: st.cursor.last, recovered: false, publications: [] };
-      read = [...read, ...more.map(toProtocol)];
+      read = [...read, ...this.firstCopies(st, more, seen).map(toProtocol)];
       if (more.length === 0) return { epoch, offset: st.cursor.last, recovered: true, publications: upTo(read, st.cursor.last) };
       after = more.at(-1)!.seq;
     }
@@ -320,6 +326,16 @@ export class StreamHub implements HistoryHub {
     } finally {
       if (this.reads.get(channel) === read) this.reads.delete(channel);
     }
+  }
+
+  /** The stored publications that are not a later copy of one written here or read before (`seen`, added to). */
+  private firstCopies(st: ChannelState, entries: StoredPublication[], seen: Set<string>): StoredPublication[] {
+    return entries.filter((e) => {
+      if (e.id === "") return true;
+      if (seen.has(e.id) || this.repeated(st, e.id, e.seq)) return false;
+      seen.add(e.id);
+      return true;
+    });
   }
 
   /** True when `offset` of `channel` is still stored, so everything after it is too (per-subject limits trim oldest first). */
@@ -422,7 +438,7 @@ export class StreamHub implements HistoryHub {
           atEnd = false;
           break;
         }
-        this.fanOut(st, { seq: entry.seq, prev: c.last, origin: entry.origin, raw: entry.raw, pub: entry.pub });
+        this.fanOut(st, { seq: entry.seq, prev: c.last, origin: entry.origin, id: entry.id, raw: entry.raw, pub: entry.pub });
       }
       if (c.generation !== generation) continue;
       if (c.state !== "replaying") return;
@@ -451,6 +467,7 @@ export class StreamHub implements HistoryHub {
         st.cursor.position(epoch, 0);
         st.ring = [];
         st.ringBytes = 0;
+        st.ids.clear();
         this.clearEarly(st);
         // Recoveries waiting for an offset of the old life: place() answers them (not recovered) now.
         for (const r of st.reachers.splice(0)) r.done();
@@ -471,7 +488,7 @@ export class StreamHub implements HistoryHub {
     // This gateway's own publish, stored: that confirms it to the outbox (its first send asks for no ack).
     if (h[ORIGIN_HEADER] === this.publisher.origin) this.publisher.confirmed(h[ORIGIN_SEQ_HEADER]);
     // A copy: the client's message is a view of its read buffer, which the ring must not keep alive.
-    this.offer(st, { seq, prev, origin: h[ORIGIN_HEADER], raw: msg.data.slice(), pub: undefined });
+    this.offer(st, { seq, prev, origin: h[ORIGIN_HEADER], id: h[MSG_ID_HEADER], raw: msg.data.slice(), pub: undefined });
   }
 
   /** The publication of `e`, read and validated once (null, and counted, when it is not one). */
@@ -553,9 +570,15 @@ export class StreamHub implements HistoryHub {
   private fanOut(st: ChannelState, e: StreamEvent): void {
     st.cursor.wrote(e.seq);
     if (st.reachers.length > 0) this.reached(st);
+    if (this.repeated(st, e.id, e.seq)) return this.rejections.count("stored_repeat", this.log, { channel: st.channel, seq: e.seq, first: st.ids.get(e.id) });
     st.ring.push(e);
     st.ringBytes += e.raw.byteLength;
-    while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
+    if (e.id !== "") st.ids.set(e.id, e.seq);
+    while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) {
+      const old = st.ring.shift()!;
+      st.ringBytes -= old.raw.byteLength;
+      if (old.id !== "" && st.ids.get(old.id) === old.seq) st.ids.delete(old.id);
+    }
     const legacy = st.legacy > 0 && e.origin !== this.publisher.origin;
     const encodings = this.encodings.filter((enc) => st.subscribers[enc.name] > 0);
     if (st.legacy > 0 || encodings.length > 0) this.counters.messageOut(this.namespace); // the publisher's own `/chat/` sockets had it already
@@ -565,6 +588,17 @@ export class StreamHub implements HistoryHub {
     const text = legacy ? legacyText(pub.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic!, roomFrame(st.room!, text));
     for (const enc of encodings) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
+  }
+
+  /**
+   * True for a later copy of a publication this gateway wrote at an earlier offset (its id in the
+   * ring): the stream stored it twice (a publish sent again while its first copy was in flight
+   * through a leader change; nats-server 2.9 does not always dedupe those). Written once, the first time.
+   */
+  private repeated(st: ChannelState, id: string, seq: number): boolean {
+    if (id === "") return false;
+    const first = st.ids.get(id);
+    return first !== undefined && first < seq;
   }
 
   /** Releases the recoveries waiting for an offset the cursor has now fanned out. */
