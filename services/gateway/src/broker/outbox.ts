@@ -79,16 +79,16 @@ export class Outbox {
     return e;
   }
 
-  /** The entries not sent on this connection yet (marked sent now); entries past the age bound are dropped first. */
-  takeUnsent(): OutboxEntry[] {
+  /** The entries not sent on this connection yet (at most `max`, oldest first; marked sent now); entries past the age bound are dropped first. */
+  takeUnsent(max = Infinity): OutboxEntry[] {
     this.dropAged();
-    const out = this.q.slice(this.next);
+    const out = this.q.slice(this.next, max === Infinity ? undefined : this.next + max);
     const now = this.now();
     for (const e of out) {
       e.sentAt = now;
       e.attempts++;
     }
-    this.next = this.q.length;
+    this.next += out.length;
     return out;
   }
 

@@ -17,6 +17,12 @@ const ACK_TIMEOUT_MS = 3000;
  * be replaced (the publish stays queued and may still be stored after).
  */
 export const STORED_WAIT_MS = 4000;
+/**
+ * A publish unconfirmed this long holds back the first sends of newer ones (the stream may have no
+ * leader: what it missed is sent again before anything newer is stored). Above a confirmation's
+ * usual latency, below the 2-9 s nats-server takes to elect a new leader.
+ */
+const HOLD_MS = 1000;
 /** How often waits past STORED_WAIT_MS and lost confirmations are looked for. */
 const CHECK_EVERY_MS = 250;
 /** The stream's answer to a message over its `max_msg_size` (JSStreamMessageExceedsMaximumErr): permanent. */
@@ -58,13 +64,23 @@ export interface StreamPublisherEvents {
  * also when it was a repeat the stream had stored already (and did not republish). A failed ack
  * (no stream leader, no stream) or no confirmation in time rewinds the outbox after a backoff;
  * after a reconnect the unconfirmed rest is sent again before anything new. So what a member sends
- * while this gateway is cut off is stored, once, when the link is back. A publish the stream
+ * while this gateway is cut off is stored, once, when the link is back.
+ *
+ * In order, also when the stream loses its leader: publishes sent while it has none are lost, and
+ * one sent once it has a new one would be stored before them. So a publish unconfirmed for HOLD_MS
+ * holds back the first send of anything newer, and whatever is sent again (after a reconnect, a
+ * refusal, a lost confirmation) starts with the oldest alone (a probe, asking for an ack): the rest
+ * follows once the stream has stored it. A publish the stream
  * refuses for good (over its `max_msg_size`) leaves the outbox, counted, and holds nothing up.
  */
 export class StreamPublisher implements StreamPublishing {
   readonly origin = randomBytes(9).toString("base64url");
   private scheduled = false;
   private paused = false;
+  /** Sending again from the oldest unconfirmed: it goes alone, the rest once it is stored. */
+  private probing = true;
+  /** First sends were held back by an old unconfirmed publish (a confirmation resumes them). */
+  private held = false;
   private readonly backoff = new Backoff(100, 2000);
   private readonly ackPrefix: string;
   private readonly headerPrefix: string;
@@ -73,15 +89,17 @@ export class StreamPublisher implements StreamPublishing {
   private waiting: OutboxEntry[] = [];
   private waitingHead = 0;
 
-  constructor(private readonly broker: Broker, private readonly outbox: Outbox, private readonly events: StreamPublisherEvents) {
+  constructor(
+    private readonly broker: Broker,
+    private readonly outbox: Outbox,
+    private readonly events: StreamPublisherEvents,
+    /** HOLD_MS, unless a test says (0: nothing newer is sent before the older ones are stored). */
+    private readonly holdMs = HOLD_MS,
+  ) {
     this.ackPrefix = `${broker.inboxPrefix}.ack.`;
     this.headerPrefix = `NATS/1.0\r\n${ORIGIN_HEADER}: ${this.origin}\r\nNats-Msg-Id: ${this.origin}:`;
     broker.acquire(`${this.ackPrefix}*`, (msg) => this.onAck(msg));
-    broker.onUp(() => {
-      this.outbox.rewind();
-      this.paused = false;
-      this.schedule();
-    });
+    broker.onUp(() => this.resend());
   }
 
   /** Starts the check for confirmations that never came. */
@@ -89,6 +107,7 @@ export class StreamPublisher implements StreamPublishing {
     this.timer = setInterval(() => {
       this.checkLost();
       this.expireWaits();
+      if (this.outbox.pending) this.schedule();
     }, CHECK_EVERY_MS);
   }
 
@@ -126,9 +145,15 @@ export class StreamPublisher implements StreamPublishing {
   private readonly send = (): void => {
     this.scheduled = false;
     if (this.paused || !this.broker.connected()) return; // sent after the reconnect
-    for (const e of this.outbox.takeUnsent()) {
+    if (this.probing && this.outbox.oldestSentAt > 0) return; // the probe is out: the rest waits for it
+    const oldest = this.outbox.oldestSentAt;
+    if (!this.probing && oldest > 0 && Date.now() - oldest > this.holdMs) {
+      this.held = true; // newer ones wait: a confirmation resumes them, or checkLost sends again
+      return;
+    }
+    for (const e of this.outbox.takeUnsent(this.probing ? 1 : Infinity)) {
       try {
-        const reply = e.attempts > 1 ? `${this.ackPrefix}${e.seq}` : undefined;
+        const reply = e.attempts > 1 || this.probing ? `${this.ackPrefix}${e.seq}` : undefined;
         if (!this.broker.publish(e.subject, e.payload, this.numbered(e.seq), reply)) break; // the link dropped: onUp rewinds
       } catch (err) {
         this.events.onError(err);
@@ -150,6 +175,17 @@ export class StreamPublisher implements StreamPublishing {
     if (!Number.isSafeInteger(n) || n < 1) return;
     this.stored(this.outbox.ackOne(n));
     this.backoff.reset();
+    if (this.probing || this.held) this.resume();
+  }
+
+  /** After a confirmation: a probe that was stored lets the rest go; held first sends go once nothing old waits. */
+  private resume(): void {
+    if (this.outbox.oldestSentAt !== 0) {
+      if (this.probing || Date.now() - this.outbox.oldestSentAt > this.holdMs) return;
+    }
+    this.probing = false;
+    this.held = false;
+    this.schedule();
   }
 
   /** The stream's answer to one publish: `{"stream","seq","duplicate"?}`, an `{"error"}`, or a 503 status (no responders). */
@@ -163,11 +199,15 @@ export class StreamPublisher implements StreamPublishing {
     const duplicate = body.includes('"duplicate"');
     // Too large for the stream (its limit was lowered below this gateway's, by hand or by a gateway
     // with a smaller MAX_MESSAGE_BYTES): dropped and counted, never sent again; the rest flows on.
-    if (!ok && body.includes(MESSAGE_TOO_LARGE)) return void this.outbox.refuse(seq);
+    if (!ok && body.includes(MESSAGE_TOO_LARGE)) {
+      this.outbox.refuse(seq);
+      return this.resume();
+    }
     if (!ok) return this.failed();
     if (duplicate) this.events.onRepeat();
     this.stored(this.outbox.ackOne(seq));
     this.backoff.reset();
+    if (this.probing || this.held) this.resume();
   }
 
   private stored(e: OutboxEntry | undefined): void {
@@ -178,11 +218,16 @@ export class StreamPublisher implements StreamPublishing {
   private failed(): void {
     if (this.paused) return;
     this.paused = true;
-    setTimeout(() => {
-      this.paused = false;
-      this.outbox.rewind();
-      this.schedule();
-    }, this.backoff.next());
+    setTimeout(() => this.resend(), this.backoff.next());
+  }
+
+  /** Everything unconfirmed goes again, oldest first: the oldest alone, asking for an ack; the rest once it is stored. */
+  private resend(): void {
+    this.paused = false;
+    this.outbox.rewind();
+    this.probing = true;
+    this.held = false;
+    this.schedule();
   }
 
   private checkLost(): void {
