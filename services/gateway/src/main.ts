@@ -32,7 +32,7 @@ import { Presence } from "./presence/presence.ts";
 import { demoRoute } from "./demo/demo-routes.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { Node } from "./node/node.ts";
-import { RpcRelay } from "./proxies/rpc-relay.ts";
+import { ProxyClient } from "./proxies/proxy-client.ts";
 import { Rejections } from "./rejections.ts";
 import { adapterOf, startServer } from "./server.ts";
 import { JwtSubscriptionTokens } from "./subscription-token.ts";
@@ -49,10 +49,6 @@ const log = createLogger("gateway", config.logLevel);
 if (config.allowInsecureUserId) log.warn("ALLOW_INSECURE_USER_ID is on: /notifications accepts ?user_id= without a token (development only)");
 if (config.protocol.allowAnonymous) log.warn("ALLOW_ANONYMOUS is on: /connection/websocket accepts a connect without a token (development only)");
 if (!config.allowedOrigins) log.warn("ALLOWED_ORIGINS is unset: browsers from any origin may connect");
-for (const ns of config.channels.all()) {
-  const proxies = (["subscribe_proxy_enabled", "publish_proxy_enabled", "sub_refresh_proxy_enabled"] as const).filter((o) => ns.options[o]);
-  if (proxies.length > 0) log.warn({ namespace: ns.name, options: proxies }, "CHANNELS_FILE: this namespace hands decisions to a backend proxy, which the gateway does not ask yet: those requests are refused with 108 (not available)");
-}
 
 const metrics = new Metrics();
 const rejections = new Rejections(metrics);
@@ -122,8 +118,9 @@ const node = new Node({
 // Protocols: the article's four endpoints and the client protocol.
 const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);
 // One set of client dependencies per encoding (the same Node and per-user counts).
+const proxies = new ProxyClient({ requester: broker, metrics, log: log.child({ module: "proxies" }), config: config.proxy });
 const jsonDeps: ClientDeps = {
-  auth, subscriptionTokens: new JwtSubscriptionTokens(config.jwt, auth.jwks), node, rpc: new RpcRelay(broker), codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
+  auth, subscriptionTokens: new JwtSubscriptionTokens(config.jwt, auth.jwks), node, proxies, codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
   config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, version: VERSION, subscriptionExpiryGraceMs: SUBSCRIPTION_EXPIRY_GRACE_MS },
 };
 const protobufDeps: ClientDeps = { ...jsonDeps, codec: new ProtobufCodec() };
@@ -190,7 +187,7 @@ publisher.start();
 const demoNotifier = config.demoNotifier; // set with DEMO_PAGE=1 only
 const demo = demoNotifier ? { page: (await import("../demo/index.html")).default, route: (req: Request, url: URL) => demoRoute(req, url, { jwt: config.jwt, auth, notifier: demoNotifier, log: log.child({ module: "demo" }) }) } : undefined;
 if (demo) log.warn("DEMO_PAGE is on: the demo page at / and /demo/token, which signs a token for any user (development only)");
-server = listenOrExit("gateway", config.port, () => startServer({ demo, config, auth, adapters, sockets, newClient: (encoding, address) => new Session(encoding === "json" ? jsonDeps : protobufDeps, address), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log }));
+server = listenOrExit("gateway", config.port, () => startServer({ demo, config, auth, adapters, sockets, newClient: (encoding, address, headers) => new Session(encoding === "json" ? jsonDeps : protobufDeps, { address, transport: "websocket", headers: proxies.connectEnabled ? proxies.headers(headers) : {} }), sweeper, rejections, counters, metrics: () => metrics.response(), ready, accepting: () => accepting, log }));
 sweeper.start(config.sweepIntervalMs);
 log.info({ port: server.port, host: config.host }, "gateway listening");
 

@@ -20,8 +20,8 @@ export interface ServerDeps {
   config: GatewayConfig;
   auth: Authenticator;
   adapters: Adapters;
-  /** A new client protocol session (for `/connection/websocket`), JSON or Protobuf, of a client at `address`. */
-  newClient: (encoding: EncodingName, address: string) => ClientSession;
+  /** A new client protocol session (for `/connection/websocket`), JSON or Protobuf, of a client at `address` whose upgrade request had `headers`. */
+  newClient: (encoding: EncodingName, address: string, headers: Headers) => ClientSession;
   sweeper: Sweeper;
   /** Sockets by user and client id (protocol clients add themselves at connect). */
   sockets: SocketIndex;
@@ -108,7 +108,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         const protobuf = asksProtobuf(req);
         if (protobuf) headers = { "Sec-WebSocket-Protocol": PROTOBUF_SUBPROTOCOL };
         // No frame bucket: the client rate-limits each command (111 each, 3013 after a run of them).
-        data = { ...common, bucket: undefined, protocol: "centrifugo", client: d.newClient(protobuf ? "protobuf" : "json", peerAddress(server, req)) };
+        data = { ...common, bucket: undefined, protocol: "centrifugo", client: d.newClient(protobuf ? "protobuf" : "json", peerAddress(server, req), req.headers) };
         break;
       }
       default:

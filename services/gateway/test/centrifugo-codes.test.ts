@@ -255,10 +255,19 @@ describe("error replies", () => {
     s.send({ id: 4, rpc: { method: "nobody", data: {} } });
     expect((await errorOf(s, 4))?.code).toBe(108);
     const sub = nc.subscribe("rpc.not-json", { callback: (_e, m) => void m.respond("this is not json") });
+    // The old form, the bare data, is malformed now: the proxy envelope is `{"result": {"data": …}}`.
+    const bare = nc.subscribe("rpc.bare", { callback: (_e, m) => void m.respond(JSON.stringify({ sum: 5 })) });
+    const enveloped = nc.subscribe("rpc.enveloped", { callback: (_e, m) => void m.respond(JSON.stringify({ result: { data: { sum: 5 } } })) });
     await nc.flush();
     s.send({ id: 5, rpc: { method: "not-json" } });
-    expect((await errorOf(s, 5))?.code).toBe(100);
+    expect(await errorOf(s, 5)).toEqual({ code: 100, message: "internal server error", temporary: true });
+    s.send({ id: 6, rpc: { method: "bare" } });
+    expect(await errorOf(s, 6)).toEqual({ code: 100, message: "internal server error", temporary: true });
+    s.send({ id: 7, rpc: { method: "enveloped" } });
+    expect((await reply(s, 7)).rpc).toEqual({ data: { sum: 5 } });
     sub.unsubscribe();
+    bare.unsubscribe();
+    enveloped.unsubscribe();
   });
 
   test("111: commands over the rate limit are refused one by one (temporary); the connection stays", async () => {

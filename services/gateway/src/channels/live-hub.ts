@@ -103,7 +103,7 @@ export class LiveHub implements ChannelHub {
   }
 
   /** Publishes `payload` (measured by the caller) to every gateway's subscribers, this one's at once; `unavailable` while the NATS link is down. No creation allowance: nothing is stored. */
-  publish(channel: string, data: unknown, payload: string, _creator?: Creator, stored?: Stored): PublishRefusal | undefined {
+  publish(channel: string, data: unknown, payload: string, _creator?: Creator, _skipHistory?: boolean, stored?: Stored): PublishRefusal | undefined {
     const st = this.channels.get(channel);
     const namespace = st?.namespace ?? namespaceOf(channel);
     if (!this.broker.publish(st?.subject ?? channelPubSubject(namespace, channel), payload)) {
@@ -164,6 +164,7 @@ export class LiveHub implements ChannelHub {
     const pub = read ?? (payload === undefined ? undefined : readRoomPayload(payload));
     const info = pub?.info;
     const p: ProtocolPublication = info ? { data, info } : { data };
+    if (pub?.tags !== undefined) p.tags = pub.tags;
     for (const enc of this.encodings) if (st.subscribers[enc.name] > 0) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
   }
 

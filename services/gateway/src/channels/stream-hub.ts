@@ -1,6 +1,6 @@
-import type { Msg } from "@nats-io/transport-node";
+import { headers as natsHeaders, type Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type RoomPublication } from "@rt/protocol";
+import { LIVE_ONLY_HEADER, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
@@ -28,10 +28,20 @@ export interface StreamEvent extends ChainedEvent {
   raw: Uint8Array;
   /** The payload read: a publication, null when it is not a valid one, undefined until read. */
   pub: RoomPublication | null | undefined;
+  /** The server API's `skip_history`: not stored, no seq (`seq` and `prev` are 0); fanned out in arrival order, never kept in the ring. */
+  liveOnly?: true;
 }
 
+const utf8 = new TextEncoder();
+/** The headers of a live-only publication (one object for all: never changed). */
+const LIVE_ONLY = (() => {
+  const h = natsHeaders();
+  h.set(LIVE_ONLY_HEADER, "1");
+  return h;
+})();
+
 /** The headers a republished publication is read by. */
-const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER, MSG_ID_HEADER] as const;
+const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER, MSG_ID_HEADER, LIVE_ONLY_HEADER] as const;
 
 /** Publications kept per channel for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
@@ -79,6 +89,8 @@ interface ChannelState {
   earlyTimer: ReturnType<typeof setTimeout> | undefined;
   /** A publish into the channel while it had nothing stored (as this gateway saw it) was counted as its creation. */
   created: boolean;
+  /** Live-only publications that arrived while early ones wait for a gap: written after them, in arrival order. */
+  afterEarly: StreamEvent[];
 }
 
 /**
@@ -165,6 +177,7 @@ export class StreamHub implements HistoryHub {
       earlyBytes: 0,
       earlyTimer: undefined,
       created: false,
+      afterEarly: [],
     };
     this.count(fresh, audience, 1);
     this.channels.set(channel, fresh);
@@ -193,7 +206,12 @@ export class StreamHub implements HistoryHub {
    * the channel: the first such publish spends one of the creator's creations (CreateLimit).
    * Channels with a history never ask: one comparison on the hot path.
    */
-  publish(channel: string, data: unknown, payload: string, creator: Creator, stored?: Stored): PublishRefusal | undefined {
+  publish(channel: string, data: unknown, payload: string, creator: Creator, skipHistory = false, stored?: Stored): PublishRefusal | undefined {
+    if (skipHistory) {
+      const refused = this.publishLiveOnly(channel, data, payload);
+      if (refused === undefined) stored?.(true);
+      return refused;
+    }
     const st = this.channels.get(channel);
     if (!st || (st.cursor.last === 0 && !st.created)) {
       if (!this.createLimit.take(creator)) {
@@ -208,6 +226,26 @@ export class StreamHub implements HistoryHub {
     if (text !== undefined) this.topicPublish(legacyRoomTopic(room!), roomFrame(room!, text));
     this.publisher.publish(this.store.stream.storeSubject(channel), payload, stored);
     this.counters.messageIn(this.namespace);
+    return undefined;
+  }
+
+  /**
+   * A publication that is not stored (a publish proxy's `skip_history`): onto the subject the stream
+   * republishes on, marked LIVE_ONLY_HEADER, as the server API's `skip_history` is, for the other
+   * gateways; to this gateway's subscribers at once (this connection gets none of its own messages
+   * back). It creates nothing, so it spends no creation allowance. `unavailable` while NATS is away.
+   */
+  private publishLiveOnly(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
+    if (!this.broker.publish(this.store.stream.liveSubject(channel), payload, LIVE_ONLY)) {
+      this.rejections.count("nats_publish_unavailable", this.log, { channel });
+      return "unavailable";
+    }
+    const room = this.store.stream.room(channel);
+    const text = room === undefined ? undefined : legacyText(data);
+    if (text !== undefined) this.topicPublish(legacyRoomTopic(room!), roomFrame(room!, text));
+    this.counters.messageIn(this.namespace);
+    const st = this.channels.get(channel);
+    if (st) this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", id: "", raw: utf8.encode(payload), pub: undefined, liveOnly: true });
     return undefined;
   }
 
@@ -476,9 +514,16 @@ export class StreamHub implements HistoryHub {
     }
   }
 
-  /** A publication the stream republished: its headers checked now, its payload when a frame of it is needed. */
+  /**
+   * A publication the stream republished: its headers checked now, its payload when a frame of it
+   * is needed. Or one the server API published with `skip_history` (LIVE_ONLY_HEADER, no stream
+   * headers): not stored, so it has no seq.
+   */
   private fromNats(st: ChannelState, msg: Msg): void {
     const h = headerFields(msg, REPUBLISHED);
+    if (h?.[LIVE_ONLY_HEADER] === "1" && h["Nats-Stream"] === "" && msg.data.byteLength <= this.maxStoredBytes) {
+      return this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", id: "", raw: msg.data.slice(), pub: undefined, liveOnly: true });
+    }
     const seq = Number(h?.["Nats-Sequence"]);
     const prev = Number(h?.["Nats-Last-Sequence"]);
     if (h?.["Nats-Stream"] !== this.store.stream.name || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxStoredBytes) {
@@ -506,7 +551,25 @@ export class StreamHub implements HistoryHub {
     return e.pub;
   }
 
+  /**
+   * A live-only publication: written now when the channel is live and nothing waits before it;
+   * held with the stream's publications while the stream is read (written in arrival order when the
+   * read ends), or after the early ones while they wait for a gap. Lost when the held publications
+   * overflow (the stream's are read again, a live-only one cannot be): at most once.
+   */
+  private offerLiveOnly(st: ChannelState, e: StreamEvent): void {
+    const c = st.cursor;
+    if (c.state === "closed") return;
+    if (c.state !== "live") return c.hold(e, e.raw.byteLength);
+    if (st.early.size > 0) {
+      st.afterEarly.push(e);
+      return;
+    }
+    this.fanOut(st, e);
+  }
+
   private offer(st: ChannelState, e: StreamEvent): void {
+    if (e.liveOnly) return this.offerLiveOnly(st, e);
     const c = st.cursor;
     // The first publication the stream republishes to us places the channel: everything before it
     // (its `prev` and older) was published before this gateway joined. No store read, so a busy
@@ -543,12 +606,16 @@ export class StreamHub implements HistoryHub {
       st.earlyBytes -= next.raw.byteLength;
       this.fanOut(st, next);
     }
-    if (st.early.size === 0) this.clearEarly(st);
+    if (st.early.size === 0) {
+      const after = st.afterEarly;
+      this.clearEarly(st);
+      for (const e of after) this.offerLiveOnly(st, e);
+    }
   }
 
   /** The missing publication did not come: read the gap from the stream; the early ones wait in the cursor. */
   private readGap(st: ChannelState): void {
-    const early = [...st.early.values()].sort((a, b) => a.seq - b.seq);
+    const early = [...[...st.early.values()].sort((a, b) => a.seq - b.seq), ...st.afterEarly];
     this.clearEarly(st);
     if (st.cursor.state !== "live") return;
     for (const e of early) st.cursor.hold(e, e.raw.byteLength);
@@ -561,6 +628,7 @@ export class StreamHub implements HistoryHub {
     st.earlyTimer = undefined;
     st.early.clear();
     st.earlyBytes = 0;
+    st.afterEarly = [];
   }
 
   /**
@@ -568,16 +636,18 @@ export class StreamHub implements HistoryHub {
    * frame serialized once. `/chat/` sockets of the publishing gateway had it at once (not again).
    */
   private fanOut(st: ChannelState, e: StreamEvent): void {
-    st.cursor.wrote(e.seq);
-    if (st.reachers.length > 0) this.reached(st);
-    if (this.repeated(st, e.id, e.seq)) return this.rejections.count("stored_repeat", this.log, { channel: st.channel, seq: e.seq, first: st.ids.get(e.id) });
-    st.ring.push(e);
-    st.ringBytes += e.raw.byteLength;
-    if (e.id !== "") st.ids.set(e.id, e.seq);
-    while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) {
-      const old = st.ring.shift()!;
-      st.ringBytes -= old.raw.byteLength;
-      if (old.id !== "" && st.ids.get(old.id) === old.seq) st.ids.delete(old.id);
+    if (!e.liveOnly) {
+      st.cursor.wrote(e.seq);
+      if (st.reachers.length > 0) this.reached(st);
+      if (this.repeated(st, e.id, e.seq)) return this.rejections.count("stored_repeat", this.log, { channel: st.channel, seq: e.seq, first: st.ids.get(e.id) });
+      st.ring.push(e);
+      st.ringBytes += e.raw.byteLength;
+      if (e.id !== "") st.ids.set(e.id, e.seq);
+      while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) {
+        const old = st.ring.shift()!;
+        st.ringBytes -= old.raw.byteLength;
+        if (old.id !== "" && st.ids.get(old.id) === old.seq) st.ids.delete(old.id);
+      }
     }
     const legacy = st.legacy > 0 && e.origin !== this.publisher.origin;
     const encodings = this.encodings.filter((enc) => st.subscribers[enc.name] > 0);
@@ -587,7 +657,8 @@ export class StreamHub implements HistoryHub {
     if (!pub) return;
     const text = legacy ? legacyText(pub.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic!, roomFrame(st.room!, text));
-    for (const enc of encodings) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
+    const p = e.liveOnly ? liveOnlyPublication(pub) : toProtocol({ seq: e.seq, pub });
+    for (const enc of encodings) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
   }
 
   /**
@@ -645,5 +716,14 @@ function upTo(pubs: ProtocolPublication[], offset: number): ProtocolPublication[
 }
 
 function toProtocol(p: Pick<StoredPublication, "seq" | "pub">): ProtocolPublication {
-  return p.pub.info ? { data: p.pub.data, info: p.pub.info, offset: p.seq } : { data: p.pub.data, offset: p.seq };
+  const out: ProtocolPublication = p.pub.info ? { data: p.pub.data, info: p.pub.info, offset: p.seq } : { data: p.pub.data, offset: p.seq };
+  if (p.pub.tags !== undefined) out.tags = p.pub.tags;
+  return out;
+}
+
+/** A live-only publication as pushed: no offset (the SDK's position does not move). */
+function liveOnlyPublication(pub: RoomPublication): ProtocolPublication {
+  const out: ProtocolPublication = pub.info ? { data: pub.data, info: pub.info } : { data: pub.data };
+  if (pub.tags !== undefined) out.tags = pub.tags;
+  return out;
 }

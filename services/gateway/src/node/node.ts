@@ -1,6 +1,6 @@
 import {
   CHAT_NAMESPACE, MONITOR_CHANNEL, ProtocolError, centrifugo, dataSizeError, depthWithin, roomPayload, storedSizeError,
-  type Action, type Actor, type ChannelName, type ChannelPolicy, type ServedChannel, type SubscribeAsk, type SubscriptionOverride,
+  type Action, type Actor, type ChannelName, type Decision, type ChannelPolicy, type ServedChannel, type SubscribeAsk, type SubscriptionOverride,
 } from "@rt/protocol";
 import type { Server } from "bun";
 import { legacyRoomTopic, type ChannelHub, type HistoryHub, type HistoryPage, type Recovery } from "../channels/hub.ts";
@@ -74,14 +74,25 @@ export class Node {
     return this.policy.resolve(name);
   }
 
-  /** The channel when `actor` may do `action` on it; otherwise the refusal (a ProtocolError, which may say to disconnect). */
+  /**
+   * The channel when `actor` may do `action` on it; otherwise the refusal (a ProtocolError, which
+   * may say to disconnect). A decision the namespace hands to its backend is not available here
+   * (108): callers that ask the proxy use `decide`.
+   */
   check(actor: Actor, action: Action, channel: string | ChannelName): ServedChannel {
-    const decision = this.policy.check(actor, action, channel);
+    const decision = this.decide(actor, action, channel);
     if (decision.kind === "allow") return decision.channel;
-    // The namespace's backend decides (docs/proxy.md): the proxies are not asked from here yet, so
-    // such a request is not available (main.ts warns at start about every namespace that enables one).
-    if (decision.kind === "proxy") throw new ProtocolError(ErrorCode.NotAvailable);
-    throw new ProtocolError(decision.code, decision.disconnect);
+    throw new ProtocolError(ErrorCode.NotAvailable);
+  }
+
+  /**
+   * What the policy says of `actor` doing `action` on `channel`: allowed, or the namespace's
+   * backend decides (the caller asks its proxy, docs/proxy.md); a refusal is thrown as in `check`.
+   */
+  decide(actor: Actor, action: Action, channel: string | ChannelName): Extract<Decision, { kind: "allow" | "proxy" }> {
+    const decision = this.policy.check(actor, action, channel);
+    if (decision.kind === "deny") throw new ProtocolError(decision.code, decision.disconnect);
+    return decision;
   }
 
   /** How a subscription of `user` to `channel` behaves (what it asked, a token's override). */
@@ -120,19 +131,24 @@ export class Node {
    * may still be stored later: the caller cannot count it as either); refusals throw at once.
    */
   publish(actor: Actor, channel: string, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator): Promise<void> {
-    const ref = this.check(actor, "publish", channel);
+    return this.publishTo(this.check(actor, "publish", channel), data, info, creator);
+  }
+
+  /** Publishes on a channel already allowed (`decide`, then its proxy's answer): as `publish`; `skipHistory`: delivered, not stored (the publish proxy's `skip_history`). */
+  publishTo(ref: ServedChannel, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator, skipHistory = false): Promise<void> {
+    const channel = ref.channel;
     if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
     if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied);
     const dataJson = JSON.stringify(data);
     const payload = roomPayload(dataJson, info);
-    const tooLarge = dataSizeError(dataJson, this.d.maxMessageBytes) ?? (info?.chan_info === undefined ? undefined : storedSizeError(payload, this.d.maxMessageBytes));
+    const tooLarge = dataSizeError(dataJson, this.d.maxMessageBytes) ?? (info?.chan_info === undefined && info?.conn_info === undefined ? undefined : storedSizeError(payload, this.d.maxMessageBytes));
     if (tooLarge !== undefined) {
       this.d.reject("room_message_too_large", { channel });
       throw new ProtocolError(ErrorCode.BadRequest, undefined, tooLarge);
     }
     const { promise, resolve, reject } = Promise.withResolvers<void>();
     const stored = (ok: boolean): void => (ok ? resolve() : reject(new ProtocolError(ErrorCode.Internal)));
-    switch (this.hubOf(ref.namespace.name).publish(ref.channel, data, payload, creator, stored)) {
+    switch (this.hubOf(ref.namespace.name).publish(ref.channel, data, payload, creator, skipHistory, stored)) {
       case "create_rate":
         throw new ProtocolError(ErrorCode.TooManyRequests);
       case "unavailable":
@@ -226,6 +242,28 @@ export class Node {
   unsubscribeHere(user: string, client: string | undefined, channel: string): number {
     let done = 0;
     for (const ws of this.d.sockets.find(user, client)) if (ws.data.protocol === "centrifugo" && ws.data.client.serverUnsubscribe(channel)) done++;
+    return done;
+  }
+
+  /**
+   * The server API's `subscribe`, for this gateway's protocol connections of `user` (or the one
+   * `client`): how many were subscribed now (one subscribed already, or whose placing failed, is
+   * not counted; a failure is counted under `api_subscribe_failed`).
+   */
+  async subscribeHere(user: string, client: string | undefined, channel: ServedChannel, info: unknown, data: unknown): Promise<number> {
+    const targets = this.d.sockets.find(user, client).flatMap((ws) => (ws.data.protocol === "centrifugo" ? [ws.data.client.serverSubscribe(channel, info, data)] : []));
+    let done = 0;
+    for (const r of await Promise.allSettled(targets)) {
+      if (r.status === "fulfilled") done += r.value ? 1 : 0;
+      else this.d.reject("api_subscribe_failed", { channel: channel.channel, err: String(r.reason) });
+    }
+    return done;
+  }
+
+  /** The server API's `refresh`, for this gateway's protocol connections of `user` (or the one `client`): how many. */
+  refreshHere(user: string, client: string | undefined, expired: boolean, expiresAt: number | undefined): number {
+    let done = 0;
+    for (const ws of this.d.sockets.find(user, client)) if (ws.data.protocol === "centrifugo" && ws.data.client.serverRefresh(expired, expiresAt)) done++;
     return done;
   }
 

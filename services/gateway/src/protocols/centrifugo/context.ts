@@ -3,7 +3,8 @@ import type { Authenticator } from "../../auth.ts";
 import type { GatewayCounters } from "../../metrics.ts";
 import type { Node } from "../../node/node.ts";
 import type { Subscriber } from "../../node/subscription.ts";
-import type { RpcRelay } from "../../proxies/rpc-relay.ts";
+import type { ProxyClient } from "../../proxies/proxy-client.ts";
+import type { ProxyConnection } from "../../proxies/request-fields.ts";
 import type { Rejections } from "../../rejections.ts";
 import type { Creator } from "../../sessions/create-limit.ts";
 import type { SocketIndex } from "../../sessions/socket-index.ts";
@@ -19,7 +20,8 @@ export interface ClientDeps {
   subscriptionTokens: SubscriptionTokens;
   /** The one gateway API: channels, policy, presence, history. */
   node: Node;
-  rpc: RpcRelay;
+  /** The decisions handed to backends over NATS (connect, refresh, subscribe, publish, sub_refresh, rpc). */
+  proxies: ProxyClient;
   codec: Codec;
   rejections: Rejections;
   counters: GatewayCounters;
@@ -44,6 +46,16 @@ export interface ClientConfig {
   version: string;
   /** How long an expired subscription may go unrenewed before it is unsubscribed (2501): the SDK renews right at the expiry. */
   subscriptionExpiryGraceMs: number;
+}
+
+/** Where a connection comes from, as its transport saw it when it opened. */
+export interface ClientOrigin {
+  /** The client's address (the peer's: a proxy's, behind one; "" when unknown). */
+  address: string;
+  /** Its transport's name as the proxies tell it (`websocket`, `http_stream`, `sse`, ...). */
+  transport: string;
+  /** The opening request's headers named in PROXY_HTTP_HEADERS, lower case (for `proxy.connect`). */
+  headers: Record<string, string>;
 }
 
 /** Where a session is: before connect, checking its token, connected, or closed. */
@@ -75,4 +87,16 @@ export interface ClientContext {
   creator(): Creator;
   /** This connection as a subscriber (once connected). */
   subscriber(): Subscriber;
+  /** Where it comes from. */
+  readonly origin: ClientOrigin;
+  /** Its connection info (the connect or refresh proxy's `info`): in its publications' `info.conn_info`. */
+  connInfo: unknown;
+  /** What the connect proxy's answer set as `meta` (sent back with every later proxy request). */
+  meta: Record<string, unknown> | undefined;
+  /** This connection as the proxies describe it. */
+  proxyConnection(): ProxyConnection;
+  /** PROXY_REFRESH: asks `proxy.refresh` before `expiresAt` (ms since the epoch), and again after each answer. */
+  refreshBefore(expiresAt: number): void;
+  /** `sub_refresh_proxy_enabled`: asks `proxy.sub_refresh` about `channel`'s subscription before `expiresAt`. */
+  subRefreshBefore(channel: string, expiresAt: number): void;
 }

@@ -1,12 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { ProtocolError, centrifugo, type centrifugo as C } from "@rt/protocol";
+import { ProtocolError, centrifugo, type ServedChannel, type centrifugo as C } from "@rt/protocol";
 import type { Subscriber } from "../../node/subscription.ts";
 import type { Creator } from "../../sessions/create-limit.ts";
 import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
 import { Subscriptions } from "../../sessions/subscriptions.ts";
 import type { ClientData, ClientSession, SocketOf } from "../socket-data.ts";
-import type { ClientContext, ClientDeps, SessionState } from "./context.ts";
-import { SERVER_UNSUBSCRIBE, SUBSCRIPTION_EXPIRED, runCommand } from "./handlers.ts";
+import type { ProxyConnection } from "../../proxies/request-fields.ts";
+import { REFRESH_RETRY_MS, type RefreshGrant } from "../../proxies/refresh.ts";
+import type { ProxyOutcome } from "../../proxies/outcome.ts";
+import type { ClientContext, ClientDeps, ClientOrigin, SessionState } from "./context.ts";
+import { BackendDisconnect, jsonInfo, SERVER_UNSUBSCRIBE, SUBSCRIPTION_EXPIRED, runCommand, serverSubscribe } from "./handlers.ts";
 
 const { ErrorCode, DisconnectCode, METHODS, isMethod } = centrifugo;
 type Ws = SocketOf<ClientData>;
@@ -14,6 +17,10 @@ type Method = C.Method;
 
 /** Commands refused for the rate in a row before the connection is closed with 3013. */
 const MAX_REFUSED_IN_A_ROW = 50;
+/** setTimeout's longest delay: a later refresh waits in steps of it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A connection that comes from nowhere known (tests). */
+const NO_ORIGIN: ClientOrigin = Object.freeze({ address: "", transport: "websocket", headers: {} });
 /** The command chain of a connection with nothing queued (shared: an idle connection holds no promise of its own). */
 const IDLE: Promise<void> = Promise.resolve();
 
@@ -41,10 +48,70 @@ export class Session implements ClientSession, ClientContext {
   /** Whose allowance the channels it creates spend (made at its first publish, once the user is known). */
   private createdBy: Creator | undefined;
   private asSubscriber: Subscriber | undefined;
+  meta: Record<string, unknown> | undefined;
+  connInfo: unknown;
+  /** Timers of the proxy refreshes this connection waits for (PROXY_REFRESH, sub_refresh_proxy_enabled): cleared when it closes. */
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
 
-  /** `address`: the client's (the peer's); an anonymous client's channel creations spend its allowance. */
-  constructor(readonly d: ClientDeps, private readonly address = "") {
+  /** `origin`: where it comes from (an anonymous client's channel creations spend its address's allowance; `proxy.connect` tells the backend). */
+  constructor(readonly d: ClientDeps, readonly origin: ClientOrigin = NO_ORIGIN) {
     this.bucket = newBucket(d.config.rateLimitPerSec, d.config.rateLimitBurst);
+  }
+
+  proxyConnection(): ProxyConnection {
+    return { client: this.id, transport: this.origin.transport, protocol: this.d.codec.pushes.name, user: this.user ?? "", meta: this.meta };
+  }
+
+  refreshBefore(expiresAt: number): void {
+    this.before(expiresAt, async () => {
+      const o = await this.d.proxies.refresh(this.proxyConnection());
+      if (o.kind === "result" && (o.result.info !== undefined || o.result.infoBytes !== undefined)) this.connInfo = jsonInfo(o.result);
+      this.afterRefresh(o, (at) => this.refreshBefore(at), () => this.disconnect(DisconnectCode.Expired));
+    });
+  }
+
+  subRefreshBefore(channel: string, expiresAt: number): void {
+    const s = this.subs.open(channel);
+    if (!s) return;
+    this.before(expiresAt, async () => {
+      if (this.subs.open(channel) !== s) return; // unsubscribed meanwhile
+      const o = await this.d.proxies.subRefresh(this.proxyConnection(), channel);
+      if (this.subs.open(channel) !== s) return;
+      // New channel info: in its publications from then on (presence keeps what it had at subscribe).
+      if (o.kind === "result" && (o.result.info !== undefined || o.result.infoBytes !== undefined)) s.info = jsonInfo(o.result);
+      this.afterRefresh(o, (at) => {
+        this.subs.renewed(s, at);
+        this.subRefreshBefore(channel, at);
+      }, () => this.endSubscription(channel, SUBSCRIPTION_EXPIRED), () => this.subs.renewed(s, undefined));
+    });
+  }
+
+  /** Runs `ask` once it is time to ask about something expiring at `expiresAt` (PROXY_TIMEOUT before), unless the connection closed. */
+  private before(expiresAt: number, ask: () => Promise<void>): void {
+    if (this.state === "closed") return;
+    const delay = this.d.proxies.refreshDelay(expiresAt);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (this.state !== "connected") return;
+      if (delay > MAX_TIMER_MS) return this.before(expiresAt, ask); // not yet: setTimeout waits at most ~24.8 days
+      void ask();
+    }, Math.min(delay, MAX_TIMER_MS));
+    this.timers.add(timer);
+  }
+
+  /**
+   * A refresh's answer: a new expiry (`renew`), expired (`expire`: also when the new expiry has
+   * passed), a disconnect, or no decision (an error, a timeout, no backend): kept, and asked again
+   * REFRESH_RETRY_MS later, as Centrifugo does. `forever`: it no longer expires.
+   */
+  private afterRefresh(o: ProxyOutcome<RefreshGrant>, renew: (at: number) => void, expire: () => void, forever: () => void = () => undefined): void {
+    if (this.state !== "connected") return;
+    if (o.kind === "disconnect") return this.disconnect(o.disconnect, "proxy_disconnect");
+    if (o.kind === "error") return renew(Date.now() + REFRESH_RETRY_MS);
+    const g = o.result;
+    if (g.expired || (g.expiresAt !== undefined && g.expiresAt <= Date.now())) return expire();
+    if (g.expiresAt === undefined) return forever();
+    renew(g.expiresAt);
   }
 
   attach(ws: Ws): void {
@@ -137,6 +204,8 @@ export class Session implements ClientSession, ClientContext {
     if (this.state === "closed") return;
     const wasConnected = this.state === "connected" || this.state === "connecting";
     this.state = "closed";
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     this.subs.releaseAll();
     if (wasConnected && this.user !== undefined) {
       const n = (this.d.perUser.get(this.user) ?? 1) - 1;
@@ -163,6 +232,23 @@ export class Session implements ClientSession, ClientContext {
     return true;
   }
 
+  /** The server API's subscribe (see serverSubscribe). */
+  serverSubscribe(channel: ServedChannel, info: unknown, data: unknown): Promise<boolean> {
+    return serverSubscribe(this, channel, info, data);
+  }
+
+  /**
+   * The server API's refresh: `expired` closes the connection now with 3005 (the SDKs connect again,
+   * with a new token); otherwise it expires at `expiresAt` (undefined: never), when the sweeper
+   * closes it with 3005 unless it is refreshed again (by the client's `refresh`, or this call).
+   */
+  serverRefresh(expired: boolean, expiresAt: number | undefined): boolean {
+    if (this.state !== "connected") return false;
+    if (expired) this.disconnect(DisconnectCode.Expired, "api_expired");
+    else this.ws.data.expiresAt = expiresAt;
+    return true;
+  }
+
   drain(): void {
     for (const s of this.subs.openOnes()) s.opened.drain?.();
   }
@@ -182,7 +268,7 @@ export class Session implements ClientSession, ClientContext {
   }
 
   creator(): Creator {
-    return (this.createdBy ??= this.user ? { user: this.user } : { address: this.address });
+    return (this.createdBy ??= this.user ? { user: this.user } : { address: this.origin.address });
   }
 
   subscriber(): Subscriber {
@@ -214,6 +300,7 @@ export class Session implements ClientSession, ClientContext {
 
   private failed(id: number | undefined, err: unknown): void {
     if (this.state === "closed") return;
+    if (err instanceof BackendDisconnect) return this.disconnect(err.disconnect, "proxy_disconnect");
     if (err instanceof ProtocolError) {
       if (err.disconnect) return this.disconnect(err.disconnect, `error_${err.code}`);
       if (id !== undefined) this.replyError(id, err);
