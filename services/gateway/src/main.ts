@@ -139,7 +139,7 @@ const api = new GatewayApi({
 const sweeper = new Sweeper(config.backpressureLimitBytes, (ws, now) => adapterOf(adapters, ws).sweep(ws, now));
 let accepting = true;
 
-metrics.gauge("users", "Distinct users with a socket here (token subjects)", [], (g) => g.set(sockets.users));
+metrics.gauge("users", "Distinct users with a socket here (token subjects)", [], (g) => g.set(sockets.identifiedUsers));
 const namespaceCounts = (): Map<string, { subs: number; channels: number }> => {
   const by = new Map<string, { subs: number; channels: number }>();
   for (const ns of config.channels.all()) by.set(ns.name === "" ? "_" : ns.name, { subs: 0, channels: 0 });

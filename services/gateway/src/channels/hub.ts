@@ -1,6 +1,7 @@
 import type { Stored } from "../broker/outbox.ts";
 import type { Creator } from "../sessions/create-limit.ts";
 import type { EncodingName, ProtocolPublication, PushEncoding } from "../protocols/centrifugo/push.ts";
+import type { DeltaChannels } from "./delta/delta-channels.ts";
 
 export type { ProtocolPublication } from "../protocols/centrifugo/push.ts";
 
@@ -76,6 +77,8 @@ export interface ChannelHub {
   flush(channel: string): void;
   /** The Bun topic of `channel`'s publications in `enc`. */
   topic(channel: string, enc: PushEncoding): string;
+  /** The channels' Fossil delta subscribers here (each one is a holder too): on their own topics, fed by every publication the hub fans out. */
+  readonly deltas: DeltaChannels;
   /** Each channel with holders here, and how many. */
   holdersByChannel(): Iterable<[string, number]>;
   /** Channels with a holder here. */

@@ -10,6 +10,7 @@ import type { Creator } from "../sessions/create-limit.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { Audience, ChannelHub, Position, PublishRefusal } from "./hub.ts";
 import { PushBatcher } from "./push-batch.ts";
+import { DeltaChannels } from "./delta/delta-channels.ts";
 
 /** Where every subscriber of a channel without history starts: nowhere in particular (no offsets, no epoch). */
 const NO_POSITION: Position = Object.freeze({ epoch: "", offset: 0, recovered: false, publications: [] as ProtocolPublication[] }) as Position;
@@ -44,6 +45,7 @@ export class LiveHub implements ChannelHub {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
   /** Protocol pushes of one turn, one frame per channel and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
+  readonly deltas = new DeltaChannels((topic, frame) => this.topicPublish(topic, frame));
   /** The largest publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES), what a producer publishes at most. */
   private readonly maxRelayed: number;
 
@@ -157,15 +159,24 @@ export class LiveHub implements ChannelHub {
     this.fanOut(st, undefined, pub.data, pub);
   }
 
-  /** One publication to the channel's sockets here: one frame per encoding present, serialized once (`payload` read when `pub` is not). */
+  /**
+   * One publication to the channel's sockets here: one frame per encoding present, serialized once
+   * (`payload` read when `pub` is not); delta subscribers through `deltas`, on their own topics.
+   */
   private fanOut(st: LiveState, payload: string | undefined, data: unknown, read?: RoomPublication): void {
     this.counters.messageOut(st.namespace);
-    if (!this.encodings.some((enc) => st.subscribers[enc.name] > 0)) return;
+    const delta = this.deltas.has(st.channel);
+    const plain = (enc: PushEncoding): boolean => st.subscribers[enc.name] > (delta ? this.deltas.count(st.channel, enc.name) : 0);
+    if (!delta && !this.encodings.some(plain)) return;
     const pub = read ?? (payload === undefined ? undefined : readRoomPayload(payload));
     const info = pub?.info;
     const p: ProtocolPublication = info ? { data, info } : { data };
     if (pub?.tags !== undefined) p.tags = pub.tags;
-    for (const enc of this.encodings) if (st.subscribers[enc.name] > 0) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+    for (const enc of this.encodings) if (plain(enc)) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+    if (delta) {
+      const { data: _data, ...meta } = p;
+      this.deltas.publish(st.channel, data, meta, pub?.delta === true);
+    }
   }
 
   private topicPublish(topic: string, frame: string | Uint8Array): void {

@@ -16,6 +16,7 @@ import { StreamMissingError } from "./stream-get.ts";
 import type { StreamEpoch } from "./stream-epoch.ts";
 import { PushBatcher } from "./push-batch.ts";
 import { SyncTask } from "./sync-task.ts";
+import { DeltaChannels } from "./delta/delta-channels.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
 
 /** One publication of a channel as this gateway fans it out. */
@@ -34,14 +35,16 @@ export interface StreamEvent extends ChainedEvent {
 
 const utf8 = new TextEncoder();
 /** The headers of a live-only publication (one object for all: never changed). */
-const LIVE_ONLY = (() => {
+const LIVE_ONLY_HEADERS = (() => {
   const h = natsHeaders();
   h.set(LIVE_ONLY_HEADER, "1");
   return h;
 })();
 
 /** The headers a republished publication is read by. */
-const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER, MSG_ID_HEADER, LIVE_ONLY_HEADER] as const;
+const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER, MSG_ID_HEADER] as const;
+/** The header of a server API publication with `skip_history` (read only on a message without the stream's headers). */
+const LIVE_ONLY_FIELDS = [LIVE_ONLY_HEADER] as const;
 
 /** Publications kept per channel for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
@@ -112,6 +115,7 @@ export class StreamHub implements HistoryHub {
   private readonly reads = new Map<string, { from: number; entries: Promise<StoredPublication[]> }>();
   /** Protocol pushes of one turn, one frame per channel and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
+  readonly deltas = new DeltaChannels((topic, frame) => this.topicPublish(topic, frame));
   private failures = { count: 0, at: 0 };
   /** The largest stored publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES). */
   private readonly maxStoredBytes: number;
@@ -236,7 +240,7 @@ export class StreamHub implements HistoryHub {
    * back). It creates nothing, so it spends no creation allowance. `unavailable` while NATS is away.
    */
   private publishLiveOnly(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
-    if (!this.broker.publish(this.store.stream.liveSubject(channel), payload, LIVE_ONLY)) {
+    if (!this.broker.publish(this.store.stream.liveSubject(channel), payload, LIVE_ONLY_HEADERS)) {
       this.rejections.count("nats_publish_unavailable", this.log, { channel });
       return "unavailable";
     }
@@ -506,6 +510,7 @@ export class StreamHub implements HistoryHub {
         st.ring = [];
         st.ringBytes = 0;
         st.ids.clear();
+        this.deltas.forget(st.channel);
         this.clearEarly(st);
         // Recoveries waiting for an offset of the old life: place() answers them (not recovered) now.
         for (const r of st.reachers.splice(0)) r.done();
@@ -521,7 +526,7 @@ export class StreamHub implements HistoryHub {
    */
   private fromNats(st: ChannelState, msg: Msg): void {
     const h = headerFields(msg, REPUBLISHED);
-    if (h?.[LIVE_ONLY_HEADER] === "1" && h["Nats-Stream"] === "" && msg.data.byteLength <= this.maxStoredBytes) {
+    if (h?.["Nats-Stream"] === "" && headerFields(msg, LIVE_ONLY_FIELDS)?.[LIVE_ONLY_HEADER] === "1" && msg.data.byteLength <= this.maxStoredBytes) {
       return this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", id: "", raw: msg.data.slice(), pub: undefined, liveOnly: true });
     }
     const seq = Number(h?.["Nats-Sequence"]);
@@ -650,15 +655,21 @@ export class StreamHub implements HistoryHub {
       }
     }
     const legacy = st.legacy > 0 && e.origin !== this.publisher.origin;
-    const encodings = this.encodings.filter((enc) => st.subscribers[enc.name] > 0);
-    if (st.legacy > 0 || encodings.length > 0) this.counters.messageOut(this.namespace); // the publisher's own `/chat/` sockets had it already
-    if (!legacy && encodings.length === 0) return;
+    // Delta subscribers are on their own topics: a plain frame only for the others.
+    const delta = this.deltas.has(st.channel);
+    const encodings = this.encodings.filter((enc) => st.subscribers[enc.name] > (delta ? this.deltas.count(st.channel, enc.name) : 0));
+    if (st.legacy > 0 || encodings.length > 0 || delta) this.counters.messageOut(this.namespace); // the publisher's own `/chat/` sockets had it already
+    if (!legacy && encodings.length === 0 && !delta) return;
     const pub = this.read(st, e);
     if (!pub) return;
     const text = legacy ? legacyText(pub.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic!, roomFrame(st.room!, text));
     const p = e.liveOnly ? liveOnlyPublication(pub) : toProtocol({ seq: e.seq, pub });
     for (const enc of encodings) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+    if (delta) {
+      const { data, ...meta } = p;
+      this.deltas.publish(st.channel, data, meta, pub.delta === true);
+    }
   }
 
   /**

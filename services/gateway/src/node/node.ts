@@ -140,7 +140,7 @@ export class Node {
     if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
     if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied);
     const dataJson = JSON.stringify(data);
-    const payload = roomPayload(dataJson, info);
+    const payload = roomPayload(dataJson, info, undefined, ref.namespace.options.delta_publish);
     const tooLarge = dataSizeError(dataJson, this.d.maxMessageBytes) ?? (info?.chan_info === undefined && info?.conn_info === undefined ? undefined : storedSizeError(payload, this.d.maxMessageBytes));
     if (tooLarge !== undefined) {
       this.d.reject("room_message_too_large", { channel });
@@ -226,7 +226,7 @@ export class Node {
     const channel = `${CHAT_NAMESPACE}:${ws.data.room}`;
     const data = { text };
     // Serialized once: measured here, stored as it is.
-    const payload = roomPayload(JSON.stringify(data), ws.data.info);
+    const payload = roomPayload(JSON.stringify(data), ws.data.info, undefined, this.policy.namespaces.get(CHAT_NAMESPACE)?.options.delta_publish);
     if (storedSizeError(payload, this.d.maxMessageBytes) !== undefined) return "too_large";
     return this.hubOf(CHAT_NAMESPACE).publish(channel, data, payload, ws.data.creator) === "create_rate" ? "create_rate" : undefined;
   }

@@ -51,6 +51,11 @@ export class SocketIndex {
   get users(): number {
     return this.byUser.size;
   }
+
+  /** Distinct users with a token here (the `rt_users` gauge): sockets without a user are not counted. */
+  get identifiedUsers(): number {
+    return this.byUser.size - (this.byUser.has("") ? 1 : 0);
+  }
 }
 
 /** The user a socket belongs to ("" when anonymous or not yet known). */

@@ -1,4 +1,4 @@
-import { ProtocolError, centrifugo, depthWithin, type Actor, type ServedChannel, type centrifugo as C } from "@rt/protocol";
+import { ProtocolError, centrifugo, depthWithin, isDeltaType, type Actor, type ServedChannel, type centrifugo as C } from "@rt/protocol";
 import type { Principal } from "../../auth.ts";
 import type { ConnectGrant } from "../../proxies/connect.ts";
 import type { AnswerInfo, ProxyOutcome } from "../../proxies/outcome.ts";
@@ -212,10 +212,13 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
  * within the connection's limit (106), a namespace that exists (102), its subscription token
  * checked when it gives one (109 expired, 103 invalid, close 3500 for another user's, client's or
  * channel's), then the policy (103; `$` channels and namespaces closed to clients need the token),
- * then placed: the reply, then the topics.
+ * then placed: the reply, then the topics. An unknown `delta` type closes with 3501 first;
+ * `delta: "fossil"` where the namespace allows it makes a delta subscription (`delta: true`).
  */
 async function subscribe(c: ClientContext, id: number | undefined, req: C.SubscribeRequest): Promise<void> {
   if (req.type !== undefined && req.type !== 0) throw new ProtocolError(ErrorCode.NotAvailable); // map and shared poll subscriptions are not served
+  // A delta type Centrifugo does not know closes the connection (3501); a known one the namespace does not allow is ignored (grant).
+  if (req.delta !== undefined && req.delta !== "" && !isDeltaType(req.delta)) throw new ProtocolError(ErrorCode.BadRequest, DisconnectCode.BadRequest);
   const node = c.d.node;
   const name = node.resolve(req.channel);
   if (name.kind === "invalid") throw new ProtocolError(ErrorCode.BadRequest);
