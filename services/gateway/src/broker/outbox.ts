@@ -82,19 +82,38 @@ export class Outbox {
   /** The entries not sent on this connection yet (at most `max`, oldest first; marked sent now); entries past the age bound are dropped first. */
   takeUnsent(max = Infinity): OutboxEntry[] {
     this.dropAged();
-    const out = this.q.slice(this.next, max === Infinity ? undefined : this.next + max);
+    const out: OutboxEntry[] = [];
     const now = this.now();
-    for (const e of out) {
+    while (this.next < this.q.length && out.length < max) {
+      const e = this.q[this.next++]!;
+      if (e.acked) continue; // known stored already (confirmStored): never sent again
       e.sentAt = now;
       e.attempts++;
+      out.push(e);
     }
-    this.next += out.length;
     return out;
   }
 
   /** Publish `seq` alone is confirmed (confirmations may skip one that failed): the confirmed front leaves. Returns the entry (when it was pushed, its subject), or undefined when it was not waiting. */
   ackOne(seq: number): OutboxEntry | undefined {
     return this.settleOne(seq, true);
+  }
+
+  /**
+   * Publish `seq` is known to be stored (the stream's copy of it was seen: republished, or read
+   * back), whether or not it was sent on this connection: it leaves as a confirmed one, and is not
+   * sent again. Returns the entry, or undefined when it was not waiting.
+   */
+  confirmStored(seq: number): OutboxEntry | undefined {
+    const first = this.q[this.head];
+    if (!first || seq < first.seq) return undefined;
+    const e = this.q[this.head + (seq - first.seq)];
+    if (e?.seq !== seq || e.acked) return undefined;
+    e.acked = true;
+    settle(e, true);
+    while (this.head < this.q.length && this.q[this.head]!.acked) this.shift();
+    this.compact();
+    return e;
   }
 
   /** Publish `seq` was refused for good: it leaves as a confirmed one would, reported to `dropped` as `refused`. False when it was not waiting. */

@@ -40,7 +40,7 @@ export interface StreamPublishing {
    * unconfirmed or not confirmed within STORED_WAIT_MS.
    */
   publish(subject: string, payload: string, stored?: Stored): void;
-  /** The stream republished this gateway's publish numbered `seq` (its `Rt-Seq` header): that confirms it. */
+  /** The stream stored this gateway's publish numbered `seq` (its `Rt-Seq` header, on its republished copy or read back): that confirms it, sent on this connection or not. */
   confirmed(seq: string | undefined): void;
 }
 
@@ -173,7 +173,7 @@ export class StreamPublisher implements StreamPublishing {
   confirmed(seq: string | undefined): void {
     const n = Number(seq);
     if (!Number.isSafeInteger(n) || n < 1) return;
-    this.stored(this.outbox.ackOne(n));
+    this.stored(this.outbox.confirmStored(n));
     this.backoff.reset();
     if (this.probing || this.held) this.resume();
   }

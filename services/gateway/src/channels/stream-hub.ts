@@ -480,6 +480,9 @@ export class StreamHub implements HistoryHub {
           atEnd = false;
           break;
         }
+        // This gateway's own, read back (its republished copy was lost, or came while the link was
+        // down): stored, so the outbox must not send it again (a repeat nats-server may store twice).
+        if (entry.origin === this.publisher.origin) this.publisher.confirmed(entry.originSeq);
         this.fanOut(st, { seq: entry.seq, prev: c.last, origin: entry.origin, id: entry.id, raw: entry.raw, pub: entry.pub });
       }
       if (c.generation !== generation) continue;
