@@ -6,7 +6,7 @@ import { connect, headers as natsHeaders, nanos, type Msg, type NatsConnection }
 import type { Server } from "bun";
 import { ROOMS_STREAM } from "@rt/protocol";
 import { Metrics, createLogger } from "@rt/runtime";
-import { NATS_ADMIN, TestNats, waitFor } from "@rt/testkit";
+import { FaultProxy, NATS_ADMIN, TestNats, waitFor } from "@rt/testkit";
 import type { Broker } from "../src/broker/broker.ts";
 import { NatsBroker } from "../src/broker/nats-broker.ts";
 import { Outbox } from "../src/broker/outbox.ts";
@@ -54,7 +54,7 @@ class LateBroker {
 }
 
 /** One gateway's StreamHub for rooms, and what it wrote to its topics (the offsets of each frame). */
-async function gateway(nats: TestNats, name: string) {
+async function gateway(nats: TestNats, name: string, via?: FaultProxy) {
   const inner = new NatsBroker(log);
   const late = new LateBroker(inner);
   const broker = late.broker;
@@ -67,11 +67,11 @@ async function gateway(nats: TestNats, name: string) {
   const epoch = new StreamEpoch(ROOMS_STREAM, broker, log, "the test");
   epoch.start((look) => store.onReady(look));
   const hub = new StreamHub(() => server, broker, store, epoch, publisher, [jsonPushes], 64 * 1024, new Rejections(metrics), log, () => undefined, new CreateLimit(1000, 1000));
-  await inner.connect({ ...NATS_ADMIN, servers: [nats.url], name });
+  await inner.connect({ ...NATS_ADMIN, servers: [via?.url ?? nats.url], name });
   await waitFor("the stream in place", () => store.ready && epoch.current !== undefined);
   publisher.start();
   return {
-    hub, late, frames, outbox, epoch: () => epoch.current!,
+    hub, late, frames, outbox, broker: inner, epoch: () => epoch.current!,
     async close() {
       publisher.stop();
       epoch.stop();
@@ -199,4 +199,37 @@ describe("this gateway's own publication whose republished copy was lost", () =>
       await gw.close();
     }
   }, 30_000);
+});
+
+describe("this gateway's own publication stored just before its link dropped", () => {
+  test("is confirmed by the read after the reconnect, not sent again", async () => {
+    await using link = await FaultProxy.start(nats.port);
+    const gw = await gateway(nats, "hub-cut", link);
+    try {
+      const info = await jsm.streams.info(ROOMS_STREAM);
+      await jsm.streams.update(ROOMS_STREAM, { ...info.config, duplicate_window: nanos(100) });
+      const channel = "chat:cutcopy";
+      gw.hub.join(channel, "json");
+      const before = await store("cutcopy", "before");
+      await waitFor("placed", async () => (await gw.hub.position(channel, undefined)).offset === before.seq);
+      const publish = (text: string) => gw.hub.publish(channel, { text }, JSON.stringify({ data: { text } }), { user: "u" });
+      publish("first");
+      await waitFor("first confirmed", () => gw.outbox.size === 0);
+      const subject = stream.storeSubject(channel);
+      const count = async () => (await jsm.streams.info(ROOMS_STREAM, { subjects_filter: subject })).state.subjects?.[subject] ?? 0;
+      // Stored, and its copy lost with the link.
+      gw.late.drop = (m) => new TextDecoder().decode(m.data).includes("cut-copy");
+      publish("cut-copy");
+      await waitFor("cut-copy stored", async () => (await count()) === 3);
+      link.cut();
+      await waitFor("the link down", () => !gw.broker.connected());
+      gw.late.drop = () => false;
+      link.restore();
+      await waitFor("cut-copy read back", () => gw.frames.filter((o) => o > before.seq).length === 2, 15_000);
+      await waitFor("the outbox empty", () => gw.outbox.size === 0, 15_000);
+      expect(await count()).toBe(3);
+    } finally {
+      await gw.close();
+    }
+  }, 40_000);
 });

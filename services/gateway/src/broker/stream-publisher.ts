@@ -23,6 +23,13 @@ export const STORED_WAIT_MS = 4000;
  * usual latency, below the 2-9 s nats-server takes to elect a new leader.
  */
 const HOLD_MS = 1000;
+/**
+ * After a reconnect, what waits is sent again this much later: long enough for the channels' reads
+ * of what was stored meanwhile (they confirm this gateway's own, whose copies the cut lost), so a
+ * publish stored just before the cut is not sent again (nats-server 2.9 may store such a repeat
+ * twice, on a replica that caught up after a restart, and the replicas then number the stream apart).
+ */
+const RECONNECT_GRACE_MS = 1000;
 /** How often waits past STORED_WAIT_MS and lost confirmations are looked for. */
 const CHECK_EVERY_MS = 250;
 /** The stream's answer to a message over its `max_msg_size` (JSStreamMessageExceedsMaximumErr): permanent. */
@@ -63,7 +70,8 @@ export interface StreamPublisherEvents {
  * a refusal, or no confirmation within 3 s) carries a reply subject: the stream's ack confirms it,
  * also when it was a repeat the stream had stored already (and did not republish). A failed ack
  * (no stream leader, no stream) or no confirmation in time rewinds the outbox after a backoff;
- * after a reconnect the unconfirmed rest is sent again before anything new. So what a member sends
+ * after a reconnect the unconfirmed rest is sent again before anything new (after RECONNECT_GRACE_MS:
+ * those the channels read back meanwhile are confirmed, not sent again). So what a member sends
  * while this gateway is cut off is stored, once, when the link is back.
  *
  * In order, also when the stream loses its leader: publishes sent while it has none are lost, and
@@ -85,6 +93,7 @@ export class StreamPublisher implements StreamPublishing {
   private readonly ackPrefix: string;
   private readonly headerPrefix: string;
   private timer: ReturnType<typeof setInterval> | undefined;
+  private retry: ReturnType<typeof setTimeout> | undefined;
   /** Entries whose caller waits to hear they were stored, oldest first (confirmed ones are skipped when expiring). */
   private waiting: OutboxEntry[] = [];
   private waitingHead = 0;
@@ -99,7 +108,7 @@ export class StreamPublisher implements StreamPublishing {
     this.ackPrefix = `${broker.inboxPrefix}.ack.`;
     this.headerPrefix = `NATS/1.0\r\n${ORIGIN_HEADER}: ${this.origin}\r\nNats-Msg-Id: ${this.origin}:`;
     broker.acquire(`${this.ackPrefix}*`, (msg) => this.onAck(msg));
-    broker.onUp(() => this.resend());
+    broker.onUp(() => this.reconnected());
   }
 
   /** Starts the check for confirmations that never came. */
@@ -113,6 +122,7 @@ export class StreamPublisher implements StreamPublishing {
 
   stop(): void {
     clearInterval(this.timer);
+    clearTimeout(this.retry);
   }
 
   publish(subject: string, payload: string, stored?: Stored): void {
@@ -218,11 +228,20 @@ export class StreamPublisher implements StreamPublishing {
   private failed(): void {
     if (this.paused) return;
     this.paused = true;
-    setTimeout(() => this.resend(), this.backoff.next());
+    this.retry = setTimeout(() => this.resend(), this.backoff.next());
+  }
+
+  /** A (re)connect: what waits goes again after RECONNECT_GRACE_MS (at once when nothing waits). */
+  private reconnected(): void {
+    clearTimeout(this.retry);
+    if (this.outbox.size === 0) return this.resend();
+    this.paused = true;
+    this.retry = setTimeout(() => this.resend(), RECONNECT_GRACE_MS);
   }
 
   /** Everything unconfirmed goes again, oldest first: the oldest alone, asking for an ack; the rest once it is stored. */
   private resend(): void {
+    clearTimeout(this.retry);
     this.paused = false;
     this.outbox.rewind();
     this.probing = true;
