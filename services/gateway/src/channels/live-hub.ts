@@ -2,8 +2,10 @@ import type { Msg } from "@nats-io/transport-node";
 import { channelPubSubject, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
+import type { Stored } from "../broker/outbox.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
+import type { Creator } from "../sessions/create-limit.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { Audience, ChannelHub, Position, PublishRefusal } from "./hub.ts";
 import { PushBatcher } from "./push-batch.ts";
@@ -114,7 +116,7 @@ export class LiveHub implements ChannelHub {
   }
 
   /** Publishes `payload` (measured by the caller) to every gateway's subscribers, this one's at once; `unavailable` while the NATS link is down. No creation allowance: nothing is stored. */
-  publish(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
+  publish(channel: string, data: unknown, payload: string, _creator?: Creator, _skipHistory?: boolean, stored?: Stored): PublishRefusal | undefined {
     const st = this.channels.get(channel);
     const namespace = st?.namespace ?? namespaceOf(channel);
     if (!this.broker.publish(st?.subject ?? channelPubSubject(namespace, channel), payload)) {
@@ -123,6 +125,7 @@ export class LiveHub implements ChannelHub {
     }
     this.counters.messageIn(namespace);
     if (st) this.fanOut(st, payload, data);
+    stored?.(true);
     return undefined;
   }
 
