@@ -73,7 +73,7 @@ export class ApiDispatcher {
       case "subscribe": {
         // The channel info rides in every publication, presence answer and join of the subscriber, the data in one push: bounded like publication data.
         const req = body as SubscribeRequest;
-        for (const value of [req.info, req.data]) if (value !== undefined) this.payload({ data: value });
+        for (const value of [req.info, req.data]) if (value !== undefined) this.payload({ data: value }, false);
         return this.askGateway(method, body);
       }
       default:
