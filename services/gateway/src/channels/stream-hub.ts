@@ -31,8 +31,8 @@ export interface StreamEvent extends ChainedEvent {
 }
 
 const utf8 = new TextEncoder();
-/** The headers of a live-only publication this gateway publishes (one object for all: never changed). */
-const LIVE_ONLY_MARK = (() => {
+/** The headers of a live-only publication (one object for all: never changed). */
+const LIVE_ONLY_HEADERS = (() => {
   const h = natsHeaders();
   h.set(LIVE_ONLY_HEADER, "1");
   return h;
@@ -230,7 +230,7 @@ export class StreamHub implements HistoryHub {
    * back). It creates nothing, so it spends no creation allowance. `unavailable` while NATS is away.
    */
   private publishLiveOnly(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
-    if (!this.broker.publish(this.store.stream.liveSubject(channel), payload, LIVE_ONLY_MARK)) {
+    if (!this.broker.publish(this.store.stream.liveSubject(channel), payload, LIVE_ONLY_HEADERS)) {
       this.rejections.count("nats_publish_unavailable", this.log, { channel });
       return "unavailable";
     }
