@@ -6,9 +6,10 @@ import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
 import { Subscriptions } from "../../sessions/subscriptions.ts";
 import type { ClientData, ClientSession, SocketOf } from "../socket-data.ts";
 import type { ProxyConnection } from "../../proxies/request-fields.ts";
+import { REFRESH_RETRY_MS, type RefreshGrant } from "../../proxies/refresh.ts";
+import type { ProxyOutcome } from "../../proxies/outcome.ts";
 import type { ClientContext, ClientDeps, ClientOrigin, SessionState } from "./context.ts";
-import { ProxyRefreshes } from "./proxy-refreshes.ts";
-import { BackendDisconnect, SERVER_UNSUBSCRIBE, SUBSCRIPTION_EXPIRED, runCommand, serverSubscribe } from "./handlers.ts";
+import { BackendDisconnect, jsonInfo, SERVER_UNSUBSCRIBE, SUBSCRIPTION_EXPIRED, runCommand, serverSubscribe } from "./handlers.ts";
 
 const { ErrorCode, DisconnectCode, METHODS, isMethod } = centrifugo;
 type Ws = SocketOf<ClientData>;
@@ -16,6 +17,8 @@ type Method = C.Method;
 
 /** Commands refused for the rate in a row before the connection is closed with 3013. */
 const MAX_REFUSED_IN_A_ROW = 50;
+/** setTimeout's longest delay: a later refresh waits in steps of it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A connection that comes from nowhere known (tests). */
 const NO_ORIGIN: ClientOrigin = Object.freeze({ address: "", transport: "websocket", headers: {} });
 /** The command chain of a connection with nothing queued (shared: an idle connection holds no promise of its own). */
@@ -47,12 +50,68 @@ export class Session implements ClientSession, ClientContext {
   private asSubscriber: Subscriber | undefined;
   meta: Record<string, unknown> | undefined;
   connInfo: unknown;
-  /** Its refreshes through the backend (PROXY_REFRESH, sub_refresh_proxy_enabled). */
-  private readonly refreshes = new ProxyRefreshes(this, (channel, why) => this.endSubscription(channel, why));
+  /** Timers of the proxy refreshes this connection waits for (PROXY_REFRESH, sub_refresh_proxy_enabled): cleared when it closes. */
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
 
   /** `origin`: where it comes from (an anonymous client's channel creations spend its address's allowance; `proxy.connect` tells the backend). */
   constructor(readonly d: ClientDeps, readonly origin: ClientOrigin = NO_ORIGIN) {
     this.bucket = newBucket(d.config.rateLimitPerSec, d.config.rateLimitBurst);
+  }
+
+  proxyConnection(): ProxyConnection {
+    return { client: this.id, transport: this.origin.transport, protocol: this.d.codec.pushes.name, user: this.user ?? "", meta: this.meta };
+  }
+
+  refreshBefore(expiresAt: number): void {
+    this.before(expiresAt, async () => {
+      const o = await this.d.proxies.refresh(this.proxyConnection());
+      if (o.kind === "result" && (o.result.info !== undefined || o.result.infoBytes !== undefined)) this.connInfo = jsonInfo(o.result);
+      this.afterRefresh(o, (at) => this.refreshBefore(at), () => this.disconnect(DisconnectCode.Expired));
+    });
+  }
+
+  subRefreshBefore(channel: string, expiresAt: number): void {
+    const s = this.subs.open(channel);
+    if (!s) return;
+    this.before(expiresAt, async () => {
+      if (this.subs.open(channel) !== s) return; // unsubscribed meanwhile
+      const o = await this.d.proxies.subRefresh(this.proxyConnection(), channel);
+      if (this.subs.open(channel) !== s) return;
+      // New channel info: in its publications from then on (presence keeps what it had at subscribe).
+      if (o.kind === "result" && (o.result.info !== undefined || o.result.infoBytes !== undefined)) s.info = jsonInfo(o.result);
+      this.afterRefresh(o, (at) => {
+        this.subs.renewed(s, at);
+        this.subRefreshBefore(channel, at);
+      }, () => this.endSubscription(channel, SUBSCRIPTION_EXPIRED), () => this.subs.renewed(s, undefined));
+    });
+  }
+
+  /** Runs `ask` once it is time to ask about something expiring at `expiresAt` (PROXY_TIMEOUT before), unless the connection closed. */
+  private before(expiresAt: number, ask: () => Promise<void>): void {
+    if (this.state === "closed") return;
+    const delay = this.d.proxies.refreshDelay(expiresAt);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (this.state !== "connected") return;
+      if (delay > MAX_TIMER_MS) return this.before(expiresAt, ask); // not yet: setTimeout waits at most ~24.8 days
+      void ask();
+    }, Math.min(delay, MAX_TIMER_MS));
+    this.timers.add(timer);
+  }
+
+  /**
+   * A refresh's answer: a new expiry (`renew`), expired (`expire`: also when the new expiry has
+   * passed), a disconnect, or no decision (an error, a timeout, no backend): kept, and asked again
+   * REFRESH_RETRY_MS later, as Centrifugo does. `forever`: it no longer expires.
+   */
+  private afterRefresh(o: ProxyOutcome<RefreshGrant>, renew: (at: number) => void, expire: () => void, forever: () => void = () => undefined): void {
+    if (this.state !== "connected") return;
+    if (o.kind === "disconnect") return this.disconnect(o.disconnect, "proxy_disconnect");
+    if (o.kind === "error") return renew(Date.now() + REFRESH_RETRY_MS);
+    const g = o.result;
+    if (g.expired || (g.expiresAt !== undefined && g.expiresAt <= Date.now())) return expire();
+    if (g.expiresAt === undefined) return forever();
+    renew(g.expiresAt);
   }
 
   attach(ws: Ws): void {
@@ -145,7 +204,8 @@ export class Session implements ClientSession, ClientContext {
     if (this.state === "closed") return;
     const wasConnected = this.state === "connected" || this.state === "connecting";
     this.state = "closed";
-    this.refreshes.stop();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     this.subs.releaseAll();
     if (wasConnected && this.user !== undefined) {
       const n = (this.d.perUser.get(this.user) ?? 1) - 1;
@@ -210,18 +270,6 @@ export class Session implements ClientSession, ClientContext {
   subscriber(): Subscriber {
     return (this.asSubscriber ??= { id: this.id, user: this.user ?? "", sink: this.ws, pushes: this.d.codec.pushes });
   }
-  proxyConnection(): ProxyConnection {
-    return { client: this.id, transport: this.origin.transport, protocol: this.d.codec.pushes.name, user: this.user ?? "", meta: this.meta };
-  }
-
-  refreshBefore(expiresAt: number): void {
-    this.refreshes.connection(expiresAt);
-  }
-
-  subRefreshBefore(channel: string, expiresAt: number): void {
-    this.refreshes.subscription(channel, expiresAt);
-  }
-
 
   /** Ends the subscription to `channel` and tells the client why (an unsubscribe push). */
   private endSubscription(channel: string, why: { code: number; reason: string }): void {
