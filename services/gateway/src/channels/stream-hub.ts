@@ -41,7 +41,7 @@ const LIVE_ONLY_HEADERS = (() => {
 /** The headers a republished publication is read by. */
 const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER] as const;
 /** The header of a server API publication with `skip_history` (read only on a message without the stream's headers). */
-const LIVE_ONLY = [LIVE_ONLY_HEADER] as const;
+const LIVE_ONLY_FIELDS = [LIVE_ONLY_HEADER] as const;
 
 /** Publications kept per channel for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
@@ -502,7 +502,7 @@ export class StreamHub implements HistoryHub {
    */
   private fromNats(st: ChannelState, msg: Msg): void {
     const h = headerFields(msg, REPUBLISHED);
-    if (h?.["Nats-Stream"] === "" && headerFields(msg, LIVE_ONLY)?.[LIVE_ONLY_HEADER] === "1" && msg.data.byteLength <= this.maxStoredBytes) {
+    if (h?.["Nats-Stream"] === "" && headerFields(msg, LIVE_ONLY_FIELDS)?.[LIVE_ONLY_HEADER] === "1" && msg.data.byteLength <= this.maxStoredBytes) {
       return this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", raw: msg.data.slice(), pub: undefined, liveOnly: true });
     }
     const seq = Number(h?.["Nats-Sequence"]);
