@@ -24,6 +24,7 @@ const FILE = {
       // No history: core NATS; subscribes by the backend, publishes by the policy.
       { name: "live", subscribe_proxy_enabled: true, allow_publish_for_client: true },
       { name: "plain", allow_subscribe_for_client: true, allow_publish_for_client: true },
+      { name: "pres", allow_subscribe_for_client: true, presence: true, join_leave: true, force_push_join_leave: true, allow_presence_for_subscriber: true },
     ],
   },
 };
@@ -237,6 +238,28 @@ describe("refresh (PROXY_REFRESH=1)", () => {
       { data: { n: 1 }, info: { user: "ci-wes", client: writerId, conn_info: { name: "Wes" } } },
       { data: { n: 2 }, info: { user: "ci-wes", client: writerId, conn_info: { name: "Wes 2" } } },
     ]);
+  });
+
+  test("the connection's info is in presence, joins and leaves (conn_info), across gateways", async () => {
+    await using a = await proxied(0, "pr-ann", { info: { name: "Ann" } });
+    await using b = await proxied(1, "pr-bob", { info: { name: "Bob" } });
+    const idOf = (s: TestSocket) => (replies(s).find((r) => r.id === 1)!.connect as Json).client as string;
+    a.send({ id: 2, subscribe: { channel: "pres:x" } });
+    await reply(a, 2);
+    b.send({ id: 2, subscribe: { channel: "pres:x" } });
+    await reply(b, 2);
+    const joins = () => replies(a).flatMap((r) => ((r.push as Json | undefined)?.join ? [((r.push as Json).join as Json).info] : []));
+    await a.until(() => joins().some((i) => (i as Json).user === "pr-bob"), "bob's join");
+    expect(joins().find((i) => (i as Json).user === "pr-bob")).toEqual({ user: "pr-bob", client: idOf(b), conn_info: { name: "Bob" } });
+    a.send({ id: 3, presence: { channel: "pres:x" } });
+    expect(((await reply(a, 3)).presence as Json).presence).toEqual({
+      [idOf(a)]: { client: idOf(a), user: "pr-ann", conn_info: { name: "Ann" } },
+      [idOf(b)]: { client: idOf(b), user: "pr-bob", conn_info: { name: "Bob" } },
+    });
+    b.close();
+    const leaves = () => replies(a).flatMap((r) => ((r.push as Json | undefined)?.leave ? [((r.push as Json).leave as Json).info] : []));
+    await a.until(() => leaves().length > 0, "bob's leave");
+    expect(leaves()).toEqual([{ user: "pr-bob", client: idOf(b), conn_info: { name: "Bob" } }]);
   });
 
   test("a refresh that gets no decision keeps the connection and asks again later", async () => {
