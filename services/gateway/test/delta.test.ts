@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Centrifuge, type Subscription } from "centrifuge";
 import { Centrifuge as ProtobufCentrifuge } from "centrifuge/build/protobuf";
-import { Prng, SdkClient, TestSocket, TestSystem, signToken, waitFor, type SdkEncoding } from "@rt/testkit";
+import { Prng, SdkClient, TestEventSource, TestSocket, TestSystem, signToken, waitFor, type SdkEncoding } from "@rt/testkit";
 
 const FILE = {
   channel: {
@@ -281,6 +281,36 @@ describe(`fossil deltas (seed ${seed}: FUZZ_SEED=${seed} repeats it)`, () => {
       }
       for (const c of subs) await c.waitFor(channel, 20);
       for (const c of [pub, ...subs]) expect(c.data(channel)).toEqual(sent);
+      for (const s of ss) expect(statsOf(s)).toMatchObject({ numPublications: 20, numFullPayloads: 1, numDeltaPayloads: 19 });
+    } finally {
+      for (const c of [pub, ...subs]) await c[Symbol.asyncDispose]();
+    }
+  });
+
+  test("the same deltas on the SDK's fallbacks: http_stream (JSON, Protobuf) and sse, their WebSocket refused, their commands through the other gateway's /emulation", async () => {
+    const channel = "feed:streams";
+    const pub = await sdk(0, "p-streams", "json");
+    const fallback = async (user: string, transport: "http_stream" | "sse", encoding: SdkEncoding): Promise<SdkClient> => {
+      const g = sys.gw(1);
+      const transports = [{ transport: "websocket", endpoint: `${g.ws}/connection/http_stream` }, { transport, endpoint: `${g.http}/connection/${transport}` }];
+      const options = { token: await signToken(user), emulationEndpoint: `${sys.gw(0).http}/emulation`, fetch, readableStream: ReadableStream, eventsource: TestEventSource, websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 };
+      const c = new SdkClient(encoding === "json" ? new Centrifuge(transports as never, options as never) : (new ProtobufCentrifuge(transports as never, options as never) as unknown as Centrifuge));
+      await c.connect();
+      return c;
+    };
+    const subs = [await fallback("hs-json", "http_stream", "json"), await fallback("hs-pb", "http_stream", "protobuf"), await fallback("sse", "sse", "json")];
+    try {
+      const ss = await Promise.all(subs.map((c) => c.subscribe(channel, { delta: "fossil" })));
+      await pub.subscribe(channel);
+      const next = boards();
+      const sent: Board[] = [];
+      for (let i = 0; i < 20; i++) {
+        sent.push(next());
+        await pub.centrifuge.publish(channel, sent.at(-1));
+        await pub.waitFor(channel, i + 1);
+      }
+      for (const c of subs) await c.waitFor(channel, 20);
+      for (const c of subs) expect(c.data(channel)).toEqual(sent);
       for (const s of ss) expect(statsOf(s)).toMatchObject({ numPublications: 20, numFullPayloads: 1, numDeltaPayloads: 19 });
     } finally {
       for (const c of [pub, ...subs]) await c[Symbol.asyncDispose]();

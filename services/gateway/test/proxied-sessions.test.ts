@@ -206,6 +206,30 @@ describe("connect (PROXY_CONNECT=1)", () => {
     expect((await reply(s, 1)).error).toEqual(INTERNAL);
     expect(await metric(sys.gw(0).http, "rt_proxy_results_total", 'proxy="connect",result="timeout"')).toBe(before + 1);
   });
+
+  test("on every transport: uni_sse with no cf_connect and only a cookie, and the SDK over http_stream; the request names the transport", async () => {
+    asked.length = 0;
+    script.set("proxy.connect", (req) => (/session=s-uni/.test(String((req.headers as Json).cookie)) ? { result: { user: "uni-cookie", channels: ["plain:uni-news"] } } : { disconnect: { code: 4501, reason: "unauthorized" } }));
+    // An EventSource with the site's cookie and nothing else: the backend decides who it is.
+    const res = await fetch(`${sys.gw(0).http}/connection/uni_sse`, { headers: { cookie: "session=s-uni" } });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = "";
+    while (!text.includes('"connect"')) text += new TextDecoder().decode((await reader.read()).value);
+    const first = JSON.parse(text.split("\n").find((l) => l.startsWith("data: "))!.slice(6)) as { connect: { subs: Json } };
+    expect(Object.keys(first.connect.subs).sort()).toEqual(["#uni-cookie", "plain:uni-news"]);
+    await reader.cancel();
+    expect(requests("proxy.connect").at(-1)).toMatchObject({ transport: "uni_sse", protocol: "json", headers: { cookie: "session=s-uni" } });
+
+    script.set("proxy.connect", () => ({ result: { user: "stream-ann" } }));
+    const transports = [{ transport: "http_stream", endpoint: `${sys.gw(1).http}/connection/http_stream` }];
+    await using c = new SdkClient(new Centrifuge(transports as never, { emulationEndpoint: `${sys.gw(0).http}/emulation`, fetch, readableStream: ReadableStream, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 } as never));
+    await c.connect();
+    expect(requests("proxy.connect").at(-1)).toMatchObject({ transport: "http_stream", protocol: "json" });
+    // A command after the connect, through the other gateway's /emulation: the RPC proxy answers it.
+    script.set("rpc.echo", (req) => ({ result: { data: { user: req.user, transport: req.transport } } }));
+    expect((await c.centrifuge.rpc("echo", { via: "emulation" })).data).toEqual({ user: "stream-ann", transport: "http_stream" });
+  });
 });
 
 describe("refresh (PROXY_REFRESH=1)", () => {
@@ -230,6 +254,10 @@ describe("refresh (PROXY_REFRESH=1)", () => {
     writer.send({ id: 2, publish: { channel: "plain:ci", data: { n: 1 } } });
     await reply(writer, 2);
     await waitFor("the refresh", () => n >= 1, 10_000);
+    // The backend has answered; an RPC answered after it by the same backend connection reaches the gateway after it (NATS keeps one publisher's order).
+    script.set("rpc.echo", () => ({ result: {} }));
+    writer.send({ id: 30, rpc: { method: "echo" } });
+    await reply(writer, 30);
     writer.send({ id: 3, publish: { channel: "plain:ci", data: { n: 2 } } });
     await reply(writer, 3);
     const pubs = () => replies(reader).flatMap((r) => ((r.push as Json | undefined)?.pub ? [(r.push as Json).pub as Json] : []));
@@ -376,6 +404,10 @@ describe("subscribe, publish and sub_refresh proxies (per namespace)", () => {
     s.send({ id: 3, publish: { channel: "p:sri", data: { n: 1 } } });
     await reply(s, 3);
     await waitFor("the sub_refresh", () => n >= 1, 10_000);
+    // As above: a round trip through the same backend after its answer.
+    script.set("rpc.echo", () => ({ result: {} }));
+    s.send({ id: 30, rpc: { method: "echo" } });
+    await reply(s, 30);
     s.send({ id: 4, publish: { channel: "p:sri", data: { n: 2 } } });
     await reply(s, 4);
     const infos = () => replies(s).flatMap((r) => ((r.push as Json | undefined)?.pub ? [(((r.push as Json).pub as Json).info as Json).chan_info] : []));

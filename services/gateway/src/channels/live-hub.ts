@@ -1,5 +1,4 @@
 import type { Msg } from "@nats-io/transport-node";
-import type { Server } from "bun";
 import { channelPubSubject, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
@@ -8,6 +7,7 @@ import type { Rejections } from "../rejections.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { Audience, ChannelHub, Position, PublishRefusal } from "./hub.ts";
 import { PushBatcher } from "./push-batch.ts";
+import type { TopicPublisher } from "./sink.ts";
 import { DeltaChannels } from "./delta/delta-channels.ts";
 
 /** Where every subscriber of a channel without history starts: nowhere in particular (no offsets, no epoch). */
@@ -48,7 +48,7 @@ export class LiveHub implements ChannelHub {
   private readonly maxRelayed: number;
 
   constructor(
-    private readonly server: () => Server<unknown>,
+    private readonly server: () => TopicPublisher,
     private readonly broker: Broker,
     /** The client protocol's encodings (a publication is serialized once for each one that has subscribers here). */
     private readonly encodings: readonly PushEncoding[],

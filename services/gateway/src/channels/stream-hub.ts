@@ -1,5 +1,4 @@
 import { headers as natsHeaders, type Msg } from "@nats-io/transport-node";
-import type { Server } from "bun";
 import { LIVE_ONLY_HEADER, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
@@ -17,6 +16,7 @@ import { PushBatcher } from "./push-batch.ts";
 import { SyncTask } from "./sync-task.ts";
 import { DeltaChannels } from "./delta/delta-channels.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
+import type { TopicPublisher } from "./sink.ts";
 
 /** One publication of a channel as this gateway fans it out. */
 export interface StreamEvent extends ChainedEvent {
@@ -120,7 +120,7 @@ export class StreamHub implements HistoryHub {
   private readonly namespace: string;
 
   constructor(
-    private readonly server: () => Server<unknown>,
+    private readonly server: () => TopicPublisher,
     private readonly broker: Broker,
     private readonly store: ChannelStore,
     private readonly epoch: StreamEpoch,

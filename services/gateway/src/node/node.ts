@@ -15,7 +15,7 @@ import type { Presence } from "../presence/presence.ts";
 import type { PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { RoomData, SocketOf } from "../protocols/socket-data.ts";
 import type { Creator } from "../sessions/create-limit.ts";
-import type { SocketIndex } from "../sessions/socket-index.ts";
+import { sessionOf, type SocketIndex } from "../sessions/socket-index.ts";
 import { openInbox, placeInHub, placeMonitor } from "./placements.ts";
 import type { Opened, Placement, Subscriber, SubscriptionGrant } from "./subscription.ts";
 
@@ -34,7 +34,8 @@ export interface NodeDeps {
   presence: Presence;
   /** Sockets by user and client id (the server API's unsubscribe and disconnect). */
   sockets: SocketIndex;
-  server: () => Server<unknown>;
+  /** Subscribers of a topic here, every transport together (Bun's sockets and the Hub's streams). */
+  server: () => Pick<Server<unknown>, "subscriberCount">;
   /** The client protocol's encodings. */
   encodings: readonly PushEncoding[];
   /** Most notifications a `history` of `#<user>` returns (ROOM_HISTORY_SIZE). */
@@ -237,7 +238,7 @@ export class Node {
   /** The server API's `unsubscribe`, for this gateway's connections of `user` (or the one `client`): how many were subscribed. */
   unsubscribeHere(user: string, client: string | undefined, channel: string): number {
     let done = 0;
-    for (const ws of this.d.sockets.find(user, client)) if (ws.data.protocol === "centrifugo" && ws.data.client.serverUnsubscribe(channel)) done++;
+    for (const c of this.d.sockets.find(user, client)) if (sessionOf(c)?.serverUnsubscribe(channel)) done++;
     return done;
   }
 
@@ -247,7 +248,10 @@ export class Node {
    * not counted; a failure is counted under `api_subscribe_failed`).
    */
   async subscribeHere(user: string, client: string | undefined, channel: ServedChannel, info: unknown, data: unknown): Promise<number> {
-    const targets = this.d.sockets.find(user, client).flatMap((ws) => (ws.data.protocol === "centrifugo" ? [ws.data.client.serverSubscribe(channel, info, data)] : []));
+    const targets = this.d.sockets.find(user, client).flatMap((c) => {
+      const session = sessionOf(c);
+      return session ? [session.serverSubscribe(channel, info, data)] : [];
+    });
     let done = 0;
     for (const r of await Promise.allSettled(targets)) {
       if (r.status === "fulfilled") done += r.value ? 1 : 0;
@@ -259,16 +263,17 @@ export class Node {
   /** The server API's `refresh`, for this gateway's protocol connections of `user` (or the one `client`): how many. */
   refreshHere(user: string, client: string | undefined, expired: boolean, expiresAt: number | undefined): number {
     let done = 0;
-    for (const ws of this.d.sockets.find(user, client)) if (ws.data.protocol === "centrifugo" && ws.data.client.serverRefresh(expired, expiresAt)) done++;
+    for (const c of this.d.sockets.find(user, client)) if (sessionOf(c)?.serverRefresh(expired, expiresAt)) done++;
     return done;
   }
 
   /** The server API's `disconnect`, for this gateway's sockets of `user` (or the one `client`), every endpoint: how many. */
   disconnectHere(user: string, client: string | undefined, d: centrifugo.Disconnect | { code: number; reason: string }): number {
     const targets = this.d.sockets.find(user, client);
-    for (const ws of targets) {
-      if (ws.data.protocol === "centrifugo") ws.data.client.disconnect(d, "api_disconnect");
-      else ws.close(d.code, d.reason);
+    for (const c of targets) {
+      const session = sessionOf(c);
+      if (session) session.disconnect(d, "api_disconnect");
+      else if ("data" in c) c.close(d.code, d.reason);
     }
     return targets.length;
   }

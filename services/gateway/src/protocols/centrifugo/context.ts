@@ -10,7 +10,9 @@ import type { Creator } from "../../sessions/create-limit.ts";
 import type { SocketIndex } from "../../sessions/socket-index.ts";
 import type { Subscriptions } from "../../sessions/subscriptions.ts";
 import type { SubscriptionTokens } from "../../subscription-token.ts";
-import type { ClientData, SocketOf } from "../socket-data.ts";
+import type { EmulatedSession } from "../../transports/emulation.ts";
+import type { SessionSecrets } from "../../transports/session-secrets.ts";
+import type { Transport } from "../../transports/transport.ts";
 import type { Codec } from "./codec.ts";
 
 /** What every client session needs from the gateway. */
@@ -31,6 +33,8 @@ export interface ClientDeps {
   /** Sockets by user and client id (for the server API); a client is added once connected. */
   sockets: SocketIndex;
   config: ClientConfig;
+  /** For the transports whose commands come through `/emulation`: this gateway's id (the connect result's `node`) and where sessions register their secret. */
+  emulation?: { node: string; sessions: SessionSecrets<EmulatedSession> };
 }
 
 /** The protocol's settings (from the gateway's configuration). */
@@ -46,6 +50,8 @@ export interface ClientConfig {
   version: string;
   /** How long an expired subscription may go unrenewed before it is unsubscribed (2501): the SDK renews right at the expiry. */
   subscriptionExpiryGraceMs: number;
+  /** BACKPRESSURE_LIMIT_BYTES: output a connection may leave unread before it is closed (3008). */
+  backpressureLimitBytes: number;
 }
 
 /** Where a connection comes from, as its transport saw it when it opened. */
@@ -72,9 +78,16 @@ export interface ClientContext {
   connectQueued: boolean;
   /** When the last ping was sent. */
   lastPingAt: number;
-  readonly ws: SocketOf<ClientData>;
+  /** What carries the connection. */
+  readonly transport: Transport;
+  /** When its token expires (ms since the epoch; undefined: never): the sweep closes it then (3005). */
+  expiresAt: number | undefined;
+  /** The connect result's `session` and `node` when its commands come through `/emulation` (the secret is issued at the first call). */
+  emulation(): { session: string; node: string } | undefined;
   readonly d: ClientDeps;
   readonly subs: Subscriptions;
+  /** Indexes the connection by user and client id for the server API (once connected; it leaves the index when it closes). */
+  index(): void;
   /** Sends a reply (nothing when the command had no id, or the session closed). */
   reply(id: number | undefined, method: string, result: object): void;
   /** Sends a push (nothing once closed). */

@@ -154,9 +154,10 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   // A connection the proxy let in expires by the gateway's doing (refreshed through proxy.refresh
   // with PROXY_REFRESH=1, closed with 3005 otherwise): its reply does not ask the SDK to refresh.
   const refreshed = proxied !== undefined && c.d.proxies.refreshEnabled;
-  c.ws.data.expiresAt = refreshed ? undefined : principal.expiresAt;
+  c.expiresAt = refreshed ? undefined : principal.expiresAt;
 
-  const result: Record<string, unknown> = { client: c.id, version: c.d.config.version, ping: c.d.config.pingIntervalSec, pong: true, ...(proxied ? {} : expiry(principal.expiresAt)) };
+  // A push-only client never answers pings; an emulated one gets its session secret and gateway (it sends them back with its commands).
+  const result: Record<string, unknown> = { client: c.id, version: c.d.config.version, ping: c.d.config.pingIntervalSec, pong: !c.transport.info.unidirectional, ...(proxied ? {} : expiry(principal.expiresAt)), ...c.emulation() };
   if (proxied?.data !== undefined) result.data = proxied.data;
   const subs: Record<string, unknown> = {};
   const sub = c.subscriber();
@@ -196,7 +197,7 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   if (Object.keys(subs).length > 0) result.subs = subs;
   c.state = "connected";
   c.lastPingAt = Date.now();
-  c.d.sockets.add(c.ws, user, c.id); // removed by the server at close
+  c.index();
   c.reply(id, "connect", result);
   // Synchronously after the reply: every later publication reaches the socket through the topics.
   for (const p of placed) {
@@ -347,7 +348,7 @@ async function refresh(c: ClientContext, id: number | undefined, req: C.RefreshR
     throw new ProtocolError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
   }
   if (check.principal.userId !== c.user) throw new ProtocolError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
-  c.ws.data.expiresAt = check.principal.expiresAt;
+  c.expiresAt = check.principal.expiresAt;
   c.reply(id, "refresh", { client: c.id, version: c.d.config.version, ...expiry(check.principal.expiresAt) });
 }
 
