@@ -582,3 +582,27 @@ describe("`bun run example:backend` as its own process, two gateways, the SDK wi
     expect(c.disconnects).toEqual([{ code: 4501, reason: "unauthorized" }]);
   });
 });
+
+describe("PROXY_CONNECT=1 without PROXY_REFRESH", () => {
+  let own: TestSystem;
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    own = await TestSystem.start({ gateways: 1, gatewayEnv: { PROXY_CONNECT: "1", PROXY_HTTP_HEADERS: "cookie" } });
+    nc = await connect({ ...natsAs("backend"), servers: own.natsUrl });
+    nc.subscribe("proxy.connect", { queue: "backends", callback: (_e, m) => void m.respond(JSON.stringify({ result: { user: "exp-ed", expire_at: unix(500) } })) });
+    nc.subscribe("proxy.refresh", { queue: "backends", callback: (_e, m) => void m.respond(JSON.stringify({ result: { expire_at: unix(60_000) } })) });
+    await nc.flush();
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await own?.[Symbol.asyncDispose]();
+  });
+
+  test("a connection whose connect answer set expire_at is closed with 3005 then (no expires in its reply: nobody refreshes it)", async () => {
+    await using s = await TestSocket.open(`${own.gw(0).ws}/connection/websocket`, { headers: { Cookie: "session=x" } });
+    s.send({ id: 1, connect: {} });
+    const r = (await reply(s, 1)).connect as Json;
+    expect(r.expires).toBeUndefined();
+    expect(await s.closed(10_000)).toBe(3005);
+  });
+});
