@@ -12,12 +12,15 @@ let tight: ServiceProcess;
 const TIGHT_PING_MS = 1000;
 const TIGHT_PONG_TIMEOUT_MS = 2000;
 
+/** The tight gateway's own NATS: its MAX_MESSAGE_BYTES sets the ROOMS stream's `max_msg_size`, which the other gateway's 60 KB publications (3008) must not meet (whichever gateway updated the shared stream last won: the 3008 test failed 1 run in 2). */
+let tightNats: TestNats;
+
 beforeAll(async () => {
-  nats = await TestNats.start();
+  [nats, tightNats] = await Promise.all([TestNats.start(), TestNats.start()]);
   const base = { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn" };
   [gw, tight] = await Promise.all([
     ServiceProcess.start("gateway", { ...base, ALLOW_ANONYMOUS: "1", RATE_LIMIT_PER_SEC: "0" }),
-    ServiceProcess.start("gateway", { ...base, RATE_LIMIT_PER_SEC: "2", RATE_LIMIT_BURST: "4", MAX_MESSAGE_BYTES: "4096", MAX_CONNECTIONS_PER_USER: "1", PING_INTERVAL_SEC: String(TIGHT_PING_MS / 1000), PONG_TIMEOUT: `${TIGHT_PONG_TIMEOUT_MS}ms`, SWEEP_INTERVAL_MS: "100" }),
+    ServiceProcess.start("gateway", { ...base, NATS_URL: tightNats.url, RATE_LIMIT_PER_SEC: "2", RATE_LIMIT_BURST: "4", MAX_MESSAGE_BYTES: "4096", MAX_CONNECTIONS_PER_USER: "1", PING_INTERVAL_SEC: String(TIGHT_PING_MS / 1000), PONG_TIMEOUT: `${TIGHT_PONG_TIMEOUT_MS}ms`, SWEEP_INTERVAL_MS: "100" }),
   ]);
   nc = await connect({ ...NATS_ADMIN, servers: nats.url });
 });
@@ -26,6 +29,7 @@ afterAll(async () => {
   await gw?.[Symbol.asyncDispose]();
   await tight?.[Symbol.asyncDispose]();
   await nats?.[Symbol.asyncDispose]();
+  await tightNats?.[Symbol.asyncDispose]();
 });
 
 /** A raw protocol connection: sends commands, reads replies by id. */

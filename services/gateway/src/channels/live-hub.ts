@@ -2,8 +2,10 @@ import type { Msg } from "@nats-io/transport-node";
 import { channelPubSubject, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
+import type { Stored } from "../broker/outbox.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
+import type { Creator } from "../sessions/create-limit.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { Audience, ChannelHub, Position, PublishRefusal } from "./hub.ts";
 import { PushBatcher } from "./push-batch.ts";
@@ -22,6 +24,8 @@ interface LiveState {
   subscribers: PerEncoding;
   /** The channel's Bun topic per encoding, built once. */
   topics: Record<EncodingName, string>;
+  /** Settles once NATS has this gateway's subscription of `subject` (a flush after it), or the link was down then. */
+  interest: Promise<void>;
 }
 
 /**
@@ -78,10 +82,14 @@ export class LiveHub implements ChannelHub {
       holders: 1,
       subscribers: noneYet(),
       topics: Object.fromEntries(this.encodings.map((enc) => [enc.name, enc.topic(channel)])) as Record<EncodingName, string>,
+      interest: Promise.resolve(),
     };
     fresh.subscribers[audience]++;
     this.channels.set(channel, fresh);
     this.broker.acquire(fresh.subject, (msg) => this.fromNats(fresh, msg));
+    // The subscription goes out now; a PING after it comes back once the server has it. While the
+    // link is down there is nothing to wait for (publishes are refused, nothing arrives).
+    if (this.broker.connected()) fresh.interest = this.broker.flush().catch(() => undefined);
   }
 
   leave(channel: string, audience: Audience): void {
@@ -93,9 +101,14 @@ export class LiveHub implements ChannelHub {
     this.broker.release(st.subject);
   }
 
-  /** Nothing to place: the subscriber gets what is published from now on. */
-  position(): Promise<Position> {
-    return Promise.resolve(NO_POSITION);
+  /**
+   * Nothing to place: the subscriber gets what is published from now on, where "now" is once NATS
+   * has this gateway's interest in the channel. Answering before that, a publication another
+   * gateway makes right after the subscribe reply would reach NATS first and be lost for it.
+   */
+  position(channel: string): Promise<Position> {
+    const st = this.channels.get(channel);
+    return st ? st.interest.then(() => NO_POSITION) : Promise.resolve(NO_POSITION);
   }
 
   catchUp(_channel: string, pos: Position): Position {
@@ -103,7 +116,7 @@ export class LiveHub implements ChannelHub {
   }
 
   /** Publishes `payload` (measured by the caller) to every gateway's subscribers, this one's at once; `unavailable` while the NATS link is down. No creation allowance: nothing is stored. */
-  publish(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
+  publish(channel: string, data: unknown, payload: string, _creator?: Creator, _skipHistory?: boolean, stored?: Stored): PublishRefusal | undefined {
     const st = this.channels.get(channel);
     const namespace = st?.namespace ?? namespaceOf(channel);
     if (!this.broker.publish(st?.subject ?? channelPubSubject(namespace, channel), payload)) {
@@ -112,6 +125,7 @@ export class LiveHub implements ChannelHub {
     }
     this.counters.messageIn(namespace);
     if (st) this.fanOut(st, payload, data);
+    stored?.(true);
     return undefined;
   }
 

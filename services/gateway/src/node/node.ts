@@ -128,14 +128,16 @@ export class Node {
    * most MAX_MESSAGE_BYTES (107 naming the limit, as the server API answers; with a subscriber's
    * channel info, the stored form at most what the gateways relay). Refused too: 111 past the
    * creation rate, 100 when a channel without history cannot reach the other gateways (this
-   * gateway's NATS link is down).
+   * gateway's NATS link is down). Resolves once the publication is stored (a channel with
+   * history) or sent (one without), rejects with 100 when its storing was not confirmed in time (it
+   * may still be stored later: the caller cannot count it as either); refusals throw at once.
    */
-  publish(actor: Actor, channel: string, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator): void {
-    this.publishTo(this.check(actor, "publish", channel), data, info, creator);
+  publish(actor: Actor, channel: string, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator): Promise<void> {
+    return this.publishTo(this.check(actor, "publish", channel), data, info, creator);
   }
 
   /** Publishes on a channel already allowed (`decide`, then its proxy's answer): as `publish`; `skipHistory`: delivered, not stored (the publish proxy's `skip_history`). */
-  publishTo(ref: ServedChannel, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator, skipHistory = false): void {
+  publishTo(ref: ServedChannel, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator, skipHistory = false): Promise<void> {
     const channel = ref.channel;
     if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
     if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied);
@@ -146,12 +148,15 @@ export class Node {
       this.d.reject("room_message_too_large", { channel });
       throw new ProtocolError(ErrorCode.BadRequest, undefined, tooLarge);
     }
-    switch (this.hubOf(ref.namespace.name).publish(ref.channel, data, payload, creator, skipHistory)) {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const stored = (ok: boolean): void => (ok ? resolve() : reject(new ProtocolError(ErrorCode.Internal)));
+    switch (this.hubOf(ref.namespace.name).publish(ref.channel, data, payload, creator, skipHistory, stored)) {
       case "create_rate":
         throw new ProtocolError(ErrorCode.TooManyRequests);
       case "unavailable":
         throw new ProtocolError(ErrorCode.Internal);
     }
+    return promise;
   }
 
   /**

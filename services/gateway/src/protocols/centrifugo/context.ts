@@ -90,6 +90,8 @@ export interface ClientContext {
   index(): void;
   /** Sends a reply (nothing when the command had no id, or the session closed). */
   reply(id: number | undefined, method: string, result: object): void;
+  /** Sends the reply once `result` resolves (an error reply if it fails), without holding up the commands after this one. */
+  replyWhen(id: number | undefined, method: string, result: Promise<object>): void;
   /** Sends a push (nothing once closed). */
   push(body: object): void;
   /** Closes the connection with a protocol disconnect code. */

@@ -324,8 +324,9 @@ async function publish(c: ClientContext, id: number | undefined, req: C.PublishR
   const info: C.ClientInfo = { user: c.user!, client: c.id };
   if (c.connInfo !== undefined) info.conn_info = c.connInfo;
   if (sub?.info !== undefined) info.chan_info = sub.info;
-  c.d.node.publishTo(decision.channel, data, info, c.creator(), skipHistory);
-  c.reply(id, "publish", {});
+  // Taken in command order (a refusal is its reply); answered once stored, holding up no later command.
+  const stored = c.d.node.publishTo(decision.channel, data, info, c.creator(), skipHistory);
+  c.replyWhen(id, "publish", stored.then(() => ({})));
 }
 
 /**

@@ -300,6 +300,10 @@ export class Session implements ClientSession, ClientContext {
     this.transport.write(this.d.codec.encode([{ id, [method]: result }]));
   }
 
+  replyWhen(id: number | undefined, method: string, result: Promise<object>): void {
+    result.then((r) => this.reply(id, method, r), (err: unknown) => this.failed(id, err));
+  }
+
   push(body: object): void {
     if (this.state === "closed") return;
     this.transport.write(this.d.codec.encode([{ push: body }]));
