@@ -1,5 +1,6 @@
 import type { Msg, MsgHdrs } from "@nats-io/transport-node";
 import { randomBytes } from "node:crypto";
+import { STREAM_LEADER_ELECTED_WILDCARD } from "@rt/protocol";
 import { Backoff } from "../backoff.ts";
 import type { Broker } from "./broker.ts";
 import type { Outbox, OutboxEntry } from "./outbox.ts";
@@ -42,8 +43,10 @@ export interface StreamPublisherEvents {
  * (`confirmed`), saving one NATS message per publication. A publish sent again (after a reconnect,
  * a refusal, or no confirmation within 3 s) carries a reply subject: the stream's ack confirms it,
  * also when it was a repeat the stream had stored already (and did not republish). A failed ack
- * (no stream leader, no stream) or no confirmation in time rewinds the outbox after a backoff;
- * after a reconnect the unconfirmed rest is sent again before anything new. So what a member sends
+ * (no stream leader, no stream) or no confirmation in time rewinds the outbox after a backoff, or
+ * at once when JetStream announces a new stream leader (a lost leader's stream has none for the 4-9 s
+ * nats-server's election takes, and publishes meanwhile are refused or lost: they go again the moment
+ * one is elected); after a reconnect the unconfirmed rest is sent again before anything new. So what a member sends
  * while this gateway is cut off is stored, once, when the link is back. A publish the stream
  * refuses for good (over its `max_msg_size`) leaves the outbox, counted, and holds nothing up.
  */
@@ -55,11 +58,13 @@ export class StreamPublisher implements StreamPublishing {
   private readonly ackPrefix: string;
   private readonly headerPrefix: string;
   private timer: ReturnType<typeof setInterval> | undefined;
+  private retry: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly broker: Broker, private readonly outbox: Outbox, private readonly events: StreamPublisherEvents) {
     this.ackPrefix = `${broker.inboxPrefix}.ack.`;
     this.headerPrefix = `NATS/1.0\r\n${ORIGIN_HEADER}: ${this.origin}\r\nNats-Msg-Id: ${this.origin}:`;
     broker.acquire(`${this.ackPrefix}*`, (msg) => this.onAck(msg));
+    broker.acquire(STREAM_LEADER_ELECTED_WILDCARD, () => this.leaderElected());
     broker.onUp(() => {
       this.outbox.rewind();
       this.paused = false;
@@ -74,6 +79,7 @@ export class StreamPublisher implements StreamPublishing {
 
   stop(): void {
     clearInterval(this.timer);
+    clearTimeout(this.retry);
   }
 
   publish(subject: string, payload: string): void {
@@ -142,11 +148,25 @@ export class StreamPublisher implements StreamPublishing {
   private failed(): void {
     if (this.paused) return;
     this.paused = true;
-    setTimeout(() => {
-      this.paused = false;
-      this.outbox.rewind();
-      this.schedule();
-    }, this.backoff.next());
+    this.retry = setTimeout(() => this.resend(), this.backoff.next());
+  }
+
+  /** Everything unconfirmed goes again now, asking for acks. */
+  private resend(): void {
+    clearTimeout(this.retry);
+    this.paused = false;
+    this.outbox.rewind();
+    this.schedule();
+  }
+
+  /**
+   * A stream has a new leader: whatever waits for a confirmation goes again now (refused while it
+   * had none, or lost on its way to the one that went), not after the backoff or the ack timeout.
+   */
+  private leaderElected(): void {
+    if (this.outbox.size === 0) return;
+    this.backoff.reset();
+    this.resend();
   }
 
   private checkLost(): void {
