@@ -11,3 +11,4 @@ export { readChannelsFile } from "./channels-file.ts";
 export { LogLimiter } from "./log-limiter.ts";
 export { ReplyGuard } from "./reply-guard.ts";
 export { RequestMux } from "./request-mux.ts";
+export { ensureStream } from "./streams.ts";

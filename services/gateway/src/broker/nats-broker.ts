@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { Msg, MsgHdrs, Subscription } from "@nats-io/transport-node";
 import { REPLY_PREFIX } from "@rt/protocol";
-import { RequestMux, connectNats, drainOrClose, type Logger, type ServiceNats, type ServiceNatsOptions } from "@rt/runtime";
-import { ThrottledLog } from "../throttled-log.ts";
+import { LogLimiter, RequestMux, connectNats, drainOrClose, type Logger, type ServiceNats, type ServiceNatsOptions } from "@rt/runtime";
 import type { Broker } from "./broker.ts";
+import { NatsStreams } from "./nats-streams.ts";
 
 interface Held {
   count: number;
@@ -20,7 +20,7 @@ interface Held {
  */
 export class NatsBroker implements Broker {
   private nats: ServiceNats | undefined;
-  private jsm: JetStreamManager | undefined;
+  private jsm: NatsStreams | undefined;
   private backends: RequestMux | undefined;
   private readonly held = new Map<string, Held>();
   private readonly ups: Array<() => void> = [];
@@ -28,7 +28,7 @@ export class NatsBroker implements Broker {
   private down = NatsBroker.signal();
   private readonly fails: Array<(err: Error) => void> = [];
   /** Handlers that threw on a message: whoever publishes such messages cannot flood the log. */
-  private readonly unexpected: ThrottledLog;
+  private readonly unexpected: LogLimiter;
 
   /**
    * `connectionInboxPrefix`: where this connection's replies arrive (nats.js `inboxPrefix`; the
@@ -40,7 +40,7 @@ export class NatsBroker implements Broker {
     const token = randomBytes(12).toString("base64url");
     this.inboxPrefix = `${connectionInboxPrefix}.${token}`;
     this.gatherPrefix = `${REPLY_PREFIX.gather}${token}.`;
-    this.unexpected = new ThrottledLog(log);
+    this.unexpected = new LogLimiter();
   }
   private readonly gatherPrefix: string;
 
@@ -56,7 +56,7 @@ export class NatsBroker implements Broker {
     const nats = await connectNats({ ...opts, inboxPrefix: this.connectionInboxPrefix, logger: this.log });
     nats.onFailed((err) => this.fails.forEach((fn) => fn(err)));
     // checkAPI off: JetStream may not be ready yet; callers find out per request and retry.
-    this.jsm = await jetstreamManager(nats.nc, { timeout: 5000, checkAPI: false });
+    this.jsm = new NatsStreams(await jetstreamManager(nats.nc, { timeout: 5000, checkAPI: false }), () => this.linkDown());
     this.backends = new RequestMux(nats.nc, REPLY_PREFIX.proxy);
     this.nats = nats;
     for (const [subject, h] of this.held) h.sub = this.subscribe(subject, h.onMsg, h.queue);
@@ -125,7 +125,7 @@ export class NatsBroker implements Broker {
         try {
           last = onAnswer(msg);
         } catch (e) {
-          this.unexpected.error({ subject, err: e }, "gathered answer handler failed");
+          this.unexpected.error(this.log, { subject, err: e }, "gathered answer handler failed");
         }
         if (last) finish();
       },
@@ -155,7 +155,7 @@ export class NatsBroker implements Broker {
     return this.down.promise;
   }
 
-  jetstream(): JetStreamManager | undefined {
+  streams(): NatsStreams | undefined {
     return this.jsm;
   }
 
@@ -189,7 +189,7 @@ export class NatsBroker implements Broker {
         try {
           onMsg(msg);
         } catch (e) {
-          this.unexpected.error({ subject, err: e }, "NATS message handler failed");
+          this.unexpected.error(this.log, { subject, err: e }, "NATS message handler failed");
         }
       },
     });
@@ -200,7 +200,7 @@ export class NatsBroker implements Broker {
       try {
         fn();
       } catch (err) {
-        this.unexpected.error({ err }, "broker listener failed");
+        this.unexpected.error(this.log, { err }, "broker listener failed");
       }
     }
   }

@@ -1,12 +1,13 @@
-import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, StorageType, type StoredMsg, type StreamConfig } from "@nats-io/jetstream";
+import { DiscardPolicy, JetStreamApiError, StorageType } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import { Backoff } from "../backoff.ts";
 import type { Broker } from "../broker/broker.ts";
 import { ORIGIN_HEADER } from "../broker/stream-publisher.ts";
+import type { ReadMsg, StreamSettings } from "../broker/streams.ts";
 import { streamGet, type MsgQuery } from "./stream-get.ts";
-import { fromGet, streamRead, type ReadMsg } from "./stream-read.ts";
+import { streamRead } from "./stream-read.ts";
 import type { ChannelStream } from "./streams.ts";
 
 /** One stored publication of a channel: its offset (stream seq), when it was stored, and who sent it. */
@@ -23,7 +24,6 @@ export interface StoredPublication {
 /** Largest stored publication read back (MAX_MESSAGE_BYTES is at most 16 MiB; the envelope adds little). */
 const MAX_STORED_BYTES = 17 * 1024 * 1024;
 /** JetStream's "stream name already in use with a different configuration" (JSStreamNameExistErr). */
-const STREAM_NAME_IN_USE = 10058;
 /** JetStream's "insufficient storage resources available" (JSInsufficientResourcesErr): max_bytes is over what the server may store. */
 const INSUFFICIENT_RESOURCES = 10047;
 /** The repeats of a publication sent again after a reconnect are recognized this long. */
@@ -59,7 +59,7 @@ export class ChannelStore {
   }
 
   /** The stream configuration the gateways own. */
-  streamConfig(): Partial<StreamConfig> & { name: string } {
+  streamConfig(): StreamSettings {
     return {
       name: this.stream.name,
       subjects: [this.stream.storeWildcard],
@@ -99,7 +99,7 @@ export class ChannelStore {
   /** The channel's publication stored at exactly `seq`, or undefined when it is gone (or another channel's). */
   async at(channel: string, seq: number): Promise<StoredPublication | undefined> {
     const m = await this.get({ seq });
-    return m && m.subject === this.stream.storeSubject(channel) ? this.entry(fromGet(m)) : undefined;
+    return m && m.subject === this.stream.storeSubject(channel) ? this.entry(m) : undefined;
   }
 
   /** The channel's valid publications with seq >= `fromSeq`, oldest first, read as they are consumed (stop early with `break`). */
@@ -121,7 +121,7 @@ export class ChannelStore {
     return out;
   }
 
-  private get(query: MsgQuery): Promise<StoredMsg | null> {
+  private get(query: MsgQuery): Promise<ReadMsg | null> {
     return streamGet(this.broker, this.stream.name, query);
   }
 
@@ -160,22 +160,8 @@ export class ChannelStore {
   }
 
   private async createOrUpdate(): Promise<void> {
-    const jsm = this.broker.jetstream();
-    if (!jsm) throw new Error("not connected to NATS yet");
-    const config = this.streamConfig();
-    try {
-      await jsm.streams.info(this.stream.name);
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
-      try {
-        await jsm.streams.add(config);
-        return;
-      } catch (addErr) {
-        // Another gateway created it meanwhile: update it like an existing one.
-        if (!(addErr instanceof JetStreamApiError && addErr.code === STREAM_NAME_IN_USE)) throw addErr;
-      }
-    }
-    const { name: _name, storage: _storage, ...update } = config;
-    await jsm.streams.update(this.stream.name, update);
+    const streams = this.broker.streams();
+    if (!streams) throw new Error("not connected to NATS yet");
+    await streams.ensure(this.streamConfig());
   }
 }

@@ -161,6 +161,7 @@ export class LiveHub implements ChannelHub {
     const pub = read ?? (payload === undefined ? undefined : readRoomPayload(payload));
     const info = pub?.info;
     const p: ProtocolPublication = info ? { data, info } : { data };
+    if (pub?.tags !== undefined) p.tags = pub.tags;
     for (const enc of this.encodings) if (st.subscribers[enc.name] > 0) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
   }
 
