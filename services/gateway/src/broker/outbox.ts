@@ -79,6 +79,21 @@ export class Outbox {
     return out;
   }
 
+  /**
+   * The oldest entry alone, marked sent, and nothing after it (a probe: the rest stays due until
+   * `rewind`); undefined when none is held. Entries past the age bound are dropped first.
+   */
+  takeHead(): OutboxEntry | undefined {
+    this.dropAged();
+    const e = this.head < this.q.length ? this.q[this.head]! : undefined;
+    this.next = this.head;
+    if (!e) return undefined;
+    e.sentAt = this.now();
+    e.attempts++;
+    this.next = this.head + 1;
+    return e;
+  }
+
   /** Publish `seq` alone is confirmed (confirmations may skip one that failed): the confirmed front leaves. Returns the entry (when it was pushed, its subject), or undefined when it was not waiting. */
   ackOne(seq: number): OutboxEntry | undefined {
     const first = this.q[this.head];

@@ -8,8 +8,14 @@ import type { Outbox, OutboxEntry } from "./outbox.ts";
 /** Headers that number a gateway's publishes: who sent it, and its place in that sender's order. */
 export const ORIGIN_HEADER = "Rt-Origin";
 export const ORIGIN_SEQ_HEADER = "Rt-Seq";
-/** An entry not confirmed this long after it was sent is sent again, asking for an ack (it or its confirmation was lost). */
-const ACK_TIMEOUT_MS = 3000;
+/**
+ * An entry not confirmed this long after it was sent is in doubt (it or its confirmation was lost:
+ * a stream leader that died takes what is sent to it silently): sending stops, and the oldest is
+ * sent again asking for an ack. Well under nats-server's election (4 s at least), so what is sent
+ * after a lost leader stops before a new one can store it ahead of what was lost.
+ */
+const ACK_TIMEOUT_MS = 2000;
+const CHECK_EVERY_MS = 250;
 /** The stream's answer to a message over its `max_msg_size` (JSStreamMessageExceedsMaximumErr): permanent. */
 const MESSAGE_TOO_LARGE = '"err_code":10054';
 const encoder = new TextEncoder();
@@ -41,12 +47,14 @@ export interface StreamPublisherEvents {
  * once), `Rt-Origin` and `Rt-Seq`. The first send asks for no ack: the stream's republished copy,
  * which this gateway receives anyway (it serves the room), carries `Rt-Seq` and confirms it
  * (`confirmed`), saving one NATS message per publication. A publish sent again (after a reconnect,
- * a refusal, or no confirmation within 3 s) carries a reply subject: the stream's ack confirms it,
+ * a refusal, or no confirmation within 2 s) carries a reply subject: the stream's ack confirms it,
  * also when it was a repeat the stream had stored already (and did not republish). A failed ack
- * (no stream leader, no stream) or no confirmation in time rewinds the outbox after a backoff, or
- * at once when JetStream announces a new stream leader (a lost leader's stream has none for the 4-9 s
- * nats-server's election takes, and publishes meanwhile are refused or lost: they go again the moment
- * one is elected); after a reconnect the unconfirmed rest is sent again before anything new. So what a member sends
+ * (no stream leader, no stream) or no confirmation in time stops sending; after a backoff, at once
+ * when JetStream announces a new stream leader (a lost leader's stream has none for the 4-9 s
+ * nats-server's election takes: what is sent meanwhile is refused or lost), and after a reconnect,
+ * the oldest unconfirmed one goes alone as a probe, and only once the stream has stored it does the
+ * rest follow, in order. Sending them all at once could straddle the election: the first refused,
+ * later ones stored, the first stored after them (seen: ten publications out of order). So what a member sends
  * while this gateway is cut off is stored, once, when the link is back. A publish the stream
  * refuses for good (over its `max_msg_size`) leaves the outbox, counted, and holds nothing up.
  */
@@ -59,22 +67,20 @@ export class StreamPublisher implements StreamPublishing {
   private readonly headerPrefix: string;
   private timer: ReturnType<typeof setInterval> | undefined;
   private retry: ReturnType<typeof setTimeout> | undefined;
+  /** The seq of the probe in flight (the oldest unconfirmed, sent alone while sending is stopped). */
+  private probing: number | undefined;
 
   constructor(private readonly broker: Broker, private readonly outbox: Outbox, private readonly events: StreamPublisherEvents) {
     this.ackPrefix = `${broker.inboxPrefix}.ack.`;
     this.headerPrefix = `NATS/1.0\r\n${ORIGIN_HEADER}: ${this.origin}\r\nNats-Msg-Id: ${this.origin}:`;
     broker.acquire(`${this.ackPrefix}*`, (msg) => this.onAck(msg));
     broker.acquire(STREAM_LEADER_ELECTED_WILDCARD, () => this.leaderElected());
-    broker.onUp(() => {
-      this.outbox.rewind();
-      this.paused = false;
-      this.schedule();
-    });
+    broker.onUp(() => this.resend());
   }
 
   /** Starts the check for confirmations that never came. */
   start(): void {
-    this.timer = setInterval(() => this.checkLost(), 1000);
+    this.timer = setInterval(() => this.checkLost(), CHECK_EVERY_MS);
   }
 
   stop(): void {
@@ -120,6 +126,7 @@ export class StreamPublisher implements StreamPublishing {
     if (!Number.isSafeInteger(n) || n < 1) return;
     this.stored(this.outbox.ackOne(n));
     this.backoff.reset();
+    this.probed(n);
   }
 
   /** The stream's answer to one publish: `{"stream","seq","duplicate"?}`, an `{"error"}`, or a 503 status (no responders). */
@@ -133,30 +140,62 @@ export class StreamPublisher implements StreamPublishing {
     const duplicate = body.includes('"duplicate"');
     // Too large for the stream (its limit was lowered below this gateway's, by hand or by a gateway
     // with a smaller MAX_MESSAGE_BYTES): dropped and counted, never sent again; the rest flows on.
-    if (!ok && body.includes(MESSAGE_TOO_LARGE)) return void this.outbox.refuse(seq);
+    if (!ok && body.includes(MESSAGE_TOO_LARGE)) {
+      this.outbox.refuse(seq);
+      return this.probed(seq);
+    }
     if (!ok) return this.failed();
     if (duplicate) this.events.onRepeat();
     this.stored(this.outbox.ackOne(seq));
     this.backoff.reset();
+    this.probed(seq);
+  }
+
+  /** Publish `seq` is settled: when it was the probe, the stream takes publishes again and the rest follows, in order. */
+  private probed(seq: number): void {
+    if (this.probing !== seq) return;
+    this.probing = undefined;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    this.paused = false;
+    this.outbox.rewind();
+    this.schedule();
   }
 
   private stored(e: OutboxEntry | undefined): void {
     if (e !== undefined) this.events.onStored(Date.now() - e.at, e.subject);
   }
 
-  /** A publish was refused (no leader, no stream): send everything unconfirmed again after a pause. */
+  /** A publish was refused (no leader, no stream) or not confirmed in time: sending stops, and a probe goes after a backoff. */
   private failed(): void {
-    if (this.paused) return;
     this.paused = true;
-    this.retry = setTimeout(() => this.resend(), this.backoff.next());
+    if (this.retry === undefined) this.retry = setTimeout(() => this.resend(), this.backoff.next());
   }
 
-  /** Everything unconfirmed goes again now, asking for acks. */
+  /** Sending stays stopped but for the oldest unconfirmed publish, sent alone asking for an ack (probed() resumes the rest). */
   private resend(): void {
     clearTimeout(this.retry);
-    this.paused = false;
+    this.retry = undefined;
+    this.probing = undefined;
     this.outbox.rewind();
-    this.schedule();
+    if (this.outbox.size === 0) {
+      this.paused = false;
+      return this.schedule();
+    }
+    this.paused = true;
+    if (!this.broker.connected()) return; // onUp probes
+    const e = this.outbox.takeHead();
+    if (!e) {
+      this.paused = false;
+      return this.schedule();
+    }
+    this.probing = e.seq;
+    try {
+      if (!this.broker.publish(e.subject, e.payload, this.numbered(e.seq), `${this.ackPrefix}${e.seq}`)) this.probing = undefined; // the link dropped: onUp probes
+    } catch (err) {
+      this.events.onError(err);
+      this.failed();
+    }
   }
 
   /**
