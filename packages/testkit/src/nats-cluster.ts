@@ -115,6 +115,31 @@ export class TestCluster implements AsyncDisposable {
     return leader;
   }
 
+  /** The node leading the JetStream meta group now (its `/jsz`), or undefined while there is none. */
+  async metaLeader(): Promise<string | undefined> {
+    for (const n of this.nodes.filter((x) => x.proc)) {
+      const r = await fetch(`http://127.0.0.1:${n.monitorPort}/jsz`).catch(() => undefined);
+      if (!r?.ok) continue;
+      const leader = ((await r.json()) as { meta_cluster?: { leader?: string } }).meta_cluster?.leader;
+      if (leader) return leader;
+    }
+    return undefined;
+  }
+
+  /** Moves the JetStream meta leader to `node` (step-downs until it leads: consumers are created through it). */
+  async metaLeaderTo(node: string, timeoutMs = 30_000): Promise<void> {
+    for (let i = 0; i < 30; i++) {
+      const before = await this.metaLeader();
+      if (before === node) return;
+      await this.jsApi("$JS.API.META.LEADER.STEPDOWN").catch(() => undefined);
+      await waitFor(`a meta leader other than ${before}`, async () => {
+        const now = await this.metaLeader();
+        return now !== undefined && now !== before;
+      }, timeoutMs, 100);
+    }
+    throw new Error(`the meta leader never went to ${node}`);
+  }
+
   /** Kills node `name` (SIGKILL when `hard`), keeping its store. */
   async kill(name: string, hard = true): Promise<void> {
     const n = this.node(name);
