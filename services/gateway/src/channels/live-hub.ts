@@ -1,13 +1,16 @@
 import type { Msg } from "@nats-io/transport-node";
-import type { Server } from "bun";
 import { channelPubSubject, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
+import type { Stored } from "../broker/outbox.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
+import type { Creator } from "../sessions/create-limit.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { Audience, ChannelHub, Position, PublishRefusal } from "./hub.ts";
 import { PushBatcher } from "./push-batch.ts";
+import type { TopicPublisher } from "./sink.ts";
+import { DeltaChannels } from "./delta/delta-channels.ts";
 
 /** Where every subscriber of a channel without history starts: nowhere in particular (no offsets, no epoch). */
 const NO_POSITION: Position = Object.freeze({ epoch: "", offset: 0, recovered: false, publications: [] as ProtocolPublication[] }) as Position;
@@ -21,6 +24,8 @@ interface LiveState {
   subscribers: PerEncoding;
   /** The channel's Bun topic per encoding, built once. */
   topics: Record<EncodingName, string>;
+  /** Settles once NATS has this gateway's subscription of `subject` (a flush after it), or the link was down then. */
+  interest: Promise<void>;
 }
 
 /**
@@ -42,11 +47,12 @@ export class LiveHub implements ChannelHub {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
   /** Protocol pushes of one turn, one frame per channel and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
+  readonly deltas = new DeltaChannels((topic, frame) => this.topicPublish(topic, frame));
   /** The largest publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES), what a producer publishes at most. */
   private readonly maxRelayed: number;
 
   constructor(
-    private readonly server: () => Server<unknown>,
+    private readonly server: () => TopicPublisher,
     private readonly broker: Broker,
     /** The client protocol's encodings (a publication is serialized once for each one that has subscribers here). */
     private readonly encodings: readonly PushEncoding[],
@@ -76,10 +82,14 @@ export class LiveHub implements ChannelHub {
       holders: 1,
       subscribers: noneYet(),
       topics: Object.fromEntries(this.encodings.map((enc) => [enc.name, enc.topic(channel)])) as Record<EncodingName, string>,
+      interest: Promise.resolve(),
     };
     fresh.subscribers[audience]++;
     this.channels.set(channel, fresh);
     this.broker.acquire(fresh.subject, (msg) => this.fromNats(fresh, msg));
+    // The subscription goes out now; a PING after it comes back once the server has it. While the
+    // link is down there is nothing to wait for (publishes are refused, nothing arrives).
+    if (this.broker.connected()) fresh.interest = this.broker.flush().catch(() => undefined);
   }
 
   leave(channel: string, audience: Audience): void {
@@ -91,9 +101,14 @@ export class LiveHub implements ChannelHub {
     this.broker.release(st.subject);
   }
 
-  /** Nothing to place: the subscriber gets what is published from now on. */
-  position(): Promise<Position> {
-    return Promise.resolve(NO_POSITION);
+  /**
+   * Nothing to place: the subscriber gets what is published from now on, where "now" is once NATS
+   * has this gateway's interest in the channel. Answering before that, a publication another
+   * gateway makes right after the subscribe reply would reach NATS first and be lost for it.
+   */
+  position(channel: string): Promise<Position> {
+    const st = this.channels.get(channel);
+    return st ? st.interest.then(() => NO_POSITION) : Promise.resolve(NO_POSITION);
   }
 
   catchUp(_channel: string, pos: Position): Position {
@@ -101,7 +116,7 @@ export class LiveHub implements ChannelHub {
   }
 
   /** Publishes `payload` (measured by the caller) to every gateway's subscribers, this one's at once; `unavailable` while the NATS link is down. No creation allowance: nothing is stored. */
-  publish(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
+  publish(channel: string, data: unknown, payload: string, _creator?: Creator, _skipHistory?: boolean, stored?: Stored): PublishRefusal | undefined {
     const st = this.channels.get(channel);
     const namespace = st?.namespace ?? namespaceOf(channel);
     if (!this.broker.publish(st?.subject ?? channelPubSubject(namespace, channel), payload)) {
@@ -110,6 +125,7 @@ export class LiveHub implements ChannelHub {
     }
     this.counters.messageIn(namespace);
     if (st) this.fanOut(st, payload, data);
+    stored?.(true);
     return undefined;
   }
 
@@ -154,15 +170,24 @@ export class LiveHub implements ChannelHub {
     this.fanOut(st, undefined, pub.data, pub);
   }
 
-  /** One publication to the channel's sockets here: one frame per encoding present, serialized once (`payload` read when `pub` is not). */
+  /**
+   * One publication to the channel's sockets here: one frame per encoding present, serialized once
+   * (`payload` read when `pub` is not); delta subscribers through `deltas`, on their own topics.
+   */
   private fanOut(st: LiveState, payload: string | undefined, data: unknown, read?: RoomPublication): void {
     this.counters.messageOut(st.namespace);
-    if (!this.encodings.some((enc) => st.subscribers[enc.name] > 0)) return;
+    const delta = this.deltas.has(st.channel);
+    const plain = (enc: PushEncoding): boolean => st.subscribers[enc.name] > (delta ? this.deltas.count(st.channel, enc.name) : 0);
+    if (!delta && !this.encodings.some(plain)) return;
     const pub = read ?? (payload === undefined ? undefined : readRoomPayload(payload));
     const info = pub?.info;
     const p: ProtocolPublication = info ? { data, info } : { data };
     if (pub?.tags !== undefined) p.tags = pub.tags;
-    for (const enc of this.encodings) if (st.subscribers[enc.name] > 0) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+    for (const enc of this.encodings) if (plain(enc)) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+    if (delta) {
+      const { data: _data, ...meta } = p;
+      this.deltas.publish(st.channel, data, meta, pub?.delta === true);
+    }
   }
 
   private topicPublish(topic: string, frame: string | Uint8Array): void {

@@ -1,5 +1,4 @@
 import type { Msg } from "@nats-io/transport-node";
-import type { Server } from "bun";
 import {
   MAX_PRESENCE_CHANGES, PRESENCE_CHANNEL_QUERY_WILDCARD, PRESENCE_QUERY_WILDCARD, channelFromPresenceSubject, presenceAnswer, presenceEvent, presenceEventSubject, presenceQuery, presenceQuerySubject,
   type PresenceAnswer, type PresenceQuery,
@@ -12,6 +11,7 @@ import type { Rejections } from "../rejections.ts";
 import { ClusterUnavailableError, answerInParts, askEveryGateway, readJson } from "../cluster/gather.ts";
 import { split, textBytes } from "../cluster/parts.ts";
 import { MemberBook, memberOf, tupleOf, type Member, type MemberTuple } from "./member-book.ts";
+import type { TopicPublisher } from "../channels/sink.ts";
 
 /** A member's bytes in an answer: `["client","user"],` with room for escapes (and its channel info). */
 const memberBytes = (m: MemberTuple): number => m[0].length + 2 * m[1].length + 8 + (m.length === 3 ? 2 * (JSON.stringify(m[2])?.length ?? 4) : 0);
@@ -71,7 +71,7 @@ export class Presence {
   private flushScheduled = false;
 
   constructor(
-    private readonly server: () => Server<unknown>,
+    private readonly server: () => TopicPublisher,
     private readonly broker: Broker,
     private readonly registry: GatewayRegistry,
     private readonly encodings: readonly PushEncoding[],

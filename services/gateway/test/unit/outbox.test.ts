@@ -10,21 +10,6 @@ function box(maxBytes = 10_000, maxAgeMs = 1000) {
 const payloads = (es: Array<{ payload: string }>) => es.map((e) => e.payload);
 
 describe("Outbox", () => {
-  test("takeHead sends the oldest alone (a probe); after rewind the rest is due again", () => {
-    const { outbox } = box();
-    for (const p of ["1", "2", "3"]) outbox.push("s", p);
-    expect(payloads(outbox.takeUnsent())).toEqual(["1", "2", "3"]);
-    outbox.rewind();
-    const probe = outbox.takeHead()!;
-    expect([probe.payload, probe.attempts]).toEqual(["1", 2]);
-    expect(outbox.pending).toBe(true);
-    expect(outbox.ackOne(2)).toBeUndefined(); // not sent on this round: not waiting
-    expect(outbox.ackOne(1)?.payload).toBe("1");
-    outbox.rewind();
-    expect(payloads(outbox.takeUnsent())).toEqual(["2", "3"]);
-    expect(box().outbox.takeHead()).toBeUndefined();
-  });
-
   test("entries stay until acked; numbers grow across subjects", () => {
     const { outbox } = box();
     const a = outbox.push("s.a", "1");

@@ -131,6 +131,12 @@ export class DeltaFanout {
     if (a.fresh.size === 0 && a.settled.size === 0 && a.wholeFrames.length === 0 && a.deltaFrames.length === 0) this.audiences.delete(enc.name);
   }
 
+  /** Delta subscribers here in `enc`. */
+  sizeOf(enc: EncodingName): number {
+    const a = this.audiences.get(enc);
+    return a === undefined ? 0 : a.fresh.size + a.settled.size;
+  }
+
   /** Delta subscribers here, every encoding. */
   get size(): number {
     let n = 0;
