@@ -40,7 +40,7 @@ async function httpStream(g: ServiceProcess, user: string, opts: { expiresIn?: s
   return fetch(`${g.http}/connection/http_stream`, { method: "POST", headers: { "content-type": "application/json", ...opts.headers }, body: JSON.stringify({ id: 1, connect: { token } }) });
 }
 
-describe("protections on the HTTP transports", () => {
+describe("protections on the transports beyond /connection/websocket", () => {
   test("ALLOWED_ORIGINS: a stream, SSE or emulation request from another origin is 403; an allowed one gets its CORS headers and preflight", async () => {
     await using g = await gateway({ ALLOWED_ORIGINS: "https://app.example" });
     expect((await httpStream(g, "origin-bad", { headers: { origin: "https://evil.example" } })).status).toBe(403);
@@ -85,6 +85,20 @@ describe("protections on the HTTP transports", () => {
     await ended;
     expect(lines.some((l) => l.includes('"code":111'))).toBe(true);
     expect(lines.at(-1)).toBe('{"push":{"disconnect":{"code":3013,"reason":"too many requests"}}}');
+  });
+
+  test("uni_websocket: what it sends after its connect is ignored, but a flood of it is over the frame rate: 3013; an Origin not allowed is 403 at the upgrade", async () => {
+    await using g = await gateway({ RATE_LIMIT_PER_SEC: "1", RATE_LIMIT_BURST: "5", ALLOWED_ORIGINS: "https://app.example" });
+    expect((await upgradeStatus(`${g.ws}/connection/uni_websocket`, { origin: "https://evil.example" })).status).toBe(403);
+    const ws = new WebSocket(`${g.ws}/connection/uni_websocket`);
+    const messages: string[] = [];
+    ws.onmessage = (e) => messages.push(String(e.data));
+    const closed = new Promise<number>((resolve) => (ws.onclose = (e) => resolve(e.code)));
+    await new Promise((resolve) => (ws.onopen = resolve));
+    ws.send(JSON.stringify({ token: await signToken("uni-flood") }));
+    await waitFor("the connect push", () => messages.length >= 1);
+    for (let i = 0; i < 20; i++) ws.send("{}");
+    expect(await closed).toBe(3013);
   });
 
   test("token expiry: a stream whose token expired without refresh ends with 3005", async () => {
