@@ -233,3 +233,29 @@ describe("this gateway's own publication stored just before its link dropped", (
     }
   }, 40_000);
 });
+
+describe("a recovery whose offset the stream's leader does not hold, though it keeps older ones of the channel", () => {
+  test("fails (a temporary error: the client asks again) instead of answering recovered: false; a trimmed offset is recovered: false", async () => {
+    const gw = await gateway(nats, "hub-missing");
+    try {
+      const channel = "chat:missing";
+      gw.hub.join(channel, "json");
+      const older = await store("missing", "older");
+      const theirs = await store("missing", "the client's last");
+      let last = theirs.seq;
+      // More than the ring holds, so the recovery asks the stream.
+      for (let i = 0; i < 200; i++) last = (await store("missing", `m${i}`)).seq;
+      await waitFor("the cursor at the top", async () => (await gw.hub.position(channel, undefined)).offset === last);
+      // What a leader that has not caught up answers (a node loss, seen in the chaos run): no message at that offset.
+      await jsm.streams.deleteMessage(ROOMS_STREAM, theirs.seq);
+      const asked = await gw.hub.position(channel, { epoch: gw.epoch(), offset: theirs.seq }).then((p) => p, (err: unknown) => err);
+      expect(asked).toBeInstanceOf(Error);
+      // Positive control: once older ones are gone too (trimmed), the same offset is recovered: false.
+      await jsm.streams.deleteMessage(ROOMS_STREAM, older.seq);
+      const trimmed = await gw.hub.position(channel, { epoch: gw.epoch(), offset: theirs.seq });
+      expect(trimmed).toMatchObject({ recovered: false, offset: last });
+    } finally {
+      await gw.close();
+    }
+  });
+});

@@ -100,6 +100,19 @@ export class ChannelStore {
     return (await this.get({ last_by_subj: this.stream.storeSubject(channel) }))?.seq ?? 0;
   }
 
+  /**
+   * Whether the channel's publication `seq` is stored: `kept`; `gone` (trimmed, removed, or `seq` is
+   * another channel's); or `missing`: not there though the channel keeps older ones, which the
+   * stream's limits cannot do (they trim oldest first): a leader that has not caught up yet.
+   */
+  async kept(channel: string, seq: number): Promise<"kept" | "gone" | "missing"> {
+    const subject = this.stream.storeSubject(channel);
+    const m = await this.get({ seq });
+    if (m) return m.subject === subject ? "kept" : "gone";
+    const oldest = await this.get({ seq: 1, next_by_subj: subject });
+    return oldest && oldest.seq < seq ? "missing" : "gone";
+  }
+
   /** The channel's publication stored at exactly `seq`, or undefined when it is gone (or another channel's). */
   async at(channel: string, seq: number): Promise<StoredPublication | undefined> {
     const m = await this.get({ seq });

@@ -394,9 +394,18 @@ export class StreamHub implements HistoryHub {
     });
   }
 
-  /** True when `offset` of `channel` is still stored, so everything after it is too (per-subject limits trim oldest first). */
+  /**
+   * True when `offset` of `channel` is still stored, so everything after it is too (per-subject
+   * limits trim oldest first); throws (a temporary error for the client) when the stream misses it
+   * while keeping older ones of the channel (a new leader catching up after a node loss).
+   */
   private async stillKept(channel: string, offset: number): Promise<boolean> {
-    if (offset > 0) return (await this.store.at(channel, offset)) !== undefined;
+    if (offset > 0) {
+      const kept = await this.store.kept(channel, offset);
+      // Not `recovered: false` for what the stream still holds: the client asks again (100 is temporary).
+      if (kept === "missing") throw new Error(`the ${this.store.stream.name} stream's leader does not hold offset ${offset} of ${channel} yet, though it keeps older ones`);
+      return kept === "kept";
+    }
     // Offset 0 (nothing seen yet): nothing can have been trimmed while fewer than the limit are kept.
     return (await this.store.after(channel, 0, this.historySize)).length < this.historySize;
   }
