@@ -36,8 +36,9 @@ import { runReconnect } from "./scenarios/reconnect.ts";
 const SCENARIOS = ["fanout", "rooms", "roomlatency", "idle", "latency", "monitor", "presence", "codec", "api", "replay", "connect", "reconnect"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-function parseArgs(argv: string[]): { quick: boolean; noHistory: boolean; goPeer: boolean; only: Set<Scenario> } {
+function parseArgs(argv: string[]): { quick: boolean; noHistory: boolean; goPeer: boolean; only: Set<Scenario>; members: number[] | undefined } {
   let quick = false;
+  let members: number[] | undefined;
   let noHistory = false;
   let goPeer = false;
   let only = new Set<Scenario>(SCENARIOS);
@@ -45,6 +46,10 @@ function parseArgs(argv: string[]): { quick: boolean; noHistory: boolean; goPeer
     if (a === "--quick") quick = true;
     else if (a === "--no-history") noHistory = true;
     else if (a === "--go-peer") goPeer = true;
+    else if (a.startsWith("--members=")) {
+      members = a.slice("--members=".length).split(",").map(Number);
+      if (members.some((n) => !Number.isSafeInteger(n) || n < 1)) usage(`bad --members ${a}`);
+    }
     else if (a.startsWith("--only=")) {
       const names = a.slice("--only=".length).split(",");
       const bad = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
@@ -53,12 +58,13 @@ function parseArgs(argv: string[]): { quick: boolean; noHistory: boolean; goPeer
     } else if (a === "--help" || a === "-h") usage();
     else usage(`unknown argument ${a}`);
   }
-  return { quick, noHistory, goPeer, only };
+  return { quick, noHistory, goPeer, only, members };
 }
 
 function usage(error?: string): never {
   if (error) console.error(`bench: ${error}`);
-  console.error(`usage: bun run bench [--quick] [--no-history] [--go-peer] [--only=${SCENARIOS.join(",")}]`);
+  console.error(`usage: bun run bench [--quick] [--no-history] [--go-peer] [--members=10,1000] [--only=${SCENARIOS.join(",")}]`);
+  console.error("  --members: fan-out only at these of the plan's room sizes (a run for one comparison, a profile)");
   console.error("  --go-peer: measure the Go peer in --quick too (the full run always does; it is built on first use)");
   console.error("  --no-history: also measure `live:`, a namespace without history (a CHANNELS_FILE), against the NATS-hop floor");
   process.exit(error ? 2 : 0);
@@ -75,7 +81,8 @@ function nodeVersion(): string {
 }
 
 const args = parseArgs(process.argv.slice(2));
-const plan = args.quick ? { ...QUICK, goPeer: QUICK.goPeer || args.goPeer, fanout: { ...QUICK.fanout, peer: args.goPeer ? QUICK.fanout.protocol : QUICK.fanout.peer } } : FULL;
+const planned = args.quick ? { ...QUICK, goPeer: QUICK.goPeer || args.goPeer, fanout: { ...QUICK.fanout, peer: args.goPeer ? QUICK.fanout.protocol : QUICK.fanout.peer } } : FULL;
+const plan = args.members ? { ...planned, fanout: { ...planned.fanout, members: planned.fanout.members.filter((n) => args.members!.includes(n)) } } : planned;
 const progress = new Progress();
 const t0 = performance.now();
 const pool = new WorkerPool();
