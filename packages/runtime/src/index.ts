@@ -12,3 +12,4 @@ export { readChannelsFile } from "./channels-file.ts";
 export { LogLimiter } from "./log-limiter.ts";
 export { ReplyGuard } from "./reply-guard.ts";
 export { RequestMux } from "./request-mux.ts";
+export { ensureStream } from "./streams.ts";

@@ -1,25 +1,60 @@
 import type { Logger } from "./logger.ts";
 
+/** How often one kind of line may be written, by default. */
+export const LOG_EVERY_MS = 5000;
+
+interface Kind {
+  /** When its last line was written. */
+  at: number;
+  /** Lines left out since. */
+  suppressed: number;
+  /** Writes the count of the ones left out at the end of the window (set while some are). */
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+type Level = "warn" | "error";
+
 /**
- * Warnings about bad input, at most one per key every `everyMs` (each with how many were held back
- * since the last), so that a flood of it cannot fill the disk. Keys are a fixed set (reasons,
- * responders), never text from outside.
+ * The one rate limit on log lines that input from outside can cause (bad frames, refused replies,
+ * a handler that threw on every message): at most one line per key every `everyMs`. The ones left
+ * out are counted and reported on one line, `<msg> (more times)` with `suppressed`, at the end of
+ * the window, so a flood cannot fill the disk and no count is lost. Keys are a fixed set (reasons,
+ * responders, constant messages), never text from outside, so what is kept per key stays small.
  */
 export class LogLimiter {
-  private readonly lastLogged = new Map<string, number>();
-  private readonly suppressed = new Map<string, number>();
-  constructor(private readonly everyMs = 5000) {}
+  private readonly kinds = new Map<string, Kind>();
 
-  /** Logs `msg` at warn level with `fields` and `suppressed`, unless `key` was logged less than `everyMs` ago (then only counts it). */
-  warn(log: Logger, key: string, fields: Record<string, unknown>, msg: string): void {
-    const now = Date.now();
-    if (now - (this.lastLogged.get(key) ?? 0) < this.everyMs) {
-      this.suppressed.set(key, (this.suppressed.get(key) ?? 0) + 1);
+  constructor(private readonly everyMs = LOG_EVERY_MS, private readonly now: () => number = Date.now) {}
+
+  /** Logs `msg` to `log` at warn level with `fields`, unless a line with `key` (default `msg`) went out within the window (then it is counted). */
+  warn(log: Logger, fields: Record<string, unknown>, msg: string, key = msg): void {
+    this.write(log, "warn", fields, msg, key);
+  }
+
+  /** As `warn`, at error level: for failures nobody expects. */
+  error(log: Logger, fields: Record<string, unknown>, msg: string, key = msg): void {
+    this.write(log, "error", fields, msg, key);
+  }
+
+  private write(log: Logger, level: Level, fields: Record<string, unknown>, msg: string, key: string): void {
+    const t = this.now();
+    const kind = this.kinds.get(key);
+    if (kind && t - kind.at < this.everyMs) {
+      kind.suppressed++;
+      kind.timer ??= setTimeout(() => this.report(log, level, msg, kind), kind.at + this.everyMs - t);
+      kind.timer.unref?.();
       return;
     }
-    const suppressed = this.suppressed.get(key) ?? 0;
-    this.suppressed.delete(key);
-    this.lastLogged.set(key, now);
-    log.warn({ ...fields, suppressed }, msg);
+    this.kinds.set(key, { at: t, suppressed: 0, timer: undefined });
+    log[level](fields, msg);
+  }
+
+  /** The window of a key ended with lines left out: one line saying how many. */
+  private report(log: Logger, level: Level, msg: string, kind: Kind): void {
+    kind.timer = undefined;
+    if (kind.suppressed === 0) return;
+    log[level]({ suppressed: kind.suppressed, windowMs: this.everyMs }, `${msg} (more times)`);
+    kind.suppressed = 0;
+    kind.at = this.now();
   }
 }

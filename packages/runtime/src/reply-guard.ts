@@ -31,7 +31,7 @@ export class ReplyGuard {
   allows(responder: Responder, subject: string, reply: string | undefined): boolean {
     if (!reply || replyAccepted(responder, reply)) return true;
     this.refused.inc({ responder });
-    this.logs.warn(this.log, responder, { responder, subject, reply: reply.slice(0, LOGGED_REPLY_CHARS) }, "request refused: its reply subject is not an inbox of the responder's callers");
+    this.logs.warn(this.log, { responder, subject, reply: reply.slice(0, LOGGED_REPLY_CHARS) }, "request refused: its reply subject is not an inbox of the responder's callers", responder);
     return false;
   }
 }

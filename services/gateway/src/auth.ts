@@ -1,6 +1,7 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
+import type { JWTPayload, JWTVerifyGetKey } from "jose";
 import { isUserId } from "@rt/protocol";
 import type { GatewayConfig } from "./config.ts";
+import { JwtKeys, remoteKeySet } from "./jwt-keys.ts";
 
 /** Who a socket belongs to, and until when its token is good. */
 export interface Principal {
@@ -36,19 +37,14 @@ function claimedChannels(payload: JWTPayload): string[] | undefined | "invalid" 
 
 /** JWT authentication with jose: HS256 with JWT_SECRET and/or RS256/ES256 from JWT_JWKS_URL; `exp` and `sub` required. */
 export class JwtAuthenticator implements Authenticator {
-  private readonly jwks: JWTVerifyGetKey | undefined;
-  /** JWT_SECRET imported once as an HMAC key (jose would import raw bytes again on every verify: 44 against 28 us a token). */
-  private readonly hmacKey: Promise<CryptoKey> | undefined;
-  private readonly hsOptions: JWTVerifyOptions;
-  private readonly jwksOptions: JWTVerifyOptions;
-  constructor(private readonly config: GatewayConfig["jwt"], private readonly allowInsecureUserId: boolean) {
-    this.jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 1_000, cacheMaxAge: 600_000 }) : undefined;
-    this.hmacKey = config.secret ? crypto.subtle.importKey("raw", new Uint8Array(config.secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]) : undefined;
-    const options: JWTVerifyOptions = { requiredClaims: ["exp", "sub"], clockTolerance: 5 };
-    if (config.issuer) options.issuer = config.issuer;
-    if (config.audience) options.audience = config.audience;
-    this.hsOptions = { ...options, algorithms: ["HS256"] };
-    this.jwksOptions = { ...options, algorithms: ["RS256", "ES256"] };
+  private readonly keys: JwtKeys;
+  constructor(config: GatewayConfig["jwt"], private readonly allowInsecureUserId: boolean) {
+    this.keys = new JwtKeys(config, config.jwksUrl ? remoteKeySet(config.jwksUrl) : undefined, ["exp", "sub"]);
+  }
+
+  /** The key set, for the subscription tokens' check to share (one fetcher per process). */
+  get jwks(): JWTVerifyGetKey | undefined {
+    return this.keys.jwks;
   }
 
   async authenticate(req: Request, url: URL): Promise<Principal | undefined> {
@@ -64,33 +60,12 @@ export class JwtAuthenticator implements Authenticator {
 
   async check(token: string): Promise<TokenCheck> {
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return { ok: false, expired: false };
-    const v = await this.verify(token);
-    if (v === "expired") return { ok: false, expired: true };
-    const payload = v;
-    if (!payload || typeof payload.sub !== "string" || !isUserId(payload.sub) || typeof payload.exp !== "number") return { ok: false, expired: false };
-    if (payload.exp * 1000 <= Date.now()) return { ok: false, expired: true }; // the clock tolerance is for iat/nbf skew, not for expiry
+    const payload = await this.keys.verify(token);
+    if (payload === "expired") return { ok: false, expired: true };
+    if (payload === "invalid" || typeof payload.sub !== "string" || !isUserId(payload.sub) || typeof payload.exp !== "number") return { ok: false, expired: false };
     const channels = claimedChannels(payload);
     if (channels === "invalid") return { ok: false, expired: false };
     return { ok: true, principal: { userId: payload.sub, expiresAt: payload.exp * 1000, ...(channels ? { channels } : {}) } };
-  }
-
-  /** The verified payload; "expired" when the signature is good but `exp` has passed; undefined otherwise. */
-  private async verify(token: string): Promise<JWTPayload | "expired" | undefined> {
-    let expired = false;
-    const attempt = async (run: () => Promise<{ payload: JWTPayload }>): Promise<JWTPayload | undefined> => {
-      try {
-        return (await run()).payload;
-      } catch (err) {
-        if (err instanceof errors.JWTExpired) expired = true;
-        return undefined;
-      }
-    };
-    const hmacKey = this.hmacKey;
-    const jwks = this.jwks;
-    const payload =
-      (hmacKey ? await attempt(async () => jwtVerify(token, await hmacKey, this.hsOptions)) : undefined) ??
-      (jwks ? await attempt(() => jwtVerify(token, jwks, this.jwksOptions)) : undefined);
-    return payload ?? (expired ? "expired" : undefined);
   }
 }
 

@@ -123,7 +123,7 @@ const node = new Node({
 const auth = new JwtAuthenticator(config.jwt, config.allowInsecureUserId);
 // One set of client dependencies per encoding (the same Node and per-user counts).
 const jsonDeps: ClientDeps = {
-  auth, subscriptionTokens: new JwtSubscriptionTokens(config.jwt), node, rpc: new RpcRelay(broker), codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
+  auth, subscriptionTokens: new JwtSubscriptionTokens(config.jwt, auth.jwks), node, rpc: new RpcRelay(broker), codec: new JsonCodec(), rejections, counters, log: log.child({ module: "client" }), perUser: new Map(), sockets,
   config: { ...config.protocol, rateLimitPerSec: config.rateLimitPerSec, rateLimitBurst: config.rateLimitBurst, maxChannels: 128, version: VERSION, subscriptionExpiryGraceMs: SUBSCRIPTION_EXPIRY_GRACE_MS },
 };
 const protobufDeps: ClientDeps = { ...jsonDeps, codec: new ProtobufCodec() };

@@ -16,6 +16,6 @@ export class Rejections {
   /** Records one rejection with `reason`; `fields` go to the log line (never secrets). */
   count(reason: string, log: Logger, fields: Record<string, unknown> = {}): void {
     this.counter.inc({ reason });
-    this.logs.warn(log, reason, { reason, ...fields }, "rejected");
+    this.logs.warn(log, { reason, ...fields }, "rejected", reason);
   }
 }

@@ -1,6 +1,6 @@
 import type { HTMLBundle, Server } from "bun";
 import { EPOCH_PATTERN } from "@rt/protocol";
-import { healthRoute, json, type Logger } from "@rt/runtime";
+import { LogLimiter, healthRoute, json, type Logger } from "@rt/runtime";
 import type { Authenticator } from "./auth.ts";
 import type { InboxStart } from "./channels/inbox.ts";
 import type { GatewayConfig } from "./config.ts";
@@ -14,7 +14,6 @@ import { newBucket } from "./sessions/rate-limit.ts";
 import type { ClientSession, GatewaySocket, SocketData } from "./protocols/socket-data.ts";
 import { clientIdOf, userOf, type SocketIndex } from "./sessions/socket-index.ts";
 import type { Sweeper } from "./sessions/sweeper.ts";
-import { ThrottledLog } from "./throttled-log.ts";
 
 /** What the HTTP/WebSocket server needs from the rest of the gateway. */
 export interface ServerDeps {
@@ -59,7 +58,7 @@ export function adapterOf(adapters: Adapters, ws: GatewaySocket): ProtocolAdapte
 export function startServer(d: ServerDeps): Server<SocketData> {
   const { config, log } = d;
   // Failures of our own code that a client may cause at will: never one line per frame.
-  const unexpected = new ThrottledLog(log);
+  const unexpected = new LogLimiter();
   const reject = (status: number, reason: string, message: string): Response => {
     d.rejections.count(reason, log);
     return json(status, { error: message });
@@ -129,12 +128,12 @@ export function startServer(d: ServerDeps): Server<SocketData> {
     ...(d.demo ? { routes: { "/": d.demo.page }, development: false } : {}),
     fetch(req, server) {
       return fetch(req, server).catch((err: unknown) => {
-        unexpected.error({ err }, "request failed");
+        unexpected.error(log, { err }, "request failed");
         return json(500, { error: "internal error" });
       });
     },
     error(err) {
-      unexpected.error({ err }, "server error");
+      unexpected.error(log, { err }, "server error");
       return json(500, { error: "internal error" });
     },
     websocket: {
@@ -154,7 +153,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         try {
           adapter(ws).open(ws);
         } catch (err) {
-          unexpected.error({ err }, "open failed");
+          unexpected.error(log, { err }, "open failed");
           adapter(ws).internalError(ws);
         }
       },
@@ -168,7 +167,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         try {
           a.message(ws, message);
         } catch (err) {
-          unexpected.error({ err }, "message failed");
+          unexpected.error(log, { err }, "message failed");
           a.internalError(ws);
         }
       },

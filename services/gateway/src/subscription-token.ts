@@ -1,6 +1,7 @@
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from "jose";
+import type { JWTVerifyGetKey } from "jose";
 import { centrifugo, type SubscriptionOverride } from "@rt/protocol";
 import type { GatewayConfig } from "./config.ts";
+import { JwtKeys, remoteKeySet } from "./jwt-keys.ts";
 
 const { ErrorCode, DisconnectCode } = centrifugo;
 
@@ -68,29 +69,20 @@ const OVERRIDES = ["presence", "join_leave", "force_push_join_leave", "force_rec
  * SUBSCRIPTION_JWT_SECRET is set, with that HS256 key only.
  */
 export class JwtSubscriptionTokens implements SubscriptionTokens {
-  private readonly hmacKey: Promise<CryptoKey> | undefined;
-  private readonly jwks: JWTVerifyGetKey | undefined;
-  private readonly hsOptions: JWTVerifyOptions;
-  private readonly jwksOptions: JWTVerifyOptions;
+  private readonly keys: JwtKeys;
 
   /** `jwks`: a key set to share with the connection tokens' check (made from JWT_JWKS_URL otherwise). */
   constructor(config: GatewayConfig["jwt"], jwks?: JWTVerifyGetKey) {
-    const secret = config.subscriptionSecret ?? config.secret;
-    this.hmacKey = secret ? crypto.subtle.importKey("raw", new Uint8Array(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]) : undefined;
-    this.jwks = config.subscriptionSecret || !config.jwksUrl ? undefined : (jwks ?? createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 1_000, cacheMaxAge: 600_000 }));
-    const options: JWTVerifyOptions = { requiredClaims: ["exp"], clockTolerance: 5 };
-    if (config.issuer) options.issuer = config.issuer;
-    if (config.audience) options.audience = config.audience;
-    this.hsOptions = { ...options, algorithms: ["HS256"] };
-    this.jwksOptions = { ...options, algorithms: ["RS256", "ES256"] };
+    const own = config.subscriptionSecret !== undefined;
+    const keySet = own || !config.jwksUrl ? undefined : (jwks ?? remoteKeySet(config.jwksUrl));
+    this.keys = new JwtKeys({ ...config, secret: config.subscriptionSecret ?? config.secret }, keySet, ["exp"]);
   }
 
   async verify(token: string, target: SubscriptionTarget): Promise<SubscriptionTokenCheck> {
     if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return { ok: false, failure: "invalid" };
-    const v = await this.verified(token);
+    const v = await this.keys.verify(token);
     if (typeof v === "string") return { ok: false, failure: v };
     if (!centrifugo.subscriptionTokenClaims.check(v)) return { ok: false, failure: "invalid" };
-    if (v.exp * 1000 <= Date.now()) return { ok: false, failure: "expired" }; // the clock tolerance is for nbf/iat skew, not for expiry
     let infoBytes: Uint8Array | undefined;
     let b64Value: unknown;
     if (v.b64info !== undefined && v.b64info !== "") {
@@ -113,25 +105,5 @@ export class JwtSubscriptionTokens implements SubscriptionTokens {
     }
     const expiresAt = v.expire_at !== undefined ? (v.expire_at > 0 ? v.expire_at * 1000 : undefined) : v.exp * 1000;
     return { ok: true, grant: { expiresAt, info: infoBytes ? b64Value : v.info, infoBytes, override } };
-  }
-
-  /** The verified payload, or why not: tried with the HMAC key, then the JWKS. */
-  private async verified(token: string): Promise<JWTPayload | "expired" | "invalid"> {
-    let expired = false;
-    const attempt = async (run: () => Promise<{ payload: JWTPayload }>): Promise<JWTPayload | undefined> => {
-      try {
-        return (await run()).payload;
-      } catch (err) {
-        // Centrifugo counts a token not valid yet (`nbf`) as expired too: the client gets another.
-        if (err instanceof errors.JWTExpired || (err instanceof errors.JWTClaimValidationFailed && err.claim === "nbf")) expired = true;
-        return undefined;
-      }
-    };
-    const hmacKey = this.hmacKey;
-    const jwks = this.jwks;
-    const payload =
-      (hmacKey ? await attempt(async () => jwtVerify(token, await hmacKey, this.hsOptions)) : undefined) ??
-      (jwks ? await attempt(() => jwtVerify(token, jwks, this.jwksOptions)) : undefined);
-    return payload ?? (expired ? "expired" : "invalid");
   }
 }

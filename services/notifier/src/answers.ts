@@ -1,10 +1,10 @@
 import {
-  DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, StorageType,
+  DiscardPolicy, jetstream, jetstreamManager, StorageType,
   type JetStreamClient, type JetStreamManager, type StreamConfig,
 } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { NOTIFY_ANSWERS_STREAM, NOTIFY_ANSWER_WILDCARD, answerRecord, answerSubject, type AnswerRecord } from "@rt/protocol";
-import type { Logger } from "@rt/runtime";
+import { ensureStream, type Logger } from "@rt/runtime";
 import { ATTEMPT_TIMEOUT_MS } from "./store.ts";
 
 /** Total bytes of first answers kept (about 250,000 of them); past it the oldest go first. */
@@ -142,16 +142,7 @@ export class AnswerRecords {
   private async ensureLoop(): Promise<void> {
     for (let attempt = 1; !this.closed; attempt++) {
       try {
-        const jsm = await this.manager();
-        const config = this.streamConfig();
-        try {
-          await jsm.streams.info(NOTIFY_ANSWERS_STREAM);
-          const { name: _name, storage: _storage, ...update } = config;
-          await jsm.streams.update(NOTIFY_ANSWERS_STREAM, update);
-        } catch (err) {
-          if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
-          await jsm.streams.add(config);
-        }
+        await ensureStream(await this.manager(), this.streamConfig());
         this.log.info({ stream: NOTIFY_ANSWERS_STREAM }, "first-answers stream ready");
         return;
       } catch (err) {

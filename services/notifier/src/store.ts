@@ -1,10 +1,10 @@
 import {
   DiscardPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, StorageType,
-  type JetStreamClient, type JetStreamManager, type PubAck, type StreamConfig, type StreamInfo,
+  type JetStreamClient, type JetStreamManager, type PubAck, type StreamConfig,
 } from "@nats-io/jetstream";
 import { headers, nanos, type NatsConnection } from "@nats-io/transport-node";
 import { NOTIFICATIONS_MAX_MSG_SIZE, NOTIFICATIONS_STREAM, NOTIFY_USER_WILDCARD, epochOf, storedNotification, streamAdvisorySubjects, type StoredNotification } from "@rt/protocol";
-import { secondsSince, type Logger } from "@rt/runtime";
+import { ensureStream, secondsSince, type Logger } from "@rt/runtime";
 import type { NotifierMetrics } from "./metrics.ts";
 
 /** Stream limits, from the configuration. */
@@ -218,17 +218,7 @@ export class NotificationStore {
   }
 
   private async createOrUpdate(): Promise<void> {
-    const jsm = await this.manager();
-    const config = this.streamConfig();
-    let info: StreamInfo;
-    try {
-      await jsm.streams.info(NOTIFICATIONS_STREAM);
-      const { name: _name, storage: _storage, ...update } = config;
-      info = await jsm.streams.update(NOTIFICATIONS_STREAM, update);
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
-      info = await jsm.streams.add(config);
-    }
+    const info = await ensureStream(await this.manager(), this.streamConfig());
     this.setEpoch(epochOf(info.created));
   }
 

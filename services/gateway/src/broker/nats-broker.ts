@@ -2,8 +2,7 @@ import { randomBytes } from "node:crypto";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, MsgHdrs, Subscription } from "@nats-io/transport-node";
 import { REPLY_PREFIX } from "@rt/protocol";
-import { RequestMux, connectNats, drainOrClose, type Logger, type ServiceNats, type ServiceNatsOptions } from "@rt/runtime";
-import { ThrottledLog } from "../throttled-log.ts";
+import { LogLimiter, RequestMux, connectNats, drainOrClose, type Logger, type ServiceNats, type ServiceNatsOptions } from "@rt/runtime";
 import type { Broker } from "./broker.ts";
 
 interface Held {
@@ -28,7 +27,7 @@ export class NatsBroker implements Broker {
   private down = NatsBroker.signal();
   private readonly fails: Array<(err: Error) => void> = [];
   /** Handlers that threw on a message: whoever publishes such messages cannot flood the log. */
-  private readonly unexpected: ThrottledLog;
+  private readonly unexpected: LogLimiter;
 
   /**
    * `connectionInboxPrefix`: where this connection's replies arrive (nats.js `inboxPrefix`; the
@@ -40,7 +39,7 @@ export class NatsBroker implements Broker {
     const token = randomBytes(12).toString("base64url");
     this.inboxPrefix = `${connectionInboxPrefix}.${token}`;
     this.gatherPrefix = `${REPLY_PREFIX.gather}${token}.`;
-    this.unexpected = new ThrottledLog(log);
+    this.unexpected = new LogLimiter();
   }
   private readonly gatherPrefix: string;
 
@@ -125,7 +124,7 @@ export class NatsBroker implements Broker {
         try {
           last = onAnswer(msg);
         } catch (e) {
-          this.unexpected.error({ subject, err: e }, "gathered answer handler failed");
+          this.unexpected.error(this.log, { subject, err: e }, "gathered answer handler failed");
         }
         if (last) finish();
       },
@@ -189,7 +188,7 @@ export class NatsBroker implements Broker {
         try {
           onMsg(msg);
         } catch (e) {
-          this.unexpected.error({ subject, err: e }, "NATS message handler failed");
+          this.unexpected.error(this.log, { subject, err: e }, "NATS message handler failed");
         }
       },
     });
@@ -200,7 +199,7 @@ export class NatsBroker implements Broker {
       try {
         fn();
       } catch (err) {
-        this.unexpected.error({ err }, "broker listener failed");
+        this.unexpected.error(this.log, { err }, "broker listener failed");
       }
     }
   }

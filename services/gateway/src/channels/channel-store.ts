@@ -1,7 +1,7 @@
-import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, StorageType, type StoredMsg, type StreamConfig } from "@nats-io/jetstream";
+import { DiscardPolicy, JetStreamApiError, StorageType, type StoredMsg, type StreamConfig } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { readRoomPayload, type RoomPublication } from "@rt/protocol";
-import type { Logger } from "@rt/runtime";
+import { ensureStream, type Logger } from "@rt/runtime";
 import { Backoff } from "../backoff.ts";
 import type { Broker } from "../broker/broker.ts";
 import { ORIGIN_HEADER } from "../broker/stream-publisher.ts";
@@ -23,7 +23,6 @@ export interface StoredPublication {
 /** Largest stored publication read back (MAX_MESSAGE_BYTES is at most 16 MiB; the envelope adds little). */
 const MAX_STORED_BYTES = 17 * 1024 * 1024;
 /** JetStream's "stream name already in use with a different configuration" (JSStreamNameExistErr). */
-const STREAM_NAME_IN_USE = 10058;
 /** JetStream's "insufficient storage resources available" (JSInsufficientResourcesErr): max_bytes is over what the server may store. */
 const INSUFFICIENT_RESOURCES = 10047;
 /** The repeats of a publication sent again after a reconnect are recognized this long. */
@@ -162,20 +161,6 @@ export class ChannelStore {
   private async createOrUpdate(): Promise<void> {
     const jsm = this.broker.jetstream();
     if (!jsm) throw new Error("not connected to NATS yet");
-    const config = this.streamConfig();
-    try {
-      await jsm.streams.info(this.stream.name);
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
-      try {
-        await jsm.streams.add(config);
-        return;
-      } catch (addErr) {
-        // Another gateway created it meanwhile: update it like an existing one.
-        if (!(addErr instanceof JetStreamApiError && addErr.code === STREAM_NAME_IN_USE)) throw addErr;
-      }
-    }
-    const { name: _name, storage: _storage, ...update } = config;
-    await jsm.streams.update(this.stream.name, update);
+    await ensureStream(jsm, this.streamConfig());
   }
 }

@@ -87,7 +87,7 @@ export class ProxyCaller {
   private failed<T>(kind: proxy.ProxyName, subject: string, failure: ProxyFailure, start: number, fields: Record<string, unknown>): ProxyOutcome<T> {
     const seconds = secondsSince(start);
     this.metrics.observe(kind, failure, seconds);
-    this.logs.warn(this.log, `${kind}:${failure}`, { proxy: kind, subject, failure, ms: Math.round(seconds * 1000), ...fields }, FAILURE_MESSAGES[failure]);
+    this.logs.warn(this.log, { proxy: kind, subject, failure, ms: Math.round(seconds * 1000), ...fields }, FAILURE_MESSAGES[failure], `${kind}:${failure}`);
     return { kind: "error", error: failureError(failure, kind === "rpc"), failure };
   }
 }
