@@ -20,8 +20,8 @@ export interface StreamPublishing {
   readonly origin: string;
   /** Queues a publish: sent with the next batch, and again until the stream confirms it. */
   publish(subject: string, payload: string): void;
-  /** The stream republished this gateway's publish numbered `seq` (its `Rt-Seq` header): that confirms it. */
-  confirmed(seq: string | undefined): void;
+  /** The stream republished this gateway's publish numbered `seq` (its `Rt-Seq` header): that confirms it. Returns its payload when it was waiting. */
+  confirmed(seq: string | undefined): string | undefined;
 }
 
 /** What the publisher reports. */
@@ -109,11 +109,13 @@ export class StreamPublisher implements StreamPublishing {
     return { encode: () => bytes } as unknown as MsgHdrs;
   }
 
-  confirmed(seq: string | undefined): void {
+  confirmed(seq: string | undefined): string | undefined {
     const n = Number(seq);
-    if (!Number.isSafeInteger(n) || n < 1) return;
-    this.stored(this.outbox.ackOne(n));
+    if (!Number.isSafeInteger(n) || n < 1) return undefined;
+    const e = this.outbox.ackOne(n);
+    this.stored(e);
     this.backoff.reset();
+    return e?.payload;
   }
 
   /** The stream's answer to one publish: `{"stream","seq","duplicate"?}`, an `{"error"}`, or a 503 status (no responders). */

@@ -1,6 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { channelPubSubject, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
+import { channelPubSubject, isStoredForm, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
@@ -109,7 +109,7 @@ export class LiveHub implements ChannelHub {
       return "unavailable";
     }
     this.counters.messageIn(namespace);
-    if (st) this.fanOut(st, payload, data);
+    if (st) this.fanOut(st, payload, () => readRoomPayload(payload) ?? { data });
     return undefined;
   }
 
@@ -140,9 +140,11 @@ export class LiveHub implements ChannelHub {
   /** A publication from another gateway (or the server API): checked, then fanned out. */
   private fromNats(st: LiveState, msg: Msg): void {
     let pub: RoomPublication | undefined;
+    let text: string | undefined;
     if (msg.data.byteLength <= this.maxRelayed) {
       try {
-        pub = readRoomPayload(this.decoder.decode(msg.data));
+        text = this.decoder.decode(msg.data);
+        pub = readRoomPayload(text);
       } catch {
         pub = undefined;
       }
@@ -151,17 +153,29 @@ export class LiveHub implements ChannelHub {
       this.rejections.count("nats_channel_payload", this.log, { channel: st.channel });
       return;
     }
-    this.fanOut(st, undefined, pub.data, pub);
+    this.fanOut(st, isStoredForm(text!, pub) ? text : undefined, () => pub);
   }
 
-  /** One publication to the channel's sockets here: one frame per encoding present, serialized once (`payload` read when `pub` is not). */
-  private fanOut(st: LiveState, payload: string | undefined, data: unknown, read?: RoomPublication): void {
+  /**
+   * One publication to the channel's sockets here: one frame per encoding present, serialized once.
+   * `stored`: its stored form's text when a JSON push may carry it as it is (this gateway's own
+   * publish, or one isStoredForm passed); `read` gives the publication for the other encodings.
+   */
+  private fanOut(st: LiveState, stored: string | undefined, read: () => RoomPublication): void {
     this.counters.messageOut(st.namespace);
-    if (!this.encodings.some((enc) => st.subscribers[enc.name] > 0)) return;
-    const pub = read ?? (payload === undefined ? undefined : readRoomPayload(payload));
-    const info = pub?.info;
-    const p: ProtocolPublication = info ? { data, info } : { data };
-    for (const enc of this.encodings) if (st.subscribers[enc.name] > 0) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+    let p: ProtocolPublication | undefined;
+    for (const enc of this.encodings) {
+      if (st.subscribers[enc.name] === 0) continue;
+      if (stored !== undefined && enc.stored) {
+        this.batch.add(st.topics[enc.name], enc, enc.stored(st.channel, stored));
+        continue;
+      }
+      if (!p) {
+        const pub = read();
+        p = pub.info ? { data: pub.data, info: pub.info } : { data: pub.data };
+      }
+      this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+    }
   }
 
   private topicPublish(topic: string, frame: string | Uint8Array): void {
