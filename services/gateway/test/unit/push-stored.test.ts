@@ -7,7 +7,7 @@ describe("jsonPushes.stored", () => {
   const framed = (channel: string, payload: string, offset?: number) => {
     const pub = readRoomPayload(payload)!;
     const p = pub.info ? { data: pub.data, info: pub.info } : { data: pub.data };
-    return jsonPushes.frame(channel, { pub: offset === undefined ? p : { ...p, offset } });
+    return jsonPushes.frame(channel, { pub: offset === undefined ? p : { ...p, offset } }) as string;
   };
 
   test("is the frame serialized from the read publication, byte for byte, with and without an offset", () => {
