@@ -54,7 +54,7 @@ export function markdown(r: BenchResults): string {
   }
   out.push(
     table(
-      ["members", "target", "server processes", "window", "deliveries/s (best)", "frames/s", "median", "server CPU", "deliveries per CPU-s", "rounds", "lost"],
+      ["members", "target", "server processes", "window", "deliveries/s (best)", "frames/s", "median", "server CPU", "nats-server CPU", "deliveries per CPU-s", "rounds", "lost"],
       r.fanout.map((x) => [
         si(x.members),
         x.target,
@@ -64,6 +64,7 @@ export function markdown(r: BenchResults): string {
         si(x.framesPerSec),
         si(x.medianDeliveriesPerSec),
         `${x.serverCpuPercent}%`,
+        x.natsCpuPercent === undefined ? "" : `${x.natsCpuPercent}%`,
         si(x.deliveriesPerCpuSec),
         x.rounds.map((y) => si(y.deliveriesPerSec)).join(", "),
         x.lost,

@@ -14,6 +14,8 @@ export interface FanoutRound {
   framesPerSec: number;
   /** Server processes' CPU over the round, percent of one core (summed over gateways). */
   serverCpuPercent: number;
+  /** nats-server's CPU over the round, percent of one core (fan-out: shared by every arm's room, but only this arm runs; absent where not measured). */
+  natsCpuPercent?: number;
   clientCpuPercent: number;
   unexpectedCloses: number;
   closeCodes: Record<string, number>;
@@ -38,6 +40,8 @@ export interface FanoutResult {
   /** Deliveries per second of server CPU, best round. */
   deliveriesPerCpuSec: number;
   serverCpuPercent: number;
+  /** nats-server's CPU in the best round (percent of one core). */
+  natsCpuPercent?: number;
   /** Lost in the warm-up round (not measured, but a loss all the same). */
   warmupLost: number;
   /** Lost in all rounds, warm-up included. */

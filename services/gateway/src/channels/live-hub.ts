@@ -3,6 +3,7 @@ import type { Server } from "bun";
 import { channelPubSubject, isStoredForm, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
+import { TurnPublisher } from "../broker/turn-publisher.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
@@ -35,7 +36,8 @@ interface LiveState {
  * may interleave differently on two gateways (NATS orders per connection only). While this
  * gateway's NATS link is down, a publish is refused (`unavailable`: the caller may publish again
  * later) and nothing from other gateways arrives; what was handed to NATS just before a cut the
- * gateway had not yet noticed may be lost. Nothing is replayed after the link is back.
+ * gateway had not yet noticed may be lost (a turn's publishes are handed over together at its end:
+ * TurnPublisher). Nothing is replayed after the link is back.
  */
 export class LiveHub implements ChannelHub {
   private readonly channels = new Map<string, LiveState>();
@@ -44,6 +46,8 @@ export class LiveHub implements ChannelHub {
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
   /** The largest publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES), what a producer publishes at most. */
   private readonly maxRelayed: number;
+  /** A turn's publishes to NATS, one socket write. */
+  private readonly out: TurnPublisher;
 
   constructor(
     private readonly server: () => Server<unknown>,
@@ -58,6 +62,7 @@ export class LiveHub implements ChannelHub {
     private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
     this.maxRelayed = maxStoredPublicationBytes(maxMessageBytes);
+    this.out = new TurnPublisher(broker);
   }
 
   join(channel: string, audience: Audience): void {
@@ -104,7 +109,7 @@ export class LiveHub implements ChannelHub {
   publish(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
     const st = this.channels.get(channel);
     const namespace = st?.namespace ?? namespaceOf(channel);
-    if (!this.broker.publish(st?.subject ?? channelPubSubject(namespace, channel), payload)) {
+    if (!this.out.publish(st?.subject ?? channelPubSubject(namespace, channel), payload)) {
       this.rejections.count("nats_publish_unavailable", this.log, { channel });
       return "unavailable";
     }
