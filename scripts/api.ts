@@ -1,8 +1,8 @@
 #!/usr/bin/env bun
 /**
  * `bun run api <method> ['<json>'] [--url http://127.0.0.1:8081] [--token TOKEN] [--nats [URL]]`
- * One call of the server API (Centrifugo's: publish, broadcast, history, presence, presence_stats,
- * unsubscribe, disconnect, channels, info, batch), for operators: over HTTP (`POST /api/<method>`
+ * One call of the server API (Centrifugo's: publish, broadcast, subscribe, unsubscribe, disconnect,
+ * refresh, history, history_remove, presence, presence_stats, channels, info, batch), for operators: over HTTP (`POST /api/<method>`
  * with the token as X-API-Key: --token, else NOTIFIER_TOKEN) or with `--nats` as a request on
  * `api.<method>` (URL: the one given, else NATS_URL, else the running `bun run dev`'s, from its state
  * folder: DEV_STATE_DIR, else .tmp/dev; never a guess; as a backend: NATS_USER + NATS_PASSWORD,

@@ -5,7 +5,7 @@ import { validator } from "./validator.ts";
 
 /**
  * What a gateway answers on `gateway.control.<op>` (every gateway, each for its own sockets), in
- * `parts` messages like a PresenceAnswer: `done` (unsubscribe, disconnect: connections acted on),
+ * `parts` messages like a PresenceAnswer: `done` (subscribe, unsubscribe, disconnect, refresh: connections acted on),
  * `channels` (`[channel, members]` pairs), `node` (info).
  */
 export const ControlAnswer = Type.Object({
@@ -20,4 +20,4 @@ export type ControlAnswer = Static<typeof ControlAnswer>;
 export const controlAnswer = validator(ControlAnswer);
 
 /** What every gateway answers for its own sockets (`gateway.control.<op>`). */
-export const GATEWAY_CONTROL_OPS = ["unsubscribe", "disconnect", "channels", "info"] as const;
+export const GATEWAY_CONTROL_OPS = ["subscribe", "unsubscribe", "disconnect", "refresh", "channels", "info"] as const;

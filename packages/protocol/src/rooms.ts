@@ -12,21 +12,31 @@ import { validator } from "./validator.ts";
 export const RoomPublication = Type.Object({
   data: Type.Unknown(),
   info: Type.Optional(ClientInfo),
+  /** The server API's `tags`: the publication's `tags` in every push and history entry. */
+  tags: Type.Optional(Type.Record(Type.String(), Type.String())),
 });
 export type RoomPublication = Static<typeof RoomPublication>;
 export const roomPublication = validator(RoomPublication);
 
 /**
  * A publication's stored form (a RoomPublication as JSON) from its data's JSON, serialized once:
- * `{"data":…}` (the server API's) or `{"data":…,"info":{"user":…,"client":…}}` (a client's, with
- * its `chan_info` when it has one).
+ * `{"data":…}` (the server API's; `{"data":…,"tags":{…}}` with tags) or
+ * `{"data":…,"info":{"user":…,"client":…}}` (a client's, with its `chan_info` when it has one).
  */
-export function roomPayload(dataJson: string, info?: ClientInfo): string {
-  if (info === undefined) return `{"data":${dataJson}}`;
+export function roomPayload(dataJson: string, info?: ClientInfo, tags?: Record<string, string>): string {
+  const tagsJson = tags === undefined ? "" : `,"tags":${JSON.stringify(tags)}`;
+  if (info === undefined) return `{"data":${dataJson}${tagsJson}}`;
   // `chan_info` (a subscription token's `info`) rides along when the publisher has one: not bounded by PUBLICATION_ENVELOPE_BYTES, so such a publication is measured as stored too (storedSizeError).
   const who = info.chan_info === undefined ? { user: info.user, client: info.client } : { user: info.user, client: info.client, chan_info: info.chan_info };
-  return `{"data":${dataJson},"info":${JSON.stringify(who)}}`;
+  return `{"data":${dataJson},"info":${JSON.stringify(who)}${tagsJson}}`;
 }
+
+/**
+ * The header of a publication published straight onto a live subject (`chat.live.<room>`,
+ * `chan.live.<ns>.<channel>`) by the server API's `skip_history`: delivered, not stored, so it has
+ * no seq; its value is `1`. Everything else on a live subject is the stream's republished copy.
+ */
+export const LIVE_ONLY_HEADER = "Rt-Live-Only";
 
 /** The text a `/chat/{room}` socket sees for a publication, or undefined when it has none. */
 export function legacyText(data: unknown): string | undefined {

@@ -96,6 +96,13 @@ describe("the built-in default is today's behaviour (docs/websocket.md, the chan
     ["server", server, "subscribe", "system:monitor", "allow"],
     ["server", server, "subscribe", "#bob", 103],
     ["server", server, "sub_refresh", "chat:lobby", 108],
+    ["server", server, "history_remove", "chat:lobby", "allow"],
+    ["server", server, "history_remove", "#alice", 103],
+    ["server", server, "history_remove", "system:monitor", 108],
+    ["server", server, "history_remove", "news:1", 102],
+    [A, alice(false), "history_remove", "chat:lobby", 103],
+    [A, alice(false), "history_remove", "#alice", 103],
+    [A, alice(false), "history_remove", "system:monitor", 108],
     // a /chat/{room} socket: its room, to read and write
     ["/chat/ socket", roomSocket, "subscribe", "chat:lobby", "allow"],
     ["/chat/ socket", roomSocket, "publish", "chat:lobby", "allow"],
@@ -157,6 +164,11 @@ describe("history: history_size and history_ttl, allow_history_for_subscriber/_c
     ["alice", alice(false), "history", "client:x", "allow"],
     ["anonymous", anon(false), "history", "client:x", 103],
     ["anonymous", anon(false), "history", "anon:x", "allow"],
+    // history_remove: the server API only, on channels with history
+    ["server", server, "history_remove", "closed:x", "allow"],
+    ["server", server, "history_remove", "none:x", 108],
+    ["alice subscribed", alice(true), "history_remove", "anon:x", 103],
+    ["anonymous subscribed", anon(true), "history_remove", "anon:x", 103],
   ]);
 });
 

@@ -24,6 +24,8 @@ export interface Received {
   info: { user: string; client: string; chanInfo?: unknown } | undefined;
   /** True when the SDK handed the data over as bytes (the Protobuf build). */
   binary: boolean;
+  /** The publication's tags (the server API's `tags`), when it has any. */
+  tags?: Record<string, string>;
 }
 
 /**
@@ -33,13 +35,16 @@ export interface Received {
  */
 export class SdkClient implements AsyncDisposable {
   readonly publications: Received[] = [];
-  readonly subscribed: Array<{ channel: string; wasRecovering: boolean; recovered: boolean; offset: number | undefined; epoch: string | undefined }> = [];
+  /** Subscribed events (`data`: the subscribe result's or push's, as the JSON value it holds). */
+  readonly subscribed: Array<{ channel: string; wasRecovering: boolean; recovered: boolean; offset: number | undefined; epoch: string | undefined; data?: unknown }> = [];
   readonly disconnects: Array<{ code: number; reason: string }> = [];
   readonly errors: unknown[] = [];
   readonly joins: Presence[] = [];
   /** Subscriptions that ended (a refused subscribe ends one: its code and reason). */
   readonly unsubscribes: Array<{ channel: string; code: number; reason: string }> = [];
   readonly leaves: Presence[] = [];
+  /** Server-side subscriptions that ended (the SDK's top-level `unsubscribed`: the channel only). */
+  readonly serverUnsubscribed: string[] = [];
   clientId: string | undefined;
   private readonly conditions = new Conditions();
 
@@ -56,8 +61,12 @@ export class SdkClient implements AsyncDisposable {
       this.errors.push(ctx);
       this.wake();
     });
-    centrifuge.on("subscribed", (ctx) => this.onSubscribed(ctx.channel, ctx.wasRecovering, ctx.recovered, ctx.streamPosition));
+    centrifuge.on("subscribed", (ctx) => this.onSubscribed(ctx.channel, ctx.wasRecovering, ctx.recovered, ctx.streamPosition, ctx.data));
     centrifuge.on("publication", (ctx) => this.onPublication(ctx));
+    centrifuge.on("unsubscribed", (ctx) => {
+      this.serverUnsubscribed.push(ctx.channel);
+      this.wake();
+    });
   }
 
   /**
@@ -134,12 +143,13 @@ export class SdkClient implements AsyncDisposable {
     const raw: unknown = ctx.info?.chanInfo;
     const chanInfo = raw instanceof Uint8Array ? (raw.byteLength === 0 ? undefined : (JSON.parse(new TextDecoder().decode(raw)) as unknown)) : raw;
     const info = ctx.info ? { user: ctx.info.user, client: ctx.info.client, ...(chanInfo === undefined ? {} : { chanInfo }) } : undefined;
-    this.publications.push({ channel: ctx.channel, data, binary: ctx.data instanceof Uint8Array, offset: ctx.offset, info });
+    this.publications.push({ channel: ctx.channel, data, binary: ctx.data instanceof Uint8Array, offset: ctx.offset, info, ...(ctx.tags && Object.keys(ctx.tags).length > 0 ? { tags: { ...ctx.tags } } : {}) });
     this.wake();
   }
 
-  private onSubscribed(channel: string, wasRecovering: boolean, recovered: boolean, pos: { offset: number; epoch: string } | undefined): void {
-    this.subscribed.push({ channel, wasRecovering, recovered, offset: pos?.offset, epoch: pos?.epoch });
+  private onSubscribed(channel: string, wasRecovering: boolean, recovered: boolean, pos: { offset: number; epoch: string } | undefined, raw?: unknown): void {
+    const data: unknown = raw instanceof Uint8Array ? (raw.byteLength === 0 ? undefined : (JSON.parse(new TextDecoder().decode(raw)) as unknown)) : raw;
+    this.subscribed.push({ channel, wasRecovering, recovered, offset: pos?.offset, epoch: pos?.epoch, ...(data === undefined ? {} : { data }) });
     this.wake();
   }
 

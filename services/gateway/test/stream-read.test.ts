@@ -1,4 +1,4 @@
-// streamRead against a real nats-server: single gets first, then an ephemeral consumer; in order, nothing missed, consumers cleaned up.
+// streamRead (NatsStreams.read) against a real nats-server: single gets first, then an ephemeral consumer; in order, nothing missed, consumers cleaned up.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -7,7 +7,8 @@ import { createLogger } from "@rt/runtime";
 import { FaultProxy, TestNats, natsAs, waitFor, NATS_ADMIN } from "@rt/testkit";
 import { NatsBroker } from "../src/broker/nats-broker.ts";
 import { StreamMissingError } from "../src/channels/stream-get.ts";
-import { GETS_FIRST, streamRead } from "../src/channels/stream-read.ts";
+import { GETS_FIRST } from "../src/broker/nats-streams.ts";
+import { streamRead } from "../src/channels/stream-read.ts";
 
 let nats: TestNats;
 let nc: NatsConnection;
@@ -25,7 +26,7 @@ beforeAll(async () => {
     await js.publish("read.b", JSON.stringify({ n: i }));
   }
   await broker.connect({ ...NATS_ADMIN, servers: [nats.url], name: "stream-read-test" });
-  await waitFor("broker up", () => broker.connected() && broker.jetstream() !== undefined);
+  await waitFor("broker up", () => broker.connected() && broker.streams() !== undefined);
 });
 afterAll(async () => {
   await broker.close();
@@ -96,7 +97,7 @@ describe("streamRead across a NATS reconnect (the gateway's own NATS permissions
     for (let i = 0; i < 600; i++) seqs.push((await js.publish("chat.room.lag", JSON.stringify({ n: i, pad: "x".repeat(200) }))).seq);
     const gw = new NatsBroker(createLogger("test", "silent"), INBOX_PREFIX.gateway);
     await gw.connect({ ...natsAs("gateway"), servers: [link.url], name: "stream-read-reconnect" });
-    await waitFor("gateway broker up", () => gw.connected() && gw.jetstream() !== undefined);
+    await waitFor("gateway broker up", () => gw.connected() && gw.streams() !== undefined);
     try {
       const read = streamRead(gw, ROOMS_STREAM, "chat.room.lag", 1);
       const got: number[] = [];

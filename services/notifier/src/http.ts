@@ -64,9 +64,9 @@ async function route(req: Request, deps: HttpDeps): Promise<Response> {
     if (req.method !== "GET") return methodNotAllowed("GET");
     return deps.scrape();
   }
-  if (path.startsWith(API_PREFIX)) {
+  if (path.startsWith(API_PREFIX) || path === API_PREFIX.slice(0, -1)) {
     const method = path.slice(API_PREFIX.length);
-    const res = req.method === "POST" ? await postApi(req, method, deps) : methodNotAllowed("POST");
+    const res = req.method === "POST" ? await postApi(req, method, deps) : json(405, apiError(ErrorCode.BadRequest, "method not allowed: use POST"), { allow: "POST" });
     deps.metrics.apiCall(apiMethodLabel(method), res.status, "http");
     return res;
   }

@@ -4,6 +4,7 @@ import { ApiDispatcher, apiError } from "./api/dispatcher.ts";
 import { ApiResponder } from "./api/nats-responder.ts";
 import { AnswerRecords } from "./answers.ts";
 import { ChannelPublisher } from "./api/channel-publisher.ts";
+import { HistoryRemover } from "./api/history-remover.ts";
 import { bearerAuthorizer } from "./auth.ts";
 import { loadConfig } from "./config.ts";
 import { startHttp } from "./http.ts";
@@ -66,7 +67,7 @@ nats.onReconnect(() => {
 });
 api = new NatsApi(nats.nc, (req) => pub.send(req), log.child({ module: "nats-api" }), metrics, replies);
 const channels = new ChannelPublisher(nats.nc, nats.connected, INBOX_PREFIX.notifier, config.channels, log.child({ module: "channels" }), metrics);
-dispatcher = new ApiDispatcher(new RequestMux(nats.nc, REPLY_PREFIX.gatewayApi), channels, new ChannelPolicy(config.channels), config.maxMessageBytes, log.child({ module: "api" }));
+dispatcher = new ApiDispatcher(new RequestMux(nats.nc, REPLY_PREFIX.gatewayApi), channels, new HistoryRemover(nats.nc), new ChannelPolicy(config.channels), config.maxMessageBytes, log.child({ module: "api" }));
 apiResponder = new ApiResponder(nats.nc, dispatcher, log.child({ module: "api" }), metrics, replies);
 apiResponder.start();
 // The first-answers stream is not waited for: without it a repeat that waited for delivery is told `delivered: false`.

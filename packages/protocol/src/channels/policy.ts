@@ -3,8 +3,11 @@ import { channelRegexMatches, resolveChannel, type ChannelName } from "./names.t
 import type { ChannelNamespaces, Namespace } from "./namespaces.ts";
 import { hasHistory, type ChannelOptions } from "./options.ts";
 
-/** What is asked of a channel. `sub_refresh`: a client renews its subscription (or, asked by the server, the proxy renews it). */
-export type Action = "subscribe" | "publish" | "history" | "presence" | "presence_stats" | "sub_refresh";
+/**
+ * What is asked of a channel. `sub_refresh`: a client renews its subscription (or, asked by the
+ * server, the proxy renews it). `history_remove`: the server API removes the kept publications.
+ */
+export type Action = "subscribe" | "publish" | "history" | "history_remove" | "presence" | "presence_stats" | "sub_refresh";
 
 /** Who asks. */
 export type Actor =
@@ -82,6 +85,7 @@ function clientDecision(actor: ClientActor, action: Action, ref: ServedChannel):
     return deny(ErrorCode.NotAvailable, "the monitor keeps no history and no presence");
   }
   const o = ref.namespace.options;
+  if (action === "history_remove") return deny(ErrorCode.PermissionDenied, "only the server removes history");
   if (action === "sub_refresh") {
     // centrifuge: only a subscription renews itself; one the proxy renews is not renewed by the client.
     if (!actor.subscribed) return deny(ErrorCode.PermissionDenied, "not subscribed");
@@ -131,6 +135,8 @@ function clientInbox(actor: ClientActor, action: Action, ref: Extract<ServedChan
       return deny(ErrorCode.NotAvailable, "an inbox keeps no presence");
     case "sub_refresh":
       return actor.subscribed ? allow(ref) : deny(ErrorCode.PermissionDenied, "not subscribed");
+    case "history_remove":
+      return deny(ErrorCode.PermissionDenied, "only the server removes history");
   }
 }
 
@@ -145,6 +151,9 @@ function serverDecision(action: Action, ref: ServedChannel): Decision {
       return allow(ref);
     case "history":
       if (ref.kind === "inbox") return allow(ref);
+      return o && hasHistory(o) ? allow(ref) : deny(ErrorCode.NotAvailable, "no history kept here");
+    case "history_remove":
+      if (ref.kind === "inbox") return deny(ErrorCode.PermissionDenied, "notifications are kept by the notifier");
       return o && hasHistory(o) ? allow(ref) : deny(ErrorCode.NotAvailable, "no history kept here");
     case "presence":
     case "presence_stats":

@@ -2,7 +2,7 @@ import type { Msg } from "@nats-io/transport-node";
 import {
   API_METHODS, GATEWAY_API_METHODS, GATEWAY_CONTROL_OPS, GATEWAY_API_PREFIX, GATEWAY_API_QUEUE, GATEWAY_API_WILDCARD, GATEWAY_CONTROL_PREFIX, GATEWAY_CONTROL_WILDCARD, MAX_API_REQUEST_BYTES,
   ProtocolError, centrifugo, controlAnswer, methodFromSubject, methodSubject,
-  type Actor, type ApiAnswer, type ChannelsRequest, type ControlAnswer, type DisconnectRequest, type HistoryRequest, type InfoNode, type UnsubscribeRequest,
+  type Actor, type ApiAnswer, type ChannelsRequest, type ControlAnswer, type DisconnectRequest, type HistoryRequest, type InfoNode, type RefreshRequest, type ServedChannel, type SubscribeRequest, type UnsubscribeRequest,
 } from "@rt/protocol";
 import type { Logger, ReplyGuard } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
@@ -50,8 +50,8 @@ const channelBytes = (c: readonly [string, number]): number => textBytes(c[0]) +
 /**
  * The server API's part that needs sockets and their state, answered by gateways over NATS.
  * `gateway.api.<method>` (queue group: one gateway answers a notifier): history, presence and
- * presence_stats from this gateway's view (presence asks the others itself); unsubscribe,
- * disconnect, channels and info for every gateway: this one's own part, and the others' asked on
+ * presence_stats from this gateway's view (presence asks the others itself); subscribe,
+ * unsubscribe, disconnect, refresh, channels and info for every gateway: this one's own part, and the others' asked on
  * `gateway.control.<op>`, where every gateway answers for its own sockets (within GATHER_MS,
  * gateways known by heartbeat).
  */
@@ -61,7 +61,7 @@ export class GatewayApi {
 
   start(): void {
     this.d.broker.serve(GATEWAY_API_WILDCARD, GATEWAY_API_QUEUE, (msg) => void this.onApi(msg));
-    this.d.broker.acquire(GATEWAY_CONTROL_WILDCARD, (msg) => this.onControl(msg));
+    this.d.broker.acquire(GATEWAY_CONTROL_WILDCARD, (msg) => void this.onControl(msg));
   }
 
   private async onApi(msg: Msg): Promise<void> {
@@ -100,11 +100,24 @@ export class GatewayApi {
         return { presence: await this.d.node.presence(SERVER, (body as { channel: string }).channel) };
       case "presence_stats":
         return this.d.node.presenceStats(SERVER, (body as { channel: string }).channel);
+      case "subscribe": {
+        const req = body as SubscribeRequest;
+        this.named(req);
+        this.subscribable(req.channel);
+        await this.everywhere("subscribe", req);
+        return {};
+      }
       case "unsubscribe": {
         const req = body as UnsubscribeRequest;
         this.channel(req.channel);
         this.named(req);
         await this.everywhere("unsubscribe", req);
+        return {};
+      }
+      case "refresh": {
+        const req = body as RefreshRequest;
+        this.named(req);
+        await this.everywhere("refresh", req);
         return {};
       }
       case "disconnect": {
@@ -126,15 +139,15 @@ export class GatewayApi {
 
   /** This gateway's part and every other live gateway's (their answers' parts, flattened). */
   private async everywhere(op: Control, body: object): Promise<ControlAnswer[]> {
-    const mine = this.local(op, body);
-    const others = await askEveryGateway(this.d.broker, this.d.registry, methodSubject(GATEWAY_CONTROL_PREFIX, op), JSON.stringify(body), controlAnswer.check, () =>
+    // Asked at once, this one's part meanwhile (a subscribe places channels: it may wait on NATS).
+    const [mine, others] = await Promise.all([this.local(op, body), askEveryGateway(this.d.broker, this.d.registry, methodSubject(GATEWAY_CONTROL_PREFIX, op), JSON.stringify(body), controlAnswer.check, () =>
       this.d.rejections.count("nats_control_payload", this.d.log),
-    );
+    )]);
     return [...mine.map((b) => ({ gateway: this.d.registry.id, part: 0, parts: 1, ...b })), ...[...others.values()].flat()];
   }
 
   /** Another gateway asks for this one's part. */
-  private onControl(msg: Msg): void {
+  private async onControl(msg: Msg): Promise<void> {
     if (!this.d.replies.allows("gateway.control", msg.subject, msg.reply)) return;
     const op = methodFromSubject(GATEWAY_CONTROL_PREFIX, msg.subject);
     const body = readJson(msg, MAX_API_REQUEST_BYTES);
@@ -142,12 +155,30 @@ export class GatewayApi {
       this.d.rejections.count("nats_control_payload", this.d.log, { subject: msg.subject });
       return;
     }
-    answerInParts(this.d.broker, msg.reply, this.d.registry.id, this.local(op, body));
+    let bodies: Array<Partial<ControlAnswer>>;
+    try {
+      bodies = await this.local(op, body);
+    } catch (err) {
+      this.d.rejections.count("api_failed", this.d.log, { op, err: String(err) });
+      return;
+    }
+    answerInParts(this.d.broker, msg.reply, this.d.registry.id, bodies);
   }
 
   /** This gateway's own part of a control operation, as answer bodies (one or more parts). */
-  private local(op: Control, body: unknown): Array<Partial<ControlAnswer>> {
+  private async local(op: Control, body: unknown): Promise<Array<Partial<ControlAnswer>>> {
     switch (op) {
+      case "subscribe": {
+        const req = body as SubscribeRequest;
+        const channel = this.subscribable(req.channel);
+        return [{ done: await this.d.node.subscribeHere(req.user, req.client, channel, req.info, req.data) }];
+      }
+      case "refresh": {
+        const req = body as RefreshRequest;
+        const expiresAt = req.expire_at === undefined || req.expire_at === 0 ? undefined : req.expire_at * 1000;
+        if (!req.expired && req.expire_at === undefined) return [{ done: 0 }]; // nothing to change
+        return [{ done: this.d.node.refreshHere(req.user, req.client, req.expired === true, expiresAt) }];
+      }
       case "unsubscribe": {
         const req = body as UnsubscribeRequest;
         return [{ done: this.d.node.unsubscribeHere(req.user, req.client, req.channel) }];
@@ -192,6 +223,11 @@ export class GatewayApi {
     const ref = this.d.node.resolve(name);
     if (ref.kind === "invalid") throw new ProtocolError(ErrorCode.BadRequest);
     if (ref.kind === "unknown") throw new ProtocolError(ErrorCode.UnknownChannel);
+  }
+
+  /** A channel the server may subscribe connections to (107, 102; 103 for `#<user>`, subscribed at connect by itself). */
+  private subscribable(name: string): ServedChannel {
+    return this.d.node.check(SERVER, "subscribe", name);
   }
 
   /** Anonymous connections are named one at a time (`user: ""` needs a `client`), never all at once. */

@@ -1,10 +1,12 @@
-import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, MsgHdrs } from "@nats-io/transport-node";
+import type { BrokerStreams } from "./streams.ts";
 
 /**
  * The gateway's one seam to NATS: interest-based subscriptions, publishing, and the link's state.
  * Everything else in the gateway talks to NATS through it, so it can be used before the first
- * connect (the gateway serves health and sockets from the moment it starts).
+ * connect (the gateway serves health and sockets from the moment it starts). Two implementations:
+ * NatsBroker (nats-broker.ts, production) and MemoryBroker (broker-memory.ts, in-process tests);
+ * test/broker-contract.ts holds both to the same behaviour.
  */
 export interface Broker {
   /** True while connected. */
@@ -30,8 +32,8 @@ export interface Broker {
   flush(): Promise<void>;
   /** Rejects when the link next drops: race a request against it to fail fast instead of waiting out its timeout. */
   linkDown(): Promise<never>;
-  /** The JetStream manager, once connected for the first time. */
-  jetstream(): JetStreamManager | undefined;
+  /** The streams (JetStream), once connected for the first time. */
+  streams(): BrokerStreams | undefined;
   /** The largest message the server takes (0 before the first connect). */
   maxPayload(): number;
   /** `fn` runs at the first connect and after every reconnect. */

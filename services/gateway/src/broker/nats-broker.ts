@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { Msg, MsgHdrs, Subscription } from "@nats-io/transport-node";
 import { REPLY_PREFIX } from "@rt/protocol";
 import { LogLimiter, RequestMux, connectNats, drainOrClose, type Logger, type ServiceNats, type ServiceNatsOptions } from "@rt/runtime";
 import type { Broker } from "./broker.ts";
+import { NatsStreams } from "./nats-streams.ts";
 
 interface Held {
   count: number;
@@ -19,7 +20,7 @@ interface Held {
  */
 export class NatsBroker implements Broker {
   private nats: ServiceNats | undefined;
-  private jsm: JetStreamManager | undefined;
+  private jsm: NatsStreams | undefined;
   private backends: RequestMux | undefined;
   private readonly held = new Map<string, Held>();
   private readonly ups: Array<() => void> = [];
@@ -55,7 +56,7 @@ export class NatsBroker implements Broker {
     const nats = await connectNats({ ...opts, inboxPrefix: this.connectionInboxPrefix, logger: this.log });
     nats.onFailed((err) => this.fails.forEach((fn) => fn(err)));
     // checkAPI off: JetStream may not be ready yet; callers find out per request and retry.
-    this.jsm = await jetstreamManager(nats.nc, { timeout: 5000, checkAPI: false });
+    this.jsm = new NatsStreams(await jetstreamManager(nats.nc, { timeout: 5000, checkAPI: false }), () => this.linkDown());
     this.backends = new RequestMux(nats.nc, REPLY_PREFIX.proxy);
     this.nats = nats;
     for (const [subject, h] of this.held) h.sub = this.subscribe(subject, h.onMsg, h.queue);
@@ -154,7 +155,7 @@ export class NatsBroker implements Broker {
     return this.down.promise;
   }
 
-  jetstream(): JetStreamManager | undefined {
+  streams(): NatsStreams | undefined {
     return this.jsm;
   }
 

@@ -1,12 +1,13 @@
-import { DiscardPolicy, JetStreamApiError, StorageType, type StoredMsg, type StreamConfig } from "@nats-io/jetstream";
+import { DiscardPolicy, JetStreamApiError, StorageType } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { readRoomPayload, type RoomPublication } from "@rt/protocol";
-import { ensureStream, type Logger } from "@rt/runtime";
+import type { Logger } from "@rt/runtime";
 import { Backoff } from "../backoff.ts";
 import type { Broker } from "../broker/broker.ts";
 import { ORIGIN_HEADER } from "../broker/stream-publisher.ts";
+import type { ReadMsg, StreamSettings } from "../broker/streams.ts";
 import { streamGet, type MsgQuery } from "./stream-get.ts";
-import { fromGet, streamRead, type ReadMsg } from "./stream-read.ts";
+import { streamRead } from "./stream-read.ts";
 import type { ChannelStream } from "./streams.ts";
 
 /** One stored publication of a channel: its offset (stream seq), when it was stored, and who sent it. */
@@ -56,7 +57,7 @@ export class ChannelStore {
   }
 
   /** The stream configuration the gateways own. */
-  streamConfig(): Partial<StreamConfig> & { name: string } {
+  streamConfig(): StreamSettings {
     return {
       name: this.stream.name,
       subjects: [this.stream.storeWildcard],
@@ -96,7 +97,7 @@ export class ChannelStore {
   /** The channel's publication stored at exactly `seq`, or undefined when it is gone (or another channel's). */
   async at(channel: string, seq: number): Promise<StoredPublication | undefined> {
     const m = await this.get({ seq });
-    return m && m.subject === this.stream.storeSubject(channel) ? this.entry(fromGet(m)) : undefined;
+    return m && m.subject === this.stream.storeSubject(channel) ? this.entry(m) : undefined;
   }
 
   /** The channel's valid publications with seq >= `fromSeq`, oldest first, read as they are consumed (stop early with `break`). */
@@ -118,7 +119,7 @@ export class ChannelStore {
     return out;
   }
 
-  private get(query: MsgQuery): Promise<StoredMsg | null> {
+  private get(query: MsgQuery): Promise<ReadMsg | null> {
     return streamGet(this.broker, this.stream.name, query);
   }
 
@@ -157,8 +158,8 @@ export class ChannelStore {
   }
 
   private async createOrUpdate(): Promise<void> {
-    const jsm = this.broker.jetstream();
-    if (!jsm) throw new Error("not connected to NATS yet");
-    await ensureStream(jsm, this.streamConfig());
+    const streams = this.broker.streams();
+    if (!streams) throw new Error("not connected to NATS yet");
+    await streams.ensure(this.streamConfig());
   }
 }

@@ -1,7 +1,6 @@
-import type { StoredMsg } from "@nats-io/jetstream";
 import type { Broker } from "../broker/broker.ts";
 import { streamGet, type MsgQuery } from "./stream-get.ts";
-import { fromGet, streamRead, type ReadMsg } from "./stream-read.ts";
+import { streamRead, type ReadMsg } from "./stream-read.ts";
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 import { NOTIFICATIONS_STREAM, depthWithin, storedNotification, userStoreSubject, type StoredNotification } from "@rt/protocol";
@@ -29,12 +28,12 @@ export class JetStreamNotificationStore implements NotificationStore {
 
   async last(userId: string): Promise<StoredEntry | undefined> {
     const m = await this.get({ last_by_subj: userStoreSubject(userId) });
-    return m ? this.entry(userId, fromGet(m)) : undefined;
+    return m ? this.entry(userId, m) : undefined;
   }
 
   async at(userId: string, seq: number): Promise<StoredEntry | undefined> {
     const m = await this.get({ seq });
-    return m ? this.entry(userId, fromGet(m)) : undefined;
+    return m ? this.entry(userId, m) : undefined;
   }
 
   async *read(userId: string, fromSeq: number): AsyncGenerator<StoredEntry> {
@@ -44,7 +43,7 @@ export class JetStreamNotificationStore implements NotificationStore {
     }
   }
 
-  private get(query: MsgQuery): Promise<StoredMsg | null> {
+  private get(query: MsgQuery): Promise<ReadMsg | null> {
     return streamGet(this.broker, NOTIFICATIONS_STREAM, query);
   }
 

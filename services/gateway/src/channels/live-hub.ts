@@ -178,6 +178,7 @@ export class LiveHub implements ChannelHub {
       if (!p) {
         const pub = read();
         p = pub.info ? { data: pub.data, info: pub.info } : { data: pub.data };
+        if (pub.tags !== undefined) p.tags = pub.tags;
       }
       this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
     }

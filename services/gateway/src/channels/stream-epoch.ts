@@ -78,12 +78,12 @@ export class StreamEpoch {
 
   private async look(): Promise<void> {
     clearTimeout(this.timer);
-    const jsm = this.broker.jetstream();
-    if (!jsm || !this.broker.connected() || this.stopped) return; // onUp looks again
+    const streams = this.broker.streams();
+    if (!streams || !this.broker.connected() || this.stopped) return; // onUp looks again
     let next: string | undefined;
     let healthy = false;
     try {
-      const info = await jsm.streams.info(this.stream);
+      const info = await streams.info(this.stream);
       next = epochOf(info.created);
       this.answered = true;
       healthy = true;

@@ -1,6 +1,6 @@
 import type { Msg } from "@nats-io/transport-node";
 import type { Server } from "bun";
-import { isStoredForm, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type RoomPublication } from "@rt/protocol";
+import { isStoredForm, LIVE_ONLY_HEADER, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
@@ -27,10 +27,12 @@ export interface StreamEvent extends ChainedEvent {
   pub: RoomPublication | null | undefined;
   /** The payload as text when it is a stored form a JSON push may carry as it is (isStoredForm): this gateway's own publication, or one read. */
   text?: string;
+  /** The server API's `skip_history`: not stored, no seq (`seq` and `prev` are 0); fanned out in arrival order, never kept in the ring. */
+  liveOnly?: true;
 }
 
 /** The headers a republished publication is read by. */
-const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER] as const;
+const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER, LIVE_ONLY_HEADER] as const;
 
 /** Publications kept per channel for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
@@ -76,6 +78,8 @@ interface ChannelState {
   earlyTimer: ReturnType<typeof setTimeout> | undefined;
   /** A publish into the channel while it had nothing stored (as this gateway saw it) was counted as its creation. */
   created: boolean;
+  /** Live-only publications that arrived while early ones wait for a gap: written after them, in arrival order. */
+  afterEarly: StreamEvent[];
 }
 
 /**
@@ -161,6 +165,7 @@ export class StreamHub implements HistoryHub {
       earlyBytes: 0,
       earlyTimer: undefined,
       created: false,
+      afterEarly: [],
     };
     this.count(fresh, audience, 1);
     this.channels.set(channel, fresh);
@@ -458,9 +463,16 @@ export class StreamHub implements HistoryHub {
     }
   }
 
-  /** A publication the stream republished: its headers checked now, its payload when a frame of it is needed. */
+  /**
+   * A publication the stream republished: its headers checked now, its payload when a frame of it
+   * is needed. Or one the server API published with `skip_history` (LIVE_ONLY_HEADER, no stream
+   * headers): not stored, so it has no seq.
+   */
   private fromNats(st: ChannelState, msg: Msg): void {
     const h = headerFields(msg, REPUBLISHED);
+    if (h?.[LIVE_ONLY_HEADER] === "1" && h["Nats-Stream"] === "" && msg.data.byteLength <= this.maxStoredBytes) {
+      return this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", raw: msg.data.slice(), pub: undefined, liveOnly: true });
+    }
     const seq = Number(h?.["Nats-Sequence"]);
     const prev = Number(h?.["Nats-Last-Sequence"]);
     if (h?.["Nats-Stream"] !== this.store.stream.name || !Number.isSafeInteger(seq) || seq < 1 || !Number.isSafeInteger(prev) || prev < 0 || prev >= seq || msg.data.byteLength > this.maxStoredBytes) {
@@ -497,7 +509,25 @@ export class StreamHub implements HistoryHub {
     return e.pub;
   }
 
+  /**
+   * A live-only publication: written now when the channel is live and nothing waits before it;
+   * held with the stream's publications while the stream is read (written in arrival order when the
+   * read ends), or after the early ones while they wait for a gap. Lost when the held publications
+   * overflow (the stream's are read again, a live-only one cannot be): at most once.
+   */
+  private offerLiveOnly(st: ChannelState, e: StreamEvent): void {
+    const c = st.cursor;
+    if (c.state === "closed") return;
+    if (c.state !== "live") return c.hold(e, e.raw.byteLength);
+    if (st.early.size > 0) {
+      st.afterEarly.push(e);
+      return;
+    }
+    this.fanOut(st, e);
+  }
+
   private offer(st: ChannelState, e: StreamEvent): void {
+    if (e.liveOnly) return this.offerLiveOnly(st, e);
     const c = st.cursor;
     // The first publication the stream republishes to us places the channel: everything before it
     // (its `prev` and older) was published before this gateway joined. No store read, so a busy
@@ -534,12 +564,16 @@ export class StreamHub implements HistoryHub {
       st.earlyBytes -= next.raw.byteLength;
       this.fanOut(st, next);
     }
-    if (st.early.size === 0) this.clearEarly(st);
+    if (st.early.size === 0) {
+      const after = st.afterEarly;
+      this.clearEarly(st);
+      for (const e of after) this.offerLiveOnly(st, e);
+    }
   }
 
   /** The missing publication did not come: read the gap from the stream; the early ones wait in the cursor. */
   private readGap(st: ChannelState): void {
-    const early = [...st.early.values()].sort((a, b) => a.seq - b.seq);
+    const early = [...[...st.early.values()].sort((a, b) => a.seq - b.seq), ...st.afterEarly];
     this.clearEarly(st);
     if (st.cursor.state !== "live") return;
     for (const e of early) st.cursor.hold(e, e.raw.byteLength);
@@ -552,6 +586,7 @@ export class StreamHub implements HistoryHub {
     st.earlyTimer = undefined;
     st.early.clear();
     st.earlyBytes = 0;
+    st.afterEarly = [];
   }
 
   /**
@@ -559,11 +594,13 @@ export class StreamHub implements HistoryHub {
    * frame serialized once. `/chat/` sockets of the publishing gateway had it at once (not again).
    */
   private fanOut(st: ChannelState, e: StreamEvent): void {
-    st.cursor.wrote(e.seq);
-    if (st.reachers.length > 0) this.reached(st);
-    st.ring.push(e);
-    st.ringBytes += e.raw.byteLength;
-    while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
+    if (!e.liveOnly) {
+      st.cursor.wrote(e.seq);
+      if (st.reachers.length > 0) this.reached(st);
+      st.ring.push(e);
+      st.ringBytes += e.raw.byteLength;
+      while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
+    }
     const legacy = st.legacy > 0 && e.origin !== this.publisher.origin;
     const protocol = this.encodings.some((enc) => st.subscribers[enc.name] > 0);
     if (st.legacy > 0 || protocol) this.counters.messageOut(this.namespace); // the publisher's own `/chat/` sockets had it already
@@ -573,15 +610,17 @@ export class StreamHub implements HistoryHub {
     if (pub === null) return;
     const text = legacy ? legacyText(pub!.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic!, roomFrame(st.room!, text));
+    let p: ProtocolPublication | undefined;
     for (const enc of this.encodings) {
       if (st.subscribers[enc.name] === 0) continue;
       if (e.text !== undefined && enc.stored) {
-        this.batch.add(st.topics[enc.name], enc, enc.stored(st.channel, e.text, e.seq));
+        this.batch.add(st.topics[enc.name], enc, enc.stored(st.channel, e.text, e.liveOnly ? undefined : e.seq));
         continue;
       }
       pub ??= this.read(st, e);
       if (!pub) return;
-      this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: toProtocol({ seq: e.seq, pub }) }));
+      p ??= e.liveOnly ? liveOnlyPublication(pub) : toProtocol({ seq: e.seq, pub });
+      this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
     }
   }
 
@@ -623,5 +662,14 @@ export class StreamHub implements HistoryHub {
 }
 
 function toProtocol(p: Pick<StoredPublication, "seq" | "pub">): ProtocolPublication {
-  return p.pub.info ? { data: p.pub.data, info: p.pub.info, offset: p.seq } : { data: p.pub.data, offset: p.seq };
+  const out: ProtocolPublication = p.pub.info ? { data: p.pub.data, info: p.pub.info, offset: p.seq } : { data: p.pub.data, offset: p.seq };
+  if (p.pub.tags !== undefined) out.tags = p.pub.tags;
+  return out;
+}
+
+/** A live-only publication as pushed: no offset (the SDK's position does not move). */
+function liveOnlyPublication(pub: RoomPublication): ProtocolPublication {
+  const out: ProtocolPublication = pub.info ? { data: pub.data, info: pub.info } : { data: pub.data };
+  if (pub.tags !== undefined) out.tags = pub.tags;
+  return out;
 }

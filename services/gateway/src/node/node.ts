@@ -224,6 +224,28 @@ export class Node {
     return done;
   }
 
+  /**
+   * The server API's `subscribe`, for this gateway's protocol connections of `user` (or the one
+   * `client`): how many were subscribed now (one subscribed already, or whose placing failed, is
+   * not counted; a failure is counted under `api_subscribe_failed`).
+   */
+  async subscribeHere(user: string, client: string | undefined, channel: ServedChannel, info: unknown, data: unknown): Promise<number> {
+    const targets = this.d.sockets.find(user, client).flatMap((ws) => (ws.data.protocol === "centrifugo" ? [ws.data.client.serverSubscribe(channel, info, data)] : []));
+    let done = 0;
+    for (const r of await Promise.allSettled(targets)) {
+      if (r.status === "fulfilled") done += r.value ? 1 : 0;
+      else this.d.reject("api_subscribe_failed", { channel: channel.channel, err: String(r.reason) });
+    }
+    return done;
+  }
+
+  /** The server API's `refresh`, for this gateway's protocol connections of `user` (or the one `client`): how many. */
+  refreshHere(user: string, client: string | undefined, expired: boolean, expiresAt: number | undefined): number {
+    let done = 0;
+    for (const ws of this.d.sockets.find(user, client)) if (ws.data.protocol === "centrifugo" && ws.data.client.serverRefresh(expired, expiresAt)) done++;
+    return done;
+  }
+
   /** The server API's `disconnect`, for this gateway's sockets of `user` (or the one `client`), every endpoint: how many. */
   disconnectHere(user: string, client: string | undefined, d: centrifugo.Disconnect | { code: number; reason: string }): number {
     const targets = this.d.sockets.find(user, client);

@@ -1,5 +1,5 @@
 import type { ServerWebSocket } from "bun";
-import type { centrifugo } from "@rt/protocol";
+import type { ServedChannel, centrifugo } from "@rt/protocol";
 import type { InboxStart, InboxSub } from "../channels/inbox.ts";
 import type { ProtocolName } from "../routes.ts";
 import type { Creator } from "../sessions/create-limit.ts";
@@ -74,6 +74,10 @@ export interface ClientSession {
   disconnect(d: { code: number; reason: string }, rejection?: string): void;
   /** The server API's unsubscribe from `channel`; false when not subscribed to it. */
   serverUnsubscribe(channel: string): boolean;
+  /** The server API's subscribe to `channel` (allowed already; `info`: its channel info, `data`: the push's); false when it was not made (subscribed already, at its limit, not connected). */
+  serverSubscribe(channel: ServedChannel, info: unknown, data: unknown): Promise<boolean>;
+  /** The server API's refresh: closed now with 3005 (`expired`), or expiring at `expiresAt` (ms since the epoch; undefined: never); false when not connected. */
+  serverRefresh(expired: boolean, expiresAt: number | undefined): boolean;
   /** Bun's drain: its output shrank (its inbox's paused replay goes on). */
   drain(): void;
 }

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import {
-  CHAT_NAMESPACE, PUBLICATION_ENVELOPE_BYTES, ROOMS_STREAM, STREAM_HEADER_BYTES, channelPubSubject, channelStoreSubject, epochOf, hasHistory, namespaceStream, roomPayload, roomSubject, streamAdvisorySubjects,
+  CHAT_NAMESPACE, LIVE_ONLY_HEADER, PUBLICATION_ENVELOPE_BYTES, ROOMS_STREAM, STREAM_HEADER_BYTES, channelLiveSubject, channelPubSubject, channelStoreSubject, epochOf, hasHistory, namespaceStream, roomLiveSubject, roomSubject, streamAdvisorySubjects,
   type ChannelNamespaces, type ServedChannel,
 } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
@@ -29,7 +29,31 @@ export class NotConnectedError extends Error {}
 const MESSAGE_TOO_LARGE = '"err_code":10054';
 
 /** A channel of a namespace (`chat` and the CHANNELS_FILE's), as the server API publishes into it. */
-type NamespaceChannel = Extract<ServedChannel, { kind: "namespace" }>;
+export type NamespaceChannel = Extract<ServedChannel, { kind: "namespace" }>;
+
+/** How the server API publishes one publication. */
+export interface PublishOptions {
+  /** Scoped to the channel: a repeat within the stream's duplicate window stores nothing. */
+  idempotencyKey?: string | undefined;
+  /** Delivered, not stored. */
+  skipHistory?: boolean | undefined;
+  /** The request's `delta` (Centrifugo's): taken, not acted on here (delta compression is the gateways', by the namespace's options). */
+  delta?: boolean | undefined;
+}
+
+/** Where a channel with history (`chat` or a namespace with history) is stored: its stream and subject. */
+export function storedAt(ref: NamespaceChannel): { stream: string; subject: string } {
+  const ns = ref.namespace;
+  if (ns.name === CHAT_NAMESPACE) return { stream: ROOMS_STREAM, subject: roomSubject(ref.room!) };
+  return { stream: namespaceStream(ns.name), subject: channelStoreSubject(ns.name, ref.channel) };
+}
+
+/** The headers of a `skip_history` publication on a live subject (one object for all: never changed). */
+const LIVE_ONLY = (() => {
+  const h = headers();
+  h.set(LIVE_ONLY_HEADER, "1");
+  return h;
+})();
 
 /**
  * The server API's publications, the fast path with no gateway in between. Into a channel with
@@ -39,7 +63,9 @@ type NamespaceChannel = Extract<ServedChannel, { kind: "namespace" }>;
  * becomes the message's `Nats-Msg-Id` (scoped to the channel), so a repeat within the stream's
  * duplicate window stores nothing and is answered with the first one's offset. Into a channel
  * without history: one core NATS publish, fanned out by the gateways on delivery, answered `{}`
- * (nothing stored, so nothing to deduplicate).
+ * (nothing stored, so nothing to deduplicate). With `skip_history` into a channel with history:
+ * one core NATS publish onto the subject its stream republishes on, marked LIVE_ONLY_HEADER, which
+ * the gateways fan out in arrival order between the stored ones, without an offset; answered `{}`.
  */
 export class ChannelPublisher {
   private readonly publisher: AckedPublisher;
@@ -67,24 +93,28 @@ export class ChannelPublisher {
     this.publisher.stop();
   }
 
-  /** Publishes the data (its JSON: `dataJson`) on `ref` (no `info`: the server published it); a publish that did not go through is counted as failed. */
-  async publish(ref: NamespaceChannel, dataJson: string, idempotencyKey: string | undefined): Promise<{ offset?: number; epoch?: string }> {
-    const payload = roomPayload(dataJson);
+  /**
+   * Publishes `payload` (a RoomPublication as JSON, `roomPayload`: no `info`, the server published
+   * it) on `ref`: stored, or only delivered (`skipHistory`, and every channel without history); a
+   * publish that did not go through is counted as failed.
+   */
+  async publish(ref: NamespaceChannel, payload: string, opts: PublishOptions = {}): Promise<{ offset?: number; epoch?: string }> {
     const ns = ref.namespace;
-    if (ns.name !== CHAT_NAMESPACE && !hasHistory(ns.options)) {
+    const stored = ns.name === CHAT_NAMESPACE || hasHistory(ns.options);
+    if (!stored || opts.skipHistory === true) {
       if (!this.connected()) throw new NotConnectedError("not connected to NATS");
       try {
-        this.nc.publish(channelPubSubject(ns.name, ref.channel), payload);
+        if (!stored) this.nc.publish(channelPubSubject(ns.name, ref.channel), payload);
+        else this.nc.publish(ns.name === CHAT_NAMESPACE ? roomLiveSubject(ref.room!) : channelLiveSubject(ns.name, ref.channel), payload, { headers: LIVE_ONLY });
       } catch (err) {
         this.metrics.publishFailed();
         throw err;
       }
       return {};
     }
-    const stream = ns.name === CHAT_NAMESPACE ? ROOMS_STREAM : namespaceStream(ns.name);
-    const subject = ns.name === CHAT_NAMESPACE ? roomSubject(ref.room!) : channelStoreSubject(ns.name, ref.channel);
+    const { stream, subject } = storedAt(ref);
     const scope = ns.name === CHAT_NAMESPACE ? ref.room! : ref.channel; // rooms keep the key scope they always had
-    const msgID = idempotencyKey === undefined ? undefined : `api:${createHash("sha256").update(`${scope}\u0000${idempotencyKey}`).digest("base64url")}`;
+    const msgID = opts.idempotencyKey === undefined ? undefined : `api:${createHash("sha256").update(`${scope}\u0000${opts.idempotencyKey}`).digest("base64url")}`;
     let ack: StreamAck;
     try {
       ack = await this.publisher.publish(subject, payload, msgID);

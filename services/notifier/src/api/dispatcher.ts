@@ -1,10 +1,11 @@
 import { errors } from "@nats-io/transport-node";
 import {
-  API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, ProtocolError, apiAnswer, centrifugo, dataSizeError, depthWithin, isApiMethod, methodSubject,
-  type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type ChannelPolicy, type PublishRequest, type PublishResult,
+  API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, ProtocolError, apiAnswer, centrifugo, dataSizeError, depthWithin, isApiMethod, methodSubject, roomPayload, storedSizeError,
+  type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type ChannelPolicy, type ChannelRequest, type PublishRequest, type PublishResult,
 } from "@rt/protocol";
 import type { Logger, RequestMux } from "@rt/runtime";
-import { MessageTooLargeError, NoStreamError, NotConnectedError, type ChannelPublisher } from "./channel-publisher.ts";
+import { MessageTooLargeError, NoStreamError, NotConnectedError, type ChannelPublisher, type NamespaceChannel } from "./channel-publisher.ts";
+import type { HistoryRemover } from "./history-remover.ts";
 
 const { ErrorCode } = centrifugo;
 
@@ -26,9 +27,10 @@ export const apiError = (code: number, message?: string): { error: { code: numbe
  * (107 otherwise), then served. Publications are refused or allowed by the channel policy (the
  * gateways' own), then published here, straight into the channel's stream or onto core NATS (the
  * fast path: no gateway in between), once their data fits MAX_MESSAGE_BYTES (107 naming the limit
- * otherwise: the gateways would not relay it); everything that needs sockets and their state goes
- * to one gateway on `gateway.api.<method>`, which asks the policy there and the other gateways
- * where the method spans them.
+ * otherwise: the gateways would not relay it); `history_remove` purges the channel from its stream
+ * here too; everything that needs sockets and their state goes to one gateway on
+ * `gateway.api.<method>`, which asks the policy there and the other gateways where the method spans
+ * them.
  */
 export class ApiDispatcher {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
@@ -40,6 +42,7 @@ export class ApiDispatcher {
   constructor(
     private readonly gateways: RequestMux,
     private readonly channels: ChannelPublisher,
+    private readonly history: HistoryRemover,
     private readonly policy: ChannelPolicy,
     private readonly maxMessageBytes: number,
     private readonly log: Logger,
@@ -61,10 +64,12 @@ export class ApiDispatcher {
     switch (method) {
       case "publish": {
         const req = body as PublishRequest;
-        return this.publish(req.channel, () => this.dataJson(req.data), req.idempotency_key);
+        return this.publish(req.channel, () => this.payload(req), req);
       }
       case "broadcast":
         return this.broadcast(body as BroadcastRequest);
+      case "history_remove":
+        return this.removeHistory((body as ChannelRequest).channel);
       default:
         return this.askGateway(method, body);
     }
@@ -72,36 +77,56 @@ export class ApiDispatcher {
 
   /**
    * A publication, as the policy allows the server (`#<user>` and `system:monitor` are 103, unknown
-   * namespaces 102); its data's JSON from `dataJson` once the channel is good.
+   * namespaces 102); its stored form from `payload` once the channel is good. `delta` is passed on
+   * as it is (the gateways' delta compression follows the namespace's options).
    */
-  private async publish(channel: string, dataJson: () => string, key: string | undefined): Promise<PublishResult> {
-    const decision = this.policy.check({ kind: "server" }, "publish", channel);
+  private async publish(channel: string, payload: () => string, req: Pick<PublishRequest, "idempotency_key" | "skip_history" | "delta">): Promise<PublishResult> {
+    const ref = this.allowed("publish", channel);
+    return this.channels.publish(ref, payload(), { idempotencyKey: req.idempotency_key, skipHistory: req.skip_history, delta: req.delta });
+  }
+
+  /** The channel of a namespace when the policy lets the server do `action` on it (`#<user>` and `system:monitor`: 103). */
+  private allowed(action: "publish" | "history_remove", channel: string): NamespaceChannel {
+    const decision = this.policy.check({ kind: "server" }, action, channel);
     if (decision.kind === "deny") throw new ProtocolError(decision.code);
     const ref = decision.channel;
     if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied); // notifications go through POST /notifications; the monitor carries samples
-    return this.channels.publish(ref, dataJson(), key);
+    return ref;
   }
 
-  /** The data as JSON, serialized once; 107 when it nests too deep or is over MAX_MESSAGE_BYTES (the message names the limit). */
-  private dataJson(data: unknown): string {
-    if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
-    const json = JSON.stringify(data);
+  /**
+   * The publication as stored (RoomPublication JSON: the data, and its `tags`), serialized once;
+   * 107 when the data nests too deep or is over MAX_MESSAGE_BYTES, or with its tags is over what
+   * the gateways relay (the message names the limit).
+   */
+  private payload(req: Pick<PublishRequest, "data" | "tags">): string {
+    if (!depthWithin(req.data)) throw new ProtocolError(ErrorCode.BadRequest);
+    const json = JSON.stringify(req.data);
     const tooLarge = dataSizeError(json, this.maxMessageBytes);
     if (tooLarge !== undefined) throw new ProtocolError(ErrorCode.BadRequest, undefined, tooLarge);
-    return json;
+    const payload = roomPayload(json, undefined, req.tags);
+    const storedTooLarge = req.tags === undefined ? undefined : storedSizeError(payload, this.maxMessageBytes);
+    if (storedTooLarge !== undefined) throw new ProtocolError(ErrorCode.BadRequest, undefined, storedTooLarge);
+    return payload;
   }
 
-  /** The same data into every channel: checked and serialized once (a data too large refuses the whole call, nothing published). */
+  /** The same publication into every channel: checked and serialized once (too large refuses the whole call, nothing published). */
   private async broadcast(req: BroadcastRequest): Promise<{ responses: ApiAnswer[] }> {
-    const dataJson = this.dataJson(req.data);
+    const payload = this.payload(req);
     const responses = await inBatches(req.channels, MAX_IN_FLIGHT, async (channel) => {
       try {
-        return { result: await this.publish(channel, () => dataJson, req.idempotency_key) };
+        return { result: await this.publish(channel, () => payload, req) };
       } catch (err) {
         return this.failure(err);
       }
     });
     return { responses };
+  }
+
+  /** `history_remove`: a channel with history (108 without, 103 for `#<user>`), purged from its stream. */
+  private async removeHistory(channel: string): Promise<object> {
+    await this.history.remove(this.allowed("history_remove", channel));
+    return {};
   }
 
   /** Each command `{"<method>": request}`, one after another (or at once with `parallel`); replies keep the order. */

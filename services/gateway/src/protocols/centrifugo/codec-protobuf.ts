@@ -98,6 +98,7 @@ function wirePush(p: Obj): Obj {
   if (p.pub !== undefined) out.pub = wirePub(p.pub);
   for (const kind of ["join", "leave"] as const) if (isObj(p[kind])) out[kind] = { ...p[kind], info: wireInfo(p[kind].info) };
   if (isObj(p.message) && p.message.data !== undefined) out.message = { data: jsonBytes(p.message.data) };
+  if (isObj(p.subscribe) && p.subscribe.data !== undefined) out.subscribe = { ...p.subscribe, data: jsonBytes(p.subscribe.data) };
   return out;
 }
 

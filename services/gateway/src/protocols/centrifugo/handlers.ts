@@ -1,4 +1,4 @@
-import { ProtocolError, centrifugo, type Actor, type centrifugo as C } from "@rt/protocol";
+import { ProtocolError, centrifugo, type Actor, type ServedChannel, type centrifugo as C } from "@rt/protocol";
 import type { Principal } from "../../auth.ts";
 import type { Recovery } from "../../channels/hub.ts";
 import type { Placement } from "../../node/subscription.ts";
@@ -178,6 +178,35 @@ async function subscribe(c: ClientContext, id: number | undefined, req: C.Subscr
   const expiresAt = token?.expiresAt;
   c.reply(id, "subscribe", { ...placement.result, ...expiry(expiresAt) });
   c.subs.opened(req.channel, placement.open(), { expiresAt, info: grant.info });
+}
+
+/**
+ * The server API's `subscribe` for this connection: `channel` (the server may subscribe to it: the
+ * caller asked the policy) placed as a server-side subscription, as a connect token's `channels`
+ * are (no recovery asked, the namespace's `force_*` options apply), told with a subscribe push (its
+ * position, and `data`), then opened: publications follow the push. False when it was not made:
+ * not connected, subscribed (or subscribing) to it already, or at its channel limit.
+ */
+export async function serverSubscribe(c: ClientContext, channel: ServedChannel, info: unknown, data: unknown): Promise<boolean> {
+  const name = channel.channel;
+  if (c.state !== "connected" || c.subs.has(name) || c.subs.size >= c.d.config.maxChannels) return false;
+  const grant = c.d.node.grant(c.user!, channel, {}, undefined, info);
+  const pending = c.subs.pending(name);
+  let placement: Placement;
+  try {
+    placement = await c.d.node.place(c.subscriber(), channel, grant, undefined);
+  } catch (err) {
+    if (c.subs.get(name) === pending) c.subs.remove(name);
+    throw err;
+  }
+  if (pending.cancelled || c.state !== "connected") {
+    placement.cancel();
+    return false;
+  }
+  // From here to the topic subscribe, synchronously: nothing of the channel can slip between.
+  c.push({ channel: name, subscribe: data === undefined ? placement.result : { ...placement.result, data } });
+  c.subs.opened(name, placement.open(), { info: grant.info });
+  return true;
 }
 
 function unsubscribe(c: ClientContext, id: number | undefined, req: C.ChannelRequest): void {

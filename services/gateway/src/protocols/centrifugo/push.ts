@@ -8,6 +8,8 @@ export interface ProtocolPublication {
   offset?: number;
   /** `data` is a Fossil delta against the subscriber's previous publication (delta subscribers only). */
   delta?: boolean;
+  /** The server API's `tags`. */
+  tags?: Record<string, string>;
 }
 
 /** What a push on a channel carries: a publication, a join or a leave. */

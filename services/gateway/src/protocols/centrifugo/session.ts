@@ -1,12 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { ProtocolError, centrifugo, type centrifugo as C } from "@rt/protocol";
+import { ProtocolError, centrifugo, type ServedChannel, type centrifugo as C } from "@rt/protocol";
 import type { Subscriber } from "../../node/subscription.ts";
 import type { Creator } from "../../sessions/create-limit.ts";
 import { newBucket, type TokenBucket } from "../../sessions/rate-limit.ts";
 import { Subscriptions } from "../../sessions/subscriptions.ts";
 import type { ClientData, ClientSession, SocketOf } from "../socket-data.ts";
 import type { ClientContext, ClientDeps, SessionState } from "./context.ts";
-import { SERVER_UNSUBSCRIBE, SUBSCRIPTION_EXPIRED, runCommand } from "./handlers.ts";
+import { SERVER_UNSUBSCRIBE, SUBSCRIPTION_EXPIRED, runCommand, serverSubscribe } from "./handlers.ts";
 
 const { ErrorCode, DisconnectCode, METHODS, isMethod } = centrifugo;
 type Ws = SocketOf<ClientData>;
@@ -160,6 +160,23 @@ export class Session implements ClientSession, ClientContext {
   serverUnsubscribe(channel: string): boolean {
     if (this.state !== "connected" || !this.subs.open(channel)) return false;
     this.endSubscription(channel, SERVER_UNSUBSCRIBE);
+    return true;
+  }
+
+  /** The server API's subscribe (see serverSubscribe). */
+  serverSubscribe(channel: ServedChannel, info: unknown, data: unknown): Promise<boolean> {
+    return serverSubscribe(this, channel, info, data);
+  }
+
+  /**
+   * The server API's refresh: `expired` closes the connection now with 3005 (the SDKs connect again,
+   * with a new token); otherwise it expires at `expiresAt` (undefined: never), when the sweeper
+   * closes it with 3005 unless it is refreshed again (by the client's `refresh`, or this call).
+   */
+  serverRefresh(expired: boolean, expiresAt: number | undefined): boolean {
+    if (this.state !== "connected") return false;
+    if (expired) this.disconnect(DisconnectCode.Expired, "api_expired");
+    else this.ws.data.expiresAt = expiresAt;
     return true;
   }
 
