@@ -24,6 +24,8 @@ describe("isStoredForm", () => {
     expect(judge('{"data":1,"offset":5}')).toBe(false);
     expect(judge('{"data":1,"info":{"user":"u","client":"c"},"x":1}')).toBe(false);
     expect(judge('{"data":1,"__proto__":{"a":1}}')).toBe(false);
+    // Tags go after the offset in a push (toProtocol's order): serialized, not spliced.
+    expect(judge(roomPayload("1", undefined, { a: "b" }))).toBe(false);
   });
 
   test("text after the closing brace is not spliced (whitespace is valid JSON, but the splice cuts the last character)", () => {
