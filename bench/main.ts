@@ -16,7 +16,7 @@ import { WorkerPool } from "./lib/pool.ts";
 import { fdHardLimit, loadAvg } from "./lib/proc.ts";
 import { Progress } from "./lib/progress.ts";
 import { stopAll } from "./lib/targets.ts";
-import { checks, ratios } from "./report/checks.ts";
+import { checks, ratios, roundRatios } from "./report/checks.ts";
 import { markdown } from "./report/markdown.ts";
 import { svg } from "./report/svg.ts";
 import type { BenchResults } from "./report/types.ts";
@@ -65,6 +65,7 @@ function usage(error?: string): never {
   if (error) console.error(`bench: ${error}`);
   console.error(`usage: bun run bench [--quick] [--no-history] [--go-peer] [--members=10,1000] [--only=${SCENARIOS.join(",")}]`);
   console.error("  --members: fan-out only at these of the plan's room sizes (a run for one comparison, a profile)");
+  console.error("  --report=bench/results/latest.json: render an earlier run's report again with this code (nothing measured)");
   console.error("  --go-peer: measure the Go peer in --quick too (the full run always does; it is built on first use)");
   console.error("  --no-history: also measure `live:`, a namespace without history (a CHANNELS_FILE), against the NATS-hop floor");
   process.exit(error ? 2 : 0);
@@ -78,6 +79,22 @@ function git(args: string[]): string {
 function nodeVersion(): string {
   const r = Bun.spawnSync(["node", "--version"], { stdout: "pipe", stderr: "ignore" });
   return r.success ? r.stdout.toString().trim() : "missing";
+}
+
+// `--report=<results.json>`: the report of an earlier run rendered again (ratios, checks, markdown, SVG) with this report code; nothing is measured.
+const reportArg = process.argv.slice(2).find((a) => a.startsWith("--report="));
+if (reportArg) {
+  const path = reportArg.slice("--report=".length);
+  const old = JSON.parse(await Bun.file(path).text()) as BenchResults;
+  old.ratios = ratios(old);
+  old.ratioRounds = roundRatios(old);
+  old.checks = checks(old, old.meta.checkedFanoutSizes);
+  const base = path.replace(/\.json$/, "");
+  writeFileSync(`${base}.json`, `${JSON.stringify(old, null, 2)}\n`);
+  writeFileSync(`${base}.md`, markdown(old));
+  writeFileSync(`${base}.svg`, svg(old));
+  console.log(`rendered ${base}.{json,md,svg} again`);
+  process.exit(0);
 }
 
 const args = parseArgs(process.argv.slice(2));
@@ -192,6 +209,7 @@ if ([...results.fanout, ...results.idle, ...results.connect].some((x) => x.targe
 }
 results.meta.loadAvg.end = loadAvg();
 results.ratios = ratios(results);
+results.ratioRounds = roundRatios(results);
 results.checks = checks(results, plan.fanout.checked);
 
 const dir = join(import.meta.dir, "results");

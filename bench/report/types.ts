@@ -329,6 +329,8 @@ export interface Check {
   threshold: number;
   pass: boolean;
   note?: string;
+  /** For a fan-out ratio: the ratio round by round (roundRatios), its run-to-run spread. */
+  rounds?: number[];
   /** For a time target: the same measurement on a floor in the same run (what this machine gives at best), so a reader can tell the machine from the code. */
   floor?: { value: number | null; what: string };
 }
@@ -363,6 +365,8 @@ export interface BenchResults {
   reconnect: ReconnectStormResult[];
   replay: ReplayResult[];
   ratios: Record<string, number | null>;
+  /** Fan-out ratios round by round (roundRatios): their spread is the machine's noise. Absent in results written before it. */
+  ratioRounds?: Record<string, number[]>;
   checks: Check[];
   /** Deliveries lost in all scenarios (expected minus received). */
   lost: number;
