@@ -47,6 +47,20 @@ describe("TurnPublisher", () => {
     sub.unsubscribe();
   });
 
+  test("publishes the link dropped before the turn ended are counted, not silently gone", async () => {
+    let up = true;
+    const flaky = Object.create(broker) as Broker;
+    flaky.connected = () => up;
+    flaky.publish = (...args: Parameters<Broker["publish"]>) => up && broker.publish(...args);
+    const counted: number[] = [];
+    const out = new TurnPublisher(flaky, (n) => counted.push(n));
+    expect(out.publish("turn.c", "1")).toBe(true);
+    expect(out.publish("turn.c", "2")).toBe(true);
+    up = false; // the link drops within the turn
+    await new Promise((r) => setImmediate(r));
+    expect(counted).toEqual([2]);
+  });
+
   test("refuses (false, nothing queued) while the link is down", async () => {
     const down = new NatsBroker(createLogger("test", "silent")); // never connected
     const out = new TurnPublisher(down);

@@ -12,7 +12,11 @@ export class TurnPublisher {
   private payloads: Array<string | Uint8Array> = [];
   private scheduled = false;
 
-  constructor(private readonly broker: Broker) {}
+  constructor(
+    private readonly broker: Broker,
+    /** Told how many queued publishes the link dropped before the turn ended (the broker took nothing). */
+    private readonly dropped: (count: number) => void = () => undefined,
+  ) {}
 
   /** Queues a publish for the end of this turn; false (nothing queued) while the link is down. */
   publish(subject: string, payload: string | Uint8Array): boolean {
@@ -26,13 +30,15 @@ export class TurnPublisher {
     return true;
   }
 
-  /** Hands everything queued to the client now (a link that dropped since takes nothing: the broker says so). */
+  /** Hands everything queued to the client now (a link that dropped since takes nothing: counted in `dropped`). */
   readonly flush = (): void => {
     this.scheduled = false;
     const subjects = this.subjects;
     const payloads = this.payloads;
     this.subjects = [];
     this.payloads = [];
-    for (let i = 0; i < subjects.length; i++) this.broker.publish(subjects[i]!, payloads[i]!);
+    let lost = 0;
+    for (let i = 0; i < subjects.length; i++) if (!this.broker.publish(subjects[i]!, payloads[i]!)) lost++;
+    if (lost > 0) this.dropped(lost);
   };
 }

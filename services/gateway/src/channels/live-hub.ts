@@ -62,7 +62,10 @@ export class LiveHub implements ChannelHub {
     private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
     this.maxRelayed = maxStoredPublicationBytes(maxMessageBytes);
-    this.out = new TurnPublisher(broker);
+    // Each publish the link dropped before its turn ended, counted as one refused while it was down.
+    this.out = new TurnPublisher(broker, (n) => {
+      for (let i = 0; i < n; i++) this.rejections.count("nats_publish_unavailable", this.log, { dropped: n });
+    });
   }
 
   join(channel: string, audience: Audience): void {
