@@ -1,5 +1,5 @@
 /**
- * `bun run bench [--quick] [--no-history] [--go-peer] [--only=fanout,rooms,roomlatency,idle,latency,monitor,presence,codec,api,replay,connect,reconnect]`
+ * `bun run bench [--quick] [--no-history] [--go-peer] [--only=fanout,rooms,roomlatency,idle,latency,monitor,presence,codec,delta,api,replay,connect,reconnect]`
  *
  * Starts its own nats-server, gateways, notifier and baselines, drives them with cheap
  * byte-counting WebSocket clients in several processes, and writes
@@ -27,13 +27,14 @@ import { runIdle } from "./scenarios/idle.ts";
 import { runLatency } from "./scenarios/latency.ts";
 import { runApi } from "./scenarios/api.ts";
 import { runCodec } from "./scenarios/codec.ts";
+import { runDelta } from "./scenarios/delta.ts";
 import { runMonitor } from "./scenarios/monitor.ts";
 import { runPresence } from "./scenarios/presence.ts";
 import { runReplay } from "./scenarios/replay.ts";
 import { runConnect } from "./scenarios/connect.ts";
 import { runReconnect } from "./scenarios/reconnect.ts";
 
-const SCENARIOS = ["fanout", "rooms", "roomlatency", "idle", "latency", "monitor", "presence", "codec", "api", "replay", "connect", "reconnect"] as const;
+const SCENARIOS = ["fanout", "rooms", "roomlatency", "idle", "latency", "monitor", "presence", "codec", "delta", "api", "replay", "connect", "reconnect"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function parseArgs(argv: string[]): { quick: boolean; noHistory: boolean; goPeer: boolean; only: Set<Scenario>; members: number[] | undefined } {
@@ -145,6 +146,7 @@ const results: BenchResults = {
   monitor: [],
   presence: [],
   codec: [],
+  delta: [],
   api: [],
   connect: [],
   reconnect: [],
@@ -184,6 +186,7 @@ try {
   await run("monitor", runMonitor, results.monitor);
   await run("presence", runPresence, results.presence);
   await run("codec", runCodec, results.codec);
+  await run("delta", runDelta, results.delta!);
   await run("api", runApi, results.api);
   await run("replay", runReplay, results.replay);
   await run("connect", runConnect, results.connect);
@@ -197,7 +200,7 @@ try {
   clearTimeout(watchdog);
 }
 
-for (const list of [results.fanout, results.rooms, results.roomLatency, results.idle, results.latency, results.monitor, results.presence, results.codec, results.api, results.replay, results.connect, results.reconnect] as { error?: string; lost: number }[][]) {
+for (const list of [results.fanout, results.rooms, results.roomLatency, results.idle, results.latency, results.monitor, results.presence, results.codec, results.delta!, results.api, results.replay, results.connect, results.reconnect] as { error?: string; lost: number }[][]) {
   for (const x of list) {
     results.lost += x.lost;
     if (x.error) results.errors.push(x.error);

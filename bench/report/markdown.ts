@@ -264,6 +264,28 @@ export function markdown(r: BenchResults): string {
       ),
     );
   }
+  if (r.delta?.length) {
+    out.push("");
+    out.push("## Fossil deltas (a document that changes a little each time, in-process)");
+    out.push("");
+    out.push("A ~4 KB scoreboard, one row changed per publication: bytes per publication for a plain subscriber and a `delta: 'fossil'` one, and one publication's delta (computed once per channel, whatever the number of subscribers and encodings).");
+    out.push("");
+    out.push(
+      table(
+        ["document bytes", "publications", "data whole / delta", "JSON frame plain / delta", "Protobuf frame plain / delta", "saved: data / JSON / Protobuf", "delta µs p50 / p99", "64 KiB doc: delta µs p50 / p99"],
+        r.delta.map((x) => [
+          x.docBytes,
+          x.publications,
+          `${x.dataBytes.whole} / ${x.dataBytes.delta}`,
+          `${x.jsonFrameBytes.plain} / ${x.jsonFrameBytes.delta}`,
+          `${x.protobufFrameBytes.plain} / ${x.protobufFrameBytes.delta}`,
+          x.error ? `error: ${x.error}` : `${x.savedPct.data}% / ${x.savedPct.json}% / ${x.savedPct.protobuf}%`,
+          `${x.deltaMicros.median} / ${x.deltaMicros.p99}`,
+          `${x.largeDeltaMicros.median} / ${x.largeDeltaMicros.p99} (${x.largeDocBytes} B)`,
+        ]),
+      ),
+    );
+  }
   if (r.api?.length) {
     out.push("");
     out.push("## The notifier's HTTP API (a gateway running; one sender = one request at a time)");

@@ -212,6 +212,27 @@ export interface PresenceResult {
   error?: string;
 }
 
+/** Fossil deltas on a document that changes a little each time: bytes per publication (averages), and one delta's cost. */
+export interface DeltaResult {
+  /** The document, bytes of JSON. */
+  docBytes: number;
+  publications: number;
+  /** Per publication: its data whole, and as a delta. */
+  dataBytes: { whole: number; delta: number };
+  /** Per publication: a plain subscriber's push frame, and a delta subscriber's. */
+  jsonFrameBytes: { plain: number; delta: number };
+  protobufFrameBytes: { plain: number; delta: number };
+  /** Bytes saved by deltas, percent: of the data, and of the push frames per encoding. */
+  savedPct: { data: number; json: number; protobuf: number };
+  /** One publication's delta with its UTF-8 encoding (once per channel), µs. */
+  deltaMicros: { median: number; p99: number };
+  /** The same on a document near the 64 KiB cap. */
+  largeDocBytes: number;
+  largeDeltaMicros: { median: number; p99: number };
+  lost: number;
+  error?: string;
+}
+
 /** One publication push in JSON and in Protobuf: bytes on the wire and CPU per publication. */
 export interface CodecResult {
   shape: string;
@@ -360,6 +381,8 @@ export interface BenchResults {
   monitor: MonitorResult[];
   presence: PresenceResult[];
   codec: CodecResult[];
+  /** Absent in results written before deltas were measured. */
+  delta?: DeltaResult[];
   api: ApiResult[];
   connect: ConnectStormResult[];
   reconnect: ReconnectStormResult[];

@@ -161,7 +161,7 @@ export class Launcher {
   private printBackendUrl(natsUrl: string, passwords: NatsPasswords, passwordsFile: string): void {
     const { out } = this;
     out.line("dev", `backend ${backendUrl(natsUrl, passwords)}`);
-    out.line("dev", `  a backend in any language connects with it: requests on notifier.send and api.*, answers rpc.* (docs/nats-security.md); as variables in ${this.state.file("backendEnv")}`);
+    out.line("dev", `  a backend in any language connects with it: requests on notifier.send and api.*, answers rpc.* and proxy.* (docs/proxy.md); as variables in ${this.state.file("backendEnv")}`);
     out.line("dev", `  every user's password (admin: everything, for the nats CLI) is kept in ${passwordsFile}`);
   }
 

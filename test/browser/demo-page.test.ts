@@ -56,7 +56,7 @@ describe("the demo page in Chromium", () => {
   test("loads with no uncaught errors and no console errors, connects over one socket, and serves its bundle from the gateway", async () => {
     const { page, errors, consoleErrors } = await demo("loader", "load-room");
     for (const id of ["chat-input", "chat-log", "presence", "monitor-chart", "inbox"]) expect(await page.getByTestId(id).count()).toBe(1);
-    expect(await text(page, "presence")).toContain("loader"); // itself, from presence once subscribed
+    await shows(page, "presence", "loader"); // itself, from presence once subscribed (after the connect: the SDK with a transport list sends the subscribe on its own)
     const sockets = await page.evaluate(() => (globalThis as unknown as { centrifuge: { state: string } }).centrifuge.state);
     expect(sockets).toBe("connected");
     // A round trip on the page's own connection after everything it asked at load (the inbox, the
@@ -199,5 +199,46 @@ describe("the demo endpoints", () => {
     expect(sent.status).toBe(202);
     await ws.waitForMessages(1);
     expect(JSON.parse(ws.messages[0]!)).toMatchObject({ user_id: "ep-user", data: { kind: "demo-test" } });
+  });
+});
+
+describe("the demo page in Chromium with WebSocket blocked", () => {
+  /** The SDK transport the page's connection uses. */
+  const transportOf = (page: Page) => page.evaluate(() => (globalThis as unknown as { centrifuge: { _transport: { name(): string } } }).centrifuge._transport.name());
+
+  /** Chats both ways with an SDK client, shows its presence, and gets a notification. */
+  async function worksWithout(page: Page, user: string, room: string): Promise<void> {
+    await using other = await sdk(`${user}-peer`);
+    const sub = await other.subscribe(`chat:${room}`);
+    await shows(page, "presence", `${user}-peer`);
+    await page.getByTestId("chat-input").fill(`typed by ${user}`);
+    await page.getByTestId("chat-input").press("Enter");
+    await other.waitFor(`chat:${room}`, 1);
+    expect(other.publications.find((p) => p.channel === `chat:${room}`)!.data).toEqual({ text: `typed by ${user}` });
+    await shows(page, "chat-log", `typed by ${user}`);
+    await sub.publish({ text: `from the peer of ${user}` });
+    await shows(page, "chat-log", `from the peer of ${user}`);
+    await notify(user, `a notification for ${user}`);
+    await shows(page, "inbox", `a notification for ${user}`);
+  }
+
+  test.each(["http_stream", "sse"])("?transports=%s (no WebSocket in the list): connects, chats, shows presence and notifications", async (transport) => {
+    const user = `no-ws-${transport}`;
+    const w = await openPage(browser, `${sys.gw(0).http}/?user=${user}&room=no-ws-${transport}&transports=${transport}`);
+    pages.push(w);
+    await connected(w.page);
+    expect(await transportOf(w.page)).toBe(transport);
+    await worksWithout(w.page, user, `no-ws-${transport}`);
+    expect(w.errors).toEqual([]);
+  });
+
+  test("the default list with every WebSocket upgrade refused (as a proxy that blocks them): falls back to http_stream and works", async () => {
+    const user = "refused-ws";
+    const w = await openPage(browser, `${sys.gw(0).http}/?user=${user}&room=refused-ws`, (page) => page.routeWebSocket(/\/connection\/websocket/, (ws) => ws.close({ code: 1006 })));
+    pages.push(w);
+    await connected(w.page);
+    expect(await transportOf(w.page)).toBe("http_stream");
+    await worksWithout(w.page, user, "refused-ws");
+    expect(w.errors).toEqual([]);
   });
 });

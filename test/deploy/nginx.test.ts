@@ -9,7 +9,8 @@ import type { Subprocess } from "bun";
 import { Hub } from "../../services/gateway/src/transports/hub.ts";
 import { openHttpStream } from "../../services/gateway/src/transports/http-stream.ts";
 import type { StreamTransport } from "../../services/gateway/src/transports/stream-transport.ts";
-import { ROOT, ServiceProcess, TEST_JWT_SECRET, TestNats, TestSocket, freePort, rssBytes, signToken, upgradeStatus, waitFor } from "@rt/testkit";
+import { Centrifuge } from "centrifuge";
+import { ROOT, SdkClient, ServiceProcess, TEST_JWT_SECRET, TestEventSource, TestNats, TestSocket, freePort, rssBytes, signToken, upgradeStatus, waitFor } from "@rt/testkit";
 
 /** deploy/nginx-local.sh in front of `upstreams`; its prefix (config, logs) is kept in `prefix`. */
 class LocalLb implements AsyncDisposable {
@@ -137,8 +138,9 @@ describe("deploy/nginx.conf with Debian's nginx in front of two gateways", () =>
 });
 
 /**
- * An upstream standing in for a gateway's streaming endpoints (the gateway routes them once the
- * session is integrated; docs/transports.md): each stream sends its first line, then its second
+ * An upstream standing in for a gateway's streaming endpoints (docs/transports.md), so a test can
+ * hold the second line back (the gateway's own streams are tested through nginx above): each
+ * stream sends its first line, then its second
  * only when the test says so, then ends. It sends no `X-Accel-Buffering`, so what is checked is
  * deploy/nginx.conf itself.
  */
@@ -171,6 +173,72 @@ function streamingUpstream(opts: { refuseStreams?: boolean } = {}) {
   });
   return { server, seen, releases, port: server.port!, [Symbol.dispose]: () => server.stop(true) };
 }
+
+describe("deploy/nginx.conf in front of two gateways whose WebSockets are refused: the SDK's fallbacks and /emulation", () => {
+  test.each(["http_stream", "sse"])("the centrifuge SDK over %s through nginx, its commands to any gateway: chats with a WebSocket client", async (kind) => {
+    await using nats = await TestNats.start();
+    const env = { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn" };
+    await using a = await ServiceProcess.start("gateway", env);
+    await using b = await ServiceProcess.start("gateway", env);
+    await using lb = await LocalLb.start([a.port!, b.port!]);
+    const http = `http://127.0.0.1:${lb.port}`;
+    // The WebSocket endpoint is one that refuses the upgrade, as a proxy that blocks WebSockets does.
+    const transports = [{ transport: "websocket", endpoint: `${lb.ws}/connection/http_stream` }, ...(kind === "http_stream" ? [{ transport: "http_stream", endpoint: `${http}/connection/http_stream` }] : []), { transport: "sse", endpoint: `${http}/connection/sse` }];
+    const options = { token: await signToken(`lb-${kind}`), emulationEndpoint: `${http}/emulation`, fetch, readableStream: ReadableStream, eventsource: TestEventSource, websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 };
+    await using c = new SdkClient(new Centrifuge(transports as never, options as never));
+    await c.connect();
+    expect((c.centrifuge as unknown as { _transport: { name(): string } })._transport.name()).toBe(kind);
+    await using ws = SdkClient.create(`${lb.ws}/connection/websocket`, { token: await signToken("lb-ws") });
+    await ws.connect();
+    const room = `chat:lb-${kind}`;
+    const wsSub = await ws.subscribe(room);
+    // Several commands, each a POST that nginx gives to either gateway (round robin): the session's gateway gets them over NATS when needed.
+    const sub = await c.subscribe(room);
+    for (let i = 0; i < 6; i++) await sub.publish({ n: i });
+    await ws.waitFor(room, 6); // a publish is answered before the stream stored it: the order between two publishers is known once seen
+    await wsSub.publish({ from: "ws" });
+    await c.waitFor(room, 7);
+    await ws.waitFor(room, 7);
+    expect(c.data(room)).toEqual([...Array.from({ length: 6 }, (_, i) => ({ n: i })), { from: "ws" }]);
+    const presence = await sub.presence();
+    expect(Object.values(presence.clients).map((i) => i.user).sort()).toEqual([`lb-${kind}`, "lb-ws"]);
+    await waitFor("logged", () => lb.accessLog.includes("POST /emulation"), 5000);
+    expect(lb.accessLog).not.toContain("cf_connect");
+  });
+});
+
+describe("deploy/nginx.conf: a gateway holding HTTP streams shuts down", () => {
+  test("its streams get 3001 (a code the SDK reconnects after); the SDK reconnects through nginx to the other gateway and recovers its room", async () => {
+    await using nats = await TestNats.start();
+    const env = { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn" };
+    const gateways = [await ServiceProcess.start("gateway", env), await ServiceProcess.start("gateway", env)];
+    await using lb = await LocalLb.start(gateways.map((g) => g.port!));
+    const http = `http://127.0.0.1:${lb.port}`;
+    const transports = [{ transport: "http_stream", endpoint: `${http}/connection/http_stream` }];
+    const options = { token: await signToken("lb-moving"), emulationEndpoint: `${http}/emulation`, fetch, readableStream: ReadableStream, websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 };
+    await using c = new SdkClient(new Centrifuge(transports as never, options as never));
+    await c.connect();
+    const sub = c.subscription("chat:lb-moving", { recoverable: true });
+    sub.subscribe();
+    await c.until(() => c.subscribed.some((s) => s.channel === "chat:lb-moving"), "subscribed");
+    await sub.publish({ n: 0 });
+    await c.waitFor("chat:lb-moving", 1);
+    // The gateway holding the stream (rt_streams 1) stops; the other keeps running.
+    const streamsOf = async (g: ServiceProcess) => Number(/^rt_streams (\d+)$/m.exec(await (await fetch(`${g.http}/metrics`)).text())?.[1] ?? 0);
+    const holder = (await streamsOf(gateways[0]!)) === 1 ? 0 : 1;
+    const other = gateways[1 - holder]!;
+    expect(await streamsOf(gateways[holder]!)).toBe(1);
+    const first = c.clientId;
+    expect(await gateways[holder]!.stop("SIGTERM")).toBe(0);
+    await c.until(() => c.clientId !== first && String(c.centrifuge.state) === "connected", "connected again", 10_000);
+    expect(await streamsOf(other)).toBe(1);
+    await sub.publish({ n: 1 });
+    await c.waitFor("chat:lb-moving", 2);
+    expect(c.data("chat:lb-moving")).toEqual([{ n: 0 }, { n: 1 }]);
+    expect(c.subscribed.filter((s) => s.channel === "chat:lb-moving").at(-1)).toMatchObject({ wasRecovering: true, recovered: true });
+    await other[Symbol.asyncDispose]();
+  });
+});
 
 describe("deploy/nginx.conf and the streaming transports (a streaming upstream in place of the gateway's routes)", () => {
   test("http_stream, sse and the unidirectional streams pass byte by byte: the first line arrives while the upstream holds the second", async () => {

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { API_METHODS } from "@rt/protocol";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { API_METHODS, LIVE_ONLY_HEADER, ROOMS_STREAM, roomLiveSubject } from "@rt/protocol";
 import { NATS_ADMIN, SdkClient, TestSocket, TestSystem, signToken, waitFor, type SdkEncoding } from "@rt/testkit";
 
 /** orders: history, recovery forced; game: no history; lobby: anonymous clients too. */
@@ -54,9 +54,9 @@ async function client(gw: number, user: string | undefined, encoding: SdkEncodin
 /** A command and its reply on `c`'s connection (an RPC nobody serves: 108): what the server wrote before it has arrived. */
 const roundTrip = (c: SdkClient) => c.centrifuge.rpc("api-methods-round-trip", {}).then(() => 0, (e: { code: number }) => e.code);
 /** A protocol connection on a raw socket, connected as `user`. */
-async function rawClient(gw: number, user: string): Promise<TestSocket> {
+async function rawClient(gw: number, user: string, token?: string): Promise<TestSocket> {
   const s = await TestSocket.open(`${sys.gw(gw).ws}/connection/websocket`);
-  s.send({ id: 1, connect: { token: await signToken(user) } });
+  s.send({ id: 1, connect: { token: token ?? (await signToken(user)) } });
   await s.waitForMessages(1);
   expect(s.messages[0]).toContain('"client"');
   return s;
@@ -123,6 +123,9 @@ describe.each(["http", "nats"] as const)("over %s", (t) => {
     expect((await call(t, "subscribe", { user, channel: "nowhere:x" })).error?.code).toBe(102);
     expect((await call(t, "subscribe", { user, channel: "chat:no room" })).error?.code).toBe(107);
     expect((await call(t, "subscribe", { user: "", channel: ch })).error?.code).toBe(107);
+    // Channel info and data are bounded like publication data (MAX_MESSAGE_BYTES as JSON).
+    expect((await call(t, "subscribe", { user, channel: ch, info: "x".repeat(70_000) })).error?.code).toBe(107);
+    expect((await call(t, "subscribe", { user, channel: ch, data: "x".repeat(70_000) })).error?.code).toBe(107);
   });
 
   test("refresh: expired closes the user's connections with 3005; expire_at in the past closes them at the next sweep; others stay", async () => {
@@ -240,6 +243,62 @@ describe.each(["http", "nats"] as const)("over %s", (t) => {
     const batch = await call(t, "batch", { commands: [{ info: { extra: 1 } }, { history_remove: { channel: "chat:strict" } }] });
     expect(batch.replies).toEqual([{ error: { code: 107, message: expect.any(String) } }, { history_remove: {} }]);
   });
+});
+
+test("a server-side subscription made by the API lasts one connection: after a reconnect the connect result does not list it and the SDK drops it", async () => {
+  const user = "ss-reconnect";
+  const ch = "orders:ss-reconnect";
+  await using a = await client(0, user);
+  expect(await call("http", "subscribe", { user, channel: ch })).toEqual({ result: {} });
+  await a.until(() => a.subscribed.some((s) => s.channel === ch), "the subscribe push");
+  // 3000-3499: the SDK reconnects.
+  expect(await call("http", "disconnect", { user, disconnect: { code: 3001, reason: "reconnect please" } })).toEqual({ result: {} });
+  await a.until(() => a.serverUnsubscribed.includes(ch), "the SDK dropped the server-side subscription");
+  await a.until(() => String(a.centrifuge.state) === "connected", "connected again");
+  expect(a.subscribed.filter((s) => s.channel === ch)).toHaveLength(1);
+});
+
+test("refresh expire_at extends a connection past its token's expiry: when another connection with the same expiry is closed (3005), the refreshed one is still up", async () => {
+  // The refreshed one's token first: its expiry is at most the other's.
+  const a = await rawClient(0, "rfx-a", await signToken("rfx-a", { expiresIn: "2s" }));
+  const b = await rawClient(0, "rfx-b", await signToken("rfx-b", { expiresIn: "2s" }));
+  await using _a = a;
+  await using _b = b;
+  expect(await call("http", "refresh", { user: "rfx-a", expire_at: Math.floor(Date.now() / 1000) + 3600 })).toEqual({ result: {} });
+  expect(await b.closed(10_000)).toBe(3005);
+  // The sweep that closed b looked at a too: a command answered after it proves a is up.
+  a.send({ id: 2, rpc: { method: "api-methods-round-trip", data: {} } });
+  await a.waitForMessages(2);
+  expect(a.messages[1]).toContain('"id":2');
+  expect(a.closeCode).toBeUndefined();
+});
+
+test("skip_history behind a gap: a live-only publication that comes while later stored ones wait for a missing one is written after them, not before", async () => {
+  const room = "skip-gap";
+  const ch = `chat:${room}`;
+  await using a = await client(0, "gap-a");
+  await a.subscribe(ch);
+  await call("http", "publish", { channel: ch, data: { n: 0 } });
+  await a.waitFor(ch, 1);
+  // The stream's republished copies as they may arrive under load: the second before the first
+  // (seqs far ahead of the stream's, on a room of this test only), and a live-only one between.
+  const copy = (seq: number, prev: number, n: number) => {
+    const h = headers();
+    h.set("Nats-Stream", ROOMS_STREAM);
+    h.set("Nats-Sequence", String(seq));
+    h.set("Nats-Last-Sequence", String(prev));
+    nc.publish(roomLiveSubject(room), JSON.stringify({ data: { n } }), { headers: h });
+  };
+  const liveOnly = headers();
+  liveOnly.set(LIVE_ONLY_HEADER, "1");
+  const top = a.publications.find((p) => p.channel === ch)!.offset!;
+  const base = 1_000_000_000;
+  copy(base + 2, base + 1, 2); // waits for base + 1
+  nc.publish(roomLiveSubject(room), JSON.stringify({ data: { n: "live" } }), { headers: liveOnly });
+  copy(base + 1, top, 1);
+  await a.waitFor(ch, 4);
+  expect(a.data(ch)).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }, { n: "live" }]);
+  expect(a.publications.filter((p) => p.channel === ch).map((p) => p.offset ?? 0)).toEqual([top, base + 1, base + 2, 0]);
 });
 
 test("HTTP: 404 and 405 under /api answer {\"error\": {code, message}}", async () => {

@@ -26,6 +26,25 @@ async function client(gw: number, user: string): Promise<SdkClient> {
   return c;
 }
 
+describe("a channel without history, its gateway's link to NATS slow", () => {
+  test("a subscribe is answered once the gateway's interest is in NATS: a publication from another gateway right after the reply arrives", async () => {
+    await using a = await client(0, "slow-a");
+    await using b = await client(1, "slow-b");
+    const sa = await a.subscribe("game:slow");
+    const link = sys.proxy(sys.gw(1));
+    // What b's gateway sends NATS (its subscription of the channel) takes a second to get there.
+    link.delay(1000, "toUpstream");
+    try {
+      await b.subscribe("game:slow");
+    } finally {
+      link.delay(0);
+    }
+    await sa.publish({ n: "right after b's subscribe reply" });
+    await b.waitFor("game:slow", 1);
+    expect(b.data("game:slow")).toEqual([{ n: "right after b's subscribe reply" }]);
+  }, 60_000);
+});
+
 describe("a channel without history, its gateway cut off from NATS", () => {
   test("publishing there is 100 (temporary) and nothing of the other gateway arrives; once the link is back publications flow both ways, nothing replayed", async () => {
     await using a = await client(0, "cut-a");

@@ -44,6 +44,12 @@ async function run(cmd: string[], env: Record<string, string> = {}): Promise<{ c
   return { code, out, err };
 }
 
+test("git ignores .env and its variants (.env.local, .env.production), so `git add -A` commits no secret", () => {
+  const ignored = (path: string) => Bun.spawnSync(["git", "check-ignore", "-q", "--no-index", path], { cwd: ROOT }).exitCode === 0;
+  expect([".env", ".env.local", ".env.production", "deploy/.env"].filter((p) => !ignored(p))).toEqual([]);
+  expect(ignored("deploy/channels.json")).toBe(false); // positive control: the check tells the two apart
+});
+
 describe("a compose .env at the root of the clone", () => {
   test("bun test: the test run does not see it, and a notifier the test kit starts stays open (no NOTIFIER_TOKENS)", async () => {
     writeFileSync(join(clone, "dotenv-probe.test.ts"), `

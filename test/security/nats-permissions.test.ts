@@ -119,7 +119,7 @@ describe("NATS users and permissions (deploy/nats/auth.conf)", () => {
     const rpc = nc.subscribe("rpc.perm-echo", {
       queue: "backends",
       callback: (_e, m) => {
-        m.respond(JSON.stringify({ echoed: m.json<{ data: unknown }>().data }));
+        m.respond(JSON.stringify({ result: { data: { echoed: m.json<{ data: unknown }>().data } } }));
       },
     });
     await nc.flush();

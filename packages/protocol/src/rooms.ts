@@ -14,6 +14,8 @@ export const RoomPublication = Type.Object({
   info: Type.Optional(ClientInfo),
   /** The server API's `tags`: the publication's `tags` in every push and history entry. */
   tags: Type.Optional(Type.Record(Type.String(), Type.String())),
+  /** Sent as a Fossil delta to the channel's delta subscribers (the server API's `delta`, or the namespace's `delta_publish`): decided once, where it is published, so every gateway does the same. */
+  delta: Type.Optional(Type.Boolean()),
 });
 export type RoomPublication = Static<typeof RoomPublication>;
 export const roomPublication = validator(RoomPublication);
@@ -21,14 +23,17 @@ export const roomPublication = validator(RoomPublication);
 /**
  * A publication's stored form (a RoomPublication as JSON) from its data's JSON, serialized once:
  * `{"data":…}` (the server API's; `{"data":…,"tags":{…}}` with tags) or
- * `{"data":…,"info":{"user":…,"client":…}}` (a client's, with its `chan_info` when it has one).
+ * `{"data":…,"info":{"user":…,"client":…}}` (a client's, with its `conn_info` and `chan_info` when it has them);
+ * `,"delta":true` last when it goes as a Fossil delta.
  */
-export function roomPayload(dataJson: string, info?: ClientInfo, tags?: Record<string, string>): string {
-  const tagsJson = tags === undefined ? "" : `,"tags":${JSON.stringify(tags)}`;
-  if (info === undefined) return `{"data":${dataJson}${tagsJson}}`;
-  // `chan_info` (a subscription token's `info`) rides along when the publisher has one: not bounded by PUBLICATION_ENVELOPE_BYTES, so such a publication is measured as stored too (storedSizeError).
-  const who = info.chan_info === undefined ? { user: info.user, client: info.client } : { user: info.user, client: info.client, chan_info: info.chan_info };
-  return `{"data":${dataJson},"info":${JSON.stringify(who)}${tagsJson}}`;
+export function roomPayload(dataJson: string, info?: ClientInfo, tags?: Record<string, string>, delta = false): string {
+  const tail = `${tags === undefined ? "" : `,"tags":${JSON.stringify(tags)}`}${delta ? `,"delta":true` : ""}}`;
+  if (info === undefined) return `{"data":${dataJson}${tail}`;
+  // `conn_info` and `chan_info` (a proxy's or a subscription token's `info`) ride along when the publisher has them: not bounded by PUBLICATION_ENVELOPE_BYTES, so such a publication is measured as stored too (storedSizeError).
+  const who = info.chan_info === undefined && info.conn_info === undefined
+    ? { user: info.user, client: info.client }
+    : { user: info.user, client: info.client, ...(info.conn_info === undefined ? {} : { conn_info: info.conn_info }), ...(info.chan_info === undefined ? {} : { chan_info: info.chan_info }) };
+  return `{"data":${dataJson},"info":${JSON.stringify(who)}${tail}`;
 }
 
 /**
@@ -76,3 +81,13 @@ export function isStoredForm(text: string, pub: RoomPublication): boolean {
   }
   return keys === (pub.info === undefined ? 1 : 2) && Object.hasOwn(pub, "data");
 }
+
+/**
+ * True when `payload`, written by roomPayload without tags in this process, is a stored form
+ * (isStoredForm) without reading it: it is unless it carries the delta flag. A gateway's own
+ * publications (never tagged) are judged by this, not parsed.
+ */
+export function isOwnStoredForm(payload: string): boolean {
+  return !payload.endsWith(',"delta":true}');
+}
+

@@ -22,7 +22,7 @@ const Tags = Type.Record(Type.String({ maxLength: 256 }), Type.String({ maxLengt
   maxProperties: 64,
   description: "The publication's `tags`, in every push of it (JSON and Protobuf) and in history. Counted with the data: the publication as stored is at most MAX_MESSAGE_BYTES plus 2 KiB (107 otherwise).",
 });
-const Delta = Type.Boolean({ description: "Accepted (Centrifugo's delta flag); delta compression of publications is the channel's `delta_publish` option." });
+const Delta = Type.Boolean({ description: "Sent as a Fossil delta against the channel's previous publication to subscribers that asked for `delta: \"fossil\"` in a namespace that allows it (`allowed_delta_types`); namespaces with `delta_publish` send every publication so." });
 
 /** An API error: a client-protocol code and its message. */
 export const ApiError = Type.Object({ code: Type.Integer(), message: Type.String() }, { description: "100 internal (retry), 102 unknown channel, 103 permission denied, 104 not found, 107 bad request, 108 not available, 112 unrecoverable position." });
@@ -101,7 +101,7 @@ export const Node = Type.Object({
   name: Type.String(),
   version: Type.String(),
   num_clients: Type.Integer({ minimum: 0, description: "Open WebSockets, every endpoint." }),
-  num_users: Type.Integer({ minimum: 0, description: "Distinct users with a socket (tokens' `sub`)." }),
+  num_users: Type.Integer({ minimum: 0, description: "Distinct users with a socket (tokens' `sub`), every socket without one (anonymous, `/chat/`) counted as the one user \"\", as `presence_stats` counts." }),
   num_channels: Type.Integer({ minimum: 0 }),
   num_subs: Type.Integer({ minimum: 0, description: "Channel memberships, summed over channels." }),
   uptime: Type.Integer({ minimum: 0, description: "Seconds." }),

@@ -269,7 +269,7 @@ test("delta options are carried, not decided: they change no permission", () => 
   expect(ref.kind === "namespace" && ref.namespace.options.delta_publish).toBe(true);
 });
 
-describe("what a granted subscription gets: force_recovery, allow_recovery, force_positioning, allow_positioning, presence, join_leave, force_push_join_leave", () => {
+describe("what a granted subscription gets: force_recovery, allow_recovery, force_positioning, allow_positioning, presence, join_leave, force_push_join_leave, allowed_delta_types", () => {
   const ns = file({
     namespaces: [
       { name: "forced", ...H, force_recovery: true, force_positioning: true, presence: true, join_leave: true, force_push_join_leave: true },
@@ -277,6 +277,7 @@ describe("what a granted subscription gets: force_recovery, allow_recovery, forc
       { name: "byhistory", ...H, allow_history_for_subscriber: true, join_leave: true, allow_presence_for_subscriber: true },
       { name: "nohistory", allow_recovery: true, allow_positioning: true, allow_history_for_client: true },
       { name: "plain", ...H },
+      { name: "deltas", allowed_delta_types: ["fossil"] },
     ],
   });
   const policy = new ChannelPolicy(ns);
@@ -301,10 +302,17 @@ describe("what a granted subscription gets: force_recovery, allow_recovery, forc
     ["", "chat:lobby", { join_leave: true }, undefined, { presence: true, emitJoinLeave: true, pushJoinLeave: true, recovery: true, positioning: true }],
     ["alice", "#alice", all, undefined, { presence: false, emitJoinLeave: false, pushJoinLeave: false, recovery: true, positioning: true }],
     ["alice", "system:monitor", all, undefined, { presence: false, emitJoinLeave: false, pushJoinLeave: false, recovery: false, positioning: false }],
+    // deltas: asked and allowed; a known type the namespace does not allow is ignored, as Centrifugo does
+    ["alice", "deltas:x", { delta: "fossil" }, undefined, { presence: false, emitJoinLeave: false, pushJoinLeave: false, recovery: false, positioning: false, delta: true }],
+    ["", "deltas:x", { delta: "fossil" }, undefined, { presence: false, emitJoinLeave: false, pushJoinLeave: false, recovery: false, positioning: false, delta: true }],
+    ["alice", "deltas:x", { delta: "" }, undefined, { presence: false, emitJoinLeave: false, pushJoinLeave: false, recovery: false, positioning: false }],
+    ["alice", "plain:x", { delta: "fossil" }, undefined, { presence: false, emitJoinLeave: false, pushJoinLeave: false, recovery: false, positioning: false }],
+    ["alice", "chat:lobby", { delta: "fossil" }, undefined, { presence: true, emitJoinLeave: true, pushJoinLeave: false, recovery: true, positioning: true }],
+    ["alice", "#alice", { delta: "fossil" }, undefined, { presence: false, emitJoinLeave: false, pushJoinLeave: false, recovery: true, positioning: true }],
   ];
   for (const [user, channel, asked, override, expected] of rows) {
     test(`${JSON.stringify(user)} on ${channel} asking ${JSON.stringify(asked)}${override ? `, token override ${JSON.stringify(override)}` : ""}`, () => {
-      expect(policy.features(user, served(channel), asked, override)).toEqual(expected as ReturnType<typeof policy.features>);
+      expect(policy.features(user, served(channel), asked, override)).toEqual({ delta: false, ...expected } as ReturnType<typeof policy.features>);
     });
   }
 });

@@ -201,6 +201,18 @@ test("the file's frame: not JSON, not an object, no channel section, namespaces 
   expect(readChannels({ channel: {} }, history).ok).toBe(true);
 });
 
+test("names of Object.prototype are unknown options wherever a file's keys are looked up, never taken for options nor a crash", () => {
+  const names = ["toString", "constructor", "__proto__", "hasOwnProperty", "valueOf", "isPrototypeOf", "__defineGetter__"];
+  const keys = names.map((k) => `"${k}":1`).join(",");
+  const text = `{"channel":{${keys},"without_namespace":{${keys}},"namespaces":[{"name":"n",${keys}}]}}`;
+  const shown = (k: string) => (/^[A-Za-z0-9_]+$/.test(k) ? k : JSON.stringify(k));
+  expect(problemsOf(parseChannelsFile(text, history))).toEqual([
+    ...names.map((k) => `channel: unknown option: ${shown(k)}`),
+    ...names.map((k) => `without_namespace: unknown option: ${shown(k)}`),
+    ...names.map((k) => `namespace "n": unknown option: ${shown(k)}`),
+  ]);
+});
+
 test("a file wrong everywhere is reported up to 200 lines and a count", () => {
   const namespaces = Array.from({ length: 250 }, (_, i) => ({ name: `n${i}`, bogus: true }));
   const problems = problemsOf(readChannels({ channel: { namespaces } }, history));

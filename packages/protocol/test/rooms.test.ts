@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { isStoredForm, readRoomPayload, roomPayload } from "../src/rooms.ts";
+import { isOwnStoredForm, isStoredForm, readRoomPayload, roomPayload } from "../src/rooms.ts";
 
 /** isStoredForm for a payload text as a gateway reads it from NATS. */
 const judge = (text: string): boolean => isStoredForm(text, readRoomPayload(text)!);
@@ -33,3 +33,18 @@ describe("isStoredForm", () => {
     expect(judge('{"data":1}')).toBe(true);
   });
 });
+
+describe("isOwnStoredForm", () => {
+  test("agrees with isStoredForm on what roomPayload writes without tags: the delta flag is the one thing that makes it not a stored form", () => {
+    for (const data of [1, "x", { delta: true }, { a: { delta: true } }, ',"delta":true}', [true]]) {
+      for (const info of [undefined, { user: "u", client: "c" }]) {
+        for (const delta of [false, true]) {
+          const payload = roomPayload(JSON.stringify(data), info, undefined, delta);
+          expect(isOwnStoredForm(payload)).toBe(isStoredForm(payload, readRoomPayload(payload)!));
+          expect(isOwnStoredForm(payload)).toBe(!delta);
+        }
+      }
+    }
+  });
+});
+

@@ -26,10 +26,11 @@ export interface WatchedPage {
   consoleErrors: string[];
 }
 
-/** Opens `url` in a new context (its own storage) of `browser`. */
-export async function openPage(browser: Browser, url: string): Promise<WatchedPage> {
+/** Opens `url` in a new context (its own storage) of `browser`; `before` runs on the page first (routes to set up, say). */
+export async function openPage(browser: Browser, url: string, before?: (page: Page) => Promise<void>): Promise<WatchedPage> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
+  await before?.(page);
   const watched: WatchedPage = { page, errors: [], consoleErrors: [] };
   page.on("pageerror", (e) => watched.errors.push(String(e)));
   page.on("console", (m) => {

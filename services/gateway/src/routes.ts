@@ -1,4 +1,5 @@
 import { isRoomId } from "@rt/protocol";
+import type { StreamEndpoint } from "./transports/endpoints.ts";
 
 /** Which protocol a socket speaks: one adapter each (protocols/). */
 export type ProtocolName = "echo" | "room" | "monitor" | "notifications" | "centrifugo";
@@ -11,6 +12,9 @@ export type Route =
   | { kind: "monitor" }
   | { kind: "notifications" }
   | { kind: "centrifugo" }
+  | { kind: "uniWebsocket" }
+  | { kind: "stream"; endpoint: StreamEndpoint }
+  | { kind: "emulation" }
   | { kind: "metrics" }
   | { kind: "notFound" };
 
@@ -25,6 +29,18 @@ export function route(path: string): Route {
       return { kind: "notifications" };
     case "/connection/websocket":
       return { kind: "centrifugo" };
+    case "/connection/uni_websocket":
+      return { kind: "uniWebsocket" };
+    case "/connection/http_stream":
+      return { kind: "stream", endpoint: "http_stream" };
+    case "/connection/sse":
+      return { kind: "stream", endpoint: "sse" };
+    case "/connection/uni_http_stream":
+      return { kind: "stream", endpoint: "uni_http_stream" };
+    case "/connection/uni_sse":
+      return { kind: "stream", endpoint: "uni_sse" };
+    case "/emulation":
+      return { kind: "emulation" };
     case "/metrics":
       return { kind: "metrics" };
   }

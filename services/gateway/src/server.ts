@@ -14,15 +14,23 @@ import { newBucket } from "./sessions/rate-limit.ts";
 import type { ClientSession, GatewaySocket, SocketData } from "./protocols/socket-data.ts";
 import { clientIdOf, userOf, type SocketIndex } from "./sessions/socket-index.ts";
 import type { Sweeper } from "./sessions/sweeper.ts";
+import type { StreamEndpoints } from "./transports/endpoints.ts";
+import type { TransportName } from "./transports/transport.ts";
 
 /** What the HTTP/WebSocket server needs from the rest of the gateway. */
 export interface ServerDeps {
   config: GatewayConfig;
   auth: Authenticator;
   adapters: Adapters;
-  /** A new client protocol session (for `/connection/websocket`), JSON or Protobuf, of a client at `address`. */
-  newClient: (encoding: EncodingName, address: string) => ClientSession;
+  /** A new client protocol session (for `/connection/websocket`), JSON or Protobuf, of a client at `address` whose upgrade request had `headers`. */
+  newClient: (encoding: EncodingName, address: string, headers: Headers, transport?: TransportName) => ClientSession;
   sweeper: Sweeper;
+  /** `/connection/http_stream`, `/connection/sse` and their `uni_` forms. */
+  streams: StreamEndpoints;
+  /** `/emulation`: the commands of HTTP-streaming and SSE sessions, here or on another gateway. */
+  emulation: { handle(req: Request): Promise<Response> };
+  /** Connections open now, every transport together (MAX_CONNECTIONS counts them all). */
+  connections: () => number;
   /** Sockets by user and client id (protocol clients add themselves at connect). */
   sockets: SocketIndex;
   rejections: Rejections;
@@ -77,6 +85,10 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         return d.metrics();
       case "notFound":
         return json(404, { error: "not found" });
+      case "stream":
+        return d.streams.handle(r.endpoint, req, url, server);
+      case "emulation":
+        return d.emulation.handle(req);
     }
     const origin = req.headers.get("origin");
     if (origin !== null && config.allowedOrigins && !config.allowedOrigins.has(origin)) return reject(403, "origin", "origin not allowed");
@@ -108,13 +120,17 @@ export function startServer(d: ServerDeps): Server<SocketData> {
         const protobuf = asksProtobuf(req);
         if (protobuf) headers = { "Sec-WebSocket-Protocol": PROTOBUF_SUBPROTOCOL };
         // No frame bucket: the client rate-limits each command (111 each, 3013 after a run of them).
-        data = { ...common, bucket: undefined, protocol: "centrifugo", client: d.newClient(protobuf ? "protobuf" : "json", peerAddress(server, req)) };
+        data = { ...common, bucket: undefined, protocol: "centrifugo", unidirectional: false, client: d.newClient(protobuf ? "protobuf" : "json", peerAddress(server, req), req.headers) };
         break;
       }
+      case "uniWebsocket":
+        // Push-only, JSON: its one message is the connect request (a frame bucket for what it sends after).
+        data = { ...common, protocol: "centrifugo", unidirectional: true, client: d.newClient("json", peerAddress(server, req), req.headers, "uni_websocket") };
+        break;
       default:
         data = { ...common, protocol: "echo" };
     }
-    if (!d.accepting() || d.sweeper.size >= config.maxConnections) return reject(503, "capacity", "gateway is full or shutting down");
+    if (!d.accepting() || d.connections() >= config.maxConnections) return reject(503, "capacity", "gateway is full or shutting down");
     if (isWebSocketHandshake(req) && server.upgrade(req, headers ? { data, headers } : { data })) return undefined;
     return reject(400, "no_upgrade", "expected a WebSocket upgrade");
   }
@@ -149,7 +165,8 @@ export function startServer(d: ServerDeps): Server<SocketData> {
       open(ws) {
         d.counters.opened(ws.data.protocol);
         d.sweeper.add(ws);
-        d.sockets.add(ws, userOf(ws), clientIdOf(ws));
+        // A client protocol session indexes itself once connected.
+        if (ws.data.protocol !== "centrifugo") d.sockets.add(ws, userOf(ws), clientIdOf(ws));
         try {
           adapter(ws).open(ws);
         } catch (err) {
@@ -177,7 +194,7 @@ export function startServer(d: ServerDeps): Server<SocketData> {
       close(ws, code) {
         d.counters.closed(ws.data.protocol, code);
         d.sweeper.delete(ws);
-        d.sockets.delete(ws, userOf(ws), clientIdOf(ws));
+        if (ws.data.protocol !== "centrifugo") d.sockets.delete(ws, userOf(ws), clientIdOf(ws));
         adapter(ws).close(ws);
       },
     },

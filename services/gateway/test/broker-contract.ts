@@ -16,6 +16,8 @@ export interface BrokerWorld extends AsyncDisposable {
   /** Two more clients of the same server (other gateways, backends). */
   peer: Broker;
   third: Broker;
+  /** A broker not connected yet, and what connects it (no echo). */
+  later(): { broker: Broker; connect(): Promise<void> };
   /** Deletes a stream, as an operator (or a new NATS store) would. */
   deleteStream(name: string): Promise<void>;
   /** Cuts `gw`'s link to the server; `restore` gives it back. */
@@ -180,10 +182,31 @@ export function brokerContract(name: string, start: () => Promise<BrokerWorld>):
         w.third.release("core.gather");
       });
 
-      test("the server's limits are known once connected", () => {
+      test("the server's limits are known once connected; a payload over max_payload is refused by throwing", () => {
         expect(w.gw.connected()).toBe(true);
         expect(w.gw.maxPayload()).toBeGreaterThan(0);
         expect(w.gw.inboxPrefix.length).toBeGreaterThan(0);
+        expect(() => w.peer.publish("core.big", new Uint8Array(w.peer.maxPayload() + 1))).toThrow();
+        expect(w.peer.publish("core.big", new Uint8Array(1024))).toBe(true);
+      });
+
+      test("before the first connect: nothing is published, no streams, no limits; holds taken then are subscribed at the connect, and onUp runs", async () => {
+        const { broker, connect } = w.later();
+        const got = collect(broker, "core.early");
+        const ups: string[] = [];
+        broker.onUp(() => ups.push(`up, ${broker.subscriptions} held`));
+        expect([broker.connected(), broker.streams(), broker.maxPayload(), broker.subscriptions]).toEqual([false, undefined, 0, 1]);
+        expect(broker.publish("core.early", "too soon")).toBe(false);
+        await expect(broker.request("rpc.contract", "x", 1000)).rejects.toThrow();
+        await connect();
+        await waitFor("up", () => broker.connected() && ups.length === 1);
+        expect(ups).toEqual(["up, 1 held"]);
+        expect(broker.streams()).toBeDefined();
+        await broker.flush();
+        w.peer.publish("core.early", "now");
+        await waitFor("delivered", () => got.length === 1);
+        expect(body(got[0]!)).toBe("now");
+        broker.release("core.early");
       });
     });
 

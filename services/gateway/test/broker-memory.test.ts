@@ -11,13 +11,19 @@ brokerContract("MemoryBroker", async () => {
   const peer = new MemoryBroker(nats, log);
   const third = new MemoryBroker(nats, log);
   for (const b of [gw, peer, third]) await b.connect();
+  const late: MemoryBroker[] = [];
   return {
     gw, peer, third,
+    later: () => {
+      const broker = new MemoryBroker(nats, log, { noEcho: true });
+      late.push(broker);
+      return { broker, connect: () => broker.connect() };
+    },
     deleteStream: async (name) => nats.delete(name),
     cut: () => gw.drop(),
     restore: () => gw.restore(),
     async [Symbol.asyncDispose]() {
-      for (const b of [gw, peer, third]) await b.close();
+      for (const b of [gw, peer, third, ...late]) await b.close();
     },
   };
 });

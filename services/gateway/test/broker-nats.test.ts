@@ -20,13 +20,19 @@ brokerContract("NatsBroker on nats-server", async () => {
   const third = await connected(server.url, "contract-third", false);
   const admin = await connect({ ...NATS_ADMIN, servers: server.url });
   const jsm = await jetstreamManager(admin);
+  const late: NatsBroker[] = [];
   return {
     gw, peer, third,
+    later: () => {
+      const broker = new NatsBroker(log);
+      late.push(broker);
+      return { broker, connect: () => broker.connect({ ...NATS_ADMIN, servers: [server.url], name: "contract-later", noEcho: true }) };
+    },
     deleteStream: async (name) => void (await jsm.streams.delete(name)),
     cut: () => link.cut(),
     restore: () => link.restore(),
     async [Symbol.asyncDispose]() {
-      for (const b of [gw, peer, third]) await b.close();
+      for (const b of [gw, peer, third, ...late]) await b.close();
       await admin.close();
       await link[Symbol.asyncDispose]();
       await server[Symbol.asyncDispose]();

@@ -12,12 +12,15 @@ let tight: ServiceProcess;
 const TIGHT_PING_MS = 1000;
 const TIGHT_PONG_TIMEOUT_MS = 2000;
 
+/** The tight gateway's own NATS: its MAX_MESSAGE_BYTES sets the ROOMS stream's `max_msg_size`, which the other gateway's 60 KB publications (3008) must not meet (whichever gateway updated the shared stream last won: the 3008 test failed 1 run in 2). */
+let tightNats: TestNats;
+
 beforeAll(async () => {
-  nats = await TestNats.start();
+  [nats, tightNats] = await Promise.all([TestNats.start(), TestNats.start()]);
   const base = { NATS_URL: nats.url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn" };
   [gw, tight] = await Promise.all([
     ServiceProcess.start("gateway", { ...base, ALLOW_ANONYMOUS: "1", RATE_LIMIT_PER_SEC: "0" }),
-    ServiceProcess.start("gateway", { ...base, RATE_LIMIT_PER_SEC: "2", RATE_LIMIT_BURST: "4", MAX_MESSAGE_BYTES: "4096", MAX_CONNECTIONS_PER_USER: "1", PING_INTERVAL_SEC: String(TIGHT_PING_MS / 1000), PONG_TIMEOUT: `${TIGHT_PONG_TIMEOUT_MS}ms`, SWEEP_INTERVAL_MS: "100" }),
+    ServiceProcess.start("gateway", { ...base, NATS_URL: tightNats.url, RATE_LIMIT_PER_SEC: "2", RATE_LIMIT_BURST: "4", MAX_MESSAGE_BYTES: "4096", MAX_CONNECTIONS_PER_USER: "1", PING_INTERVAL_SEC: String(TIGHT_PING_MS / 1000), PONG_TIMEOUT: `${TIGHT_PONG_TIMEOUT_MS}ms`, SWEEP_INTERVAL_MS: "100" }),
   ]);
   nc = await connect({ ...NATS_ADMIN, servers: nats.url });
 });
@@ -26,6 +29,7 @@ afterAll(async () => {
   await gw?.[Symbol.asyncDispose]();
   await tight?.[Symbol.asyncDispose]();
   await nats?.[Symbol.asyncDispose]();
+  await tightNats?.[Symbol.asyncDispose]();
 });
 
 /** A raw protocol connection: sends commands, reads replies by id. */
@@ -255,10 +259,19 @@ describe("error replies", () => {
     s.send({ id: 4, rpc: { method: "nobody", data: {} } });
     expect((await errorOf(s, 4))?.code).toBe(108);
     const sub = nc.subscribe("rpc.not-json", { callback: (_e, m) => void m.respond("this is not json") });
+    // The old form, the bare data, is malformed now: the proxy envelope is `{"result": {"data": …}}`.
+    const bare = nc.subscribe("rpc.bare", { callback: (_e, m) => void m.respond(JSON.stringify({ sum: 5 })) });
+    const enveloped = nc.subscribe("rpc.enveloped", { callback: (_e, m) => void m.respond(JSON.stringify({ result: { data: { sum: 5 } } })) });
     await nc.flush();
     s.send({ id: 5, rpc: { method: "not-json" } });
-    expect((await errorOf(s, 5))?.code).toBe(100);
+    expect(await errorOf(s, 5)).toEqual({ code: 100, message: "internal server error", temporary: true });
+    s.send({ id: 6, rpc: { method: "bare" } });
+    expect(await errorOf(s, 6)).toEqual({ code: 100, message: "internal server error", temporary: true });
+    s.send({ id: 7, rpc: { method: "enveloped" } });
+    expect((await reply(s, 7)).rpc).toEqual({ data: { sum: 5 } });
     sub.unsubscribe();
+    bare.unsubscribe();
+    enveloped.unsubscribe();
   });
 
   test("111: commands over the rate limit are refused one by one (temporary); the connection stays", async () => {

@@ -237,18 +237,18 @@ describe("the centrifuge SDK on /connection/websocket", () => {
     await c.until(() => c.data("system:monitor").some((d) => (d as { cpu_load: number }).cpu_load === 0.9), "a new sample");
   });
 
-  test("rpc goes to a backend on rpc.<method> with the user and client; no backend: error 108", async () => {
+  test("rpc goes to a backend on rpc.<method> with the user and client, answered in the proxy envelope; no backend: error 108", async () => {
     const sub = nc.subscribe("rpc.sum", {
       callback: (_err, msg) => {
-        const req = msg.json<{ user: string; client: string; data: { a: number; b: number } }>();
-        msg.respond(JSON.stringify({ sum: req.data.a + req.data.b, user: req.user, client: req.client }));
+        const req = msg.json<{ user: string; client: string; method: string; transport: string; data: { a: number; b: number } }>();
+        msg.respond(JSON.stringify({ result: { data: { sum: req.data.a + req.data.b, user: req.user, client: req.client, method: req.method, transport: req.transport } } }));
       },
     });
     await nc.flush();
     await using c = await client(0, "sdk-henry");
     await c.connect();
     const r = await c.centrifuge.rpc("sum", { a: 2, b: 3 });
-    expect(r.data).toEqual({ sum: 5, user: "sdk-henry", client: c.clientId });
+    expect(r.data).toEqual({ sum: 5, user: "sdk-henry", client: c.clientId, method: "sum", transport: "websocket" });
     const err = await c.centrifuge.rpc("nobody-listens", {}).catch((e: { code: number }) => e);
     expect((err as { code: number }).code).toBe(108);
     sub.unsubscribe();

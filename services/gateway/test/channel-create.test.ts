@@ -1,4 +1,4 @@
-// How fast one user may create rooms (issue 19, point 4): a client cycling subscribe -> publish ->
+// How fast one user may create rooms (docs/nats.md, "How fast rooms are created"): a client cycling subscribe -> publish ->
 // unsubscribe over fresh rooms filled the ROOMS stream. Creating a room is publishing into one
 // that has nothing stored, as the gateway sees it; CHANNEL_CREATE_RATE_PER_MIN and
 // CHANNEL_CREATE_BURST bound it per user (per client address for `/chat/` and anonymous clients).

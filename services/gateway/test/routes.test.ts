@@ -16,6 +16,14 @@ test.each([
   ["/chat", "notFound"],
   ["/nope", "notFound"],
   ["/ws-chat/", "notFound"],
+  ["/connection/websocket", "centrifugo"],
+  ["/connection/uni_websocket", "uniWebsocket"],
+  ["/connection/http_stream", "stream"],
+  ["/connection/sse", "stream"],
+  ["/connection/uni_http_stream", "stream"],
+  ["/connection/uni_sse", "stream"],
+  ["/emulation", "emulation"],
+  ["/connection/uni_sse/", "notFound"],
 ])("%s is %s", (path, kind) => {
   expect(route(path).kind).toBe(kind as ReturnType<typeof route>["kind"]);
 });

@@ -1,4 +1,4 @@
-// The ROOMS stream is bounded (issue 19, point 4): in total (ROOMS_MAX_BYTES, discarding the
+// The ROOMS stream is bounded (docs/nats.md, "Bounds, and what happens at each"): in total (ROOMS_MAX_BYTES, discarding the
 // oldest) and per message (MAX_MESSAGE_BYTES plus its envelope), on a fresh server and on a
 // stream an older version created without bounds; what happens at each bound.
 import { describe, expect, test } from "bun:test";

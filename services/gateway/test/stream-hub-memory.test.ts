@@ -113,6 +113,24 @@ describe("rooms on the memory broker", () => {
     expect(clients[0]!.pushes.at(-1)).toEqual({ channel: CH, offset: 24, data: { from: "b while down" } });
   });
 
+  test("a recovery on a gateway behind the client (its link was down) waits until that gateway has fanned out the client's offset", async () => {
+    await using w = await hubGateways(2);
+    const [a, b] = w.gateways as [HubGateway, HubGateway];
+    const clients = await joined([a, b]);
+    a.publish(CH, { i: 1 });
+    await waitFor("1 each", () => clients.every((c) => c.pushes.length === 1));
+    b.broker.drop();
+    for (let i = 2; i <= 5; i++) a.publish(CH, { i });
+    await waitFor("a's client saw 5", () => clients[0]!.pushes.length === 5);
+    const epoch = await a.hub.currentEpoch();
+    b.broker.restore();
+    const placed = await b.hub.position(CH, { epoch, offset: 5 });
+    // Not "not recovered at offset 1" (where b was): at 5, with nothing to add, and b's own subscriber caught up.
+    expect([placed.recovered, placed.offset, placed.publications.length]).toEqual([true, 5, 0]);
+    await waitFor("b's client has 5", () => clients[1]!.pushes.length === 5);
+    expect(clients[1]!.offsets()).toEqual([1, 2, 3, 4, 5]);
+  });
+
   test("a stream made anew (a new epoch): channels start over at 0, a recovery from the old life is not one", async () => {
     await using w = await hubGateways(2);
     const [a, b] = w.gateways as [HubGateway, HubGateway];

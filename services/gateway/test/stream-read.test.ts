@@ -105,9 +105,10 @@ describe("streamRead across a NATS reconnect (the gateway's own NATS permissions
       while (got.length < GETS_FIRST + 128) got.push((await read.next()).value!.seq);
       // The next fetch goes out, its answer held back by the link, which then drops and comes back.
       link.delay(1000, "toClient");
+      link.mark();
       const pending = read.next();
       pending.catch(() => undefined); // it may fail before it is awaited below
-      await Bun.sleep(300);
+      await waitFor("the next fetch on its way to the server", () => link.sentToUpstream.includes("CONSUMER.MSG.NEXT"), 5000);
       link.cut();
       await waitFor("the broker saw the drop", () => !gw.connected(), 5000);
       link.delay(0);

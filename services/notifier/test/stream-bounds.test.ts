@@ -1,4 +1,4 @@
-// The NOTIFICATIONS stream is bounded (issue 19, point 4): in total (NOTIFICATIONS_MAX_BYTES,
+// The NOTIFICATIONS stream is bounded (docs/nats.md, "Bounds, and what happens at each"): in total (NOTIFICATIONS_MAX_BYTES,
 // discarding the oldest) and per message (the largest request plus what storing adds), on a fresh
 // server and on a stream an older version created without bounds; what happens at each bound.
 import { expect, test } from "bun:test";

@@ -91,10 +91,14 @@ export const isMethod = (name: string): name is Method => Object.hasOwn(METHODS,
 export const Command = Type.Object({ id: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295 })) });
 export const command = validator(Command);
 
-/** Who published: the protocol's ClientInfo (`chan_info`: the publisher's channel info, from its subscription token). */
+/**
+ * Who published: the protocol's ClientInfo (`conn_info`: the publisher's connection info, from the
+ * connect proxy's answer; `chan_info`: its channel info, from its subscription token or the subscribe proxy's answer).
+ */
 export const ClientInfo = Type.Object({
   user: Type.String({ maxLength: 256 }),
   client: Type.String({ maxLength: 64 }),
+  conn_info: Type.Optional(Type.Unknown()),
   chan_info: Type.Optional(Type.Unknown()),
 });
 export type ClientInfo = Static<typeof ClientInfo>;

@@ -8,14 +8,18 @@ import { TEMPORARY_ERRORS, errorMessage, type Disconnect } from "./codes.ts";
 export class ProtocolError extends Error {
   override readonly name = "ProtocolError";
 
-  /** `code`: an error code (100-112); `disconnect`: close the connection instead of answering (client protocol only). */
-  constructor(readonly code: number, readonly disconnect?: Disconnect, message?: string) {
+  /**
+   * `code`: an error code (100-112, or an application's 400-1999 a backend answered); `disconnect`:
+   * close the connection instead of answering (client protocol only); `temporary`: whether the SDKs
+   * retry by themselves (default: the code's, true for 100 and 111).
+   */
+  constructor(readonly code: number, readonly disconnect?: Disconnect, message?: string, readonly temporary: boolean = TEMPORARY_ERRORS.has(code)) {
     super(message ?? errorMessage(code));
   }
 
-  /** The error as a client protocol reply carries it: `{code, message, temporary?}` (temporary: the SDKs retry 100 and 111 by themselves). */
+  /** The error as a client protocol reply carries it: `{code, message, temporary?}`. */
   toReply(): { code: number; message: string; temporary?: true } {
-    return TEMPORARY_ERRORS.has(this.code) ? { code: this.code, message: this.message, temporary: true } : { code: this.code, message: this.message };
+    return this.temporary ? { code: this.code, message: this.message, temporary: true } : { code: this.code, message: this.message };
   }
 
   /** The error as the server API answers it: `{"error": {code, message}}`. */

@@ -13,6 +13,6 @@ export {
   type ChannelName, type ChannelRef,
 } from "./names.ts";
 export {
-  ChannelPolicy, checkChannel, subscriptionFeatures,
+  ChannelPolicy, checkChannel, isDeltaType, subscriptionFeatures,
   type Action, type Actor, type Decision, type DenyCode, type ProxyKind, type ServedChannel, type SubscribeAsk, type SubscriptionFeatures, type SubscriptionOverride,
 } from "./policy.ts";

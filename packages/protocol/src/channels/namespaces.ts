@@ -135,7 +135,7 @@ export function readChannels(value: unknown, history: RoomHistory): LoadedChanne
   }
   for (const [k, v] of Object.entries(section)) {
     if (k === "namespaces" || k === "without_namespace") continue;
-    const accepts = SECTION_NOT_SUPPORTED[k];
+    const accepts = Object.hasOwn(SECTION_NOT_SUPPORTED, k) ? SECTION_NOT_SUPPORTED[k] : undefined;
     if (accepts === undefined) problems.push(`channel: unknown option: ${key(k)}`);
     else if (!accepts(v)) problems.push(`channel: not supported: ${key(k)}`);
   }

@@ -1,7 +1,7 @@
 import { DisconnectCode, ErrorCode, type Disconnect } from "../centrifugo/codes.ts";
 import { channelRegexMatches, resolveChannel, type ChannelName } from "./names.ts";
 import type { ChannelNamespaces, Namespace } from "./namespaces.ts";
-import { hasHistory, type ChannelOptions } from "./options.ts";
+import { DELTA_TYPES, hasHistory, type ChannelOptions, type DeltaType } from "./options.ts";
 
 /**
  * What is asked of a channel. `sub_refresh`: a client renews its subscription (or, asked by the
@@ -180,6 +180,8 @@ export interface SubscribeAsk {
   recoverable?: boolean | undefined;
   positioned?: boolean | undefined;
   join_leave?: boolean | undefined;
+  /** The delta encoding asked for (`"fossil"`); an unknown one the caller refused already (isDeltaType). */
+  delta?: string | undefined;
 }
 
 /** A subscription token's `override`: options that replace the namespace's for this subscription. */
@@ -203,16 +205,22 @@ export interface SubscriptionFeatures {
   recovery: boolean;
   /** Positioned: its result carries the stream position (`offset`, `epoch`). */
   positioning: boolean;
+  /** Fossil deltas: it asked for them and the namespace allows them (its result says `delta: true`). */
+  delta: boolean;
 }
 
-const NOTHING: SubscriptionFeatures = Object.freeze({ presence: false, emitJoinLeave: false, pushJoinLeave: false, recovery: false, positioning: false });
+const NOTHING: SubscriptionFeatures = Object.freeze({ presence: false, emitJoinLeave: false, pushJoinLeave: false, recovery: false, positioning: false, delta: false });
+
+/** A delta encoding Centrifugo knows: a subscribe asking for another one is a bad request (close 3501). */
+export const isDeltaType = (t: string): t is DeltaType => (DELTA_TYPES as readonly string[]).includes(t);
 
 /**
  * What a subscription granted to `user` gets, as Centrifugo decides it: the namespace's `force_*`
  * options (or a subscription token's `override`), plus what the client asked for when the
  * namespace allows it or the client may read its history (recovery, positioning) or presence
  * (join/leave pushes). A channel without history is never recoverable or positioned, whatever is
- * asked: the ask is ignored, as Centrifugo does. `#<user>` is always recoverable and positioned;
+ * asked: the ask is ignored, as Centrifugo does. Fossil deltas when asked and the namespace lists
+ * them in `allowed_delta_types`. `#<user>` is always recoverable and positioned;
  * `system:monitor` is neither.
  */
 export function subscriptionFeatures(user: string, channel: ServedChannel, asked: SubscribeAsk, override?: SubscriptionOverride): SubscriptionFeatures {
@@ -233,6 +241,8 @@ function namespaceFeatures(user: string, ns: Namespace, asked: SubscribeAsk, ove
     pushJoinLeave: (override?.force_push_join_leave ?? o.force_push_join_leave) || (asked.join_leave === true && o.join_leave && presenceAccess(o, user, true)),
     recovery: history && ((override?.force_recovery ?? o.force_recovery) || (asked.recoverable === true && (o.allow_recovery || mayHistory))),
     positioning: history && ((override?.force_positioning ?? o.force_positioning) || (asked.positioned === true && (o.allow_positioning || mayHistory))),
+    // As Centrifugo: a known type the namespace does not allow leaves the subscription without deltas, no error.
+    delta: asked.delta !== undefined && isDeltaType(asked.delta) && o.allowed_delta_types.includes(asked.delta),
   };
 }
 

@@ -14,6 +14,19 @@ export interface OutboxEntry {
   attempts: number;
   /** Confirmed on its own, but kept until every earlier one is too (the outbox shrinks from the front). */
   acked: boolean;
+  /** Told once whether it was stored (see settle); cleared when told. */
+  done: Stored | undefined;
+}
+
+/** Told once: true when the stream stored the publish, false when it left unconfirmed or was not confirmed in time. */
+export type Stored = (ok: boolean) => void;
+
+/** Tells `e`'s waiter (if any, and only once) whether it was stored. */
+export function settle(e: OutboxEntry, ok: boolean): void {
+  const done = e.done;
+  if (done === undefined) return;
+  e.done = undefined;
+  done(ok);
 }
 
 /**
@@ -54,9 +67,9 @@ export class Outbox {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Adds a publish; evicts the oldest entries while over the byte bound. */
-  push(subject: string, payload: string): OutboxEntry {
-    const e: OutboxEntry = { seq: ++this.seq, subject, payload, bytes: payload.length + subject.length + ENTRY_OVERHEAD, at: this.now(), sentAt: 0, attempts: 0, acked: false };
+  /** Adds a publish (`done`: told whether it was stored); evicts the oldest entries while over the byte bound. */
+  push(subject: string, payload: string, done?: Stored): OutboxEntry {
+    const e: OutboxEntry = { seq: ++this.seq, subject, payload, bytes: payload.length + subject.length + ENTRY_OVERHEAD, at: this.now(), sentAt: 0, attempts: 0, acked: false, done };
     this.q.push(e);
     this.held += e.bytes;
     let dropped = 0;
@@ -66,36 +79,60 @@ export class Outbox {
     return e;
   }
 
-  /** The entries not sent on this connection yet (marked sent now); entries past the age bound are dropped first. */
-  takeUnsent(): OutboxEntry[] {
+  /** The entries not sent on this connection yet (at most `max`, oldest first; marked sent now); entries past the age bound are dropped first. */
+  takeUnsent(max = Infinity): OutboxEntry[] {
     this.dropAged();
-    const out = this.q.slice(this.next);
+    const out: OutboxEntry[] = [];
     const now = this.now();
-    for (const e of out) {
+    while (this.next < this.q.length && out.length < max) {
+      const e = this.q[this.next++]!;
+      if (e.acked) continue; // known stored already (confirmStored): never sent again
       e.sentAt = now;
       e.attempts++;
+      out.push(e);
     }
-    this.next = this.q.length;
     return out;
   }
 
   /** Publish `seq` alone is confirmed (confirmations may skip one that failed): the confirmed front leaves. Returns the entry (when it was pushed, its subject), or undefined when it was not waiting. */
   ackOne(seq: number): OutboxEntry | undefined {
+    return this.settleOne(seq, true);
+  }
+
+  /**
+   * Publish `seq` is known to be stored (the stream's copy of it was seen: republished, or read
+   * back), whether or not it was sent on this connection: it leaves as a confirmed one, and is not
+   * sent again. Returns the entry, or undefined when it was not waiting.
+   */
+  confirmStored(seq: number): OutboxEntry | undefined {
     const first = this.q[this.head];
     if (!first || seq < first.seq) return undefined;
     const e = this.q[this.head + (seq - first.seq)];
-    if (e?.seq !== seq || this.head + (seq - first.seq) >= this.next || e.acked) return undefined;
+    if (e?.seq !== seq || e.acked) return undefined;
     e.acked = true;
-    while (this.head < this.next && this.q[this.head]!.acked) this.shift();
+    settle(e, true);
+    while (this.head < this.q.length && this.q[this.head]!.acked) this.shift();
     this.compact();
     return e;
   }
 
   /** Publish `seq` was refused for good: it leaves as a confirmed one would, reported to `dropped` as `refused`. False when it was not waiting. */
   refuse(seq: number): boolean {
-    if (this.ackOne(seq) === undefined) return false;
+    if (this.settleOne(seq, false) === undefined) return false;
     this.dropped("refused", 1);
     return true;
+  }
+
+  private settleOne(seq: number, stored: boolean): OutboxEntry | undefined {
+    const first = this.q[this.head];
+    if (!first || seq < first.seq) return undefined;
+    const e = this.q[this.head + (seq - first.seq)];
+    if (e?.seq !== seq || this.head + (seq - first.seq) >= this.next || e.acked) return undefined;
+    e.acked = true;
+    settle(e, stored);
+    while (this.head < this.next && this.q[this.head]!.acked) this.shift();
+    this.compact();
+    return e;
   }
 
   /** When the oldest unconfirmed entry was sent (0: none is waiting). */
@@ -140,6 +177,7 @@ export class Outbox {
   private shift(): void {
     const e = this.q[this.head]!;
     this.held -= e.bytes;
+    if (!e.acked) settle(e, false);
     this.q[this.head] = undefined as unknown as OutboxEntry;
     this.head++;
     if (this.next < this.head) this.next = this.head;

@@ -4,7 +4,7 @@ import { readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import { Backoff } from "../backoff.ts";
 import type { Broker } from "../broker/broker.ts";
-import { ORIGIN_HEADER } from "../broker/stream-publisher.ts";
+import { MSG_ID_HEADER, ORIGIN_HEADER, ORIGIN_SEQ_HEADER } from "../broker/stream-publisher.ts";
 import type { ReadMsg, StreamSettings } from "../broker/streams.ts";
 import { streamGet, type MsgQuery } from "./stream-get.ts";
 import { streamRead } from "./stream-read.ts";
@@ -19,6 +19,10 @@ export interface StoredPublication {
   raw: Uint8Array;
   /** The gateway process that published it (`Rt-Origin`). */
   origin: string;
+  /** Its publisher's id for it (`Nats-Msg-Id`; "" when none). */
+  id: string;
+  /** Its place in its gateway's publishes (`Rt-Seq`; "" when none). */
+  originSeq: string;
 }
 
 /** Largest stored publication read back (MAX_MESSAGE_BYTES is at most 16 MiB; the envelope adds little). */
@@ -135,7 +139,7 @@ export class ChannelStore {
       this.onInvalid(m.seq);
       return undefined;
     }
-    return { seq: m.seq, at: m.at, pub, raw: m.data, origin: m.header(ORIGIN_HEADER) };
+    return { seq: m.seq, at: m.at, pub, raw: m.data, origin: m.header(ORIGIN_HEADER), id: m.header(MSG_ID_HEADER), originSeq: m.header(ORIGIN_SEQ_HEADER) };
   }
 
   private async ensureLoop(): Promise<void> {

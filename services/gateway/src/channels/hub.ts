@@ -1,5 +1,7 @@
+import type { Stored } from "../broker/outbox.ts";
 import type { Creator } from "../sessions/create-limit.ts";
 import type { EncodingName, ProtocolPublication, PushEncoding } from "../protocols/centrifugo/push.ts";
+import type { DeltaChannels } from "./delta/delta-channels.ts";
 
 export type { ProtocolPublication } from "../protocols/centrifugo/push.ts";
 
@@ -65,13 +67,18 @@ export interface ChannelHub {
   /**
    * Publishes `data` on `channel`, as `payload` (its stored form, serialized once and measured by
    * the caller: `roomPayload`, limits.ts); `creator`: whose creation allowance it spends. Undefined
-   * once taken, or why not.
+   * once taken, or why not. `skipHistory` (a publish proxy's `skip_history`): delivered to every
+   * gateway's subscribers, not stored (nothing is, on a hub without history). `stored`, when given
+   * and the publication was taken, is told once: true when it is stored (a hub that stores nothing,
+   * or `skipHistory`: at once), false when that could not be confirmed in time.
    */
-  publish(channel: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined;
+  publish(channel: string, data: unknown, payload: string, creator: Creator, skipHistory?: boolean, stored?: Stored): PublishRefusal | undefined;
   /** Writes the channel's held pushes now: call it before a socket subscribes to the channel's topic (its reply covers them). */
   flush(channel: string): void;
   /** The Bun topic of `channel`'s publications in `enc`. */
   topic(channel: string, enc: PushEncoding): string;
+  /** The channels' Fossil delta subscribers here (each one is a holder too): on their own topics, fed by every publication the hub fans out. */
+  readonly deltas: DeltaChannels;
   /** Each channel with holders here, and how many. */
   holdersByChannel(): Iterable<[string, number]>;
   /** Channels with a holder here. */

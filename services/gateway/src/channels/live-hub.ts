@@ -1,14 +1,17 @@
 import type { Msg } from "@nats-io/transport-node";
-import type { Server } from "bun";
-import { channelPubSubject, isStoredForm, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
+import { channelPubSubject, isOwnStoredForm, isStoredForm, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
+import type { Stored } from "../broker/outbox.ts";
 import { TurnPublisher } from "../broker/turn-publisher.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
+import type { Creator } from "../sessions/create-limit.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { Audience, ChannelHub, Position, PublishRefusal } from "./hub.ts";
 import { PushBatcher } from "./push-batch.ts";
+import type { TopicPublisher } from "./sink.ts";
+import { DeltaChannels } from "./delta/delta-channels.ts";
 
 /** Where every subscriber of a channel without history starts: nowhere in particular (no offsets, no epoch). */
 const NO_POSITION: Position = Object.freeze({ epoch: "", offset: 0, recovered: false, publications: [] as ProtocolPublication[] }) as Position;
@@ -22,6 +25,8 @@ interface LiveState {
   subscribers: PerEncoding;
   /** The channel's Bun topic per encoding, built once. */
   topics: Record<EncodingName, string>;
+  /** Settles once NATS has this gateway's subscription of `subject` (a flush after it), or the link was down then. */
+  interest: Promise<void>;
 }
 
 /**
@@ -44,13 +49,14 @@ export class LiveHub implements ChannelHub {
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
   /** Protocol pushes of one turn, one frame per channel and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
+  readonly deltas = new DeltaChannels((topic, frame) => this.topicPublish(topic, frame));
   /** The largest publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES), what a producer publishes at most. */
   private readonly maxRelayed: number;
   /** A turn's publishes to NATS, one socket write. */
   private readonly out: TurnPublisher;
 
   constructor(
-    private readonly server: () => Server<unknown>,
+    private readonly server: () => TopicPublisher,
     private readonly broker: Broker,
     /** The client protocol's encodings (a publication is serialized once for each one that has subscribers here). */
     private readonly encodings: readonly PushEncoding[],
@@ -84,10 +90,14 @@ export class LiveHub implements ChannelHub {
       holders: 1,
       subscribers: noneYet(),
       topics: Object.fromEntries(this.encodings.map((enc) => [enc.name, enc.topic(channel)])) as Record<EncodingName, string>,
+      interest: Promise.resolve(),
     };
     fresh.subscribers[audience]++;
     this.channels.set(channel, fresh);
     this.broker.acquire(fresh.subject, (msg) => this.fromNats(fresh, msg));
+    // The subscription goes out now; a PING after it comes back once the server has it. While the
+    // link is down there is nothing to wait for (publishes are refused, nothing arrives).
+    if (this.broker.connected()) fresh.interest = this.broker.flush().catch(() => undefined);
   }
 
   leave(channel: string, audience: Audience): void {
@@ -99,9 +109,14 @@ export class LiveHub implements ChannelHub {
     this.broker.release(st.subject);
   }
 
-  /** Nothing to place: the subscriber gets what is published from now on. */
-  position(): Promise<Position> {
-    return Promise.resolve(NO_POSITION);
+  /**
+   * Nothing to place: the subscriber gets what is published from now on, where "now" is once NATS
+   * has this gateway's interest in the channel. Answering before that, a publication another
+   * gateway makes right after the subscribe reply would reach NATS first and be lost for it.
+   */
+  position(channel: string): Promise<Position> {
+    const st = this.channels.get(channel);
+    return st ? st.interest.then(() => NO_POSITION) : Promise.resolve(NO_POSITION);
   }
 
   catchUp(_channel: string, pos: Position): Position {
@@ -109,7 +124,7 @@ export class LiveHub implements ChannelHub {
   }
 
   /** Publishes `payload` (measured by the caller) to every gateway's subscribers, this one's at once; `unavailable` while the NATS link is down. No creation allowance: nothing is stored. */
-  publish(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
+  publish(channel: string, data: unknown, payload: string, _creator?: Creator, _skipHistory?: boolean, stored?: Stored): PublishRefusal | undefined {
     const st = this.channels.get(channel);
     const namespace = st?.namespace ?? namespaceOf(channel);
     if (!this.out.publish(st?.subject ?? channelPubSubject(namespace, channel), payload)) {
@@ -117,7 +132,8 @@ export class LiveHub implements ChannelHub {
       return "unavailable";
     }
     this.counters.messageIn(namespace);
-    if (st) this.fanOut(st, payload, () => readRoomPayload(payload) ?? { data });
+    if (st) this.fanOut(st, isOwnStoredForm(payload) ? payload : undefined, () => readRoomPayload(payload) ?? { data });
+    stored?.(true);
     return undefined;
   }
 
@@ -165,25 +181,36 @@ export class LiveHub implements ChannelHub {
   }
 
   /**
-   * One publication to the channel's sockets here: one frame per encoding present, serialized once.
-   * `stored`: its stored form's text when a JSON push may carry it as it is (this gateway's own
-   * publish, or one isStoredForm passed); `read` gives the publication for the other encodings.
+   * One publication to the channel's sockets here: one frame per encoding present, serialized once;
+   * delta subscribers through `deltas`, on their own topics. `stored`: its stored form's text when a
+   * JSON push may carry it as it is (this gateway's own publish, or one isStoredForm passed); `read`
+   * gives the publication for the other encodings and the deltas, read once.
    */
   private fanOut(st: LiveState, stored: string | undefined, read: () => RoomPublication): void {
     this.counters.messageOut(st.namespace);
+    const delta = this.deltas.has(st.channel);
+    const plain = (enc: PushEncoding): boolean => st.subscribers[enc.name] > (delta ? this.deltas.count(st.channel, enc.name) : 0);
+    let pub: RoomPublication | undefined;
     let p: ProtocolPublication | undefined;
+    const protocol = (): ProtocolPublication => {
+      if (!p) {
+        pub = read();
+        p = pub.info ? { data: pub.data, info: pub.info } : { data: pub.data };
+        if (pub.tags !== undefined) p.tags = pub.tags;
+      }
+      return p;
+    };
     for (const enc of this.encodings) {
-      if (st.subscribers[enc.name] === 0) continue;
+      if (!plain(enc)) continue;
       if (stored !== undefined && enc.stored) {
         this.batch.add(st.topics[enc.name], enc, enc.stored(st.channel, stored));
         continue;
       }
-      if (!p) {
-        const pub = read();
-        p = pub.info ? { data: pub.data, info: pub.info } : { data: pub.data };
-        if (pub.tags !== undefined) p.tags = pub.tags;
-      }
-      this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+      this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: protocol() }));
+    }
+    if (delta) {
+      const { data, ...meta } = protocol();
+      this.deltas.publish(st.channel, data, meta, pub!.delta === true);
     }
   }
 

@@ -1,5 +1,4 @@
 import type { Msg } from "@nats-io/transport-node";
-import type { Server } from "bun";
 import { MAX_METRICS_BYTES, METRICS_WILDCARD, MONITOR_CHANNEL, hostFromSubject, metricsSample } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
@@ -8,6 +7,7 @@ import type { Rejections } from "../rejections.ts";
 import type { Sink } from "./sink.ts";
 import { noneYet, type PerEncoding, type PushEncoding } from "../protocols/centrifugo/push.ts";
 import { HostCache } from "./host-cache.ts";
+import type { TopicPublisher } from "./sink.ts";
 
 /** Bun topic every `/system-monitor` socket subscribes to. */
 export const MONITOR_TOPIC = "monitor";
@@ -24,7 +24,7 @@ export class MonitorRelay {
   private readonly subscribers: PerEncoding = noneYet();
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
   constructor(
-    private readonly server: () => Server<unknown>,
+    private readonly server: () => TopicPublisher,
     private readonly broker: Broker,
     private readonly encodings: readonly PushEncoding[],
     private readonly rejections: Rejections,

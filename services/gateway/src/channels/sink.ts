@@ -13,3 +13,9 @@ export interface Sink {
   /** Bytes written but not yet sent (backpressure). */
   getBufferedAmount(): number;
 }
+
+/** Where channels publish a frame to every local subscriber of a topic: the transports' Hub (Bun's `Server` fits too). */
+export interface TopicPublisher {
+  /** Publishes `data` to every subscriber of `topic`; the bytes published to WebSockets (0 when none). */
+  publish(topic: string, data: string | Uint8Array): number;
+}

@@ -1,10 +1,10 @@
-import type { Msg } from "@nats-io/transport-node";
-import type { Server } from "bun";
-import { isStoredForm, LIVE_ONLY_HEADER, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type RoomPublication } from "@rt/protocol";
+import { headers as natsHeaders, type Msg } from "@nats-io/transport-node";
+import { isOwnStoredForm, isStoredForm, LIVE_ONLY_HEADER, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, streamLeaderElectedSubject, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
-import { ORIGIN_HEADER, ORIGIN_SEQ_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
+import type { Stored } from "../broker/outbox.ts";
+import { MSG_ID_HEADER, ORIGIN_HEADER, ORIGIN_SEQ_HEADER, type StreamPublishing } from "../broker/stream-publisher.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
 import type { CreateLimit, Creator } from "../sessions/create-limit.ts";
@@ -15,12 +15,16 @@ import { StreamMissingError } from "./stream-get.ts";
 import type { StreamEpoch } from "./stream-epoch.ts";
 import { PushBatcher } from "./push-batch.ts";
 import { SyncTask } from "./sync-task.ts";
+import { DeltaChannels } from "./delta/delta-channels.ts";
 import { noneYet, type EncodingName, type PerEncoding, type ProtocolPublication, type PushEncoding } from "../protocols/centrifugo/push.ts";
+import type { TopicPublisher } from "./sink.ts";
 
 /** One publication of a channel as this gateway fans it out. */
 export interface StreamEvent extends ChainedEvent {
   /** The gateway process that published it. */
   origin: string;
+  /** Its publisher's id for it (`Nats-Msg-Id`; "" when it has none): a copy stored again under another offset has the same. */
+  id: string;
   /** Its payload as stored; read (and validated) only when someone here needs a frame of it. */
   raw: Uint8Array;
   /** The payload read: a publication, null when it is not a valid one, undefined until read. */
@@ -31,8 +35,18 @@ export interface StreamEvent extends ChainedEvent {
   liveOnly?: true;
 }
 
+const utf8 = new TextEncoder();
+/** The headers of a live-only publication (one object for all: never changed). */
+const LIVE_ONLY_HEADERS = (() => {
+  const h = natsHeaders();
+  h.set(LIVE_ONLY_HEADER, "1");
+  return h;
+})();
+
 /** The headers a republished publication is read by. */
-const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER, LIVE_ONLY_HEADER] as const;
+const REPUBLISHED = ["Nats-Stream", "Nats-Sequence", "Nats-Last-Sequence", ORIGIN_HEADER, ORIGIN_SEQ_HEADER, MSG_ID_HEADER] as const;
+/** The header of a server API publication with `skip_history` (read only on a message without the stream's headers). */
+const LIVE_ONLY_FIELDS = [LIVE_ONLY_HEADER] as const;
 
 /** Publications kept per channel for subscribers that join or recover (the hand-over from a store read to live): count and bytes. */
 const RING_SIZE = 128;
@@ -63,6 +77,8 @@ interface ChannelState {
   /** The last publications fanned out (at most RING_SIZE and RING_BYTES), oldest first: a chain, each one's prev is the one before. */
   ring: StreamEvent[];
   ringBytes: number;
+  /** The ring's publications by id (`Nats-Msg-Id`): a later copy of one of them is not written again. */
+  ids: Map<string, number>;
   /** Holders by audience: no frame is built for an audience that is not here. */
   legacy: number;
   subscribers: PerEncoding;
@@ -78,6 +94,12 @@ interface ChannelState {
   earlyTimer: ReturnType<typeof setTimeout> | undefined;
   /** A publish into the channel while it had nothing stored (as this gateway saw it) was counted as its creation. */
   created: boolean;
+  /**
+   * The link dropped since the cursor was last known complete: what the stream republished meanwhile
+   * never came, so a gap is read at once (no REORDER_MS wait), and the channel's top is checked for
+   * a tail that no later publication would reveal.
+   */
+  missed: boolean;
   /** Live-only publications that arrived while early ones wait for a gap: written after them, in arrival order. */
   afterEarly: StreamEvent[];
 }
@@ -101,6 +123,7 @@ export class StreamHub implements HistoryHub {
   private readonly reads = new Map<string, { from: number; entries: Promise<StoredPublication[]> }>();
   /** Protocol pushes of one turn, one frame per channel and encoding. */
   private readonly batch = new PushBatcher((topic, frame) => this.topicPublish(topic, frame));
+  readonly deltas = new DeltaChannels((topic, frame) => this.topicPublish(topic, frame));
   private failures = { count: 0, at: 0 };
   /** The largest stored publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES). */
   private readonly maxStoredBytes: number;
@@ -110,7 +133,7 @@ export class StreamHub implements HistoryHub {
   private readonly namespace: string;
 
   constructor(
-    private readonly server: () => Server<unknown>,
+    private readonly server: () => TopicPublisher,
     private readonly broker: Broker,
     private readonly store: ChannelStore,
     private readonly epoch: StreamEpoch,
@@ -130,7 +153,14 @@ export class StreamHub implements HistoryHub {
     this.historySize = store.stream.limits.size;
     this.namespace = store.stream.namespace;
     broker.onUp(() => {
-      for (const st of this.channels.values()) void this.sync(st);
+      for (const st of this.channels.values()) {
+        st.missed = true;
+        void this.sync(st);
+      }
+    });
+    // A new leader of this stream: reads that failed while it had none go again now, not after their backoff.
+    broker.acquire(streamLeaderElectedSubject(store.stream.name), () => {
+      for (const st of this.channels.values()) if (st.cursor.state !== "live" || st.missed) void this.sync(st);
     });
     epoch.onChange((e) => this.epochChanged(e));
   }
@@ -156,6 +186,7 @@ export class StreamHub implements HistoryHub {
       }),
       ring: [],
       ringBytes: 0,
+      ids: new Map(),
       legacy: 0,
       subscribers: noneYet(),
       topics: Object.fromEntries(this.encodings.map((enc) => [enc.name, enc.topic(channel)])) as Record<EncodingName, string>,
@@ -165,6 +196,7 @@ export class StreamHub implements HistoryHub {
       earlyBytes: 0,
       earlyTimer: undefined,
       created: false,
+      missed: false,
       afterEarly: [],
     };
     this.count(fresh, audience, 1);
@@ -194,7 +226,12 @@ export class StreamHub implements HistoryHub {
    * the channel: the first such publish spends one of the creator's creations (CreateLimit).
    * Channels with a history never ask: one comparison on the hot path.
    */
-  publish(channel: string, data: unknown, payload: string, creator: Creator): PublishRefusal | undefined {
+  publish(channel: string, data: unknown, payload: string, creator: Creator, skipHistory = false, stored?: Stored): PublishRefusal | undefined {
+    if (skipHistory) {
+      const refused = this.publishLiveOnly(channel, data, payload);
+      if (refused === undefined) stored?.(true);
+      return refused;
+    }
     const st = this.channels.get(channel);
     if (!st || (st.cursor.last === 0 && !st.created)) {
       if (!this.createLimit.take(creator)) {
@@ -207,8 +244,28 @@ export class StreamHub implements HistoryHub {
     const text = room === undefined ? undefined : legacyText(data);
     // Its own `/chat/{room}` sockets at once (also while NATS is away); everyone else from the stream.
     if (text !== undefined) this.topicPublish(legacyRoomTopic(room!), roomFrame(room!, text));
-    this.publisher.publish(this.store.stream.storeSubject(channel), payload);
+    this.publisher.publish(this.store.stream.storeSubject(channel), payload, stored);
     this.counters.messageIn(this.namespace);
+    return undefined;
+  }
+
+  /**
+   * A publication that is not stored (a publish proxy's `skip_history`): onto the subject the stream
+   * republishes on, marked LIVE_ONLY_HEADER, as the server API's `skip_history` is, for the other
+   * gateways; to this gateway's subscribers at once (this connection gets none of its own messages
+   * back). It creates nothing, so it spends no creation allowance. `unavailable` while NATS is away.
+   */
+  private publishLiveOnly(channel: string, data: unknown, payload: string): PublishRefusal | undefined {
+    if (!this.broker.publish(this.store.stream.liveSubject(channel), payload, LIVE_ONLY_HEADERS)) {
+      this.rejections.count("nats_publish_unavailable", this.log, { channel });
+      return "unavailable";
+    }
+    const room = this.store.stream.room(channel);
+    const text = room === undefined ? undefined : legacyText(data);
+    if (text !== undefined) this.topicPublish(legacyRoomTopic(room!), roomFrame(room!, text));
+    this.counters.messageIn(this.namespace);
+    const st = this.channels.get(channel);
+    if (st) this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", id: "", raw: utf8.encode(payload), pub: undefined, liveOnly: true });
     return undefined;
   }
 
@@ -256,15 +313,18 @@ export class StreamHub implements HistoryHub {
     if (recent) return { epoch, offset: st.cursor.last, recovered: true, publications: recent };
     if (!(await this.stillKept(channel, recover.offset))) return { epoch, offset: st.cursor.last, recovered: false, publications: [] };
     let read: ProtocolPublication[] = [];
+    const seen = new Set<string>();
     let after = recover.offset;
     for (;;) {
-      // Synchronously from here to the return: the ring covers what came after the last read?
+      // Synchronously from here to the return: the ring covers what came after the last read? The
+      // read may have gone past what this gateway has fanned out (the stream is ahead of its
+      // cursor): those come through the topic, so the reply stops at the cursor, its offset.
       const tail = this.ringAfter(st, after);
-      if (tail) return { epoch, offset: st.cursor.last, recovered: true, publications: [...read, ...tail] };
+      if (tail) return { epoch, offset: st.cursor.last, recovered: true, publications: [...upTo(read, st.cursor.last), ...tail] };
       const more = await this.readAfter(channel, after);
       if (st.cursor.epoch !== epoch) return { epoch: st.cursor.epoch!, offset: st.cursor.last, recovered: false, publications: [] };
-      read = [...read, ...more.map(toProtocol)];
-      if (more.length === 0) return { epoch, offset: st.cursor.last, recovered: true, publications: read };
+      read = [...read, ...this.firstCopies(st, more, seen).map(toProtocol)];
+      if (more.length === 0) return { epoch, offset: st.cursor.last, recovered: true, publications: upTo(read, st.cursor.last) };
       after = more.at(-1)!.seq;
     }
   }
@@ -324,6 +384,16 @@ export class StreamHub implements HistoryHub {
     } finally {
       if (this.reads.get(channel) === read) this.reads.delete(channel);
     }
+  }
+
+  /** The stored publications that are not a later copy of one written here or read before (`seen`, added to). */
+  private firstCopies(st: ChannelState, entries: StoredPublication[], seen: Set<string>): StoredPublication[] {
+    return entries.filter((e) => {
+      if (e.id === "") return true;
+      if (seen.has(e.id) || this.repeated(st, e.id, e.seq)) return false;
+      seen.add(e.id);
+      return true;
+    });
   }
 
   /** True when `offset` of `channel` is still stored, so everything after it is too (per-subject limits trim oldest first). */
@@ -417,7 +487,16 @@ export class StreamHub implements HistoryHub {
       const top = await this.store.top(st.channel);
       if (c.state !== "positioning") return;
       c.position(epoch, top);
-    } else if (c.state === "live") c.replay(); // a reconnect: what was republished meanwhile is in the stream
+    } else if (c.state === "live" && st.missed) {
+      // A reconnect: the cursor stays live (the stream's next republished publication shows a gap, if
+      // any, and that is read at once); only a tail no later publication reveals needs this look.
+      const last = c.last;
+      const top = await this.store.top(st.channel);
+      if (c.state === "live" && c.last === last) {
+        if (top > c.last) c.replay();
+        else st.missed = false;
+      }
+    }
     while (c.state === "replaying") {
       const generation = c.generation;
       let atEnd = true;
@@ -426,11 +505,17 @@ export class StreamHub implements HistoryHub {
           atEnd = false;
           break;
         }
-        this.fanOut(st, { seq: entry.seq, prev: c.last, origin: entry.origin, raw: entry.raw, pub: entry.pub });
+        // This gateway's own, read back (its republished copy was lost, or came while the link was
+        // down): stored, so the outbox must not send it again (a repeat nats-server may store twice).
+        if (entry.origin === this.publisher.origin) this.publisher.confirmed(entry.originSeq);
+        this.fanOut(st, { seq: entry.seq, prev: c.last, origin: entry.origin, id: entry.id, raw: entry.raw, pub: entry.pub });
       }
       if (c.generation !== generation) continue;
       if (c.state !== "replaying") return;
-      if (atEnd) this.goLive(st);
+      if (atEnd) {
+        st.missed = false;
+        this.goLive(st);
+      }
     }
   }
 
@@ -455,6 +540,8 @@ export class StreamHub implements HistoryHub {
         st.cursor.position(epoch, 0);
         st.ring = [];
         st.ringBytes = 0;
+        st.ids.clear();
+        this.deltas.forget(st.channel);
         this.clearEarly(st);
         // Recoveries waiting for an offset of the old life: place() answers them (not recovered) now.
         for (const r of st.reachers.splice(0)) r.done();
@@ -470,8 +557,8 @@ export class StreamHub implements HistoryHub {
    */
   private fromNats(st: ChannelState, msg: Msg): void {
     const h = headerFields(msg, REPUBLISHED);
-    if (h?.[LIVE_ONLY_HEADER] === "1" && h["Nats-Stream"] === "" && msg.data.byteLength <= this.maxStoredBytes) {
-      return this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", raw: msg.data.slice(), pub: undefined, liveOnly: true });
+    if (h?.["Nats-Stream"] === "" && headerFields(msg, LIVE_ONLY_FIELDS)?.[LIVE_ONLY_HEADER] === "1" && msg.data.byteLength <= this.maxStoredBytes) {
+      return this.offerLiveOnly(st, { seq: 0, prev: 0, origin: "", id: "", raw: msg.data.slice(), pub: undefined, liveOnly: true });
     }
     const seq = Number(h?.["Nats-Sequence"]);
     const prev = Number(h?.["Nats-Last-Sequence"]);
@@ -482,9 +569,9 @@ export class StreamHub implements HistoryHub {
     // This gateway's own publish, stored: that confirms it to the outbox (its first send asks for no ack).
     const mine = h[ORIGIN_HEADER] === this.publisher.origin ? this.publisher.confirmed(h[ORIGIN_SEQ_HEADER]) : undefined;
     // A copy: the client's message is a view of its read buffer, which the ring must not keep alive.
-    const e: StreamEvent = { seq, prev, origin: h[ORIGIN_HEADER], raw: msg.data.slice(), pub: undefined };
-    // What this gateway published (roomPayload's text) and the stream stored as it was: no parse needed to push it.
-    if (mine !== undefined && mine.length === e.raw.byteLength && this.textOf(e.raw) === mine) e.text = mine;
+    const e: StreamEvent = { seq, prev, origin: h[ORIGIN_HEADER], id: h[MSG_ID_HEADER], raw: msg.data.slice(), pub: undefined };
+    // What this gateway published (roomPayload's text, no delta flag) and the stream stored as it was: no parse needed to push it.
+    if (mine !== undefined && mine.length === e.raw.byteLength && isOwnStoredForm(mine) && this.textOf(e.raw) === mine) e.text = mine;
     this.offer(st, e);
   }
 
@@ -553,7 +640,7 @@ export class StreamHub implements HistoryHub {
   private early(st: ChannelState, e: StreamEvent): void {
     st.early.set(e.prev, e);
     st.earlyBytes += e.raw.byteLength;
-    if (st.early.size > REORDER_LIMIT.maxEvents || st.earlyBytes > REORDER_LIMIT.maxBytes) return this.readGap(st);
+    if (st.missed || st.early.size > REORDER_LIMIT.maxEvents || st.earlyBytes > REORDER_LIMIT.maxBytes) return this.readGap(st);
     st.earlyTimer ??= setTimeout(() => this.readGap(st), REORDER_MS);
   }
 
@@ -597,22 +684,31 @@ export class StreamHub implements HistoryHub {
     if (!e.liveOnly) {
       st.cursor.wrote(e.seq);
       if (st.reachers.length > 0) this.reached(st);
+      if (this.repeated(st, e.id, e.seq)) return this.rejections.count("stored_repeat", this.log, { channel: st.channel, seq: e.seq, first: st.ids.get(e.id) });
       st.ring.push(e);
       st.ringBytes += e.raw.byteLength;
-      while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) st.ringBytes -= st.ring.shift()!.raw.byteLength;
+      if (e.id !== "") st.ids.set(e.id, e.seq);
+      while (st.ring.length > RING_SIZE || (st.ringBytes > RING_BYTES && st.ring.length > 1)) {
+        const old = st.ring.shift()!;
+        st.ringBytes -= old.raw.byteLength;
+        if (old.id !== "" && st.ids.get(old.id) === old.seq) st.ids.delete(old.id);
+      }
     }
     const legacy = st.legacy > 0 && e.origin !== this.publisher.origin;
-    const protocol = this.encodings.some((enc) => st.subscribers[enc.name] > 0);
-    if (st.legacy > 0 || protocol) this.counters.messageOut(this.namespace); // the publisher's own `/chat/` sockets had it already
-    if (!legacy && !protocol) return;
+    // Delta subscribers are on their own topics: a plain frame only for the others.
+    const delta = this.deltas.has(st.channel);
+    const plain = (enc: PushEncoding): boolean => st.subscribers[enc.name] > (delta ? this.deltas.count(st.channel, enc.name) : 0);
+    const protocol = this.encodings.some(plain);
+    if (st.legacy > 0 || protocol || delta) this.counters.messageOut(this.namespace); // the publisher's own `/chat/` sockets had it already
+    if (!legacy && !protocol && !delta) return;
     // Read (parsed and checked) once, and only when a frame needs more than the stored text: its own publications need no read for JSON pushes.
-    let pub = e.text === undefined || legacy ? this.read(st, e) : undefined;
+    let pub = e.text === undefined || legacy || delta ? this.read(st, e) : undefined;
     if (pub === null) return;
     const text = legacy ? legacyText(pub!.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic!, roomFrame(st.room!, text));
     let p: ProtocolPublication | undefined;
     for (const enc of this.encodings) {
-      if (st.subscribers[enc.name] === 0) continue;
+      if (!plain(enc)) continue;
       if (e.text !== undefined && enc.stored) {
         this.batch.add(st.topics[enc.name], enc, enc.stored(st.channel, e.text, e.liveOnly ? undefined : e.seq));
         continue;
@@ -622,6 +718,22 @@ export class StreamHub implements HistoryHub {
       p ??= e.liveOnly ? liveOnlyPublication(pub) : toProtocol({ seq: e.seq, pub });
       this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
     }
+    if (delta) {
+      p ??= e.liveOnly ? liveOnlyPublication(pub!) : toProtocol({ seq: e.seq, pub: pub! });
+      const { data, ...meta } = p;
+      this.deltas.publish(st.channel, data, meta, pub!.delta === true);
+    }
+  }
+
+  /**
+   * True for a later copy of a publication this gateway wrote at an earlier offset (its id in the
+   * ring): the stream stored it twice (a publish sent again while its first copy was in flight
+   * through a leader change; nats-server 2.9 does not always dedupe those). Written once, the first time.
+   */
+  private repeated(st: ChannelState, id: string, seq: number): boolean {
+    if (id === "") return false;
+    const first = st.ids.get(id);
+    return first !== undefined && first < seq;
   }
 
   /** Releases the recoveries waiting for an offset the cursor has now fanned out. */
@@ -659,6 +771,12 @@ export class StreamHub implements HistoryHub {
     this.log.warn({ err: String(err), failures: this.failures.count, stream: this.store.stream.name }, "reading the stream failed; retrying with backoff");
     this.failures = { count: 0, at: now };
   }
+}
+
+/** The publications at or before `offset` (a sorted list: cut at the first one past it). */
+function upTo(pubs: ProtocolPublication[], offset: number): ProtocolPublication[] {
+  const past = pubs.findIndex((p) => p.offset! > offset);
+  return past < 0 ? pubs : pubs.slice(0, past);
 }
 
 function toProtocol(p: Pick<StoredPublication, "seq" | "pub">): ProtocolPublication {

@@ -1,6 +1,6 @@
 import {
   CHAT_NAMESPACE, MONITOR_CHANNEL, ProtocolError, centrifugo, dataSizeError, depthWithin, roomPayload, storedSizeError,
-  type Action, type Actor, type ChannelName, type ChannelPolicy, type ServedChannel, type SubscribeAsk, type SubscriptionOverride,
+  type Action, type Actor, type ChannelName, type Decision, type ChannelPolicy, type ServedChannel, type SubscribeAsk, type SubscriptionOverride,
 } from "@rt/protocol";
 import type { Server } from "bun";
 import { legacyRoomTopic, type ChannelHub, type HistoryHub, type HistoryPage, type Recovery } from "../channels/hub.ts";
@@ -10,11 +10,12 @@ import type { Inbox } from "../channels/inbox.ts";
 import { MONITOR_TOPIC, type MonitorRelay } from "../channels/monitor.ts";
 import type { StreamEpoch } from "../channels/stream-epoch.ts";
 import { ClusterUnavailableError } from "../cluster/gather.ts";
+import { clientInfoOf } from "../presence/member-book.ts";
 import type { Presence } from "../presence/presence.ts";
 import type { PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { RoomData, SocketOf } from "../protocols/socket-data.ts";
 import type { Creator } from "../sessions/create-limit.ts";
-import type { SocketIndex } from "../sessions/socket-index.ts";
+import { sessionOf, type SocketIndex } from "../sessions/socket-index.ts";
 import { openInbox, placeInHub, placeMonitor } from "./placements.ts";
 import type { Opened, Placement, Subscriber, SubscriptionGrant } from "./subscription.ts";
 
@@ -33,7 +34,8 @@ export interface NodeDeps {
   presence: Presence;
   /** Sockets by user and client id (the server API's unsubscribe and disconnect). */
   sockets: SocketIndex;
-  server: () => Server<unknown>;
+  /** Subscribers of a topic here, every transport together (Bun's sockets and the Hub's streams). */
+  server: () => Pick<Server<unknown>, "subscriberCount">;
   /** The client protocol's encodings. */
   encodings: readonly PushEncoding[];
   /** Most notifications a `history` of `#<user>` returns (ROOM_HISTORY_SIZE). */
@@ -74,14 +76,25 @@ export class Node {
     return this.policy.resolve(name);
   }
 
-  /** The channel when `actor` may do `action` on it; otherwise the refusal (a ProtocolError, which may say to disconnect). */
+  /**
+   * The channel when `actor` may do `action` on it; otherwise the refusal (a ProtocolError, which
+   * may say to disconnect). A decision the namespace hands to its backend is not available here
+   * (108): callers that ask the proxy use `decide`.
+   */
   check(actor: Actor, action: Action, channel: string | ChannelName): ServedChannel {
-    const decision = this.policy.check(actor, action, channel);
+    const decision = this.decide(actor, action, channel);
     if (decision.kind === "allow") return decision.channel;
-    // The namespace's backend decides (docs/proxy.md): the proxies are not asked from here yet, so
-    // such a request is not available (main.ts warns at start about every namespace that enables one).
-    if (decision.kind === "proxy") throw new ProtocolError(ErrorCode.NotAvailable);
-    throw new ProtocolError(decision.code, decision.disconnect);
+    throw new ProtocolError(ErrorCode.NotAvailable);
+  }
+
+  /**
+   * What the policy says of `actor` doing `action` on `channel`: allowed, or the namespace's
+   * backend decides (the caller asks its proxy, docs/proxy.md); a refusal is thrown as in `check`.
+   */
+  decide(actor: Actor, action: Action, channel: string | ChannelName): Extract<Decision, { kind: "allow" | "proxy" }> {
+    const decision = this.policy.check(actor, action, channel);
+    if (decision.kind === "deny") throw new ProtocolError(decision.code, decision.disconnect);
+    return decision;
   }
 
   /** How a subscription of `user` to `channel` behaves (what it asked, a token's override). */
@@ -115,25 +128,35 @@ export class Node {
    * most MAX_MESSAGE_BYTES (107 naming the limit, as the server API answers; with a subscriber's
    * channel info, the stored form at most what the gateways relay). Refused too: 111 past the
    * creation rate, 100 when a channel without history cannot reach the other gateways (this
-   * gateway's NATS link is down).
+   * gateway's NATS link is down). Resolves once the publication is stored (a channel with
+   * history) or sent (one without), rejects with 100 when its storing was not confirmed in time (it
+   * may still be stored later: the caller cannot count it as either); refusals throw at once.
    */
-  publish(actor: Actor, channel: string, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator): void {
-    const ref = this.check(actor, "publish", channel);
+  publish(actor: Actor, channel: string, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator): Promise<void> {
+    return this.publishTo(this.check(actor, "publish", channel), data, info, creator);
+  }
+
+  /** Publishes on a channel already allowed (`decide`, then its proxy's answer): as `publish`; `skipHistory`: delivered, not stored (the publish proxy's `skip_history`). */
+  publishTo(ref: ServedChannel, data: unknown, info: centrifugo.ClientInfo | undefined, creator: Creator, skipHistory = false): Promise<void> {
+    const channel = ref.channel;
     if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
     if (ref.kind !== "namespace") throw new ProtocolError(ErrorCode.PermissionDenied);
     const dataJson = JSON.stringify(data);
-    const payload = roomPayload(dataJson, info);
-    const tooLarge = dataSizeError(dataJson, this.d.maxMessageBytes) ?? (info?.chan_info === undefined ? undefined : storedSizeError(payload, this.d.maxMessageBytes));
+    const payload = roomPayload(dataJson, info, undefined, ref.namespace.options.delta_publish);
+    const tooLarge = dataSizeError(dataJson, this.d.maxMessageBytes) ?? (info?.chan_info === undefined && info?.conn_info === undefined ? undefined : storedSizeError(payload, this.d.maxMessageBytes));
     if (tooLarge !== undefined) {
       this.d.reject("room_message_too_large", { channel });
       throw new ProtocolError(ErrorCode.BadRequest, undefined, tooLarge);
     }
-    switch (this.hubOf(ref.namespace.name).publish(ref.channel, data, payload, creator)) {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const stored = (ok: boolean): void => (ok ? resolve() : reject(new ProtocolError(ErrorCode.Internal)));
+    switch (this.hubOf(ref.namespace.name).publish(ref.channel, data, payload, creator, skipHistory, stored)) {
       case "create_rate":
         throw new ProtocolError(ErrorCode.TooManyRequests);
       case "unavailable":
         throw new ProtocolError(ErrorCode.Internal);
     }
+    return promise;
   }
 
   /**
@@ -163,7 +186,7 @@ export class Node {
     const ref = this.check(actor, "presence", channel);
     const members = await askPresence(() => this.d.presence.list(ref.channel));
     // Own properties whatever the client ids are (a `__proto__` from NATS would set the prototype).
-    return Object.fromEntries([...members].map(([client, m]) => [client, m.info === undefined ? { client, user: m.user } : { client, user: m.user, chan_info: m.info }]));
+    return Object.fromEntries([...members].map(([client, m]) => [client, { ...clientInfoOf(m), client }]));
   }
 
   /** The number of `channel`'s clients and distinct users on every gateway. */
@@ -205,7 +228,7 @@ export class Node {
     const channel = `${CHAT_NAMESPACE}:${ws.data.room}`;
     const data = { text };
     // Serialized once: measured here, stored as it is.
-    const payload = roomPayload(JSON.stringify(data), ws.data.info);
+    const payload = roomPayload(JSON.stringify(data), ws.data.info, undefined, this.policy.namespaces.get(CHAT_NAMESPACE)?.options.delta_publish);
     if (storedSizeError(payload, this.d.maxMessageBytes) !== undefined) return "too_large";
     return this.hubOf(CHAT_NAMESPACE).publish(channel, data, payload, ws.data.creator) === "create_rate" ? "create_rate" : undefined;
   }
@@ -220,7 +243,7 @@ export class Node {
   /** The server API's `unsubscribe`, for this gateway's connections of `user` (or the one `client`): how many were subscribed. */
   unsubscribeHere(user: string, client: string | undefined, channel: string): number {
     let done = 0;
-    for (const ws of this.d.sockets.find(user, client)) if (ws.data.protocol === "centrifugo" && ws.data.client.serverUnsubscribe(channel)) done++;
+    for (const c of this.d.sockets.find(user, client)) if (sessionOf(c)?.serverUnsubscribe(channel)) done++;
     return done;
   }
 
@@ -230,7 +253,10 @@ export class Node {
    * not counted; a failure is counted under `api_subscribe_failed`).
    */
   async subscribeHere(user: string, client: string | undefined, channel: ServedChannel, info: unknown, data: unknown): Promise<number> {
-    const targets = this.d.sockets.find(user, client).flatMap((ws) => (ws.data.protocol === "centrifugo" ? [ws.data.client.serverSubscribe(channel, info, data)] : []));
+    const targets = this.d.sockets.find(user, client).flatMap((c) => {
+      const session = sessionOf(c);
+      return session ? [session.serverSubscribe(channel, info, data)] : [];
+    });
     let done = 0;
     for (const r of await Promise.allSettled(targets)) {
       if (r.status === "fulfilled") done += r.value ? 1 : 0;
@@ -242,16 +268,17 @@ export class Node {
   /** The server API's `refresh`, for this gateway's protocol connections of `user` (or the one `client`): how many. */
   refreshHere(user: string, client: string | undefined, expired: boolean, expiresAt: number | undefined): number {
     let done = 0;
-    for (const ws of this.d.sockets.find(user, client)) if (ws.data.protocol === "centrifugo" && ws.data.client.serverRefresh(expired, expiresAt)) done++;
+    for (const c of this.d.sockets.find(user, client)) if (sessionOf(c)?.serverRefresh(expired, expiresAt)) done++;
     return done;
   }
 
   /** The server API's `disconnect`, for this gateway's sockets of `user` (or the one `client`), every endpoint: how many. */
   disconnectHere(user: string, client: string | undefined, d: centrifugo.Disconnect | { code: number; reason: string }): number {
     const targets = this.d.sockets.find(user, client);
-    for (const ws of targets) {
-      if (ws.data.protocol === "centrifugo") ws.data.client.disconnect(d, "api_disconnect");
-      else ws.close(d.code, d.reason);
+    for (const c of targets) {
+      const session = sessionOf(c);
+      if (session) session.disconnect(d, "api_disconnect");
+      else if ("data" in c) c.close(d.code, d.reason);
     }
     return targets.length;
   }

@@ -27,7 +27,9 @@ export function positionResult(pos: Position, grant: SubscriptionGrant, recoveri
  * Places `sub` in a channel of a hub (a stream's channels, or channels without history): joins
  * it, finds where the subscriber starts (recovering when the grant allows and the client asked),
  * and opens it on `open()`: the channel's topic, its join/leave topic when pushed, and presence.
- * With `rejectUnrecovered` (the SDK's flag 2), a recovery that fails is error 112 instead.
+ * With `rejectUnrecovered` (the SDK's flag 2), a recovery that fails is error 112 instead. A
+ * subscription with Fossil deltas (`delta: true` in its result) gets its recovered publications as
+ * a delta subscriber reads them, and joins the hub's delta fan-out instead of the channel's topic.
  */
 export async function placeInHub(
   hub: ChannelHub,
@@ -60,12 +62,26 @@ export async function placeInHub(
     throw new ProtocolError(ErrorCode.UnrecoverablePosition);
   }
   let settled = false;
+  /** What a delta subscriber holds once its reply is read: the last recovered publication's JSON. */
+  let holds: string | undefined;
+  const resultAt = (p: Position): Record<string, unknown> => {
+    const result = positionResult(p, grant, recover !== undefined);
+    if (!f.delta) return result;
+    holds = undefined;
+    if (p.publications.length > 0 && result.publications !== undefined) {
+      const back = hub.deltas.recovered(channel, p.publications, enc.name);
+      result.publications = back.publications;
+      holds = back.holds;
+    }
+    result.delta = true;
+    return result;
+  };
   const placement: Placement = {
     channel,
-    result: positionResult(pos, grant, recover !== undefined),
+    result: resultAt(pos),
     catchUp() {
       pos = hub.catchUp(channel, pos, recover !== undefined);
-      placement.result = positionResult(pos, grant, recover !== undefined);
+      placement.result = resultAt(pos);
     },
     cancel() {
       if (settled) return;
@@ -75,15 +91,17 @@ export async function placeInHub(
     open(): Opened {
       settled = true;
       hub.flush(channel); // pushes held this turn are covered by the reply: they go to the others now, not to this socket
-      const topic = hub.topic(channel, enc);
-      sub.sink.subscribe(topic);
+      const topic = f.delta ? undefined : hub.topic(channel, enc);
+      if (topic === undefined) hub.deltas.join(channel, sub.sink, enc, holds);
+      else sub.sink.subscribe(topic);
       const joinLeave = watching ? enc.joinLeaveTopic(channel) : undefined;
       if (joinLeave) sub.sink.subscribe(joinLeave);
       const member = f.presence || f.emitJoinLeave;
-      if (member) presence.add(channel, sub.id, sub.user, { listed: f.presence, emit: f.emitJoinLeave, info: grant.info }); // its own join too, when it asked for joins
+      if (member) presence.add(channel, sub.id, sub.user, { listed: f.presence, emit: f.emitJoinLeave, info: grant.info, connInfo: sub.connInfo }); // its own join too, when it asked for joins
       return {
         close() {
-          sub.sink.unsubscribe(topic);
+          if (topic === undefined) hub.deltas.leave(channel, sub.sink, enc);
+          else sub.sink.unsubscribe(topic);
           if (joinLeave) {
             sub.sink.unsubscribe(joinLeave);
             presence.unwatch(channel, enc);

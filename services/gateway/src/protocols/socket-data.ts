@@ -4,6 +4,7 @@ import type { InboxStart, InboxSub } from "../channels/inbox.ts";
 import type { ProtocolName } from "../routes.ts";
 import type { Creator } from "../sessions/create-limit.ts";
 import type { TokenBucket } from "../sessions/rate-limit.ts";
+import type { Transport } from "../transports/transport.ts";
 
 export type { ProtocolName } from "../routes.ts";
 
@@ -46,10 +47,12 @@ export interface NotificationsData extends Common {
   inbox: InboxSub | undefined;
 }
 
-/** `/connection/websocket`: the client protocol; its session holds the rest. */
+/** `/connection/websocket` and `/connection/uni_websocket`: the client protocol; its session holds the rest. */
 export interface ClientData extends Common {
   protocol: "centrifugo";
   client: ClientSession;
+  /** `/connection/uni_websocket`: push-only, its first message is the connect request. */
+  unidirectional: boolean;
 }
 
 /**
@@ -62,12 +65,16 @@ export interface ClientSession {
   readonly id: string;
   /** Its user once connected ("" when anonymous; undefined before). */
   readonly user: string | undefined;
-  /** The socket is open. */
-  attach(ws: SocketOf<ClientData>): void;
+  /** Its encoding (fixed at upgrade or at the stream's connect). */
+  readonly encoding: "json" | "protobuf";
+  /** The connection is open: what carries it (a WebSocket, an HTTP stream). */
+  attach(transport: Transport): void;
   /** A frame from the client: its commands, in order. */
   onFrame(message: string | Buffer): void;
-  /** The sweeper's look: ping, pong deadline, token expiry. */
-  tick(now: number): void;
+  /** A unidirectional connect (the request itself, not a command): the connect push, then pushes only. */
+  connectUni(request: object): void;
+  /** The sweeper's look: token expiry, output over the limit (3008), ping, pong deadline. */
+  sweep(now: number): void;
   /** The socket closed: every subscription ends. */
   closed(): void;
   /** Closes the connection with a protocol disconnect code (`rejection`: the counter to count it under). */

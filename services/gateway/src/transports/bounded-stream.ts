@@ -39,6 +39,8 @@ export class BoundedStream {
   private inBun = 0;
   private state: "open" | "ending" | "done" = "open";
   private graceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Runs when Bun took a chunk it held while full (the reader reads again). */
+  onDrain: (() => void) | undefined;
 
   constructor(
     private readonly limitBytes: number,
@@ -130,6 +132,7 @@ export class BoundedStream {
   private drained(): void {
     this.inBun = 0;
     if (this.state !== "done") this.flush();
+    if (this.state === "open") this.onDrain?.();
   }
 
   /** The next chunk: the first queued frame, merged with those after it up to MAX_CHUNK_BYTES. */

@@ -1,8 +1,8 @@
 /**
  * The checks an HTTP transport request (`/connection/http_stream`, `/connection/sse`, the `uni_`
- * ones, `/emulation`) goes through before anything else, in the order WebSocket upgrades use
- * (docs/websocket.md): 404 path (the route table), 405 method (OPTIONS is the browser's preflight:
- * 204), 403 `Origin`, 413/400 body, 503 full or shutting down. A refusal is a status, a reason to
+ * ones, `/emulation`) goes through before anything else: 404 path (the route table), 405 method
+ * (OPTIONS is the browser's preflight: 204), 403 `Origin`, 503 full or shutting down (a stream
+ * connect; before its body is read), 413/400 body. A refusal is a status, a reason to
  * count (Rejections) and a message for the JSON body `{"error": message}`.
  */
 export interface Refusal {

@@ -1,3 +1,4 @@
+import type { TopicPublisher } from "../channels/sink.ts";
 import { toUni, wireBytes, type WireFormat } from "./framing.ts";
 import type { Frame } from "./transport.ts";
 
@@ -10,10 +11,7 @@ export interface StreamSink {
 }
 
 /** Where Bun topic publishes go: Bun's `Server` fits. */
-export interface TopicPublisher {
-  /** Publishes `data` to every socket subscribed to `topic`; the bytes published (0 when nobody is subscribed). */
-  publish(topic: string, data: string | Uint8Array): number;
-}
+export type { TopicPublisher };
 
 /** The Bun topic where the unidirectional WebSockets of `topic` get its pushes in their form. */
 export const uniTopic = (topic: string): string => `u:${topic}`;
@@ -79,6 +77,11 @@ export class Hub implements TopicPublisher {
   /** Unidirectional WebSockets holding `topic`. */
   uniSocketCount(topic: string): number {
     return this.uniSockets.get(topic) ?? 0;
+  }
+
+  /** Subscribers of `topic` that are not Bun's bidirectional WebSockets: stream sinks and unidirectional sockets. */
+  othersCount(topic: string): number {
+    return (this.sinks.get(topic)?.size ?? 0) + (this.uniSockets.get(topic) ?? 0);
   }
 
   /** Stream sinks of `topic`. */

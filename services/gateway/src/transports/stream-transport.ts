@@ -137,6 +137,11 @@ export class StreamTransport implements Transport, StreamSink {
     this.hub.unsubscribe(this, topic);
   }
 
+  /** `fn` runs each time the reader took what waited while its socket was full (as Bun's WebSocket `drain`). */
+  onDrain(fn: () => void): void {
+    this.out.onDrain = fn;
+  }
+
   /** `fn` runs once when the connection closes, whoever closed it (at once when it is closed already). */
   onClose(fn: (why: StreamClose) => void): void {
     if (this.how) fn(this.how);

@@ -28,6 +28,8 @@ function streamServer(opts: { sse?: boolean; idleTimeout?: number; limit?: numbe
     port: 0,
     ...(opts.idleTimeout === undefined ? {} : { idleTimeout: opts.idleTimeout }),
     fetch(req, srv) {
+      // A plain request that is never answered (no stream, so Bun's idle timeout applies to it).
+      if (new URL(req.url).pathname === "/plain") return new Promise<Response>(() => undefined);
       const o = { limitBytes: opts.limit ?? LIMIT, hub, server: srv, req, closeGraceMs: opts.closeGraceMs };
       const { transport, response } = opts.sse ? openSse({ ...o, unidirectional: false }) : openHttpStream({ ...o, encoding: "json", unidirectional: false });
       transport.onClose((why) => closes.push(why));
@@ -203,16 +205,25 @@ describe("the client going away", () => {
 });
 
 describe("Bun's idle timeout", () => {
-  test("does not end a quiet stream (it ends a plain request after idleTimeout): a frame written after it still arrives", async () => {
-    const s = streamServer({ sse: true, idleTimeout: 1 });
-    const res = await fetch(s.url);
+  test.each([
+    ["SSE", true, 'data: {"late":true}'],
+    ["HTTP-streaming", false, '{"late":true}'],
+  ] as const)("does not end a quiet %s stream (it ends a plain request after idleTimeout): a frame written after it still arrives", async (_kind, sse, late) => {
+    const s = streamServer({ sse, idleTimeout: 1 });
+    // An HTTP-streaming answer's headers go with its first frame: the response comes with "late".
+    const response = fetch(s.url, { method: sse ? "GET" : "POST" });
+    response.catch(() => undefined); // awaited below
+    await waitFor("the stream opened", () => s.opened.length === 1);
     const t = s.opened[0]!;
-    const reading = readAll(res, (text) => text.includes("late"));
-    // Positive control for "still open": Bun's timer (1 s here) has fired by the time a 2.5 s old frame is read.
-    await Bun.sleep(2500);
+    // Positive control: a plain request opened after the stream, never answered, is ended by Bun's
+    // idle timeout; the stream, quiet for longer, would have been ended by the same sweep.
+    let plainEnded = false;
+    void fetch(`${s.url}plain`).then(() => undefined, () => undefined).finally(() => (plainEnded = true));
+    await waitFor("Bun's idle timeout ended the plain request", () => plainEnded, 20_000);
+    expect(s.opened).toHaveLength(1);
     expect(t.closed).toBe(false);
     t.write('{"late":true}');
-    expect(await reading).toContain('data: {"late":true}');
+    expect(await readAll(await response, (text) => text.includes("late"))).toContain(late);
   });
 });
 

@@ -121,3 +121,13 @@ test("channel info (a subscription token's info) travels as the UTF-8 bytes of i
   expect(clients.c!.chan_info).toEqual(bytes(...text('{"name":"Ann"}')));
   expect(clients.d!.chan_info === undefined || clients.d!.chan_info.length === 0).toBe(true);
 });
+
+test("connection info (the connect proxy's info) travels as the UTF-8 bytes of its JSON next to the channel info; a subscribe proxy's data as bytes too", () => {
+  const info = { user: "u", client: "c", conn_info: { plan: "pro" }, chan_info: { name: "Ann" } };
+  const pub = replies(protobufPushes.frame("board:x", { pub: { data: { a: 1 }, info } }) as Uint8Array)[0]!;
+  expect((pub.push as { pub: { info: Record<string, unknown> } }).pub.info).toMatchObject({ conn_info: bytes(...text('{"plan":"pro"}')), chan_info: bytes(...text('{"name":"Ann"}')) });
+  const sub = replies(codec.encode([{ id: 1, subscribe: { data: { granted: true } } }]))[0]!;
+  expect((sub.subscribe as { data: Uint8Array }).data).toEqual(bytes(...text('{"granted":true}')));
+  const conn = replies(codec.encode([{ id: 2, connect: { client: "c", subs: { "board:x": { data: [1] } } } }]))[0]!;
+  expect((conn.connect as { subs: Record<string, { data: Uint8Array }> }).subs["board:x"]!.data).toEqual(bytes(...text("[1]")));
+});

@@ -40,6 +40,7 @@ test("users counts like presence_stats: one per distinct user, every socket with
   idx.add(anon1, "", "a1");
   idx.add(anon2, "", "a2");
   expect(idx.users).toBe(2); // ann and ""
+  expect(idx.identifiedUsers).toBe(1); // the rt_users gauge: ann only
   idx.delete(c1, userOf(c1), "c1");
   idx.delete(anon1, "", "a1");
   expect(idx.users).toBe(1);

@@ -37,8 +37,6 @@ export interface PublishOptions {
   idempotencyKey?: string | undefined;
   /** Delivered, not stored. */
   skipHistory?: boolean | undefined;
-  /** The request's `delta` (Centrifugo's): taken, not acted on here (delta compression is the gateways', by the namespace's options). */
-  delta?: boolean | undefined;
 }
 
 /** Where a channel with history (`chat` or a namespace with history) is stored: its stream and subject. */

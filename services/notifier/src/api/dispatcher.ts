@@ -1,7 +1,7 @@
 import { errors } from "@nats-io/transport-node";
 import {
   API_METHODS, BATCHABLE, GATEWAY_API_PREFIX, ProtocolError, apiAnswer, centrifugo, dataSizeError, depthWithin, isApiMethod, methodSubject, roomPayload, storedSizeError,
-  type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type ChannelPolicy, type ChannelRequest, type PublishRequest, type PublishResult,
+  type ApiAnswer, type ApiMethodName, type BatchRequest, type BatchableMethod, type BroadcastRequest, type ChannelPolicy, type ChannelRequest, type PublishRequest, type PublishResult, type SubscribeRequest,
 } from "@rt/protocol";
 import type { Logger, RequestMux } from "@rt/runtime";
 import { MessageTooLargeError, NoStreamError, NotConnectedError, type ChannelPublisher, type NamespaceChannel } from "./channel-publisher.ts";
@@ -64,12 +64,18 @@ export class ApiDispatcher {
     switch (method) {
       case "publish": {
         const req = body as PublishRequest;
-        return this.publish(req.channel, () => this.payload(req), req);
+        return this.publish(req.channel, (delta) => this.payload(req, delta), req);
       }
       case "broadcast":
         return this.broadcast(body as BroadcastRequest);
       case "history_remove":
         return this.removeHistory((body as ChannelRequest).channel);
+      case "subscribe": {
+        // The channel info rides in every publication, presence answer and join of the subscriber, the data in one push: bounded like publication data.
+        const req = body as SubscribeRequest;
+        for (const value of [req.info, req.data]) if (value !== undefined) this.payload({ data: value }, false);
+        return this.askGateway(method, body);
+      }
       default:
         return this.askGateway(method, body);
     }
@@ -77,12 +83,14 @@ export class ApiDispatcher {
 
   /**
    * A publication, as the policy allows the server (`#<user>` and `system:monitor` are 103, unknown
-   * namespaces 102); its stored form from `payload` once the channel is good. `delta` is passed on
-   * as it is (the gateways' delta compression follows the namespace's options).
+   * namespaces 102); its stored form from `payload` once the channel is good, marked to go as a
+   * Fossil delta when the request says `delta` or the namespace has `delta_publish` (stored with
+   * it: every gateway sends it alike).
    */
-  private async publish(channel: string, payload: () => string, req: Pick<PublishRequest, "idempotency_key" | "skip_history" | "delta">): Promise<PublishResult> {
+  private async publish(channel: string, payload: (delta: boolean) => string, req: Pick<PublishRequest, "idempotency_key" | "skip_history" | "delta">): Promise<PublishResult> {
     const ref = this.allowed("publish", channel);
-    return this.channels.publish(ref, payload(), { idempotencyKey: req.idempotency_key, skipHistory: req.skip_history, delta: req.delta });
+    const delta = req.delta === true || ref.namespace.options.delta_publish;
+    return this.channels.publish(ref, payload(delta), { idempotencyKey: req.idempotency_key, skipHistory: req.skip_history });
   }
 
   /** The channel of a namespace when the policy lets the server do `action` on it (`#<user>` and `system:monitor`: 103). */
@@ -95,27 +103,37 @@ export class ApiDispatcher {
   }
 
   /**
-   * The publication as stored (RoomPublication JSON: the data, and its `tags`), serialized once;
-   * 107 when the data nests too deep or is over MAX_MESSAGE_BYTES, or with its tags is over what
-   * the gateways relay (the message names the limit).
+   * The publication as stored (RoomPublication JSON: the data, its `tags`, and `delta` when it goes
+   * as a delta), serialized once; 107 when the data nests too deep or is over MAX_MESSAGE_BYTES, or
+   * with its tags is over what the gateways relay (the message names the limit).
    */
-  private payload(req: Pick<PublishRequest, "data" | "tags">): string {
+  private payload(req: Pick<PublishRequest, "data" | "tags">, delta: boolean): string {
     if (!depthWithin(req.data)) throw new ProtocolError(ErrorCode.BadRequest);
     const json = JSON.stringify(req.data);
     const tooLarge = dataSizeError(json, this.maxMessageBytes);
     if (tooLarge !== undefined) throw new ProtocolError(ErrorCode.BadRequest, undefined, tooLarge);
-    const payload = roomPayload(json, undefined, req.tags);
+    const payload = roomPayload(json, undefined, req.tags, delta);
     const storedTooLarge = req.tags === undefined ? undefined : storedSizeError(payload, this.maxMessageBytes);
     if (storedTooLarge !== undefined) throw new ProtocolError(ErrorCode.BadRequest, undefined, storedTooLarge);
     return payload;
   }
 
-  /** The same publication into every channel: checked and serialized once (too large refuses the whole call, nothing published). */
+  /**
+   * The same publication into every channel: checked and serialized once (too large refuses the
+   * whole call, nothing published); once more, marked as a delta, when a channel's namespace has
+   * `delta_publish` and the request did not say `delta`.
+   */
   private async broadcast(req: BroadcastRequest): Promise<{ responses: ApiAnswer[] }> {
-    const payload = this.payload(req);
+    const payloads = new Map<boolean, string>();
+    const payload = (delta: boolean): string => {
+      let p = payloads.get(delta);
+      if (p === undefined) payloads.set(delta, (p = this.payload(req, delta)));
+      return p;
+    };
+    payload(req.delta === true);
     const responses = await inBatches(req.channels, MAX_IN_FLIGHT, async (channel) => {
       try {
-        return { result: await this.publish(channel, () => payload, req) };
+        return { result: await this.publish(channel, payload, req) };
       } catch (err) {
         return this.failure(err);
       }

@@ -9,7 +9,8 @@ const API_TIMEOUT_MS = 5000;
  * The server API's `history_remove`: the channel's messages purged from its stream (ROOMS or
  * `NS_<ns>`, filtered by the channel's store subject). The gateways' cursors and the offsets
  * clients hold are untouched: the next publication follows on, and a recovery from before the
- * purge finds its offset gone (not recovered), as after a trim.
+ * purge finds its offset gone (not recovered), as after a trim, unless a gateway still has what it
+ * missed in the channel's in-memory ring.
  */
 export class HistoryRemover {
   private jsm: JetStreamManager | undefined;

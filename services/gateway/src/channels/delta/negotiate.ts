@@ -1,4 +1,4 @@
-import { DELTA_TYPES, type DeltaType } from "@rt/protocol";
+import { isDeltaType, type DeltaType } from "@rt/protocol";
 
 /**
  * What a subscribe request's `delta` gets, as Centrifugo answers it: `fossil` where the channel's
@@ -9,6 +9,6 @@ import { DELTA_TYPES, type DeltaType } from "@rt/protocol";
  */
 export function negotiateDelta(requested: string | undefined, allowed: readonly DeltaType[]): DeltaType | undefined | "bad_request" {
   if (requested === undefined || requested === "") return undefined;
-  if (!(DELTA_TYPES as readonly string[]).includes(requested)) return "bad_request";
-  return allowed.includes(requested as DeltaType) ? (requested as DeltaType) : undefined;
+  if (!isDeltaType(requested)) return "bad_request";
+  return allowed.includes(requested) ? requested : undefined;
 }

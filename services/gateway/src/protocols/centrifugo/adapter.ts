@@ -1,19 +1,36 @@
 import { centrifugo } from "@rt/protocol";
+import { readUniWebSocketConnect } from "../../transports/connect-request.ts";
+import { isRefusal } from "../../transports/http-checks.ts";
+import type { Hub } from "../../transports/hub.ts";
+import { WebSocketTransport } from "../../transports/websocket.ts";
 import type { ClientData } from "../socket-data.ts";
 import type { ProtocolAdapter } from "../adapter.ts";
-import type { SocketLimits } from "../limits.ts";
-import { closeIfOver } from "../limits.ts";
 
 const { DisconnectCode } = centrifugo;
 
-/** `/connection/websocket`: the Centrifugo client protocol; each socket's Client holds its session. */
-export function centrifugoAdapter(limits: SocketLimits): ProtocolAdapter<ClientData> {
+/**
+ * `/connection/websocket` and `/connection/uni_websocket`: the Centrifugo client protocol; each
+ * socket's session holds its state and talks to it through a WebSocketTransport (a write is
+ * `ws.send`, a topic a Bun topic: the fan-out stays Bun's).
+ */
+export function centrifugoAdapter(hub: Hub): ProtocolAdapter<ClientData> {
+  const transports = new WeakMap<object, WebSocketTransport>();
+  /** The uni_websocket sockets that sent their connect request: what they send after is ignored. */
+  const connected = new WeakSet<object>();
   return {
     open(ws) {
-      ws.data.client.attach(ws);
+      const t = new WebSocketTransport(ws, ws.data.client.encoding, ws.data.unidirectional, hub);
+      transports.set(ws, t);
+      ws.data.client.attach(t);
     },
     message(ws, message) {
-      ws.data.client.onFrame(message);
+      if (!ws.data.unidirectional) return ws.data.client.onFrame(message);
+      // Push-only: the first message is the connect request; later ones are ignored (unread).
+      if (connected.has(ws)) return;
+      connected.add(ws);
+      const request = readUniWebSocketConnect(message);
+      if (isRefusal(request)) ws.data.client.disconnect(DisconnectCode.BadRequest, "uni_connect_request");
+      else ws.data.client.connectUni(request);
     },
     overRate(ws) {
       ws.data.client.disconnect(DisconnectCode.TooManyRequests, "rate_limit");
@@ -22,11 +39,11 @@ export function centrifugoAdapter(limits: SocketLimits): ProtocolAdapter<ClientD
       ws.data.client.drain();
     },
     close(ws) {
+      transports.get(ws)?.socketClosed();
       ws.data.client.closed();
     },
     sweep(ws, now) {
-      if (closeIfOver(ws, now, limits, DisconnectCode.Slow, DisconnectCode.Expired)) ws.data.client.closed();
-      else ws.data.client.tick(now);
+      ws.data.client.sweep(now);
     },
     shutdown(ws) {
       ws.data.client.disconnect(DisconnectCode.Shutdown);
@@ -36,4 +53,3 @@ export function centrifugoAdapter(limits: SocketLimits): ProtocolAdapter<ClientD
     },
   };
 }
-

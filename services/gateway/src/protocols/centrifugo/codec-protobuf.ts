@@ -54,10 +54,13 @@ function toCommand(msg: protobuf.Message): Obj {
   return cmd;
 }
 
-/** A ClientInfo's channel info (a JSON value here) as the bytes it is on the wire. */
+/** A ClientInfo's connection and channel info (JSON values here) as the bytes they are on the wire. */
 function wireInfo(info: unknown): unknown {
-  if (!isObj(info) || info.chan_info === undefined) return info;
-  return { ...info, chan_info: jsonBytes(info.chan_info) };
+  if (!isObj(info) || (info.chan_info === undefined && info.conn_info === undefined)) return info;
+  const out: Obj = { ...info };
+  if (info.conn_info !== undefined) out.conn_info = jsonBytes(info.conn_info);
+  if (info.chan_info !== undefined) out.chan_info = jsonBytes(info.chan_info);
+  return out;
 }
 
 /** A publication's JSON `data` as bytes (data that is bytes already, a delta subscriber's, goes as it is), and its info's channel info. */
@@ -71,16 +74,24 @@ function wirePub(p: unknown): unknown {
 
 const wirePubs = (list: unknown): unknown => (Array.isArray(list) ? list.map(wirePub) : list);
 
+/** A subscribe result (or a connect's `subs` entry): its publications, and the `data` a subscribe proxy gave it, as bytes. */
+function wireSubscribeResult(r: Obj): Obj {
+  const out: Obj = { ...r, publications: wirePubs(r.publications) };
+  if (r.data !== undefined) out.data = jsonBytes(r.data);
+  return out;
+}
+
 /** The results whose publications (and data) are JSON values inside, bytes on the wire. */
 function wireResult(method: string, r: Obj): Obj {
   switch (method) {
     case "connect": {
       const out: Obj = { ...r };
       if (r.data !== undefined) out.data = jsonBytes(r.data);
-      if (isObj(r.subs)) out.subs = Object.fromEntries(Object.entries(r.subs).map(([ch, s]) => [ch, isObj(s) ? { ...s, publications: wirePubs(s.publications) } : s]));
+      if (isObj(r.subs)) out.subs = Object.fromEntries(Object.entries(r.subs).map(([ch, s]) => [ch, isObj(s) ? wireSubscribeResult(s) : s]));
       return out;
     }
     case "subscribe":
+      return wireSubscribeResult(r);
     case "history":
       return { ...r, publications: wirePubs(r.publications) };
     case "rpc":

@@ -1,5 +1,8 @@
-import { ProtocolError, centrifugo, type Actor, type ServedChannel, type centrifugo as C } from "@rt/protocol";
+import { ProtocolError, centrifugo, depthWithin, isDeltaType, type Actor, type ServedChannel, type centrifugo as C } from "@rt/protocol";
 import type { Principal } from "../../auth.ts";
+import type { ConnectGrant } from "../../proxies/connect.ts";
+import type { AnswerInfo, ProxyOutcome } from "../../proxies/outcome.ts";
+import type { ProxySubscription } from "../../proxies/subscribe.ts";
 import type { Recovery } from "../../channels/hub.ts";
 import type { Placement } from "../../node/subscription.ts";
 import { Subscriptions, type OpenSubscription } from "../../sessions/subscriptions.ts";
@@ -16,6 +19,11 @@ export const SUBSCRIPTION_EXPIRED = { code: 2501, reason: "subscription expired"
 /** The SDK's subscribe flag asking for 112 instead of an unrecovered subscription (set when the app gave a getState callback). */
 const REJECT_UNRECOVERED = 2;
 
+/** The connect request's `subs` entry for `channel`: an own key only (not `constructor` or `toString` of every object). */
+function askedOf<T>(subs: Record<string, T> | undefined, channel: string): T | undefined {
+  return subs !== undefined && Object.hasOwn(subs, channel) ? subs[channel] : undefined;
+}
+
 /** The recovery a client asks for (subscribe, or a connect's `subs`): an offset in an epoch. */
 function recoveryOf(asked: { recover?: boolean | undefined; offset?: number | undefined; epoch?: string | undefined } | undefined): Recovery | undefined {
   return asked?.recover && asked.epoch ? { offset: asked.offset ?? 0, epoch: asked.epoch } : undefined;
@@ -31,6 +39,38 @@ const expiry = (expiresAt: number | undefined): object => (expiresAt === undefin
 function actor(c: ClientContext, channel: string, subscriptionToken = false): Actor {
   return { kind: "client", user: c.user ?? "", subscribed: c.subs.open(channel) !== undefined, subscriptionToken };
 }
+
+/**
+ * A proxy's answer that is not a result, as what the session throws: its error as the client gets
+ * it (code, message, temporary), or its disconnect (the session closes with that code and reason).
+ */
+function refusal(o: Exclude<ProxyOutcome<unknown>, { kind: "result" }>): ProtocolError | BackendDisconnect {
+  if (o.kind === "disconnect") return new BackendDisconnect(o.disconnect);
+  return new ProtocolError(o.error.code, undefined, o.error.message, o.error.temporary);
+}
+
+/** A backend closed the connection (a proxy's `disconnect` answer): the session closes with its code and reason. */
+export class BackendDisconnect extends Error {
+  override readonly name = "BackendDisconnect";
+  constructor(readonly disconnect: { code: number; reason: string }) {
+    super(`disconnect ${disconnect.code}`);
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A backend's connection or channel info as the JSON value the gateway carries: `info`, or `b64info`'s bytes when they are UTF-8 JSON (otherwise none). */
+export function jsonInfo(a: AnswerInfo): unknown {
+  if (a.infoBytes === undefined) return a.info;
+  try {
+    return JSON.parse(utf8.decode(a.infoBytes));
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `channel`'s namespace renews its subscriptions through `proxy.sub_refresh`. */
+const proxyRenews = (channel: ServedChannel): boolean => channel.kind === "namespace" && channel.namespace.options.sub_refresh_proxy_enabled;
 
 /** Runs one command: each method's handler. Commands queued behind a connect that did not succeed are not served. */
 export async function runCommand(c: ClientContext, method: Method, id: number | undefined, body: unknown): Promise<void> {
@@ -56,10 +96,8 @@ export async function runCommand(c: ClientContext, method: Method, id: number | 
       const req = body as C.ChannelRequest;
       return c.reply(id, method, await c.d.node.presenceStats(actor(c, req.channel), req.channel));
     }
-    case "rpc": {
-      const req = body as C.RpcRequest;
-      return c.reply(id, method, await c.d.rpc.call({ user: c.user!, client: c.id }, req.method ?? "", req.data));
-    }
+    case "rpc":
+      return rpc(c, id, body as C.RpcRequest);
     case "refresh":
       return refresh(c, id, body as C.RefreshRequest);
     case "sub_refresh":
@@ -78,7 +116,25 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   if (c.state !== "new") throw new ProtocolError(ErrorCode.BadRequest, DisconnectCode.BadRequest);
   c.state = "connecting";
   let principal: Principal;
-  if (req.token === undefined || req.token === "") {
+  let proxied: ConnectGrant | undefined;
+  if ((req.token === undefined || req.token === "") && c.d.proxies.connectEnabled) {
+    // PROXY_CONNECT=1: the backend says who a client without a token is (docs/proxy.md).
+    const o = await c.d.proxies.connect({
+      ...c.proxyConnection(), name: req.name, version: req.version, data: req.data, headers: c.origin.headers, remoteAddr: c.origin.address,
+    });
+    if (c.state !== "connecting") return;
+    if (o.kind !== "result") {
+      if (o.kind === "error") {
+        c.state = "new"; // the SDK connects again (a temporary error), or stops
+        c.connectQueued = false;
+      }
+      throw refusal(o);
+    }
+    proxied = o.result;
+    c.meta = proxied.meta;
+    c.connInfo = jsonInfo(proxied);
+    principal = { userId: proxied.user, expiresAt: proxied.expiresAt, channels: [...proxied.subs.keys()] };
+  } else if (req.token === undefined || req.token === "") {
     if (!c.d.config.allowAnonymous) throw new ProtocolError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
     principal = { userId: "", expiresAt: undefined };
   } else {
@@ -100,14 +156,25 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   if (user !== "" && n > c.d.config.maxConnectionsPerUser) throw new ProtocolError(ErrorCode.LimitExceeded, DisconnectCode.ConnectionLimit);
   c.d.perUser.set(user, n);
   c.user = user;
-  c.ws.data.expiresAt = principal.expiresAt;
+  // A connection the proxy let in expires by the gateway's doing (refreshed through proxy.refresh
+  // with PROXY_REFRESH=1, closed with 3005 otherwise): its reply does not ask the SDK to refresh.
+  const refreshed = proxied !== undefined && c.d.proxies.refreshEnabled;
+  c.expiresAt = refreshed ? undefined : principal.expiresAt;
 
-  const result: Record<string, unknown> = { client: c.id, version: c.d.config.version, ping: c.d.config.pingIntervalSec, pong: true, ...expiry(principal.expiresAt) };
-  const subs: Record<string, unknown> = {};
+  // A push-only client never answers pings; an emulated one gets its session secret and gateway (it sends them back with its commands).
+  const result: Record<string, unknown> = { client: c.id, version: c.d.config.version, ping: c.d.config.pingIntervalSec, pong: !c.transport.info.unidirectional, ...(proxied ? {} : expiry(principal.expiresAt)), ...c.emulation() };
+  if (proxied?.data !== undefined) result.data = proxied.data;
+  // Keyed by channel names, which may be `__proto__` or `constructor` (channels without a namespace): a Map, made an object at the end.
+  const subs = new Map<string, unknown>();
   const sub = c.subscriber();
-  // The token's channels first (their positions are brought up to date at the reply), then the
-  // inbox, which may write as soon as it is placed: nothing awaits between it and the reply.
-  const settled = await Promise.allSettled(serverSide.map((ch) => c.d.node.place(sub, ch, c.d.node.grant(user, ch, {}, undefined, undefined), recoveryOf(req.subs?.[ch.channel]))));
+  /** A proxy's options for a server-side channel (none for a token's). */
+  const optionsOf = (ch: ServedChannel): ProxySubscription | undefined => proxied?.subs.get(ch.channel);
+  // The token's (or the proxy's) channels first (their positions are brought up to date at the
+  // reply), then the inbox, which may write as soon as it is placed: nothing awaits between it and the reply.
+  const settled = await Promise.allSettled(serverSide.map((ch) => {
+    const o = optionsOf(ch);
+    return c.d.node.place(sub, ch, c.d.node.grant(user, ch, {}, o?.override, o ? jsonInfo(o) : undefined), recoveryOf(askedOf(req.subs, ch.channel)));
+  }));
   const placed = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const cancel = () => {
     for (const p of placed) p.cancel();
@@ -119,9 +186,9 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   }
   try {
     if (own) {
-      const inbox = c.d.node.openInbox(sub, recoveryOf(req.subs?.[own]), () => c.disconnect(DisconnectCode.Slow));
+      const inbox = c.d.node.openInbox(sub, recoveryOf(askedOf(req.subs, own)), () => c.disconnect(DisconnectCode.Slow));
       c.subs.opened(own, inbox.opened, { fixed: true });
-      subs[own] = await inbox.result;
+      subs.set(own, await inbox.result);
     }
   } catch (err) {
     cancel();
@@ -130,15 +197,21 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   if (c.state !== "connecting") return cancel();
   for (const p of placed) {
     p.catchUp();
-    subs[p.channel] = p.result;
+    const o = proxied?.subs.get(p.channel);
+    subs.set(p.channel, o?.data === undefined ? p.result : { ...p.result, data: o.data });
   }
-  if (Object.keys(subs).length > 0) result.subs = subs;
+  if (subs.size > 0) result.subs = Object.fromEntries(subs);
   c.state = "connected";
   c.lastPingAt = Date.now();
-  c.d.sockets.add(c.ws, user, c.id); // removed by the server at close
+  c.index();
   c.reply(id, "connect", result);
   // Synchronously after the reply: every later publication reaches the socket through the topics.
-  for (const p of placed) c.subs.opened(p.channel, p.open());
+  for (const p of placed) {
+    const o = proxied?.subs.get(p.channel);
+    c.subs.opened(p.channel, p.open(), o ? { expiresAt: o.expiresAt, info: jsonInfo(o) } : {});
+    if (o?.expiresAt !== undefined && proxyRenews(serverSide.find((ch) => ch.channel === p.channel)!)) c.subRefreshBefore(p.channel, o.expiresAt);
+  }
+  if (refreshed && principal.expiresAt !== undefined) c.refreshBefore(principal.expiresAt);
 }
 
 /**
@@ -146,10 +219,13 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
  * within the connection's limit (106), a namespace that exists (102), its subscription token
  * checked when it gives one (109 expired, 103 invalid, close 3500 for another user's, client's or
  * channel's), then the policy (103; `$` channels and namespaces closed to clients need the token),
- * then placed: the reply, then the topics.
+ * then placed: the reply, then the topics. An unknown `delta` type closes with 3501 first;
+ * `delta: "fossil"` where the namespace allows it makes a delta subscription (`delta: true`).
  */
 async function subscribe(c: ClientContext, id: number | undefined, req: C.SubscribeRequest): Promise<void> {
   if (req.type !== undefined && req.type !== 0) throw new ProtocolError(ErrorCode.NotAvailable); // map and shared poll subscriptions are not served
+  // A delta type Centrifugo does not know closes the connection (3501); a known one the namespace does not allow is ignored (grant).
+  if (req.delta !== undefined && req.delta !== "" && !isDeltaType(req.delta)) throw new ProtocolError(ErrorCode.BadRequest, DisconnectCode.BadRequest);
   const node = c.d.node;
   const name = node.resolve(req.channel);
   if (name.kind === "invalid") throw new ProtocolError(ErrorCode.BadRequest);
@@ -162,10 +238,22 @@ async function subscribe(c: ClientContext, id: number | undefined, req: C.Subscr
     if (!check.ok) throw refused(tokenRefusal(check.failure, "subscribe"));
     token = check.grant;
   }
-  const channel = node.check(actor(c, req.channel, token !== undefined), "subscribe", name);
-  const grant = node.grant(c.user!, channel, req, token?.override, token?.info);
+  const decision = node.decide(actor(c, req.channel, token !== undefined), "subscribe", name);
+  const channel = decision.channel;
   if (c.subs.has(req.channel)) throw new ProtocolError(ErrorCode.AlreadySubscribed); // subscribed while the token was checked
   const pending = c.subs.pending(req.channel);
+  let proxied: ProxySubscription | undefined;
+  if (decision.kind === "proxy") {
+    // subscribe_proxy_enabled: the namespace's backend decides (docs/proxy.md); it never rejects, and answers within PROXY_TIMEOUT.
+    const o = await c.d.proxies.subscribe(c.proxyConnection(), req.channel, req.data);
+    if (pending.cancelled || c.state === "closed") return;
+    if (o.kind !== "result") {
+      if (c.subs.get(req.channel) === pending) c.subs.remove(req.channel);
+      throw refusal(o);
+    }
+    proxied = o.result;
+  }
+  const grant = proxied ? node.grant(c.user!, channel, req, proxied.override, jsonInfo(proxied)) : node.grant(c.user!, channel, req, token?.override, token?.info);
   let placement: Placement;
   try {
     placement = await node.place(c.subscriber(), channel, grant, recoveryOf(req), ((req.flag ?? 0) & REJECT_UNRECOVERED) !== 0);
@@ -175,9 +263,13 @@ async function subscribe(c: ClientContext, id: number | undefined, req: C.Subscr
   }
   if (pending.cancelled || c.state === "closed") return placement.cancel();
   // From here to the topic subscribe, synchronously: nothing of the channel can slip between.
-  const expiresAt = token?.expiresAt;
-  c.reply(id, "subscribe", { ...placement.result, ...expiry(expiresAt) });
+  const expiresAt = proxied ? proxied.expiresAt : token?.expiresAt;
+  const data = proxied?.data === undefined ? {} : { data: proxied.data };
+  // A subscription the proxy granted expires by the gateway's doing (renewed through proxy.sub_refresh,
+  // or ended with 2501 and subscribed again, which asks proxy.subscribe): its reply does not ask the SDK to renew it.
+  c.reply(id, "subscribe", { ...placement.result, ...data, ...(proxied ? {} : expiry(expiresAt)) });
   c.subs.opened(req.channel, placement.open(), { expiresAt, info: grant.info });
+  if (proxied && expiresAt !== undefined && proxyRenews(channel)) c.subRefreshBefore(req.channel, expiresAt);
 }
 
 /**
@@ -218,11 +310,42 @@ function unsubscribe(c: ClientContext, id: number | undefined, req: C.ChannelReq
   c.reply(id, "unsubscribe", {});
 }
 
-function publish(c: ClientContext, id: number | undefined, req: C.PublishRequest): void {
+/**
+ * `publish`: the policy, or with `publish_proxy_enabled` the namespace's backend, whose answer may
+ * replace the data (docs/proxy.md); then published as the client's (its channel info with it).
+ */
+async function publish(c: ClientContext, id: number | undefined, req: C.PublishRequest): Promise<void> {
+  const decision = c.d.node.decide(actor(c, req.channel), "publish", req.channel);
+  let data = req.data;
+  let skipHistory = false;
+  if (decision.kind === "proxy") {
+    if (!depthWithin(data)) throw new ProtocolError(ErrorCode.BadRequest);
+    const o = await c.d.proxies.publish(c.proxyConnection(), req.channel, data);
+    if (c.state !== "connected") return;
+    if (o.kind !== "result") throw refusal(o);
+    if (o.result.data !== undefined) data = o.result.data;
+    skipHistory = o.result.skipHistory;
+  }
   const sub = c.subs.open(req.channel);
-  const info: C.ClientInfo = sub?.info === undefined ? { user: c.user!, client: c.id } : { user: c.user!, client: c.id, chan_info: sub.info };
-  c.d.node.publish(actor(c, req.channel), req.channel, req.data, info, c.creator());
-  c.reply(id, "publish", {});
+  const info: C.ClientInfo = { user: c.user!, client: c.id };
+  if (c.connInfo !== undefined) info.conn_info = c.connInfo;
+  if (sub?.info !== undefined) info.chan_info = sub.info;
+  // Taken in command order (a refusal is its reply); answered once stored, holding up no later command.
+  const stored = c.d.node.publishTo(decision.channel, data, info, c.creator(), skipHistory);
+  c.replyWhen(id, "publish", stored.then(() => ({})));
+}
+
+/**
+ * `rpc`: a request on `rpc.<method>` with the proxy envelope (docs/proxy.md), answered within
+ * PROXY_TIMEOUT: the result's `data`, the backend's error as it is, or its disconnect; a method
+ * that is not 1-64 of `A-Z a-z 0-9 _ -` or data nested too deep: 107; nobody serving it: 108.
+ */
+async function rpc(c: ClientContext, id: number | undefined, req: C.RpcRequest): Promise<void> {
+  if (!depthWithin(req.data)) throw new ProtocolError(ErrorCode.BadRequest);
+  const o = await c.d.proxies.rpc(c.proxyConnection(), req.method ?? "", req.data);
+  if (c.state !== "connected") return;
+  if (o.kind !== "result") throw refusal(o);
+  c.reply(id, "rpc", o.result.data === undefined ? {} : { data: o.result.data });
 }
 
 async function refresh(c: ClientContext, id: number | undefined, req: C.RefreshRequest): Promise<void> {
@@ -232,7 +355,7 @@ async function refresh(c: ClientContext, id: number | undefined, req: C.RefreshR
     throw new ProtocolError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
   }
   if (check.principal.userId !== c.user) throw new ProtocolError(ErrorCode.Unauthorized, DisconnectCode.InvalidToken);
-  c.ws.data.expiresAt = check.principal.expiresAt;
+  c.expiresAt = check.principal.expiresAt;
   c.reply(id, "refresh", { client: c.id, version: c.d.config.version, ...expiry(check.principal.expiresAt) });
 }
 
