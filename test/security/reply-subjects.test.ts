@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
-import { NOTIFICATIONS_STREAM, REPLY_PREFIX, ROOMS_STREAM, roomSubject, userStoreSubject, type Responder } from "@rt/protocol";
+import { NOTIFICATIONS_STREAM, REPLY_PREFIX, ROOMS_STREAM, gatewayEmulationSubject, roomSubject, userStoreSubject, type Responder } from "@rt/protocol";
 import { NATS_ADMIN, SdkClient, TestSocket, TestSystem, metric, natsAs, signToken, waitFor, type ServiceProcess } from "@rt/testkit";
 
 let sys: TestSystem;
@@ -14,6 +14,8 @@ let admin: NatsConnection;
 let backend: NatsConnection;
 let jsm: JetStreamManager;
 let member: TestSocket;
+/** The gateway's id, as other gateways address its emulation requests (`gateway.emulation.<id>`). */
+let gatewayId: string;
 /** The backend connection's permissions errors, as `<operation> <subject>`. */
 const violations: string[] = [];
 
@@ -31,6 +33,8 @@ beforeAll(async () => {
   const sent = await backend.request("notifier.send", JSON.stringify({ user_id: "reply-victim", body: "kept" }), { timeout: 5000 });
   expect(sent.json<{ seq?: number }>().seq).toBeGreaterThan(0);
   member = await TestSocket.open(`${sys.gw(0).ws}/chat/lobby`);
+  gatewayId = ((await askAs(REPLY_PREFIX.gather, "gateway.control.info", "{}")) as { gateway: string }).gateway;
+  expect(gatewayId).toBeTruthy();
 });
 afterAll(async () => {
   member?.close();
@@ -87,6 +91,15 @@ const CASES: Case[] = [
   {
     responder: "presence.query", service: () => sys.gw(0), requester: () => admin, subject: "presence.query.lobby", body: JSON.stringify({ kind: "list" }),
     answered: async () => expect(await askAs(REPLY_PREFIX.gather, "presence.query.lobby", JSON.stringify({ kind: "list" }))).toHaveProperty("members.length", 1),
+  },
+  {
+    // Another gateway's forward of an /emulation POST; a session nobody holds, so a normal one is answered "gone".
+    responder: "gateway.emulation", service: () => sys.gw(0), requester: () => admin,
+    get subject() {
+      return gatewayEmulationSubject(gatewayId);
+    },
+    body: JSON.stringify({ session: "A".repeat(43), encoding: "json", data: JSON.stringify({ id: 2, publish: { channel: "chat:lobby", data: { text: "forged" } } }) }),
+    answered: async () => expect(await askAs(REPLY_PREFIX.emulation, gatewayEmulationSubject(gatewayId), JSON.stringify({ session: "A".repeat(43), encoding: "json", data: "{}" }))).toEqual({ outcome: "gone" }),
   },
 ];
 

@@ -19,6 +19,11 @@ export const SUBSCRIPTION_EXPIRED = { code: 2501, reason: "subscription expired"
 /** The SDK's subscribe flag asking for 112 instead of an unrecovered subscription (set when the app gave a getState callback). */
 const REJECT_UNRECOVERED = 2;
 
+/** The connect request's `subs` entry for `channel`: an own key only (not `constructor` or `toString` of every object). */
+function askedOf<T>(subs: Record<string, T> | undefined, channel: string): T | undefined {
+  return subs !== undefined && Object.hasOwn(subs, channel) ? subs[channel] : undefined;
+}
+
 /** The recovery a client asks for (subscribe, or a connect's `subs`): an offset in an epoch. */
 function recoveryOf(asked: { recover?: boolean | undefined; offset?: number | undefined; epoch?: string | undefined } | undefined): Recovery | undefined {
   return asked?.recover && asked.epoch ? { offset: asked.offset ?? 0, epoch: asked.epoch } : undefined;
@@ -159,7 +164,8 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   // A push-only client never answers pings; an emulated one gets its session secret and gateway (it sends them back with its commands).
   const result: Record<string, unknown> = { client: c.id, version: c.d.config.version, ping: c.d.config.pingIntervalSec, pong: !c.transport.info.unidirectional, ...(proxied ? {} : expiry(principal.expiresAt)), ...c.emulation() };
   if (proxied?.data !== undefined) result.data = proxied.data;
-  const subs: Record<string, unknown> = {};
+  // Keyed by channel names, which may be `__proto__` or `constructor` (channels without a namespace): a Map, made an object at the end.
+  const subs = new Map<string, unknown>();
   const sub = c.subscriber();
   /** A proxy's options for a server-side channel (none for a token's). */
   const optionsOf = (ch: ServedChannel): ProxySubscription | undefined => proxied?.subs.get(ch.channel);
@@ -167,7 +173,7 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   // reply), then the inbox, which may write as soon as it is placed: nothing awaits between it and the reply.
   const settled = await Promise.allSettled(serverSide.map((ch) => {
     const o = optionsOf(ch);
-    return c.d.node.place(sub, ch, c.d.node.grant(user, ch, {}, o?.override, o ? jsonInfo(o) : undefined), recoveryOf(req.subs?.[ch.channel]));
+    return c.d.node.place(sub, ch, c.d.node.grant(user, ch, {}, o?.override, o ? jsonInfo(o) : undefined), recoveryOf(askedOf(req.subs, ch.channel)));
   }));
   const placed = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
   const cancel = () => {
@@ -180,9 +186,9 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   }
   try {
     if (own) {
-      const inbox = c.d.node.openInbox(sub, recoveryOf(req.subs?.[own]), () => c.disconnect(DisconnectCode.Slow));
+      const inbox = c.d.node.openInbox(sub, recoveryOf(askedOf(req.subs, own)), () => c.disconnect(DisconnectCode.Slow));
       c.subs.opened(own, inbox.opened, { fixed: true });
-      subs[own] = await inbox.result;
+      subs.set(own, await inbox.result);
     }
   } catch (err) {
     cancel();
@@ -192,9 +198,9 @@ async function connect(c: ClientContext, id: number | undefined, req: C.ConnectR
   for (const p of placed) {
     p.catchUp();
     const o = proxied?.subs.get(p.channel);
-    subs[p.channel] = o?.data === undefined ? p.result : { ...p.result, data: o.data };
+    subs.set(p.channel, o?.data === undefined ? p.result : { ...p.result, data: o.data });
   }
-  if (Object.keys(subs).length > 0) result.subs = subs;
+  if (subs.size > 0) result.subs = Object.fromEntries(subs);
   c.state = "connected";
   c.lastPingAt = Date.now();
   c.index();
