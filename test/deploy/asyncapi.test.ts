@@ -92,6 +92,8 @@ const SAMPLES: Record<keyof typeof subjects, string[] | "not a subject"> = {
   answerSubject: [subjects.answerSubject("0".repeat(64))],
   metricsSubject: [subjects.metricsSubject("web-1")],
   streamAdvisorySubjects: [...subjects.streamAdvisorySubjects(subjects.ROOMS_STREAM), ...subjects.streamAdvisorySubjects(subjects.NOTIFICATIONS_STREAM)],
+  streamLeaderElectedSubject: [subjects.streamLeaderElectedSubject(subjects.ROOMS_STREAM)],
+  STREAM_LEADER_ELECTED_WILDCARD: [subjects.STREAM_LEADER_ELECTED_WILDCARD],
   GATEWAY_HEARTBEAT_PREFIX: [`${subjects.GATEWAY_HEARTBEAT_PREFIX}g1`],
   GATEWAY_HEARTBEAT_WILDCARD: [subjects.GATEWAY_HEARTBEAT_WILDCARD],
   gatewayHeartbeatSubject: [subjects.gatewayHeartbeatSubject("g1")],

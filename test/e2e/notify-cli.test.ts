@@ -158,8 +158,11 @@ describe("bun run token", () => {
     [["--user", "u", "--ttl", "forever"], "--ttl must be a duration"],
     [["--user", "u", "--ttl", "400d"], "--ttl must be at most"],
     [["--user", "u", "--nope"], "nope"],
-    [["--user", "u", "--channel", "#someone"], "--channel #someone"],
-    [["--user", "u", "--channel", "chat:no room"], "--channel chat:no room"],
+    [["--user", "u", "--connect-channel", "#someone"], "--connect-channel #someone"],
+    [["--user", "u", "--connect-channel", "chat:no room"], "--connect-channel chat:no room"],
+    [["--user", "u", "--channel", "chat:no room"], '--channel "chat:no room"'],
+    [["--user", "u", "--channel", "board:a", "--channel", "board:b"], "names the one channel of a subscription token"],
+    [["--user", "u", "--channel", "board:a", "--connect-channel", "chat:x"], "not both"],
   ])("bad input %p: exit 2, %s", async (args, said) => {
     const r = await token(args, { JWT_SECRET: TEST_JWT_SECRET });
     expect(r.code).toBe(2);
@@ -167,9 +170,9 @@ describe("bun run token", () => {
     expect(r.out).toBe("");
   });
 
-  test("--channel puts channels in the claim: the connection is subscribed to them at connect", async () => {
+  test("--connect-channel puts channels in the claim: the connection is subscribed to them at connect", async () => {
     await using sys = await TestSystem.start({ gateways: 1 });
-    const r = await token(["--user", "tok-ch", "--channel", "chat:tok-room", "--channel", "system:monitor"], { JWT_SECRET: TEST_JWT_SECRET });
+    const r = await token(["--user", "tok-ch", "--connect-channel", "chat:tok-room", "--connect-channel", "system:monitor"], { JWT_SECRET: TEST_JWT_SECRET });
     expect(r.code).toBe(0);
     await using s = await TestSocket.open(`${sys.gw(0).ws}/connection/websocket`);
     s.send({ id: 1, connect: { token: r.out } });

@@ -163,6 +163,15 @@ export function streamAdvisorySubjects(stream: string): string[] {
   return [`$JS.EVENT.ADVISORY.STREAM.CREATED.${stream}`, `$JS.EVENT.ADVISORY.STREAM.DELETED.${stream}`];
 }
 
+/** JetStream's advisory that a stream (any) has a new leader: publishes refused while it had none can go again. */
+export const STREAM_LEADER_ELECTED_WILDCARD = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.*";
+
+/** JetStream's advisory that `stream` has a new leader (stream names are ours, subject-safe). */
+export function streamLeaderElectedSubject(stream: string): string {
+  if (!isSafeToken(stream)) throw new RangeError("invalid stream name");
+  return `$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.${stream}`;
+}
+
 /** Every gateway's heartbeats. */
 export const GATEWAY_HEARTBEAT_PREFIX = "gateway.heartbeat.";
 export const GATEWAY_HEARTBEAT_WILDCARD = "gateway.heartbeat.*";

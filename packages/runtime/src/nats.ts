@@ -38,8 +38,16 @@ export interface ServiceNats {
 }
 
 /**
+ * How a service notices a NATS node that hangs (accepts no more, answers nothing) rather than
+ * closing: a PING every 2 s, stale after 2 unanswered (4-6 s), and a connect attempt given 2 s
+ * (the client's 20 s default was spent on the hung node itself at the reconnect). A node that
+ * dies closes the socket, which is noticed at once.
+ */
+const LIVENESS = { pingInterval: 2000, maxPingOut: 2, timeout: 2000 } as const;
+
+/**
  * Connects with the settings every service needs: reconnect forever (the client default gives up
- * after 10 attempts), keep trying the first connect, and log each status change. Credentials the
+ * after 10 attempts), keep trying the first connect, notice a hung node (LIVENESS), and log each status change. Credentials the
  * server refuses reject with NatsAuthError (the client stops retrying after the second refusal).
  */
 export async function connectNats(opts: ServiceNatsOptions): Promise<ServiceNats> {
@@ -55,8 +63,7 @@ export async function connectNats(opts: ServiceNatsOptions): Promise<ServiceNats
       reconnectTimeWait: 250,
       reconnectJitter: 100,
       waitOnFirstConnect: true,
-      pingInterval: 10_000,
-      maxPingOut: 3,
+      ...LIVENESS,
     });
   } catch (err) {
     if (err instanceof AuthorizationError) throw new NatsAuthError(`NATS refused the credentials (${describeNatsAuth(opts)}): ${err.message}`, { cause: err });

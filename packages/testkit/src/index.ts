@@ -19,3 +19,4 @@ export { metric, samples } from "./prom.ts";
 export { NATS_ADMIN, NATS_AUTH_CONF, TEST_NATS_PASSWORDS, natsAs, natsServerEnv, serviceNatsEnv, type NatsRole } from "./nats-auth.ts";
 export { importCycles, localImports, type ImportCycle } from "./import-cycles.ts";
 export { TestEventSource } from "./event-source.ts";
+export { RoomPulse, type PulseReceiver, type PulseReport, type PulseSender } from "./room-pulse.ts";

@@ -13,6 +13,8 @@ export interface ClusterNode {
   name: string;
   port: number;
   clusterPort: number;
+  /** nats-server's monitoring port (`/connz`: which node a client is connected to). */
+  monitorPort: number;
   storeDir: string;
   proc: Subprocess | undefined;
 }
@@ -32,7 +34,7 @@ export class TestCluster implements AsyncDisposable {
     const dir = mkdtempSync(join(tmpdir(), "rt-cluster-"));
     const nodes: ClusterNode[] = [];
     for (let i = 1; i <= size; i++) {
-      nodes.push({ name: `n${i}`, port: await freePort(), clusterPort: await freePort(), storeDir: join(dir, `n${i}`), proc: undefined });
+      nodes.push({ name: `n${i}`, port: await freePort(), clusterPort: await freePort(), monitorPort: await freePort(), storeDir: join(dir, `n${i}`), proc: undefined });
     }
     const c = new TestCluster(nodes, dir);
     try {
@@ -74,6 +76,70 @@ export class TestCluster implements AsyncDisposable {
     }, timeoutMs, 200);
   }
 
+  /** The live node that client connection `name` (its nats.js `name` option) is connected to now, or undefined. */
+  async clientNode(name: string): Promise<string | undefined> {
+    for (const n of this.nodes.filter((x) => x.proc)) {
+      const r = await fetch(`http://127.0.0.1:${n.monitorPort}/connz?limit=4096`).catch(() => undefined);
+      if (!r?.ok) continue;
+      const connz = (await r.json()) as { connections?: Array<{ name?: string }> };
+      if (connz.connections?.some((c) => c.name === name)) return n.name;
+    }
+    return undefined;
+  }
+
+  /** Asks the leader of `stream` to step down, and waits until another node leads it. */
+  async stepDown(stream: string, timeoutMs = 30_000): Promise<string> {
+    const before = await this.streamLeader(stream);
+    await this.jsApi(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`);
+    let now = before;
+    await waitFor(`${stream} led by another node than ${before}`, async () => {
+      now = await this.streamLeader(stream);
+      return now !== before;
+    }, timeoutMs, 100);
+    return now;
+  }
+
+  /** Moves the leader of `stream` off `nodes` (step-downs until another node leads it); returns the leader. */
+  async leaderOff(stream: string, nodes: Array<string | undefined>): Promise<string> {
+    let leader = await this.streamLeader(stream);
+    for (let i = 0; i < 20 && nodes.includes(leader); i++) leader = await this.stepDown(stream);
+    if (nodes.includes(leader)) throw new Error(`${stream} stayed on ${leader}`);
+    return leader;
+  }
+
+  /** Moves the leader of `stream` to `node` (step-downs until it leads; each elects one of the others at random). */
+  async leaderTo(stream: string, node: string): Promise<string> {
+    let leader = await this.streamLeader(stream);
+    for (let i = 0; i < 30 && leader !== node; i++) leader = await this.stepDown(stream);
+    if (leader !== node) throw new Error(`${stream} never went to ${node}`);
+    return leader;
+  }
+
+  /** The node leading the JetStream meta group now (its `/jsz`), or undefined while there is none. */
+  async metaLeader(): Promise<string | undefined> {
+    for (const n of this.nodes.filter((x) => x.proc)) {
+      const r = await fetch(`http://127.0.0.1:${n.monitorPort}/jsz`).catch(() => undefined);
+      if (!r?.ok) continue;
+      const leader = ((await r.json()) as { meta_cluster?: { leader?: string } }).meta_cluster?.leader;
+      if (leader) return leader;
+    }
+    return undefined;
+  }
+
+  /** Moves the JetStream meta leader to `node` (step-downs until it leads: consumers are created through it). */
+  async metaLeaderTo(node: string, timeoutMs = 30_000): Promise<void> {
+    for (let i = 0; i < 30; i++) {
+      const before = await this.metaLeader();
+      if (before === node) return;
+      await this.jsApi("$JS.API.META.LEADER.STEPDOWN").catch(() => undefined);
+      await waitFor(`a meta leader other than ${before}`, async () => {
+        const now = await this.metaLeader();
+        return now !== undefined && now !== before;
+      }, timeoutMs, 100);
+    }
+    throw new Error(`the meta leader never went to ${node}`);
+  }
+
   /** Kills node `name` (SIGKILL when `hard`), keeping its store. */
   async kill(name: string, hard = true): Promise<void> {
     const n = this.node(name);
@@ -109,6 +175,7 @@ export class TestCluster implements AsyncDisposable {
       `include "${includePath(conf)}"`,
       `server_name: ${n.name}`,
       `listen: 127.0.0.1:${n.port}`,
+      `http: 127.0.0.1:${n.monitorPort}`,
       `jetstream { store_dir: "${n.storeDir}" }`,
       `cluster {`,
       `  name: rt-test`,

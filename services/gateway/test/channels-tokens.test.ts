@@ -178,8 +178,8 @@ describe("subscription tokens", () => {
     await c.subscribe("board:sep2", { token: await subToken("tok-sep", "board:sep2", { secret: SUBSCRIPTION_SECRET }) });
   });
 
-  test("bun run token --user U --subscription CHANNEL makes one the gateway takes (with --info)", async () => {
-    const p = Bun.spawn(["bun", "run", "scripts/token.ts", "--user", "tok-cli", "--subscription", "board:cli", "--info", '{"name":"Cli"}'], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", JWT_SECRET: TEST_JWT_SECRET }, stdout: "pipe", stderr: "pipe" });
+  test.each([["--channel"], ["--subscription"]])("bun run token --user U %s CHANNEL makes one the gateway takes (with --info)", async (flag) => {
+    const p = Bun.spawn(["bun", "run", "scripts/token.ts", "--user", "tok-cli", flag, "board:cli", "--info", '{"name":"Cli"}'], { cwd: ROOT, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", JWT_SECRET: TEST_JWT_SECRET }, stdout: "pipe", stderr: "pipe" });
     const [code, out] = await Promise.all([p.exited, new Response(p.stdout).text()]);
     expect(code).toBe(0);
     await using c = await sdk(0, "tok-cli");

@@ -265,6 +265,45 @@ describe(`fossil deltas (seed ${seed}: FUZZ_SEED=${seed} repeats it)`, () => {
     });
   }
 
+  // The WebSocket refused (its endpoint answers the upgrade with 405), the SDK falls back to an HTTP
+  // stream or SSE on gateway 0, its commands POSTed to gateway 1's /emulation.
+  for (const kind of ["http_stream json", "http_stream protobuf", "sse"] as const) {
+    test(`${kind}: deltas reach a subscriber on a stream transport as on a WebSocket`, async () => {
+      const channel = `scores:stream-${kind.replace(/\W/g, "_")}`;
+      const g = sys.gw(0);
+      const transports = [
+        { transport: "websocket", endpoint: `${g.ws}/connection/http_stream` },
+        ...(kind === "sse" ? [] : [{ transport: "http_stream", endpoint: `${g.http}/connection/http_stream` }]),
+        { transport: "sse", endpoint: `${g.http}/connection/sse` },
+      ];
+      const options = { token: await signToken(`stream-${kind.length}`), emulationEndpoint: `${sys.gw(1).http}/emulation`, fetch, readableStream: ReadableStream, eventsource: TestEventSource, websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000 };
+      const c = new SdkClient(kind === "http_stream protobuf" ? (new ProtobufCentrifuge(transports as never, options as never) as unknown as Centrifuge) : new Centrifuge(transports as never, options as never));
+      const ws = await sdk(0, "beside", "json"); // a WebSocket delta subscriber on the same gateway
+      try {
+        await c.connect();
+        expect((c.centrifuge as unknown as { _transport: { name(): string } })._transport.name()).toBe(kind === "sse" ? "sse" : "http_stream");
+        const sub = await c.subscribe(channel, { delta: "fossil" });
+        const wsSub = await ws.subscribe(channel, { delta: "fossil" });
+        const next = boards();
+        const sent: Board[] = [];
+        for (let i = 0; i < 12; i++) {
+          sent.push(next());
+          await api("publish", { channel, data: sent.at(-1), delta: true });
+          if (i % 3 === 2) await c.waitFor(channel, i + 1);
+        }
+        await c.waitFor(channel, 12);
+        await ws.waitFor(channel, 12);
+        expect(c.data(channel)).toEqual(sent);
+        expect(ws.data(channel)).toEqual(sent);
+        // Whole only first: a burst (publications that reach the gateway together) goes as deltas after it.
+        for (const s of [sub, wsSub]) expect(statsOf(s)).toMatchObject({ numPublications: 12, numFullPayloads: 1, numDeltaPayloads: 11 });
+      } finally {
+        await c[Symbol.asyncDispose]();
+        await ws[Symbol.asyncDispose]();
+      }
+    });
+  }
+
   test("delta_publish: every client publication of a namespace without history reaches delta subscribers on both gateways as a delta", async () => {
     const channel = "feed:doc";
     const pub = await sdk(0, "p", "json");

@@ -24,6 +24,7 @@ const FILE = {
       // No history: core NATS; subscribes by the backend, publishes by the policy.
       { name: "live", subscribe_proxy_enabled: true, allow_publish_for_client: true },
       { name: "plain", allow_subscribe_for_client: true, allow_publish_for_client: true },
+      { name: "pres", allow_subscribe_for_client: true, presence: true, join_leave: true, force_push_join_leave: true, allow_presence_for_subscriber: true },
     ],
   },
 };
@@ -253,6 +254,10 @@ describe("refresh (PROXY_REFRESH=1)", () => {
     writer.send({ id: 2, publish: { channel: "plain:ci", data: { n: 1 } } });
     await reply(writer, 2);
     await waitFor("the refresh", () => n >= 1, 10_000);
+    // The backend has answered; an RPC answered after it by the same backend connection reaches the gateway after it (NATS keeps one publisher's order).
+    script.set("rpc.echo", () => ({ result: {} }));
+    writer.send({ id: 30, rpc: { method: "echo" } });
+    await reply(writer, 30);
     writer.send({ id: 3, publish: { channel: "plain:ci", data: { n: 2 } } });
     await reply(writer, 3);
     const pubs = () => replies(reader).flatMap((r) => ((r.push as Json | undefined)?.pub ? [(r.push as Json).pub as Json] : []));
@@ -261,6 +266,28 @@ describe("refresh (PROXY_REFRESH=1)", () => {
       { data: { n: 1 }, info: { user: "ci-wes", client: writerId, conn_info: { name: "Wes" } } },
       { data: { n: 2 }, info: { user: "ci-wes", client: writerId, conn_info: { name: "Wes 2" } } },
     ]);
+  });
+
+  test("the connection's info is in presence, joins and leaves (conn_info), across gateways", async () => {
+    await using a = await proxied(0, "pr-ann", { info: { name: "Ann" } });
+    await using b = await proxied(1, "pr-bob", { info: { name: "Bob" } });
+    const idOf = (s: TestSocket) => (replies(s).find((r) => r.id === 1)!.connect as Json).client as string;
+    a.send({ id: 2, subscribe: { channel: "pres:x" } });
+    await reply(a, 2);
+    b.send({ id: 2, subscribe: { channel: "pres:x" } });
+    await reply(b, 2);
+    const joins = () => replies(a).flatMap((r) => ((r.push as Json | undefined)?.join ? [((r.push as Json).join as Json).info] : []));
+    await a.until(() => joins().some((i) => (i as Json).user === "pr-bob"), "bob's join");
+    expect(joins().find((i) => (i as Json).user === "pr-bob")).toEqual({ user: "pr-bob", client: idOf(b), conn_info: { name: "Bob" } });
+    a.send({ id: 3, presence: { channel: "pres:x" } });
+    expect(((await reply(a, 3)).presence as Json).presence).toEqual({
+      [idOf(a)]: { client: idOf(a), user: "pr-ann", conn_info: { name: "Ann" } },
+      [idOf(b)]: { client: idOf(b), user: "pr-bob", conn_info: { name: "Bob" } },
+    });
+    b.close();
+    const leaves = () => replies(a).flatMap((r) => ((r.push as Json | undefined)?.leave ? [((r.push as Json).leave as Json).info] : []));
+    await a.until(() => leaves().length > 0, "bob's leave");
+    expect(leaves()).toEqual([{ user: "pr-bob", client: idOf(b), conn_info: { name: "Bob" } }]);
   });
 
   test("a refresh that gets no decision keeps the connection and asks again later", async () => {
@@ -377,6 +404,10 @@ describe("subscribe, publish and sub_refresh proxies (per namespace)", () => {
     s.send({ id: 3, publish: { channel: "p:sri", data: { n: 1 } } });
     await reply(s, 3);
     await waitFor("the sub_refresh", () => n >= 1, 10_000);
+    // As above: a round trip through the same backend after its answer.
+    script.set("rpc.echo", () => ({ result: {} }));
+    s.send({ id: 30, rpc: { method: "echo" } });
+    await reply(s, 30);
     s.send({ id: 4, publish: { channel: "p:sri", data: { n: 2 } } });
     await reply(s, 4);
     const infos = () => replies(s).flatMap((r) => ((r.push as Json | undefined)?.pub ? [(((r.push as Json).pub as Json).info as Json).chan_info] : []));
@@ -549,5 +580,29 @@ describe("`bun run example:backend` as its own process, two gateways, the SDK wi
     c.centrifuge.connect();
     await c.until(() => c.disconnects.length > 0, "disconnected");
     expect(c.disconnects).toEqual([{ code: 4501, reason: "unauthorized" }]);
+  });
+});
+
+describe("PROXY_CONNECT=1 without PROXY_REFRESH", () => {
+  let own: TestSystem;
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    own = await TestSystem.start({ gateways: 1, gatewayEnv: { PROXY_CONNECT: "1", PROXY_HTTP_HEADERS: "cookie" } });
+    nc = await connect({ ...natsAs("backend"), servers: own.natsUrl });
+    nc.subscribe("proxy.connect", { queue: "backends", callback: (_e, m) => void m.respond(JSON.stringify({ result: { user: "exp-ed", expire_at: unix(500) } })) });
+    nc.subscribe("proxy.refresh", { queue: "backends", callback: (_e, m) => void m.respond(JSON.stringify({ result: { expire_at: unix(60_000) } })) });
+    await nc.flush();
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await own?.[Symbol.asyncDispose]();
+  });
+
+  test("a connection whose connect answer set expire_at is closed with 3005 then (no expires in its reply: nobody refreshes it)", async () => {
+    await using s = await TestSocket.open(`${own.gw(0).ws}/connection/websocket`, { headers: { Cookie: "session=x" } });
+    s.send({ id: 1, connect: {} });
+    const r = (await reply(s, 1)).connect as Json;
+    expect(r.expires).toBeUndefined();
+    expect(await s.closed(10_000)).toBe(3005);
   });
 });

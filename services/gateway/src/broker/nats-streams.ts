@@ -11,6 +11,12 @@ const FETCH = { max_messages: 128 };
 const INACTIVE_MS = 30_000;
 /** How long one fetch waits for messages the consumer said are pending. */
 const FETCH_EXPIRES_MS = 5000;
+/**
+ * How long a read waits for its consumer before going on with single gets. Consumers are created
+ * through the JetStream meta leader; while the node that held it is lost (an election of 4-9 s),
+ * gets still work (the stream's own leader answers them), so a read never waits on the meta layer.
+ */
+const CONSUMER_WAIT_MS = 1000;
 
 const fromGet = (m: StoredMsg): ReadMsg => ({ seq: m.seq, subject: m.subject, data: m.data, at: m.time.getTime(), header: (n) => m.header?.get(n) ?? "" });
 const fromConsumer = (m: JsMsg): ReadMsg => ({
@@ -41,7 +47,7 @@ export class NatsStreams implements BrokerStreams {
 
   /**
    * The first GETS_FIRST come from single gets (`next_by_subj`, answered since nats-server 2.9);
-   * the rest through an ephemeral pull consumer (ack none, memory storage, one replica, one
+   * the rest through an ephemeral pull consumer (or, when none is made within CONSUMER_WAIT_MS, single gets on) (ack none, memory storage, one replica, one
    * `filter_subject`: no 2.10 feature) fetched 128 at a time: 1,000 messages in a few
    * milliseconds instead of one round trip each. Stopping early (`break`) deletes the consumer; one
    * left by a gateway that died goes after INACTIVE_MS. A fetch that stops short of what the
@@ -61,7 +67,7 @@ export class NatsStreams implements BrokerStreams {
       yield m;
       seq = m.seq + 1;
     }
-    const info = await this.jsm.consumers.add(stream, {
+    const adding = this.jsm.consumers.add(stream, {
       ack_policy: AckPolicy.None,
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: seq,
@@ -70,6 +76,19 @@ export class NatsStreams implements BrokerStreams {
       num_replicas: 1,
       inactive_threshold: nanos(INACTIVE_MS),
     });
+    const slow = Promise.withResolvers<undefined>();
+    const timer = setTimeout(() => slow.resolve(undefined), CONSUMER_WAIT_MS);
+    const info = await Promise.race([adding, slow.promise]).finally(() => clearTimeout(timer));
+    if (info === undefined) {
+      // The meta layer is slow or electing: one get at a time (a consumer made late is removed unused).
+      adding.then((late) => this.jsm.consumers.delete(stream, late.name), () => undefined).catch(() => undefined);
+      for (;;) {
+        const m = await this.get(stream, { seq, next_by_subj: subject });
+        if (!m) return;
+        yield m;
+        seq = m.seq + 1;
+      }
+    }
     try {
       let pending = info.num_pending;
       let delivered = 0;

@@ -1,5 +1,6 @@
 import type { Msg, MsgHdrs } from "@nats-io/transport-node";
 import { randomBytes } from "node:crypto";
+import { STREAM_LEADER_ELECTED_WILDCARD } from "@rt/protocol";
 import { Backoff } from "../backoff.ts";
 import type { Broker } from "./broker.ts";
 import { settle, type Outbox, type OutboxEntry, type Stored } from "./outbox.ts";
@@ -78,7 +79,8 @@ export interface StreamPublisherEvents {
  * one sent once it has a new one would be stored before them. So a publish unconfirmed for HOLD_MS
  * holds back the first send of anything newer, and whatever is sent again (after a reconnect, a
  * refusal, a lost confirmation) starts with the oldest alone (a probe, asking for an ack): the rest
- * follows once the stream has stored it. A publish the stream
+ * follows once the stream has stored it; when JetStream announces a new stream leader, at once
+ * (`LEADER_ELECTED`: no wait for the backoff or the ack timeout). A publish the stream
  * refuses for good (over its `max_msg_size`) leaves the outbox, counted, and holds nothing up.
  */
 export class StreamPublisher implements StreamPublishing {
@@ -109,6 +111,7 @@ export class StreamPublisher implements StreamPublishing {
     this.headerPrefix = `NATS/1.0\r\n${ORIGIN_HEADER}: ${this.origin}\r\nNats-Msg-Id: ${this.origin}:`;
     broker.acquire(`${this.ackPrefix}*`, (msg) => this.onAck(msg));
     broker.onUp(() => this.reconnected());
+    broker.acquire(STREAM_LEADER_ELECTED_WILDCARD, () => this.leaderElected());
   }
 
   /** Starts the check for confirmations that never came. */
@@ -231,9 +234,23 @@ export class StreamPublisher implements StreamPublishing {
     this.retry = setTimeout(() => this.resend(), this.backoff.next());
   }
 
+  /**
+   * A stream has a new leader (JetStream's advisory): what waits goes again now (the oldest alone
+   * first), not after the backoff or the ack timeout: a lost leader's stream has none for the 4-9 s
+   * nats-server's election takes, and what was sent meanwhile was refused or lost. Not during a
+   * reconnect's grace (its reads confirm what was stored before the cut).
+   */
+  private leaderElected(): void {
+    if (this.outbox.size === 0 || Date.now() < this.graceUntil || !this.broker.connected()) return;
+    this.backoff.reset();
+    this.resend();
+  }
+  private graceUntil = 0;
+
   /** A (re)connect: what waits goes again after RECONNECT_GRACE_MS (at once when nothing waits). */
   private reconnected(): void {
     clearTimeout(this.retry);
+    this.graceUntil = Date.now() + RECONNECT_GRACE_MS;
     if (this.outbox.size === 0) return this.resend();
     this.paused = true;
     this.retry = setTimeout(() => this.resend(), RECONNECT_GRACE_MS);

@@ -1,5 +1,5 @@
 import { headers as natsHeaders, type Msg } from "@nats-io/transport-node";
-import { LIVE_ONLY_HEADER, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, type RoomPublication } from "@rt/protocol";
+import { LIVE_ONLY_HEADER, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, streamLeaderElectedSubject, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
@@ -92,6 +92,12 @@ interface ChannelState {
   earlyTimer: ReturnType<typeof setTimeout> | undefined;
   /** A publish into the channel while it had nothing stored (as this gateway saw it) was counted as its creation. */
   created: boolean;
+  /**
+   * The link dropped since the cursor was last known complete: what the stream republished meanwhile
+   * never came, so a gap is read at once (no REORDER_MS wait), and the channel's top is checked for
+   * a tail that no later publication would reveal.
+   */
+  missed: boolean;
   /** Live-only publications that arrived while early ones wait for a gap: written after them, in arrival order. */
   afterEarly: StreamEvent[];
 }
@@ -145,7 +151,14 @@ export class StreamHub implements HistoryHub {
     this.historySize = store.stream.limits.size;
     this.namespace = store.stream.namespace;
     broker.onUp(() => {
-      for (const st of this.channels.values()) void this.sync(st);
+      for (const st of this.channels.values()) {
+        st.missed = true;
+        void this.sync(st);
+      }
+    });
+    // A new leader of this stream: reads that failed while it had none go again now, not after their backoff.
+    broker.acquire(streamLeaderElectedSubject(store.stream.name), () => {
+      for (const st of this.channels.values()) if (st.cursor.state !== "live" || st.missed) void this.sync(st);
     });
     epoch.onChange((e) => this.epochChanged(e));
   }
@@ -181,6 +194,7 @@ export class StreamHub implements HistoryHub {
       earlyBytes: 0,
       earlyTimer: undefined,
       created: false,
+      missed: false,
       afterEarly: [],
     };
     this.count(fresh, audience, 1);
@@ -471,7 +485,16 @@ export class StreamHub implements HistoryHub {
       const top = await this.store.top(st.channel);
       if (c.state !== "positioning") return;
       c.position(epoch, top);
-    } else if (c.state === "live") c.replay(); // a reconnect: what was republished meanwhile is in the stream
+    } else if (c.state === "live" && st.missed) {
+      // A reconnect: the cursor stays live (the stream's next republished publication shows a gap, if
+      // any, and that is read at once); only a tail no later publication reveals needs this look.
+      const last = c.last;
+      const top = await this.store.top(st.channel);
+      if (c.state === "live" && c.last === last) {
+        if (top > c.last) c.replay();
+        else st.missed = false;
+      }
+    }
     while (c.state === "replaying") {
       const generation = c.generation;
       let atEnd = true;
@@ -487,7 +510,10 @@ export class StreamHub implements HistoryHub {
       }
       if (c.generation !== generation) continue;
       if (c.state !== "replaying") return;
-      if (atEnd) this.goLive(st);
+      if (atEnd) {
+        st.missed = false;
+        this.goLive(st);
+      }
     }
   }
 
@@ -603,7 +629,7 @@ export class StreamHub implements HistoryHub {
   private early(st: ChannelState, e: StreamEvent): void {
     st.early.set(e.prev, e);
     st.earlyBytes += e.raw.byteLength;
-    if (st.early.size > REORDER_LIMIT.maxEvents || st.earlyBytes > REORDER_LIMIT.maxBytes) return this.readGap(st);
+    if (st.missed || st.early.size > REORDER_LIMIT.maxEvents || st.earlyBytes > REORDER_LIMIT.maxBytes) return this.readGap(st);
     st.earlyTimer ??= setTimeout(() => this.readGap(st), REORDER_MS);
   }
 

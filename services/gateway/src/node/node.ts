@@ -10,6 +10,7 @@ import type { Inbox } from "../channels/inbox.ts";
 import { MONITOR_TOPIC, type MonitorRelay } from "../channels/monitor.ts";
 import type { StreamEpoch } from "../channels/stream-epoch.ts";
 import { ClusterUnavailableError } from "../cluster/gather.ts";
+import { clientInfoOf } from "../presence/member-book.ts";
 import type { Presence } from "../presence/presence.ts";
 import type { PushEncoding } from "../protocols/centrifugo/push.ts";
 import type { RoomData, SocketOf } from "../protocols/socket-data.ts";
@@ -185,7 +186,7 @@ export class Node {
     const ref = this.check(actor, "presence", channel);
     const members = await askPresence(() => this.d.presence.list(ref.channel));
     // Own properties whatever the client ids are (a `__proto__` from NATS would set the prototype).
-    return Object.fromEntries([...members].map(([client, m]) => [client, m.info === undefined ? { client, user: m.user } : { client, user: m.user, chan_info: m.info }]));
+    return Object.fromEntries([...members].map(([client, m]) => [client, { ...clientInfoOf(m), client }]));
   }
 
   /** The number of `channel`'s clients and distinct users on every gateway. */

@@ -97,7 +97,7 @@ export async function placeInHub(
       const joinLeave = watching ? enc.joinLeaveTopic(channel) : undefined;
       if (joinLeave) sub.sink.subscribe(joinLeave);
       const member = f.presence || f.emitJoinLeave;
-      if (member) presence.add(channel, sub.id, sub.user, { listed: f.presence, emit: f.emitJoinLeave, info: grant.info }); // its own join too, when it asked for joins
+      if (member) presence.add(channel, sub.id, sub.user, { listed: f.presence, emit: f.emitJoinLeave, info: grant.info, connInfo: sub.connInfo }); // its own join too, when it asked for joins
       return {
         close() {
           if (topic === undefined) hub.deltas.leave(channel, sub.sink, enc);

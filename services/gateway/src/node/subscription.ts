@@ -10,6 +10,8 @@ export interface Subscriber {
   readonly user: string;
   readonly sink: Sink;
   readonly pushes: PushEncoding;
+  /** Its connection info (the connect proxy's `info`) as it is now, when it has one: in presence, joins and leaves. */
+  readonly connInfo?: unknown;
 }
 
 /** How one subscription behaves: what the policy granted, and what a subscription token added. */

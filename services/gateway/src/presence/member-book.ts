@@ -1,8 +1,9 @@
-/** A member of a channel as presence reports it (`info`: its channel info, when it has one). */
+/** A member of a channel as presence reports it (`info`: its channel info, `connInfo`: its connection info, when it has them). */
 export interface Member {
   client: string;
   user: string;
   info?: unknown;
+  connInfo?: unknown;
 }
 
 /** What changed in a channel's membership: members to announce as joined, and as left. */
@@ -13,14 +14,29 @@ export interface MembershipChange {
 
 const none = (): MembershipChange => ({ joined: [], left: [] });
 
-/** A member as an answer or an event carries it: `[client, user]`, or `[client, user, info]`. */
-export type MemberTuple = readonly [string, string] | readonly [string, string, unknown];
+/** A member as an answer or an event carries it: `[client, user]`, `[client, user, info]`, or `[client, user, info | null, connInfo]`. */
+export type MemberTuple = readonly [string, string] | readonly [string, string, unknown] | readonly [string, string, unknown, unknown];
 
 /** A member from its tuple. */
-export const memberOf = (t: MemberTuple): Member => (t.length === 3 ? { client: t[0], user: t[1], info: t[2] } : { client: t[0], user: t[1] });
+export function memberOf(t: MemberTuple): Member {
+  if (t.length === 2) return { client: t[0], user: t[1] };
+  if (t.length === 3) return { client: t[0], user: t[1], info: t[2] };
+  return t[2] === null ? { client: t[0], user: t[1], connInfo: t[3] } : { client: t[0], user: t[1], info: t[2], connInfo: t[3] };
+}
 
 /** A member as a tuple. */
-export const tupleOf = (m: Member): MemberTuple => (m.info === undefined ? [m.client, m.user] : [m.client, m.user, m.info]);
+export function tupleOf(m: Member): MemberTuple {
+  if (m.connInfo !== undefined) return [m.client, m.user, m.info ?? null, m.connInfo];
+  return m.info === undefined ? [m.client, m.user] : [m.client, m.user, m.info];
+}
+
+/** A member as the protocol's ClientInfo (presence answers, joins and leaves). */
+export function clientInfoOf(m: Member): { user: string; client: string; conn_info?: unknown; chan_info?: unknown } {
+  const info: { user: string; client: string; conn_info?: unknown; chan_info?: unknown } = { user: m.user, client: m.client };
+  if (m.connInfo !== undefined) info.conn_info = m.connInfo;
+  if (m.info !== undefined) info.chan_info = m.info;
+  return info;
+}
 
 /**
  * The members other gateways have in one channel, per gateway, for a channel with join/leave

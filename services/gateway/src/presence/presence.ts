@@ -10,11 +10,11 @@ import { noneYet, type PerEncoding, type PushEncoding } from "../protocols/centr
 import type { Rejections } from "../rejections.ts";
 import { ClusterUnavailableError, answerInParts, askEveryGateway, readJson } from "../cluster/gather.ts";
 import { split, textBytes } from "../cluster/parts.ts";
-import { MemberBook, memberOf, tupleOf, type Member, type MemberTuple } from "./member-book.ts";
+import { MemberBook, clientInfoOf, memberOf, tupleOf, type Member, type MemberTuple } from "./member-book.ts";
 import type { TopicPublisher } from "../channels/sink.ts";
 
-/** A member's bytes in an answer: `["client","user"],` with room for escapes (and its channel info). */
-const memberBytes = (m: MemberTuple): number => m[0].length + 2 * m[1].length + 8 + (m.length === 3 ? 2 * (JSON.stringify(m[2])?.length ?? 4) : 0);
+/** A member's bytes in an answer: `["client","user"],` with room for escapes (and its channel and connection info). */
+const memberBytes = (m: MemberTuple): number => m[0].length + 2 * m[1].length + 8 + (m.length >= 3 ? 2 * (JSON.stringify(m[2])?.length ?? 4) : 0) + (m.length === 4 ? 2 * (JSON.stringify(m[3])?.length ?? 4) : 0);
 
 /** A channel with join/leave subscribers on this gateway. */
 interface Watched {
@@ -35,20 +35,30 @@ interface Watched {
   again: boolean;
 }
 
-/** A member of this gateway: its user, its channel info, whether presence lists it, and whether its joins and leaves are published (the namespace's `join_leave`). */
+/** A member of this gateway: its user, its channel and connection info, whether presence lists it, and whether its joins and leaves are published (the namespace's `join_leave`). */
 interface LocalMember {
   user: string;
   info: unknown;
+  connInfo: unknown;
   listed: boolean;
   emit: boolean;
 }
 
-/** How a member takes part: listed by presence (`presence`), its joins and leaves told (`join_leave`), and its channel info. */
+/** How a member takes part: listed by presence (`presence`), its joins and leaves told (`join_leave`), its channel info, and its connection's info. */
 export interface Membership {
   listed: boolean;
   emit: boolean;
   info?: unknown;
+  connInfo?: unknown;
 }
+
+/** A local member as presence reports it. */
+const memberHere = (client: string, m: LocalMember): Member => {
+  const out: Member = { client, user: m.user };
+  if (m.info !== undefined) out.info = m.info;
+  if (m.connInfo !== undefined) out.connInfo = m.connInfo;
+  return out;
+};
 
 /**
  * Who is in each channel, across gateways, without shared state: each gateway knows its own
@@ -101,9 +111,9 @@ export class Presence {
   add(channel: string, client: string, user: string, m: Membership): void {
     let members = this.local.get(channel);
     if (!members) this.local.set(channel, (members = new Map()));
-    const info = m.info;
-    members.set(client, { user, info, listed: m.listed, emit: m.emit });
-    if (m.emit) this.changed(channel, "join", info === undefined ? { client, user } : { client, user, info });
+    const member: LocalMember = { user, info: m.info, connInfo: m.connInfo, listed: m.listed, emit: m.emit };
+    members.set(client, member);
+    if (m.emit) this.changed(channel, "join", memberHere(client, member));
   }
 
   /** `client` is no longer a member of `channel`. */
@@ -113,7 +123,7 @@ export class Presence {
     if (m === undefined) return;
     members!.delete(client);
     if (members!.size === 0) this.local.delete(channel);
-    if (m.emit) this.changed(channel, "leave", m.info === undefined ? { client, user: m.user } : { client, user: m.user, info: m.info });
+    if (m.emit) this.changed(channel, "leave", memberHere(client, m));
   }
 
   /**
@@ -150,7 +160,7 @@ export class Presence {
   /** Every member of `channel` on every live gateway, by client (ClusterUnavailableError when others cannot be asked). */
   async list(channel: string): Promise<Map<string, Member>> {
     const all = new Map<string, Member>();
-    for (const [client, m] of this.local.get(channel) ?? []) if (m.listed) all.set(client, m.info === undefined ? { client, user: m.user } : { client, user: m.user, info: m.info });
+    for (const [client, m] of this.local.get(channel) ?? []) if (m.listed) all.set(client, memberHere(client, m));
     for (const parts of (await this.ask(channel, { kind: "list" })).values()) for (const p of parts) for (const t of p.members ?? []) all.set(t[0], memberOf(t as MemberTuple));
     return all;
   }
@@ -200,7 +210,7 @@ export class Presence {
     }
     if (this.outgoing.size > 0) this.flush(); // the changes this answer already shows go out before it, in order
     const members = [...(this.local.get(channel) ?? [])].filter(([, m]) => (q.kind === "members" ? m.emit : m.listed));
-    const tuples: MemberTuple[] = members.map(([client, m]) => (m.info === undefined ? [client, m.user] : [client, m.user, m.info]));
+    const tuples: MemberTuple[] = members.map(([client, m]) => tupleOf(memberHere(client, m)));
     const bodies: Array<Partial<PresenceAnswer>> =
       q.kind !== "stats"
         ? split(tuples, memberBytes).map((part) => ({ members: part as PresenceAnswer["members"] }))
@@ -256,7 +266,7 @@ export class Presence {
       if (w.subscribers[enc.name] === 0) continue;
       const topic = enc.joinLeaveTopic(w.channel);
       for (const m of members) {
-        const info = m.info === undefined ? { user: m.user, client: m.client } : { user: m.user, client: m.client, chan_info: m.info };
+        const info = clientInfoOf(m);
         const frame = enc.frame(w.channel, kind === "join" ? { join: { info } } : { leave: { info } });
         server.publish(topic, frame);
         this.published(frame.length);

@@ -42,8 +42,9 @@ export interface DeltaRecovery {
  * delta (computed once, shared by every encoding: the encoder keeps UTF-8 characters whole, so
  * the bytes Protobuf carries are valid text for JSON) and at most two frames per encoding, each
  * serialized once and written with one topic publish per turn: never a loop over sockets per
- * publication. A subscriber's first publication goes whole; right after writing it, the
- * subscribers on the whole topic move to the delta topic, each once in its life.
+ * publication. A subscriber's first publication goes whole (publications after it in the same
+ * turn go to the whole topic as deltas); right after writing them, the subscribers on the whole
+ * topic move to the delta topic, each once in its life.
  *
  * The caller keeps four promises: every publication the channel fans out here passes through
  * `publish`, in order and exactly once (with or without delta subscribers: it is the next one's
@@ -76,17 +77,20 @@ export class DeltaFanout {
    * of the turn (or when a batch is full), one per topic.
    */
   publish(json: string, meta: PublicationMeta, asDelta: boolean): void {
-    let settled = 0;
+    let holders = 0;
     let fresh = 0;
     for (const a of this.audiences.values()) {
-      settled += a.settled.size;
+      // Those on the whole topic with a frame held this turn will hold the previous publication when they read this one.
+      holders += a.settled.size + (a.wholeFrames.length > 0 ? a.fresh.size : 0);
       fresh += a.fresh.size;
     }
     // Always the next base; a delta only when someone holds the previous publication.
-    const pub = this.base.next(json, meta.offset, asDelta && settled > 0);
-    if (settled + fresh === 0) return;
+    const pub = this.base.next(json, meta.offset, asDelta && holders > 0);
+    if (holders + fresh === 0) return;
     for (const a of this.audiences.values()) {
-      const need = { whole: a.fresh.size > 0, delta: a.settled.size > 0 };
+      // A burst in one turn (publications that arrived together) goes whole only first: the whole topic's next frames are deltas too.
+      const freshHold = a.fresh.size > 0 && a.wholeFrames.length > 0;
+      const need = { whole: a.fresh.size > 0 && !freshHold, delta: a.settled.size > 0 || freshHold };
       if (!need.whole && !need.delta) continue;
       const frames = deltaFrames(a.enc, this.channel, pub, meta, need);
       if (frames.whole !== undefined) {
@@ -94,8 +98,14 @@ export class DeltaFanout {
         a.bytes += frames.whole.length;
       }
       if (frames.delta !== undefined) {
-        a.deltaFrames.push(frames.delta);
-        a.bytes += frames.delta.length;
+        if (freshHold) {
+          a.wholeFrames.push(frames.delta);
+          a.bytes += frames.delta.length;
+        }
+        if (a.settled.size > 0) {
+          a.deltaFrames.push(frames.delta);
+          a.bytes += frames.delta.length;
+        }
       }
       if (Math.max(a.wholeFrames.length, a.deltaFrames.length) >= this.batch.maxPushes || a.bytes >= this.batch.maxBytes) this.flushAudience(a);
     }

@@ -318,7 +318,13 @@ export class Session implements ClientSession, ClientContext {
   }
 
   subscriber(): Subscriber {
-    return (this.asSubscriber ??= { id: this.id, user: this.user ?? "", sink: this.transport, pushes: this.d.codec.pushes });
+    const session = this;
+    return (this.asSubscriber ??= {
+      id: this.id, user: this.user ?? "", sink: this.transport, pushes: this.d.codec.pushes,
+      get connInfo() {
+        return session.connInfo;
+      },
+    });
   }
 
   /** Ends the subscription to `channel` and tells the client why (an unsubscribe push). */
