@@ -1,5 +1,5 @@
 /**
- * `bun run bench [--quick] [--no-history] [--go-peer] [--only=fanout,rooms,roomlatency,idle,latency,monitor,presence,codec,delta,api,replay,connect,reconnect]`
+ * `bun run bench [--quick] [--no-history] [--go-peer] [--only=fanout,rooms,roomlatency,idle,latency,monitor,presence,codec,delta,api,replay,connect,reconnect,transports]`
  *
  * Starts its own nats-server, gateways, notifier and baselines, drives them with cheap
  * byte-counting WebSocket clients in several processes, and writes
@@ -33,8 +33,9 @@ import { runPresence } from "./scenarios/presence.ts";
 import { runReplay } from "./scenarios/replay.ts";
 import { runConnect } from "./scenarios/connect.ts";
 import { runReconnect } from "./scenarios/reconnect.ts";
+import { runTransports } from "./scenarios/transports.ts";
 
-const SCENARIOS = ["fanout", "rooms", "roomlatency", "idle", "latency", "monitor", "presence", "codec", "delta", "api", "replay", "connect", "reconnect"] as const;
+const SCENARIOS = ["fanout", "rooms", "roomlatency", "idle", "latency", "monitor", "presence", "codec", "delta", "api", "replay", "connect", "reconnect", "transports"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function parseArgs(argv: string[]): { quick: boolean; noHistory: boolean; goPeer: boolean; only: Set<Scenario>; members: number[] | undefined } {
@@ -151,6 +152,7 @@ const results: BenchResults = {
   connect: [],
   reconnect: [],
   replay: [],
+  transports: [],
   ratios: {},
   checks: [],
   lost: 0,
@@ -191,6 +193,7 @@ try {
   await run("replay", runReplay, results.replay);
   await run("connect", runConnect, results.connect);
   await run("reconnect", runReconnect, results.reconnect);
+  await run("transports", runTransports, results.transports!);
 } catch (err) {
   results.errors.push(`setup: ${String(err)}`);
   progress.log(`setup failed: ${String(err)}`);
@@ -200,7 +203,7 @@ try {
   clearTimeout(watchdog);
 }
 
-for (const list of [results.fanout, results.rooms, results.roomLatency, results.idle, results.latency, results.monitor, results.presence, results.codec, results.delta!, results.api, results.replay, results.connect, results.reconnect] as { error?: string; lost: number }[][]) {
+for (const list of [results.fanout, results.rooms, results.roomLatency, results.idle, results.latency, results.monitor, results.presence, results.codec, results.delta!, results.api, results.replay, results.connect, results.reconnect, results.transports!] as { error?: string; lost: number }[][]) {
   for (const x of list) {
     results.lost += x.lost;
     if (x.error) results.errors.push(x.error);

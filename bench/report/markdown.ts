@@ -1,4 +1,5 @@
 import { si } from "../lib/stats.ts";
+import { transportsMarkdown } from "./transports.ts";
 import type { BenchResults, Check } from "./types.ts";
 
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : "n/a");
@@ -286,6 +287,7 @@ export function markdown(r: BenchResults): string {
       ),
     );
   }
+  if (r.transports?.length) out.push(...transportsMarkdown(r.transports));
   if (r.api?.length) {
     out.push("");
     out.push("## The notifier's HTTP API (a gateway running; one sender = one request at a time)");

@@ -1,5 +1,6 @@
 import type { TargetName } from "../lib/targets.ts";
 import type { Distribution } from "../lib/stats.ts";
+import type { TransportsResult } from "./transports.ts";
 
 /** One measured pump through one target. */
 export interface FanoutRound {
@@ -383,6 +384,8 @@ export interface BenchResults {
   codec: CodecResult[];
   /** Absent in results written before deltas were measured. */
   delta?: DeltaResult[];
+  /** Transports beside WebSocket (absent in results written before they were measured). */
+  transports?: TransportsResult[];
   api: ApiResult[];
   connect: ConnectStormResult[];
   reconnect: ReconnectStormResult[];
