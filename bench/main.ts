@@ -1,5 +1,5 @@
 /**
- * `bun run bench [--quick] [--no-history] [--go-peer] [--only=fanout,rooms,roomlatency,idle,latency,monitor,presence,codec,delta,api,replay,connect,reconnect]`
+ * `bun run bench [--quick] [--no-history] [--go-peer] [--only=fanout,rooms,roomlatency,idle,latency,monitor,presence,codec,delta,api,replay,connect,reconnect,transports]`
  *
  * Starts its own nats-server, gateways, notifier and baselines, drives them with cheap
  * byte-counting WebSocket clients in several processes, and writes
@@ -16,7 +16,7 @@ import { WorkerPool } from "./lib/pool.ts";
 import { fdHardLimit, loadAvg } from "./lib/proc.ts";
 import { Progress } from "./lib/progress.ts";
 import { stopAll } from "./lib/targets.ts";
-import { checks, ratios } from "./report/checks.ts";
+import { checks, ratios, roundRatios } from "./report/checks.ts";
 import { markdown } from "./report/markdown.ts";
 import { svg } from "./report/svg.ts";
 import type { BenchResults } from "./report/types.ts";
@@ -33,12 +33,14 @@ import { runPresence } from "./scenarios/presence.ts";
 import { runReplay } from "./scenarios/replay.ts";
 import { runConnect } from "./scenarios/connect.ts";
 import { runReconnect } from "./scenarios/reconnect.ts";
+import { runTransports } from "./scenarios/transports.ts";
 
-const SCENARIOS = ["fanout", "rooms", "roomlatency", "idle", "latency", "monitor", "presence", "codec", "delta", "api", "replay", "connect", "reconnect"] as const;
+const SCENARIOS = ["fanout", "rooms", "roomlatency", "idle", "latency", "monitor", "presence", "codec", "delta", "api", "replay", "connect", "reconnect", "transports"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-function parseArgs(argv: string[]): { quick: boolean; noHistory: boolean; goPeer: boolean; only: Set<Scenario> } {
+function parseArgs(argv: string[]): { quick: boolean; noHistory: boolean; goPeer: boolean; only: Set<Scenario>; members: number[] | undefined } {
   let quick = false;
+  let members: number[] | undefined;
   let noHistory = false;
   let goPeer = false;
   let only = new Set<Scenario>(SCENARIOS);
@@ -46,6 +48,10 @@ function parseArgs(argv: string[]): { quick: boolean; noHistory: boolean; goPeer
     if (a === "--quick") quick = true;
     else if (a === "--no-history") noHistory = true;
     else if (a === "--go-peer") goPeer = true;
+    else if (a.startsWith("--members=")) {
+      members = a.slice("--members=".length).split(",").map(Number);
+      if (members.some((n) => !Number.isSafeInteger(n) || n < 1)) usage(`bad --members ${a}`);
+    }
     else if (a.startsWith("--only=")) {
       const names = a.slice("--only=".length).split(",");
       const bad = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
@@ -54,12 +60,14 @@ function parseArgs(argv: string[]): { quick: boolean; noHistory: boolean; goPeer
     } else if (a === "--help" || a === "-h") usage();
     else usage(`unknown argument ${a}`);
   }
-  return { quick, noHistory, goPeer, only };
+  return { quick, noHistory, goPeer, only, members };
 }
 
 function usage(error?: string): never {
   if (error) console.error(`bench: ${error}`);
-  console.error(`usage: bun run bench [--quick] [--no-history] [--go-peer] [--only=${SCENARIOS.join(",")}]`);
+  console.error(`usage: bun run bench [--quick] [--no-history] [--go-peer] [--members=10,1000] [--only=${SCENARIOS.join(",")}]`);
+  console.error("  --members: fan-out only at these of the plan's room sizes (a run for one comparison, a profile)");
+  console.error("  --report=bench/results/latest.json: render an earlier run's report again with this code (nothing measured)");
   console.error("  --go-peer: measure the Go peer in --quick too (the full run always does; it is built on first use)");
   console.error("  --no-history: also measure `live:`, a namespace without history (a CHANNELS_FILE), against the NATS-hop floor");
   process.exit(error ? 2 : 0);
@@ -75,8 +83,25 @@ function nodeVersion(): string {
   return r.success ? r.stdout.toString().trim() : "missing";
 }
 
+// `--report=<results.json>`: the report of an earlier run rendered again (ratios, checks, markdown, SVG) with this report code; nothing is measured.
+const reportArg = process.argv.slice(2).find((a) => a.startsWith("--report="));
+if (reportArg) {
+  const path = reportArg.slice("--report=".length);
+  const old = JSON.parse(await Bun.file(path).text()) as BenchResults;
+  old.ratios = ratios(old);
+  old.ratioRounds = roundRatios(old);
+  old.checks = checks(old, old.meta.checkedFanoutSizes);
+  const base = path.replace(/\.json$/, "");
+  writeFileSync(`${base}.json`, `${JSON.stringify(old, null, 2)}\n`);
+  writeFileSync(`${base}.md`, markdown(old));
+  writeFileSync(`${base}.svg`, svg(old));
+  console.log(`rendered ${base}.{json,md,svg} again`);
+  process.exit(0);
+}
+
 const args = parseArgs(process.argv.slice(2));
-const plan = args.quick ? { ...QUICK, goPeer: QUICK.goPeer || args.goPeer, fanout: { ...QUICK.fanout, peer: args.goPeer ? QUICK.fanout.protocol : QUICK.fanout.peer } } : FULL;
+const planned = args.quick ? { ...QUICK, goPeer: QUICK.goPeer || args.goPeer, fanout: { ...QUICK.fanout, peer: args.goPeer ? QUICK.fanout.protocol : QUICK.fanout.peer } } : FULL;
+const plan = args.members ? { ...planned, fanout: { ...planned.fanout, members: planned.fanout.members.filter((n) => args.members!.includes(n)) } } : planned;
 const progress = new Progress();
 const t0 = performance.now();
 const pool = new WorkerPool();
@@ -127,6 +152,7 @@ const results: BenchResults = {
   connect: [],
   reconnect: [],
   replay: [],
+  transports: [],
   ratios: {},
   checks: [],
   lost: 0,
@@ -167,6 +193,7 @@ try {
   await run("replay", runReplay, results.replay);
   await run("connect", runConnect, results.connect);
   await run("reconnect", runReconnect, results.reconnect);
+  await run("transports", runTransports, results.transports!);
 } catch (err) {
   results.errors.push(`setup: ${String(err)}`);
   progress.log(`setup failed: ${String(err)}`);
@@ -176,7 +203,7 @@ try {
   clearTimeout(watchdog);
 }
 
-for (const list of [results.fanout, results.rooms, results.roomLatency, results.idle, results.latency, results.monitor, results.presence, results.codec, results.delta!, results.api, results.replay, results.connect, results.reconnect] as { error?: string; lost: number }[][]) {
+for (const list of [results.fanout, results.rooms, results.roomLatency, results.idle, results.latency, results.monitor, results.presence, results.codec, results.delta!, results.api, results.replay, results.connect, results.reconnect, results.transports!] as { error?: string; lost: number }[][]) {
   for (const x of list) {
     results.lost += x.lost;
     if (x.error) results.errors.push(x.error);
@@ -188,6 +215,7 @@ if ([...results.fanout, ...results.idle, ...results.connect].some((x) => x.targe
 }
 results.meta.loadAvg.end = loadAvg();
 results.ratios = ratios(results);
+results.ratioRounds = roundRatios(results);
 results.checks = checks(results, plan.fanout.checked);
 
 const dir = join(import.meta.dir, "results");

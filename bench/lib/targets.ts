@@ -45,11 +45,17 @@ function tracked<T extends AsyncDisposable>(d: T): T {
 const NODE_WS = join(BASELINES, "node-ws");
 const SOCKET_IO = join(BASELINES, "socketio-redis");
 
+/** BENCH_GATEWAY_BUN_OPTIONS (say `--cpu-prof-md --cpu-prof-dir=/tmp/prof`) as the gateways' BUN_OPTIONS: a profile of the gateways alone. */
+function gatewayBunOptions(): Record<string, string> {
+  const opts = process.env.BENCH_GATEWAY_BUN_OPTIONS;
+  return opts ? { BUN_OPTIONS: opts } : {};
+}
+
 /** `n` gateway processes on separate ports (the notifier, if needed, must already run: it creates the stream). */
 export async function startGateways(n: number, natsUrl: string, env: Record<string, string> = {}, name: TargetName = "gateway"): Promise<Target> {
   const started = await Promise.allSettled(
     Array.from({ length: n }, () =>
-      ServiceProcess.start("gateway", { NATS_URL: natsUrl, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn", ...env }),
+      ServiceProcess.start("gateway", { NATS_URL: natsUrl, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn", ...gatewayBunOptions(), ...env }),
     ),
   );
   const gateways = started.flatMap((r) => (r.status === "fulfilled" ? [tracked(r.value)] : []));

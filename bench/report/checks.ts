@@ -55,6 +55,33 @@ function ratio(a: number | undefined, b: number | undefined): number | null {
   return a !== undefined && b !== undefined && b > 0 ? round(a / b, 3) : null;
 }
 
+/** Fan-out ratios taken round by round: [name, target, its processes, against, its processes]. */
+const ROUND_PAIRS: [string, string, number, string, number][] = [
+  ["gateway_vs_raw_bun", "gateway", 1, "raw-bun", 1],
+  ["gateway_vs_node_ws", "gateway", 1, "node-ws", 1],
+  ["protocol_vs_raw_bun", "gateway-protocol", 1, "raw-bun", 1],
+  ["protocol_vs_socketio", "gateway-protocol", 1, "socketio", 2],
+  ["protocol_vs_jetstream_floor", "gateway-protocol", 1, "jetstream-floor", 1],
+  ["protocol_vs_centrifuge_go", "gateway-protocol", 1, "centrifuge-go", 1],
+  ["nohistory_vs_nats_floor", "gateway-nohistory", 1, "nats-floor", 1],
+];
+
+/**
+ * Fan-out ratios round by round: round k of one target over round k of the other. The rounds
+ * alternate between a size's targets, so each pair ran within seconds of each other; how far the
+ * rounds' ratios spread says how much a busy machine moved the best-round ratio.
+ */
+export function roundRatios(r: BenchResults): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const m of [...new Set(r.fanout.map((f) => f.members))]) {
+    for (const [name, a, ap, b, bp] of ROUND_PAIRS) {
+      const v = perRound(find(r, a, m, ap), find(r, b, m, bp));
+      if (v) out[`fanout_${m}_${name}`] = v;
+    }
+  }
+  return out;
+}
+
 /** gateway / raw Bun, gateway / Node, two gateways / one, the client protocol / raw Bun and / Socket.IO, and idle KB per socket, keyed by name. */
 export function ratios(r: BenchResults): Record<string, number | null> {
   const out: Record<string, number | null> = {};
@@ -140,28 +167,43 @@ export function ratios(r: BenchResults): Record<string, number | null> {
   return out;
 }
 
+/** Round k of `a` over round k of `b`, for every round both have; undefined when either is missing. */
+function perRound(a: FanoutResult | undefined, b: FanoutResult | undefined): number[] | undefined {
+  if (!a || !b) return undefined;
+  const n = Math.min(a.rounds.length, b.rounds.length);
+  return Array.from({ length: n }, (_, i) => round(a.rounds[i]!.deliveriesPerSec / Math.max(1, b.rounds[i]!.deliveriesPerSec), 3));
+}
+
 /** PASS/FAIL per target; fan-out at the room sizes in `checkedSizes`. */
 export function checks(r: BenchResults, checkedSizes: number[]): Check[] {
   const out: Check[] = [];
   for (const m of [...new Set(r.fanout.map((f) => f.members))].filter((x) => checkedSizes.includes(x))) {
     const gw = find(r, "gateway", m);
-    const vsRaw = ratio(gw?.deliveriesPerSec, find(r, "raw-bun", m)?.deliveriesPerSec);
-    const vsNode = ratio(gw?.deliveriesPerSec, find(r, "node-ws", m)?.deliveriesPerSec);
-    out.push({ name: `room fan-out ${m} members: gateway / raw Bun deliveries/s`, value: vsRaw, unit: "x", op: ">=", threshold: TARGETS.vsRawBun, pass: vsRaw !== null && vsRaw >= TARGETS.vsRawBun });
-    out.push({ name: `room fan-out ${m} members: gateway / Node + ws deliveries/s`, value: vsNode, unit: "x", op: ">=", threshold: TARGETS.vsNode, pass: vsNode !== null && vsNode >= TARGETS.vsNode });
+    const raw = find(r, "raw-bun", m);
+    const node = find(r, "node-ws", m);
+    const sio = find(r, "socketio", m, 2);
+    const vsRaw = ratio(gw?.deliveriesPerSec, raw?.deliveriesPerSec);
+    const vsNode = ratio(gw?.deliveriesPerSec, node?.deliveriesPerSec);
+    const rounds = (a: FanoutResult | undefined, b: FanoutResult | undefined) => {
+      const v = perRound(a, b);
+      return v ? { rounds: v } : {};
+    };
+    out.push({ name: `room fan-out ${m} members: gateway / raw Bun deliveries/s`, value: vsRaw, unit: "x", op: ">=", threshold: TARGETS.vsRawBun, pass: vsRaw !== null && vsRaw >= TARGETS.vsRawBun, ...rounds(gw, raw) });
+    out.push({ name: `room fan-out ${m} members: gateway / Node + ws deliveries/s`, value: vsNode, unit: "x", op: ">=", threshold: TARGETS.vsNode, pass: vsNode !== null && vsNode >= TARGETS.vsNode, ...rounds(gw, node) });
     const proto = find(r, "gateway-protocol", m);
     if (m === TARGETS.protocolVsRawBunAtMembers) {
-      const v = ratio(proto?.deliveriesPerSec, find(r, "raw-bun", m)?.deliveriesPerSec);
-      out.push({ name: `client protocol fan-out ${m} members: gateway / raw Bun deliveries/s`, value: v, unit: "x", op: ">=", threshold: TARGETS.protocolVsRawBun, pass: v !== null && v >= TARGETS.protocolVsRawBun });
+      const v = ratio(proto?.deliveriesPerSec, raw?.deliveriesPerSec);
+      out.push({ name: `client protocol fan-out ${m} members: gateway / raw Bun deliveries/s`, value: v, unit: "x", op: ">=", threshold: TARGETS.protocolVsRawBun, pass: v !== null && v >= TARGETS.protocolVsRawBun, ...rounds(proto, raw) });
     }
-    const vsSio = ratio(proto?.deliveriesPerSec, find(r, "socketio", m, 2)?.deliveriesPerSec);
-    out.push({ name: `client protocol fan-out ${m} members: gateway / Socket.IO + Redis (2 processes) deliveries/s`, value: vsSio, unit: "x", op: ">=", threshold: TARGETS.protocolVsSocketIo, pass: vsSio !== null && vsSio >= TARGETS.protocolVsSocketIo });
+    const vsSio = ratio(proto?.deliveriesPerSec, sio?.deliveriesPerSec);
+    out.push({ name: `client protocol fan-out ${m} members: gateway / Socket.IO + Redis (2 processes) deliveries/s`, value: vsSio, unit: "x", op: ">=", threshold: TARGETS.protocolVsSocketIo, pass: vsSio !== null && vsSio >= TARGETS.protocolVsSocketIo, ...rounds(proto, sio) });
   }
   // Small rooms against the floors, and `chat` against the Go peer wherever it was measured.
   const small = TARGETS.smallRoomMembers;
   const ratioCheck = (name: string, a: FanoutResult | undefined, b: FanoutResult | undefined, threshold: number): Check => {
     const v = ratio(a?.deliveriesPerSec, b?.deliveriesPerSec);
-    return { name, value: v, unit: "x", op: ">=", threshold, pass: v !== null && v >= threshold };
+    const rounds = perRound(a, b);
+    return { name, value: v, unit: "x", op: ">=", threshold, pass: v !== null && v >= threshold, ...(rounds ? { rounds } : {}) };
   };
   if (r.fanout.some((f) => f.members === small && f.target === "jetstream-floor")) {
     out.push(ratioCheck(`${small}-member room: client protocol \`chat\` (history) / JetStream floor deliveries/s`, find(r, "gateway-protocol", small), find(r, "jetstream-floor", small), TARGETS.protocolVsJetStreamFloor));

@@ -1,4 +1,5 @@
 import { si } from "../lib/stats.ts";
+import { transportsMarkdown } from "./transports.ts";
 import type { BenchResults, Check } from "./types.ts";
 
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : "n/a");
@@ -8,7 +9,14 @@ function table(head: string[], rows: (string | number)[][]): string {
 }
 
 function checkValue(c: Check): string {
-  return c.value === null ? "n/a" : `${c.value} ${c.unit}`;
+  if (c.value === null) return "n/a";
+  const spread = c.rounds && c.rounds.length > 1 ? ` (rounds ${Math.min(...c.rounds)}-${Math.max(...c.rounds)})` : "";
+  return `${c.value} ${c.unit}${spread}`;
+}
+
+/** True when other work kept the machine busy: the 1-minute load average was above the CPU count before the run began (the run itself keeps every core busy, so the end says little). */
+export function loaded(r: BenchResults): boolean {
+  return (r.meta.loadAvg.start[0] ?? 0) > r.meta.cpus;
 }
 
 /** The results as a markdown report. */
@@ -22,6 +30,13 @@ export function markdown(r: BenchResults): string {
       `load average ${m.loadAvg.start.join(" ")} at the start, ${m.loadAvg.end.join(" ")} at the end. ${m.note}`,
   );
   out.push("");
+  if (loaded(r)) {
+    out.push(
+      `**Taken on a loaded machine**: the load average was ${m.loadAvg.start[0]} before the run began, above the CPU count (${m.cpus}): other work shared the cores with the run. ` +
+        "Absolute rates and latencies are below what this machine gives alone, and tails are longer; ratios of rounds taken seconds apart hold better (their round-by-round spread is shown), and each time target has its floor from the same run beside it.",
+    );
+    out.push("");
+  }
   out.push("## Targets");
   out.push("");
   out.push("A time target shows beside it the floor measured in the same run: what this machine gives at best for the same work without the product, so a slow machine can be told from slow code.");
@@ -54,7 +69,7 @@ export function markdown(r: BenchResults): string {
   }
   out.push(
     table(
-      ["members", "target", "server processes", "window", "deliveries/s (best)", "frames/s", "median", "server CPU", "deliveries per CPU-s", "rounds", "lost"],
+      ["members", "target", "server processes", "window", "deliveries/s (best)", "frames/s", "median", "server CPU", "nats-server CPU", "deliveries per CPU-s", "rounds", "lost"],
       r.fanout.map((x) => [
         si(x.members),
         x.target,
@@ -64,6 +79,7 @@ export function markdown(r: BenchResults): string {
         si(x.framesPerSec),
         si(x.medianDeliveriesPerSec),
         `${x.serverCpuPercent}%`,
+        x.natsCpuPercent === undefined ? "" : `${x.natsCpuPercent}%`,
         si(x.deliveriesPerCpuSec),
         x.rounds.map((y) => si(y.deliveriesPerSec)).join(", "),
         x.lost,
@@ -137,7 +153,13 @@ export function markdown(r: BenchResults): string {
   }
   out.push("## Ratios");
   out.push("");
-  out.push(table(["ratio", "value"], Object.entries(r.ratios).map(([k, v]) => [k, v === null ? "n/a" : String(v)])));
+  out.push("Best round over best round; for fan-out, also round by round (round k of one target over round k of the other, measured seconds apart): their range is the run-to-run spread on this machine.");
+  out.push("");
+  const spread = (k: string): string => {
+    const v = r.ratioRounds?.[k];
+    return v && v.length > 0 ? `${Math.min(...v)}-${Math.max(...v)} (${v.join(", ")})` : "";
+  };
+  out.push(table(["ratio", "value", "round by round"], Object.entries(r.ratios).map(([k, v]) => [k, v === null ? "n/a" : String(v), spread(k)])));
   out.push("");
   out.push("## Idle sockets");
   out.push("");
@@ -265,6 +287,7 @@ export function markdown(r: BenchResults): string {
       ),
     );
   }
+  if (r.transports?.length) out.push(...transportsMarkdown(r.transports));
   if (r.api?.length) {
     out.push("");
     out.push("## The notifier's HTTP API (a gateway running; one sender = one request at a time)");

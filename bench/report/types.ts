@@ -1,5 +1,6 @@
 import type { TargetName } from "../lib/targets.ts";
 import type { Distribution } from "../lib/stats.ts";
+import type { TransportsResult } from "./transports.ts";
 
 /** One measured pump through one target. */
 export interface FanoutRound {
@@ -14,6 +15,8 @@ export interface FanoutRound {
   framesPerSec: number;
   /** Server processes' CPU over the round, percent of one core (summed over gateways). */
   serverCpuPercent: number;
+  /** nats-server's CPU over the round, percent of one core (fan-out: shared by every arm's room, but only this arm runs; absent where not measured). */
+  natsCpuPercent?: number;
   clientCpuPercent: number;
   unexpectedCloses: number;
   closeCodes: Record<string, number>;
@@ -38,6 +41,8 @@ export interface FanoutResult {
   /** Deliveries per second of server CPU, best round. */
   deliveriesPerCpuSec: number;
   serverCpuPercent: number;
+  /** nats-server's CPU in the best round (percent of one core). */
+  natsCpuPercent?: number;
   /** Lost in the warm-up round (not measured, but a loss all the same). */
   warmupLost: number;
   /** Lost in all rounds, warm-up included. */
@@ -346,6 +351,8 @@ export interface Check {
   threshold: number;
   pass: boolean;
   note?: string;
+  /** For a fan-out ratio: the ratio round by round (roundRatios), its run-to-run spread. */
+  rounds?: number[];
   /** For a time target: the same measurement on a floor in the same run (what this machine gives at best), so a reader can tell the machine from the code. */
   floor?: { value: number | null; what: string };
 }
@@ -377,11 +384,15 @@ export interface BenchResults {
   codec: CodecResult[];
   /** Absent in results written before deltas were measured. */
   delta?: DeltaResult[];
+  /** Transports beside WebSocket (absent in results written before they were measured). */
+  transports?: TransportsResult[];
   api: ApiResult[];
   connect: ConnectStormResult[];
   reconnect: ReconnectStormResult[];
   replay: ReplayResult[];
   ratios: Record<string, number | null>;
+  /** Fan-out ratios round by round (roundRatios): their spread is the machine's noise. Absent in results written before it. */
+  ratioRounds?: Record<string, number[]>;
   checks: Check[];
   /** Deliveries lost in all scenarios (expected minus received). */
   lost: number;

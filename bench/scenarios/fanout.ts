@@ -107,7 +107,7 @@ async function oneSize(ctx: Ctx, members: number): Promise<FanoutResult[]> {
           const r = await measure(ctx, arm, members, f.durationMs, `round ${round}/${f.rounds}`);
           arm.result.rounds.push(r);
           progress.log(
-            `fan-out ${label(arm)} round ${round}: ${si(r.deliveriesPerSec)} deliveries/s, server CPU ${r.serverCpuPercent.toFixed(0)}%` +
+            `fan-out ${label(arm)} round ${round}: ${si(r.deliveriesPerSec)} deliveries/s, server CPU ${r.serverCpuPercent.toFixed(0)}%, nats-server ${r.natsCpuPercent ?? 0}%` +
               (r.lost > 0 ? `, LOST ${r.lost}` : ""),
           );
         } catch (err) {
@@ -212,6 +212,7 @@ async function measure(ctx: Ctx, arm: Arm, members: number, durationMs: number, 
   const w = arm.worker;
   await w.reset();
   const cpu = new CpuMeter(arm.target!.pids);
+  const natsCpu = new CpuMeter(ctx.nats.pid === undefined ? [] : [ctx.nats.pid]);
   const clientCpu = new CpuMeter([w.pid]);
   const t0 = performance.now();
   const poll = async () => {
@@ -232,6 +233,7 @@ async function measure(ctx: Ctx, arm: Arm, members: number, durationMs: number, 
     deliveriesPerSec: Math.round((s.frames * 1000) / ms),
     framesPerSec: Math.round((s.wsFrames * 1000) / ms),
     serverCpuPercent: Math.round(cpu.percent(ms)),
+    natsCpuPercent: Math.round(natsCpu.percent(ms)),
     clientCpuPercent: Math.round(clientCpu.percent(ms)),
     unexpectedCloses: s.unexpectedCloses,
     closeCodes: s.closeCodes,
@@ -264,5 +266,6 @@ function summarise(r: FanoutResult): void {
   r.framesPerSec = best.framesPerSec;
   r.medianDeliveriesPerSec = rates[Math.floor((rates.length - 1) / 2)]!;
   r.serverCpuPercent = best.serverCpuPercent;
+  r.natsCpuPercent = best.natsCpuPercent;
   r.deliveriesPerCpuSec = best.serverCpuPercent > 0 ? Math.round((best.deliveriesPerSec * 100) / best.serverCpuPercent) : 0;
 }

@@ -62,3 +62,32 @@ export function readRoomPayload(text: string): RoomPublication | undefined {
   }
   return roomPublication.check(value) && depthWithin(value.data) ? value : undefined;
 }
+
+/**
+ * True when `text`, read by readRoomPayload as `pub`, is the JSON object of `pub`'s fields and no
+ * others (`data`, and `info` when present), ending in its `}`: a push may then carry the text as it
+ * is (with the offset spliced in) instead of serializing `pub` again. False for the plain-text form
+ * (`{"data":{"text": text}}` made from text that is not JSON) and for objects with more fields.
+ */
+export function isStoredForm(text: string, pub: RoomPublication): boolean {
+  if (text.charCodeAt(text.length - 1) !== 125 /* } */) return false;
+  const data = pub.data as { text?: unknown } | null;
+  if (typeof data === "object" && data !== null && data.text === text) return false; // the plain-text form
+  let keys = 0;
+  for (const k in pub) {
+    if (!Object.hasOwn(pub, k)) continue;
+    if (k !== "data" && k !== "info") return false;
+    keys++;
+  }
+  return keys === (pub.info === undefined ? 1 : 2) && Object.hasOwn(pub, "data");
+}
+
+/**
+ * True when `payload`, written by roomPayload without tags in this process, is a stored form
+ * (isStoredForm) without reading it: it is unless it carries the delta flag. A gateway's own
+ * publications (never tagged) are judged by this, not parsed.
+ */
+export function isOwnStoredForm(payload: string): boolean {
+  return !payload.endsWith(',"delta":true}');
+}
+

@@ -7,6 +7,7 @@ export { onShutdown } from "./shutdown.ts";
 export { json, healthRoute, listenOrExit } from "./http.ts";
 export { natsServerBinary, portOpen } from "./local.ts";
 export { LATENCY_BUCKETS, METRIC_PREFIX, Metrics, natsMetrics, secondsSince } from "./metrics.ts";
+export { SeriesHistogram } from "./series-histogram.ts";
 export { readChannelsFile } from "./channels-file.ts";
 export { LogLimiter } from "./log-limiter.ts";
 export { ReplyGuard } from "./reply-guard.ts";

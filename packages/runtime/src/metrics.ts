@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from "prom-client";
+import { SeriesHistogram } from "./series-histogram.ts";
 
 /** The one prefix of every metric the services define (`process_*` and `nodejs_*` keep their standard names). */
 export const METRIC_PREFIX = "rt_";
@@ -14,9 +15,9 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** A counter named `rt_<name>` (`name` ends in `_total`). */
-  counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
-    return new Counter({ name: METRIC_PREFIX + name, help, labelNames, registers: [this.registry] });
+  /** A counter named `rt_<name>` (`name` ends in `_total`); `collect` adds what was counted elsewhere when scraped (a hot path counts in a plain number). */
+  counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = [], collect?: (c: Counter<L>) => void): Counter<L> {
+    return new Counter({ name: METRIC_PREFIX + name, help, labelNames, registers: [this.registry], ...(collect ? { collect() { collect(this); } } : {}) });
   }
 
   /** A gauge named `rt_<name>`; `collect` sets it when scraped. */
@@ -27,6 +28,13 @@ export class Metrics {
   /** A histogram named `rt_<name>` (seconds, `LATENCY_BUCKETS` unless given). */
   histogram<L extends string = never>(name: string, help: string, labelNames: readonly L[] = [], buckets = LATENCY_BUCKETS): Histogram<L> {
     return new Histogram({ name: METRIC_PREFIX + name, help, labelNames, buckets, registers: [this.registry] });
+  }
+
+  /** A histogram named `rt_<name>` with one label, cheap to observe on a hot path (SeriesHistogram). */
+  seriesHistogram(name: string, help: string, label: string, buckets: readonly number[] = LATENCY_BUCKETS): SeriesHistogram {
+    const h = new SeriesHistogram(METRIC_PREFIX + name, help, label, buckets);
+    this.registry.registerMetric(h as unknown as Metric);
+    return h;
   }
 
   /** The `/metrics` answer (Prometheus text format). */

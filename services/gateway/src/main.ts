@@ -12,7 +12,7 @@ import { LiveHub } from "./channels/live-hub.ts";
 import { MonitorRelay } from "./channels/monitor.ts";
 import { StreamEpoch } from "./channels/stream-epoch.ts";
 import { StreamHub } from "./channels/stream-hub.ts";
-import { namespaceStreamOf, roomsStream, type ChannelStream } from "./channels/streams.ts";
+import { dedupWindowMs, namespaceStreamOf, roomsStream, type ChannelStream } from "./channels/streams.ts";
 import { checkMaxPayload, loadGatewayConfig } from "./config.ts";
 import type { Adapters } from "./protocols/adapter.ts";
 import { centrifugoAdapter } from "./protocols/centrifugo/adapter.ts";
@@ -94,8 +94,8 @@ const maxMsgSize = roomMaxMessageSize(config.maxMessageBytes);
 const chat = config.channels.get(CHAT_NAMESPACE)!;
 const streams: ChannelStream[] = [
   // `chat` keeps the ROOMS stream and its subjects; its history is the file's when the file defines `chat`.
-  roomsStream({ size: chat.options.history_size, ttlMs: chat.options.history_ttl_ms, maxBytes: config.roomHistory.maxBytes, maxMsgSize, replicas: config.replicas }),
-  ...config.channels.all().filter((ns) => ns.name !== CHAT_NAMESPACE && hasHistory(ns.options)).map((ns) => namespaceStreamOf(ns, { maxBytes: config.namespaceMaxBytes, maxMsgSize, replicas: config.replicas })),
+  roomsStream({ size: chat.options.history_size, ttlMs: chat.options.history_ttl_ms, maxBytes: config.roomHistory.maxBytes, maxMsgSize, replicas: config.replicas, dedupWindowMs: dedupWindowMs(config.outbox.maxAgeMs) }),
+  ...config.channels.all().filter((ns) => ns.name !== CHAT_NAMESPACE && hasHistory(ns.options)).map((ns) => namespaceStreamOf(ns, { maxBytes: config.namespaceMaxBytes, maxMsgSize, replicas: config.replicas, dedupWindowMs: dedupWindowMs(config.outbox.maxAgeMs) })),
 ];
 const live = new LiveHub(toHub, broker, encodings, config.maxMessageBytes, rejections, log.child({ module: "live" }), published, counters);
 const hubs = new Map<string, ChannelHub>();

@@ -1,5 +1,5 @@
-import type { Metrics } from "@rt/runtime";
-import type { Counter, Histogram } from "prom-client";
+import type { Metrics, SeriesHistogram } from "@rt/runtime";
+import type { Counter } from "prom-client";
 import type { ProtocolName } from "./routes.ts";
 
 /**
@@ -36,29 +36,35 @@ export interface GatewayCounters {
 export class GatewayMetrics implements GatewayCounters {
   private readonly connections: Map<Protocol, number> = new Map();
   private readonly disconnects: Counter<"code">;
-  private readonly commands: Histogram<"command">;
-  private readonly inMessages: Counter<"namespace">;
-  private readonly outMessages: Counter<"namespace">;
+  private readonly commands: SeriesHistogram;
   private readonly recoveries: Counter<"namespace" | "result">;
   private readonly publishFailures: Counter;
-  private readonly storeLatency: Histogram<"stream">;
-  /** Per namespace, label values bound once: these are called per message. */
-  private readonly outBound = new Map<Namespace, Counter.Internal>();
+  private readonly storeLatency: SeriesHistogram;
+  /**
+   * Messages in and out per namespace label, counted in plain numbers (called per message; a
+   * prom-client `inc` hashes its labels each time) and added to the counters when scraped.
+   */
+  private readonly inCount = new Map<string, number>();
+  private readonly outCount = new Map<string, number>();
 
   constructor(m: Metrics, publishFailures: Counter) {
     m.gauge("connections", "Open WebSockets by endpoint protocol", ["protocol"], (g) => {
       for (const [protocol, n] of this.connections) g.set({ protocol }, n);
     });
     this.disconnects = m.counter("disconnects_total", "Closed WebSockets by close code (sent by either side)", ["code"]);
-    this.commands = m.histogram("command_duration_seconds", "Client protocol commands, from dispatch to reply", ["command"]);
-    this.inMessages = m.counter("messages_in_total", "Publications clients of this gateway made into channels", ["namespace"]);
-    this.outMessages = m.counter("messages_out_total", "Messages fanned out to this gateway's subscribers (once per message, not per socket)", ["namespace"]);
+    this.commands = m.seriesHistogram("command_duration_seconds", "Client protocol commands, from dispatch to reply", "command");
+    const drain = (counts: Map<string, number>) => (c: Counter<"namespace">) => {
+      for (const [namespace, n] of counts) if (n > 0) c.inc({ namespace }, n);
+      for (const ns of counts.keys()) counts.set(ns, 0);
+    };
+    const inMessages = m.counter("messages_in_total", "Publications clients of this gateway made into channels", ["namespace"], drain(this.inCount));
+    const outMessages = m.counter("messages_out_total", "Messages fanned out to this gateway's subscribers (once per message, not per socket)", ["namespace"], drain(this.outCount));
     this.recoveries = m.counter("recoveries_total", "Recoveries asked for, by whether everything missed was sent", ["namespace", "result"]);
-    this.storeLatency = m.histogram("jetstream_store_duration_seconds", "From a publish to the stream's confirmation that it is stored", ["stream"]);
+    this.storeLatency = m.seriesHistogram("jetstream_store_duration_seconds", "From a publish to the stream's confirmation that it is stored", "stream");
     this.publishFailures = publishFailures;
     for (const ns of ["chat", "system", "personal"] as const) {
-      this.outBound.set(ns, this.outMessages.labels(ns));
-      this.inMessages.inc({ namespace: ns }, 0);
+      inMessages.inc({ namespace: ns }, 0);
+      outMessages.inc({ namespace: ns }, 0);
     }
   }
 
@@ -77,17 +83,17 @@ export class GatewayMetrics implements GatewayCounters {
   }
 
   command(method: string, seconds: number): void {
-    this.commands.observe({ command: method }, seconds);
+    this.commands.observe(method, seconds);
   }
 
   messageIn(ns: Namespace): void {
-    this.inMessages.inc({ namespace: label(ns) });
+    const l = label(ns);
+    this.inCount.set(l, (this.inCount.get(l) ?? 0) + 1);
   }
 
   messageOut(ns: Namespace): void {
-    let c = this.outBound.get(ns);
-    if (!c) this.outBound.set(ns, (c = this.outMessages.labels(label(ns))));
-    c.inc();
+    const l = label(ns);
+    this.outCount.set(l, (this.outCount.get(l) ?? 0) + 1);
   }
 
   recovery(ns: Namespace, recovered: boolean): void {
@@ -99,7 +105,7 @@ export class GatewayMetrics implements GatewayCounters {
   }
 
   stored(stream: StoreStream, seconds: number): void {
-    this.storeLatency.observe({ stream }, seconds);
+    this.storeLatency.observe(stream, seconds);
   }
 }
 

@@ -52,6 +52,17 @@ describe("the stream's bounds", () => {
       .toEqual({ max_bytes: 40960, max_msg_size: roomMaxMessageSize(2048), discard: DiscardPolicy.Old });
   });
 
+  test("duplicate_window covers the outbox's life: 2 minutes (the server API's idempotency), ROOM_OUTBOX_MAX_AGE plus 10 s when that is longer (was a fixed 2 minutes: a repeat sent late by a longer outbox was stored twice)", async () => {
+    await using nats = await TestNats.start();
+    await using nc = await admin(nats);
+    {
+      await using _gw = await gatewayOn(nats, {});
+      expect((await roomsInfo(nc)).config.duplicate_window).toBe(nanos(120_000));
+    }
+    await using _gw = await gatewayOn(nats, { ROOM_OUTBOX_MAX_AGE: "300s" });
+    expect((await roomsInfo(nc)).config.duplicate_window).toBe(nanos(310_000));
+  });
+
   test("a stream an older version made without bounds gets them at start, and what is over them goes, oldest first", async () => {
     await using nats = await TestNats.start();
     await using nc = await admin(nats);

@@ -20,7 +20,7 @@ import { Rejections } from "../src/rejections.ts";
 import { CreateLimit } from "../src/sessions/create-limit.ts";
 
 const log = createLogger("test", "silent");
-const stream = roomsStream({ size: 1000, ttlMs: 3_600_000, maxBytes: 64 * 1024 * 1024, maxMsgSize: 1024 * 1024, replicas: 1 });
+const stream = roomsStream({ size: 1000, ttlMs: 3_600_000, maxBytes: 64 * 1024 * 1024, maxMsgSize: 1024 * 1024, replicas: 1, dedupWindowMs: 120_000 });
 
 /** A broker whose deliveries on held subjects wait (`hold`) until `let go`: a gateway whose copies of the stream's republishes are late. */
 class LateBroker {

@@ -48,8 +48,8 @@ export interface StreamPublishing {
    * unconfirmed or not confirmed within STORED_WAIT_MS.
    */
   publish(subject: string, payload: string, stored?: Stored): void;
-  /** The stream stored this gateway's publish numbered `seq` (its `Rt-Seq` header, on its republished copy or read back): that confirms it, sent on this connection or not. */
-  confirmed(seq: string | undefined): void;
+  /** The stream stored this gateway's publish numbered `seq` (its `Rt-Seq` header, on its republished copy or read back): that confirms it, sent on this connection or not. Returns its payload when it was waiting. */
+  confirmed(seq: string | undefined): string | undefined;
 }
 
 /** What the publisher reports. */
@@ -183,12 +183,14 @@ export class StreamPublisher implements StreamPublishing {
     return { encode: () => bytes } as unknown as MsgHdrs;
   }
 
-  confirmed(seq: string | undefined): void {
+  confirmed(seq: string | undefined): string | undefined {
     const n = Number(seq);
-    if (!Number.isSafeInteger(n) || n < 1) return;
-    this.stored(this.outbox.confirmStored(n));
+    if (!Number.isSafeInteger(n) || n < 1) return undefined;
+    const e = this.outbox.confirmStored(n);
+    this.stored(e);
     this.backoff.reset();
     if (this.probing || this.held) this.resume();
+    return e?.payload;
   }
 
   /** After a confirmation: a probe that was stored lets the rest go; held first sends go once nothing old waits. */

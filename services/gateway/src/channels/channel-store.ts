@@ -30,8 +30,6 @@ const MAX_STORED_BYTES = 17 * 1024 * 1024;
 /** JetStream's "stream name already in use with a different configuration" (JSStreamNameExistErr). */
 /** JetStream's "insufficient storage resources available" (JSInsufficientResourcesErr): max_bytes is over what the server may store. */
 const INSUFFICIENT_RESOURCES = 10047;
-/** The repeats of a publication sent again after a reconnect are recognized this long. */
-const DEDUP_WINDOW_MS = 120_000;
 
 /**
  * One stream of channel history (ROOMS for `chat`, `NS_<ns>` for each other namespace with
@@ -72,7 +70,7 @@ export class ChannelStore {
       max_age: nanos(this.limits.ttlMs),
       max_bytes: this.limits.maxBytes,
       max_msg_size: this.limits.maxMsgSize,
-      duplicate_window: nanos(Math.min(DEDUP_WINDOW_MS, this.limits.ttlMs)),
+      duplicate_window: nanos(Math.min(this.limits.dedupWindowMs, this.limits.ttlMs)),
       discard: DiscardPolicy.Old,
       num_replicas: this.limits.replicas,
       republish: { src: this.stream.storeWildcard.replace(/\*$/, ">"), dest: this.stream.liveWildcard.replace(/\*$/, ">") },

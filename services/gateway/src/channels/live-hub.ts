@@ -1,8 +1,9 @@
 import type { Msg } from "@nats-io/transport-node";
-import { channelPubSubject, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
+import { channelPubSubject, isOwnStoredForm, isStoredForm, maxStoredPublicationBytes, namespaceOf, readRoomPayload, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import type { Stored } from "../broker/outbox.ts";
+import { TurnPublisher } from "../broker/turn-publisher.ts";
 import { NO_COUNTERS, type GatewayCounters } from "../metrics.ts";
 import type { Rejections } from "../rejections.ts";
 import type { Creator } from "../sessions/create-limit.ts";
@@ -40,7 +41,8 @@ interface LiveState {
  * may interleave differently on two gateways (NATS orders per connection only). While this
  * gateway's NATS link is down, a publish is refused (`unavailable`: the caller may publish again
  * later) and nothing from other gateways arrives; what was handed to NATS just before a cut the
- * gateway had not yet noticed may be lost. Nothing is replayed after the link is back.
+ * gateway had not yet noticed may be lost (a turn's publishes are handed over together at its end:
+ * TurnPublisher). Nothing is replayed after the link is back.
  */
 export class LiveHub implements ChannelHub {
   private readonly channels = new Map<string, LiveState>();
@@ -50,6 +52,8 @@ export class LiveHub implements ChannelHub {
   readonly deltas = new DeltaChannels((topic, frame) => this.topicPublish(topic, frame));
   /** The largest publication relayed: maxStoredPublicationBytes(MAX_MESSAGE_BYTES), what a producer publishes at most. */
   private readonly maxRelayed: number;
+  /** A turn's publishes to NATS, one socket write. */
+  private readonly out: TurnPublisher;
 
   constructor(
     private readonly server: () => TopicPublisher,
@@ -64,6 +68,10 @@ export class LiveHub implements ChannelHub {
     private readonly counters: GatewayCounters = NO_COUNTERS,
   ) {
     this.maxRelayed = maxStoredPublicationBytes(maxMessageBytes);
+    // Each publish the link dropped before its turn ended, counted as one refused while it was down.
+    this.out = new TurnPublisher(broker, (n) => {
+      for (let i = 0; i < n; i++) this.rejections.count("nats_publish_unavailable", this.log, { dropped: n });
+    });
   }
 
   join(channel: string, audience: Audience): void {
@@ -119,12 +127,12 @@ export class LiveHub implements ChannelHub {
   publish(channel: string, data: unknown, payload: string, _creator?: Creator, _skipHistory?: boolean, stored?: Stored): PublishRefusal | undefined {
     const st = this.channels.get(channel);
     const namespace = st?.namespace ?? namespaceOf(channel);
-    if (!this.broker.publish(st?.subject ?? channelPubSubject(namespace, channel), payload)) {
+    if (!this.out.publish(st?.subject ?? channelPubSubject(namespace, channel), payload)) {
       this.rejections.count("nats_publish_unavailable", this.log, { channel });
       return "unavailable";
     }
     this.counters.messageIn(namespace);
-    if (st) this.fanOut(st, payload, data);
+    if (st) this.fanOut(st, isOwnStoredForm(payload) ? payload : undefined, () => readRoomPayload(payload) ?? { data });
     stored?.(true);
     return undefined;
   }
@@ -156,9 +164,11 @@ export class LiveHub implements ChannelHub {
   /** A publication from another gateway (or the server API): checked, then fanned out. */
   private fromNats(st: LiveState, msg: Msg): void {
     let pub: RoomPublication | undefined;
+    let text: string | undefined;
     if (msg.data.byteLength <= this.maxRelayed) {
       try {
-        pub = readRoomPayload(this.decoder.decode(msg.data));
+        text = this.decoder.decode(msg.data);
+        pub = readRoomPayload(text);
       } catch {
         pub = undefined;
       }
@@ -167,26 +177,40 @@ export class LiveHub implements ChannelHub {
       this.rejections.count("nats_channel_payload", this.log, { channel: st.channel });
       return;
     }
-    this.fanOut(st, undefined, pub.data, pub);
+    this.fanOut(st, isStoredForm(text!, pub) ? text : undefined, () => pub);
   }
 
   /**
-   * One publication to the channel's sockets here: one frame per encoding present, serialized once
-   * (`payload` read when `pub` is not); delta subscribers through `deltas`, on their own topics.
+   * One publication to the channel's sockets here: one frame per encoding present, serialized once;
+   * delta subscribers through `deltas`, on their own topics. `stored`: its stored form's text when a
+   * JSON push may carry it as it is (this gateway's own publish, or one isStoredForm passed); `read`
+   * gives the publication for the other encodings and the deltas, read once.
    */
-  private fanOut(st: LiveState, payload: string | undefined, data: unknown, read?: RoomPublication): void {
+  private fanOut(st: LiveState, stored: string | undefined, read: () => RoomPublication): void {
     this.counters.messageOut(st.namespace);
     const delta = this.deltas.has(st.channel);
     const plain = (enc: PushEncoding): boolean => st.subscribers[enc.name] > (delta ? this.deltas.count(st.channel, enc.name) : 0);
-    if (!delta && !this.encodings.some(plain)) return;
-    const pub = read ?? (payload === undefined ? undefined : readRoomPayload(payload));
-    const info = pub?.info;
-    const p: ProtocolPublication = info ? { data, info } : { data };
-    if (pub?.tags !== undefined) p.tags = pub.tags;
-    for (const enc of this.encodings) if (plain(enc)) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+    let pub: RoomPublication | undefined;
+    let p: ProtocolPublication | undefined;
+    const protocol = (): ProtocolPublication => {
+      if (!p) {
+        pub = read();
+        p = pub.info ? { data: pub.data, info: pub.info } : { data: pub.data };
+        if (pub.tags !== undefined) p.tags = pub.tags;
+      }
+      return p;
+    };
+    for (const enc of this.encodings) {
+      if (!plain(enc)) continue;
+      if (stored !== undefined && enc.stored) {
+        this.batch.add(st.topics[enc.name], enc, enc.stored(st.channel, stored));
+        continue;
+      }
+      this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: protocol() }));
+    }
     if (delta) {
-      const { data: _data, ...meta } = p;
-      this.deltas.publish(st.channel, data, meta, pub?.delta === true);
+      const { data, ...meta } = protocol();
+      this.deltas.publish(st.channel, data, meta, pub!.delta === true);
     }
   }
 

@@ -1,5 +1,5 @@
 import { headers as natsHeaders, type Msg } from "@nats-io/transport-node";
-import { LIVE_ONLY_HEADER, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, streamLeaderElectedSubject, type RoomPublication } from "@rt/protocol";
+import { isOwnStoredForm, isStoredForm, LIVE_ONLY_HEADER, legacyText, maxStoredPublicationBytes, readRoomPayload, roomFrame, streamLeaderElectedSubject, type RoomPublication } from "@rt/protocol";
 import type { Logger } from "@rt/runtime";
 import type { Broker } from "../broker/broker.ts";
 import { headerFields } from "../broker/header-fields.ts";
@@ -29,6 +29,8 @@ export interface StreamEvent extends ChainedEvent {
   raw: Uint8Array;
   /** The payload read: a publication, null when it is not a valid one, undefined until read. */
   pub: RoomPublication | null | undefined;
+  /** The payload as text when it is a stored form a JSON push may carry as it is (isStoredForm): this gateway's own publication, or one read. */
+  text?: string;
   /** The server API's `skip_history`: not stored, no seq (`seq` and `prev` are 0); fanned out in arrival order, never kept in the ring. */
   liveOnly?: true;
 }
@@ -574,20 +576,29 @@ export class StreamHub implements HistoryHub {
       return;
     }
     // This gateway's own publish, stored: that confirms it to the outbox (its first send asks for no ack).
-    if (h[ORIGIN_HEADER] === this.publisher.origin) this.publisher.confirmed(h[ORIGIN_SEQ_HEADER]);
+    const mine = h[ORIGIN_HEADER] === this.publisher.origin ? this.publisher.confirmed(h[ORIGIN_SEQ_HEADER]) : undefined;
     // A copy: the client's message is a view of its read buffer, which the ring must not keep alive.
-    this.offer(st, { seq, prev, origin: h[ORIGIN_HEADER], id: h[MSG_ID_HEADER], raw: msg.data.slice(), pub: undefined });
+    const e: StreamEvent = { seq, prev, origin: h[ORIGIN_HEADER], id: h[MSG_ID_HEADER], raw: msg.data.slice(), pub: undefined };
+    // What this gateway published (roomPayload's text, no delta flag) and the stream stored as it was: no parse needed to push it.
+    if (mine !== undefined && mine.length === e.raw.byteLength && isOwnStoredForm(mine) && this.textOf(e.raw) === mine) e.text = mine;
+    this.offer(st, e);
+  }
+
+  /** UTF-8 bytes as text, undefined when they are not UTF-8. */
+  private textOf(raw: Uint8Array): string | undefined {
+    try {
+      return this.decoder.decode(raw);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The publication of `e`, read and validated once (null, and counted, when it is not one). */
   private read(st: ChannelState, e: StreamEvent): RoomPublication | null {
     if (e.pub === undefined) {
-      let pub: RoomPublication | undefined;
-      try {
-        pub = readRoomPayload(this.decoder.decode(e.raw));
-      } catch {
-        pub = undefined;
-      }
+      const text = this.textOf(e.raw);
+      const pub = text === undefined ? undefined : readRoomPayload(text);
+      if (pub && e.text === undefined && isStoredForm(text!, pub)) e.text = text;
       e.pub = pub ?? null;
       if (!pub) this.rejections.count("nats_room_payload", this.log, { channel: st.channel, seq: e.seq });
     }
@@ -695,18 +706,31 @@ export class StreamHub implements HistoryHub {
     const legacy = st.legacy > 0 && e.origin !== this.publisher.origin;
     // Delta subscribers are on their own topics: a plain frame only for the others.
     const delta = this.deltas.has(st.channel);
-    const encodings = this.encodings.filter((enc) => st.subscribers[enc.name] > (delta ? this.deltas.count(st.channel, enc.name) : 0));
-    if (st.legacy > 0 || encodings.length > 0 || delta) this.counters.messageOut(this.namespace); // the publisher's own `/chat/` sockets had it already
-    if (!legacy && encodings.length === 0 && !delta) return;
-    const pub = this.read(st, e);
-    if (!pub) return;
-    const text = legacy ? legacyText(pub.data) : undefined;
+    const plain = (enc: PushEncoding): boolean => st.subscribers[enc.name] > (delta ? this.deltas.count(st.channel, enc.name) : 0);
+    const protocol = this.encodings.some(plain);
+    if (st.legacy > 0 || protocol || delta) this.counters.messageOut(this.namespace); // the publisher's own `/chat/` sockets had it already
+    if (!legacy && !protocol && !delta) return;
+    // Read (parsed and checked) once, and only when a frame needs more than the stored text: its own publications need no read for JSON pushes.
+    let pub = e.text === undefined || legacy || delta ? this.read(st, e) : undefined;
+    if (pub === null) return;
+    const text = legacy ? legacyText(pub!.data) : undefined;
     if (text !== undefined) this.topicPublish(st.legacyTopic!, roomFrame(st.room!, text));
-    const p = e.liveOnly ? liveOnlyPublication(pub) : toProtocol({ seq: e.seq, pub });
-    for (const enc of encodings) this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+    let p: ProtocolPublication | undefined;
+    for (const enc of this.encodings) {
+      if (!plain(enc)) continue;
+      if (e.text !== undefined && enc.stored) {
+        this.batch.add(st.topics[enc.name], enc, enc.stored(st.channel, e.text, e.liveOnly ? undefined : e.seq));
+        continue;
+      }
+      pub ??= this.read(st, e);
+      if (!pub) return;
+      p ??= e.liveOnly ? liveOnlyPublication(pub) : toProtocol({ seq: e.seq, pub });
+      this.batch.add(st.topics[enc.name], enc, enc.frame(st.channel, { pub: p }));
+    }
     if (delta) {
+      p ??= e.liveOnly ? liveOnlyPublication(pub!) : toProtocol({ seq: e.seq, pub: pub! });
       const { data, ...meta } = p;
-      this.deltas.publish(st.channel, data, meta, pub.delta === true);
+      this.deltas.publish(st.channel, data, meta, pub!.delta === true);
     }
   }
 

@@ -13,6 +13,8 @@ export interface StreamLimits {
   /** The stream's `max_msg_size`. */
   maxMsgSize: number;
   replicas: number;
+  /** The stream's `duplicate_window` (capped at `ttlMs`): how long a publish sent again is recognised as a repeat (dedupWindowMs). */
+  dedupWindowMs: number;
 }
 
 /** One JetStream stream keeping the history of one namespace's channels, and the subjects of those channels. */
@@ -36,6 +38,20 @@ export interface ChannelStream {
 
 const CHAT_PREFIX = `${CHAT_NAMESPACE}:`;
 
+/** Past the outbox's last chance to send an entry again, how much longer its repeat is still recognised (the send itself, the link). */
+const DEDUP_MARGIN_MS = 10_000;
+/** The server API's `idempotency_key` (a publish's Nats-Msg-Id) is recognised at least this long (docs/server-api.md). */
+const IDEMPOTENCY_WINDOW_MS = 120_000;
+
+/**
+ * A stream's `duplicate_window`: 2 minutes (the server API's idempotency), or the outbox's life
+ * (`outboxMaxAgeMs`, ROOM_OUTBOX_MAX_AGE) and a margin when that is longer: a repeat the outbox
+ * sends near its end is still recognised (with a fixed 2 minutes, an outbox kept longer could store it twice).
+ */
+export function dedupWindowMs(outboxMaxAgeMs: number): number {
+  return Math.max(IDEMPOTENCY_WINDOW_MS, outboxMaxAgeMs + DEDUP_MARGIN_MS);
+}
+
 /** `chat`: the ROOMS stream, `chat.room.<room>` republished to `chat.live.<room>` (as it always was). */
 export function roomsStream(limits: StreamLimits): ChannelStream {
   const room = (channel: string): string => channel.slice(CHAT_PREFIX.length);
@@ -52,7 +68,7 @@ export function roomsStream(limits: StreamLimits): ChannelStream {
 }
 
 /** Any other namespace with history: its own stream `NS_<ns>`, `chan.store.<ns>.<channel>` republished to `chan.live.<ns>.<channel>`. */
-export function namespaceStreamOf(ns: Namespace, bounds: { maxBytes: number; maxMsgSize: number; replicas: number }): ChannelStream {
+export function namespaceStreamOf(ns: Namespace, bounds: { maxBytes: number; maxMsgSize: number; replicas: number; dedupWindowMs: number }): ChannelStream {
   return {
     name: namespaceStream(ns.name),
     namespace: ns.name,

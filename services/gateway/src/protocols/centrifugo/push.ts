@@ -32,6 +32,13 @@ export interface PushEncoding {
   frame(channel: string, body: PushBody): string | Uint8Array;
   /** A publication push whose data is JSON text already (a metrics sample, a notification): not serialized again. */
   publication(channel: string, dataJson: string, offset?: number): string | Uint8Array;
+  /**
+   * A publication push spliced from its stored form's JSON text (`{"data":…}` or `{"data":…,"info":…}`
+   * and nothing else: the gateway's own, or one `isStoredForm` passed) and its offset (none in a
+   * channel without history), neither parsed
+   * nor serialized again. Absent where the encoding needs the publication read (Protobuf).
+   */
+  stored?(channel: string, storedJson: string, offset?: number): string;
   /** Several push frames as one frame (JSON: one per line; Protobuf: length-delimited one after another), as the SDKs read them. */
   join(frames: readonly (string | Uint8Array)[]): string | Uint8Array;
 }
@@ -43,6 +50,9 @@ export const jsonPushes: PushEncoding = {
   joinLeaveTopic: (channel) => `cjl:${channel}`,
   frame: (channel, body) => JSON.stringify({ push: { channel, ...body } }),
   publication: (channel, dataJson, offset) => `{"push":{"channel":${JSON.stringify(channel)},"pub":{"data":${dataJson}${offset === undefined ? "" : `,"offset":${offset}`}}}}`,
+  // `{"data":D,"info":I}` becomes `{"data":D,"info":I,"offset":N}`: the keys in toProtocol's order, as frame() writes them.
+  stored: (channel, storedJson, offset) =>
+    offset === undefined ? `{"push":{"channel":${JSON.stringify(channel)},"pub":${storedJson}}}` : `{"push":{"channel":${JSON.stringify(channel)},"pub":${storedJson.slice(0, -1)},"offset":${offset}}}}`,
   join: (frames) => frames.join("\n"),
 };
 
