@@ -70,7 +70,8 @@ function sourceTexts(): string[] {
 function registered(name: string, texts: string[]): boolean {
   const full = new RegExp(`["'\`]${name}["'\`]`);
   const bare = name.slice("rt_".length);
-  const viaHelper = new RegExp(`(\\b(counter|gauge|histogram|summary)\\w*\\(\\s*|PREFIX\\s*\\+\\s*)["'\`]${bare}["'\`]`, "i");
+  // `m.histogram(…)`, `m.seriesHistogram(…)`, `metrics.counter(…)`: any helper whose name ends in a metric kind.
+  const viaHelper = new RegExp(`(\\b\\w*?(counter|gauge|histogram|summary)\\w*\\(\\s*|PREFIX\\s*\\+\\s*)["'\`]${bare}["'\`]`, "i");
   return texts.some((t) => full.test(t) || viaHelper.test(t));
 }
 
