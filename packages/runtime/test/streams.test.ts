@@ -5,6 +5,7 @@ import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NATS_ADMIN, TestNats } from "@rt/testkit";
 import { ensureStream } from "../src/streams.ts";
+import { waitFor } from "@rt/testkit";
 
 let nats: TestNats;
 let nc: NatsConnection;
@@ -34,4 +35,19 @@ test("two services creating one stream at once with different limits: neither fa
   ]);
   expect(new Set(results.map((r) => r.config.name))).toEqual(new Set(["S2"]));
   expect([5, 7]).toContain((await jsm.streams.info("S2")).config.max_msgs_per_subject);
+});
+
+test("a stream that already has the config is not updated (services ensure it on every reconnect); one that differs is", async () => {
+  const config = { name: "S3", subjects: ["s3.>"], max_msgs_per_subject: 5, max_bytes: 1 << 20, duplicate_window: 120_000_000_000, republish: { src: "s3.>", dest: "s3live.>" } };
+  await ensureStream(jsm, config);
+  const updates: string[] = [];
+  const sub = nc.subscribe("$JS.API.STREAM.UPDATE.S3", { callback: (_e, m) => updates.push(m.subject) });
+  await nc.flush();
+  for (let i = 0; i < 3; i++) await ensureStream(jsm, config);
+  await ensureStream(jsm, { ...config, max_msgs_per_subject: 6 });
+  await waitFor("the one update", () => updates.length >= 1);
+  await nc.flush();
+  sub.unsubscribe();
+  expect(updates).toHaveLength(1);
+  expect((await jsm.streams.info("S3")).config.max_msgs_per_subject).toBe(6);
 });
