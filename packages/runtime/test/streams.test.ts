@@ -41,7 +41,7 @@ test("a stream that already has the config is not updated (services ensure it on
   const config = { name: "S3", subjects: ["s3.>"], max_msgs_per_subject: 5, max_bytes: 1 << 20, duplicate_window: 120_000_000_000, republish: { src: "s3.>", dest: "s3live.>" } };
   await ensureStream(jsm, config);
   const updates: string[] = [];
-  const sub = nc.subscribe("$JS.API.STREAM.UPDATE.S3", { callback: (_e, m) => updates.push(m.subject) });
+  const sub = nc.subscribe("$JS.API.STREAM.UPDATE.S3", { callback: (_e, m) => void updates.push(m.subject) });
   await nc.flush();
   for (let i = 0; i < 3; i++) await ensureStream(jsm, config);
   await ensureStream(jsm, { ...config, max_msgs_per_subject: 6 });
