@@ -33,6 +33,8 @@ export class SdkClient {
   readonly failures = new Map<string, number>();
   /** Disconnects seen, by code (for the progress line and the report). */
   readonly disconnects = new Map<number, number>();
+  /** Subscription errors (a refused or failed subscribe the SDK retries), by channel and code: report only. */
+  readonly subErrors = new Map<string, number>();
 
   constructor(readonly name: string, readonly user: string, token: string, gateways: readonly string[], home: number, private readonly log: EventLog) {
     this.gateway = home;
@@ -69,6 +71,10 @@ export class SdkClient {
       sub.on("subscribing", (ctx) => this.entry(channel, { type: "down", reason: `${ctx.code} ${ctx.reason}` }));
       sub.on("unsubscribed", (ctx) => this.entry(channel, { type: "down", reason: `unsubscribed: ${ctx.code} ${ctx.reason}` }));
       sub.on("publication", (ctx) => this.received(ctx));
+      sub.on("error", (ctx) => {
+        const key = `${channel} ${ctx.error.code}`;
+        this.subErrors.set(key, (this.subErrors.get(key) ?? 0) + 1);
+      });
       sub.subscribe();
       this.subs.set(channel, sub);
     }

@@ -207,6 +207,7 @@ export class ChaosRun implements AsyncDisposable {
     for (const c of this.sdk) {
       if (c.failures.size) out.push(`${c.name} failed publishes: ${fmt(c.failures)}`);
       if (c.disconnects.size) out.push(`${c.name} disconnects by code: ${fmt(c.disconnects)}`);
+      if (c.subErrors.size) out.push(`${c.name} subscription errors (channel code): ${fmt(c.subErrors)}`);
     }
     for (const p of this.injector?.problems ?? []) out.push(`harness problem: ${p}`);
     return out;
