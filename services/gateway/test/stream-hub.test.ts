@@ -235,7 +235,7 @@ describe("this gateway's own publication stored just before its link dropped", (
 });
 
 describe("a recovery whose offset the stream's leader does not hold, though it keeps older ones of the channel", () => {
-  test("fails (a temporary error: the client asks again) instead of answering recovered: false; a trimmed offset is recovered: false", async () => {
+  test("nothing newer either (a leader still catching up): a temporary error, the client asks again; a trimmed offset is recovered: false", async () => {
     const gw = await gateway(nats, "hub-missing");
     try {
       const channel = "chat:missing";
@@ -244,16 +244,37 @@ describe("a recovery whose offset the stream's leader does not hold, though it k
       const theirs = await store("missing", "the client's last");
       let last = theirs.seq;
       // More than the ring holds, so the recovery asks the stream.
-      for (let i = 0; i < 200; i++) last = (await store("missing", `m${i}`)).seq;
+      const newer: number[] = [];
+      for (let i = 0; i < 200; i++) newer.push((last = (await store("missing", `m${i}`)).seq));
       await waitFor("the cursor at the top", async () => (await gw.hub.position(channel, undefined)).offset === last);
-      // What a leader that has not caught up answers (a node loss, seen in the chaos run): no message at that offset.
-      await jsm.streams.deleteMessage(ROOMS_STREAM, theirs.seq);
+      // What a leader that has not caught up answers (a node loss, seen in the chaos run): neither the offset nor anything after it.
+      for (const seq of [theirs.seq, ...newer]) await jsm.streams.deleteMessage(ROOMS_STREAM, seq);
       const asked = await gw.hub.position(channel, { epoch: gw.epoch(), offset: theirs.seq }).then((p) => p, (err: unknown) => err);
       expect(asked).toBeInstanceOf(Error);
       // Positive control: once older ones are gone too (trimmed), the same offset is recovered: false.
       await jsm.streams.deleteMessage(ROOMS_STREAM, older.seq);
       const trimmed = await gw.hub.position(channel, { epoch: gw.epoch(), offset: theirs.seq });
       expect(trimmed).toMatchObject({ recovered: false, offset: last });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test("newer ones kept (a hole the stream moved past: a lost write, a removed publication): recovered, with everything after it", async () => {
+    const gw = await gateway(nats, "hub-hole");
+    try {
+      const channel = "chat:hole";
+      gw.hub.join(channel, "json");
+      await store("hole", "older");
+      const theirs = await store("hole", "the client's last");
+      let last = theirs.seq;
+      for (let i = 0; i < 200; i++) last = (await store("hole", `m${i}`)).seq;
+      await waitFor("the cursor at the top", async () => (await gw.hub.position(channel, undefined)).offset === last);
+      // Before: a temporary error on every try, so an SDK whose offset nats-server lost never came back (chaos seed 11, chat:bulk-u1: 100 x26).
+      await jsm.streams.deleteMessage(ROOMS_STREAM, theirs.seq);
+      const pos = await gw.hub.position(channel, { epoch: gw.epoch(), offset: theirs.seq });
+      expect(pos).toMatchObject({ recovered: true, offset: last });
+      expect(pos.publications).toHaveLength(200);
     } finally {
       await gw.close();
     }

@@ -108,7 +108,11 @@ export class ChannelStore {
     const m = await this.get({ seq });
     if (m) return m.subject === subject ? "kept" : "gone";
     const oldest = await this.get({ seq: 1, next_by_subj: subject });
-    return oldest && oldest.seq < seq ? "missing" : "gone";
+    if (!oldest || oldest.seq > seq) return "gone";
+    // Older ones kept and newer ones too: a hole the stream moved past (a publication removed, or an
+    // acknowledged write a nats-server 2.9 replica lost), not trimmed: everything after it is there.
+    // Older ones kept and nothing newer: a leader still catching up (it applies in order).
+    return (await this.get({ seq: seq + 1, next_by_subj: subject })) ? "kept" : "missing";
   }
 
   /** The channel's publication stored at exactly `seq`, or undefined when it is gone (or another channel's). */
